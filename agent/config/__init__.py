@@ -1,0 +1,51 @@
+"""Typed, strict configuration of the agent (see deploy/jetson/config.example.yaml)."""
+
+from agent.config.device import (
+    AgentConfig,
+    AlarmConfig,
+    BrokerConfig,
+    DeviceConfig,
+    FusionConfig,
+    InspectionConfig,
+    LocationConfig,
+    TlsConfig,
+)
+from agent.config.loader import ConfigError, load_config, parse_config
+from agent.config.sources import (
+    CameraConfig,
+    DetectorConfig,
+    InfraredConfig,
+    MicrophoneConfig,
+    ModbusConfig,
+    RegisterConfig,
+    SensorAnomalyConfig,
+    SoundClassifierConfig,
+    SourcesConfig,
+    TemperatureScorerConfig,
+    ThermalCalibration,
+)
+
+__all__ = [
+    "AgentConfig",
+    "AlarmConfig",
+    "BrokerConfig",
+    "CameraConfig",
+    "ConfigError",
+    "DetectorConfig",
+    "DeviceConfig",
+    "FusionConfig",
+    "InfraredConfig",
+    "InspectionConfig",
+    "LocationConfig",
+    "MicrophoneConfig",
+    "ModbusConfig",
+    "RegisterConfig",
+    "SensorAnomalyConfig",
+    "SoundClassifierConfig",
+    "SourcesConfig",
+    "TemperatureScorerConfig",
+    "ThermalCalibration",
+    "TlsConfig",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,45 @@
+"""Shared pieces of the config schema: strict base model and checked file paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
+from pydantic.functional_validators import AfterValidator
+
+
+class StrictModel(BaseModel):
+    """Every config section rejects unknown keys, so a typo is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _readable_file(path: Path, info: ValidationInfo) -> Path:
+    """Resolve relative to the config file's folder and insist the file can be opened."""
+    base = (info.context or {}).get("base_dir")
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    if not path.is_file():
+        raise ValueError(f"file not found: {path}")
+    if not os.access(path, os.R_OK):
+        raise ValueError(f"file not readable: {path}")
+    return path
+
+
+ReadableFile = Annotated[Path, AfterValidator(_readable_file)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
+
+
+def resolve_local_uri(uri: str, info: ValidationInfo) -> str:
+    """Make a relative file path or glob absolute against the config's folder; leave URLs be."""
+    base = (info.context or {}).get("base_dir")
+    if base is None or "://" in uri or uri.isdigit() or "!" in uri or Path(uri).is_absolute():
+        return uri
+    candidate = Path(base) / uri
+    has_glob = any(ch in uri for ch in "*?[")
+    if has_glob or candidate.exists():
+        return str(candidate)
+    return uri

@@ -1,0 +1,85 @@
+"""One small inference-session interface over ONNX Runtime (TensorRT joins it later)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import onnxruntime as ort
+
+
+class ModelError(Exception):
+    """A model file that cannot be loaded or does not fit what its scorer expects."""
+
+
+class InferenceSession(Protocol):
+    """Run a model on named numpy inputs; metadata is the ONNX file's key/value props."""
+
+    input_names: list[str]
+    output_names: list[str]
+    metadata: dict[str, str]
+    version: str
+
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]: ...
+
+
+@dataclass
+class OnnxRuntimeSession:
+    """ONNX Runtime on the CPU (providers are configurable for the GPU build)."""
+
+    path: Path
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+
+    def __post_init__(self) -> None:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(self.path), sess_options=options, providers=list(self.providers)
+            )
+        except Exception as exc:  # ORT raises its own untyped errors
+            raise ModelError(f"cannot load model {self.path}: {exc}") from exc
+        self.input_names = [i.name for i in self._session.get_inputs()]
+        self.output_names = [o.name for o in self._session.get_outputs()]
+        meta = self._session.get_modelmeta()
+        self.metadata = dict(meta.custom_metadata_map)
+        self.version = model_version(self.path, self.metadata)
+
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run once; outputs in the model's declared order."""
+        return list(self._session.run(None, inputs))
+
+    @property
+    def input_shapes(self) -> list[list[Any]]:
+        """Declared input shapes (symbolic dimensions as strings)."""
+        return [list(i.shape) for i in self._session.get_inputs()]
+
+
+def model_version(path: Path, metadata: dict[str, str]) -> str:
+    """'name@version' from metadata, else the file's stem and the first 12 hex of its sha256."""
+    name = metadata.get("name") or path.stem
+    version = metadata.get("version") or hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return f"{name}@{version}"
+
+
+def metadata_list(metadata: dict[str, str], key: str) -> list[str] | None:
+    """A JSON list stored in ONNX metadata (class names), or None when absent."""
+    raw = metadata.get(key)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"metadata {key!r} is not JSON: {raw[:60]!r}") from exc
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ModelError(f"metadata {key!r} must be a JSON list of strings")
+    return value
+
+
+def load_session(path: Path) -> InferenceSession:
+    """The session for a model file; backend choice grows here (TensorRT, CUDA)."""
+    return OnnxRuntimeSession(path)

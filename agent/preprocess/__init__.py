@@ -1,0 +1,1 @@
+"""Pure numpy/OpenCV preprocessing, one module per modality."""

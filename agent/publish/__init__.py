@@ -1,0 +1,1 @@
+"""Sinks that carry decisions out of the agent (MQTT)."""

@@ -1,0 +1,1 @@
+"""Sources: async streams of Samples from cameras, thermal cameras, microphones, Modbus."""
