@@ -20,7 +20,7 @@ def _readable_file(path: Path, info: ValidationInfo) -> Path:
     """Resolve relative to the config file's folder and insist the file can be opened."""
     base = (info.context or {}).get("base_dir")
     if not path.is_absolute() and base is not None:
-        path = Path(base) / path
+        path = Path(os.path.normpath(Path(base) / path))
     if not path.is_file():
         raise ValueError(f"file not found: {path}")
     if not os.access(path, os.R_OK):
@@ -38,7 +38,7 @@ def resolve_local_uri(uri: str, info: ValidationInfo) -> str:
     base = (info.context or {}).get("base_dir")
     if base is None or "://" in uri or uri.isdigit() or "!" in uri or Path(uri).is_absolute():
         return uri
-    candidate = Path(base) / uri
+    candidate = Path(os.path.normpath(Path(base) / uri))
     has_glob = any(ch in uri for ch in "*?[")
     if has_glob or candidate.exists():
         return str(candidate)

@@ -120,4 +120,3 @@ class AgentConfig(StrictModel):
         if dupes:
             raise ValueError(f"duplicate device ids: {', '.join(dupes)}")
         return self
-

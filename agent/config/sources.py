@@ -85,7 +85,7 @@ class SoundClassifierConfig(StrictModel):
 
 
 class MicrophoneConfig(StrictModel):
-    """Live capture (sounddevice) when `device` is set, else a WAV/FLAC file replayed in real time."""
+    """Live capture (sounddevice) when `device` is set, else a WAV/FLAC file replayed live."""
 
     device: str | int | None = None
     file: ReadableFile | None = None

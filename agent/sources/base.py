@@ -14,10 +14,6 @@ class SourceError(Exception):
     """A source cannot deliver (device gone, file unreadable, garbage answer); it may be retried."""
 
 
-class SourceExhausted(Exception):
-    """A finite input (a file replayed without loop) has ended; not an error, nothing to retry."""
-
-
 class Source(Protocol):
     """Each implementation owns its blocking I/O (run in threads) and paces itself.
 

@@ -1,0 +1,78 @@
+"""`edge-agent` command line: parse, load config, hand over to the package."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from agent import __version__
+from agent.config import AgentConfig, ConfigError, load_config
+from agent.inference.session import ModelError
+from agent.logs import configure_logging
+
+EXIT_CONFIG = 2
+
+
+def broker_address(text: str) -> tuple[str, int]:
+    """Parse HOST:PORT for --broker."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def with_broker(config: AgentConfig, broker: tuple[str, int] | None) -> AgentConfig:
+    """Apply a --broker override."""
+    if broker is None:
+        return config
+    host, port = broker
+    return config.model_copy(
+        update={"broker": config.broker.model_copy(update={"host": host, "port": port})}
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All subcommands and their options."""
+    parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the agent on a config file")
+    run.add_argument("--config", required=True, type=Path, help="YAML config file")
+    run.add_argument("--broker", type=broker_address, help="override the broker, HOST:PORT")
+
+    check = sub.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("file", type=Path)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `edge-agent` console script."""
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        config = load_config(args.config if args.command == "run" else args.file)
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "check-config":
+        print(f"OK: {args.file} (site {config.site}, {len(config.devices)} devices)")
+        return 0
+    from agent.runtime import run_until_signalled  # loads the model stack only when running
+
+    try:
+        asyncio.run(run_until_signalled(with_broker(config, args.broker)))
+    except ModelError as exc:
+        print(f"model error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The broker connection: connect, announce, stay connected, and publish with PUBACK awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+from collections.abc import Callable
+
+import aiomqtt
+
+from agent.config import BrokerConfig
+
+log = logging.getLogger(__name__)
+
+ONLINE = b"online"
+OFFLINE = b"offline"
+
+
+class BrokerUnavailableError(Exception):
+    """Publishing while the broker is unreachable; callers keep the message and retry."""
+
+
+def tls_context(config: BrokerConfig) -> ssl.SSLContext | None:
+    """An SSL context from the TLS section, or None for plain TCP."""
+    tls = config.tls
+    if not tls.enabled:
+        return None
+    context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+    if tls.cert_file:
+        context.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
+    if tls.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class MqttLink:
+    """Owns one MQTT session and its reconnect loop; never blocks callers while disconnected.
+
+    On every (re)connection it publishes a retained `online` on the status topic; the broker
+    publishes the retained `offline` will if the agent vanishes, and `close()` publishes it
+    when the agent stops cleanly.
+    """
+
+    def __init__(
+        self,
+        config: BrokerConfig,
+        status_topic: str,
+        subscriptions: tuple[str, ...] = (),
+        on_message: Callable[[str, bytes], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.status_topic = status_topic
+        self.subscriptions = subscriptions
+        self.on_message = on_message
+        self.connected = asyncio.Event()
+        self.generation = 0
+        self._client: aiomqtt.Client | None = None
+
+    def _new_client(self) -> aiomqtt.Client:
+        c = self.config
+        return aiomqtt.Client(
+            c.host,
+            c.port,
+            username=c.username,
+            password=c.password.get_secret_value() if c.password else None,
+            identifier=c.client_id,
+            will=aiomqtt.Will(self.status_topic, OFFLINE, qos=1, retain=True),
+            keepalive=c.keepalive_s,
+            timeout=c.ack_timeout_s,
+            tls_context=tls_context(c),
+        )
+
+    async def run(self) -> None:
+        """Connect and reconnect forever with capped exponential backoff and jitter."""
+        delay = 0.5
+        while True:
+            try:
+                async with self._new_client() as client:
+                    await client.publish(self.status_topic, ONLINE, qos=1, retain=True)
+                    for topic in self.subscriptions:
+                        await client.subscribe(topic, qos=1)
+                    self._client = client
+                    self.generation += 1
+                    self.connected.set()
+                    delay = 0.5
+                    log.info(
+                        "broker connected",
+                        extra={"fields": {"broker": f"{self.config.host}:{self.config.port}"}},
+                    )
+                    async for message in client.messages:
+                        if self.on_message is not None:
+                            self.on_message(str(message.topic), bytes(message.payload or b""))
+            except aiomqtt.MqttError as exc:
+                log.warning(
+                    "broker unreachable, retrying",
+                    extra={"fields": {"error": str(exc), "retry_in_s": round(delay, 1)}},
+                )
+            finally:
+                self._client = None
+                self.connected.clear()
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, 30.0)
+
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> None:
+        """Publish and, for QoS 1, wait for the broker's PUBACK; raise if it is away."""
+        client = self._client
+        if client is None:
+            raise BrokerUnavailableError(topic)
+        try:
+            await client.publish(
+                topic, payload, qos=qos, retain=retain, timeout=self.config.ack_timeout_s
+            )
+        except aiomqtt.MqttError as exc:
+            raise BrokerUnavailableError(f"{topic}: {exc}") from exc
+
+    async def announce_offline(self, wait_s: float = 2.0) -> None:
+        """Best effort: tell subscribers we are going away on purpose.
+
+        A clean disconnect cancels the will, so wait briefly for a reconnection in progress
+        rather than leave a stale retained `online` behind.
+        """
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.connected.wait(), wait_s)
+        try:
+            await self.publish(self.status_topic, OFFLINE, retain=True)
+        except BrokerUnavailableError:
+            log.warning("could not publish offline status")

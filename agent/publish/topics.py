@@ -1,0 +1,41 @@
+"""The MQTT topic layout, in one place: <prefix>/<site>/..."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic names for one site."""
+
+    prefix: str
+    site: str
+
+    @property
+    def base(self) -> str:
+        """<prefix>/<site>"""
+        return f"{self.prefix}/{self.site}"
+
+    @property
+    def status(self) -> str:
+        """Agent availability: retained `online`, `offline` as last will."""
+        return f"{self.base}/status"
+
+    @property
+    def inspection(self) -> str:
+        """Retained summary of the current inspection round."""
+        return f"{self.base}/inspection"
+
+    @property
+    def acks(self) -> str:
+        """Operators' acknowledgements of alarms, for every device."""
+        return f"{self.base}/+/ack"
+
+    def alarm(self, device: str) -> str:
+        """Alarm events, QoS 1, not retained."""
+        return f"{self.base}/{device}/alarm"
+
+    def state(self, device: str) -> str:
+        """The device's current state, retained."""
+        return f"{self.base}/{device}/state"

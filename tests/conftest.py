@@ -1,0 +1,40 @@
+"""Shared fixtures: real MQTT brokers on loopback."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.mqtt import MosquittoProcess, port_open
+
+SYSTEM_BROKER = ("127.0.0.1", 1883)
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """The machine's Mosquitto on 1883 when it runs, else a private one for the session."""
+    if port_open(*SYSTEM_BROKER):
+        yield SYSTEM_BROKER
+        return
+    mosquitto = MosquittoProcess(tmp_path_factory.mktemp("broker"))
+    mosquitto.start()
+    yield ("127.0.0.1", mosquitto.port)
+    mosquitto.stop()
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[MosquittoProcess]:
+    """A broker of the test's own, which it may kill and restart."""
+    mosquitto = MosquittoProcess(tmp_path)
+    mosquitto.start()
+    yield mosquitto
+    mosquitto.stop()
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A prefix no other test uses, so tests sharing a broker never see each other's messages."""
+    return f"test-{uuid.uuid4().hex[:10]}"

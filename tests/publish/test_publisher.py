@@ -1,0 +1,119 @@
+"""MQTT link and publisher against a real Mosquitto, with the network cut on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from agent.config import BrokerConfig
+from agent.publish.mqtt import MqttLink
+from agent.publish.publisher import Publisher
+from tests.support.mqtt import Collector, subscribe
+from tests.support.proxy import CuttableProxy, cuttable_proxy
+
+
+@contextlib.asynccontextmanager
+async def running(link: MqttLink, publisher: Publisher) -> AsyncIterator[None]:
+    tasks = [asyncio.create_task(link.run()), asyncio.create_task(publisher.run())]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def status_values(collector: Collector, topic: str) -> list[bytes]:
+    return [p for t, p, _ in collector.messages if t == topic]
+
+
+async def test_events_survive_a_network_cut_in_order_exactly_once(
+    broker: tuple[str, int], topic_prefix: str
+) -> None:
+    async with (
+        cuttable_proxy(*broker) as proxy,
+        subscribe(*broker, f"{topic_prefix}/#") as seen,
+    ):
+        link = MqttLink(BrokerConfig(port=proxy.port, ack_timeout_s=2), f"{topic_prefix}/status")
+        publisher = Publisher(link, retry_s=0.1)
+        async with running(link, publisher):
+            await asyncio.wait_for(link.connected.wait(), 10)
+            publisher.send_event(f"{topic_prefix}/d/alarm", b"0")
+            await seen.wait_for(lambda c: len(c.json("/alarm")) == 1, 10)
+
+            await proxy.cut()
+            await asyncio.sleep(0.3)
+            for i in range(1, 6):
+                publisher.send_event(f"{topic_prefix}/d/alarm", str(i).encode())
+            await asyncio.sleep(1.0)
+            assert seen.json("/alarm") == [0]  # nothing leaks through the cut
+            assert publisher.pending_events == 5
+
+            await proxy.restore()
+            await seen.wait_for(lambda c: len(c.json("/alarm")) >= 6, 20)
+            assert await publisher.drain(5)
+            await asyncio.sleep(0.3)
+            assert seen.json("/alarm") == [0, 1, 2, 3, 4, 5]
+            assert publisher.pending_events == 0
+
+
+async def test_retained_state_coalesces_and_is_resent_after_reconnect(
+    broker: tuple[str, int], topic_prefix: str
+) -> None:
+    state_topic = f"{topic_prefix}/d/state"
+    async with cuttable_proxy(*broker) as proxy:
+        link = MqttLink(BrokerConfig(port=proxy.port, ack_timeout_s=2), f"{topic_prefix}/status")
+        publisher = Publisher(link, retry_s=0.1)
+        async with running(link, publisher):
+            await asyncio.wait_for(link.connected.wait(), 10)
+            await proxy.cut()
+            for i in range(50):
+                publisher.set_retained(state_topic, f'{{"n":{i}}}'.encode())
+            await proxy.restore()
+            assert await publisher.drain(20)
+            async with subscribe(*broker, state_topic) as late:
+                await late.wait_for(lambda c: bool(c.messages), 5)
+                _, payload, retained = late.messages[0]
+                assert (payload, retained) == (b'{"n":49}', True)
+            await asyncio.sleep(0.2)
+            # clear the retained message so the shared broker keeps no litter
+            await link.publish(state_topic, b"", retain=True)
+
+
+async def test_birth_will_and_clean_offline(broker: tuple[str, int], topic_prefix: str) -> None:
+    status = f"{topic_prefix}/status"
+    async with (
+        cuttable_proxy(*broker) as proxy,
+        subscribe(*broker, status) as seen,
+    ):
+        link = MqttLink(BrokerConfig(port=proxy.port, keepalive_s=5), status)
+        async with running(link, Publisher(link)):
+            await seen.wait_for(lambda c: status_values(c, status) == [b"online"], 10)
+            await cut_and_expect_will(proxy, seen, status)
+            await seen.wait_for(lambda c: status_values(c, status)[-1:] == [b"online"], 20)
+            await asyncio.wait_for(link.connected.wait(), 5)
+            await link.announce_offline()
+            await seen.wait_for(lambda c: status_values(c, status)[-1:] == [b"offline"], 5)
+    async with subscribe(*broker, status) as late:
+        await late.wait_for(lambda c: bool(c.messages), 5)
+        assert late.messages[0][1:] == (b"offline", True)
+        await asyncio.sleep(0)
+    await clear_retained(broker, status)
+
+
+async def cut_and_expect_will(proxy: CuttableProxy, seen: Collector, status: str) -> None:
+    """A dropped connection (no DISCONNECT) makes the broker publish the agent's will."""
+    await proxy.cut()
+    await seen.wait_for(lambda c: status_values(c, status)[-1:] == [b"offline"], 10)
+    await proxy.restore()
+
+
+async def clear_retained(broker: tuple[str, int], topic: str) -> None:
+    link = MqttLink(BrokerConfig(host=broker[0], port=broker[1]), f"{topic}-cleaner")
+    task = asyncio.create_task(link.run())
+    await asyncio.wait_for(link.connected.wait(), 5)
+    await link.publish(topic, b"", retain=True)
+    await link.publish(f"{topic}-cleaner", b"", retain=True)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -1,0 +1,82 @@
+"""Alarm lifecycle: raise, update, clear, hysteresis and minimum hold."""
+
+from __future__ import annotations
+
+from agent.alarms import AlarmEvent, AlarmTracker, sequence_from
+from agent.config import AlarmConfig, FusionConfig
+from agent.fusion import Decision, fuse
+from agent.samples import Modality, Score
+
+CONFIG = AlarmConfig(hysteresis=0.05, min_hold_s=10, update_interval_s=5, update_delta=0.1)
+
+
+def decision(value: float, at: float, label: str = "scratches", **fusion: object) -> Decision:
+    s = Score("d1", Modality.IMAGE, value, label, {}, captured_at=at, scored_at=at)
+    return fuse("d1", {Modality.IMAGE: s}, FusionConfig(**fusion), [Modality.IMAGE], at)
+
+
+def run(tracker: AlarmTracker, steps: list[tuple[float, float]]) -> list[tuple[float, str]]:
+    events = []
+    for at, value in steps:
+        transition = tracker.update(decision(value, at), at)
+        if transition is not None:
+            events.append((at, str(transition.event)))
+    return events
+
+
+def test_raise_then_clear_after_hold() -> None:
+    tracker = AlarmTracker("d1", CONFIG, sequence_from(1))
+    events = run(tracker, [(0, 0.1), (1, 0.5), (2, 0.1), (5, 0.1), (11, 0.1)])
+    assert events == [(1, "raised"), (11, "cleared")]
+
+
+def test_flicker_inside_hysteresis_band_does_not_clear() -> None:
+    tracker = AlarmTracker("d1", CONFIG, sequence_from(1))
+    steps = [(t, 0.4 if t % 2 == 0 else 0.27) for t in range(0, 40)]
+    assert run(tracker, steps) == [(0, "raised")]
+
+
+def test_flicker_across_threshold_raises_once_per_hold() -> None:
+    tracker = AlarmTracker("d1", CONFIG, sequence_from(1))
+    steps = [(t, 0.6 if t % 2 == 0 else 0.0) for t in range(0, 25)]
+    events = run(tracker, steps)
+    # without hold this would be 25 events; with a 10 s hold it is raise/clear pairs
+    assert [e for _, e in events] == ["raised", "cleared", "raised", "cleared", "raised"]
+    assert [t for t, _ in events] == [0, 11, 12, 23, 24]
+
+
+def test_updates_are_rate_limited_but_escalation_is_immediate() -> None:
+    tracker = AlarmTracker("d1", CONFIG, sequence_from(1))
+    events = run(tracker, [(0, 0.35), (1, 0.5), (2, 0.55), (6, 0.55), (7, 0.65), (8, 0.9)])
+    # 0.35 warning; 0.5 moved 0.15 but within 5 s; at 6 s it is published; 0.65 is major:
+    # escalation goes out at once; 0.9 critical at once as well
+    assert events == [(0, "raised"), (6, "updated"), (7, "updated"), (8, "updated")]
+    assert tracker.active is not None
+    assert tracker.active.severity == "critical"
+
+
+def test_critical_rule_holds_alarm_open_even_at_low_fused_score() -> None:
+    tracker = AlarmTracker("d1", CONFIG, sequence_from(1))
+    fused = {"critical": {Modality.IMAGE: 0.2}}
+    first = tracker.update(decision(0.25, 0, **fused), 0)
+    assert first is not None
+    assert first.event == AlarmEvent.RAISED
+    assert first.alarm.severity == "critical"
+    assert tracker.update(decision(0.21, 30, **fused), 30) is None
+    cleared = tracker.update(decision(0.1, 31, **fused), 31)
+    assert cleared is not None
+    assert cleared.event == AlarmEvent.CLEARED
+
+
+def test_sequence_is_shared_and_increasing_and_ids_unique() -> None:
+    sequence = sequence_from(100)
+    a, b = AlarmTracker("a", CONFIG, sequence), AlarmTracker("b", CONFIG, sequence)
+    t1 = a.update(decision(0.9, 0), 0)
+    t2 = b.update(decision(0.9, 0), 0)
+    t3 = a.update(decision(0.0, 20), 20)
+    assert t1 is not None
+    assert t2 is not None
+    assert t3 is not None
+    assert [t1.seq, t2.seq, t3.seq] == [100, 101, 102]
+    assert t1.alarm.id != t2.alarm.id
+    assert t3.alarm.id == t1.alarm.id

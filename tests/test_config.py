@@ -1,0 +1,200 @@
+"""Config validation: every kind of mistake gives one clear message naming the field."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agent.cli import main
+from agent.config import ConfigError, load_config, parse_config
+from agent.samples import Modality
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def minimal(model: Path) -> dict[str, Any]:
+    """A valid two-device config; tests break one thing at a time."""
+    return {
+        "site": "plant-a",
+        "broker": {
+            "host": "127.0.0.1",
+            "port": 1883,
+            "password": "${TEST_MQTT_PASSWORD:-s3cr3t-pw}",
+        },
+        "devices": [
+            {
+                "id": "pump-01",
+                "location": {"line": "L1", "zone": "Z1", "position": "P1"},
+                "sources": {
+                    "camera": {"uri": "0", "detector": {"model": str(model)}},
+                },
+            },
+            {
+                "id": "valve-03",
+                "sources": {
+                    "modbus": {
+                        "host": "127.0.0.1",
+                        "registers": [
+                            {"name": "pressure", "address": 0, "data_type": "float32"},
+                            {"name": "current", "address": 2},
+                        ],
+                    }
+                },
+            },
+        ],
+    }
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    path = tmp_path / "det.onnx"
+    path.write_bytes(b"not checked here")
+    return path
+
+
+def problems(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    return caught.value.problems
+
+
+def test_minimal_config_is_valid_with_documented_defaults(model: Path) -> None:
+    config = parse_config(minimal(model))
+    fusion = config.devices[0].fusion
+    assert fusion.weights == {
+        Modality.IMAGE: 0.4,
+        Modality.TEMPERATURE: 0.3,
+        Modality.AUDIO: 0.2,
+        Modality.SENSOR: 0.1,
+    }
+    assert fusion.threshold == 0.3
+    assert config.devices[1].sources.modbus is not None
+    assert config.devices[1].sources.modbus.poll_hz == 10.0
+    assert config.broker.password is not None
+    assert "s3cr3t-pw" not in repr(config.broker)  # secrets never show in reprs or logs
+    assert config.broker.password.get_secret_value() == "s3cr3t-pw"
+
+
+def test_missing_field_is_named(model: Path) -> None:
+    data = minimal(model)
+    del data["devices"][1]["sources"]["modbus"]["registers"][1]["address"]
+    assert problems(data) == ["devices[1].sources.modbus.registers[1].address: Field required"]
+
+
+def test_wrong_type_is_named(model: Path) -> None:
+    data = minimal(model)
+    data["devices"][1]["sources"]["modbus"]["registers"][0]["data_type"] = "float64"
+    (problem,) = problems(data)
+    assert problem.startswith("devices[1].sources.modbus.registers[0].data_type: Input should be")
+    assert "'float32'" in problem
+
+
+def test_unknown_key_is_named(model: Path) -> None:
+    data = minimal(model)
+    data["devices"][0]["sources"]["camera"]["fsp"] = 5
+    assert problems(data) == [
+        "devices[0].sources.camera.fsp: unknown key (not allowed here; check the spelling)"
+    ]
+
+
+def test_bad_weight_sum_is_named(model: Path) -> None:
+    data = minimal(model)
+    data["devices"][0]["fusion"] = {"weights": {"image": 0.5, "temperature": 0.3}}
+    assert problems(data) == ["devices[0].fusion: weights must sum to 1.0, got 0.8"]
+
+
+def test_unreadable_model_path_is_named(model: Path) -> None:
+    data = minimal(model)
+    data["devices"][0]["sources"]["camera"]["detector"]["model"] = "/nonexistent/det.onnx"
+    assert problems(data) == [
+        "devices[0].sources.camera.detector.model: file not found: /nonexistent/det.onnx"
+    ]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
+def test_model_without_read_permission_is_named(model: Path) -> None:
+    model.chmod(0)
+    assert problems(minimal(model)) == [
+        f"devices[0].sources.camera.detector.model: file not readable: {model}"
+    ]
+
+
+def test_several_mistakes_are_all_reported(model: Path) -> None:
+    data = minimal(model)
+    data["site"] = "plant a/1"
+    data["devices"][1]["id"] = "pump-01"
+    data["devices"][1]["sources"]["modbus"]["transport"] = "rtu"
+    found = problems(data)
+    assert any(p.startswith("site: String should match pattern") for p in found)
+    assert "devices[1].sources.modbus: transport rtu needs serial_port" in found
+
+
+def test_duplicate_devices_rejected(model: Path) -> None:
+    data = minimal(model)
+    data["devices"][1]["id"] = "pump-01"
+    assert problems(data) == ["(top level): duplicate device ids: pump-01"]
+
+
+def test_env_substitution_and_missing_variable(
+    model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = minimal(model)
+    data["broker"]["username"] = "${TEST_MQTT_USER}"
+    monkeypatch.setenv("TEST_MQTT_USER", "inspector")
+    assert parse_config(copy.deepcopy(data)).broker.username == "inspector"
+    monkeypatch.delenv("TEST_MQTT_USER")
+    assert problems(data) == ["environment variable TEST_MQTT_USER is not set"]
+
+
+def test_relative_paths_resolve_against_config_folder(tmp_path: Path, model: Path) -> None:
+    data = minimal(model)
+    data["devices"][0]["sources"]["camera"]["detector"]["model"] = "det.onnx"
+    data["devices"][0]["sources"]["camera"]["uri"] = "det.onnx"
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(data))
+    config = load_config(path)
+    camera = config.devices[0].sources.camera
+    assert camera is not None
+    assert camera.detector.model == tmp_path / "det.onnx"
+    assert camera.uri == str(tmp_path / "det.onnx")
+
+
+def test_check_config_cli(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(minimal(model)))
+    assert main(["check-config", str(good)]) == 0
+    assert capsys.readouterr().out.startswith("OK:")
+
+    data = minimal(model)
+    data["broker"]["hots"] = "x"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    assert main(["check-config", str(bad)]) == 2
+    assert "broker.hots: unknown key" in capsys.readouterr().err
+
+    assert main(["check-config", str(tmp_path / "absent.yaml")]) == 2
+    assert "cannot read file" in capsys.readouterr().err
+
+    bad.write_text("site: [unclosed")
+    assert main(["check-config", str(bad)]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_shipped_example_config_is_valid() -> None:
+    """Valid as shipped; until trained models land in models/, missing files are its only fault."""
+    example = REPO / "deploy" / "jetson" / "config.example.yaml"
+    models = REPO / "models"
+    try:
+        config = load_config(example)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            field, _, reason = problem.partition(": ")
+            assert field.endswith(".model"), problem
+            assert reason.startswith(f"file not found: {models}/"), problem
+        return
+    assert [d.id for d in config.devices] == ["pump-01", "valve-03"]

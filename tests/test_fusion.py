@@ -1,0 +1,97 @@
+"""Fusion: the reference weights, renormalisation over fresh modalities, critical levels."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.config import FusionConfig
+from agent.fusion import fuse
+from agent.samples import Modality, Score
+
+NOW = 1_000.0
+ALL = list(Modality)
+
+
+def score(modality: Modality, value: float, age: float = 0.0, label: str = "x") -> Score:
+    return Score("d1", modality, value, label, {}, captured_at=NOW - age, scored_at=NOW)
+
+
+@pytest.mark.parametrize(
+    ("img", "temp", "audio", "sensor"),
+    [(0.0, 0.0, 0.0, 0.0), (1.0, 1.0, 1.0, 1.0), (0.9, 0.2, 0.5, 0.7), (0.1, 0.8, 0.3, 0.0)],
+)
+def test_reference_weights(img: float, temp: float, audio: float, sensor: float) -> None:
+    values = {Modality.IMAGE: img, Modality.TEMPERATURE: temp, Modality.AUDIO: audio}
+    values[Modality.SENSOR] = sensor
+    scores = {m: score(m, v) for m, v in values.items()}
+    decision = fuse("d1", scores, FusionConfig(), ALL, NOW)
+    expected = 0.4 * img + 0.3 * temp + 0.2 * audio + 0.1 * sensor
+    assert decision.score == pytest.approx(expected, abs=1e-6)
+    assert decision.alarm == (expected >= 0.3)
+    assert decision.rule == ("weighted" if expected >= 0.3 else "none")
+    assert not decision.stale
+
+
+def test_stale_modality_is_dropped_and_weights_renormalised() -> None:
+    scores = {
+        Modality.IMAGE: score(Modality.IMAGE, 0.5),
+        Modality.TEMPERATURE: score(Modality.TEMPERATURE, 0.9, age=60.0),
+        Modality.AUDIO: score(Modality.AUDIO, 0.2),
+    }
+    decision = fuse("d1", scores, FusionConfig(stale_after_s=10), ALL, NOW)
+    # temperature too old, sensor never scored: image 0.4 and audio 0.2 share the weight
+    assert decision.score == pytest.approx((0.4 * 0.5 + 0.2 * 0.2) / 0.6)
+    assert set(decision.stale) == {Modality.TEMPERATURE, Modality.SENSOR}
+    views = decision.modalities
+    assert views[Modality.IMAGE].effective_weight == pytest.approx(0.4 / 0.6)
+    assert views[Modality.TEMPERATURE].reason is not None
+    assert "old" in views[Modality.TEMPERATURE].reason
+    assert views[Modality.SENSOR].reason == "no score yet"
+    assert sum(v.effective_weight for v in views.values()) == pytest.approx(1.0)
+
+
+def test_failed_modality_is_dropped_with_its_reason() -> None:
+    scores = {m: score(m, 0.5) for m in ALL}
+    decision = fuse("d1", scores, FusionConfig(), ALL, NOW, failed={Modality.IMAGE: "no frames"})
+    assert decision.modalities[Modality.IMAGE].stale
+    assert decision.modalities[Modality.IMAGE].reason == "no frames"
+    assert decision.score == pytest.approx(0.5)
+
+
+def test_sensor_alone_cannot_alarm_but_its_critical_level_can() -> None:
+    scores = {m: score(m, 0.0) for m in ALL}
+    scores[Modality.SENSOR] = score(Modality.SENSOR, 1.0, label="pressure")
+    assert not fuse("d1", scores, FusionConfig(), ALL, NOW).alarm
+
+    config = FusionConfig(critical={Modality.SENSOR: 0.95})
+    decision = fuse("d1", scores, config, ALL, NOW)
+    assert decision.alarm
+    assert decision.rule == "critical:sensor"
+    assert decision.type == "pressure"
+    assert decision.score == pytest.approx(0.1)
+
+
+def test_type_is_the_top_contributor() -> None:
+    scores = {
+        Modality.IMAGE: score(Modality.IMAGE, 0.6, label="scratches"),
+        Modality.TEMPERATURE: score(Modality.TEMPERATURE, 0.7, label="hot_spot"),
+    }
+    decision = fuse("d1", scores, FusionConfig(), [Modality.IMAGE, Modality.TEMPERATURE], NOW)
+    assert decision.type == "scratches"  # 0.4*0.6 > 0.3*0.7
+
+
+def test_no_fresh_data_means_no_alarm() -> None:
+    decision = fuse("d1", {}, FusionConfig(), ALL, NOW)
+    assert decision.rule == "no_data"
+    assert not decision.alarm
+    assert decision.score == 0.0
+    assert decision.captured_at is None
+
+
+def test_captured_at_is_the_earliest_fresh_capture() -> None:
+    scores = {
+        Modality.IMAGE: score(Modality.IMAGE, 0.1, age=2.0),
+        Modality.AUDIO: score(Modality.AUDIO, 0.1, age=1.0),
+    }
+    decision = fuse("d1", scores, FusionConfig(), ALL, NOW)
+    assert decision.captured_at == NOW - 2.0
