@@ -93,7 +93,7 @@ class MicrophoneConfig(StrictModel):
     sample_rate: int = Field(default=48_000, gt=0)
     window_s: PositiveFloat = 1.0
     silence_db: float = Field(default=-50.0, le=0.0)
-    spectral_subtraction: bool = True
+    spectral_subtraction: bool = False  # on for machines with quiet pauses; see the example
     classifier: SoundClassifierConfig
 
     @model_validator(mode="after")
@@ -153,6 +153,7 @@ class ModbusConfig(StrictModel):
     timeout_s: PositiveFloat = 1.0
     retries: int = Field(default=2, ge=0)
     registers: list[RegisterConfig] = Field(min_length=1)
+    max_gap: int = Field(default=8, ge=0)  # unmapped words one read may span; 0 if strict
     window: int = Field(default=32, ge=4)
     outlier_sigma: PositiveFloat = 3.0
     smoothing: int = Field(default=5, ge=1)

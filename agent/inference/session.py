@@ -23,6 +23,7 @@ class InferenceSession(Protocol):
     output_names: list[str]
     metadata: dict[str, str]
     version: str
+    input_shapes: list[list[Any]]
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]: ...
 
@@ -48,15 +49,11 @@ class OnnxRuntimeSession:
         meta = self._session.get_modelmeta()
         self.metadata = dict(meta.custom_metadata_map)
         self.version = model_version(self.path, self.metadata)
+        self.input_shapes = [list(i.shape) for i in self._session.get_inputs()]
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Run once; outputs in the model's declared order."""
         return list(self._session.run(None, inputs))
-
-    @property
-    def input_shapes(self) -> list[list[Any]]:
-        """Declared input shapes (symbolic dimensions as strings)."""
-        return [list(i.shape) for i in self._session.get_inputs()]
 
 
 def model_version(path: Path, metadata: dict[str, str]) -> str:

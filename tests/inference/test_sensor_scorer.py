@@ -1,0 +1,283 @@
+"""SensorScorer with a real Isolation Forest trained here and exported by skl2onnx."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType
+from sklearn.ensemble import IsolationForest
+
+from agent.config.sources import ModbusConfig, RegisterConfig, SensorAnomalyConfig
+from agent.inference.sensor import SensorScorer, calibrate
+from agent.inference.session import ModelError, load_session
+from agent.preprocess.sensor import moving_average, reject_outliers, window_features
+from agent.samples import Modality, Sample
+
+WINDOW = 16
+SMOOTHING = 3
+MEANS = np.array([50.0, 2.0])  # temp (°C), pressure (bar)
+STDS = np.array([0.5, 0.05])
+THRESHOLD, SCALE = 0.0, 0.02
+
+
+def registers(**limits: float) -> list[RegisterConfig]:
+    """temp and pressure holding registers; `temp_high=55` style keyword limits."""
+    return [
+        RegisterConfig(
+            name=name,
+            address=i * 2,
+            data_type="float32",
+            unit=unit,
+            low=limits.get(f"{name}_low"),
+            high=limits.get(f"{name}_high"),
+        )
+        for i, (name, unit) in enumerate([("temp", "°C"), ("pressure", "bar")])
+    ]
+
+
+def normal_windows(rng: np.random.Generator, count: int) -> np.ndarray:
+    return rng.normal(MEANS, STDS, size=(count, WINDOW, 2))
+
+
+def features(window: np.ndarray) -> np.ndarray:
+    """The same chain as the scorer, as a training tool would run it."""
+    return window_features(moving_average(reject_outliers(window, 3.0), SMOOTHING))
+
+
+def save(model: onnx.ModelProto, path: Path, **metadata: str) -> Path:
+    """Write a copy of `model` with name/version and the given metadata props."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    helper.set_model_props(copy, {"name": "sensor-if", "version": "t1", **metadata})
+    path.write_bytes(copy.SerializeToString())
+    return path
+
+
+@pytest.fixture(scope="module")
+def forest() -> IsolationForest:
+    train = np.stack([features(w) for w in normal_windows(np.random.default_rng(0), 400)])
+    return IsolationForest(n_estimators=40, random_state=0).fit(train)
+
+
+@pytest.fixture(scope="module")
+def forest_onnx(forest: IsolationForest) -> onnx.ModelProto:
+    """The forest as skl2onnx exports it (converted once: conversion takes about a second)."""
+    return convert_sklearn(
+        forest,
+        initial_types=[("features", FloatTensorType([None, 10]))],
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+
+
+@pytest.fixture(scope="module")
+def model_path(forest_onnx: onnx.ModelProto, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save(forest_onnx, tmp_path_factory.mktemp("model") / "sensor.onnx")
+
+
+def config(
+    model: Path | None, regs: list[RegisterConfig] | None = None, **anomaly: float
+) -> ModbusConfig:
+    return ModbusConfig(
+        registers=regs or registers(),
+        window=WINDOW,
+        smoothing=SMOOTHING,
+        anomaly=None if model is None else SensorAnomalyConfig(model=model, **anomaly),
+    )
+
+
+def sample(
+    values: np.ndarray | list[float], names: tuple[str, ...] = ("temp", "pressure")
+) -> Sample:
+    return Sample(
+        "pump-3", Modality.SENSOR, 1000.0, dict(zip(names, map(float, values), strict=True))
+    )
+
+
+def feed(scorer: SensorScorer, window: np.ndarray) -> list:
+    return [scorer.score(sample(row)) for row in window]
+
+
+def test_calibration_is_logistic_around_the_threshold() -> None:
+    assert calibrate(0.1, 0.1, 0.05) == 0.5
+    assert calibrate(-0.2, 0.0, 0.05) > calibrate(-0.1, 0.0, 0.05) > 0.5
+    assert calibrate(0.2, 0.0, 0.05) < 0.5
+    assert calibrate(-1e6, 0.0, 0.01) == 1.0  # no overflow at the extremes
+    assert calibrate(1e6, 0.0, 0.01) == 0.0
+    assert calibrate(0.05, 0.0, 0.05) == pytest.approx(1 / (1 + math.e))
+
+
+def test_normal_window_scores_low(model_path: Path) -> None:
+    scorer = SensorScorer("pump-3", config(model_path, threshold=THRESHOLD, scale=SCALE))
+    assert scorer.models == ["sensor-if@t1"]
+    scores = feed(scorer, normal_windows(np.random.default_rng(42), 1)[0])
+    assert scores[:-1] == [None] * (WINDOW - 1)
+    score = scores[-1]
+    assert score is not None
+    assert score.value < 0.5
+    assert score.evidence["raw_score"] > THRESHOLD
+    assert score.value == pytest.approx(calibrate(score.evidence["raw_score"], THRESHOLD, SCALE))
+    assert score.label in ("temp", "pressure")
+    assert score.model == "sensor-if@t1"
+    assert score.modality is Modality.SENSOR
+    assert score.captured_at == 1000.0
+    assert score.evidence["window"] == WINDOW
+    assert score.evidence["out_of_range"] == []
+    assert score.evidence["units"] == {"temp": "°C", "pressure": "bar"}
+    json.dumps(score.evidence)
+
+
+def test_raw_score_is_the_forests_decision_function(
+    forest: IsolationForest, model_path: Path
+) -> None:
+    scorer = SensorScorer("pump-3", config(model_path, threshold=THRESHOLD, scale=SCALE))
+    window = normal_windows(np.random.default_rng(5), 1)[0]
+    score = feed(scorer, window)[-1]
+    expected = forest.decision_function(features(window)[None, :].astype(np.float32))[0]
+    assert score.evidence["raw_score"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_shifted_window_scores_high_and_names_the_shifted_register(model_path: Path) -> None:
+    scorer = SensorScorer("pump-3", config(model_path, threshold=THRESHOLD, scale=SCALE))
+    window = normal_windows(np.random.default_rng(7), 1)[0]
+    window[-3:, 1] += 20 * STDS[1]  # pressure steps up for the last three samples
+    score = feed(scorer, window)[-1]
+    assert score.value > 0.5
+    assert score.evidence["raw_score"] < THRESHOLD
+    assert score.label == "pressure"
+
+
+def test_window_slides_one_sample_at_a_time(model_path: Path) -> None:
+    scorer = SensorScorer("pump-3", config(model_path, threshold=THRESHOLD, scale=SCALE))
+    rng = np.random.default_rng(11)
+    feed(scorer, normal_windows(rng, 1)[0])
+    after = feed(scorer, normal_windows(rng, 1)[0][:3])
+    assert all(s is not None and s.evidence["window"] == WINDOW for s in after)
+
+
+def test_out_of_range_forces_one_even_before_the_window_is_full(model_path: Path) -> None:
+    regs = registers(temp_high=55.0, pressure_low=1.0)
+    scorer = SensorScorer("pump-3", config(model_path, regs, threshold=THRESHOLD, scale=SCALE))
+    assert scorer.score(sample([50.0, 2.0])) is None
+    score = scorer.score(sample([61.5, 2.0]))
+    assert score is not None
+    assert score.value == 1.0
+    assert score.label == "temp"
+    assert score.evidence["raw_score"] is None
+    assert score.evidence["window"] == 2
+    assert score.evidence["values"] == {"temp": 61.5, "pressure": 2.0}
+    assert score.evidence["out_of_range"] == [
+        {"name": "temp", "value": 61.5, "low": None, "high": 55.0, "unit": "°C"}
+    ]
+    json.dumps(score.evidence)
+
+
+def test_out_of_range_wins_over_a_normal_model_score(model_path: Path) -> None:
+    regs = registers(pressure_low=1.99)
+    scorer = SensorScorer("pump-3", config(model_path, regs, threshold=THRESHOLD, scale=SCALE))
+    window = normal_windows(np.random.default_rng(42), 1)[0]
+    window[-1, 1] = 1.9
+    score = feed(scorer, window)[-1]
+    assert score.value == 1.0
+    assert score.label == "pressure"
+    assert score.evidence["raw_score"] is not None
+
+
+def test_without_a_model_limits_alone_score_every_sample() -> None:
+    scorer = SensorScorer("pump-3", config(None, registers(temp_low=10.0)))
+    assert scorer.models == []
+    first = scorer.score(sample([20.0, 2.0]))
+    assert first is not None
+    assert (first.value, first.model, first.evidence["raw_score"]) == (0.0, None, None)
+    cold = scorer.score(sample([5.0, 2.0]))
+    assert cold is not None
+    assert (cold.value, cold.label) == (1.0, "temp")
+
+
+def test_label_is_the_most_deviant_register_without_limits() -> None:
+    scorer = SensorScorer("pump-3", config(None))
+    for i in range(10):
+        scorer.score(sample([50.0 + 0.1 * (-1) ** i, 2.0]))  # temp wobbles, pressure steady
+    scores = [scorer.score(sample([50.0 + 0.1 * (-1) ** i, 2.5])) for i in range(3)]
+    labels = [s.label for s in scores if s is not None]
+    # The first 2.5 is a lone 3-sigma outlier, replaced by the median; then it persists.
+    assert labels == ["temp", "pressure", "pressure"]
+
+
+def test_a_single_glitch_is_rejected_before_the_model(model_path: Path) -> None:
+    scorer = SensorScorer("pump-3", config(model_path, threshold=THRESHOLD, scale=SCALE))
+    window = normal_windows(np.random.default_rng(42), 1)[0]
+    window[8, 0] = 500.0  # one bad read of temp
+    score = feed(scorer, window)[-1]
+    assert score.value < 0.5
+
+
+def test_calibration_falls_back_to_model_metadata(
+    forest_onnx: onnx.ModelProto, tmp_path: Path
+) -> None:
+    path = save(forest_onnx, tmp_path / "m.onnx", anomaly_threshold="0.01", anomaly_scale="0.5")
+    scorer = SensorScorer("pump-3", config(path))
+    score = feed(scorer, normal_windows(np.random.default_rng(42), 1)[0])[-1]
+    assert score.value == pytest.approx(calibrate(score.evidence["raw_score"], 0.01, 0.5))
+    overridden = SensorScorer("pump-3", config(path, threshold=0.2))
+    score = feed(overridden, normal_windows(np.random.default_rng(42), 1)[0])[-1]
+    assert score.value == pytest.approx(calibrate(score.evidence["raw_score"], 0.2, 0.5))
+
+
+def test_missing_calibration_is_a_model_error(model_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"anomaly\.threshold"):
+        SensorScorer("pump-3", config(model_path, scale=SCALE))
+    with pytest.raises(ModelError, match=r"anomaly\.scale"):
+        SensorScorer("pump-3", config(model_path, threshold=THRESHOLD))
+
+
+def test_bad_metadata_calibration_is_a_model_error(
+    forest_onnx: onnx.ModelProto, tmp_path: Path
+) -> None:
+    path = save(forest_onnx, tmp_path / "m.onnx", anomaly_threshold="high", anomaly_scale="1")
+    with pytest.raises(ModelError, match="not a finite number"):
+        SensorScorer("pump-3", config(path))
+
+
+def test_feature_width_mismatch_is_a_model_error(model_path: Path) -> None:
+    three = [*registers(), RegisterConfig(name="flow", address=10)]
+    with pytest.raises(
+        ModelError, match="takes 10 features per window, but the register map gives 15"
+    ):
+        SensorScorer("pump-3", config(model_path, three, threshold=THRESHOLD, scale=SCALE))
+
+
+def test_a_model_without_a_scores_output_is_rejected(tmp_path: Path) -> None:
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["features"], ["y"])],
+        "not-a-forest",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, 10])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 10])],
+    )
+    path = tmp_path / "identity.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    with pytest.raises(ModelError, match="expected 'scores'"):
+        SensorScorer("pump-3", config(path, threshold=THRESHOLD, scale=SCALE))
+
+
+def test_an_explicit_session_needs_no_model_in_config(
+    forest_onnx: onnx.ModelProto, tmp_path: Path
+) -> None:
+    path = save(forest_onnx, tmp_path / "m.onnx", anomaly_threshold="0", anomaly_scale="0.02")
+    scorer = SensorScorer("pump-3", config(None), session=load_session(path))
+    assert scorer.models == ["sensor-if@t1"]
+    scores = feed(scorer, normal_windows(np.random.default_rng(42), 1)[0])
+    assert scores[-2] is None
+    assert scores[-1] is not None and scores[-1].evidence["raw_score"] is not None
+
+
+def test_a_sample_missing_a_register_is_rejected() -> None:
+    scorer = SensorScorer("pump-3", config(None))
+    with pytest.raises(ValueError, match=r"lacks registers \['pressure'\]"):
+        scorer.score(sample([50.0], names=("temp",)))

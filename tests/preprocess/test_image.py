@@ -1,0 +1,136 @@
+"""Camera preprocessing: letterbox geometry, padding, tensor layout, boxes mapped back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent.preprocess.image import (
+    FrameGeometry,
+    Letterbox,
+    denoise,
+    letterbox,
+    prepare_frame,
+    resize,
+)
+
+GREY = 114 / 255
+RED_BGR = (0, 0, 255)
+
+
+def solid(width: int, height: int, bgr: tuple[int, int, int] = RED_BGR) -> np.ndarray:
+    frame = np.empty((height, width, 3), dtype=np.uint8)
+    frame[:] = bgr
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("source", "size", "scale", "pad", "content"),
+    [
+        ((640, 480), (640, 640), 1.0, (0, 80), (640, 480)),  # landscape into square
+        ((480, 640), (640, 640), 1.0, (80, 0), (480, 640)),  # portrait into square
+        ((1000, 500), (320, 320), 0.32, (0, 80), (320, 160)),  # shrink 2:1
+        ((100, 51), (64, 64), 0.64, (0, 15), (64, 33)),  # odd padding: 15 above, 16 below
+        ((300, 300), (640, 384), 1.28, (128, 0), (384, 384)),  # non-square model input
+    ],
+)
+def test_letterbox_geometry_padding_and_layout(
+    source: tuple[int, int],
+    size: tuple[int, int],
+    scale: float,
+    pad: tuple[int, int],
+    content: tuple[int, int],
+) -> None:
+    tensor, box = letterbox(solid(*source), size)
+
+    assert tensor.dtype == np.float32
+    assert tensor.shape == (1, 3, size[1], size[0])
+    assert tensor.flags.c_contiguous
+    assert box.scale == pytest.approx(scale)
+    assert (box.pad_x, box.pad_y) == pad
+    assert box.source_size == source
+
+    (left, top), (width, height) = pad, content
+    inside = np.zeros(tensor.shape[2:], dtype=bool)
+    inside[top : top + height, left : left + width] = True
+    rgb = tensor[0]
+    # Red BGR frame -> RGB tensor: R = 1, G = B = 0 on the image, exact grey 114 elsewhere.
+    for channel, value in zip(rgb, (1.0, 0.0, 0.0), strict=True):
+        np.testing.assert_allclose(channel[inside], value, atol=1e-6)
+        np.testing.assert_allclose(channel[~inside], GREY, atol=1e-6)
+
+
+def test_letterbox_rejects_grey_frames() -> None:
+    with pytest.raises(ValueError, match="HxWx3"):
+        letterbox(np.zeros((10, 10), dtype=np.uint8), (32, 32))
+
+
+def test_letterbox_maps_boxes_back_and_clips() -> None:
+    box = Letterbox(scale=0.5, pad_x=0, pad_y=80, source_size=(640, 480))
+    mapped = box.to_source(np.array([[10, 90, 110, 190], [-5, 0, 700, 400]], dtype=np.float32))
+    np.testing.assert_allclose(mapped, [[20, 20, 220, 220], [0, 0, 640, 480]])
+
+
+def test_prepare_frame_maps_boxes_to_original_pixels() -> None:
+    # 1000x500 captured, resized to 640x480 (x 0.64, y 0.96), letterboxed to 320x320
+    # (scale 0.5, 40 px grey above and below).
+    tensor, geometry = prepare_frame(solid(1000, 500), 0.0, (640, 480), (320, 320))
+
+    assert tensor.shape == (1, 3, 320, 320)
+    assert geometry.original_size == (1000, 500)
+    assert geometry.letterbox == Letterbox(0.5, 0, 40, (640, 480))
+    model_box = np.array([[110, 140, 210, 180]], dtype=np.float32)
+    expected = [[220 / 0.64, 200 / 0.96, 420 / 0.64, 280 / 0.96]]
+    np.testing.assert_allclose(geometry.to_original(model_box), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("original", "frame_size", "input_size", "rect"),
+    [
+        ((320, 240), (640, 480), (640, 640), (40, 30, 200, 130)),
+        ((400, 300), (640, 480), (640, 640), (13, 250, 61, 299)),
+        ((200, 100), (640, 480), (320, 320), (150, 7, 190, 93)),  # non-uniform resize
+        ((480, 640), (480, 640), (640, 384), (100, 200, 300, 500)),  # portrait, wide input
+    ],
+)
+def test_drawn_box_round_trips_within_a_pixel(
+    original: tuple[int, int],
+    frame_size: tuple[int, int],
+    input_size: tuple[int, int],
+    rect: tuple[int, int, int, int],
+) -> None:
+    x1, y1, x2, y2 = rect
+    frame = np.zeros((original[1], original[0], 3), dtype=np.uint8)
+    frame[y1:y2, x1:x2] = 255
+
+    tensor, geometry = prepare_frame(frame, 0.0, frame_size, input_size)
+
+    rows, cols = np.nonzero(tensor[0, 0] > 0.5)
+    found = np.array([[cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]], np.float32)
+    np.testing.assert_allclose(geometry.to_original(found), [rect], atol=1.0)
+
+
+def test_to_original_clips_to_the_captured_frame() -> None:
+    geometry = FrameGeometry(Letterbox(0.5, 0, 40, (640, 480)), (1000, 500))
+    clipped = geometry.to_original(np.array([[-50, 0, 400, 400]], dtype=np.float32))
+    np.testing.assert_allclose(clipped, [[0, 0, 1000, 500]])
+
+
+def test_resize_to_frame_size() -> None:
+    frame = solid(1000, 500)
+    assert resize(frame, (640, 480)).shape == (480, 640, 3)
+    assert resize(frame, (2000, 1000)).shape == (1000, 2000, 3)
+    assert resize(frame, (1000, 500)) is frame
+
+
+def test_denoise_smooths_noise_and_zero_sigma_is_a_no_op() -> None:
+    rng = np.random.default_rng(0)
+    noisy = rng.integers(0, 256, size=(120, 160, 3), dtype=np.uint8)
+
+    assert denoise(noisy, 0.0) is noisy
+    smoothed = denoise(noisy, 1.5)
+    assert smoothed.shape == noisy.shape
+    assert smoothed.dtype == np.uint8
+    assert smoothed.std() < 0.5 * noisy.std()
+    with pytest.raises(ValueError, match="sigma"):
+        denoise(noisy, -1.0)

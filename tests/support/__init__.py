@@ -1,0 +1,1 @@
+"""Reusable test infrastructure: real servers and devices on loopback."""

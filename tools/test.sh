@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install the agent with its test extras into .venv and run lint + the whole test suite.
+# System packages the tests need are installed when missing and when we are allowed to.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v mosquitto >/dev/null || need_apt+=(mosquitto)
+if ((${#need_apt[@]})); then
+    if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo -n apt-get); fi
+    echo "installing system packages: ${need_apt[*]}"
+    "${apt_get[@]}" update -qq && "${apt_get[@]}" install -y -qq "${need_apt[@]}" ||
+        echo "could not install ${need_apt[*]}; tests that need them will fail" >&2
+fi
+
+python="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/python -m pytest "$@"
