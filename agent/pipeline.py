@@ -50,6 +50,7 @@ class DevicePipeline:
         self.health: dict[Modality, str] = {m: "starting" for m in channels}
         self.last_decision: Decision | None = None
         self._scored = asyncio.Condition()
+        self._started_at = time.time()
         self._last_state: tuple[str, float] = ("", 0.0)
 
     @property
@@ -59,6 +60,7 @@ class DevicePipeline:
 
     async def run(self) -> None:
         """Supervise every source and re-decide once a second (staleness, alarm hold)."""
+        self._started_at = time.time()
         async with asyncio.TaskGroup() as group:
             for modality, channel in self.channels.items():
                 group.create_task(
@@ -130,7 +132,7 @@ class DevicePipeline:
             self.device, self.scores, self.config.fusion, self.channels, now, self.failed
         )
         self.last_decision = decision
-        transition = self.tracker.update(decision, now)
+        transition = None if self._warming_up(now) else self.tracker.update(decision, now)
         if transition is not None:
             payload = alarm_payload(transition, self.topics.site, self.config.location)
             self.publisher.send_event(self.topics.alarm(self.device), encode(payload))
@@ -150,6 +152,16 @@ class DevicePipeline:
             )
         self._publish_state(decision, now)
         return decision
+
+    def _warming_up(self, now: float) -> bool:
+        """At start, hold alarms until every live modality has spoken once (or `stale_after_s`).
+
+        Otherwise the first modality to report would carry all the renormalised weight, and an
+        alarm would go out before the evidence of the other senses exists.
+        """
+        if now - self._started_at >= self.config.fusion.stale_after_s:
+            return False
+        return any(m not in self.scores and m not in self.failed for m in self.channels)
 
     def _publish_state(self, decision: Decision, now: float) -> None:
         active = self.tracker.active

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.mqtt import MosquittoProcess, port_open
+from tests.support.mqtt import MosquittoProcess, clear_retained, port_open
 
 SYSTEM_BROKER = ("127.0.0.1", 1883)
 
@@ -35,6 +35,11 @@ def private_broker(tmp_path: Path) -> Iterator[MosquittoProcess]:
 
 
 @pytest.fixture
-def topic_prefix() -> str:
-    """A prefix no other test uses, so tests sharing a broker never see each other's messages."""
-    return f"test-{uuid.uuid4().hex[:10]}"
+async def topic_prefix(broker: tuple[str, int]) -> AsyncIterator[str]:
+    """A prefix no other test uses, so tests sharing a broker never see each other's messages.
+
+    Retained messages left under it are deleted afterwards, so the shared broker stays clean.
+    """
+    prefix = f"test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    await clear_retained(*broker, f"{prefix}/#")

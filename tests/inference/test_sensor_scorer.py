@@ -10,15 +10,13 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
-from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import IsolationForest
 
 from agent.config.sources import ModbusConfig, RegisterConfig, SensorAnomalyConfig
 from agent.inference.sensor import SensorScorer, calibrate
 from agent.inference.session import ModelError, load_session
-from agent.preprocess.sensor import moving_average, reject_outliers, window_features
 from agent.samples import Modality, Sample
+from tests.support.sensor_models import chain_features, export_forest, fit_forest, save_model
 
 WINDOW = 16
 SMOOTHING = 3
@@ -47,38 +45,23 @@ def normal_windows(rng: np.random.Generator, count: int) -> np.ndarray:
 
 
 def features(window: np.ndarray) -> np.ndarray:
-    """The same chain as the scorer, as a training tool would run it."""
-    return window_features(moving_average(reject_outliers(window, 3.0), SMOOTHING))
-
-
-def save(model: onnx.ModelProto, path: Path, **metadata: str) -> Path:
-    """Write a copy of `model` with name/version and the given metadata props."""
-    copy = onnx.ModelProto()
-    copy.CopyFrom(model)
-    helper.set_model_props(copy, {"name": "sensor-if", "version": "t1", **metadata})
-    path.write_bytes(copy.SerializeToString())
-    return path
+    return chain_features(window, SMOOTHING)
 
 
 @pytest.fixture(scope="module")
 def forest() -> IsolationForest:
-    train = np.stack([features(w) for w in normal_windows(np.random.default_rng(0), 400)])
-    return IsolationForest(n_estimators=40, random_state=0).fit(train)
+    return fit_forest(normal_windows(np.random.default_rng(0), 400), SMOOTHING)
 
 
 @pytest.fixture(scope="module")
 def forest_onnx(forest: IsolationForest) -> onnx.ModelProto:
     """The forest as skl2onnx exports it (converted once: conversion takes about a second)."""
-    return convert_sklearn(
-        forest,
-        initial_types=[("features", FloatTensorType([None, 10]))],
-        target_opset={"": 17, "ai.onnx.ml": 3},
-    )
+    return export_forest(forest)
 
 
 @pytest.fixture(scope="module")
 def model_path(forest_onnx: onnx.ModelProto, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save(forest_onnx, tmp_path_factory.mktemp("model") / "sensor.onnx")
+    return save_model(forest_onnx, tmp_path_factory.mktemp("model") / "sensor.onnx")
 
 
 def config(
@@ -221,7 +204,9 @@ def test_a_single_glitch_is_rejected_before_the_model(model_path: Path) -> None:
 def test_calibration_falls_back_to_model_metadata(
     forest_onnx: onnx.ModelProto, tmp_path: Path
 ) -> None:
-    path = save(forest_onnx, tmp_path / "m.onnx", anomaly_threshold="0.01", anomaly_scale="0.5")
+    path = save_model(
+        forest_onnx, tmp_path / "m.onnx", anomaly_threshold="0.01", anomaly_scale="0.5"
+    )
     scorer = SensorScorer("pump-3", config(path))
     score = feed(scorer, normal_windows(np.random.default_rng(42), 1)[0])[-1]
     assert score.value == pytest.approx(calibrate(score.evidence["raw_score"], 0.01, 0.5))
@@ -240,7 +225,7 @@ def test_missing_calibration_is_a_model_error(model_path: Path) -> None:
 def test_bad_metadata_calibration_is_a_model_error(
     forest_onnx: onnx.ModelProto, tmp_path: Path
 ) -> None:
-    path = save(forest_onnx, tmp_path / "m.onnx", anomaly_threshold="high", anomaly_scale="1")
+    path = save_model(forest_onnx, tmp_path / "m.onnx", anomaly_threshold="high", anomaly_scale="1")
     with pytest.raises(ModelError, match="not a finite number"):
         SensorScorer("pump-3", config(path))
 
@@ -269,7 +254,7 @@ def test_a_model_without_a_scores_output_is_rejected(tmp_path: Path) -> None:
 def test_an_explicit_session_needs_no_model_in_config(
     forest_onnx: onnx.ModelProto, tmp_path: Path
 ) -> None:
-    path = save(forest_onnx, tmp_path / "m.onnx", anomaly_threshold="0", anomaly_scale="0.02")
+    path = save_model(forest_onnx, tmp_path / "m.onnx", anomaly_threshold="0", anomaly_scale="0.02")
     scorer = SensorScorer("pump-3", config(None), session=load_session(path))
     assert scorer.models == ["sensor-if@t1"]
     scores = feed(scorer, normal_windows(np.random.default_rng(42), 1)[0])

@@ -47,3 +47,48 @@ def constant_model(
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, path)
     return path
+
+
+def brightness_detector(path: Path, class_names: Sequence[str], imgsz: int = 64) -> Path:
+    """A YOLOv8-shaped detector that 'sees' its first class on bright frames.
+
+    One anchor with a fixed centred box; class 0's score is sigmoid(20 * (mean − 0.5)) of the
+    letterboxed input, the other classes score 0. Output [1, 4 + nc, 1], as Ultralytics exports.
+    """
+    nc = len(class_names)
+    box = np.array([imgsz / 2, imgsz / 2, imgsz / 4, imgsz / 4], dtype=np.float32)
+    mask = np.zeros(nc, dtype=np.float32)
+    mask[0] = 1.0
+    initializers = [
+        numpy_helper.from_array(box.reshape(1, 4, 1), "box"),
+        numpy_helper.from_array(mask.reshape(1, nc, 1), "mask"),
+        numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half"),
+        numpy_helper.from_array(np.array(20.0, dtype=np.float32), "gain"),
+        numpy_helper.from_array(np.array([1, 1, 1], dtype=np.int64), "scalar_shape"),
+    ]
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], axes=[1, 2, 3], keepdims=1),
+        helper.make_node("Sub", ["mean", "half"], ["centred"]),
+        helper.make_node("Mul", ["centred", "gain"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["confidence"]),
+        helper.make_node("Reshape", ["confidence", "scalar_shape"], ["scalar"]),
+        helper.make_node("Mul", ["mask", "scalar"], ["scores"]),
+        helper.make_node("Concat", ["box", "scores"], ["output0"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "brightness_detector",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, imgsz, imgsz])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 4 + nc, 1])],
+        initializer=initializers,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION
+    )
+    names = {i: name for i, name in enumerate(class_names)}
+    helper.set_model_props(
+        model, {"names": repr(names), "imgsz": f"[{imgsz}, {imgsz}]", "version": "test"}
+    )
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, path)
+    return path

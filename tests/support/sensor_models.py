@@ -1,0 +1,43 @@
+"""A real Isolation Forest trained by tests on synthetic windows and exported with skl2onnx."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType
+from sklearn.ensemble import IsolationForest
+
+from agent.preprocess.sensor import moving_average, reject_outliers, window_features
+
+
+def chain_features(window: np.ndarray, smoothing: int) -> np.ndarray:
+    """The scorer's feature chain, as a training tool runs it."""
+    return window_features(moving_average(reject_outliers(window, 3.0), smoothing))
+
+
+def fit_forest(windows: np.ndarray, smoothing: int, seed: int = 0) -> IsolationForest:
+    """Fit on [n, window, channels] normal windows."""
+    train = np.stack([chain_features(w, smoothing) for w in windows])
+    return IsolationForest(n_estimators=40, random_state=seed).fit(train)
+
+
+def export_forest(forest: IsolationForest) -> onnx.ModelProto:
+    """skl2onnx export: outputs `label` and `scores` (the decision function)."""
+    return convert_sklearn(
+        forest,
+        initial_types=[("features", FloatTensorType([None, forest.n_features_in_]))],
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+
+
+def save_model(model: onnx.ModelProto, path: Path, **metadata: str) -> Path:
+    """Write a copy of `model` with name/version and the given metadata props."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    helper.set_model_props(copy, {"name": "sensor-if", "version": "t1", **metadata})
+    path.write_bytes(copy.SerializeToString())
+    return path
