@@ -10,14 +10,19 @@ from pathlib import Path
 import pytest
 
 from agent.alarms import sequence_from
-from agent.config import BrokerConfig, DeviceConfig
+from agent.config import BrokerConfig, DeviceConfig, RegisterConfig
 from agent.modalities import build_channels
 from agent.pipeline import DevicePipeline
 from agent.publish.mqtt import MqttLink
 from agent.publish.publisher import Publisher
 from agent.publish.topics import Topics
 from agent.samples import Modality
-from tests.support.modbus_server import Endpoint, garbage_tcp_server, silent_tcp_server
+from tests.support.modbus_server import (
+    Endpoint,
+    garbage_tcp_server,
+    modbus_tcp_server,
+    silent_tcp_server,
+)
 from tests.support.mqtt import subscribe
 from tests.support.tasks import eventually, running
 from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, write_sequence
@@ -46,7 +51,16 @@ def device(tmp_path: Path, modbus_port: int) -> DeviceConfig:
     )
 
 
-@pytest.mark.parametrize("broken_device", [silent_tcp_server, garbage_tcp_server])
+def wrong_map_server() -> AbstractAsyncContextManager[Endpoint]:
+    """A real device whose map lacks the register we ask for: it answers ILLEGAL ADDRESS."""
+    return modbus_tcp_server([RegisterConfig(name="other", address=50)], {"other": 1.0})
+
+
+@pytest.mark.parametrize(
+    "broken_device",
+    [silent_tcp_server, garbage_tcp_server, wrong_map_server],
+    ids=["times-out", "answers-garbage", "exception-code"],
+)
 async def test_broken_modbus_device_is_reported_and_dropped_from_fusion(
     tmp_path: Path,
     broken_device: Callable[[], AbstractAsyncContextManager[Endpoint]],
