@@ -7,6 +7,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+import numpy as np
+
 from agent.samples import Modality, Sample
 
 
@@ -44,3 +46,16 @@ class Pacer:
         if delay > 0:
             await asyncio.sleep(delay)
         self._next += self.period
+
+
+def frame_sample(
+    device: str, modality: Modality, frame: np.ndarray, index: int, uri: str
+) -> Sample:
+    """A camera frame stamped now, with where it came from."""
+    return Sample(
+        device=device,
+        modality=modality,
+        captured_at=time.time(),
+        data=frame,
+        meta={"frame_index": index, "uri": uri},
+    )

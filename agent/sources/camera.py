@@ -17,7 +17,7 @@ import numpy as np
 
 from agent.config import CameraConfig
 from agent.samples import Modality, Sample
-from agent.sources.base import Pacer, SourceError
+from agent.sources.base import Pacer, SourceError, frame_sample
 
 log = logging.getLogger(__name__)
 
@@ -142,13 +142,7 @@ class CameraSource:
             frames = self._live(worker, capture) if live else self._replay(worker, capture)
             async with aclosing(frames):
                 async for index, frame in frames:
-                    yield Sample(
-                        device=self.device,
-                        modality=self.modality,
-                        captured_at=time.time(),
-                        data=frame,
-                        meta={"frame_index": index, "uri": self.config.uri},
-                    )
+                    yield frame_sample(self.device, self.modality, frame, index, self.config.uri)
         finally:
             worker.close()
 

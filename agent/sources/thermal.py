@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import glob
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 
 from agent.config import InfraredConfig
 from agent.samples import Modality, Sample
-from agent.sources.base import Pacer, SourceError
+from agent.sources.base import Pacer, SourceError, frame_sample
 
 
 def read_raw_frame(path: Path) -> np.ndarray:
@@ -93,11 +92,5 @@ class InfraredSource:
             frame = await asyncio.to_thread(next, frames, None)
             if frame is None:
                 return
-            yield Sample(
-                device=self.device,
-                modality=self.modality,
-                captured_at=time.time(),
-                data=frame,
-                meta={"frame_index": index, "uri": self.config.uri},
-            )
+            yield frame_sample(self.device, self.modality, frame, index, self.config.uri)
             index += 1
