@@ -10,6 +10,9 @@ from pathlib import Path
 
 from agent import __version__
 from agent.config import AgentConfig, ConfigError, load_config
+from agent.evaluate import EVALUATORS, evaluate
+from agent.evaluate.datasets import DatasetError
+from agent.evaluate.report import render
 from agent.inference.session import ModelError
 from agent.logs import configure_logging
 
@@ -49,13 +52,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file", type=Path)
+
+    evaluate = sub.add_parser("evaluate", help="score a model on labelled data")
+    evaluate.add_argument("kind", choices=sorted(EVALUATORS))
+    evaluate.add_argument("--data", required=True, type=Path, help="dataset to evaluate on")
+    evaluate.add_argument("--model", type=Path, help="ONNX file (default: the shipped model)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """`edge-agent evaluate`: print the metrics; a bad dataset or model is a clear error."""
+    try:
+        result = evaluate(args.kind, args.data, args.model)
+    except (ModelError, DatasetError) as exc:
+        print(f"cannot evaluate: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(render(result, args.json))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `edge-agent` console script."""
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
+    if args.command == "evaluate":
+        return run_evaluate(args)
     try:
         config = load_config(args.config if args.command == "run" else args.file)
     except ConfigError as exc:

@@ -11,6 +11,8 @@ from typing import Any, Protocol
 import numpy as np
 import onnxruntime as ort
 
+from agent.models import read_manifest, sha256_of
+
 
 class ModelError(Exception):
     """A model file that cannot be loaded or does not fit what its scorer expects."""
@@ -77,6 +79,23 @@ def metadata_list(metadata: dict[str, str], key: str) -> list[str] | None:
     return value
 
 
+def verify_against_manifest(path: Path) -> None:
+    """Refuse a model that a MANIFEST beside it lists with another sha256 (corrupt or swapped)."""
+    try:
+        entry = read_manifest(path.parent).get(path.name)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from exc
+    if entry is None:
+        return
+    actual = sha256_of(path)
+    if actual != entry.sha256:
+        raise ModelError(
+            f"{path}: sha256 {actual[:12]}… does not match MANIFEST ({entry.sha256[:12]}…); "
+            "the file is corrupt or was replaced"
+        )
+
+
 def load_session(path: Path) -> InferenceSession:
     """The session for a model file; backend choice grows here (TensorRT, CUDA)."""
+    verify_against_manifest(path)
     return OnnxRuntimeSession(path)
