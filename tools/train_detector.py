@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--fraction", type=float, default=1.0, help="share of train images (smoke)")
     parser.add_argument("--model-out", type=Path, default=Path("models/defects-yolov8n.onnx"))
     args = parser.parse_args()
 
@@ -59,6 +61,7 @@ def main() -> None:
         plots=False,
         val=False,
         cache="ram",
+        fraction=args.fraction,
         seed=20261123,
         deterministic=False,
         project=str(args.out.resolve()),
@@ -75,9 +78,9 @@ def main() -> None:
     args.model_out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(onnx_path, args.model_out)
     report = {
-        "command": " ".join(["python", "tools/train_detector.py", *map(str, vars(args).values())]),
+        "command": " ".join(["python", "tools/train_detector.py", *sys.argv[1:]]),
         "train_wall_s": round(trained_s, 1),
-        "epochs_done": int(final.ckpt.get("epoch", -1)) + 1 if final.ckpt else None,
+        "epochs_done": len((args.out / "train" / "results.csv").read_text().splitlines()) - 1,
         "imgsz": args.imgsz,
         "map50": float(metrics.box.map50),
         "map50_95": float(metrics.box.map),

@@ -33,7 +33,7 @@ class CameraConfig(StrictModel):
     fps: PositiveFloat = 2.0
     loop: bool = False
     denoise_sigma: float = Field(default=1.0, ge=0.0)
-    frame_size: tuple[int, int] = (640, 480)
+    frame_size: tuple[int, int] | None = (640, 480)  # None keeps the camera's own size
     reopen_after_s: PositiveFloat = 5.0
     detector: DetectorConfig
 

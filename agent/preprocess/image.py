@@ -95,9 +95,11 @@ class FrameGeometry:
 
 
 def prepare_frame(
-    frame: np.ndarray, sigma: float, frame_size: Size, input_size: Size
+    frame: np.ndarray, sigma: float, frame_size: Size | None, input_size: Size
 ) -> tuple[np.ndarray, FrameGeometry]:
-    """The agent's camera path: denoise, resize to `frame_size`, letterbox to `input_size`."""
+    """The agent's camera path: denoise, resize to `frame_size` (None: keep), letterbox."""
     height, width = frame.shape[:2]
-    tensor, box = letterbox(resize(denoise(frame, sigma), frame_size), input_size)
+    cleaned = denoise(frame, sigma)
+    resized = cleaned if frame_size is None else resize(cleaned, frame_size)
+    tensor, box = letterbox(resized, input_size)
     return tensor, FrameGeometry(box, (width, height))

@@ -7,9 +7,13 @@ inference time are identical by construction.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 FEATURE_STATS = ("mean", "std", "min", "max", "slope")
+GAUSSIAN_MEAN_ABS = math.sqrt(math.pi / 2)  # std / mean absolute deviation of a Gaussian
+SCALE_FLOOR = 1e-6  # relative to max(1, |centre|): the scale of a constant channel
 
 
 def _as_window(window: np.ndarray) -> np.ndarray:
@@ -18,6 +22,28 @@ def _as_window(window: np.ndarray) -> np.ndarray:
     if array.ndim != 2 or array.shape[0] == 0:
         raise ValueError(f"a window is (samples, channels) with samples >= 1, got {array.shape}")
     return array.copy()
+
+
+def baseline_stats(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel centre and scale of an installation's learning period.
+
+    Each installation runs at its own operating point (SKAB's flow rate is 32 l/min on one
+    rig and 122 on another), so a model only generalises across sites on signals expressed
+    relative to the site's own normal. The centre is the median; the scale is the mean
+    absolute deviation from it (x1.2533, the std for Gaussian noise), which unlike the MAD
+    stays above 0 on quantised channels that sit on one level most of the time. A constant
+    channel gets a tiny floor, so any later change of it stands out instead of dividing by 0.
+    """
+    array = _as_window(samples)
+    centre = np.median(array, axis=0)
+    spread = GAUSSIAN_MEAN_ABS * np.mean(np.abs(array - centre), axis=0)
+    floor = SCALE_FLOOR * np.maximum(1.0, np.abs(centre))
+    return centre, np.maximum(spread, floor)
+
+
+def standardise(window: np.ndarray, centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The window in baseline units: (value - centre) / scale per channel."""
+    return (_as_window(window) - centre) / scale
 
 
 def reject_outliers(window: np.ndarray, sigma: float = 3.0) -> np.ndarray:

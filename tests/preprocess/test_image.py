@@ -91,11 +91,12 @@ def test_prepare_frame_maps_boxes_to_original_pixels() -> None:
         ((400, 300), (640, 480), (640, 640), (13, 250, 61, 299)),
         ((200, 100), (640, 480), (320, 320), (150, 7, 190, 93)),  # non-uniform resize
         ((480, 640), (480, 640), (640, 384), (100, 200, 300, 500)),  # portrait, wide input
+        ((200, 200), None, (192, 192), (20, 30, 90, 180)),  # no resize: letterbox only
     ],
 )
 def test_drawn_box_round_trips_within_a_pixel(
     original: tuple[int, int],
-    frame_size: tuple[int, int],
+    frame_size: tuple[int, int] | None,
     input_size: tuple[int, int],
     rect: tuple[int, int, int, int],
 ) -> None:
