@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent.evaluate.datasets import DatasetError
+from agent.inference.session import ModelError
 from agent.models import models_dir
 
 # kind -> (module, shipped model file)
@@ -24,5 +26,10 @@ EVALUATORS: dict[str, tuple[str, str]] = {
 def evaluate(kind: str, data: Path, model: Path | None = None) -> dict[str, Any]:
     """Run the evaluator of `kind` with the given model, or the shipped one."""
     module_name, shipped = EVALUATORS[kind]
+    model = model if model is not None else models_dir() / shipped
+    if not model.is_file():
+        raise ModelError(f"{model}: no such model file")
+    if not data.exists():
+        raise DatasetError(f"{data}: no such file or folder")
     run: Callable[[Path, Path], dict[str, Any]] = importlib.import_module(module_name).evaluate
-    return run(data, model if model is not None else models_dir() / shipped)
+    return run(data, model)
