@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import yaml
+from stamp_model import stamp
 
 
 def absolute_data_yaml(data_dir: Path, out_dir: Path) -> Path:
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--fraction", type=float, default=1.0, help="share of train images (smoke)")
     parser.add_argument("--model-out", type=Path, default=Path("models/defects-yolov8n.onnx"))
+    parser.add_argument("--version", default="1.0.0", help="written into the ONNX metadata")
     args = parser.parse_args()
 
     from ultralytics import YOLO  # the train extra only
@@ -77,6 +79,7 @@ def main() -> None:
     )
     args.model_out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(onnx_path, args.model_out)
+    stamp(args.model_out, name=args.model_out.stem, version=args.version)
     report = {
         "command": " ".join(["python", "tools/train_detector.py", *sys.argv[1:]]),
         "train_wall_s": round(trained_s, 1),
@@ -87,7 +90,8 @@ def main() -> None:
         "precision": float(metrics.box.mp),
         "recall": float(metrics.box.mr),
         "per_class_map50": {
-            metrics.names[i]: float(metrics.box.ap50[j]) for j, i in enumerate(metrics.box.ap_class_index)
+            metrics.names[i]: float(metrics.box.ap50[j])
+            for j, i in enumerate(metrics.box.ap_class_index)
         },
     }
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
