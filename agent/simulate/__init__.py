@@ -1,0 +1,1 @@
+"""Simulated devices for the demo and for trying a config without hardware."""
