@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
     parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="default: info (demo: warning, so the live view stays readable)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -52,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file", type=Path)
+
+    demo = sub.add_parser("demo", help="run the agent on bundled sample streams")
+    demo.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
+    demo.add_argument("--broker", type=broker_address, help="HOST:PORT (default 127.0.0.1:1883)")
+    demo.add_argument("--prefix", default="edge", help="MQTT topic prefix (default edge)")
+    demo.add_argument("--json-log", type=Path, help="also write every event as JSON lines")
+    demo.add_argument(
+        "--evidence-dir", type=Path, default=Path("demo-evidence"),
+        help="where each alarm event is kept with its evidence (default ./demo-evidence)",
+    )  # fmt: skip
 
     evaluate = sub.add_parser("evaluate", help="score a model on labelled data")
     evaluate.add_argument("kind", choices=sorted(EVALUATORS))
@@ -72,12 +84,27 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_demo_command(args: argparse.Namespace) -> int:
+    """`edge-agent demo`: the live view, then the summary."""
+    from agent.demo.runner import DemoOptions, run_demo  # loads the model stack
+
+    options = DemoOptions(args.duration, args.broker, args.prefix, args.evidence_dir, args.json_log)
+    try:
+        print(asyncio.run(run_demo(options)))
+    except (ConfigError, ModelError) as exc:
+        print(f"demo cannot start: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `edge-agent` console script."""
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level or ("warning" if args.command == "demo" else "info"))
     if args.command == "evaluate":
         return run_evaluate(args)
+    if args.command == "demo":
+        return run_demo_command(args)
     try:
         config = load_config(args.config if args.command == "run" else args.file)
     except ConfigError as exc:

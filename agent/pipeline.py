@@ -7,6 +7,7 @@ import contextlib
 import logging
 import random
 import time
+from collections import Counter, deque
 from collections.abc import Iterator
 
 from agent.alarms import AlarmTracker
@@ -49,6 +50,8 @@ class DevicePipeline:
         self.failed: dict[Modality, str] = {}
         self.health: dict[Modality, str] = {m: "starting" for m in channels}
         self.last_decision: Decision | None = None
+        self.processed: Counter[Modality] = Counter()  # samples scored, per modality
+        self.latency_ms: deque[float] = deque(maxlen=10_000)  # capture -> decision, per sample
         self._scored = asyncio.Condition()
         self._started_at = time.time()
         self._last_state: tuple[str, float] = ("", 0.0)
@@ -103,12 +106,14 @@ class DevicePipeline:
             self.decide()
             return
         self.failed.pop(modality, None)
+        self.processed[modality] += 1
         if score is None:
             return
         self.scores[modality] = score
         async with self._scored:
             self._scored.notify_all()
-        self.decide()
+        decision = self.decide()
+        self.latency_ms.append((decision.decided_at - sample.captured_at) * 1000.0)
 
     def _set_health(self, modality: Modality, state: str, reason: str = "") -> None:
         self.health[modality] = state if not reason else f"{state}: {reason}"

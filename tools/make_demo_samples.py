@@ -127,7 +127,8 @@ def sounds(sound: Path, out: dict[str, Path]) -> None:
         for p in sorted((sound / stem.split("/")[0]).glob(f"{stem.split('/')[1]}_c*.wav"))
     ]
     healthy = np.tile(normal, DEMO_S)
-    pump = np.concatenate([healthy[: FAULT_AT_S * rate], *faults])[: DEMO_S * rate]
+    faulty = np.tile(np.concatenate(faults), 2)
+    pump = np.concatenate([healthy[: FAULT_AT_S * rate], faulty])[: DEMO_S * rate]
     sf.write(out["pump-01"] / "sound.wav", pump, rate, subtype="PCM_16")
     for device in ("motor-02", "valve-03"):
         sf.write(out[device] / "sound.wav", healthy[: 10 * rate], rate, subtype="PCM_16")

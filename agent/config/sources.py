@@ -92,7 +92,7 @@ class MicrophoneConfig(StrictModel):
     loop: bool = False
     sample_rate: int = Field(default=48_000, gt=0)
     window_s: PositiveFloat = 1.0
-    silence_db: float = Field(default=-50.0, le=0.0)
+    silence_db: float | None = Field(default=None, le=0.0)  # None: the model's own gate
     spectral_subtraction: bool = False  # on for machines with quiet pauses; see the example
     classifier: SoundClassifierConfig
 
@@ -140,7 +140,11 @@ class SensorAnomalyConfig(StrictModel):
 
 
 class ModbusConfig(StrictModel):
-    """A Modbus TCP or RTU device polled at `poll_hz`, with its register map."""
+    """A Modbus TCP or RTU device polled at `poll_hz`, with its register map.
+
+    `window` and `baseline_samples` left unset take the anomaly model's own values from
+    its metadata (agent.inference.sensor); a limits-only device uses a 32-sample window.
+    """
 
     transport: Literal["tcp", "rtu"] = "tcp"
     host: str = "127.0.0.1"
@@ -154,7 +158,8 @@ class ModbusConfig(StrictModel):
     retries: int = Field(default=2, ge=0)
     registers: list[RegisterConfig] = Field(min_length=1)
     max_gap: int = Field(default=8, ge=0)  # unmapped words one read may span; 0 if strict
-    window: int = Field(default=32, ge=4)
+    window: int | None = Field(default=None, ge=4)  # samples; None: the model's, else 32
+    baseline_samples: int | None = Field(default=None, ge=0)  # learning period; None: model's
     outlier_sigma: PositiveFloat = 3.0
     smoothing: int = Field(default=5, ge=1)
     anomaly: SensorAnomalyConfig | None = None

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
+from pydantic import ValidationError
 
 from agent.config.sources import MicrophoneConfig
 from agent.evaluate.datasets import DatasetError
@@ -49,18 +50,22 @@ class Clip:
 def evaluate(data: Path, model: Path) -> dict[str, Any]:
     """Score every clip under `data` with `model` and return the contract's metrics."""
     clips = find_clips(data)
-    scorer = build_scorer(model, clips[0].path)
+    session = load_session(model)
+    config = scorer_config(model, session.metadata, clips[0].path)
+    scorer = SoundScorer(DEVICE, config, session)
     unknown = sorted({c.label for c in clips} - set(scorer.class_names))
     if unknown:
         raise DatasetError(
             f"{data}: folders {unknown} are not classes of the model {scorer.models[0]} "
             f"(its classes: {scorer.class_names})"
         )
-    normal = scorer.class_names[scorer.class_names.index(_normal_class(scorer))]
     labels = [scorer.score(read_clip(c.path)).label for c in clips]
+    normal = config.classifier.normal_class
     predicted = [normal if label == SILENCE else label for label in labels]
     present = [name for name in scorer.class_names if name in {c.label for c in clips}]
-    result = classification_metrics([c.label for c in clips], predicted, present, scorer.class_names)
+    result = classification_metrics(
+        [c.label for c in clips], predicted, present, scorer.class_names
+    )
     result["silent_clips"] = labels.count(SILENCE)
     return result
 
@@ -83,14 +88,22 @@ def find_clips(data: Path) -> list[Clip]:
     return clips
 
 
-def build_scorer(model: Path, replay_file: Path) -> SoundScorer:
-    """The agent's scorer for `model`, gated as trained; `file` only satisfies the config."""
-    session = load_session(model)
-    fields: dict[str, Any] = {"file": replay_file, "classifier": {"model": model}}
-    if "silence_db" in session.metadata:
-        fields["silence_db"] = _float_metadata(session.metadata, "silence_db")
-    config = MicrophoneConfig.model_validate(fields)
-    return SoundScorer(DEVICE, config, session)
+def scorer_config(model: Path, metadata: dict[str, str], replay_file: Path) -> MicrophoneConfig:
+    """A microphone config as deployed with this model: its own silence gate and normal class.
+
+    Spectral subtraction stays off: it learns across windows, and clips are independent.
+    `file` is only there because a config needs an input; nothing replays it.
+    """
+    classifier: dict[str, Any] = {"model": model}
+    fields: dict[str, Any] = {"file": replay_file, "classifier": classifier}
+    if "normal_class" in metadata:
+        classifier["normal_class"] = metadata["normal_class"]
+    try:
+        return MicrophoneConfig.model_validate(fields)
+    except ValidationError as exc:
+        raise ModelError(
+            f"{model}: metadata does not make a valid microphone config: {exc}"
+        ) from exc
 
 
 def read_clip(path: Path) -> Sample:
@@ -123,32 +136,19 @@ def classification_metrics(
         "confusion": confusion,
         "classes": list(present),
         "clips": len(true),
-        "per_class": per_class,
+        "per_class": {
+            name: {k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()}
+            for name, scores in per_class.items()
+        },
     }
 
 
 def _class_scores(name: str, true: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
-    """One-vs-rest precision, recall and F1; 0 where nothing was predicted or present."""
+    """One-vs-rest precision, recall and F1, unrounded; 0 where nothing was predicted."""
     hits = sum(t == p == name for t, p in zip(true, predicted, strict=True))
     support = sum(t == name for t in true)
     claimed = sum(p == name for p in predicted)
     precision = hits / claimed if claimed else 0.0
     recall = hits / support if support else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
-        "precision": round(precision, 4),
-        "recall": round(recall, 4),
-        "f1": round(f1, 4),
-        "support": support,
-    }
-
-
-def _normal_class(scorer: SoundScorer) -> str:
-    return scorer.class_names[scorer._normal]
-
-
-def _float_metadata(metadata: dict[str, str], key: str) -> float:
-    try:
-        return float(metadata[key])
-    except ValueError as exc:
-        raise ModelError(f"metadata {key!r} must be a number, got {metadata[key]!r}") from exc
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support}

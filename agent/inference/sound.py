@@ -19,6 +19,7 @@ from agent.preprocess.audio import NUMCEP, NoiseFloor, spectral_subtract, window
 from agent.samples import Modality, Sample, Score
 
 DEFAULT_MODEL_RATE = 16_000
+DEFAULT_SILENCE_DB = -50.0
 DEFAULT_MIN_FRAMES = 10  # 0.1 s of sound: less is too little to judge a machine by
 SILENCE = "silence"
 
@@ -40,6 +41,7 @@ class SoundScorer:
             metadata, "sample_rate", DEFAULT_MODEL_RATE
         )
         self.min_frames = _int_metadata(metadata, "min_frames", DEFAULT_MIN_FRAMES)
+        self.silence_db = _silence_db(config, metadata)
         output = metadata.get("output", "logits")
         if output not in ("logits", "probabilities"):
             raise ModelError(f"metadata 'output' must be logits or probabilities, got {output!r}")
@@ -57,7 +59,7 @@ class SoundScorer:
         signal = np.asarray(sample.data, dtype=np.float32)
         if self._config.spectral_subtraction:
             signal = self._denoise(signal, rate)
-        features = window_features(signal, rate, self.model_rate, self._config.silence_db)
+        features = window_features(signal, rate, self.model_rate, self.silence_db)
         evidence: dict[str, object] = {
             "duration_s": round(signal.size / rate, 3),
             "voiced_s": round(features.voiced_s, 3),
@@ -130,6 +132,17 @@ def _class_names(config: MicrophoneConfig, metadata: dict[str, str]) -> list[str
     if normal not in names:
         raise ModelError(f"normal_class {normal!r} is not among the class names {names}")
     return names
+
+
+def _silence_db(config: MicrophoneConfig, metadata: dict[str, str]) -> float:
+    """The config's gate, else the one the model was trained with, else DEFAULT_SILENCE_DB."""
+    if config.silence_db is not None:
+        return config.silence_db
+    raw = metadata.get("silence_db", str(DEFAULT_SILENCE_DB))
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ModelError(f"metadata 'silence_db' must be a number, got {raw!r}") from exc
 
 
 def _int_metadata(metadata: dict[str, str], key: str, default: int) -> int:

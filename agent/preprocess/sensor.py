@@ -8,8 +8,10 @@ inference time are identical by construction.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 FEATURE_STATS = ("mean", "std", "min", "max", "slope")
 GAUSSIAN_MEAN_ABS = math.sqrt(math.pi / 2)  # std / mean absolute deviation of a Gaussian
@@ -77,22 +79,52 @@ def moving_average(window: np.ndarray, n: int) -> np.ndarray:
     return sums / counts
 
 
-def window_features(window: np.ndarray) -> np.ndarray:
-    """One float32 vector per window: mean, std, min, max, slope for each channel.
+def smooth(window: np.ndarray, sigma: float, n: int) -> np.ndarray:
+    """The cleaning chain the model sees: glitches rejected, then a trailing moving average."""
+    return moving_average(reject_outliers(window, sigma), n)
 
-    Channel-major: [c0_mean, c0_std, c0_min, c0_max, c0_slope, c1_mean, ...]; `slope` is the
-    least-squares trend per sample (0 for a single sample). std is the population std.
+
+def window_features(window: np.ndarray, stats: Sequence[str] = FEATURE_STATS) -> np.ndarray:
+    """One float32 vector per window: the chosen `stats` (default all five) for each channel.
+
+    Channel-major: [c0_mean, c0_std, c0_min, c0_max, c0_slope, c1_mean, ...] with all five;
+    a model trained on a subset (its metadata `features`) gets those, in the order `stats`
+    lists them. `slope` is the least-squares trend per sample (0 for a single sample); std is
+    the population std.
     """
+    rows = [_stat_index(stat) for stat in stats]
     array = _as_window(window)
     t = np.arange(array.shape[0], dtype=np.float64)
     t -= t.mean()
     denominator = float(np.dot(t, t))
     mean = array.mean(axis=0)
     slope = (t @ (array - mean)) / denominator if denominator > 0 else np.zeros_like(mean)
-    stats = np.stack([mean, array.std(axis=0), array.min(axis=0), array.max(axis=0), slope])
-    return stats.T.reshape(-1).astype(np.float32)
+    every = np.stack([mean, array.std(axis=0), array.min(axis=0), array.max(axis=0), slope])
+    return every[rows].T.reshape(-1).astype(np.float32)
 
 
-def feature_names(channels: list[str]) -> list[str]:
+def feature_names(channels: list[str], stats: Sequence[str] = FEATURE_STATS) -> list[str]:
     """Names of `window_features` outputs, in order: '<channel>_<stat>'."""
-    return [f"{channel}_{stat}" for channel in channels for stat in FEATURE_STATS]
+    return [f"{channel}_{stat}" for channel in channels for stat in stats]
+
+
+def trailing_median(values: np.ndarray, n: int) -> np.ndarray:
+    """Median of the last `n` values at each position (fewer at the start), same length.
+
+    Smooths the model's decision over time: SKAB-like faults last minutes, so one odd
+    window should neither raise nor drop an alarm (upstream smooths with a rolling median).
+    """
+    if n < 1:
+        raise ValueError(f"median length must be >= 1, got {n}")
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1:
+        raise ValueError(f"expected a 1-D series, got shape {array.shape}")
+    padded = np.concatenate([np.full(n - 1, np.nan), array])
+    return np.nanmedian(sliding_window_view(padded, n), axis=1)
+
+
+def _stat_index(stat: str) -> int:
+    """Position of a stat in FEATURE_STATS; an unknown name is a model/config bug."""
+    if stat not in FEATURE_STATS:
+        raise ValueError(f"unknown window stat {stat!r}, expected one of {FEATURE_STATS}")
+    return FEATURE_STATS.index(stat)

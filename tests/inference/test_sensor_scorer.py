@@ -15,6 +15,7 @@ from sklearn.ensemble import IsolationForest
 from agent.config.sources import ModbusConfig, RegisterConfig, SensorAnomalyConfig
 from agent.inference.sensor import SensorScorer, calibrate
 from agent.inference.session import ModelError, load_session
+from agent.preprocess.sensor import baseline_stats, smooth, standardise, window_features
 from agent.samples import Modality, Sample
 from tests.support.sensor_models import chain_features, export_forest, fit_forest, save_model
 
@@ -266,3 +267,247 @@ def test_a_sample_missing_a_register_is_rejected() -> None:
     scorer = SensorScorer("pump-3", config(None))
     with pytest.raises(ValueError, match=r"lacks registers \['pressure'\]"):
         scorer.score(sample([50.0], names=("temp",)))
+
+
+# --- the model's contract in its metadata: baseline, channels, window, stats, median ---
+
+BASELINE_N = 50
+CALIBRATION = {"anomaly_threshold": str(THRESHOLD), "anomaly_scale": str(SCALE)}
+SITE_B_MEANS, SITE_B_STDS = np.array([80.0, 7.0]), np.array([2.0, 0.3])
+
+
+@pytest.fixture(scope="module")
+def z_forest_onnx() -> onnx.ModelProto:
+    """A forest trained on windows in baseline units (what `standardise=baseline` means)."""
+    windows = np.random.default_rng(1).normal(0.0, 1.0, size=(400, WINDOW, 2))
+    return export_forest(fit_forest(windows, SMOOTHING))
+
+
+def baseline_model(proto: onnx.ModelProto, path: Path, **metadata: str) -> Path:
+    """The forest with a baseline contract; a metadata value "" drops that key."""
+    contract = {
+        "channels": json.dumps(["temp", "pressure"]),
+        "window": str(WINDOW),
+        "standardise": "baseline",
+        "baseline_samples": str(BASELINE_N),
+        **CALIBRATION,
+        **metadata,
+    }
+    return save_model(proto, path, **{k: v for k, v in contract.items() if v})
+
+
+def modbus(
+    model: Path | None, regs: list[RegisterConfig] | None = None, **fields: object
+) -> ModbusConfig:
+    """A config that leaves window and baseline to the model unless told otherwise."""
+    anomaly = None if model is None else SensorAnomalyConfig(model=model)
+    return ModbusConfig(
+        registers=regs or registers(), smoothing=SMOOTHING, anomaly=anomaly, **fields
+    )
+
+
+def site(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n samples of the site the first forest knows."""
+    return rng.normal(MEANS, STDS, size=(n, 2))
+
+
+def test_the_model_learns_a_baseline_before_it_scores(
+    z_forest_onnx: onnx.ModelProto, tmp_path: Path
+) -> None:
+    forest_path = baseline_model(z_forest_onnx, tmp_path / "z.onnx")
+    scorer = SensorScorer("pump-3", modbus(forest_path))
+    rows = site(np.random.default_rng(3), BASELINE_N + 5)
+    scores = feed(scorer, rows)
+    assert scores[:BASELINE_N] == [None] * BASELINE_N  # window full long before, yet silent
+    first = scores[BASELINE_N]
+    assert first is not None and first.evidence["learning"] is False
+    centre, spread = baseline_stats(rows[:BASELINE_N])
+    window = standardise(rows[BASELINE_N + 1 - WINDOW : BASELINE_N + 1], centre, spread)
+    expected = load_session(forest_path).run({"features": features(window)[None, :]})[1]
+    assert first.evidence["raw_score"] == pytest.approx(float(np.ravel(expected)[0]), abs=1e-5)
+    assert first.value < 0.5
+
+
+def test_limits_still_apply_while_the_baseline_is_learnt(
+    z_forest_onnx: onnx.ModelProto, tmp_path: Path
+) -> None:
+    scorer = SensorScorer(
+        "pump-3",
+        modbus(baseline_model(z_forest_onnx, tmp_path / "z.onnx"), registers(temp_high=55.0)),
+    )
+    assert scorer.score(sample([50.0, 2.0])) is None
+    hot = scorer.score(sample([61.5, 2.0]))
+    assert hot is not None
+    assert (hot.value, hot.label, hot.evidence["raw_score"]) == (1.0, "temp", None)
+    assert hot.evidence["learning"] is True
+
+
+def test_each_installation_is_judged_against_its_own_normal(
+    z_forest_onnx: onnx.ModelProto, tmp_path: Path
+) -> None:
+    """Two sites at different operating points: same verdicts, and a real shift stands out."""
+    forest_path = baseline_model(z_forest_onnx, tmp_path / "z.onnx")
+    z = np.random.default_rng(8).normal(size=(BASELINE_N + WINDOW, 2))
+    z[-4:, 1] += 12.0  # pressure steps up by 12 of its own stds for the last 4 samples
+    verdicts = []
+    for means, stds in ((MEANS, STDS), (SITE_B_MEANS, SITE_B_STDS)):
+        scores = feed(SensorScorer("pump-3", modbus(forest_path)), z * stds + means)
+        verdicts.append([(s.value, s.label) for s in scores[BASELINE_N:] if s is not None])
+    values = np.array([[v for v, _ in verdict] for verdict in verdicts])
+    np.testing.assert_allclose(values[0], values[1], atol=1e-3)
+    normal, shifted = values[0][: WINDOW - 4], values[0][-1]
+    assert np.median(normal) < 0.5 < shifted
+    assert shifted > normal.max()
+    assert verdicts[0][-1][1] == "pressure"
+
+
+def test_config_baseline_samples_sets_the_learning_period(
+    z_forest_onnx: onnx.ModelProto, tmp_path: Path
+) -> None:
+    scorer = SensorScorer(
+        "pump-3", modbus(baseline_model(z_forest_onnx, tmp_path / "z.onnx"), baseline_samples=20)
+    )
+    scores = feed(scorer, site(np.random.default_rng(4), 21))
+    assert scores[19] is None and scores[20] is not None
+
+
+@pytest.mark.parametrize(
+    ("metadata", "fields", "message"),
+    [
+        ({}, {"baseline_samples": 0}, "set baseline_samples > 0"),
+        ({"baseline_samples": ""}, {}, "set baseline_samples > 0"),
+        ({"standardise": "zscore"}, {}, "standardise='zscore'"),
+        ({"standardise": "none"}, {"baseline_samples": 10}, "takes raw values"),
+    ],
+)
+def test_baseline_contradictions_are_model_errors(
+    z_forest_onnx: onnx.ModelProto,
+    tmp_path: Path,
+    metadata: dict[str, str],
+    fields: dict[str, int],
+    message: str,
+) -> None:
+    path = baseline_model(z_forest_onnx, tmp_path / "z.onnx", **metadata)
+    with pytest.raises(ModelError, match=message):
+        SensorScorer("pump-3", modbus(path, **fields))
+
+
+def test_channels_order_the_model_input_and_other_registers_keep_their_limits(
+    forest: IsolationForest, forest_onnx: onnx.ModelProto, tmp_path: Path
+) -> None:
+    path = save_model(
+        forest_onnx,
+        tmp_path / "m.onnx",
+        channels=json.dumps(["temp", "pressure"]),
+        **CALIBRATION,
+    )
+    flow = RegisterConfig(name="flow", address=20, data_type="float32", high=10.0)
+    regs = [flow, *reversed(registers())]  # flow, pressure, temp: not the model's order
+    scorer = SensorScorer("pump-3", modbus(path, regs, window=WINDOW))
+    window = normal_windows(np.random.default_rng(5), 1)[0]
+    names = ("flow", "pressure", "temp")
+    rows = [[5.0, p, t] for t, p in window]
+    scores = [scorer.score(sample(row, names)) for row in rows]
+    expected = forest.decision_function(features(window)[None, :].astype(np.float32))[0]
+    assert scores[-1] is not None
+    assert scores[-1].evidence["raw_score"] == pytest.approx(expected, abs=1e-5)
+    surge = scorer.score(sample([12.0, *rows[-1][1:]], names))
+    assert surge is not None and (surge.value, surge.label) == (1.0, "flow")
+
+
+def test_a_register_the_model_reads_must_be_in_the_register_map(
+    forest_onnx: onnx.ModelProto, tmp_path: Path
+) -> None:
+    channels = json.dumps(["temp", "pressure"])
+    path = save_model(forest_onnx, tmp_path / "m.onnx", channels=channels, **CALIBRATION)
+    regs = [registers()[0], RegisterConfig(name="flow", address=20)]
+    with pytest.raises(ModelError, match=r"reads registers \['pressure'\], which the register"):
+        SensorScorer("pump-3", modbus(path, regs, window=WINDOW))
+
+
+def test_the_model_window_fills_an_unset_config_window(
+    forest_onnx: onnx.ModelProto, tmp_path: Path
+) -> None:
+    path = save_model(forest_onnx, tmp_path / "m.onnx", window=str(WINDOW), **CALIBRATION)
+    scorer = SensorScorer("pump-3", modbus(path, window=None))
+    scores = feed(scorer, normal_windows(np.random.default_rng(6), 1)[0])
+    assert scores[-2] is None and scores[-1] is not None
+    assert scores[-1].evidence["window"] == WINDOW
+
+
+@pytest.mark.parametrize(
+    ("metadata", "window", "message"),
+    [
+        ({"window": "16"}, 20, "trained on windows of 16 samples, but the config sets window: 20"),
+        ({}, None, "set window in the config or store 'window'"),
+        ({"window": "sixteen"}, None, "'window'='sixteen' is not an integer > 0"),
+        ({"window": "16", "smoothing": "5"}, None, "trained with smoothing=5, but the config"),
+        ({"window": "16", "features": '["median"]'}, None, "must name stats among"),
+    ],
+)
+def test_model_and_config_contradictions_are_model_errors(
+    forest_onnx: onnx.ModelProto,
+    tmp_path: Path,
+    metadata: dict[str, str],
+    window: int | None,
+    message: str,
+) -> None:
+    path = save_model(forest_onnx, tmp_path / "m.onnx", **CALIBRATION, **metadata)
+    with pytest.raises(ModelError, match=message):
+        SensorScorer("pump-3", modbus(path, window=window))
+
+
+def test_limits_only_devices_keep_a_32_sample_window() -> None:
+    scorer = SensorScorer("pump-3", modbus(None))
+    scores = feed(scorer, site(np.random.default_rng(9), 40))
+    assert scores[-1] is not None and scores[-1].evidence["window"] == 32
+
+
+def test_features_metadata_picks_the_stats_the_forest_was_trained_on(tmp_path: Path) -> None:
+    windows = normal_windows(np.random.default_rng(12), 300)
+    means = np.stack([window_features(smooth(w, 3.0, SMOOTHING), ("mean",)) for w in windows])
+    mean_forest = IsolationForest(n_estimators=20, random_state=0).fit(means)
+    path = save_model(
+        export_forest(mean_forest),
+        tmp_path / "mean.onnx",
+        features=json.dumps(["mean"]),
+        **CALIBRATION,
+    )
+    scorer = SensorScorer("pump-3", modbus(path, window=WINDOW))
+    window = normal_windows(np.random.default_rng(13), 1)[0]
+    score = feed(scorer, window)[-1]
+    expected = mean_forest.decision_function(
+        window_features(smooth(window, 3.0, SMOOTHING), ("mean",))[None, :]
+    )[0]
+    assert score is not None
+    assert score.evidence["raw_score"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_decision_median_smooths_the_score_over_windows(
+    forest_onnx: onnx.ModelProto, tmp_path: Path
+) -> None:
+    path = save_model(
+        forest_onnx,
+        tmp_path / "m.onnx",
+        decision_median="3",
+        **CALIBRATION,
+    )
+    scorer = SensorScorer("pump-3", modbus(path, window=WINDOW))
+    rows = normal_windows(np.random.default_rng(14), 2).reshape(-1, 2)
+    rows[WINDOW + 2, 1] += 0.5  # one odd pressure reading, alone in its neighbours
+    scores = [s for s in feed(scorer, rows) if s is not None]
+    raws = [s.evidence["raw_score"] for s in scores]
+    for i, s in enumerate(scores):
+        median = float(np.median(raws[max(0, i - 2) : i + 1]))
+        assert s.evidence["decision_score"] == pytest.approx(median)
+        assert s.value == pytest.approx(calibrate(median, THRESHOLD, SCALE))
+
+
+def test_another_poll_rate_than_training_is_only_warned_about(
+    forest_onnx: onnx.ModelProto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = save_model(forest_onnx, tmp_path / "m.onnx", sample_hz="1", **CALIBRATION)
+    SensorScorer("pump-3", modbus(path, window=WINDOW, poll_hz=1.0))
+    assert not caplog.records
+    SensorScorer("pump-3", modbus(path, window=WINDOW))  # default poll_hz 10
+    assert "trained on 1 Hz samples but the device is polled at 10 Hz" in caplog.text

@@ -6,9 +6,13 @@ import numpy as np
 import pytest
 
 from agent.preprocess.sensor import (
+    baseline_stats,
     feature_names,
     moving_average,
     reject_outliers,
+    smooth,
+    standardise,
+    trailing_median,
     window_features,
 )
 
@@ -82,6 +86,52 @@ def test_feature_names_match_the_layout() -> None:
     assert names[:5] == ["temp_mean", "temp_std", "temp_min", "temp_max", "temp_slope"]
     assert names[5] == "flow_mean"
     assert len(names) == window_features(np.zeros((4, 2))).size
+
+
+def test_window_features_keep_only_the_requested_stats_in_their_order() -> None:
+    window = np.random.default_rng(4).normal(size=(12, 3))
+    every = window_features(window).reshape(3, 5)
+    np.testing.assert_array_equal(window_features(window, ("mean",)), every[:, 0])
+    picked = window_features(window, ("max", "mean")).reshape(3, 2)
+    np.testing.assert_array_equal(picked, every[:, [3, 0]])
+    assert feature_names(["a", "b"], ("max", "mean")) == ["a_max", "a_mean", "b_max", "b_mean"]
+    with pytest.raises(ValueError, match="unknown window stat 'median'"):
+        window_features(window, ("median",))
+
+
+def test_baseline_stats_are_median_and_a_gaussian_consistent_spread() -> None:
+    samples = np.random.default_rng(2).normal([50.0, -3.0], [2.0, 0.1], size=(20_000, 2))
+    centre, scale = baseline_stats(samples)
+    np.testing.assert_allclose(centre, [50.0, -3.0], atol=0.05)
+    np.testing.assert_allclose(scale, [2.0, 0.1], rtol=0.03)
+
+
+def test_baseline_scale_stays_positive_on_quantised_and_constant_channels() -> None:
+    # 70 % of a quantised channel sits on one level: its MAD is 0, its spread is not.
+    quantised = np.array([0.33] * 70 + [0.0] * 15 + [0.66] * 15)
+    constant = np.full(100, 400.0)
+    centre, scale = baseline_stats(np.column_stack([quantised, constant]))
+    assert centre.tolist() == [0.33, 400.0]
+    assert scale[0] == pytest.approx(np.sqrt(np.pi / 2) * 0.099)
+    assert scale[1] == pytest.approx(400.0 * 1e-6)  # the floor: later changes stand out
+    z = standardise(np.array([[0.33, 400.0], [0.66, 400.04]]), centre, scale)
+    np.testing.assert_allclose(z, [[0.0, 0.0], [0.33 / scale[0], 100.0]])
+
+
+def test_smooth_is_outlier_rejection_then_moving_average() -> None:
+    window = np.random.default_rng(6).normal(size=(20, 2))
+    window[7, 1] = 40.0
+    np.testing.assert_array_equal(
+        smooth(window, 3.0, 4), moving_average(reject_outliers(window, 3.0), 4)
+    )
+
+
+def test_trailing_median_uses_what_exists_at_the_start() -> None:
+    values = np.array([5.0, 1.0, 3.0, 2.0, 4.0, 100.0])
+    np.testing.assert_array_equal(trailing_median(values, 3), [5.0, 3.0, 3.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(trailing_median(values, 1), values)
+    with pytest.raises(ValueError, match=">= 1"):
+        trailing_median(values, 0)
 
 
 @pytest.mark.parametrize("bad", [np.zeros(5), np.zeros((0, 2)), np.zeros((2, 2, 2))])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import helper
+from onnx import TensorProto, helper
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import IsolationForest
@@ -41,3 +41,22 @@ def save_model(model: onnx.ModelProto, path: Path, **metadata: str) -> Path:
     helper.set_model_props(copy, {"name": "sensor-if", "version": "t1", **metadata})
     path.write_bytes(copy.SerializeToString())
     return path
+
+
+def max_abs_model(path: Path, width: int, **metadata: str) -> Path:
+    """A stand-in forest whose `scores` is -max|feature|: its decisions are known by hand.
+
+    With anomaly_threshold=-t it flags exactly the windows where some feature reaches |t|.
+    """
+    graph = helper.make_graph(
+        [
+            helper.make_node("Abs", ["features"], ["abs"]),
+            helper.make_node("ReduceMax", ["abs"], ["max"], axes=[1], keepdims=1),
+            helper.make_node("Neg", ["max"], ["scores"]),
+        ],
+        "max-abs",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, width])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [None, 1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return save_model(model, path, **metadata)
