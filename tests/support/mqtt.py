@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import json
 import shutil
 import socket
@@ -38,6 +39,7 @@ class MosquittoProcess:
     workdir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    listener_options: list[str] = field(default_factory=lambda: ["allow_anonymous true"])
 
     def start(self) -> None:
         """Start (or restart on the same port) and wait until it accepts connections."""
@@ -45,9 +47,12 @@ class MosquittoProcess:
         if binary is None:
             raise RuntimeError("mosquitto is not installed")
         conf = self.workdir / "mosquitto.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
-        log = (self.workdir / "mosquitto.log").open("ab")
-        self.process = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log)
+        options = "\n".join(self.listener_options)
+        # as root, mosquitto would drop to user `mosquitto`, who cannot read the test's files
+        user = getpass.getuser()
+        conf.write_text(f"user {user}\nlistener {self.port} 127.0.0.1\n{options}\n")
+        with (self.workdir / "mosquitto.log").open("ab") as log:  # the child keeps its own fd
+            self.process = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log)
         deadline = time.monotonic() + 10
         while not port_open("127.0.0.1", self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
