@@ -91,6 +91,11 @@ def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
 
 
+def with_replay_flag(payload: bytes) -> bytes:
+    """The same event marked `"replayed": true`: sent again after an unconfirmed attempt."""
+    return encode({**json.loads(payload), "replayed": True})
+
+
 def alarm_schema() -> dict[str, Any]:
     """The published JSON Schema of the alarm payload."""
     text = resources.files("agent.schemas").joinpath("alarm.schema.json").read_text()

@@ -140,7 +140,8 @@ class DevicePipeline:
         transition = None if self._warming_up(now) else self.tracker.update(decision, now)
         if transition is not None:
             payload = alarm_payload(transition, self.topics.site, self.config.location)
-            self.publisher.send_event(self.topics.alarm(self.device), encode(payload))
+            topic = self.topics.alarm(self.device)
+            self.publisher.send_event(transition.seq, topic, encode(payload))
             log.info(
                 f"alarm {transition.event}",
                 extra={

@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import signal
-import time
 
 from agent.alarms import sequence_from
 from agent.config import AgentConfig
@@ -15,12 +14,14 @@ from agent.inspection import InspectionScheduler
 from agent.modalities import build_channels
 from agent.pipeline import DevicePipeline
 from agent.publish.mqtt import MqttLink
+from agent.publish.outbox import Outbox
 from agent.publish.publisher import Publisher
 from agent.publish.topics import Topics
 
 log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 5.0
+OUTBOX_FILE = "outbox.sqlite3"
 
 
 class Agent:
@@ -35,9 +36,9 @@ class Agent:
             subscriptions=(self.topics.acks,),
             on_message=self._on_message,
         )
-        self.publisher = Publisher(self.link)
-        # Starts at boot time in ms so the sequence keeps rising across restarts.
-        sequence = sequence_from(int(time.time() * 1000))
+        self.outbox = Outbox(config.storage.resolved() / OUTBOX_FILE)
+        self.publisher = Publisher(self.link, self.outbox)
+        sequence = sequence_from(self.outbox.last_seq() + 1)  # continues across restarts
         self.pipelines = [
             DevicePipeline(device, build_channels(device), self.publisher, self.topics, sequence)
             for device in config.devices
@@ -62,7 +63,13 @@ class Agent:
         """Run until `stop` is set, then deliver what is queued and say offline."""
         log.info(
             "agent starting",
-            extra={"fields": {"site": self.config.site, "devices": len(self.pipelines)}},
+            extra={
+                "fields": {
+                    "site": self.config.site,
+                    "devices": len(self.pipelines),
+                    "outbox_pending": len(self.outbox),
+                }
+            },
         )
         tasks = [asyncio.create_task(p.run(), name=p.device) for p in self.pipelines]
         if self.config.inspection.enabled:
@@ -83,6 +90,7 @@ class Agent:
         for task in (publisher_task, link_task):
             task.cancel()
         await asyncio.gather(publisher_task, link_task, return_exceptions=True)
+        self.outbox.close()
         log.info("agent stopped")
 
 

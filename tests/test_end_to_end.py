@@ -155,6 +155,7 @@ async def test_abnormal_device_alarms_with_evidence_and_normal_one_stays_quiet(
             # the real address comes from --broker, as an operator would override it
             "broker": {"topic_prefix": topic_prefix, "host": "unused.invalid"},
             "inspection": {"interval_s": 60, "device_timeout_s": 5},
+            "storage": {"dir": str(tmp_path / "state")},
             "devices": devices,
         }
         config_path = tmp_path / "agent.yaml"

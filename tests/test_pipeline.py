@@ -14,6 +14,7 @@ from agent.config import BrokerConfig, DeviceConfig, RegisterConfig
 from agent.modalities import build_channels
 from agent.pipeline import DevicePipeline
 from agent.publish.mqtt import MqttLink
+from agent.publish.outbox import Outbox
 from agent.publish.publisher import Publisher
 from agent.publish.topics import Topics
 from agent.samples import Modality
@@ -69,7 +70,7 @@ async def test_broken_modbus_device_is_reported_and_dropped_from_fusion(
 ) -> None:
     topics = Topics(topic_prefix, "site")
     link = MqttLink(BrokerConfig(host=broker[0], port=broker[1]), topics.status)
-    publisher = Publisher(link)
+    publisher = Publisher(link, Outbox(":memory:"))
     async with (
         broken_device() as plc,
         subscribe(*broker, f"{topic_prefix}/#") as seen,

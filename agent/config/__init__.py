@@ -8,6 +8,7 @@ from agent.config.device import (
     FusionConfig,
     InspectionConfig,
     LocationConfig,
+    StorageConfig,
     TlsConfig,
 )
 from agent.config.loader import ConfigError, load_config, parse_config
@@ -43,6 +44,7 @@ __all__ = [
     "SensorAnomalyConfig",
     "SoundClassifierConfig",
     "SourcesConfig",
+    "StorageConfig",
     "TemperatureScorerConfig",
     "ThermalCalibration",
     "TlsConfig",

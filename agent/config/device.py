@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -105,11 +107,27 @@ class InspectionConfig(StrictModel):
     device_timeout_s: PositiveFloat = 5.0
 
 
+class StorageConfig(StrictModel):
+    """Where the agent keeps what must survive a restart (the alarm outbox)."""
+
+    dir: Path | None = None  # None: $STATE_DIRECTORY (systemd), else ~/.local/state/edge-agent
+
+    def resolved(self) -> Path:
+        """The folder to use."""
+        if self.dir is not None:
+            return self.dir
+        if state := os.environ.get("STATE_DIRECTORY"):
+            return Path(state.split(":")[0])
+        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(base) / "edge-agent"
+
+
 class AgentConfig(StrictModel):
     """The whole YAML file."""
 
     site: str = Field(pattern=_TOPIC_SAFE)
     broker: BrokerConfig = BrokerConfig()
+    storage: StorageConfig = StorageConfig()
     inspection: InspectionConfig = InspectionConfig()
     devices: list[DeviceConfig] = Field(min_length=1)
 

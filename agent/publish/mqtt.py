@@ -126,7 +126,8 @@ class MqttLink:
         rather than leave a stale retained `online` behind.
         """
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.connected.wait(), wait_s)
+            async with asyncio.timeout(wait_s):
+                await self.connected.wait()
         try:
             await self.publish(self.status_topic, OFFLINE, retain=True)
         except BrokerUnavailableError:

@@ -1,47 +1,64 @@
 """Everything the agent says on MQTT, delivered without blocking the pipeline.
 
-Alarm events are kept in order and retried until the broker acknowledges them; retained
-state topics are coalesced to their latest value and re-sent after every reconnection.
+Alarm events go through the durable outbox: stored first, published in order, removed on
+the broker's PUBACK, retried until then. An event that did not go out at once (the broker
+was away, an attempt went unacknowledged, or a previous run left it) carries
+`"replayed": true` with its original id, seq and timestamps, so subscribers can tell a late
+or repeated event and de-duplicate by id and seq. Retained state topics are coalesced to their
+latest value and re-sent after every reconnection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections import deque
-from dataclasses import dataclass
 
+from agent.payload import with_replay_flag
 from agent.publish.mqtt import BrokerUnavailableError, MqttLink
+from agent.publish.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
+RECHECK_S = 1.0
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One event message awaiting its PUBACK."""
 
-    topic: str
-    payload: bytes
+def raise_lost_cancellation() -> None:
+    """Re-raise a cancellation that a library swallowed.
+
+    aiomqtt awaits the PUBACK with Python 3.11's asyncio.wait_for, which returns normally
+    when the PUBACK and a cancel arrive together; without this the agent could not stop.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class Publisher:
     """A single worker drains events first (in order), then the latest retained values."""
 
-    def __init__(self, link: MqttLink, retry_s: float = 1.0) -> None:
+    def __init__(self, link: MqttLink, outbox: Outbox, retry_s: float = 1.0) -> None:
         self.link = link
+        self.outbox = outbox
         self.retry_s = retry_s
-        self._events: deque[Outgoing] = deque()
+        self._restored = outbox.restored
         self._retained: dict[str, bytes] = {}
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
-        self._idle.set()
+        if not self._restored:
+            self._idle.set()
         self._generation_sent = 0
         self.delivered = 0
 
-    def send_event(self, topic: str, payload: bytes) -> None:
-        """Queue an event (alarm); it is never dropped, only delayed while the broker is away."""
-        self._events.append(Outgoing(topic, payload))
+    def send_event(self, seq: int, topic: str, payload: bytes) -> None:
+        """Store an event (alarm) durably, then deliver it as soon as the broker allows.
+
+        Raised while the broker is away, it counts as a failed first attempt: it will be late.
+        """
+        self.outbox.add(seq, topic, payload)
+        if not self.link.connected.is_set():
+            self.outbox.failed(seq)
         self._kick()
 
     def set_retained(self, topic: str, payload: bytes) -> None:
@@ -55,33 +72,44 @@ class Publisher:
     @property
     def pending_events(self) -> int:
         """Events not yet acknowledged by the broker."""
-        return len(self._events)
+        return len(self.outbox)
 
     def _kick(self) -> None:
         self._idle.clear()
         self._wake.set()
 
     async def run(self) -> None:
-        """Deliver forever; on failure wait for the link to come back, then go on."""
+        """Deliver forever: at start, on new work, and after every reconnection."""
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            raise_lost_cancellation()
             await self.link.connected.wait()
+            self._wake.clear()
             try:
                 await self._flush()
             except BrokerUnavailableError as exc:
                 log.warning("publish failed, will retry", extra={"fields": {"error": str(exc)}})
-                self._wake.set()
                 await asyncio.sleep(self.retry_s)
+                continue
+            # new work wakes us at once; the timeout notices a reconnection to re-send state
+            # (asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RECHECK_S):
+                    await self._wake.wait()
 
     async def _flush(self) -> None:
         if self.link.generation != self._generation_sent:
             self._dirty.update(self._retained)  # a restarted broker may have lost them
             self._generation_sent = self.link.generation
-        while self._events:
-            message = self._events[0]
-            await self.link.publish(message.topic, message.payload, qos=1)
-            self._events.popleft()
+        while (entry := self.outbox.head()) is not None:
+            replayed = entry.attempts > 0 or self._restored > 0
+            payload = with_replay_flag(entry.payload) if replayed else entry.payload
+            try:
+                await self.link.publish(entry.topic, payload, qos=1)
+            except BrokerUnavailableError:
+                self.outbox.failed(entry.seq)
+                raise
+            self.outbox.acknowledged(entry.seq)
+            self._restored = max(0, self._restored - 1)
             self.delivered += 1
         while self._dirty:
             topic = self._dirty.pop()
@@ -90,13 +118,14 @@ class Publisher:
             except BrokerUnavailableError:
                 self._dirty.add(topic)
                 raise
-        if not self._events and not self._dirty:
+        if not self._dirty and not self._wake.is_set():
             self._idle.set()
 
     async def drain(self, timeout_s: float) -> bool:
         """Wait until everything queued is delivered; False if the time ran out."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
         except TimeoutError:
             return False
         return True

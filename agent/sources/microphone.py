@@ -113,7 +113,8 @@ class MicrophoneSource:
 async def _arrival(arrived: asyncio.Event, timeout_s: float, device: object) -> None:
     """Wait for the next block; a stream that stays quiet this long has died (unplugged)."""
     try:
-        await asyncio.wait_for(arrived.wait(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await arrived.wait()
     except TimeoutError:
         raise SourceError(
             f"microphone {device!r} delivered no audio for {timeout_s:.1f} s"

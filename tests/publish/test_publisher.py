@@ -6,6 +6,7 @@ import asyncio
 
 from agent.config import BrokerConfig
 from agent.publish.mqtt import MqttLink
+from agent.publish.outbox import Outbox
 from agent.publish.publisher import Publisher
 from tests.support.mqtt import Collector, subscribe
 from tests.support.proxy import CuttableProxy, cuttable_proxy
@@ -24,25 +25,28 @@ async def test_events_survive_a_network_cut_in_order_exactly_once(
         subscribe(*broker, f"{topic_prefix}/#") as seen,
     ):
         link = MqttLink(BrokerConfig(port=proxy.port, ack_timeout_s=2), f"{topic_prefix}/status")
-        publisher = Publisher(link, retry_s=0.1)
+        publisher = Publisher(link, Outbox(":memory:"), retry_s=0.1)
         async with running(link.run(), publisher.run()):
             await asyncio.wait_for(link.connected.wait(), 10)
-            publisher.send_event(f"{topic_prefix}/d/alarm", b"0")
+            publisher.send_event(0, f"{topic_prefix}/d/alarm", b'{"n": 0}')
             await seen.wait_for(lambda c: len(c.json("/alarm")) == 1, 10)
 
             await proxy.cut()
             await asyncio.sleep(0.3)
             for i in range(1, 6):
-                publisher.send_event(f"{topic_prefix}/d/alarm", str(i).encode())
+                publisher.send_event(i, f"{topic_prefix}/d/alarm", f'{{"n": {i}}}'.encode())
             await asyncio.sleep(1.0)
-            assert seen.json("/alarm") == [0]  # nothing leaks through the cut
+            assert seen.json("/alarm") == [{"n": 0}]  # nothing leaks through the cut
             assert publisher.pending_events == 5
 
             await proxy.restore()
             await seen.wait_for(lambda c: len(c.json("/alarm")) >= 6, 20)
             assert await publisher.drain(5)
             await asyncio.sleep(0.3)
-            assert seen.json("/alarm") == [0, 1, 2, 3, 4, 5]
+            # in order, exactly once; those that waited out the cut are marked replayed
+            assert [a["n"] for a in seen.json("/alarm")] == [0, 1, 2, 3, 4, 5]
+            flags = [a.get("replayed", False) for a in seen.json("/alarm")]
+            assert flags == [False, True, True, True, True, True]
             assert publisher.pending_events == 0
 
 
@@ -52,7 +56,7 @@ async def test_retained_state_coalesces_and_is_resent_after_reconnect(
     state_topic = f"{topic_prefix}/d/state"
     async with cuttable_proxy(*broker) as proxy:
         link = MqttLink(BrokerConfig(port=proxy.port, ack_timeout_s=2), f"{topic_prefix}/status")
-        publisher = Publisher(link, retry_s=0.1)
+        publisher = Publisher(link, Outbox(":memory:"), retry_s=0.1)
         async with running(link.run(), publisher.run()):
             await asyncio.wait_for(link.connected.wait(), 10)
             await proxy.cut()
@@ -73,7 +77,7 @@ async def test_birth_will_and_clean_offline(broker: tuple[str, int], topic_prefi
         subscribe(*broker, status) as seen,
     ):
         link = MqttLink(BrokerConfig(port=proxy.port, keepalive_s=5), status)
-        async with running(link.run(), Publisher(link).run()):
+        async with running(link.run(), Publisher(link, Outbox(":memory:")).run()):
             await seen.wait_for(lambda c: status_values(c, status) == [b"online"], 10)
             await cut_and_expect_will(proxy, seen, status)
             await seen.wait_for(lambda c: status_values(c, status)[-1:] == [b"online"], 20)

@@ -59,10 +59,13 @@ class MosquittoProcess:
                 raise RuntimeError(f"mosquitto did not start on port {self.port}")
             time.sleep(0.05)
 
-    def stop(self) -> None:
-        """Kill the broker (no goodbye to clients, like a crash or a cable pulled)."""
+    def stop(self, graceful: bool = False) -> None:
+        """Kill the broker (no goodbye, like a crash), or stop it so it saves its state."""
         if self.process is not None:
-            self.process.kill()
+            if graceful:
+                self.process.terminate()
+            else:
+                self.process.kill()
             self.process.wait(timeout=10)
             self.process = None
 
