@@ -42,10 +42,19 @@ WINDOW, SMOOTHING = 16, 3
 
 
 def sensor_model(path: Path) -> Path:
+    """A forest for healthy windows around the normal levels, noisy or still.
+
+    The noise level varies from window to window: on a loaded machine the register values may
+    change less often than the agent polls, and a steady reading is healthy too.
+    """
     rng = np.random.default_rng(0)
-    windows = rng.normal([45.0, 2.0], [0.3, 0.02], size=(300, WINDOW, 2))
+    levels = np.array([45.0, 2.0])
+    noise = rng.normal(0.0, 1.0, size=(300, WINDOW, 2)) * [0.3, 0.02]
+    windows = levels + noise * rng.uniform(0.0, 1.0, size=(300, 1, 1))
     forest = export_forest(fit_forest(windows, SMOOTHING))
-    return save_model(forest, path, anomaly_threshold="0.0", anomaly_scale="0.02")
+    # threshold below every healthy window's score seen offline (min -0.12 over 500), so the
+    # test checks the pipeline, not the toy forest's borderline; a pressure step scores -0.18
+    return save_model(forest, path, anomaly_threshold="-0.14", anomaly_scale="0.02")
 
 
 def device(
