@@ -32,7 +32,7 @@ class CameraConfig(StrictModel):
     uri: str = Field(min_length=1)
     fps: PositiveFloat = 2.0
     loop: bool = False
-    denoise_sigma: float = Field(default=1.0, ge=0.0)
+    denoise_sigma: float = Field(default=0.0, ge=0.0)  # match the training: 0 for ours
     frame_size: tuple[int, int] | None = (640, 480)  # None keeps the camera's own size
     reopen_after_s: PositiveFloat = 5.0
     detector: DetectorConfig

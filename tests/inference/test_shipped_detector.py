@@ -1,0 +1,66 @@
+"""The shipped detector on bundled images: held-out defects found, defect-free steel left alone."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from agent.config import CameraConfig, DetectorConfig
+from agent.evaluate import evaluate
+from agent.inference.detector import DetectorScorer
+from agent.models import models_dir
+from agent.samples import Modality, Sample
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "defects"
+MODEL = models_dir() / "defects-yolov8n.onnx"
+CLEAN_VIDEO = Path(__file__).parents[2] / "agent" / "demo" / "samples" / "motor-02" / "camera.avi"
+
+
+@pytest.fixture(scope="module")
+def scorer() -> DetectorScorer:
+    detector = DetectorConfig(model=MODEL)
+    return DetectorScorer("test", CameraConfig(uri="fixtures", frame_size=None, detector=detector))
+
+
+def score(scorer: DetectorScorer, frame: np.ndarray) -> tuple[float, str]:
+    result = scorer.score(Sample("test", Modality.IMAGE, time.time(), frame))
+    return result.value, result.label
+
+
+def test_metadata_carries_classes_and_input_size(scorer: DetectorScorer) -> None:
+    assert scorer.class_names == [
+        "crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches",
+    ]  # fmt: skip
+    assert scorer.models == ["defects-yolov8n@1.0.0"]
+
+
+@pytest.mark.parametrize(
+    "image", sorted((FIXTURES / "images" / "val").glob("*.jpg")), ids=lambda p: p.stem
+)
+def test_held_out_defect_is_found_with_its_class(scorer: DetectorScorer, image: Path) -> None:
+    value, label = score(scorer, cv2.imread(str(image)))
+    assert value >= 0.25
+    assert label == image.stem.rsplit("_", 1)[0]
+
+
+def test_defect_free_frames_raise_nothing(scorer: DetectorScorer) -> None:
+    capture = cv2.VideoCapture(str(CLEAN_VIDEO))
+    values = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        values.append(score(scorer, frame)[0])
+    capture.release()
+    assert len(values) >= 10
+    assert max(values) < 0.25
+
+
+def test_evaluate_runs_the_shipped_model_on_the_fixture_dataset() -> None:
+    result = evaluate("detector", FIXTURES / "data.yaml")
+    assert result["images"] == 4
+    assert 0.0 <= result["map50_95"] <= result["map50"] <= 1.0
