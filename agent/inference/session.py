@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +60,7 @@ class OnnxRuntimeSession:
 def model_version(path: Path, metadata: dict[str, str]) -> str:
     """'name@version' from metadata, else the file's stem and the first 12 hex of its sha256."""
     name = metadata.get("name") or path.stem
-    version = metadata.get("version") or hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    version = metadata.get("version") or sha256_of(path)[:12]
     return f"{name}@{version}"
 
 
