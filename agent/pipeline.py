@@ -9,6 +9,7 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from agent.alarms import AlarmTracker
 from agent.config import DeviceConfig
@@ -19,6 +20,9 @@ from agent.publish.publisher import Publisher
 from agent.publish.topics import Topics
 from agent.samples import Modality, Sample, Score
 from agent.sources.base import SourceError
+
+if TYPE_CHECKING:
+    from agent.store.recorder import DeviceEvidence
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +44,10 @@ class DevicePipeline:
         publisher: Publisher,
         topics: Topics,
         sequence: Iterator[int],
+        evidence: DeviceEvidence | None = None,
     ) -> None:
         self.config = config
+        self.evidence = evidence  # None: alarms go to the publisher without evidence files
         self.channels = channels
         self.publisher = publisher
         self.topics = topics
@@ -110,10 +116,14 @@ class DevicePipeline:
         if score is None:
             return
         self.scores[modality] = score
+        if self.evidence is not None:
+            self.evidence.remember(sample, score)
         async with self._scored:
             self._scored.notify_all()
         decision = self.decide()
         self.latency_ms.append((decision.decided_at - sample.captured_at) * 1000.0)
+        if self.evidence is not None:
+            await self.evidence.snapshot(sample, score)
 
     def _set_health(self, modality: Modality, state: str, reason: str = "") -> None:
         self.health[modality] = state if not reason else f"{state}: {reason}"
@@ -141,7 +151,10 @@ class DevicePipeline:
         if transition is not None:
             payload = alarm_payload(transition, self.topics.site, self.config.location)
             topic = self.topics.alarm(self.device)
-            self.publisher.send_event(transition.seq, topic, encode(payload))
+            if self.evidence is not None:
+                self.evidence.alarm(transition, topic, payload)
+            else:
+                self.publisher.send_event(transition.seq, topic, encode(payload))
             log.info(
                 f"alarm {transition.event}",
                 extra={

@@ -9,7 +9,7 @@ import logging
 import signal
 
 from agent.alarms import sequence_from
-from agent.config import AgentConfig
+from agent.config import AgentConfig, DeviceConfig
 from agent.inspection import InspectionScheduler
 from agent.modalities import build_channels
 from agent.pipeline import DevicePipeline
@@ -17,6 +17,8 @@ from agent.publish.mqtt import MqttLink
 from agent.publish.outbox import Outbox
 from agent.publish.publisher import Publisher
 from agent.publish.topics import Topics
+from agent.store.evidence import EvidenceStore, open_evidence_store
+from agent.store.recorder import DeviceEvidence, EvidenceWriter, keep_retention
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +38,26 @@ class Agent:
             subscriptions=(self.topics.acks,),
             on_message=self._on_message,
         )
-        self.outbox = Outbox(config.storage.resolved() / OUTBOX_FILE)
-        self.publisher = Publisher(self.link, self.outbox)
+        self.outbox_path = config.storage.resolved() / OUTBOX_FILE
+        self.outbox = Outbox(self.outbox_path)
+        evidence = config.storage.evidence
+        self.evidence_store: EvidenceStore | None = None
+        if evidence.enabled:
+            self.evidence_store = open_evidence_store(config.storage, self.outbox_path)
+        self.publisher = Publisher(self.link, self.outbox, evidence=self.evidence_store)
+        self.evidence_writer = None
+        if self.evidence_store is not None:
+            self.evidence_writer = EvidenceWriter(self.evidence_store, self.publisher, self.topics)
         sequence = sequence_from(self.outbox.last_seq() + 1)  # continues across restarts
         self.pipelines = [
-            DevicePipeline(device, build_channels(device), self.publisher, self.topics, sequence)
+            DevicePipeline(
+                device,
+                build_channels(device),
+                self.publisher,
+                self.topics,
+                sequence,
+                self._device_evidence(device),
+            )
             for device in config.devices
         ]
         self.inspection = InspectionScheduler(
@@ -76,11 +93,13 @@ class Agent:
             tasks.append(asyncio.create_task(self.inspection.run(), name="inspection"))
         link_task = asyncio.create_task(self.link.run(), name="mqtt")
         publisher_task = asyncio.create_task(self.publisher.run(), name="publisher")
+        evidence_tasks = self._start_evidence()
         await stop.wait()
         log.info("agent stopping")
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._stop_evidence(evidence_tasks)
         if not await self.publisher.drain(DRAIN_TIMEOUT_S):
             log.warning(
                 "stopping with undelivered events",
@@ -91,7 +110,32 @@ class Agent:
             task.cancel()
         await asyncio.gather(publisher_task, link_task, return_exceptions=True)
         self.outbox.close()
+        if self.evidence_store is not None:
+            self.evidence_store.close()
         log.info("agent stopped")
+
+    def _device_evidence(self, device: DeviceConfig) -> DeviceEvidence | None:
+        if self.evidence_writer is None:
+            return None
+        interval = self.config.storage.evidence.snapshot_interval_s
+        return DeviceEvidence(device, self.evidence_writer, interval)
+
+    def _start_evidence(self) -> list[asyncio.Task[None]]:
+        """The evidence writer and periodic retention, when evidence is enabled."""
+        if self.evidence_writer is None or self.evidence_store is None:
+            return []
+        return [
+            asyncio.create_task(self.evidence_writer.run(), name="evidence"),
+            asyncio.create_task(keep_retention(self.evidence_store), name="retention"),
+        ]
+
+    async def _stop_evidence(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Let queued alarm events get their evidence and reach the outbox, then stop."""
+        if self.evidence_writer is not None:
+            await self.evidence_writer.drain(DRAIN_TIMEOUT_S)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def run_until_signalled(config: AgentConfig) -> None:

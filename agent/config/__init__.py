@@ -11,6 +11,7 @@ from agent.config.device import (
     StorageConfig,
     TlsConfig,
 )
+from agent.config.evidence import EvidenceConfig
 from agent.config.loader import ConfigError, load_config, parse_config
 from agent.config.sources import (
     CameraConfig,
@@ -34,6 +35,7 @@ __all__ = [
     "ConfigError",
     "DetectorConfig",
     "DeviceConfig",
+    "EvidenceConfig",
     "FusionConfig",
     "InfraredConfig",
     "InspectionConfig",

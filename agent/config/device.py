@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 
 from agent.config.base import PositiveFloat, Probability, ReadableFile, StrictModel
+from agent.config.evidence import EvidenceConfig
 from agent.config.sources import SourcesConfig
 from agent.samples import SOURCE_MODALITY, Modality
 
@@ -108,9 +109,14 @@ class InspectionConfig(StrictModel):
 
 
 class StorageConfig(StrictModel):
-    """Where the agent keeps what must survive a restart (the alarm outbox)."""
+    """Where the agent keeps what must survive a restart (the alarm outbox, the evidence)."""
 
     dir: Path | None = None  # None: $STATE_DIRECTORY (systemd), else ~/.local/state/edge-agent
+    evidence: EvidenceConfig = EvidenceConfig()
+
+    def evidence_dir(self) -> Path:
+        """The evidence folder: its own setting, else `evidence/` in the storage folder."""
+        return self.evidence.dir if self.evidence.dir is not None else self.resolved() / "evidence"
 
     def resolved(self) -> Path:
         """The folder to use."""

@@ -58,11 +58,13 @@ def demo_template() -> dict[str, Any]:
 
 
 def demo_config(template: dict[str, Any], broker: BrokerAddress, prefix: str,
-                modbus_ports: dict[str, int], state_dir: Path) -> AgentConfig:  # fmt: skip
+                modbus_ports: dict[str, int], state_dir: Path,
+                evidence_dir: Path) -> AgentConfig:  # fmt: skip
     """Point the template at the running broker and simulators, then validate it as usual."""
     data = copy.deepcopy(template)
     data["broker"].update(host=broker.host, port=broker.port, topic_prefix=prefix)
-    data["storage"] = {"dir": str(state_dir)}  # a demo's alarms are not replayed next time
+    # a demo's alarms are not replayed next time; its evidence stays where the user asked
+    data["storage"] = {"dir": str(state_dir), "evidence": {"dir": str(evidence_dir.resolve())}}
     for device in data["devices"]:
         device["sources"]["modbus"]["port"] = modbus_ports[device["id"]]
     os.environ.setdefault("EDGE_AGENT_MODELS", str(models_dir()))
@@ -137,7 +139,9 @@ async def run_demo(options: DemoOptions) -> str:
     async with demo_broker(host, port) as broker, contextlib.AsyncExitStack() as stack:
         ports = await start_simulators(stack, [d["id"] for d in template["devices"]])
         state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-demo-")))
-        config = demo_config(template, broker, options.prefix, ports, state_dir)
+        config = demo_config(
+            template, broker, options.prefix, ports, state_dir, options.evidence_dir
+        )
         agent = Agent(config)  # loads the models: a bad one stops the demo here
         topics = f"{options.prefix}/{config.site}/#"
         announce(broker, topics, sys.stdout)

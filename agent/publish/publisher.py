@@ -5,7 +5,8 @@ the broker's PUBACK, retried until then. An event that did not go out at once (t
 was away, an attempt went unacknowledged, or a previous run left it) carries
 `"replayed": true` with its original id, seq and timestamps, so subscribers can tell a late
 or repeated event and de-duplicate by id and seq. Retained state topics are coalesced to their
-latest value and re-sent after every reconnection.
+latest value and re-sent after every reconnection. Evidence files (a second durable queue, in
+agent/store/evidence.py) go out one per pass after the alarm events, which always come first.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 from agent.payload import with_replay_flag
 from agent.publish.mqtt import BrokerUnavailableError, MqttLink
 from agent.publish.outbox import Outbox
+from agent.store.evidence import EvidenceStore
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +39,16 @@ def raise_lost_cancellation() -> None:
 class Publisher:
     """A single worker drains events first (in order), then the latest retained values."""
 
-    def __init__(self, link: MqttLink, outbox: Outbox, retry_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        link: MqttLink,
+        outbox: Outbox,
+        retry_s: float = 1.0,
+        evidence: EvidenceStore | None = None,
+    ) -> None:
         self.link = link
         self.outbox = outbox
+        self.evidence = evidence
         self.retry_s = retry_s
         self._restored = outbox.restored
         self._retained: dict[str, bytes] = {}
@@ -111,6 +120,10 @@ class Publisher:
             self.outbox.acknowledged(entry.seq)
             self._restored = max(0, self._restored - 1)
             self.delivered += 1
+        if self.evidence is not None and (file := self.evidence.next_publish()) is not None:
+            await self.link.publish(file.topic, file.payload, qos=1)
+            self.evidence.published(file.counter)
+            self._wake.set()  # one file per pass, so an alarm raised meanwhile goes first
         while self._dirty:
             topic = self._dirty.pop()
             try:
