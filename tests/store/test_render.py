@@ -45,7 +45,7 @@ def test_camera_frame_is_a_jpeg_with_the_detection_boxed() -> None:
 def test_thermal_frame_is_a_false_colour_png_with_region_and_scale() -> None:
     raw = frame_with_spot(28.0, 120.0)  # 48 x 64, hottest near (33, 44)
     config = InfraredConfig.model_validate(
-        {"uri": "x.png", "calibration": CENTI_KELVIN, "hot_threshold_c": 80}
+        {"uri": "x.png", "calibration": CENTI_KELVIN, "hot_threshold_c": 100}
     )
     thermal = sample(Modality.TEMPERATURE, raw)
     evidence = TemperatureScorer("pump-01", config).score(thermal)
