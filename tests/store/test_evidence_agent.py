@@ -178,16 +178,26 @@ async def test_alarm_evidence_is_stored_referenced_and_published(
     assert decode_image(retained["thermal"][0]).shape[0] == 240
 
 
-async def test_evidence_raised_while_the_broker_is_down_arrives_after_it_returns(
-    tmp_path: Path, private_broker: MosquittoProcess, topic_prefix: str
-) -> None:
+@contextlib.asynccontextmanager
+async def agent_holding_evidence(
+    tmp_path: Path, private_broker: MosquittoProcess, prefix: str
+) -> AsyncIterator[AgentConfig]:
+    """An agent that raised an alarm while its broker was down: its evidence waits on disk."""
     broker = ("127.0.0.1", private_broker.port)
-    config = agent_config(tmp_path, broker, topic_prefix, thermal_only(tmp_path, [HOT]))
+    config = agent_config(tmp_path, broker, prefix, thermal_only(tmp_path, [HOT]))
     private_broker.stop()
     async with agent_running(config) as agent:
         store = agent.evidence_store
         assert store is not None
         await eventually(lambda: store.pending_publishes() == 1 and len(agent.outbox) == 1, 20)
+        yield config
+
+
+async def test_evidence_raised_while_the_broker_is_down_arrives_after_it_returns(
+    tmp_path: Path, private_broker: MosquittoProcess, topic_prefix: str
+) -> None:
+    broker = ("127.0.0.1", private_broker.port)
+    async with agent_holding_evidence(tmp_path, private_broker, topic_prefix):
         await asyncio.sleep(2.0)  # the agent's reconnect backoff grows meanwhile
         private_broker.start()
         async with subscribe(*broker, f"{topic_prefix}/#") as seen:
@@ -205,12 +215,7 @@ async def test_evidence_left_by_a_stopped_agent_is_published_by_the_next(
     tmp_path: Path, private_broker: MosquittoProcess, topic_prefix: str
 ) -> None:
     broker = ("127.0.0.1", private_broker.port)
-    config = agent_config(tmp_path, broker, topic_prefix, thermal_only(tmp_path, [HOT]))
-    private_broker.stop()
-    async with agent_running(config) as agent:
-        store = agent.evidence_store
-        assert store is not None
-        await eventually(lambda: store.pending_publishes() == 1, 20)
+    async with agent_holding_evidence(tmp_path, private_broker, topic_prefix) as config:
         (left,) = (tmp_path / "state" / "evidence" / "pump-01").glob("*.png")
 
     private_broker.start()
