@@ -120,10 +120,13 @@ class Publisher:
             self.outbox.acknowledged(entry.seq)
             self._restored = max(0, self._restored - 1)
             self.delivered += 1
-        if self.evidence is not None and (file := self.evidence.next_publish()) is not None:
+        # one file per pass, so an alarm raised meanwhile goes first; the store works in a
+        # thread, where it may wait for a renderer's write to commit
+        store = self.evidence
+        if store is not None and (file := await asyncio.to_thread(store.next_publish)):
             await self.link.publish(file.topic, file.payload, qos=1)
-            self.evidence.published(file.counter)
-            self._wake.set()  # one file per pass, so an alarm raised meanwhile goes first
+            await asyncio.to_thread(store.published, file.counter)
+            self._wake.set()
         while self._dirty:
             topic = self._dirty.pop()
             try:

@@ -83,6 +83,8 @@ class EvidenceWriter:
                     self._send(job, [])
                     raise
                 self._send(job, files)
+                if files:  # published only once their alarm event is in the outbox
+                    await asyncio.to_thread(self.store.release, [f.id for f in files])
                 if self._jobs.empty():
                     self._idle.set()
         finally:
@@ -99,8 +101,6 @@ class EvidenceWriter:
     def _send(self, job: AlarmJob, files: list[StoredEvidence]) -> None:
         references = {"evidence_files": [f.reference() for f in files]} if files else {}
         self.publisher.send_event(job.seq, job.topic, encode({**job.payload, **references}))
-        if files:
-            self.store.release([f.id for f in files])
 
     def _store_all(self, job: AlarmJob) -> list[StoredEvidence]:
         """Render and store each modality's file; a failing one is logged and left out."""
