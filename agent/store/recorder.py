@@ -84,7 +84,7 @@ class EvidenceWriter:
                     raise
                 self._send(job, files)
                 if files:  # published only once their alarm event is in the outbox
-                    await asyncio.to_thread(self.store.release, [f.id for f in files])
+                    await self._release(files)
                 if self._jobs.empty():
                     self._idle.set()
         finally:
@@ -97,6 +97,12 @@ class EvidenceWriter:
             async with asyncio.timeout(timeout_s):
                 await self._idle.wait()
         return self._idle.is_set()
+
+    async def _release(self, files: list[StoredEvidence]) -> None:
+        try:
+            await asyncio.to_thread(self.store.release, [f.id for f in files])
+        except Exception:  # the alarm is out; its files stay on disk, unpublished
+            log.exception("evidence not queued for publishing")
 
     def _send(self, job: AlarmJob, files: list[StoredEvidence]) -> None:
         references = {"evidence_files": [f.reference() for f in files]} if files else {}
@@ -123,15 +129,23 @@ class EvidenceWriter:
             except Exception:  # one bad frame must not cost the alarm its other evidence
                 fields = {"device": job.device, "alarm_id": job.alarm_id, "kind": kind.kind}
                 log.exception("evidence not stored", extra={"fields": fields})
-        self.store.prune()  # the disk cap holds after every alarm, not only hourly
+        prune(self.store)  # the disk cap holds after every alarm, not only hourly
         return stored
+
+
+def prune(store: EvidenceStore) -> None:
+    """Apply retention; a failure is logged and retried next time, never raised at alarms."""
+    try:
+        store.prune()
+    except Exception:
+        log.exception("evidence retention failed")
 
 
 async def keep_retention(store: EvidenceStore, every_s: float = RETENTION_EVERY_S) -> None:
     """Apply retention periodically (the agent also prunes at start and after each alarm)."""
     while True:
         await asyncio.sleep(every_s)
-        await asyncio.to_thread(store.prune)
+        await asyncio.to_thread(prune, store)
 
 
 class DeviceEvidence:
