@@ -101,9 +101,15 @@ class EvidenceStore:
         self._db.executescript(SCHEMA)
 
     def put(
-        self, alarm_id: str, device: str, kind: str, media_type: str, extension: str,
-        topic: str, data: bytes,
-    ) -> StoredEvidence:  # fmt: skip
+        self,
+        alarm_id: str,
+        device: str,
+        kind: str,
+        media_type: str,
+        extension: str,
+        topic: str,
+        data: bytes,
+    ) -> StoredEvidence:
         """Write a file (atomically: temp file, then rename) and index it, not yet published."""
         evidence_id = uuid.uuid4().hex
         relative = Path(device) / f"{evidence_id}{extension}"
