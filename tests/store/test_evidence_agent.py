@@ -101,6 +101,16 @@ def first_raised_with_files(seen: Collector) -> dict[str, Any] | None:
     return alarms[0] if alarms else None
 
 
+async def evidence_arrives(seen: Collector, seconds: float) -> None:
+    """Until a raised alarm and all its files are in; on timeout, say what did arrive."""
+    try:
+        await seen.wait_for(lambda c: first_raised_with_files(c) is not None, seconds)
+    except TimeoutError:
+        alarms = [(a["seq"], a["event"], a.get("evidence_files")) for a in seen.json("/alarm")]
+        topics = sorted({t for t, _, _ in seen.messages})
+        pytest.fail(f"no raised alarm with all its files: alarms {alarms}, topics {topics}")
+
+
 def decode_image(data: bytes) -> np.ndarray:
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None
@@ -140,7 +150,7 @@ async def test_alarm_evidence_is_stored_referenced_and_published(
         device["sources"]["modbus"]["port"] = plc.port
         config = agent_config(tmp_path, broker, topic_prefix, device, snapshot_interval_s=1)
         async with agent_running(config):
-            await seen.wait_for(lambda c: first_raised_with_files(c) is not None, 40)
+            await evidence_arrives(seen, 60)
         alarm = first_raised_with_files(seen)
     assert alarm is not None
 
@@ -201,7 +211,7 @@ async def test_evidence_raised_while_the_broker_is_down_arrives_after_it_returns
         await asyncio.sleep(2.0)  # the agent's reconnect backoff grows meanwhile
         private_broker.start()
         async with subscribe(*broker, f"{topic_prefix}/#") as seen:
-            await seen.wait_for(lambda c: first_raised_with_files(c) is not None, 40)
+            await evidence_arrives(seen, 60)
     alarm = first_raised_with_files(seen)
     assert alarm is not None
     assert alarm["replayed"] is True
