@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from agent.alarms import AlarmTracker
 from agent.config import DeviceConfig
 from agent.fusion import Decision, fuse
+from agent.health import DeviceHealth
 from agent.modalities import Channel
 from agent.payload import alarm_payload, encode, state_payload
 from agent.publish.publisher import Publisher
@@ -47,8 +48,8 @@ class DevicePipeline:
         self.topics = topics
         self.tracker = AlarmTracker(config.id, config.alarm, sequence)
         self.scores: dict[Modality, Score] = {}
-        self.failed: dict[Modality, str] = {}
-        self.health: dict[Modality, str] = {m: "starting" for m in channels}
+        models = {m: next(iter(c.scorer.models), None) for m, c in channels.items()}
+        self.health = DeviceHealth(config.id, models, on_change=self._health_changed)
         self.last_decision: Decision | None = None
         self.processed: Counter[Modality] = Counter()  # samples scored, per modality
         self.latency_ms: deque[float] = deque(maxlen=10_000)  # capture -> decision, per sample
@@ -64,6 +65,7 @@ class DevicePipeline:
     async def run(self) -> None:
         """Supervise every source and re-decide once a second (staleness, alarm hold)."""
         self._started_at = time.time()
+        self._health_changed()  # every source starting: subscribers see the device exists
         async with asyncio.TaskGroup() as group:
             for modality, channel in self.channels.items():
                 group.create_task(
@@ -82,17 +84,16 @@ class DevicePipeline:
             try:
                 async with contextlib.aclosing(channel.source.stream()) as samples:
                     async for sample in samples:
-                        if self.health[modality] != "ok":
-                            self._set_health(modality, "ok")
+                        self.health.set_source(modality, "ok")
                         delay = 1.0
                         await self._score(modality, channel, sample)
-                self._set_health(modality, "ended", "input ended")
+                self.health.set_source(modality, "ended", "input ended")
                 return
             except SourceError as exc:
-                self._set_health(modality, "failed", str(exc))
+                self.health.set_source(modality, "failed", str(exc))
             except Exception as exc:  # a bug in one source must not take the device down
                 log.exception("source crashed", extra={"fields": self._fields(modality)})
-                self._set_health(modality, "failed", f"{type(exc).__name__}: {exc}")
+                self.health.set_source(modality, "failed", f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, MAX_BACKOFF_S)
 
@@ -100,12 +101,11 @@ class DevicePipeline:
         try:
             score = await asyncio.to_thread(channel.scorer.score, sample)
         except Exception as exc:  # a model that raises is isolated to its modality
-            if self.failed.get(modality) is None:
+            if self.health.models[modality].state == "ok":
                 log.exception("scorer failed", extra={"fields": self._fields(modality)})
-            self.failed[modality] = f"scorer error: {type(exc).__name__}: {exc}"
-            self.decide()
+            self.health.set_model(modality, "failed", f"scorer error: {type(exc).__name__}: {exc}")
             return
-        self.failed.pop(modality, None)
+        self.health.set_model(modality, "ok")
         self.processed[modality] += 1
         if score is None:
             return
@@ -115,16 +115,9 @@ class DevicePipeline:
         decision = self.decide()
         self.latency_ms.append((decision.decided_at - sample.captured_at) * 1000.0)
 
-    def _set_health(self, modality: Modality, state: str, reason: str = "") -> None:
-        self.health[modality] = state if not reason else f"{state}: {reason}"
-        if state == "ok":
-            self.failed.pop(modality, None)
-            log.info("source ok", extra={"fields": self._fields(modality)})
-        else:
-            self.failed[modality] = reason
-            log.warning(
-                f"source {state}", extra={"fields": {**self._fields(modality), "reason": reason}}
-            )
+    def _health_changed(self) -> None:
+        """Publish the new health (retained) and re-decide: fusion drops what is unavailable."""
+        self.publisher.set_retained(self.topics.health(self.device), encode(self.health.payload()))
         self.decide()
 
     def _fields(self, modality: Modality) -> dict[str, str]:
@@ -134,7 +127,12 @@ class DevicePipeline:
         """Fuse the latest scores, advance the alarm lifecycle, and publish what changed."""
         now = time.time() if now is None else now
         decision = fuse(
-            self.device, self.scores, self.config.fusion, self.channels, now, self.failed
+            self.device,
+            self.scores,
+            self.config.fusion,
+            self.channels,
+            now,
+            self.health.unavailable(),
         )
         self.last_decision = decision
         transition = None if self._warming_up(now) else self.tracker.update(decision, now)
@@ -167,11 +165,12 @@ class DevicePipeline:
         """
         if now - self._started_at >= self.config.fusion.stale_after_s:
             return False
-        return any(m not in self.scores and m not in self.failed for m in self.channels)
+        unavailable = self.health.unavailable()
+        return any(m not in self.scores and m not in unavailable for m in self.channels)
 
     def _publish_state(self, decision: Decision, now: float) -> None:
         active = self.tracker.active
-        health = {str(m): h for m, h in self.health.items()}
+        health = self.health.summary()
         state = state_payload(decision, active.id if active else None, health)
         key = f"{state['state']}|{state['alarm_id']}|{health}"
         last_key, last_at = self._last_state
@@ -186,7 +185,7 @@ class DevicePipeline:
             return [
                 m
                 for m in self.channels
-                if not self.health[m].startswith("ended")
+                if self.health.sources[m].state != "ended"
                 and (m not in self.scores or self.scores[m].captured_at < after)
             ]
 

@@ -8,10 +8,7 @@ separate process, exactly as systemd starts it, and a subscriber checks what rea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ import yaml
 
 from agent.config import RegisterConfig
 from agent.payload import alarm_schema
+from tests.support.agent_process import agent_process
 from tests.support.audio_files import knock_model, knocking, steady_hum, write_audio
 from tests.support.modbus_server import modbus_tcp_server
 from tests.support.mqtt import Collector, subscribe
@@ -114,21 +112,6 @@ async def wander(plcs: list[tuple[Any, dict[str, float]]]) -> None:
             plc.set("bearing_temp", levels["bearing_temp"] + rng.normal(0, 0.3))
             plc.set("pressure", levels["pressure"] + rng.normal(0, 0.02))
         await asyncio.sleep(0.05)
-
-
-@contextlib.asynccontextmanager
-async def agent_process(config: Path, broker: tuple[str, int]) -> AsyncIterator[Any]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent", "run", "--config", str(config),
-        "--broker", f"{broker[0]}:{broker[1]}",
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 def alarms(seen: Collector, device_id: str) -> list[dict[str, Any]]:

@@ -56,6 +56,11 @@ class SoundScorer:
         if not isinstance(sample.data, np.ndarray):
             raise TypeError(f"audio sample data must be an ndarray, got {type(sample.data)}")
         rate = int(sample.meta.get("sample_rate", self._config.sample_rate))
+        if rate < self.model_rate:  # upsampling cannot restore the band the model listens to
+            raise ValueError(
+                f"audio sampled at {rate} Hz, below the model's {self.model_rate} Hz: "
+                "record or resample at the model's rate"
+            )
         signal = np.asarray(sample.data, dtype=np.float32)
         if self._config.spectral_subtraction:
             signal = self._denoise(signal, rate)

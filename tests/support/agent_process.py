@@ -1,0 +1,28 @@
+"""`edge-agent run` as a separate process, exactly as systemd starts it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextlib.asynccontextmanager
+async def agent_process(
+    config: Path, broker: tuple[str, int], stderr: int | IO[Any] = asyncio.subprocess.PIPE
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Run the agent on `config` against `broker` for the block; killed if still running."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent", "run", "--config", str(config),
+        "--broker", f"{broker[0]}:{broker[1]}",
+        stderr=stderr,
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
