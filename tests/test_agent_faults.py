@@ -139,9 +139,9 @@ async def test_sigkill_between_persisting_and_publishing_loses_and_duplicates_no
 ) -> None:
     config = write_config(tmp_path)
     address = (HOST, persistent_broker.port)
-    log = (tmp_path / "agent.log").open("ab")
+    log = tmp_path / "agent.log"
     # the broker is away: events are persisted in the outbox and cannot be published
-    async with agent_process(config, address, stderr=log) as first:
+    async with agent_process(config, address, log) as first:
         await eventually(lambda: stored_events(tmp_path)[0] >= 4, 30, every=0.2)
         first.send_signal(signal.SIGKILL)
         await first.wait()
@@ -171,7 +171,7 @@ async def test_agent_started_before_the_broker_runs_throughout_and_delivers(
 
     config = write_config(tmp_path)
     address = (HOST, persistent_broker.port)
-    async with agent_process(config, address, (tmp_path / "agent.log").open("ab")) as agent:
+    async with agent_process(config, address, tmp_path / "agent.log") as agent:
         await asyncio.sleep(10.0)  # no broker for the first 10 s
         assert agent.returncode is None
         raised_without_broker = stored_events(tmp_path)[1]
@@ -193,7 +193,7 @@ async def test_broker_down_for_20_s_mid_stream_every_alarm_arrives_once(
     persistent_broker.start()
     config = write_config(tmp_path)
     address = (HOST, persistent_broker.port)
-    async with agent_process(config, address, (tmp_path / "agent.log").open("ab")) as agent:
+    async with agent_process(config, address, tmp_path / "agent.log") as agent:
         async with watching(persistent_broker) as before:
             await before.wait_for(lambda c: len(seqs(c)) >= 3, 30)
         persistent_broker.stop(graceful=True)  # saves the watcher's session and its queue
