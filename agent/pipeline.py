@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
 
 from agent.alarms import AlarmTracker
+from agent.backoff import Backoff
 from agent.config import DeviceConfig
 from agent.fusion import Decision, fuse
 from agent.health import DeviceHealth
@@ -23,7 +23,7 @@ from agent.sources.base import SourceError
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF_S = 30.0
+RETRY_FIRST_S, RETRY_MAX_S = 1.0, 30.0  # a failed source is reopened after 1, 2, 4 … 30 s
 STATE_EVERY_S = 1.0
 
 
@@ -79,13 +79,14 @@ class DevicePipeline:
             self.decide()
 
     async def _supervise(self, modality: Modality, channel: Channel) -> None:
-        delay = 1.0
+        """Run a source; when it fails, mark it so and reopen it after a growing, jittered wait."""
+        backoff = Backoff(RETRY_FIRST_S, RETRY_MAX_S)
         while True:
             try:
                 async with contextlib.aclosing(channel.source.stream()) as samples:
                     async for sample in samples:
                         self.health.set_source(modality, "ok")
-                        delay = 1.0
+                        backoff.reset()
                         await self._score(modality, channel, sample)
                 self.health.set_source(modality, "ended", "input ended")
                 return
@@ -94,8 +95,7 @@ class DevicePipeline:
             except Exception as exc:  # a bug in one source must not take the device down
                 log.exception("source crashed", extra={"fields": self._fields(modality)})
                 self.health.set_source(modality, "failed", f"{type(exc).__name__}: {exc}")
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, MAX_BACKOFF_S)
+            await asyncio.sleep(backoff.next_delay())
 
     async def _score(self, modality: Modality, channel: Channel, sample: Sample) -> None:
         try:

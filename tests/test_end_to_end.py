@@ -185,6 +185,13 @@ async def test_abnormal_device_alarms_with_evidence_and_normal_one_stays_quiet(
         "sensor": True,
     }
     assert states["pump-01"]["state"] == "alarm"
+    health = {h["device"]: h for h in seen.json("/health")}
+    for device_id in ("pump-01", "motor-02"):
+        assert health[device_id]["state"] == "ok"
+        assert {m: s["state"] for m, s in health[device_id]["sources"].items()} == dict.fromkeys(
+            ("image", "temperature", "audio", "sensor"), "ok"
+        )
+    assert health["pump-01"]["models"]["audio"]["model"] == raised["models"]["audio"]
 
     results = {d["device"]: d["result"] for d in seen.json("/inspection")[-1]["devices"]}
     assert results == {"pump-01": "alarm", "motor-02": "ok"}
