@@ -11,10 +11,10 @@ event sent again marked `"replayed": true`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +25,15 @@ import yaml
 from agent.publish.outbox import Outbox
 from agent.runtime import OUTBOX_FILE
 from tests.support.agent_process import agent_process
-from tests.support.mqtt import Collector, MosquittoProcess
+from tests.support.mqtt import Collector, MosquittoProcess, subscribe
 from tests.support.tasks import eventually
 from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, write_sequence
 
 pytestmark = pytest.mark.slow
 
 HOST = "127.0.0.1"
-WATCHER = {"identifier": "scada-watcher", "clean_session": False}
+WATCHER: dict[str, Any] = {"identifier": "scada-watcher", "clean_session": False}
+ALARMS = "plant/faults/+/alarm"
 HOT, COLD = frame_with_spot(30.0, 120.0), frame_with_spot(30.0, None)
 
 
@@ -87,28 +88,13 @@ def stored_events(tmp_path: Path) -> tuple[int, int]:
 
 async def register_watcher(broker: MosquittoProcess) -> None:
     """Create the durable subscription, then stop the broker so it saves it."""
-    async with aiomqtt.Client(HOST, broker.port, **WATCHER) as client:  # type: ignore[arg-type]
-        await client.subscribe("plant/faults/+/alarm", qos=1)
+    async with aiomqtt.Client(HOST, broker.port, **WATCHER) as client:
+        await client.subscribe(ALARMS, qos=1)
 
 
-@contextlib.asynccontextmanager
-async def watching(broker: MosquittoProcess) -> AsyncIterator[Collector]:
+def watching(broker: MosquittoProcess) -> AbstractAsyncContextManager[Collector]:
     """The durable subscriber, connected: it also gets what was queued while it was away."""
-    collector = Collector()
-    async with aiomqtt.Client(HOST, broker.port, **WATCHER) as client:  # type: ignore[arg-type]
-        await client.subscribe("plant/faults/+/alarm", qos=1)
-
-        async def pump() -> None:
-            async for message in client.messages:
-                collector.add(str(message.topic), bytes(message.payload or b""), message.retain)
-
-        task = asyncio.create_task(pump())
-        try:
-            yield collector
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    return subscribe(HOST, broker.port, ALARMS, **WATCHER)
 
 
 def check_delivery(alarms: list[dict[str, Any]], last_seq: int) -> set[int]:

@@ -14,30 +14,22 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agent.config import DeviceConfig
+from agent.pipeline import DevicePipeline
 from agent.samples import Modality
 from tests.support.audio_files import knock_model, knocking, write_audio
+from tests.support.logs import log_lines
 from tests.support.mqtt import Collector, subscribe
 from tests.support.onnx_models import brightness_detector
-from tests.support.pipelines import running_pipeline
+from tests.support.pipelines import beside_a_thermal_camera, running_pipeline
 from tests.support.tasks import eventually
-from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, write_sequence
 from tests.support.video_files import write_flat_video
 
 MODEL_RATE = 16_000
 
 
-def device(tmp_path: Path, source: str, settings: dict[str, Any]) -> DeviceConfig:
-    """pump-01 with a working thermal camera beside the source under test."""
-    infrared = {
-        "uri": write_sequence(tmp_path / "ir", [frame_with_spot(30.0, None)]),
-        "fps": 10,
-        "loop": True,
-        "calibration": CENTI_KELVIN,
-    }
-    return DeviceConfig.model_validate(
-        {"id": "pump-01", "sources": {"infrared": infrared, source: settings}}
-    )
+@pytest.fixture(autouse=True)
+def health_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="agent.health")
 
 
 def corrupt_video(tmp_path: Path) -> dict[str, Any]:
@@ -58,18 +50,32 @@ def camera(tmp_path: Path, video: Path) -> dict[str, Any]:
     return {"uri": str(video), "fps": 10, "loop": True, "detector": {"model": str(detector)}}
 
 
-def health(seen: Collector) -> dict[str, Any]:
-    """The latest health message, or an empty one."""
-    messages = seen.json("/health")
-    return messages[-1] if messages else {}
+async def run_until_failed(
+    tmp_path: Path,
+    kind: str,
+    settings: dict[str, Any],
+    failed: tuple[str, Modality],
+    broker: tuple[str, int],
+    topic_prefix: str,
+) -> tuple[dict[str, Any], DevicePipeline]:
+    """Run pump-01 until `failed` (part, modality) says failed on the health topic and the
+    thermal camera has been scored a few more times; the last health message and the pipeline.
+    """
+    part, modality = failed
 
+    def reported(seen: Collector) -> bool:
+        latest = seen.json("/health")[-1:]
+        return bool(latest) and latest[0][part][str(modality)]["state"] == "failed"
 
-def modality_failed(modality: Modality, part: str) -> Any:
-    def check(seen: Collector) -> bool:
-        state = health(seen).get(part, {}).get(str(modality), {}).get("state")
-        return bool(state == "failed")
-
-    return check
+    config = beside_a_thermal_camera(tmp_path, "pump-01", kind, settings)
+    async with (
+        subscribe(*broker, f"{topic_prefix}/#") as seen,
+        running_pipeline(config, broker, topic_prefix) as pipeline,
+    ):
+        await seen.wait_for(reported, 10)
+        scored = pipeline.processed[Modality.TEMPERATURE]
+        await eventually(lambda: pipeline.processed[Modality.TEMPERATURE] > scored + 3, 5)
+    return seen.json("/health")[-1], pipeline
 
 
 @pytest.mark.parametrize(
@@ -85,33 +91,22 @@ async def test_broken_video_fails_the_image_source_only(
     topic_prefix: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="agent.health")
-    config = device(tmp_path, "camera", build(tmp_path))
-    async with (
-        subscribe(*broker, f"{topic_prefix}/#") as seen,
-        running_pipeline(config, broker, topic_prefix) as pipeline,
-    ):
-        await seen.wait_for(modality_failed(Modality.IMAGE, "sources"), 10)
-        scored = pipeline.processed[Modality.TEMPERATURE]
-        await eventually(lambda: pipeline.processed[Modality.TEMPERATURE] > scored + 3, 5)
-
-    latest = health(seen)
-    assert latest["state"] == "degraded"
-    image = latest["sources"]["image"]
-    assert reason in image["reason"]
-    assert latest["sources"]["temperature"]["state"] == "ok"
+    failed = ("sources", Modality.IMAGE)
+    health, pipeline = await run_until_failed(
+        tmp_path, "camera", build(tmp_path), failed, broker, topic_prefix
+    )
+    assert health["state"] == "degraded"
+    assert reason in health["sources"]["image"]["reason"]
+    assert health["sources"]["temperature"]["state"] == "ok"
     assert pipeline.last_decision is not None
     assert pipeline.last_decision.modalities[Modality.IMAGE].effective_weight == 0.0
-    lines = [
-        r.getMessage() for r in caplog.records if "pump-01 image source failed" in r.getMessage()
-    ]
+    lines = log_lines(caplog, "pump-01 image source failed")
     assert lines and reason in lines[0]
 
 
 async def test_wav_below_the_model_rate_fails_the_sound_model_only(
     tmp_path: Path, broker: tuple[str, int], topic_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="agent.health")
     rate = 8_000  # the model listens up to 8 kHz; an 8 kHz recording stops at 4 kHz
     microphone = {
         "file": str(write_audio(tmp_path / "mic.wav", knocking(1.0, rate), rate)),
@@ -123,23 +118,14 @@ async def test_wav_below_the_model_rate_fails_the_sound_model_only(
             "sample_rate": MODEL_RATE,
         },
     }
-    config = device(tmp_path, "microphone", microphone)
-    async with (
-        subscribe(*broker, f"{topic_prefix}/#") as seen,
-        running_pipeline(config, broker, topic_prefix) as pipeline,
-    ):
-        await seen.wait_for(modality_failed(Modality.AUDIO, "models"), 10)
-        scored = pipeline.processed[Modality.TEMPERATURE]
-        await eventually(lambda: pipeline.processed[Modality.TEMPERATURE] > scored + 3, 5)
-
-    latest = health(seen)
-    assert latest["state"] == "degraded"
-    assert latest["sources"]["audio"]["state"] == "ok"  # the file itself reads fine
-    model = latest["models"]["audio"]
+    failed = ("models", Modality.AUDIO)
+    health, pipeline = await run_until_failed(
+        tmp_path, "microphone", microphone, failed, broker, topic_prefix
+    )
+    assert health["state"] == "degraded"
+    assert health["sources"]["audio"]["state"] == "ok"  # the file itself reads fine
+    model = health["models"]["audio"]
     assert "8000 Hz, below the model's 16000 Hz" in model["reason"]
     assert model["model"] == pipeline.channels[Modality.AUDIO].scorer.models[0]
     assert pipeline.processed[Modality.AUDIO] == 0
-    lines = [
-        r.getMessage() for r in caplog.records if "pump-01 audio model failed" in r.getMessage()
-    ]
-    assert len(lines) == 1  # one line per change, not one per window
+    assert len(log_lines(caplog, "pump-01 audio model failed")) == 1  # once, not per window

@@ -16,9 +16,8 @@ from agent.samples import Modality, Sample
 from agent.sources import camera as camera_module
 from tests.support.logs import log_lines
 from tests.support.onnx_models import brightness_detector
-from tests.support.pipelines import running_pipeline
+from tests.support.pipelines import beside_a_thermal_camera, running_pipeline
 from tests.support.tasks import eventually
-from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, write_sequence
 from tests.support.video_files import write_flat_video
 
 
@@ -29,15 +28,7 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def device(tmp_path: Path, camera: dict[str, Any]) -> DeviceConfig:
-    infrared = {
-        "uri": write_sequence(tmp_path / "ir", [frame_with_spot(30.0, None)]),
-        "fps": 10,
-        "loop": True,
-        "calibration": CENTI_KELVIN,
-    }
-    return DeviceConfig.model_validate(
-        {"id": "press-7", "sources": {"infrared": infrared, "camera": camera}}
-    )
+    return beside_a_thermal_camera(tmp_path, "press-7", "camera", camera)
 
 
 async def test_a_camera_that_stops_delivering_is_reopened(
