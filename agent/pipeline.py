@@ -126,13 +126,9 @@ class DevicePipeline:
     def decide(self, now: float | None = None) -> Decision:
         """Fuse the latest scores, advance the alarm lifecycle, and publish what changed."""
         now = time.time() if now is None else now
+        unavailable = self.health.unavailable()
         decision = fuse(
-            self.device,
-            self.scores,
-            self.config.fusion,
-            self.channels,
-            now,
-            self.health.unavailable(),
+            self.device, self.scores, self.config.fusion, self.channels, now, unavailable
         )
         self.last_decision = decision
         transition = None if self._warming_up(now) else self.tracker.update(decision, now)
