@@ -9,6 +9,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterator
 
+from agent import observe
 from agent.alarms import AlarmTracker
 from agent.backoff import Backoff
 from agent.config import DeviceConfig
@@ -66,6 +67,7 @@ class DevicePipeline:
         """Supervise every source and re-decide once a second (staleness, alarm hold)."""
         self._started_at = time.time()
         self._health_changed()  # every source starting: subscribers see the device exists
+        observe.scope(self.device, "")
         async with asyncio.TaskGroup() as group:
             for modality, channel in self.channels.items():
                 group.create_task(
@@ -81,10 +83,14 @@ class DevicePipeline:
     async def _supervise(self, modality: Modality, channel: Channel) -> None:
         """Run a source; when it fails, mark it so and reopen it after a growing, jittered wait."""
         backoff = Backoff(RETRY_FIRST_S, RETRY_MAX_S)
+        observe.scope(self.device, str(modality))
         while True:
             try:
                 async with contextlib.aclosing(channel.source.stream()) as samples:
+                    last_index = None
                     async for sample in samples:
+                        observe.sample(observe.frames_skipped(last_index, sample.meta))
+                        last_index = sample.meta.get("frame_index")
                         self.health.set_source(modality, "ok")
                         backoff.reset()
                         await self._score(modality, channel, sample)
@@ -99,7 +105,8 @@ class DevicePipeline:
 
     async def _score(self, modality: Modality, channel: Channel, sample: Sample) -> None:
         try:
-            score = await asyncio.to_thread(channel.scorer.score, sample)
+            with observe.timed(observe.Stage.SCORE):
+                score = await asyncio.to_thread(channel.scorer.score, sample)
         except Exception as exc:  # a model that raises is isolated to its modality
             if self.health.models[modality].state == "ok":
                 log.exception("scorer failed", extra={"fields": self._fields(modality)})
@@ -113,7 +120,9 @@ class DevicePipeline:
         async with self._scored:
             self._scored.notify_all()
         decision = self.decide()
-        self.latency_ms.append((decision.decided_at - sample.captured_at) * 1000.0)
+        latency_s = decision.decided_at - sample.captured_at
+        self.latency_ms.append(latency_s * 1000.0)
+        observe.decision(self.device, latency_s)
 
     def _health_changed(self) -> None:
         """Publish the new health (retained) and re-decide: fusion drops what is unavailable."""
@@ -127,15 +136,17 @@ class DevicePipeline:
         """Fuse the latest scores, advance the alarm lifecycle, and publish what changed."""
         now = time.time() if now is None else now
         unavailable = self.health.unavailable()
-        decision = fuse(
-            self.device, self.scores, self.config.fusion, self.channels, now, unavailable
-        )
+        with observe.timed(observe.Stage.FUSION):
+            decision = fuse(
+                self.device, self.scores, self.config.fusion, self.channels, now, unavailable
+            )
         self.last_decision = decision
         transition = None if self._warming_up(now) else self.tracker.update(decision, now)
         if transition is not None:
             payload = alarm_payload(transition, self.topics.site, self.config.location)
             topic = self.topics.alarm(self.device)
             self.publisher.send_event(transition.seq, topic, encode(payload))
+            observe.alarm_event(self.device, transition.event)
             log.info(
                 f"alarm {transition.event}",
                 extra={
