@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agent import __version__
+from agent.bench.command import add_bench_parser, run_bench_command
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.evaluate import EVALUATORS, evaluate
 from agent.evaluate.datasets import DatasetError
@@ -75,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="where each alarm event is kept with its evidence (default ./demo-evidence)",
     )  # fmt: skip
 
+    add_bench_parser(sub, broker_address)
+
     evaluate = sub.add_parser("evaluate", help="score a model on labelled data")
     evaluate.add_argument("kind", choices=sorted(EVALUATORS))
     evaluate.add_argument("--data", required=True, type=Path, help="dataset to evaluate on")
@@ -118,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_evaluate(args)
     if args.command == "demo":
         return run_demo_command(args)
+    if args.command == "bench":
+        return run_bench_command(args)
     try:
         config = load_config(args.config if args.command == "run" else args.file)
     except ConfigError as exc:

@@ -67,7 +67,7 @@ class AgentMetrics(observe.Observer):
         )  # fmt: skip
         self.samples_dropped = Counter(
             f"{PREFIX}_samples_dropped",
-            "Frames a source skipped because the pipeline was busy or behind",
+            "Frames a camera read but did not pass on (sampled at its fps, or the pipeline behind)",
             ["device", "modality"], registry=r,
         )  # fmt: skip
         self.alarm_events = Counter(

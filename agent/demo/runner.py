@@ -66,7 +66,8 @@ def demo_config(template: dict[str, Any], broker: BrokerAddress, prefix: str,
     data["broker"].update(host=broker.host, port=broker.port, topic_prefix=prefix)
     data["storage"] = {"dir": str(state_dir)}  # a demo's alarms are not replayed next time
     for device in data["devices"]:
-        device["sources"]["modbus"]["port"] = modbus_ports[device["id"]]
+        if "modbus" in device["sources"]:
+            device["sources"]["modbus"]["port"] = modbus_ports[device["id"]]
     os.environ.setdefault("EDGE_AGENT_MODELS", str(models_dir()))
     return parse_config(data, str(CONFIG_PATH), base_dir=DEMO_DIR)
 
