@@ -41,6 +41,9 @@ class OnnxRuntimeSession:
     def __post_init__(self) -> None:
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # ORT's intra-op threads spin after each run by default; on a small CPU shared with
+        # decode and three other models the spinning starved them (docs/performance.md)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
                 str(self.path), sess_options=options, providers=list(self.providers)
