@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.config import AgentConfig
+from agent.config import AgentConfig, MetricsConfig
 from agent.metrics import MetricsError, MetricsExporter
 from agent.runtime import Agent
 from tests.support.onnx_models import brightness_detector
@@ -211,3 +211,19 @@ async def test_a_taken_port_is_a_clear_error(tmp_path: Path, broker: tuple[str, 
     finally:
         await first.metrics.stop()
         first.outbox.close()
+
+
+def test_metrics_port_option_on_run_and_demo(tmp_path: Path) -> None:
+    from agent.cli import build_parser
+    from agent.metrics import with_metrics_port
+
+    parser = build_parser()
+    run = parser.parse_args(["run", "--config", "agent.yaml", "--metrics-port", "9108"])
+    demo = parser.parse_args(["demo", "--metrics-port", "9109"])
+    assert (run.metrics_port, demo.metrics_port) == (9108, 9109)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "--config", "agent.yaml", "--metrics-port", "http"])
+    assert MetricsConfig().port is None  # off unless asked for
+    config = agent_config(tmp_path, ("127.0.0.1", 1883))
+    assert with_metrics_port(config, 9108).metrics.port == 9108
+    assert with_metrics_port(config, None) is config
