@@ -9,7 +9,7 @@ import numpy as np
 
 SIZE = (1920, 1080)
 FPS = 30.0
-SECONDS = 2.0  # looped by the camera source; long enough that decode sees motion
+SECONDS = 6.0  # looped; a loop restart costs the camera one tick, so not too short
 SOURCE = Path(__file__).resolve().parents[1] / "demo" / "samples" / "pump-01" / "camera.avi"
 
 
