@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import onnx
 import sklearn
+from make_manifest import write_manifest
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import IsolationForest
@@ -50,6 +51,7 @@ from agent.evaluate.sensor import (
     outlier_metrics,
     read_recording,
 )
+from agent.models import MANIFEST_NAME
 from agent.preprocess.sensor import (
     FEATURE_STATS,
     baseline_stats,
@@ -277,6 +279,8 @@ def main() -> None:
     train = training_matrix(recordings, features, chosen.window, cols)
     forest = fit(train)
     metadata = export(forest, chosen, args.model_out)
+    if (args.model_out.parent / MANIFEST_NAME).exists():
+        write_manifest(args.model_out.parent)  # the agent refuses a model its MANIFEST lacks
     trained_s = time.time() - started
 
     result = evaluate(args.data, args.model_out)
