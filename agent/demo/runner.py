@@ -81,7 +81,7 @@ async def start_simulators(stack: contextlib.AsyncExitStack, devices: list[str])
         server = await stack.enter_async_context(
             modbus_device_server(recording_registers(recording.channels), first)
         )
-        task = asyncio.create_task(replay(server, recording, ROWS_PER_S, loop=True))
+        task = asyncio.create_task(replay(server, recording, ROWS_PER_S, loop=True, lockstep=True))
         stack.callback(task.cancel)
         ports[device] = server.port
     return ports
