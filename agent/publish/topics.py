@@ -47,3 +47,7 @@ class Topics:
     def snapshot(self, device: str, kind: str) -> str:
         """The latest annotated camera (`image`) or thermal frame, retained (contract C1)."""
         return f"{self.base}/{device}/snapshot/{kind}"
+
+    def health(self, device: str) -> str:
+        """The health of the device's sources and models, retained."""
+        return f"{self.base}/{device}/health"
