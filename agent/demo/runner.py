@@ -61,12 +61,13 @@ def demo_template() -> dict[str, Any]:
 
 def demo_config(template: dict[str, Any], broker: BrokerAddress, prefix: str,
                 modbus_ports: dict[str, int], state_dir: Path,
-                evidence_dir: Path) -> AgentConfig:  # fmt: skip
+                evidence_dir: Path | None = None) -> AgentConfig:  # fmt: skip
     """Point the template at the running broker and simulators, then validate it as usual."""
     data = copy.deepcopy(template)
     data["broker"].update(host=broker.host, port=broker.port, topic_prefix=prefix)
-    # a demo's alarms are not replayed next time; its evidence stays where the user asked
-    data["storage"] = {"dir": str(state_dir), "evidence": {"dir": str(evidence_dir.resolve())}}
+    data["storage"] = {"dir": str(state_dir)}  # a demo's alarms are not replayed next time
+    if evidence_dir is not None:  # its evidence stays where the user asked (else in state_dir)
+        data["storage"]["evidence"] = {"dir": str(evidence_dir.resolve())}
     for device in data["devices"]:
         if "modbus" in device["sources"]:
             device["sources"]["modbus"]["port"] = modbus_ports[device["id"]]
