@@ -45,17 +45,14 @@ function modalityTable(payload) {
       el("td", {}, score(mods[m].weight)), el("td", {}, mods[m].label ?? "–"))));
 }
 
-function detailView(alarm, onAck) {
-  const p = alarm.payload || {};
-  const listed = (p.evidence_files || []).map((f) => f.kind);
-  const have = new Set(alarm.evidence_files.map((f) => f.kind));
-  const waiting = listed.filter((k) => !have.has(k));
-  const by = el("input", { name: "by", placeholder: "your name", value: localStorage.getItem("ackBy") || "" });
+// Built once per opened alarm, so live re-renders of the detail keep what the operator typed.
+function ackForm(onAck) {
+  const by = el("input", { name: "by", placeholder: "your name", required: true,
+    value: localStorage.getItem("ackBy") || "" });
   const note = el("input", { name: "note", placeholder: "note (optional)" });
   const result = el("span", { class: "ack-result" });
-  const acks = alarm.acks.map((a) => el("li", {}, `acknowledged by ${a.by} at ${time(a.at)}`, a.note ? ` — ${a.note}` : ""));
   const button = el("button", { id: "ack-button", type: "submit" }, "Acknowledge");
-  const form = el("form", { class: "ack", onsubmit: async (event) => {
+  return el("form", { class: "ack", onsubmit: async (event) => {
     event.preventDefault();
     localStorage.setItem("ackBy", by.value);
     button.disabled = true;
@@ -68,6 +65,14 @@ function detailView(alarm, onAck) {
       button.disabled = false;
     }
   } }, by, note, button, result);
+}
+
+function detailView(alarm, form) {
+  const p = alarm.payload || {};
+  const listed = (p.evidence_files || []).map((f) => f.kind);
+  const have = new Set(alarm.evidence_files.map((f) => f.kind));
+  const waiting = listed.filter((k) => !have.has(k));
+  const acks = alarm.acks.map((a) => el("li", {}, `acknowledged by ${a.by} at ${time(a.at)}`, a.note ? ` — ${a.note}` : ""));
   return el("div", { class: "detail", dataset: { alarmId: alarm.id } },
     el("h2", {}, `${alarm.device}: ${alarm.type} `, el("span", { class: `sev ${alarm.severity}` }, alarm.severity)),
     el("p", {}, `score ${score(alarm.score)} (threshold ${score(p.threshold)}, rule ${p.rule ?? "–"}) · `,
@@ -124,12 +129,16 @@ export function showAlarms(root, openId) {
     alarms = (await getJSON(`/api/alarms?${query}`)).alarms;
     draw();
   }
+  let form = null;
   async function open(id) {
+    if (id !== current || !form) {
+      form = ackForm((by, note) => postJSON(`/api/alarms/${encodeURIComponent(id)}/ack`, { by, note }));
+    }
     current = id;
     if (!id) return;
     try {
       const alarm = await getJSON(`/api/alarms/${encodeURIComponent(id)}`);
-      detail.replaceChildren(detailView(alarm, (by, note) => postJSON(`/api/alarms/${encodeURIComponent(id)}/ack`, { by, note })));
+      detail.replaceChildren(detailView(alarm, form));
     } catch (err) {
       detail.replaceChildren(el("p", { class: "muted" }, String(err)));
     }
