@@ -57,7 +57,10 @@ class History:
     def add_state(self, site: str, state: dict[str, Any], at: float) -> dict[str, Any] | None:
         """One trend point from a device's state; None when throttled."""
         key = (site, str(state.get("device")))
-        if at - self._last_point.get(key, 0.0) < MIN_SCORE_INTERVAL_S:
+        if key not in self._last_point:  # e.g. the retained state after a restart: stored already
+            row = self.db.execute("SELECT MAX(at) FROM scores WHERE site = ? AND device = ?", key)
+            self._last_point[key] = row.fetchone()[0] or 0.0
+        if at - self._last_point[key] < MIN_SCORE_INTERVAL_S:
             return None
         self._last_point[key] = at
         point = {
@@ -87,18 +90,21 @@ class History:
             for r in rows
         ]  # fmt: skip
 
-    def add_alarm(self, site: str, payload: dict[str, Any], at: float) -> None:
+    def add_alarm(
+        self, site: str, payload: dict[str, Any], first_at: float, last_at: float
+    ) -> None:
         """An alarm event: the first creates the row, later ones update it (by `id`)."""
         with self.db:
             self.db.execute(
                 "INSERT INTO alarms VALUES (:id, :site, :device, :type, :severity, :score,"
-                " :event, :seq, :at, :at, :payload) ON CONFLICT (id) DO UPDATE SET"
+                " :event, :seq, :first_at, :last_at, :payload) ON CONFLICT (id) DO UPDATE SET"
                 " type = :type, severity = :severity, score = :score, event = :event,"
-                " seq = :seq, last_at = :at, payload = :payload WHERE :seq >= alarms.seq",
+                " seq = :seq, last_at = :last_at, payload = :payload WHERE :seq >= alarms.seq",
                 {"id": payload["id"], "site": site, "device": payload.get("device"),
                  "type": payload.get("type"), "severity": payload.get("severity"),
                  "score": payload.get("score"), "event": payload.get("event"),
-                 "seq": payload.get("seq") or 0, "at": at, "payload": json.dumps(payload)},
+                 "seq": payload.get("seq") or 0, "first_at": first_at, "last_at": last_at,
+                 "payload": json.dumps(payload)},
             )  # fmt: skip
 
     def alarms(self, since: float = 0.0, **filters: str | None) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import datetime
 from typing import Any
 
 from agent.dashboard.history import History
@@ -75,7 +76,9 @@ class Ingest:
         device = str(info.device)
         if info.kind == "state":
             self.live.device(info.site, device).state = message
-            point = self.history.add_state(info.site, message, now)
+            point = self.history.add_state(
+                info.site, message, epoch(message.get("updated_at"), now)
+            )
             if point is not None:
                 self.hub.publish({"type": "point", "site": info.site, "device": device,
                                   "point": point})  # fmt: skip
@@ -84,7 +87,10 @@ class Ingest:
             self.live.device(info.site, device).health = message
             self._changed_device(info.site, device)
         elif info.kind == "alarm":
-            self.history.add_alarm(info.site, message, now)
+            raised_at = epoch(message.get("raised_at"), now)
+            self.history.add_alarm(
+                info.site, message, raised_at, epoch(message.get("decided_at"), now)
+            )
             self.hub.publish({"type": "alarm", "alarm": self.history.alarm(str(message["id"]))})
         elif info.kind == "ack":
             self.history.add_ack(message, now)
@@ -99,6 +105,17 @@ class Ingest:
         for s, d in list(self.live.devices):
             if s == site:
                 self._changed_device(s, d)
+
+
+def epoch(iso: Any, default: float) -> float:
+    """Seconds since the epoch of a payload's ISO-8601 timestamp; `default` when absent.
+
+    Retained and replayed messages carry their own time, which is what the charts must show.
+    """
+    try:
+        return datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return default
 
 
 def json_object(payload: bytes) -> dict[str, Any]:

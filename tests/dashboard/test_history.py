@@ -40,10 +40,10 @@ def test_trend_survives_a_restart_and_is_throttled(tmp_path: Path) -> None:
 
 def test_alarm_events_update_one_row_and_filters_apply(tmp_path: Path) -> None:
     history = History(tmp_path / "h.sqlite", retention_days=1)
-    history.add_alarm("plant", alarm("a1", 1, "raised"), at=100.0)
-    history.add_alarm("plant", alarm("a1", 3, "updated", severity="critical"), at=110.0)
-    history.add_alarm("plant", alarm("a1", 2, "updated", severity="major"), at=111.0)  # late
-    history.add_alarm("plant", alarm("b2", 4, "raised", type="inner_race"), at=120.0)
+    history.add_alarm("plant", alarm("a1", 1, "raised"), 100.0, 100.0)
+    history.add_alarm("plant", alarm("a1", 3, "updated", severity="critical"), 110.0, 110.0)
+    history.add_alarm("plant", alarm("a1", 2, "updated", severity="major"), 111.0, 111.0)  # late
+    history.add_alarm("plant", alarm("b2", 4, "raised", type="inner_race"), 120.0, 120.0)
     rows = history.alarms()
     assert [r["id"] for r in rows] == ["b2", "a1"]  # newest first
     a1 = rows[1]
@@ -57,9 +57,9 @@ def test_alarm_events_update_one_row_and_filters_apply(tmp_path: Path) -> None:
 def test_acks_evidence_and_statistics(tmp_path: Path) -> None:
     history = History(tmp_path / "h.sqlite", retention_days=1)
     day = 86400.0 * 20000  # 2024-10-04, midnight UTC
-    history.add_alarm("plant", alarm("a1", 1, "raised"), at=day + 10)
-    history.add_alarm("plant", alarm("b2", 2, "raised", type="ball"), at=day + 20)
-    history.add_alarm("plant", alarm("c3", 3, "raised", device="valve"), at=day + 86400)
+    history.add_alarm("plant", alarm("a1", 1, "raised"), day + 10, day + 10)
+    history.add_alarm("plant", alarm("b2", 2, "raised", type="ball"), day + 20, day + 20)
+    history.add_alarm("plant", alarm("c3", 3, "raised", device="valve"), day + 86400, day + 86400)
     history.add_ack({"id": "a1", "by": "ana", "at": "2024-10-04T00:01:00Z", "note": "ok"}, day)
     history.add_evidence("a1", "image", "image/jpeg", b"\xff\xd8\xffjpeg", day)
     found = history.alarm("a1")
@@ -80,10 +80,10 @@ def test_acks_evidence_and_statistics(tmp_path: Path) -> None:
 def test_retention_deletes_what_is_older(tmp_path: Path) -> None:
     history = History(tmp_path / "h.sqlite", retention_days=1)
     history.add_state("plant", state(0.2, 40.0), at=1000.0)
-    history.add_alarm("plant", alarm("old", 1, "raised"), at=1000.0)
+    history.add_alarm("plant", alarm("old", 1, "raised"), 1000.0, 1000.0)
     history.add_evidence("old", "image", "image/jpeg", b"x", 1000.0)
     history.add_ack({"id": "old", "by": "ana"}, 1000.0)
-    history.add_alarm("plant", alarm("new", 2, "raised"), at=90000.0)
+    history.add_alarm("plant", alarm("new", 2, "raised"), 90000.0, 90000.0)
     assert history.prune(now=1000.0 + 86400 + 1) == 4
     assert [r["id"] for r in history.alarms()] == ["new"]
     assert history.trend("plant", "pump", since=0.0) == []

@@ -72,6 +72,16 @@ async def test_alarm_evidence_and_ack_reach_history_and_listeners(ingest: Ingest
     assert found["acks"][0]["by"] == "ana"
 
 
+def test_retained_state_keeps_its_own_time_across_restarts(tmp_path: Path) -> None:
+    retained = state("pump", "ok", updated_at="2026-11-23T10:00:00.000Z")
+    for _ in range(2):  # the dashboard restarts and gets the same retained state again
+        history = History(tmp_path / "restart.sqlite", 1.0)
+        Ingest("edge", LiveView(), history, Hub()).handle("edge/plant/pump/state", retained)
+        history.close()
+    points = History(tmp_path / "restart.sqlite", 1.0).trend("plant", "pump", 0.0)
+    assert [p["at"] for p in points] == [1795428000.0]
+
+
 def test_snapshots_are_kept_in_memory(ingest: Ingest) -> None:
     png = cv2.imencode(".png", np.zeros((4, 4), np.uint8))[1].tobytes()
     ingest.handle("edge/plant/pump/snapshot/thermal", png)
