@@ -26,11 +26,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent.dashboard.auth import COOKIE, TokenGate
-from agent.dashboard.bridge import BrokerBridge
 from agent.dashboard.history import History
 from agent.dashboard.live import Hub, LiveView
 from agent.dashboard.topics import ack_topic
-from agent.publish.mqtt import BrokerUnavailableError
+from agent.publish.mqtt import BrokerUnavailableError, MqttLink
 
 STATIC = Path(__file__).parent / "static"
 HEARTBEAT_S = 15.0
@@ -50,7 +49,7 @@ class Dashboard:
     """Everything the routes need, in one object."""
 
     def __init__(
-        self, prefix: str, live: LiveView, history: History, hub: Hub, bridge: BrokerBridge,
+        self, prefix: str, live: LiveView, history: History, hub: Hub, bridge: MqttLink,
         gate: TokenGate,
     ) -> None:  # fmt: skip
         self.prefix = prefix

@@ -15,11 +15,11 @@ from pydantic import BaseModel
 from agent.config import AgentConfig, BrokerConfig, DashboardConfig, StorageConfig
 from agent.dashboard.app import Dashboard, build_app
 from agent.dashboard.auth import TokenGate, require_token_off_loopback
-from agent.dashboard.bridge import BrokerBridge
 from agent.dashboard.history import History
 from agent.dashboard.ingest import Ingest
 from agent.dashboard.live import Hub, LiveView
 from agent.dashboard.topics import subscriptions
+from agent.publish.mqtt import MqttLink
 
 log = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -50,12 +50,14 @@ def settings_from(
     """The config's broker and dashboard sections (defaults without one), then the overrides."""
     host, broker_port = broker or (None, None)
     broker_overrides = {"host": host, "port": broker_port, "topic_prefix": prefix}
-    dashboard_overrides = {"bind": bind, "port": port}
+    broker_config = overridden(config.broker if config else BrokerConfig(), broker_overrides)
+    dashboard = overridden(
+        config.dashboard if config else DashboardConfig(), {"bind": bind, "port": port}
+    )
     return DashboardSettings(
-        broker=overridden(config.broker if config else BrokerConfig(), broker_overrides),
-        dashboard=overridden(
-            config.dashboard if config else DashboardConfig(), dashboard_overrides
-        ),
+        # the agent's client id would make the broker drop whichever of the two came first
+        broker=broker_config.model_copy(update={"client_id": None}),
+        dashboard=dashboard,
         storage=config.storage if config else StorageConfig(),
     )
 
@@ -80,7 +82,7 @@ async def serve(settings: DashboardSettings) -> None:
     history = History(settings.history_file, config.retention_days)
     live, hub = LiveView(), Hub()
     ingest = Ingest(prefix, live, history, hub)
-    bridge = BrokerBridge(settings.broker, subscriptions(prefix), ingest.handle)
+    bridge = MqttLink(settings.broker, None, tuple(subscriptions(prefix)), ingest.handle)
     gate = TokenGate(config.token)
     app = build_app(Dashboard(prefix, live, history, hub, bridge, gate))
     server = uvicorn.Server(

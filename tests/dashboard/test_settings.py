@@ -13,7 +13,7 @@ from agent.dashboard.server import settings_from
 def config(dashboard: dict[str, Any]) -> dict[str, Any]:
     return {
         "site": "plant",
-        "broker": {"topic_prefix": "factory"},
+        "broker": {"topic_prefix": "factory", "client_id": "agent-1"},
         "dashboard": dashboard,
         "devices": [{"id": "pump", "sources": {"modbus": {"registers": [{"name": "a",
                                                                        "address": 0}]}}}],
@@ -35,6 +35,7 @@ def test_token_is_secret_and_overrides_apply() -> None:
     settings = settings_from(parsed, ("10.0.0.5", 8883), None, "0.0.0.0", None)
     assert (settings.broker.host, settings.broker.port) == ("10.0.0.5", 8883)
     assert settings.broker.topic_prefix == "factory"
+    assert settings.broker.client_id is None  # never the agent's own, or they evict each other
     assert (settings.dashboard.bind, settings.dashboard.port) == ("0.0.0.0", 9000)
     assert settings.dashboard.token is not None
 
