@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiomqtt
 import cv2
 import pytest
 from playwright.async_api import async_playwright
@@ -28,7 +29,7 @@ PREFIX = "dash"
 DEVICES = ("pump-01", "motor-02", "valve-03")
 SAMPLES = Path(__file__).parents[2] / "agent" / "demo" / "samples"
 ALARM_SHOWN_WITHIN_S = 10.0  # "a few seconds"; generous for a loaded CI machine
-EVIDENCE_GRACE_S = 5.0
+GRACE_S = 5.0
 
 
 @contextlib.asynccontextmanager
@@ -62,16 +63,15 @@ def camera_frame_jpeg() -> bytes:
     return cv2.imencode(".jpg", frame)[1].tobytes()
 
 
-async def ensure_evidence(seen: Collector, port: int, alarm_id: str) -> None:
-    """Until the agent publishes C1 evidence itself, publish the image on the C1 topic."""
-    topic = f"{PREFIX}/demo-plant/pump-01/evidence/{alarm_id}/image"
+async def ensure_published(
+    seen: Collector, port: int, topic: str, payload: bytes, retain: bool = False
+) -> None:
+    """C1's evidence and snapshots: until the agent publishes them itself, the test does."""
     with contextlib.suppress(TimeoutError):
-        await seen.wait_for(lambda s: any(t == topic for t, _, _ in s.messages), EVIDENCE_GRACE_S)
+        await seen.wait_for(lambda s: any(t == topic for t, _, _ in s.messages), GRACE_S)
         return
-    import aiomqtt
-
     async with aiomqtt.Client("127.0.0.1", port) as client:
-        await client.publish(topic, camera_frame_jpeg(), qos=1)
+        await client.publish(topic, payload, qos=1, retain=retain)
 
 
 async def test_operator_sees_devices_alarm_evidence_and_acknowledges(
@@ -108,7 +108,9 @@ async def test_operator_sees_devices_alarm_evidence_and_acknowledges(
             await page.wait_for_selector(row, timeout=ALARM_SHOWN_WITHIN_S * 1000)
             shown_after = time.monotonic() - published
 
-            await ensure_evidence(seen, port, alarm_id)
+            pump = f"{PREFIX}/demo-plant/pump-01"
+            frame = camera_frame_jpeg()
+            await ensure_published(seen, port, f"{pump}/evidence/{alarm_id}/image", frame)
             await page.click(row)
             evidence = f'.detail[data-alarm-id="{alarm_id}"] img.evidence-image.image'
             await page.wait_for_selector(evidence, timeout=15_000)
@@ -125,8 +127,12 @@ async def test_operator_sees_devices_alarm_evidence_and_acknowledges(
             await page.wait_for_selector("text=acknowledged by test-operator", timeout=15_000)
             await page.screenshot(path=tmp_path / "alarm.png", full_page=True)
 
+            await ensure_published(seen, port, f"{pump}/snapshot/image", frame, retain=True)
             await page.evaluate("location.hash = '#/device/demo-plant/pump-01'")
             await page.wait_for_selector(".chart canvas", timeout=15_000)
+            await page.wait_for_function(
+                "document.querySelector('img.snapshot.image')?.naturalWidth > 0", timeout=15_000
+            )
             await page.screenshot(path=tmp_path / "device.png", full_page=True)
             await page.click('nav a[data-nav="overview"]')
             await page.wait_for_selector('.tile[data-device="pump-01"][data-state="alarm"]')
