@@ -60,12 +60,15 @@ class Dashboard:
         self.gate = gate
 
     async def index(self, request: Request) -> Response:
+        """The single page; views are chosen by the URL's fragment."""
         return FileResponse(STATIC / "index.html")
 
     async def login_form(self, request: Request) -> Response:
+        """The sign-in form (only reached when a token is configured)."""
         return HTMLResponse(LOGIN_PAGE.format(message="Enter the dashboard's access token."))
 
     async def login(self, request: Request) -> Response:
+        """A correct token earns the session cookie; a wrong one is a 401."""
         form = parse_qs((await request.body()).decode(errors="replace"))
         if not self.gate.token_matches(form.get("token", [""])[0]):
             return HTMLResponse(LOGIN_PAGE.format(message="Wrong token."), status_code=401)
@@ -74,15 +77,18 @@ class Dashboard:
         return response
 
     async def overview(self, request: Request) -> Response:
+        """Every device's tile, site status and inspection round."""
         return JSONResponse(self.live.overview())
 
     async def trend(self, request: Request) -> Response:
+        """One device's trend points over the last `hours`."""
         hours = number_param(request, "hours", 1.0)
         p = request.path_params
         points = self.history.trend(p["site"], p["device"], time.time() - hours * 3600.0)
         return JSONResponse({"points": points})
 
     async def snapshot(self, request: Request) -> Response:
+        """The latest retained camera or thermal snapshot of a device."""
         p = request.path_params
         found = self.live.device(p["site"], p["device"]).snapshots.get(p["kind"])
         if found is None:
@@ -91,6 +97,7 @@ class Dashboard:
         return Response(data, media_type=media_type, headers={"Cache-Control": "no-store"})
 
     async def alarms(self, request: Request) -> Response:
+        """Alarms first seen in the last `hours`, filtered by device, type and severity."""
         q = request.query_params
         since = time.time() - number_param(request, "hours", 24.0) * 3600.0
         found = self.history.alarms(
@@ -99,18 +106,21 @@ class Dashboard:
         return JSONResponse({"alarms": found})
 
     async def alarm(self, request: Request) -> Response:
+        """One alarm with its latest payload, acknowledgements and evidence files."""
         found = self.history.alarm(request.path_params["id"])
         if found is None:
             return JSONResponse({"error": "unknown alarm"}, status_code=404)
         return JSONResponse(found)
 
     async def evidence(self, request: Request) -> Response:
+        """One evidence file's bytes, with its media type."""
         found = self.history.evidence(request.path_params["id"], request.path_params["kind"])
         if found is None:
             return JSONResponse({"error": "no such evidence file"}, status_code=404)
         return Response(found[1], media_type=found[0])
 
     async def acknowledge(self, request: Request) -> Response:
+        """Publish the operator's C3 ack; the dashboard records it when the broker echoes it."""
         alarm = self.history.alarm(request.path_params["id"])
         if alarm is None:
             return JSONResponse({"error": "unknown alarm"}, status_code=404)
@@ -129,10 +139,12 @@ class Dashboard:
         return JSONResponse(message, status_code=202)
 
     async def stats(self, request: Request) -> Response:
+        """Alarms per device and per type per day, over the last `days`."""
         days = number_param(request, "days", 7.0)
         return JSONResponse(self.history.stats(time.time() - days * 86400.0))
 
     async def events(self, request: Request) -> Response:
+        """The live event stream (Server-Sent Events) every open page listens to."""
         return StreamingResponse(self._stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"})  # fmt: skip
 

@@ -82,7 +82,7 @@ export function showDevice(root, site, device) {
       else drawn.forEach((c) => c.redraw());
     })),
     on("snapshot", mineOnly((e) => {
-      const fig = snaps.querySelector(`figure[data-kind="${e.kind}"]`);
+      const fig = snaps.querySelector(`figure[data-kind="${CSS.escape(e.kind)}"]`);
       if (fig) fig.replaceWith(snapshot(e.kind));
     })),
     on("reconnected", load),
