@@ -45,7 +45,7 @@ class History:
     def __init__(self, path: Path, retention_days: float) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.retention_s = retention_days * 86400.0
-        self.db = sqlite3.connect(path, check_same_thread=False)
+        self.db = sqlite3.connect(path)
         self.db.row_factory = sqlite3.Row
         self.db.executescript(SCHEMA)
         self._last_point: dict[tuple[str, str], float] = {}
