@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from agent.config.base import PositiveFloat, Probability, ReadableFile, StrictModel
 from agent.config.dashboard import DashboardConfig
+from agent.config.metrics import MetricsConfig
 from agent.config.sources import SourcesConfig
 from agent.samples import SOURCE_MODALITY, Modality
 
@@ -131,6 +132,7 @@ class AgentConfig(StrictModel):
     storage: StorageConfig = StorageConfig()
     inspection: InspectionConfig = InspectionConfig()
     dashboard: DashboardConfig = DashboardConfig()
+    metrics: MetricsConfig = MetricsConfig()
     devices: list[DeviceConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

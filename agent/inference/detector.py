@@ -11,6 +11,7 @@ import numpy as np
 
 from agent.config import CameraConfig, DetectorConfig
 from agent.inference.session import InferenceSession, ModelError, load_session, metadata_list
+from agent.observe import Stage, timed
 from agent.preprocess.image import Size, prepare_frame
 from agent.samples import Modality, Sample, Score
 
@@ -188,21 +189,22 @@ class DetectorScorer:
         if not isinstance(frame, np.ndarray):
             raise TypeError(f"camera sample data must be a BGR frame, got {type(frame).__name__}")
         camera, detector = self.config, self.config.detector
-        tensor, geometry = prepare_frame(
-            frame, camera.denoise_sigma, camera.frame_size, self.input_size
-        )
-        found = decode_yolov8(
-            self._run(tensor), self.thresholds, detector.iou, detector.max_detections
-        )
-        boxes = geometry.to_original(found.boxes)
-        detections: list[dict[str, Any]] = [
-            {
-                "class": self.class_names[class_id],
-                "confidence": round(float(score), 4),
-                "box": [round(float(v), 1) for v in box],
-            }
-            for box, score, class_id in zip(boxes, found.scores, found.class_ids, strict=True)
-        ]
+        with timed(Stage.PREPROCESS):
+            tensor, geometry = prepare_frame(
+                frame, camera.denoise_sigma, camera.frame_size, self.input_size
+            )
+        output = self._run(tensor)
+        with timed(Stage.POSTPROCESS):
+            found = decode_yolov8(output, self.thresholds, detector.iou, detector.max_detections)
+            boxes = geometry.to_original(found.boxes)
+            detections: list[dict[str, Any]] = [
+                {
+                    "class": self.class_names[class_id],
+                    "confidence": round(float(score), 4),
+                    "box": [round(float(v), 1) for v in box],
+                }
+                for box, score, class_id in zip(boxes, found.scores, found.class_ids, strict=True)
+            ]
         top = detections[0] if detections else None
         return Score(
             device=self.device,

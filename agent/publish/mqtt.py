@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 from collections.abc import Callable
 
 import aiomqtt
 
+from agent.backoff import Backoff
 from agent.config import BrokerConfig
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,9 @@ class MqttLink:
 
     async def run(self) -> None:
         """Connect and reconnect forever with capped exponential backoff and jitter."""
-        delay = 0.5
+        backoff = Backoff(first_s=0.5)
         while True:
+            delay = None
             try:
                 async with self._new_client() as client:
                     if self.status_topic:
@@ -90,7 +91,7 @@ class MqttLink:
                     self._client = client
                     self.generation += 1
                     self.connected.set()
-                    delay = 0.5
+                    backoff.reset()
                     log.info(
                         "broker connected",
                         extra={"fields": {"broker": f"{self.config.host}:{self.config.port}"}},
@@ -99,6 +100,7 @@ class MqttLink:
                         if self.on_message is not None:
                             self.on_message(str(message.topic), bytes(message.payload or b""))
             except aiomqtt.MqttError as exc:
+                delay = backoff.next_delay()
                 log.warning(
                     "broker unreachable, retrying",
                     extra={"fields": {"error": str(exc), "retry_in_s": round(delay, 1)}},
@@ -106,8 +108,7 @@ class MqttLink:
             finally:
                 self._client = None
                 self.connected.clear()
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, 30.0)
+            await asyncio.sleep(backoff.next_delay() if delay is None else delay)
 
     async def publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
