@@ -1,6 +1,20 @@
 // Overview: one tile per device, each site's inspection round, and the latest alarms.
 import { el, getJSON, MODALITIES, on, score, time } from "./util.js";
 
+// C2 health entries that need an operator's eye: sources and models not ok (nor starting).
+function healthProblems(health) {
+  const problems = [];
+  for (const part of ["sources", "models"]) {
+    for (const [modality, h] of Object.entries(health?.[part] || {})) {
+      if (!["ok", "starting"].includes(h.state)) {
+        const what = part === "sources" ? "source" : "model";
+        problems.push(el("li", {}, `${modality} ${what} ${h.state}`, h.reason ? `: ${h.reason}` : ""));
+      }
+    }
+  }
+  return problems.length ? el("ul", { class: "health-problems" }, problems) : null;
+}
+
 export function tile(t) {
   const href = `#/device/${encodeURIComponent(t.site)}/${encodeURIComponent(t.device)}`;
   const driver = t.driver ? `${t.driver}${t.type && t.type !== "none" ? ` · ${t.type}` : ""}` : "–";
@@ -21,6 +35,7 @@ export function tile(t) {
       el("span", { class: "tile-threshold" }, ` / ${score(t.threshold)}`)),
     el("div", { class: "tile-driver" }, "driven by ", el("b", {}, driver)),
     el("div", { class: "bars" }, bars),
+    healthProblems(t.health),
     el("div", { class: "tile-time" }, `updated ${time(t.updated_at)}`));
 }
 
@@ -70,6 +85,7 @@ export function showOverview(root) {
   function putRound(site, round) {
     const old = rounds.querySelector(`[data-site="${CSS.escape(site)}"]`);
     const node = inspectionPanel(site, round);
+    rounds.querySelector("p.muted")?.remove();
     if (old) old.replaceWith(node);
     else rounds.append(node);
   }
@@ -82,6 +98,9 @@ export function showOverview(root) {
     data.devices.forEach(putTile);
     Object.entries(data.inspections).forEach(([site, round]) => putRound(site, round));
     if (!data.devices.length) tiles.append(el("p", { class: "muted" }, "waiting for devices…"));
+    if (!Object.keys(data.inspections).length) {
+      rounds.replaceChildren(el("p", { class: "muted" }, "no inspection round reported yet"));
+    }
     const list = await getJSON("/api/alarms?hours=24");
     list.alarms.forEach((a) => alarms.set(a.id, a));
     drawAlarms();
