@@ -162,7 +162,11 @@ class DetectorScorer:
     ) -> None:
         self.device = device
         self.config = config
-        self.session = session if session is not None else load_session(config.detector.model)
+        self.session = session or load_session(
+            config.detector.model,
+            config.detector.backend,
+            f"{device}: sources.camera.detector.backend",
+        )
         self.class_names = class_names(config.detector, self.session.metadata)
         self.thresholds = class_thresholds(config.detector, self.class_names)
         self.input_size = input_size(self.session)
