@@ -11,7 +11,7 @@ import numpy as np
 
 from agent.config import CameraConfig, DetectorConfig
 from agent.inference.session import InferenceSession, ModelError, load_session, metadata_list
-from agent.preprocess.image import Size, prepare_frame
+from agent.preprocess.image import FramePreparer, Size
 from agent.samples import Modality, Sample, Score
 
 
@@ -38,12 +38,11 @@ def decode_yolov8(
             f"YOLOv8 output should be [1, {expected}, N] for {thresholds.size} classes, "
             f"got {list(output.shape)}"
         )
-    predictions = output[0].T
-    class_scores = predictions[:, 4:]
-    class_ids = class_scores.argmax(axis=1)
-    scores = np.take_along_axis(class_scores, class_ids[:, np.newaxis], axis=1)[:, 0]
-    confident = scores > thresholds[class_ids]
-    boxes = xywh_to_xyxy(predictions[confident, :4])
+    class_scores = output[0, 4:]  # [nc, N]: reduced along contiguous rows, never transposed
+    class_ids = class_scores.argmax(axis=0)
+    scores = np.take_along_axis(class_scores, class_ids[np.newaxis], axis=0)[0]
+    confident = np.flatnonzero(scores > thresholds[class_ids])
+    boxes = xywh_to_xyxy(output[0, :4][:, confident].T)
     scores, class_ids = scores[confident], class_ids[confident]
     kept = nms(boxes, scores, class_ids, iou, max_det)
     return Detections(
@@ -171,6 +170,7 @@ class DetectorScorer:
         self.thresholds = class_thresholds(config.detector, self.class_names)
         self.input_size = input_size(self.session)
         self.models = [self.session.version]
+        self._prepare = FramePreparer(self.input_size, config.frame_size, config.denoise_sigma)
         self._check_output()
 
     def _check_output(self) -> None:
@@ -191,10 +191,8 @@ class DetectorScorer:
         frame = sample.data
         if not isinstance(frame, np.ndarray):
             raise TypeError(f"camera sample data must be a BGR frame, got {type(frame).__name__}")
-        camera, detector = self.config, self.config.detector
-        tensor, geometry = prepare_frame(
-            frame, camera.denoise_sigma, camera.frame_size, self.input_size
-        )
+        detector = self.config.detector
+        tensor, geometry = self._prepare.prepare(frame)
         found = decode_yolov8(
             self._run(tensor), self.thresholds, detector.iou, detector.max_detections
         )
