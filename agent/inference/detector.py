@@ -136,6 +136,18 @@ def input_size(session: InferenceSession) -> Size:
     raise ModelError(f"cannot tell the detector's input size: no 'imgsz' metadata, shape {shape}")
 
 
+def rect_stride(session: InferenceSession) -> int | None:
+    """For a dynamic-shape model, pad frames only to a multiple of its stride, as Ultralytics'
+    predictor does (a 16:9 frame runs at 192x128, not 192x192); None for fixed shapes."""
+    shape = session.input_shapes[0] if session.input_shapes else []
+    if len(shape) == 4 and _positive(shape[2]) and _positive(shape[3]):
+        return None
+    stride = _literal(session.metadata.get("stride", "32"), "stride")
+    if not _positive(stride):
+        raise ModelError(f"metadata 'stride' must be a positive int, got {stride!r}")
+    return int(stride)
+
+
 def _positive(dim: object) -> bool:
     return isinstance(dim, int) and not isinstance(dim, bool) and dim > 0
 
@@ -170,7 +182,9 @@ class DetectorScorer:
         self.thresholds = class_thresholds(config.detector, self.class_names)
         self.input_size = input_size(self.session)
         self.models = [self.session.version]
-        self._prepare = FramePreparer(self.input_size, config.frame_size, config.denoise_sigma)
+        self._prepare = FramePreparer(
+            self.input_size, config.frame_size, config.denoise_sigma, rect_stride(self.session)
+        )
         self._check_output()
 
     def _check_output(self) -> None:

@@ -48,18 +48,27 @@ class Letterbox:
         return _clip(mapped, self.source_size)
 
 
-def letterbox_geometry(source: Size, size: Size) -> Letterbox:
-    """Where a `source`-sized frame lands in a `size` input: YOLOv8's LetterBox(auto=False).
+def letterbox_geometry(source: Size, size: Size, stride: int | None = None) -> Letterbox:
+    """Where a `source`-sized frame lands in a `size` input: YOLOv8's LetterBox.
 
     Aspect ratio kept, centred, padding split like Ultralytics (odd pixel below/right).
     """
-    width, height = source
-    out_width, out_height = size
-    unpadded = Letterbox(min(out_width / width, out_height / height), 0, 0, source)
+    unpadded = Letterbox(min(size[0] / source[0], size[1] / source[1]), 0, 0, source)
     new_width, new_height = unpadded.content_size
+    out_width, out_height = padded_size(unpadded.content_size, size, stride)
     left = round((out_width - new_width) / 2 - 0.1)
     top = round((out_height - new_height) / 2 - 0.1)
     return Letterbox(unpadded.scale, left, top, source)
+
+
+def padded_size(content: Size, size: Size, stride: int | None) -> Size:
+    """The model input around `content`: all of `size`, or only up to the next multiple of
+    `stride` (Ultralytics' rect inference, for models with dynamic input shapes)."""
+    if stride is None:
+        return size
+    return content[0] + (size[0] - content[0]) % stride, content[1] + (
+        size[1] - content[1]
+    ) % stride
 
 
 def letterbox(frame: np.ndarray, size: Size) -> tuple[np.ndarray, Letterbox]:
@@ -101,13 +110,19 @@ class FramePreparer:
     it before the next call.
     """
 
-    def __init__(self, input_size: Size, frame_size: Size | None = None, sigma: float = 0.0):
+    def __init__(
+        self,
+        input_size: Size,
+        frame_size: Size | None = None,
+        sigma: float = 0.0,
+        stride: int | None = None,
+    ) -> None:
         if sigma < 0:
             raise ValueError(f"denoise sigma must be >= 0, got {sigma}")
-        width, height = input_size
         self.input_size, self.frame_size, self.sigma = input_size, frame_size, sigma
-        self._canvas = np.empty((height, width, 3), dtype=np.uint8)
-        self._tensor = np.empty((1, 3, height, width), dtype=np.float32)
+        self.stride = stride  # set: pad only to a multiple of it (dynamic-shape models)
+        self._canvas = np.empty((0, 0, 3), dtype=np.uint8)
+        self._tensor = np.empty((1, 3, 0, 0), dtype=np.float32)
         self._geometry: FrameGeometry | None = None
         self._content: np.ndarray = self._canvas
         self._staging: np.ndarray | None = None  # the upsampled frame before an area shrink
@@ -126,8 +141,12 @@ class FramePreparer:
 
     def _layout(self, original: Size) -> FrameGeometry:
         """Geometry and canvas for a new frame size: grey padding, the content's window."""
-        box = letterbox_geometry(self.frame_size or original, self.input_size)
+        box = letterbox_geometry(self.frame_size or original, self.input_size, self.stride)
         content_w, content_h = box.content_size
+        width, height = padded_size(box.content_size, self.input_size, self.stride)
+        if self._canvas.shape[:2] != (height, width):
+            self._canvas = np.empty((height, width, 3), dtype=np.uint8)
+            self._tensor = np.empty((1, 3, height, width), dtype=np.float32)
         self._canvas[:] = PAD_VALUE
         self._content = self._canvas[
             box.pad_y : box.pad_y + content_h, box.pad_x : box.pad_x + content_w

@@ -169,3 +169,24 @@ def test_denoise_smooths_noise_and_zero_sigma_is_a_no_op() -> None:
     assert smoothed.std() < 0.5 * noisy.std()
     with pytest.raises(ValueError, match="sigma"):
         denoise(noisy, -1.0)
+
+
+@pytest.mark.parametrize(
+    ("source", "shape", "pad"),
+    [
+        ((1920, 1080), (128, 192), (0, 10)),  # 192x108 content, padded to 128 rows only
+        ((1080, 1920), (192, 128), (10, 0)),  # portrait
+        ((200, 200), (192, 192), (0, 0)),  # square: nothing to spare
+        ((640, 480), (160, 192), (0, 8)),  # 192x144 content -> 160 rows
+    ],
+)
+def test_rect_letterbox_pads_only_to_the_stride_like_ultralytics(
+    source: tuple[int, int], shape: tuple[int, int], pad: tuple[int, int]
+) -> None:
+    tensor, geometry = FramePreparer((192, 192), stride=32).prepare(solid(*source))
+
+    assert tensor.shape == (1, 3, *shape)
+    assert (geometry.letterbox.pad_x, geometry.letterbox.pad_y) == pad
+    np.testing.assert_allclose(
+        tensor[0, 0, pad[1] : shape[0] - pad[1], pad[0] : shape[1] - pad[0]], 1.0
+    )

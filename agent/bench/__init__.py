@@ -1,0 +1,1 @@
+"""Benchmarks of the agent's pipeline; the Ultralytics comparison lives here."""
