@@ -31,7 +31,7 @@ class EngineRecord:
     onnx_sha256: str
     tensorrt_version: str
     precision: str  # fp32 | fp16 | int8
-    input_shapes: dict[str, list[int]]
+    input_profiles: dict[str, list[list[int]]]  # per input: [min, opt, max] shapes
     metadata: dict[str, str]  # the ONNX file's, since an engine keeps none (class names, imgsz)
     device_name: str
     built_at: str

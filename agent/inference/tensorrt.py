@@ -2,6 +2,8 @@
 
 `tensorrt` and NVIDIA's `cuda-python` bindings are imported only when an engine is opened, so
 the agent installs and its tests run on machines without a GPU (see agent.inference.backends).
+Buffers are sized for the largest shape of the engine's optimisation profile, so an input whose
+length varies (the sound model's time axis) reuses them too.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ def missing_modules() -> str | None:
     """Why native TensorRT cannot run here (a missing Python package), or None."""
     if importlib.util.find_spec("tensorrt") is None:
         return "python package 'tensorrt' is not installed (TensorRT 10+, pip extra 'jetson')"
-    if _cudart_name() is None:
+    if cudart_module_name() is None:
         return "python package 'cuda-python' is not installed (needed for GPU buffers)"
     return None
 
 
-def _cudart_name() -> str | None:
+def cudart_module_name() -> str | None:
+    """The importable CUDA runtime binding of cuda-python, or None."""
     for name in CUDART_MODULES:
         try:
             if importlib.util.find_spec(name) is not None:
@@ -41,7 +44,7 @@ def _cudart_name() -> str | None:
     return None
 
 
-def _cuda(result: tuple[Any, ...]) -> Any:
+def cuda_check(result: tuple[Any, ...]) -> Any:
     """cuda-python returns (error, value...): raise on error, else the value."""
     error, *values = result
     if int(error) != 0:
@@ -51,10 +54,10 @@ def _cuda(result: tuple[Any, ...]) -> Any:
 
 @dataclass(slots=True)
 class _Binding:
-    """One engine I/O tensor: a pinned host array and its device twin, reused every run."""
+    """One engine I/O tensor: a pinned host buffer and its device twin, at the profile's max."""
 
     name: str
-    host: np.ndarray
+    host: np.ndarray  # flat, pinned
     device: int
 
 
@@ -65,10 +68,7 @@ class TensorRTSession:
 
     def __init__(self, engine_path: Path, onnx_path: Path, record: EngineRecord) -> None:
         trt = importlib.import_module("tensorrt")
-        name = _cudart_name()
-        if name is None:
-            raise ModelError(missing_modules() or "cuda-python is not installed")
-        self._cudart = importlib.import_module(name)
+        self._cudart = importlib.import_module(cudart_module_name() or CUDART_MODULES[0])
         if trt.__version__ != record.tensorrt_version:
             raise EngineMismatchError(
                 f"{engine_path} was built with TensorRT {record.tensorrt_version}, this is "
@@ -83,24 +83,26 @@ class TensorRTSession:
         if self._engine is None:
             raise ModelError(f"cannot deserialise engine {engine_path} (built for another GPU?)")
         self._context = self._engine.create_execution_context()
-        self._stream = _cuda(self._cudart.cudaStreamCreate())
+        self._stream = cuda_check(self._cudart.cudaStreamCreate())
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
         is_input = {n: self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
         self.input_names = [n for n in names if is_input[n]]
         self.output_names = [n for n in names if not is_input[n]]
-        for name in self.input_names:
-            self._context.set_input_shape(name, record.input_shapes[name])
+        profiles = record.input_profiles
+        for name in self.input_names:  # largest shapes first: outputs get their largest size
+            self._context.set_input_shape(name, profiles[name][2])
         self._bindings = {n: self._allocate(trt, n) for n in names}
-        self.input_shapes = [list(self._bindings[n].host.shape) for n in self.input_names]
+        for name in self.input_names:
+            self._context.set_input_shape(name, profiles[name][1])
+        self.input_shapes = [list(profiles[n][1]) for n in self.input_names]
 
     def _allocate(self, trt: ModuleType, name: str) -> _Binding:
-        shape = tuple(self._context.get_tensor_shape(name))
+        size = int(np.prod(tuple(self._context.get_tensor_shape(name))))
         dtype = np.dtype(trt.nptype(self._engine.get_tensor_dtype(name)))
-        nbytes = int(np.prod(shape)) * dtype.itemsize
-        pinned = _cuda(self._cudart.cudaMallocHost(nbytes))
-        buffer = (ctypes.c_byte * nbytes).from_address(int(pinned))
-        host = np.frombuffer(buffer, dtype=dtype).reshape(shape)
-        device = int(_cuda(self._cudart.cudaMalloc(nbytes)))
+        nbytes = size * dtype.itemsize
+        pinned = cuda_check(self._cudart.cudaMallocHost(nbytes))
+        host = np.frombuffer((ctypes.c_byte * nbytes).from_address(int(pinned)), dtype=dtype)
+        device = int(cuda_check(self._cudart.cudaMalloc(nbytes)))
         self._context.set_tensor_address(name, device)
         return _Binding(name, host, device)
 
@@ -108,30 +110,38 @@ class TensorRTSession:
         """Copy inputs in, enqueue, copy outputs out; outputs in the engine's order."""
         kinds = self._cudart.cudaMemcpyKind
         for name in self.input_names:
-            binding = self._bindings[name]
-            value = inputs[name]
-            if value.shape != binding.host.shape:
+            value, binding = inputs[name], self._bindings[name]
+            if not self._fits(name, value.shape, binding):
                 raise ModelError(
-                    f"{self.path.name}: input {name!r} must be {list(binding.host.shape)}, "
-                    f"got {list(value.shape)} (engines have fixed shapes)"
+                    f"{self.path.name}: input {name!r} shape {list(value.shape)} is outside "
+                    "the engine's profile; rebuild it with a wider --shape"
                 )
-            np.copyto(binding.host, value, casting="same_kind")
+            staged = binding.host[: value.size]
+            np.copyto(staged, value.reshape(-1), casting="same_kind")
             self._copy(
-                binding.device, binding.host.ctypes.data, binding, kinds.cudaMemcpyHostToDevice
+                binding.device, staged.ctypes.data, staged.nbytes, kinds.cudaMemcpyHostToDevice
             )
         if not self._context.execute_async_v3(int(self._stream)):
             raise ModelError(f"{self.path.name}: TensorRT execution failed")
-        for name in self.output_names:
+        shapes = [tuple(self._context.get_tensor_shape(n)) for n in self.output_names]
+        outputs = []
+        for name, shape in zip(self.output_names, shapes, strict=True):
             binding = self._bindings[name]
+            staged = binding.host[: int(np.prod(shape))]
             self._copy(
-                binding.host.ctypes.data, binding.device, binding, kinds.cudaMemcpyDeviceToHost
+                staged.ctypes.data, binding.device, staged.nbytes, kinds.cudaMemcpyDeviceToHost
             )
-        _cuda(self._cudart.cudaStreamSynchronize(self._stream))
-        return [self._bindings[n].host.copy() for n in self.output_names]
+            outputs.append((staged, shape))
+        cuda_check(self._cudart.cudaStreamSynchronize(self._stream))
+        return [staged.reshape(shape).copy() for staged, shape in outputs]
 
-    def _copy(self, destination: int, source: int, binding: _Binding, kind: Any) -> None:
-        _cuda(
-            self._cudart.cudaMemcpyAsync(
-                destination, source, binding.host.nbytes, kind, self._stream
-            )
+    def _fits(self, name: str, shape: tuple[int, ...], binding: _Binding) -> bool:
+        """Set the input's shape if it changed; False if the engine's profile cannot take it."""
+        if tuple(self._context.get_tensor_shape(name)) == shape:
+            return True
+        return int(np.prod(shape)) <= binding.host.size and self._context.set_input_shape(
+            name, shape
         )
+
+    def _copy(self, destination: int, source: int, nbytes: int, kind: Any) -> None:
+        cuda_check(self._cudart.cudaMemcpyAsync(destination, source, nbytes, kind, self._stream))
