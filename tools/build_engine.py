@@ -31,6 +31,7 @@ from agent.inference.tensorrt import cuda_check, cudart_module_name, missing_mod
 from agent.models import sha256_of
 from agent.preprocess.image import FramePreparer
 
+TIMING_CACHE = "tensorrt.timing-cache"  # shared by every build in a folder: faster rebuilds
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 Profile = list[list[int]]  # [min, opt, max] shapes of one input
 
@@ -137,6 +138,7 @@ def build(args: argparse.Namespace) -> Path:
     session = OnnxRuntimeSession(args.onnx)
     profiles = input_profiles(session, dict(args.shape))
     engine_path = args.engine or engine_path_for(args.onnx)
+    timing_cache = args.timing_cache or args.onnx.with_name(TIMING_CACHE)
 
     logger = trt.Logger(trt.Logger.INFO if args.verbose else trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -165,14 +167,14 @@ def build(args: argparse.Namespace) -> Path:
         config.set_flag(trt.BuilderFlag.INT8)
         config.int8_calibrator = _calibrator(trt, cudart, batches, cache)
         config.set_calibration_profile(profile)
-    timing_blob = args.timing_cache.read_bytes() if args.timing_cache.is_file() else b""
+    timing_blob = timing_cache.read_bytes() if timing_cache.is_file() else b""
     config.set_timing_cache(config.create_timing_cache(timing_blob), False)
 
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise BuildError(f"TensorRT failed to build {args.onnx.name} (run with --verbose)")
     engine_path.write_bytes(bytes(serialized))
-    args.timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
+    timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
     properties = cuda_check(cudart.cudaGetDeviceProperties(0))
     write_record(
         engine_path,
@@ -197,7 +199,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16")
     parser.add_argument("--shape", type=parse_shape, action="append", default=[])
     parser.add_argument("--workspace-mib", type=int, default=1024)
-    parser.add_argument("--timing-cache", type=Path, default=Path("models/tensorrt.timing-cache"))
+    parser.add_argument("--timing-cache", type=Path, help="default: beside the ONNX file")
     parser.add_argument("--calibration-images", type=Path)
     parser.add_argument("--calibration-count", type=int, default=500)
     parser.add_argument("--calibration-cache", type=Path, help="default: <engine stem>.calibration")

@@ -186,10 +186,14 @@ def compare(model: Path, video: Path, settings: Settings, rounds: int = 3) -> di
     scorer = agent_scorer(model, video, settings)
     ours = agent_pass(scorer, video, settings)
     theirs = ultralytics_pass(model, video, settings, imgsz=max(scorer.input_size))
+    passes = {"ours": ours, "ultralytics": theirs}
     runs: dict[str, list[Run]] = {"ours": [], "ultralytics": []}
-    for _ in range(rounds):
-        runs["ours"].append(ours())
-        runs["ultralytics"].append(theirs())
+    for round_index in range(rounds):
+        order = (
+            list(passes) if round_index % 2 == 0 else list(reversed(passes))
+        )  # no side always first
+        for side in order:
+            runs[side].append(passes[side]())
     ours_fps = statistics.median(run.fps for run in runs["ours"])
     theirs_fps = statistics.median(run.fps for run in runs["ultralytics"])
     return {
@@ -200,13 +204,11 @@ def compare(model: Path, video: Path, settings: Settings, rounds: int = 3) -> di
         "ours_fps": round(ours_fps, 2),
         "ultralytics_fps": round(theirs_fps, 2),
         "vs_ultralytics": round(ours_fps / theirs_fps, 3) if theirs_fps else None,
-        "runs": {
-            side: [asdict(r) | {"fps": round(r.fps, 2)} for r in rs] for side, rs in runs.items()
-        },
+        "runs": {side: [_summary(run) for run in sides] for side, sides in runs.items()},
         "backend": scorer.session.backend,
         "ultralytics_version": version,
     }
 
 
 def _summary(run: Run) -> dict[str, Any]:
-    return {"frames": run.frames, "seconds": round(run.seconds, 3), "fps": round(run.fps, 2)}
+    return asdict(run) | {"seconds": round(run.seconds, 3), "fps": round(run.fps, 2)}
