@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import logging
 import os
 import queue
 import statistics
@@ -153,6 +154,7 @@ def ultralytics_pass(model: Path, video: Path, settings: Settings, imgsz: int) -
     os.environ.setdefault("YOLO_OFFLINE", "1")  # no hub, no font or asset downloads
     from ultralytics import YOLO  # the train extra, checked by require_ultralytics
 
+    logging.getLogger("ultralytics").setLevel(logging.WARNING)  # keep stdout for the JSON
     yolo = YOLO(str(model), task="detect")
     arguments: dict[str, Any] = {
         "imgsz": imgsz,
