@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -185,6 +186,7 @@ class DetectorScorer:
         self._prepare = FramePreparer(
             self.input_size, config.frame_size, config.denoise_sigma, rect_stride(self.session)
         )
+        self._buffers = threading.Lock()  # one prepared tensor at a time: the buffers are shared
         self._check_output()
 
     def _check_output(self) -> None:
@@ -206,10 +208,10 @@ class DetectorScorer:
         if not isinstance(frame, np.ndarray):
             raise TypeError(f"camera sample data must be a BGR frame, got {type(frame).__name__}")
         detector = self.config.detector
-        tensor, geometry = self._prepare.prepare(frame)
-        found = decode_yolov8(
-            self._run(tensor), self.thresholds, detector.iou, detector.max_detections
-        )
+        with self._buffers:
+            tensor, geometry = self._prepare.prepare(frame)
+            output = self._run(tensor)
+        found = decode_yolov8(output, self.thresholds, detector.iou, detector.max_detections)
         boxes = geometry.to_original(found.boxes)
         detections: list[dict[str, Any]] = [
             {
