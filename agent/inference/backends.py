@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 ORT_TENSORRT = "TensorrtExecutionProvider"
 ORT_CUDA = "CUDAExecutionProvider"
+ORT_CPU = "CPUExecutionProvider"  # also runs what a GPU provider cannot
 
 
 class BackendUnavailableError(ModelError):
@@ -80,7 +81,9 @@ def _open_ort_tensorrt(path: Path) -> InferenceSession:
         "trt_timing_cache_enable": "True",
         "trt_timing_cache_path": str(cache),
     }
-    return OnnxRuntimeSession(path, ORT_TENSORRT, options, backend="onnxruntime-tensorrt")
+    return OnnxRuntimeSession(
+        path, ORT_TENSORRT, options, "onnxruntime-tensorrt", (ORT_CUDA, ORT_CPU)
+    )
 
 
 NATIVE = Candidate("tensorrt", _native_unavailable, _open_native)
@@ -89,7 +92,7 @@ ORT_CANDIDATES = (
     Candidate(
         "onnxruntime-cuda",
         _provider_unavailable(ORT_CUDA),
-        lambda path: OnnxRuntimeSession(path, ORT_CUDA, backend="onnxruntime-cuda"),
+        lambda path: OnnxRuntimeSession(path, ORT_CUDA, {}, "onnxruntime-cuda", (ORT_CPU,)),
     ),
 )
 CANDIDATES: dict[Backend, tuple[Candidate, ...]] = {

@@ -38,6 +38,7 @@ class OnnxRuntimeSession:
     provider: str = "CPUExecutionProvider"
     provider_options: dict[str, str] = field(default_factory=dict)
     backend: str = "onnxruntime-cpu"
+    fallbacks: tuple[str, ...] = ()  # providers for the operators `provider` cannot run
 
     def __post_init__(self) -> None:
         options = ort.SessionOptions()
@@ -46,9 +47,7 @@ class OnnxRuntimeSession:
         # modality beside decode threads, and spinning ones starve them (2x slower, measured).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        providers: list[Any] = [(self.provider, self.provider_options)]
-        if self.provider != "CPUExecutionProvider":
-            providers.append("CPUExecutionProvider")  # for the few operators the GPU lacks
+        providers: list[Any] = [(self.provider, self.provider_options), *self.fallbacks]
         try:
             self._session = ort.InferenceSession(
                 str(self.path), sess_options=options, providers=providers
