@@ -19,6 +19,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from agent.inference.detector import input_size
+from agent.inference.session import load_session
+from agent.preprocess.image import prepare_frame
+
 os.environ.setdefault("YOLO_OFFLINE", "1")  # never reach for the hub or fonts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,10 +51,6 @@ def main() -> None:
 
     import torch
     import torchvision  # noqa: F401  Ultralytics' predictor path: NMS through torchvision
-
-    from agent.inference.detector import input_size
-    from agent.inference.session import load_session
-    from agent.preprocess.image import prepare_frame
 
     nms = ultralytics_nms()
     session = load_session(args.model, "onnxruntime")
