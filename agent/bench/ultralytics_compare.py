@@ -16,7 +16,8 @@ import queue
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -81,11 +82,12 @@ def decoded_frames(video: Path, stop: threading.Event) -> Iterator[np.ndarray]:
         try:
             while not stop.is_set():
                 ok, frame = capture.read()
-                _put(frames, frame if ok else None, stop)
                 if not ok:
-                    return
+                    break
+                _put(frames, frame, stop)
         finally:
             capture.release()
+            _put(frames, None, stop)  # the end, after an error too: the consumer never hangs
 
     worker = threading.Thread(target=decode, name="decode", daemon=True)
     worker.start()
@@ -97,9 +99,7 @@ def decoded_frames(video: Path, stop: threading.Event) -> Iterator[np.ndarray]:
         worker.join()
 
 
-def _put(
-    frames: queue.Queue[np.ndarray | None], item: np.ndarray | None, stop: threading.Event
-) -> None:
+def _put(frames: queue.Queue[Slot], item: Slot, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             frames.put(item, timeout=0.1)
@@ -108,17 +108,21 @@ def _put(
             continue
 
 
-def _timed(results: Iterator[int], settings: Settings) -> Run:
+def _timed(results: Generator[int], settings: Settings) -> Run:
     """Count frames and detections from `results` until the frame or time budget ends."""
     frames = detections = 0
     started = time.perf_counter()
-    for found in results:
-        frames += 1
-        detections += found
-        elapsed = time.perf_counter() - started
-        if frames >= settings.frames or (settings.duration_s and elapsed >= settings.duration_s):
-            break
-    return Run(frames, time.perf_counter() - started, detections)
+    with closing(results):  # stops the decoding behind it at once
+        for found in results:
+            frames += 1
+            detections += found
+            elapsed = time.perf_counter() - started
+            if frames >= settings.frames or (
+                settings.duration_s and elapsed >= settings.duration_s
+            ):
+                break
+        seconds = time.perf_counter() - started
+    return Run(frames, seconds, detections)
 
 
 def agent_scorer(model: Path, video: Path, settings: Settings) -> DetectorScorer:
@@ -136,7 +140,7 @@ def agent_scorer(model: Path, video: Path, settings: Settings) -> DetectorScorer
 def agent_pass(scorer: DetectorScorer, video: Path, settings: Settings) -> Callable[[], Run]:
     """Our path: frames decoded on their own thread, scored by the DetectorScorer."""
 
-    def results() -> Iterator[int]:
+    def results() -> Generator[int]:
         stop = threading.Event()
         frames = decoded_frames(video, stop)
         try:
@@ -171,7 +175,7 @@ def ultralytics_pass(model: Path, video: Path, settings: Settings, imgsz: int) -
         raise ValueError(f"{video}: no frame could be read")
     yolo.predict(first, **arguments)  # loads the session and builds the predictor
 
-    def results() -> Iterator[int]:
+    def results() -> Generator[int]:
         stream = yolo.predict(str(video), stream=True, **arguments)
         try:
             for result in stream:
