@@ -99,7 +99,6 @@ def modules() -> tuple[types.ModuleType, types.ModuleType, Memory]:
     )
     trt.TensorIOMode = types.SimpleNamespace(INPUT="input", OUTPUT="output")
     trt.nptype = np.dtype
-    trt.engine = engine
 
     cudart = types.ModuleType("cuda.bindings.runtime")
     cudart.__spec__ = importlib.machinery.ModuleSpec("cuda.bindings.runtime", None)
