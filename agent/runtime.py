@@ -11,6 +11,7 @@ import signal
 from agent.alarms import sequence_from
 from agent.config import AgentConfig
 from agent.inspection import InspectionScheduler
+from agent.metrics import exporter_for
 from agent.modalities import build_channels
 from agent.pipeline import DevicePipeline
 from agent.publish.mqtt import MqttLink
@@ -47,6 +48,7 @@ class Agent:
             config.inspection, self.pipelines, self.publisher, self.topics
         )
         self.acknowledged: dict[str, dict[str, object]] = {}
+        self.metrics = exporter_for(config.metrics, self.pipelines, self.publisher)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         """Operators acknowledge alarms on <prefix>/<site>/<device>/ack with {"id": ...}."""
@@ -71,6 +73,8 @@ class Agent:
                 }
             },
         )
+        if self.metrics is not None:
+            self.metrics.start()
         tasks = [asyncio.create_task(p.run(), name=p.device) for p in self.pipelines]
         if self.config.inspection.enabled:
             tasks.append(asyncio.create_task(self.inspection.run(), name="inspection"))
@@ -90,6 +94,8 @@ class Agent:
         for task in (publisher_task, link_task):
             task.cancel()
         await asyncio.gather(publisher_task, link_task, return_exceptions=True)
+        if self.metrics is not None:
+            await self.metrics.stop()
         self.outbox.close()
         log.info("agent stopped")
 

@@ -8,10 +8,7 @@ separate process, exactly as systemd starts it, and a subscriber checks what rea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ import yaml
 
 from agent.config import RegisterConfig
 from agent.payload import alarm_schema
+from tests.support.agent_process import agent_process
 from tests.support.audio_files import knock_model, knocking, steady_hum, write_audio
 from tests.support.modbus_server import modbus_tcp_server
 from tests.support.mqtt import Collector, subscribe
@@ -116,21 +114,6 @@ async def wander(plcs: list[tuple[Any, dict[str, float]]]) -> None:
         await asyncio.sleep(0.05)
 
 
-@contextlib.asynccontextmanager
-async def agent_process(config: Path, broker: tuple[str, int]) -> AsyncIterator[Any]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent", "run", "--config", str(config),
-        "--broker", f"{broker[0]}:{broker[1]}",
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
 def alarms(seen: Collector, device_id: str) -> list[dict[str, Any]]:
     return [a for a in seen.json("/alarm") if a["device"] == device_id]
 
@@ -202,6 +185,13 @@ async def test_abnormal_device_alarms_with_evidence_and_normal_one_stays_quiet(
         "sensor": True,
     }
     assert states["pump-01"]["state"] == "alarm"
+    health = {h["device"]: h for h in seen.json("/health")}
+    for device_id in ("pump-01", "motor-02"):
+        assert health[device_id]["state"] == "ok"
+        assert {m: s["state"] for m, s in health[device_id]["sources"].items()} == dict.fromkeys(
+            ("image", "temperature", "audio", "sensor"), "ok"
+        )
+    assert health["pump-01"]["models"]["audio"]["model"] == raised["models"]["audio"]
 
     results = {d["device"]: d["result"] for d in seen.json("/inspection")[-1]["devices"]}
     assert results == {"pump-01": "alarm", "motor-02": "ok"}

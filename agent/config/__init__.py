@@ -12,6 +12,7 @@ from agent.config.device import (
     TlsConfig,
 )
 from agent.config.loader import ConfigError, load_config, parse_config
+from agent.config.metrics import MetricsConfig
 from agent.config.sources import (
     CameraConfig,
     DetectorConfig,
@@ -38,6 +39,7 @@ __all__ = [
     "InfraredConfig",
     "InspectionConfig",
     "LocationConfig",
+    "MetricsConfig",
     "MicrophoneConfig",
     "ModbusConfig",
     "RegisterConfig",

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 
 from agent.config.base import PositiveFloat, Probability, ReadableFile, StrictModel
+from agent.config.metrics import MetricsConfig
 from agent.config.sources import SourcesConfig
 from agent.samples import SOURCE_MODALITY, Modality
 
@@ -129,6 +130,7 @@ class AgentConfig(StrictModel):
     broker: BrokerConfig = BrokerConfig()
     storage: StorageConfig = StorageConfig()
     inspection: InspectionConfig = InspectionConfig()
+    metrics: MetricsConfig = MetricsConfig()
     devices: list[DeviceConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -24,6 +24,7 @@ from agent.config import AgentConfig, parse_config
 from agent.demo.broker import BrokerAddress, demo_broker
 from agent.demo.summary import summary
 from agent.demo.view import DemoView
+from agent.metrics import with_metrics_port
 from agent.models import models_dir
 from agent.runtime import Agent
 from agent.simulate.modbus_server import modbus_device_server
@@ -44,6 +45,7 @@ class DemoOptions:
     prefix: str
     evidence_dir: Path
     json_log: Path | None
+    metrics_port: int | None = None
 
 
 def demo_template() -> dict[str, Any]:
@@ -64,7 +66,8 @@ def demo_config(template: dict[str, Any], broker: BrokerAddress, prefix: str,
     data["broker"].update(host=broker.host, port=broker.port, topic_prefix=prefix)
     data["storage"] = {"dir": str(state_dir)}  # a demo's alarms are not replayed next time
     for device in data["devices"]:
-        device["sources"]["modbus"]["port"] = modbus_ports[device["id"]]
+        if "modbus" in device["sources"]:
+            device["sources"]["modbus"]["port"] = modbus_ports[device["id"]]
     os.environ.setdefault("EDGE_AGENT_MODELS", str(models_dir()))
     return parse_config(data, str(CONFIG_PATH), base_dir=DEMO_DIR)
 
@@ -78,7 +81,7 @@ async def start_simulators(stack: contextlib.AsyncExitStack, devices: list[str])
         server = await stack.enter_async_context(
             modbus_device_server(recording_registers(recording.channels), first)
         )
-        task = asyncio.create_task(replay(server, recording, ROWS_PER_S, loop=True))
+        task = asyncio.create_task(replay(server, recording, ROWS_PER_S, loop=True, lockstep=True))
         stack.callback(task.cancel)
         ports[device] = server.port
     return ports
@@ -138,6 +141,7 @@ async def run_demo(options: DemoOptions) -> str:
         ports = await start_simulators(stack, [d["id"] for d in template["devices"]])
         state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-demo-")))
         config = demo_config(template, broker, options.prefix, ports, state_dir)
+        config = with_metrics_port(config, options.metrics_port)
         agent = Agent(config)  # loads the models: a bad one stops the demo here
         topics = f"{options.prefix}/{config.site}/#"
         announce(broker, topics, sys.stdout)

@@ -81,9 +81,7 @@ def _open_ort_tensorrt(path: Path) -> InferenceSession:
         "trt_timing_cache_enable": "True",
         "trt_timing_cache_path": str(cache),
     }
-    return OnnxRuntimeSession(
-        path, ORT_TENSORRT, options, "onnxruntime-tensorrt", (ORT_CUDA, ORT_CPU)
-    )
+    return OnnxRuntimeSession(path, ORT_TENSORRT, options, (ORT_CUDA, ORT_CPU))
 
 
 NATIVE = Candidate("tensorrt", _native_unavailable, _open_native)
@@ -92,7 +90,7 @@ ORT_CANDIDATES = (
     Candidate(
         "onnxruntime-cuda",
         _provider_unavailable(ORT_CUDA),
-        lambda path: OnnxRuntimeSession(path, ORT_CUDA, {}, "onnxruntime-cuda", (ORT_CPU,)),
+        lambda path: OnnxRuntimeSession(path, ORT_CUDA, {}, (ORT_CPU,)),
     ),
 )
 CANDIDATES: dict[Backend, tuple[Candidate, ...]] = {
@@ -113,7 +111,7 @@ def open_session(path: Path, backend: Backend, field_name: str) -> InferenceSess
             reason = candidate.unavailable(path)
             if reason is None:
                 session = candidate.open(path)
-                _log_choice(path, candidate.name, passed_over)
+                _log_choice(path, session.backend, passed_over)
                 return session
         except ModelError as exc:
             if backend == "tensorrt":

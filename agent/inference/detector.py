@@ -12,6 +12,7 @@ import numpy as np
 
 from agent.config import CameraConfig, DetectorConfig
 from agent.inference.session import InferenceSession, ModelError, load_session, metadata_list
+from agent.observe import Stage, timed
 from agent.preprocess.image import FramePreparer, Size
 from agent.samples import Modality, Sample, Score
 
@@ -209,18 +210,20 @@ class DetectorScorer:
             raise TypeError(f"camera sample data must be a BGR frame, got {type(frame).__name__}")
         detector = self.config.detector
         with self._buffers:
-            tensor, geometry = self._prepare.prepare(frame)
+            with timed(Stage.PREPROCESS):
+                tensor, geometry = self._prepare.prepare(frame)
             output = self._run(tensor)
-        found = decode_yolov8(output, self.thresholds, detector.iou, detector.max_detections)
-        boxes = geometry.to_original(found.boxes)
-        detections: list[dict[str, Any]] = [
-            {
-                "class": self.class_names[class_id],
-                "confidence": round(float(score), 4),
-                "box": [round(float(v), 1) for v in box],
-            }
-            for box, score, class_id in zip(boxes, found.scores, found.class_ids, strict=True)
-        ]
+        with timed(Stage.POSTPROCESS):
+            found = decode_yolov8(output, self.thresholds, detector.iou, detector.max_detections)
+            boxes = geometry.to_original(found.boxes)
+            detections: list[dict[str, Any]] = [
+                {
+                    "class": self.class_names[class_id],
+                    "confidence": round(float(score), 4),
+                    "box": [round(float(v), 1) for v in box],
+                }
+                for box, score, class_id in zip(boxes, found.scores, found.class_ids, strict=True)
+            ]
         top = detections[0] if detections else None
         return Score(
             device=self.device,

@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 
 from agent.models import read_manifest, sha256_of
+from agent.observe import Stage, timed
 
 
 class ModelError(Exception):
@@ -24,8 +25,8 @@ class InferenceSession(Protocol):
     output_names: list[str]
     metadata: dict[str, str]
     version: str
+    backend: str  # what runs it, for metrics and bench: "onnxruntime/CPUExecutionProvider"
     input_shapes: list[list[Any]]
-    backend: str  # which implementation runs it, e.g. "onnxruntime-cpu" or "tensorrt"
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]: ...
 
@@ -37,16 +38,14 @@ class OnnxRuntimeSession:
     path: Path
     provider: str = "CPUExecutionProvider"
     provider_options: dict[str, str] = field(default_factory=dict)
-    backend: str = "onnxruntime-cpu"
     fallbacks: tuple[str, ...] = ()  # providers for the operators `provider` cannot run
 
     def __post_init__(self) -> None:
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        # Idle worker threads sleep instead of spin-waiting: the agent runs a session per
-        # modality beside decode threads, and spinning ones starve them (2x slower, measured).
+        # ORT's intra-op threads spin after each run by default; on a small CPU shared with
+        # decode and three other models the spinning starved them (docs/performance.md)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         providers: list[Any] = [(self.provider, self.provider_options), *self.fallbacks]
         try:
             self._session = ort.InferenceSession(
@@ -65,10 +64,12 @@ class OnnxRuntimeSession:
         self.metadata = dict(meta.custom_metadata_map)
         self.version = model_version(self.path, self.metadata)
         self.input_shapes = [list(i.shape) for i in self._session.get_inputs()]
+        self.backend = f"onnxruntime/{self._session.get_providers()[0]}"
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Run once; outputs in the model's declared order."""
-        return list(self._session.run(None, inputs))
+        with timed(Stage.INFERENCE, self.version, self.backend):
+            return list(self._session.run(None, inputs))
 
 
 def model_version(path: Path, metadata: dict[str, str]) -> str:

@@ -20,6 +20,7 @@ import numpy as np
 
 from agent.inference.engine_file import EngineMismatchError, EngineRecord
 from agent.inference.session import ModelError, model_version
+from agent.observe import Stage, timed
 
 CUDART_MODULES = ("cuda.bindings.runtime", "cuda.cudart")  # cuda-python >= 12.6, then older
 
@@ -108,6 +109,10 @@ class TensorRTSession:
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Copy inputs in, enqueue, copy outputs out; outputs in the engine's order."""
+        with timed(Stage.INFERENCE, self.version, self.backend):
+            return self._run(inputs)
+
+    def _run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         kinds = self._cudart.cudaMemcpyKind
         for name in self.input_names:
             value, binding = inputs[name], self._bindings[name]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 from collections.abc import Callable
 
 import aiomqtt
 
+from agent.backoff import Backoff
 from agent.config import BrokerConfig
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,9 @@ class MqttLink:
 
     async def run(self) -> None:
         """Connect and reconnect forever with capped exponential backoff and jitter."""
-        delay = 0.5
+        backoff = Backoff(first_s=0.5)
         while True:
+            delay = None
             try:
                 async with self._new_client() as client:
                     await client.publish(self.status_topic, ONLINE, qos=1, retain=True)
@@ -86,7 +87,7 @@ class MqttLink:
                     self._client = client
                     self.generation += 1
                     self.connected.set()
-                    delay = 0.5
+                    backoff.reset()
                     log.info(
                         "broker connected",
                         extra={"fields": {"broker": f"{self.config.host}:{self.config.port}"}},
@@ -95,6 +96,7 @@ class MqttLink:
                         if self.on_message is not None:
                             self.on_message(str(message.topic), bytes(message.payload or b""))
             except aiomqtt.MqttError as exc:
+                delay = backoff.next_delay()
                 log.warning(
                     "broker unreachable, retrying",
                     extra={"fields": {"error": str(exc), "retry_in_s": round(delay, 1)}},
@@ -102,8 +104,7 @@ class MqttLink:
             finally:
                 self._client = None
                 self.connected.clear()
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, 30.0)
+            await asyncio.sleep(backoff.next_delay() if delay is None else delay)
 
     async def publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 
+from agent import observe
 from agent.payload import with_replay_flag
 from agent.publish.mqtt import BrokerUnavailableError, MqttLink
 from agent.publish.outbox import Outbox
@@ -104,17 +105,20 @@ class Publisher:
             replayed = entry.attempts > 0 or self._restored > 0
             payload = with_replay_flag(entry.payload) if replayed else entry.payload
             try:
-                await self.link.publish(entry.topic, payload, qos=1)
+                with observe.timed(observe.Stage.PUBLISH):
+                    await self.link.publish(entry.topic, payload, qos=1)
             except BrokerUnavailableError:
                 self.outbox.failed(entry.seq)
                 raise
             self.outbox.acknowledged(entry.seq)
+            observe.delivered(entry.topic, replayed)
             self._restored = max(0, self._restored - 1)
             self.delivered += 1
         while self._dirty:
             topic = self._dirty.pop()
             try:
-                await self.link.publish(topic, self._retained[topic], qos=1, retain=True)
+                with observe.timed(observe.Stage.PUBLISH):
+                    await self.link.publish(topic, self._retained[topic], qos=1, retain=True)
             except BrokerUnavailableError:
                 self._dirty.add(topic)
                 raise

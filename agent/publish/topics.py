@@ -39,3 +39,7 @@ class Topics:
     def state(self, device: str) -> str:
         """The device's current state, retained."""
         return f"{self.base}/{device}/state"
+
+    def health(self, device: str) -> str:
+        """The health of the device's sources and models, retained."""
+        return f"{self.base}/{device}/health"

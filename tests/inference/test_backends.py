@@ -27,6 +27,7 @@ from agent.models import sha256_of
 from tests.support.onnx_models import brightness_detector, constant_model
 
 NO_TENSORRT = importlib.util.find_spec("tensorrt") is None
+CPU = "onnxruntime/CPUExecutionProvider"
 needs_no_tensorrt = pytest.mark.skipif(not NO_TENSORRT, reason="TensorRT is installed here")
 
 
@@ -64,10 +65,12 @@ def test_auto_without_tensorrt_or_gpu_falls_back_to_cpu_and_says_why(
     caplog.set_level(logging.INFO, logger="agent.inference.backends")
     session = load_session(model(tmp_path), "auto")
 
-    assert session.backend == "onnxruntime-cpu"
+    assert session.backend == CPU
     assert session.run({"x": np.zeros((1, 3), np.float32)})[0].tolist() == [[1.0, 1.0]]
     (line,) = [r.getMessage() for r in caplog.records]
-    assert line.startswith("model m.onnx runs on onnxruntime-cpu (better ones unavailable: ")
+    assert line.startswith(
+        "model m.onnx runs on onnxruntime/CPUExecutionProvider (better ones unavailable: "
+    )
     assert "tensorrt: no engine m.engine beside the model" in line
     if "TensorrtExecutionProvider" not in ort.get_available_providers():
         assert (
@@ -169,7 +172,7 @@ def test_gpu_provider_listed_but_failing_to_start_falls_back_to_cpu(
     monkeypatch.setattr(backends.ort, "get_available_providers", lambda: listed)
     caplog.set_level(logging.INFO, logger="agent.inference.backends")
 
-    assert load_session(model(tmp_path), "onnxruntime").backend == "onnxruntime-cpu"
+    assert load_session(model(tmp_path), "onnxruntime").backend == CPU
     assert "onnxruntime-cuda: " in caplog.text
 
 
