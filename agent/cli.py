@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="where each alarm event is kept with its evidence (default ./demo-evidence)",
     )  # fmt: skip
 
+    dashboard = sub.add_parser("dashboard", help="serve the operator dashboard (web UI)")
+    dashboard.add_argument("--config", type=Path, help="agent YAML: its broker and dashboard")
+    dashboard.add_argument("--broker", type=broker_address, help="override the broker, HOST:PORT")
+    dashboard.add_argument("--prefix", help="override the MQTT topic prefix")
+    dashboard.add_argument("--bind", help="listen address (default 127.0.0.1)")
+    dashboard.add_argument("--port", type=int, help="listen port (default 8080)")
+
     add_bench_parser(sub, broker_address)
 
     evaluate = sub.add_parser("evaluate", help="score a model on labelled data")
@@ -113,6 +120,25 @@ def run_demo_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_dashboard_command(args: argparse.Namespace) -> int:
+    """`edge-agent dashboard`: serve until stopped; refuse an open non-loopback bind."""
+    from agent.dashboard.auth import DashboardAuthError
+    from agent.dashboard.server import serve, settings_from
+
+    try:
+        config = load_config(args.config) if args.config else None
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        return EXIT_CONFIG
+    settings = settings_from(config, args.broker, args.prefix, args.bind, args.port)
+    try:
+        asyncio.run(serve(settings))
+    except DashboardAuthError as exc:
+        print(f"dashboard cannot start: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `edge-agent` console script."""
     args = build_parser().parse_args(argv)
@@ -121,6 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_evaluate(args)
     if args.command == "demo":
         return run_demo_command(args)
+    if args.command == "dashboard":
+        return run_dashboard_command(args)
+
     if args.command == "bench":
         return run_bench_command(args)
     try:

@@ -1,5 +1,6 @@
 """Typed, strict configuration of the agent (see deploy/jetson/config.example.yaml)."""
 
+from agent.config.dashboard import DashboardConfig
 from agent.config.device import (
     AgentConfig,
     AlarmConfig,
@@ -34,6 +35,7 @@ __all__ = [
     "BrokerConfig",
     "CameraConfig",
     "ConfigError",
+    "DashboardConfig",
     "DetectorConfig",
     "DeviceConfig",
     "EvidenceConfig",

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 
 from agent.config.base import PositiveFloat, Probability, ReadableFile, StrictModel
+from agent.config.dashboard import DashboardConfig
 from agent.config.evidence import EvidenceConfig
 from agent.config.metrics import MetricsConfig
 from agent.config.sources import SourcesConfig
@@ -136,6 +137,7 @@ class AgentConfig(StrictModel):
     broker: BrokerConfig = BrokerConfig()
     storage: StorageConfig = StorageConfig()
     inspection: InspectionConfig = InspectionConfig()
+    dashboard: DashboardConfig = DashboardConfig()
     metrics: MetricsConfig = MetricsConfig()
     devices: list[DeviceConfig] = Field(min_length=1)
 

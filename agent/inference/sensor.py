@@ -107,7 +107,11 @@ class SensorScorer:
         self.config = config
         self._registers = list(config.registers)
         if session is None and config.anomaly is not None:
-            session = load_session(config.anomaly.model)
+            session = load_session(
+                config.anomaly.model,
+                config.anomaly.backend,
+                f"{device}: sources.modbus.anomaly.backend",
+            )
         self.models = [session.version] if session is not None else []
         self._model = None if session is None else load_model(session, config)
         spec = self._model.spec if self._model is not None else None

@@ -35,7 +35,11 @@ class SoundScorer:
     ) -> None:
         self.device = device
         self._config = config
-        self._session = session or load_session(config.classifier.model)
+        self._session = session or load_session(
+            config.classifier.model,
+            config.classifier.backend,
+            f"{device}: sources.microphone.classifier.backend",
+        )
         metadata = self._session.metadata
         self.class_names = _class_names(config, metadata)
         self.model_rate = config.classifier.sample_rate or _int_metadata(

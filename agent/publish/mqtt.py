@@ -42,13 +42,14 @@ class MqttLink:
 
     On every (re)connection it publishes a retained `online` on the status topic; the broker
     publishes the retained `offline` will if the agent vanishes, and `close()` publishes it
-    when the agent stops cleanly.
+    when the agent stops cleanly. Without a status topic (a plain subscriber such as the
+    dashboard) it announces nothing.
     """
 
     def __init__(
         self,
         config: BrokerConfig,
-        status_topic: str,
+        status_topic: str | None,
         subscriptions: tuple[str, ...] = (),
         on_message: Callable[[str, bytes], None] | None = None,
     ) -> None:
@@ -68,7 +69,9 @@ class MqttLink:
             username=c.username,
             password=c.password.get_secret_value() if c.password else None,
             identifier=c.client_id,
-            will=aiomqtt.Will(self.status_topic, OFFLINE, qos=1, retain=True),
+            will=aiomqtt.Will(self.status_topic, OFFLINE, qos=1, retain=True)
+            if self.status_topic
+            else None,
             keepalive=c.keepalive_s,
             timeout=c.ack_timeout_s,
             tls_context=tls_context(c),
@@ -81,7 +84,8 @@ class MqttLink:
             delay = None
             try:
                 async with self._new_client() as client:
-                    await client.publish(self.status_topic, ONLINE, qos=1, retain=True)
+                    if self.status_topic:
+                        await client.publish(self.status_topic, ONLINE, qos=1, retain=True)
                     for topic in self.subscriptions:
                         await client.subscribe(topic, qos=1)
                     self._client = client
@@ -126,6 +130,8 @@ class MqttLink:
         A clean disconnect cancels the will, so wait briefly for a reconnection in progress
         rather than leave a stale retained `online` behind.
         """
+        if self.status_topic is None:
+            return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait_s):
                 await self.connected.wait()
