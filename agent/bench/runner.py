@@ -96,7 +96,6 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
             ports = {device["id"]: served[origin] for origin, device in devices}
         data = {**template, "devices": [d for _, d in devices], "inspection": {"enabled": False}}
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
-        data["broker"] = {**data["broker"], "client_id": f"edge-agent-{prefix}"}  # no kick-outs
         config = demo_config(data, broker, prefix, ports, workdir / "state")
         agent = Agent(config)
         detector = agent.pipelines[0].channels[Modality.IMAGE].scorer
