@@ -28,14 +28,30 @@ function evidenceView(alarmId, file) {
     body, el("figcaption", {}, `${file.kind} · ${file.media_type} · ${file.size} bytes`));
 }
 
-// A sensor window is {name: [values...]} or {name: value}; anything else is shown as JSON.
+// The sensor evidence: {window: [{captured_at, values: {name: v}}], units, score, label, ...}.
+// One row per register summarises the window; anything else is shown as JSON.
 function jsonTable(data) {
-  const values = data.values || data;
-  if (typeof values !== "object" || Array.isArray(values)) return el("pre", {}, JSON.stringify(data, null, 1));
-  return el("table", { class: "compact" }, Object.entries(values).map(([name, v]) =>
-    el("tr", {}, el("th", {}, name), el("td", {},
-      Array.isArray(v) ? v.map((x) => (typeof x === "number" ? x.toFixed(3) : x)).join("  ") :
-      typeof v === "number" ? v.toFixed(4) : JSON.stringify(v)))));
+  const window = Array.isArray(data.window) ? data.window : [];
+  if (!window.length) return el("pre", { class: "evidence-raw" }, JSON.stringify(data, null, 1));
+  const names = Object.keys(window[window.length - 1].values || {});
+  const units = data.units || {};
+  const flagged = new Set(data.evidence?.out_of_range || []);
+  const fixed = (x) => (typeof x === "number" ? x.toFixed(3) : "–");
+  const rows = names.map((name) => {
+    const series = window.map((s) => s.values?.[name]).filter((v) => typeof v === "number");
+    const mean = series.reduce((a, b) => a + b, 0) / (series.length || 1);
+    return el("tr", { class: name === data.label || flagged.has(name) ? "driving" : "" },
+      el("th", {}, name), el("td", {}, units[name] || ""),
+      el("td", {}, fixed(series[series.length - 1])), el("td", {}, fixed(Math.min(...series))),
+      el("td", {}, fixed(Math.max(...series))), el("td", {}, fixed(mean)));
+  });
+  return el("div", {},
+    el("p", { class: "muted" }, `${window.length} readings, ${time(window[0].captured_at)} – `,
+      `${time(window[window.length - 1].captured_at)} · score ${score(data.score)} · `,
+      `driven by ${data.label ?? "–"}`),
+    el("table", { class: "compact" },
+      el("tr", {}, ["register", "unit", "last", "min", "max", "mean"].map((h) => el("th", {}, h))),
+      rows));
 }
 
 function modalityTable(payload) {
