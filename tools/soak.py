@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Soak test: run the demo pipeline faster than real time and watch for unbounded growth.
+
+Every `--every` seconds one CSV row records this process's RSS, open file descriptors and
+threads (from /proc), the event loop's lag (p99 and max of a 50 ms probe over the interval)
+and the alarm events: created (outbox sequence), delivered (PUBACKed), pending in the outbox,
+and received back from the broker per kind. At the end a linear fit over the second half of
+the run (the first half is warm-up: model arenas, caches) decides: a metric whose slope and
+total rise both exceed its limit grows without bound, and the tool exits 1 naming it.
+
+    tools/soak.py --duration 1800 --every 5 --csv soak.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agent.demo.broker import demo_broker
+from agent.demo.runner import demo_config, demo_template, start_simulators, subscribe
+from agent.logs import configure_logging
+from agent.runtime import Agent
+
+PROBE_S = 0.05
+COLUMNS = [
+    "elapsed_s",
+    "rss_mb",
+    "fds",
+    "threads",
+    "loop_lag_p99_ms",
+    "loop_lag_max_ms",
+    "events_created",
+    "events_delivered",
+    "outbox_pending",
+    "alarms_raised",
+    "alarms_updated",
+    "alarms_cleared",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class GrowthLimit:
+    """A metric grows without bound when its fitted slope AND its fitted rise exceed these."""
+
+    per_hour: float
+    min_rise: float
+
+
+LIMITS = {
+    "rss_mb": GrowthLimit(per_hour=30.0, min_rise=10.0),
+    "fds": GrowthLimit(per_hour=20.0, min_rise=5.0),
+    "threads": GrowthLimit(per_hour=20.0, min_rise=5.0),
+    "loop_lag_p99_ms": GrowthLimit(per_hour=200.0, min_rise=50.0),
+    "outbox_pending": GrowthLimit(per_hour=100.0, min_rise=20.0),
+}
+MIN_POINTS = 4
+
+
+def growth_failures(
+    rows: Sequence[dict[str, float]], limits: dict[str, GrowthLimit] = LIMITS
+) -> list[str]:
+    """Reasons the run failed: metrics that keep growing over the second half of the run."""
+    tail = rows[len(rows) // 2 :]
+    if len(tail) < MIN_POINTS:
+        return [f"too few samples to judge ({len(tail)} in the second half, need {MIN_POINTS})"]
+    hours = np.array([r["elapsed_s"] for r in tail]) / 3600.0
+    span_h = float(hours[-1] - hours[0])
+    failures = []
+    for name, limit in limits.items():
+        slope = float(np.polyfit(hours, np.array([r[name] for r in tail]), 1)[0])
+        rise = slope * span_h
+        if slope > limit.per_hour and rise > limit.min_rise:
+            failures.append(
+                f"{name} grows {slope:.1f}/h (+{rise:.1f} over the second half; "
+                f"limit {limit.per_hour}/h and +{limit.min_rise})"
+            )
+    return failures
+
+
+def process_usage() -> tuple[float, int, int]:
+    """RSS in MiB, open file descriptors and OS threads of this process, from /proc."""
+    status = Path("/proc/self/status").read_text().splitlines()
+    fields = dict(line.split(":", 1) for line in status if ":" in line)
+    rss_mb = int(fields["VmRSS"].split()[0]) / 1024.0
+    return rss_mb, len(os.listdir("/proc/self/fd")), int(fields["Threads"])
+
+
+class LoopLagProbe:
+    """Sleeps PROBE_S over and over; how late it wakes is how long the loop was busy."""
+
+    def __init__(self) -> None:
+        self.lags_ms: list[float] = []
+
+    async def run(self) -> None:
+        """Measure until cancelled."""
+        while True:
+            started = time.monotonic()
+            await asyncio.sleep(PROBE_S)
+            self.lags_ms.append(max(0.0, (time.monotonic() - started - PROBE_S) * 1000.0))
+
+    def take(self) -> tuple[float, float]:
+        """p99 and max since the last call."""
+        lags, self.lags_ms = self.lags_ms or [0.0], []
+        return float(np.percentile(lags, 99)), max(lags)
+
+
+class AlarmCounter:
+    """Counts alarm events as subscribers receive them, by kind (raised/updated/cleared)."""
+
+    def __init__(self) -> None:
+        self.events: Counter[str] = Counter()
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        """Called by the demo's subscriber for every message under the site."""
+        if topic.endswith("/alarm"):
+            with contextlib.suppress(ValueError, AttributeError):
+                self.events[str(json.loads(payload).get("event"))] += 1
+
+
+def sample_row(elapsed: float, agent: Agent, probe: LoopLagProbe, alarms: AlarmCounter) -> dict:
+    """One CSV row of measurements."""
+    rss_mb, fds, threads = process_usage()
+    lag_p99, lag_max = probe.take()
+    return {
+        "elapsed_s": round(elapsed, 1),
+        "rss_mb": round(rss_mb, 1),
+        "fds": fds,
+        "threads": threads,
+        "loop_lag_p99_ms": round(lag_p99, 1),
+        "loop_lag_max_ms": round(lag_max, 1),
+        "events_created": agent.outbox.last_seq(),
+        "events_delivered": agent.publisher.delivered,
+        "outbox_pending": len(agent.outbox),
+        "alarms_raised": alarms.events["raised"],
+        "alarms_updated": alarms.events["updated"],
+        "alarms_cleared": alarms.events["cleared"],
+    }
+
+
+def accelerated(template: dict, speed: float) -> dict:
+    """The demo devices with every source polled `speed` times faster."""
+    for device in template["devices"]:
+        sources = device["sources"]
+        sources["camera"]["fps"] *= speed
+        sources["infrared"]["fps"] *= speed
+        sources["modbus"]["poll_hz"] *= speed
+    return template
+
+
+async def soak(args: argparse.Namespace) -> list[dict]:
+    """Run the demo agent for the duration, writing one row every `args.every` seconds."""
+    template = accelerated(demo_template(), args.speed)
+    prefix = f"soak-{uuid.uuid4().hex[:8]}"
+    rows: list[dict] = []
+    async with (
+        demo_broker(args.broker_host, args.broker_port) as broker,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        devices = [d["id"] for d in template["devices"]]
+        ports = await start_simulators(stack, devices, rows_per_s=20.0 * args.speed)
+        state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-soak-")))
+        agent = Agent(demo_config(template, broker, prefix, ports, state_dir))
+        alarms, probe = AlarmCounter(), LoopLagProbe()
+        helpers = [
+            asyncio.create_task(subscribe(broker, f"{prefix}/+/+/alarm", alarms)),
+            asyncio.create_task(probe.run()),
+        ]
+        stop = asyncio.Event()
+        running = asyncio.create_task(agent.run(stop))
+        out = stack.enter_context(args.csv.open("w", newline=""))
+        writer = csv.DictWriter(out, COLUMNS)
+        writer.writeheader()
+        started = time.monotonic()
+        while (elapsed := time.monotonic() - started) < args.duration:
+            await asyncio.sleep(min(args.every, args.duration - elapsed))
+            rows.append(sample_row(time.monotonic() - started, agent, probe, alarms))
+            writer.writerow(rows[-1])
+            out.flush()
+        stop.set()
+        await running
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+    return rows
+
+
+def summary(rows: Sequence[dict]) -> str:
+    """First and last values of what matters, for a report."""
+    first, last = rows[0], rows[-1]
+    lags = sorted(r["loop_lag_p99_ms"] for r in rows)
+    return (
+        f"duration {last['elapsed_s']:.0f} s, {len(rows)} samples\n"
+        f"rss_mb {first['rss_mb']} -> {last['rss_mb']}, fds {first['fds']} -> {last['fds']}, "
+        f"threads {first['threads']} -> {last['threads']}\n"
+        f"loop lag p99 per interval: median {lags[len(lags) // 2]} ms, worst {lags[-1]} ms; "
+        f"max single lag {max(r['loop_lag_max_ms'] for r in rows)} ms\n"
+        f"alarm events created {last['events_created']}, delivered {last['events_delivered']}, "
+        f"pending {last['outbox_pending']}; received raised {last['alarms_raised']}, "
+        f"updated {last['alarms_updated']}, cleared {last['alarms_cleared']}"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=1800.0, help="seconds (default 1800)")
+    parser.add_argument("--every", type=float, default=5.0, help="seconds per CSV row (default 5)")
+    parser.add_argument("--csv", type=Path, default=Path("soak.csv"), help="output CSV file")
+    parser.add_argument("--speed", type=float, default=2.0, help="source rate x (default 2)")
+    parser.add_argument("--broker-host", default="127.0.0.1")
+    parser.add_argument("--broker-port", type=int, default=1883)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the soak; exit 1 with the reasons when something grows without bound."""
+    args = build_parser().parse_args(argv)
+    if args.duration <= 0 or args.every <= 0 or args.speed <= 0:
+        print("--duration, --every and --speed must be positive", file=sys.stderr)
+        return 2
+    configure_logging("warning")
+    rows = asyncio.run(soak(args))
+    print(summary(rows))
+    failures = growth_failures(rows)
+    if failures:
+        print("verdict: FAIL\n" + "\n".join(f"  {f}" for f in failures))
+        return 1
+    print("verdict: PASS (nothing grows over the second half)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
