@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import csv
 import json
-import os
 import sys
 import tempfile
 import time
@@ -96,7 +95,7 @@ def process_usage() -> tuple[float, int, int]:
     status = Path("/proc/self/status").read_text().splitlines()
     fields = dict(line.split(":", 1) for line in status if ":" in line)
     rss_mb = int(fields["VmRSS"].split()[0]) / 1024.0
-    return rss_mb, len(os.listdir("/proc/self/fd")), int(fields["Threads"])
+    return rss_mb, sum(1 for _ in Path("/proc/self/fd").iterdir()), int(fields["Threads"])
 
 
 class LoopLagProbe:
