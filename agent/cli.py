@@ -115,8 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from agent.runtime import run_until_signalled  # loads the model stack only when running
 
+    def reload() -> AgentConfig:  # on SIGHUP: the same file, the same --broker override
+        return with_broker(load_config(args.config), args.broker)
+
     try:
-        asyncio.run(run_until_signalled(with_broker(config, args.broker)))
+        asyncio.run(run_until_signalled(with_broker(config, args.broker), reload))
     except ModelError as exc:
         print(f"model error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
