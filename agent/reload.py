@@ -106,8 +106,7 @@ async def reload_on_request(
                 extra={"fields": {"source": exc.source, "problems": exc.problems}},
             )
         except (ReloadRefusedError, ModelError) as exc:
-            log.error(
-                "config reload rejected, keeping the running config",
-                extra={"fields": {"reason": str(exc)}},
-            )
+            log.error(f"config reload rejected, keeping the running config: {exc}")
+        except Exception:  # a reload must never take the running agent down
+            log.exception("config reload failed, keeping the running config")
         notify("READY=1")

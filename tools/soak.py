@@ -6,9 +6,11 @@ threads (from /proc), the event loop's lag (p99 and max of a 50 ms probe over th
 and the alarm events: created (outbox sequence), delivered (PUBACKed), pending in the outbox,
 and received back from the broker per kind. At the end a linear fit over the second half of
 the run (the first half is warm-up: model arenas, caches) decides: a metric whose slope and
-total rise both exceed its limit grows without bound, and the tool exits 1 naming it.
+total rise both exceed its limit grows without bound, and the tool exits 1 naming it. An agent
+that does not stop within STOP_TIMEOUT_S when asked fails the soak too.
 
     tools/soak.py --duration 1800 --every 5 --csv soak.csv
+    tools/soak.py --judge soak.csv        # summary and verdict of a CSV already written
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import csv
 import json
+import os
 import sys
 import tempfile
 import time
@@ -35,6 +38,7 @@ from agent.logs import configure_logging
 from agent.runtime import Agent
 
 PROBE_S = 0.05
+STOP_TIMEOUT_S = 30.0
 COLUMNS = [
     "elapsed_s",
     "rss_mb",
@@ -160,10 +164,24 @@ def accelerated(template: dict, speed: float) -> dict:
     return template
 
 
+async def stop_agent(running: asyncio.Task[None], stop: asyncio.Event) -> list[str]:
+    """Ask the agent to stop; a problem when it has not within STOP_TIMEOUT_S."""
+    stop.set()
+    try:
+        async with asyncio.timeout(STOP_TIMEOUT_S):
+            await asyncio.shield(running)
+    except TimeoutError:
+        stuck = sorted(t.get_name() for t in asyncio.all_tasks() if t.cancelling())
+        return [f"the agent did not stop within {STOP_TIMEOUT_S:.0f} s; stuck: {', '.join(stuck)}"]
+    return []
+
+
 async def soak(args: argparse.Namespace) -> list[dict]:
     """Run the demo agent for the duration, writing one row every `args.every` seconds."""
     template = accelerated(demo_template(), args.speed)
-    prefix = f"soak-{uuid.uuid4().hex[:8]}"
+    prefix = args.prefix or f"soak-{uuid.uuid4().hex[:8]}"
+    # a client id of its own: a demo running on the same broker would otherwise take it over
+    template["broker"]["client_id"] = f"edge-agent-{prefix}"
     rows: list[dict] = []
     async with (
         demo_broker(args.broker_host, args.broker_port) as broker,
@@ -189,8 +207,11 @@ async def soak(args: argparse.Namespace) -> list[dict]:
             rows.append(sample_row(time.monotonic() - started, agent, probe, alarms))
             writer.writerow(rows[-1])
             out.flush()
-        stop.set()
-        await running
+        problems = await stop_agent(running, stop)
+        if problems:  # a stuck task would hang every cleanup below, and asyncio.run's too
+            print("exiting without cleanup: the agent is stuck", file=sys.stderr)
+            sys.stdout.flush()
+            os._exit(report(rows, problems))
         for task in helpers:
             task.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
@@ -203,14 +224,32 @@ def summary(rows: Sequence[dict]) -> str:
     lags = sorted(r["loop_lag_p99_ms"] for r in rows)
     return (
         f"duration {last['elapsed_s']:.0f} s, {len(rows)} samples\n"
-        f"rss_mb {first['rss_mb']} -> {last['rss_mb']}, fds {first['fds']} -> {last['fds']}, "
-        f"threads {first['threads']} -> {last['threads']}\n"
-        f"loop lag p99 per interval: median {lags[len(lags) // 2]} ms, worst {lags[-1]} ms; "
-        f"max single lag {max(r['loop_lag_max_ms'] for r in rows)} ms\n"
-        f"alarm events created {last['events_created']}, delivered {last['events_delivered']}, "
-        f"pending {last['outbox_pending']}; received raised {last['alarms_raised']}, "
-        f"updated {last['alarms_updated']}, cleared {last['alarms_cleared']}"
+        f"rss_mb {first['rss_mb']:g} -> {last['rss_mb']:g}, "
+        f"fds {first['fds']:g} -> {last['fds']:g}, "
+        f"threads {first['threads']:g} -> {last['threads']:g}\n"
+        f"loop lag p99 per interval: median {lags[len(lags) // 2]:g} ms, worst {lags[-1]:g} ms; "
+        f"max single lag {max(r['loop_lag_max_ms'] for r in rows):g} ms\n"
+        f"alarm events created {last['events_created']:g}, delivered {last['events_delivered']:g}, "
+        f"pending {last['outbox_pending']:g}; received raised {last['alarms_raised']:g}, "
+        f"updated {last['alarms_updated']:g}, cleared {last['alarms_cleared']:g}"
     )
+
+
+def report(rows: Sequence[dict], problems: Sequence[str] = ()) -> int:
+    """Print the summary and the verdict; the exit code: 1 when anything failed."""
+    print(summary(rows))
+    failures = [*growth_failures(rows), *problems]
+    if failures:
+        print("verdict: FAIL\n" + "\n".join(f"  {f}" for f in failures))
+        return 1
+    print("verdict: PASS (nothing grows over the second half)")
+    return 0
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a soak CSV, as numbers."""
+    with path.open(newline="") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -222,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speed", type=float, default=2.0, help="source rate x (default 2)")
     parser.add_argument("--broker-host", default="127.0.0.1")
     parser.add_argument("--broker-port", type=int, default=1883)
+    parser.add_argument("--prefix", help="MQTT topic prefix (default: soak-<random>)")
+    parser.add_argument("--judge", type=Path, help="judge an existing soak CSV instead of running")
     return parser
 
 
@@ -231,15 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.duration <= 0 or args.every <= 0 or args.speed <= 0:
         print("--duration, --every and --speed must be positive", file=sys.stderr)
         return 2
+    if args.judge:
+        return report(read_rows(args.judge))
     configure_logging("warning")
-    rows = asyncio.run(soak(args))
-    print(summary(rows))
-    failures = growth_failures(rows)
-    if failures:
-        print("verdict: FAIL\n" + "\n".join(f"  {f}" for f in failures))
-        return 1
-    print("verdict: PASS (nothing grows over the second half)")
-    return 0
+    return report(asyncio.run(soak(args)))
 
 
 if __name__ == "__main__":
