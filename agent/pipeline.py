@@ -15,7 +15,7 @@ from agent.config import DeviceConfig
 from agent.fusion import Decision, fuse
 from agent.modalities import Channel
 from agent.payload import alarm_payload, encode, state_payload
-from agent.publish.publisher import Publisher
+from agent.publish.publisher import Publisher, raise_lost_cancellation
 from agent.publish.topics import Topics
 from agent.samples import Modality, Sample, Score
 from agent.sources.base import SourceError
@@ -79,9 +79,11 @@ class DevicePipeline:
     async def _supervise(self, modality: Modality, channel: Channel) -> None:
         delay = 1.0
         while True:
+            raise_lost_cancellation()  # lost in a source that failed, the retry must not start
             try:
                 async with contextlib.aclosing(channel.source.stream()) as samples:
                     async for sample in samples:
+                        raise_lost_cancellation()  # e.g. pymodbus's wait_for on Python 3.11
                         if self.health[modality] != "ok":
                             self._set_health(modality, "ok")
                         delay = 1.0
