@@ -8,10 +8,7 @@ separate process, exactly as systemd starts it, and a subscriber checks what rea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ import yaml
 
 from agent.config import RegisterConfig
 from agent.payload import alarm_schema
+from tests.support.agent_process import agent_process
 from tests.support.audio_files import knock_model, knocking, steady_hum, write_audio
 from tests.support.modbus_server import modbus_tcp_server
 from tests.support.mqtt import Collector, subscribe
@@ -116,21 +114,6 @@ async def wander(plcs: list[tuple[Any, dict[str, float]]]) -> None:
         await asyncio.sleep(0.05)
 
 
-@contextlib.asynccontextmanager
-async def agent_process(config: Path, broker: tuple[str, int]) -> AsyncIterator[Any]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent", "run", "--config", str(config),
-        "--broker", f"{broker[0]}:{broker[1]}",
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
 def alarms(seen: Collector, device_id: str) -> list[dict[str, Any]]:
     return [a for a in seen.json("/alarm") if a["device"] == device_id]
 
@@ -173,9 +156,9 @@ async def test_abnormal_device_alarms_with_evidence_and_normal_one_stays_quiet(
         async with agent_process(config_path, broker) as agent:
             await seen.wait_for(lambda c: bool(alarms(c, "pump-01")), 40)
             await seen.wait_for(lambda c: inspected(c, 2), 30)
-            agent.send_signal(signal.SIGTERM)
-            _, stderr = await asyncio.wait_for(agent.communicate(), 20)
-            assert agent.returncode == 0, stderr.decode()[-2000:]
+            agent.process.send_signal(signal.SIGTERM)
+            returncode = await asyncio.wait_for(agent.process.wait(), 20)
+            assert returncode == 0, "\n".join(agent.lines[-20:])
 
     raised = alarms(seen, "pump-01")[0]
     jsonschema.validate(raised, alarm_schema())
