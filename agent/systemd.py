@@ -79,8 +79,8 @@ class ProgressMonitor:
         for pipeline in pipelines:
             decision = pipeline.last_decision
             previous = self._seen.get(pipeline.device)
-            same = previous is not None and previous[0] is decision
-            seen[pipeline.device] = (decision, previous[1] if same and previous else now)
+            unchanged = previous is not None and previous[0] is decision
+            seen[pipeline.device] = (decision, previous[1] if unchanged and previous else now)
         self._seen = seen  # devices removed by a reload are forgotten
         return [d for d, (_, at) in seen.items() if now - at > self.stall_after_s]
 
