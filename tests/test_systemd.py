@@ -146,7 +146,7 @@ async def test_pings_stop_when_a_pipeline_stalls(listener: NotifyListener) -> No
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)  # generous: a busy machine starts Python and OpenCV slowly
-async def test_agent_process_says_ready_then_pings_the_watchdog(
+async def test_agent_process_says_ready_pings_the_watchdog_and_reloads(
     tmp_path: Path, broker: tuple[str, int], topic_prefix: str, listener: NotifyListener
 ) -> None:
     config = agent_config(
@@ -160,6 +160,12 @@ async def test_agent_process_says_ready_then_pings_the_watchdog(
         pings = lambda: [t for t in listener.messages("WATCHDOG=1") if t > ready_at]  # noqa: E731
         await eventually(lambda: len(pings()) >= 3, 20)
         await eventually(lambda: bool(listener.messages("STATUS=1 devices")), 20)
+        agent.process.send_signal(signal.SIGHUP)  # `systemctl reload`, the file unchanged
+        await eventually(lambda: len(listener.messages("READY=1")) == 2, 60)
         agent.process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(agent.process.wait(), 60) == 0
     assert agent.logs("agent ready")[0]["still_starting"] == []
+    reloading = listener.messages("RELOADING=1")
+    assert len(reloading) == 1 and reloading[0] < listener.messages("READY=1")[1]
+    reloaded = agent.logs("config reloaded")
+    assert [(r["kept"], r["replaced"]) for r in reloaded] == [(["pump-01"], [])]

@@ -42,6 +42,7 @@ python3 -m venv $VENV_OPTIONS "$PREFIX"
 "$PREFIX/bin/pip" install --quiet --upgrade "$REPO"
 install -d -m 0755 "$PREFIX/models"
 install -m 0644 "$REPO"/models/*.onnx "$REPO/models/MANIFEST" "$PREFIX/models/"
+install -D -m 0644 "$REPO/deploy/jetson/README.md" "$PREFIX/share/edge-agent/README.md"
 
 if [ ! -e "$CONFIG_DIR/config.yaml" ]; then
     echo "config $CONFIG_DIR/config.yaml (from the example: edit it for your devices)"
