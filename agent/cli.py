@@ -9,12 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agent import __version__
+from agent.bench.command import add_bench_parser, run_bench_command
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.evaluate import EVALUATORS, evaluate
 from agent.evaluate.datasets import DatasetError
 from agent.evaluate.report import render
 from agent.inference.session import ModelError
 from agent.logs import configure_logging
+from agent.metrics import MetricsError, with_metrics_port
 
 EXIT_CONFIG = 2
 
@@ -37,6 +39,13 @@ def with_broker(config: AgentConfig, broker: tuple[str, int] | None) -> AgentCon
     )
 
 
+def metrics_port(text: str) -> int:
+    """Parse --metrics-port."""
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"expected a port 1-65535, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their options."""
     parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__)
@@ -51,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the agent on a config file")
     run.add_argument("--config", required=True, type=Path, help="YAML config file")
     run.add_argument("--broker", type=broker_address, help="override the broker, HOST:PORT")
+    run.add_argument("--metrics-port", type=metrics_port, help="serve Prometheus /metrics here")
 
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file", type=Path)
@@ -60,10 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--broker", type=broker_address, help="HOST:PORT (default 127.0.0.1:1883)")
     demo.add_argument("--prefix", default="edge", help="MQTT topic prefix (default edge)")
     demo.add_argument("--json-log", type=Path, help="also write every event as JSON lines")
+    demo.add_argument("--metrics-port", type=metrics_port, help="serve Prometheus /metrics here")
     demo.add_argument(
         "--evidence-dir", type=Path, default=Path("demo-evidence"),
         help="where each alarm event is kept with its evidence (default ./demo-evidence)",
     )  # fmt: skip
+
+    dashboard = sub.add_parser("dashboard", help="serve the operator dashboard (web UI)")
+    dashboard.add_argument("--config", type=Path, help="agent YAML: its broker and dashboard")
+    dashboard.add_argument("--broker", type=broker_address, help="override the broker, HOST:PORT")
+    dashboard.add_argument("--prefix", help="override the MQTT topic prefix")
+    dashboard.add_argument("--bind", help="listen address (default 127.0.0.1)")
+    dashboard.add_argument("--port", type=int, help="listen port (default 8080)")
+
+    add_bench_parser(sub, broker_address)
 
     evaluate = sub.add_parser("evaluate", help="score a model on labelled data")
     evaluate.add_argument("kind", choices=sorted(EVALUATORS))
@@ -88,11 +108,33 @@ def run_demo_command(args: argparse.Namespace) -> int:
     """`edge-agent demo`: the live view, then the summary."""
     from agent.demo.runner import DemoOptions, run_demo  # loads the model stack
 
-    options = DemoOptions(args.duration, args.broker, args.prefix, args.evidence_dir, args.json_log)
+    options = DemoOptions(
+        args.duration, args.broker, args.prefix, args.evidence_dir, args.json_log,
+        args.metrics_port,
+    )  # fmt: skip
     try:
         print(asyncio.run(run_demo(options)))
-    except (ConfigError, ModelError) as exc:
+    except (ConfigError, ModelError, MetricsError) as exc:
         print(f"demo cannot start: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
+
+
+def run_dashboard_command(args: argparse.Namespace) -> int:
+    """`edge-agent dashboard`: serve until stopped; refuse an open non-loopback bind."""
+    from agent.dashboard.auth import DashboardAuthError
+    from agent.dashboard.server import serve, settings_from
+
+    try:
+        config = load_config(args.config) if args.config else None
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        return EXIT_CONFIG
+    settings = settings_from(config, args.broker, args.prefix, args.bind, args.port)
+    try:
+        asyncio.run(serve(settings))
+    except DashboardAuthError as exc:
+        print(f"dashboard cannot start: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return 0
 
@@ -105,6 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_evaluate(args)
     if args.command == "demo":
         return run_demo_command(args)
+    if args.command == "dashboard":
+        return run_dashboard_command(args)
+
+    if args.command == "bench":
+        return run_bench_command(args)
     try:
         config = load_config(args.config if args.command == "run" else args.file)
     except ConfigError as exc:
@@ -115,13 +162,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from agent.runtime import run_until_signalled  # loads the model stack only when running
 
-    def reload() -> AgentConfig:  # on SIGHUP: the same file, the same --broker override
-        return with_broker(load_config(args.config), args.broker)
+    def with_overrides(loaded: AgentConfig) -> AgentConfig:  # at start and on every SIGHUP
+        return with_metrics_port(with_broker(loaded, args.broker), args.metrics_port)
+
+    def reload() -> AgentConfig:
+        return with_overrides(load_config(args.config))
 
     try:
-        asyncio.run(run_until_signalled(with_broker(config, args.broker), reload))
+        asyncio.run(run_until_signalled(with_overrides(config), reload))
     except ModelError as exc:
         print(f"model error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except MetricsError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return 0
 

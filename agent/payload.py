@@ -11,6 +11,7 @@ from agent import __version__
 from agent.alarms import AlarmTransition
 from agent.config import LocationConfig
 from agent.fusion import Decision
+from agent.samples import Modality
 
 
 def iso(ts: float | None) -> str | None:
@@ -66,6 +67,16 @@ def alarm_payload(
     }
 
 
+def readings_view(decision: Decision) -> dict[str, Any]:
+    """Raw readings behind the scores (max temperature, Modbus values), for trend charts."""
+    temperature = decision.scores.get(Modality.TEMPERATURE)
+    sensor = decision.scores.get(Modality.SENSOR)
+    return {
+        "max_temp_c": temperature.evidence.get("max_c") if temperature else None,
+        "sensor": dict(sensor.evidence.get("values", {})) if sensor else {},
+    }
+
+
 def state_payload(
     decision: Decision, alarm_id: str | None, health: dict[str, str]
 ) -> dict[str, Any]:
@@ -82,6 +93,7 @@ def state_payload(
         "alarm_id": alarm_id,
         "modalities": modalities_view(decision),
         "health": health,
+        "readings": readings_view(decision),
         "updated_at": iso(decision.decided_at),
     }
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
+from agent import observe
 from agent.alarms import AlarmTracker
+from agent.backoff import Backoff
 from agent.config import DeviceConfig
 from agent.fusion import Decision, fuse
+from agent.health import DeviceHealth
 from agent.modalities import Channel
 from agent.payload import alarm_payload, encode, state_payload
 from agent.publish.publisher import Publisher, raise_lost_cancellation
@@ -20,9 +23,12 @@ from agent.publish.topics import Topics
 from agent.samples import Modality, Sample, Score
 from agent.sources.base import SourceError
 
+if TYPE_CHECKING:
+    from agent.store.recorder import DeviceEvidence
+
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF_S = 30.0
+RETRY_FIRST_S, RETRY_MAX_S = 1.0, 30.0  # a failed source is reopened after 1, 2, 4 … 30 s
 STATE_EVERY_S = 1.0
 
 
@@ -40,15 +46,17 @@ class DevicePipeline:
         publisher: Publisher,
         topics: Topics,
         sequence: Iterator[int],
+        evidence: DeviceEvidence | None = None,
     ) -> None:
         self.config = config
+        self.evidence = evidence  # None: alarms go to the publisher without evidence files
         self.channels = channels
         self.publisher = publisher
         self.topics = topics
         self.tracker = AlarmTracker(config.id, config.alarm, sequence)
         self.scores: dict[Modality, Score] = {}
-        self.failed: dict[Modality, str] = {}
-        self.health: dict[Modality, str] = {m: "starting" for m in channels}
+        models = {m: next(iter(c.scorer.models), None) for m, c in channels.items()}
+        self.health = DeviceHealth(config.id, models, on_change=self._health_changed)
         self.last_decision: Decision | None = None
         self.processed: Counter[Modality] = Counter()  # samples scored, per modality
         self.latency_ms: deque[float] = deque(maxlen=10_000)  # capture -> decision, per sample
@@ -64,6 +72,8 @@ class DevicePipeline:
     async def run(self) -> None:
         """Supervise every source and re-decide once a second (staleness, alarm hold)."""
         self._started_at = time.time()
+        self._health_changed()  # every source starting: subscribers see the device exists
+        observe.scope(self.device, "")
         async with asyncio.TaskGroup() as group:
             for modality, channel in self.channels.items():
                 group.create_task(
@@ -77,56 +87,58 @@ class DevicePipeline:
             self.decide()
 
     async def _supervise(self, modality: Modality, channel: Channel) -> None:
-        delay = 1.0
+        """Run a source; when it fails, mark it so and reopen it after a growing, jittered wait."""
+        backoff = Backoff(RETRY_FIRST_S, RETRY_MAX_S)
+        observe.scope(self.device, str(modality))
         while True:
             raise_lost_cancellation()  # lost in a source that failed, the retry must not start
             try:
                 async with contextlib.aclosing(channel.source.stream()) as samples:
+                    last_index = None
                     async for sample in samples:
                         raise_lost_cancellation()  # e.g. pymodbus's wait_for on Python 3.11
-                        if self.health[modality] != "ok":
-                            self._set_health(modality, "ok")
-                        delay = 1.0
+                        observe.sample(observe.frames_skipped(last_index, sample.meta))
+                        last_index = sample.meta.get("frame_index")
+                        self.health.set_source(modality, "ok")
+                        backoff.reset()
                         await self._score(modality, channel, sample)
-                self._set_health(modality, "ended", "input ended")
+                self.health.set_source(modality, "ended", "input ended")
                 return
             except SourceError as exc:
-                self._set_health(modality, "failed", str(exc))
+                self.health.set_source(modality, "failed", str(exc))
             except Exception as exc:  # a bug in one source must not take the device down
                 log.exception("source crashed", extra={"fields": self._fields(modality)})
-                self._set_health(modality, "failed", f"{type(exc).__name__}: {exc}")
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, MAX_BACKOFF_S)
+                self.health.set_source(modality, "failed", f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(backoff.next_delay())
 
     async def _score(self, modality: Modality, channel: Channel, sample: Sample) -> None:
         try:
-            score = await asyncio.to_thread(channel.scorer.score, sample)
+            with observe.timed(observe.Stage.SCORE):
+                score = await asyncio.to_thread(channel.scorer.score, sample)
         except Exception as exc:  # a model that raises is isolated to its modality
-            if self.failed.get(modality) is None:
+            if self.health.models[modality].state == "ok":
                 log.exception("scorer failed", extra={"fields": self._fields(modality)})
-            self.failed[modality] = f"scorer error: {type(exc).__name__}: {exc}"
-            self.decide()
+            self.health.set_model(modality, "failed", f"scorer error: {type(exc).__name__}: {exc}")
             return
-        self.failed.pop(modality, None)
+        self.health.set_model(modality, "ok")
         self.processed[modality] += 1
         if score is None:
             return
         self.scores[modality] = score
+        if self.evidence is not None:
+            self.evidence.remember(sample, score)
         async with self._scored:
             self._scored.notify_all()
         decision = self.decide()
-        self.latency_ms.append((decision.decided_at - sample.captured_at) * 1000.0)
+        latency_s = decision.decided_at - sample.captured_at
+        self.latency_ms.append(latency_s * 1000.0)
+        observe.decision(self.device, latency_s)
+        if self.evidence is not None:
+            await self.evidence.snapshot(sample, score)
 
-    def _set_health(self, modality: Modality, state: str, reason: str = "") -> None:
-        self.health[modality] = state if not reason else f"{state}: {reason}"
-        if state == "ok":
-            self.failed.pop(modality, None)
-            log.info("source ok", extra={"fields": self._fields(modality)})
-        else:
-            self.failed[modality] = reason
-            log.warning(
-                f"source {state}", extra={"fields": {**self._fields(modality), "reason": reason}}
-            )
+    def _health_changed(self) -> None:
+        """Publish the new health (retained) and re-decide: fusion drops what is unavailable."""
+        self.publisher.set_retained(self.topics.health(self.device), encode(self.health.payload()))
         self.decide()
 
     def _fields(self, modality: Modality) -> dict[str, str]:
@@ -135,15 +147,21 @@ class DevicePipeline:
     def decide(self, now: float | None = None) -> Decision:
         """Fuse the latest scores, advance the alarm lifecycle, and publish what changed."""
         now = time.time() if now is None else now
-        decision = fuse(
-            self.device, self.scores, self.config.fusion, self.channels, now, self.failed
-        )
+        unavailable = self.health.unavailable()
+        with observe.timed(observe.Stage.FUSION):
+            decision = fuse(
+                self.device, self.scores, self.config.fusion, self.channels, now, unavailable
+            )
         self.last_decision = decision
         transition = None if self._warming_up(now) else self.tracker.update(decision, now)
         if transition is not None:
             payload = alarm_payload(transition, self.topics.site, self.config.location)
             topic = self.topics.alarm(self.device)
-            self.publisher.send_event(transition.seq, topic, encode(payload))
+            if self.evidence is not None:
+                self.evidence.alarm(transition, topic, payload)
+            else:
+                self.publisher.send_event(transition.seq, topic, encode(payload))
+            observe.alarm_event(self.device, transition.event)
             log.info(
                 f"alarm {transition.event}",
                 extra={
@@ -169,11 +187,12 @@ class DevicePipeline:
         """
         if now - self._started_at >= self.config.fusion.stale_after_s:
             return False
-        return any(m not in self.scores and m not in self.failed for m in self.channels)
+        unavailable = self.health.unavailable()
+        return any(m not in self.scores and m not in unavailable for m in self.channels)
 
     def _publish_state(self, decision: Decision, now: float) -> None:
         active = self.tracker.active
-        health = {str(m): h for m, h in self.health.items()}
+        health = self.health.summary()
         state = state_payload(decision, active.id if active else None, health)
         key = f"{state['state']}|{state['alarm_id']}|{health}"
         last_key, last_at = self._last_state
@@ -188,7 +207,7 @@ class DevicePipeline:
             return [
                 m
                 for m in self.channels
-                if not self.health[m].startswith("ended")
+                if self.health.sources[m].state != "ended"
                 and (m not in self.scores or self.scores[m].captured_at < after)
             ]
 

@@ -9,8 +9,9 @@ queued alarms still go out in order and numbering goes on. Per device (matched b
 - removed: its pipeline stops. An alarm it had open is NOT cleared (nobody watches the
   device any more, so nobody knows it recovered): it is logged with its id, and its retained
   state stays as last published.
-Broker, site and storage changes need a restart and are refused, as is any config that does
-not validate or whose models do not load; the running config then stays in force.
+Broker, site, storage, dashboard and metrics changes need a restart and are refused, as is
+any config that does not validate or whose models do not load; the running config then stays
+in force.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from agent.modalities import build_channels
 from agent.pipeline import DevicePipeline
 from agent.publish.publisher import Publisher
 from agent.publish.topics import Topics
+from agent.store.recorder import DeviceEvidence
 from agent.systemd import notify
 
 log = logging.getLogger(__name__)
 
-RESTART_ONLY = ("broker", "site", "storage")
+RESTART_ONLY = ("broker", "site", "storage", "dashboard", "metrics")
 
 
 class ReloadRefusedError(Exception):
@@ -63,13 +65,20 @@ def plan_reload(old: AgentConfig, new: AgentConfig) -> ReloadPlan:
 
 
 async def build_pipelines(
-    devices: list[DeviceConfig], publisher: Publisher, topics: Topics, sequence: Iterator[int]
+    devices: list[DeviceConfig],
+    publisher: Publisher,
+    topics: Topics,
+    sequence: Iterator[int],
+    evidence_for: Callable[[DeviceConfig], DeviceEvidence | None],
 ) -> dict[str, DevicePipeline]:
     """New pipelines, their models loaded in a thread while the old ones keep running."""
     pipelines = {}
     for device in devices:
         channels = await asyncio.to_thread(build_channels, device)
-        pipelines[device.id] = DevicePipeline(device, channels, publisher, topics, sequence)
+        evidence = evidence_for(device)
+        pipelines[device.id] = DevicePipeline(
+            device, channels, publisher, topics, sequence, evidence
+        )
     return pipelines
 
 

@@ -10,8 +10,9 @@ import signal
 from collections.abc import Callable
 
 from agent.alarms import sequence_from
-from agent.config import AgentConfig
+from agent.config import AgentConfig, DeviceConfig
 from agent.inspection import InspectionScheduler
+from agent.metrics import exporter_for
 from agent.modalities import build_channels
 from agent.pipeline import DevicePipeline
 from agent.publish.mqtt import MqttLink
@@ -27,6 +28,8 @@ from agent.reload import (
     report_abandoned_alarm,
 )
 from agent.service import serve_systemd
+from agent.store.evidence import EvidenceStore, open_evidence_store
+from agent.store.recorder import DeviceEvidence, EvidenceWriter, keep_retention
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +50,26 @@ class Agent:
             subscriptions=(self.topics.acks,),
             on_message=self._on_message,
         )
-        self.outbox = Outbox(config.storage.resolved() / OUTBOX_FILE)
-        self.publisher = Publisher(self.link, self.outbox)
+        self.outbox_path = config.storage.resolved() / OUTBOX_FILE
+        self.outbox = Outbox(self.outbox_path)
+        evidence = config.storage.evidence
+        self.evidence_store: EvidenceStore | None = None
+        if evidence.enabled:
+            self.evidence_store = open_evidence_store(config.storage, self.outbox_path)
+        self.publisher = Publisher(self.link, self.outbox, evidence=self.evidence_store)
+        self.evidence_writer = None
+        if self.evidence_store is not None:
+            self.evidence_writer = EvidenceWriter(self.evidence_store, self.publisher, self.topics)
         sequence = sequence_from(self.outbox.last_seq() + 1)  # continues across restarts
         self.pipelines = [
-            DevicePipeline(device, build_channels(device), self.publisher, self.topics, sequence)
+            DevicePipeline(
+                device,
+                build_channels(device),
+                self.publisher,
+                self.topics,
+                sequence,
+                self._device_evidence(device),
+            )
             for device in config.devices
         ]
         self.sequence = sequence  # reloaded pipelines go on numbering from it
@@ -60,6 +78,7 @@ class Agent:
             config.inspection, self.pipelines, self.publisher, self.topics
         )
         self.acknowledged: dict[str, dict[str, object]] = {}
+        self.metrics = exporter_for(config.metrics, self.pipelines, self.publisher)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         """Operators acknowledge alarms on <prefix>/<site>/<device>/ack with {"id": ...}."""
@@ -91,7 +110,9 @@ class Agent:
         plan = plan_reload(self.config, config)
         devices = {d.id: d for d in config.devices}
         wanted = [devices[i] for i in plan.replace + plan.add]
-        fresh = await build_pipelines(wanted, self.publisher, self.topics, self.sequence)
+        fresh = await build_pipelines(
+            wanted, self.publisher, self.topics, self.sequence, self._device_evidence
+        )
         old = {p.device: p for p in self.pipelines}
         await self._stop([*plan.replace, *plan.remove, INSPECTION_TASK])
         for device in plan.replace:
@@ -131,6 +152,8 @@ class Agent:
                 }
             },
         )
+        if self.metrics is not None:
+            self.metrics.start()
         for pipeline in self.pipelines:
             self._start(pipeline)
         self._start_inspection()
@@ -140,12 +163,14 @@ class Agent:
         if reload_requested is not None and load is not None:
             reloads = reload_on_request(reload_requested, load, self.reload)
             helpers.append(asyncio.create_task(reloads, name="reload"))
+        evidence_tasks = self._start_evidence()
         await stop.wait()
         log.info("agent stopping")
         for task in helpers:  # first, so no reload starts pipelines after this
             task.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
         await self._stop(list(self._tasks))
+        await self._stop_evidence(evidence_tasks)
         if not await self.publisher.drain(DRAIN_TIMEOUT_S):
             log.warning(
                 "stopping with undelivered events",
@@ -155,8 +180,35 @@ class Agent:
         for task in (publisher_task, link_task):
             task.cancel()
         await asyncio.gather(publisher_task, link_task, return_exceptions=True)
+        if self.metrics is not None:
+            await self.metrics.stop()
         self.outbox.close()
+        if self.evidence_store is not None:
+            self.evidence_store.close()
         log.info("agent stopped")
+
+    def _device_evidence(self, device: DeviceConfig) -> DeviceEvidence | None:
+        if self.evidence_writer is None:
+            return None
+        interval = self.config.storage.evidence.snapshot_interval_s
+        return DeviceEvidence(device, self.evidence_writer, interval)
+
+    def _start_evidence(self) -> list[asyncio.Task[None]]:
+        """The evidence writer and periodic retention, when evidence is enabled."""
+        if self.evidence_writer is None or self.evidence_store is None:
+            return []
+        return [
+            asyncio.create_task(self.evidence_writer.run(), name="evidence"),
+            asyncio.create_task(keep_retention(self.evidence_store), name="retention"),
+        ]
+
+    async def _stop_evidence(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Let queued alarm events get their evidence and reach the outbox, then stop."""
+        if self.evidence_writer is not None:
+            await self.evidence_writer.drain(DRAIN_TIMEOUT_S)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def run_until_signalled(

@@ -25,15 +25,15 @@ def starting_sources(pipelines: Sequence[DevicePipeline]) -> list[str]:
     return [
         f"{p.device}/{modality}"
         for p in pipelines
-        for modality, health in p.health.items()
-        if health.startswith("starting")
+        for modality, source in p.health.sources.items()
+        if source.state == "starting"
     ]
 
 
 def status_line(agent: Agent) -> str:
     """One line for `systemctl status`: devices, sources, open alarms, undelivered events."""
-    health = [h for p in agent.pipelines for h in p.health.values()]
-    ok = sum(h == "ok" for h in health)
+    health = [s.state for p in agent.pipelines for s in p.health.sources.values()]
+    ok = sum(state == "ok" for state in health)
     alarms = sum(p.tracker.active is not None for p in agent.pipelines)
     return (
         f"STATUS={len(agent.pipelines)} devices, {ok}/{len(health)} sources ok, "

@@ -156,9 +156,9 @@ async def test_abnormal_device_alarms_with_evidence_and_normal_one_stays_quiet(
         async with agent_process(config_path, broker) as agent:
             await seen.wait_for(lambda c: bool(alarms(c, "pump-01")), 40)
             await seen.wait_for(lambda c: inspected(c, 2), 30)
-            agent.process.send_signal(signal.SIGTERM)
-            returncode = await asyncio.wait_for(agent.process.wait(), 20)
-            assert returncode == 0, "\n".join(agent.lines[-20:])
+            agent.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(agent.communicate(), 20)
+            assert agent.returncode == 0, stderr.decode()[-2000:]
 
     raised = alarms(seen, "pump-01")[0]
     jsonschema.validate(raised, alarm_schema())
@@ -185,6 +185,13 @@ async def test_abnormal_device_alarms_with_evidence_and_normal_one_stays_quiet(
         "sensor": True,
     }
     assert states["pump-01"]["state"] == "alarm"
+    health = {h["device"]: h for h in seen.json("/health")}
+    for device_id in ("pump-01", "motor-02"):
+        assert health[device_id]["state"] == "ok"
+        assert {m: s["state"] for m, s in health[device_id]["sources"].items()} == dict.fromkeys(
+            ("image", "temperature", "audio", "sensor"), "ok"
+        )
+    assert health["pump-01"]["models"]["audio"]["model"] == raised["models"]["audio"]
 
     results = {d["device"]: d["result"] for d in seen.json("/inspection")[-1]["devices"]}
     assert results == {"pump-01": "alarm", "motor-02": "ok"}

@@ -3,29 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
 
-from agent.alarms import sequence_from
-from agent.config import BrokerConfig, DeviceConfig, RegisterConfig
-from agent.modalities import build_channels
-from agent.pipeline import DevicePipeline
-from agent.publish.mqtt import MqttLink
-from agent.publish.outbox import Outbox
-from agent.publish.publisher import Publisher
-from agent.publish.topics import Topics
+from agent.config import DeviceConfig, RegisterConfig
 from agent.samples import Modality
+from tests.support.logs import log_lines
 from tests.support.modbus_server import (
     Endpoint,
+    dropping_tcp_server,
+    fixed_count_server,
     garbage_tcp_server,
     modbus_tcp_server,
     silent_tcp_server,
 )
 from tests.support.mqtt import subscribe
-from tests.support.tasks import eventually, running
+from tests.support.pipelines import running_pipeline
+from tests.support.tasks import eventually
 from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, write_sequence
 
 
@@ -57,38 +55,55 @@ def wrong_map_server() -> AbstractAsyncContextManager[Endpoint]:
     return modbus_tcp_server([RegisterConfig(name="other", address=50)], {"other": 1.0})
 
 
+def short_reply_server() -> AbstractAsyncContextManager[Endpoint]:
+    """A device whose well-framed replies hold no registers: a garbage length."""
+    return fixed_count_server(0)
+
+
 @pytest.mark.parametrize(
-    "broken_device",
-    [silent_tcp_server, garbage_tcp_server, wrong_map_server],
-    ids=["times-out", "answers-garbage", "exception-code"],
+    ("broken_device", "reason"),
+    [
+        (silent_tcp_server, "no valid reply"),
+        (garbage_tcp_server, "holding 0..0"),
+        (wrong_map_server, "ILLEGAL_ADDRESS"),
+        (dropping_tcp_server, "holding 0..0"),
+        (short_reply_server, "asked 1 registers, got 0"),
+    ],
+    ids=["times-out", "answers-garbage", "exception-code", "drops-connection", "wrong-length"],
 )
 async def test_broken_modbus_device_is_reported_and_dropped_from_fusion(
     tmp_path: Path,
     broken_device: Callable[[], AbstractAsyncContextManager[Endpoint]],
+    reason: str,
     broker: tuple[str, int],
     topic_prefix: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    topics = Topics(topic_prefix, "site")
-    link = MqttLink(BrokerConfig(host=broker[0], port=broker[1]), topics.status)
-    publisher = Publisher(link, Outbox(":memory:"))
+    caplog.set_level(logging.INFO, logger="agent.health")
     async with (
         broken_device() as plc,
         subscribe(*broker, f"{topic_prefix}/#") as seen,
-        running(link.run(), publisher.run()),
+        running_pipeline(device(tmp_path, plc.port), broker, topic_prefix) as pipeline,
     ):
-        config = device(tmp_path, plc.port)
-        pipeline = DevicePipeline(
-            config, build_channels(config), publisher, topics, sequence_from(1)
-        )
-        async with running(pipeline.run()):
-            await eventually(lambda: pipeline.health[Modality.SENSOR].startswith("failed"), 10)
-            await asyncio.sleep(0.5)
-            decision = pipeline.decide()
-            await seen.wait_for(lambda c: bool(c.json("/alarm")), 10)
-            await seen.wait_for(lambda c: "failed" in str(c.json("/state")[-1:]), 10)
+        await eventually(lambda: pipeline.health.sources[Modality.SENSOR].state == "failed", 10)
+        await asyncio.sleep(0.5)
+        decision = pipeline.decide()
+        await seen.wait_for(lambda c: bool(c.json("/alarm")), 10)
+        await seen.wait_for(lambda c: "failed" in str(c.json("/state")[-1:]), 10)
+        await seen.wait_for(lambda c: "failed" in str(c.json("/health")[-1:]), 10)
 
-    assert pipeline.health[Modality.TEMPERATURE] == "ok"
-    assert "127.0.0.1" in pipeline.health[Modality.SENSOR]
+    health = seen.json("/health")[-1]
+    assert health["device"] == "pump-01"
+    assert health["state"] == "degraded"  # the thermal camera still watches the pump
+    assert health["sources"]["temperature"]["state"] == "ok"
+    sensor_health = health["sources"]["sensor"]
+    assert sensor_health["state"] == "failed"
+    assert reason in sensor_health["reason"]
+    assert "127.0.0.1" in sensor_health["reason"]
+    assert sensor_health["since"].endswith("Z")
+    assert health["models"]["sensor"] == {"state": "ok", "reason": "", "model": None}
+    (line,) = log_lines(caplog, "pump-01 sensor source failed")  # once, not once per retry
+    assert reason in line
     sensor = decision.modalities[Modality.SENSOR]
     assert sensor.stale
     assert sensor.effective_weight == 0.0

@@ -15,7 +15,12 @@ import yaml
 from agent.config import parse_config
 from agent.reload import ReloadRefusedError, plan_reload, reload_on_request
 from agent.runtime import Agent
-from tests.support.agent_process import agent_config, agent_process, thermal_device
+from tests.support.agent_process import (
+    agent_config,
+    agent_process,
+    log_records,
+    thermal_device,
+)
 from tests.support.mqtt import Collector, subscribe
 from tests.support.tasks import eventually
 from tests.support.tasks import running as running_jobs
@@ -86,12 +91,12 @@ async def test_sighup_refuses_a_broken_file_then_swaps_devices_without_losing_th
     motor = thermal_device("motor-02", tmp_path, None)
     valve = thermal_device("valve-03", tmp_path, None)
     state_dir = tmp_path / "state"
-    path = tmp_path / "agent.yaml"
+    path, log = tmp_path / "agent.yaml", tmp_path / "agent.log"
     path.write_text(yaml.safe_dump(agent_config(topic_prefix, state_dir, [pump, motor])))
 
     async with (
         subscribe(*broker, f"{topic_prefix}/#") as seen,
-        agent_process(path, broker) as agent,
+        agent_process(path, broker, log) as agent,
     ):
         await seen.wait_for(lambda c: any(a["event"] == "raised" for a in alarm_events(c)), 180)
         raised = alarm_events(seen)[0]
@@ -99,24 +104,24 @@ async def test_sighup_refuses_a_broken_file_then_swaps_devices_without_losing_th
         broken = agent_config(topic_prefix, state_dir, [pump, motor])
         broken["devices"][1]["sources"]["infrared"]["fps"] = -1
         path.write_text(yaml.safe_dump(broken))
-        agent.process.send_signal(signal.SIGHUP)
-        await eventually(lambda: bool(agent.logs("config reload rejected")), 60)
+        agent.send_signal(signal.SIGHUP)
+        await eventually(lambda: bool(log_records(log, "config reload rejected")), 60)
         rejected_at = len(seen.messages)
         await seen.wait_for(lambda c: bool(states(c, "motor-02", rejected_at)), 60)
 
         moved_pump = {**pump, "location": {**pump["location"], "position": "P9"}}
         path.write_text(yaml.safe_dump(agent_config(topic_prefix, state_dir, [moved_pump, valve])))
-        agent.process.send_signal(signal.SIGHUP)
+        agent.send_signal(signal.SIGHUP)
         await seen.wait_for(lambda c: any(s["state"] == "ok" for s in states(c, "valve-03")), 120)
         reloaded_at = len(seen.messages)
         await seen.wait_for(lambda c: len(states(c, "pump-01", reloaded_at)) >= 3, 60)
-        agent.process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(agent.process.wait(), 60) == 0
+        agent.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(agent.wait(), 60) == 0
 
-    report = agent.logs("config reload rejected")[0]
+    report = log_records(log, "config reload rejected")[0]
     assert "devices[1].sources.infrared.fps" in report["msg"]
     assert report["problems"] == ["devices[1].sources.infrared.fps: Input should be greater than 0"]
-    reloaded = agent.logs("config reloaded")
+    reloaded = log_records(log, "config reloaded")
     assert [(r["kept"], r["replaced"], r["added"], r["removed"]) for r in reloaded] == [
         ([], ["pump-01"], ["valve-03"], ["motor-02"])
     ]

@@ -16,7 +16,12 @@ import pytest
 import yaml
 
 from agent.systemd import ProgressMonitor, notify, run_watchdog, watchdog_interval_s
-from tests.support.agent_process import agent_config, agent_process, thermal_device
+from tests.support.agent_process import (
+    agent_config,
+    agent_process,
+    log_records,
+    thermal_device,
+)
 from tests.support.tasks import eventually
 
 
@@ -154,18 +159,19 @@ async def test_agent_process_says_ready_pings_the_watchdog_and_reloads(
     )
     path = tmp_path / "agent.yaml"
     path.write_text(yaml.safe_dump(config))
-    async with agent_process(path, broker, env={"WATCHDOG_USEC": "1000000"}) as agent:
+    log = tmp_path / "agent.log"
+    async with agent_process(path, broker, log, env={"WATCHDOG_USEC": "1000000"}) as agent:
         await eventually(lambda: bool(listener.messages("READY=1")), 180)
         ready_at = listener.messages("READY=1")[0]
         pings = lambda: [t for t in listener.messages("WATCHDOG=1") if t > ready_at]  # noqa: E731
         await eventually(lambda: len(pings()) >= 3, 20)
         await eventually(lambda: bool(listener.messages("STATUS=1 devices")), 20)
-        agent.process.send_signal(signal.SIGHUP)  # `systemctl reload`, the file unchanged
+        agent.send_signal(signal.SIGHUP)  # `systemctl reload`, the file unchanged
         await eventually(lambda: len(listener.messages("READY=1")) == 2, 60)
-        agent.process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(agent.process.wait(), 60) == 0
-    assert agent.logs("agent ready")[0]["still_starting"] == []
+        agent.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(agent.wait(), 60) == 0
+    assert log_records(log, "agent ready")[0]["still_starting"] == []
     reloading = listener.messages("RELOADING=1")
     assert len(reloading) == 1 and reloading[0] < listener.messages("READY=1")[1]
-    reloaded = agent.logs("config reloaded")
+    reloaded = log_records(log, "config reloaded")
     assert [(r["kept"], r["replaced"]) for r in reloaded] == [(["pump-01"], [])]

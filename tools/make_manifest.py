@@ -21,10 +21,14 @@ def manifest_lines(folder: Path) -> list[str]:
     return lines
 
 
-def main() -> None:
-    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("models")
+def write_manifest(folder: Path) -> None:
+    """Rewrite the folder's MANIFEST from the ONNX files it holds now."""
     text = "# sha256  version  file; the agent refuses a listed file whose hash differs\n"
     (folder / MANIFEST_NAME).write_text(text + "\n".join(manifest_lines(folder)) + "\n")
+
+
+def main() -> None:
+    write_manifest(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("models"))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from agent.runtime import Agent
 
 PROBE_S = 0.05
 STOP_TIMEOUT_S = 30.0
+RATE_KEYS = {"camera": "fps", "infrared": "fps", "modbus": "poll_hz"}  # what --speed scales
 COLUMNS = [
     "elapsed_s",
     "rss_mb",
@@ -157,10 +158,9 @@ def sample_row(elapsed: float, agent: Agent, probe: LoopLagProbe, alarms: AlarmC
 def accelerated(template: dict, speed: float) -> dict:
     """The demo devices with every source polled `speed` times faster."""
     for device in template["devices"]:
-        sources = device["sources"]
-        sources["camera"]["fps"] *= speed
-        sources["infrared"]["fps"] *= speed
-        sources["modbus"]["poll_hz"] *= speed
+        for kind, rate in RATE_KEYS.items():
+            if kind in device["sources"]:
+                device["sources"][kind][rate] *= speed
     return template
 
 
@@ -180,8 +180,6 @@ async def soak(args: argparse.Namespace) -> list[dict]:
     """Run the demo agent for the duration, writing one row every `args.every` seconds."""
     template = accelerated(demo_template(), args.speed)
     prefix = args.prefix or f"soak-{uuid.uuid4().hex[:8]}"
-    # a client id of its own: a demo running on the same broker would otherwise take it over
-    template["broker"]["client_id"] = f"edge-agent-{prefix}"
     rows: list[dict] = []
     async with (
         demo_broker(args.broker_host, args.broker_port) as broker,

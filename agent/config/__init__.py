@@ -1,5 +1,6 @@
 """Typed, strict configuration of the agent (see deploy/jetson/config.example.yaml)."""
 
+from agent.config.dashboard import DashboardConfig
 from agent.config.device import (
     AgentConfig,
     AlarmConfig,
@@ -11,7 +12,9 @@ from agent.config.device import (
     StorageConfig,
     TlsConfig,
 )
+from agent.config.evidence import EvidenceConfig
 from agent.config.loader import ConfigError, load_config, parse_config
+from agent.config.metrics import MetricsConfig
 from agent.config.sources import (
     CameraConfig,
     DetectorConfig,
@@ -32,12 +35,15 @@ __all__ = [
     "BrokerConfig",
     "CameraConfig",
     "ConfigError",
+    "DashboardConfig",
     "DetectorConfig",
     "DeviceConfig",
+    "EvidenceConfig",
     "FusionConfig",
     "InfraredConfig",
     "InspectionConfig",
     "LocationConfig",
+    "MetricsConfig",
     "MicrophoneConfig",
     "ModbusConfig",
     "RegisterConfig",

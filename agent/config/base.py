@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
 from pydantic.functional_validators import AfterValidator
@@ -31,6 +31,7 @@ def _readable_file(path: Path, info: ValidationInfo) -> Path:
 ReadableFile = Annotated[Path, AfterValidator(_readable_file)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
+Backend = Literal["auto", "tensorrt", "onnxruntime"]  # see agent.inference.backends
 
 
 def resolve_local_uri(uri: str, info: ValidationInfo) -> str:

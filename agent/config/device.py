@@ -9,6 +9,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 
 from agent.config.base import PositiveFloat, Probability, ReadableFile, StrictModel
+from agent.config.dashboard import DashboardConfig
+from agent.config.evidence import EvidenceConfig
+from agent.config.metrics import MetricsConfig
 from agent.config.sources import SourcesConfig
 from agent.samples import SOURCE_MODALITY, Modality
 
@@ -108,9 +111,14 @@ class InspectionConfig(StrictModel):
 
 
 class StorageConfig(StrictModel):
-    """Where the agent keeps what must survive a restart (the alarm outbox)."""
+    """Where the agent keeps what must survive a restart (the alarm outbox, the evidence)."""
 
     dir: Path | None = None  # None: $STATE_DIRECTORY (systemd), else ~/.local/state/edge-agent
+    evidence: EvidenceConfig = EvidenceConfig()
+
+    def evidence_dir(self) -> Path:
+        """The evidence folder: its own setting, else `evidence/` in the storage folder."""
+        return self.evidence.dir if self.evidence.dir is not None else self.resolved() / "evidence"
 
     def resolved(self) -> Path:
         """The folder to use."""
@@ -129,6 +137,8 @@ class AgentConfig(StrictModel):
     broker: BrokerConfig = BrokerConfig()
     storage: StorageConfig = StorageConfig()
     inspection: InspectionConfig = InspectionConfig()
+    dashboard: DashboardConfig = DashboardConfig()
+    metrics: MetricsConfig = MetricsConfig()
     devices: list[DeviceConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from agent.config.base import (
+    Backend,
     PositiveFloat,
     Probability,
     ReadableFile,
@@ -19,6 +20,7 @@ class DetectorConfig(StrictModel):
     """YOLOv8 ONNX detector; class names fall back to the model's own metadata."""
 
     model: ReadableFile
+    backend: Backend = "auto"
     class_names: list[str] | None = None
     confidence: Probability = 0.25
     class_confidence: dict[str, Probability] = Field(default_factory=dict)
@@ -79,6 +81,7 @@ class SoundClassifierConfig(StrictModel):
     """CNN-LSTM over MFCC; class names and sample rate fall back to ONNX metadata."""
 
     model: ReadableFile
+    backend: Backend = "auto"
     class_names: list[str] | None = None
     normal_class: str = "normal"
     sample_rate: int | None = Field(default=None, gt=0)
@@ -135,6 +138,7 @@ class SensorAnomalyConfig(StrictModel):
     """Isolation Forest over window features, exported with skl2onnx."""
 
     model: ReadableFile
+    backend: Backend = "auto"
     threshold: float | None = None
     scale: PositiveFloat | None = None
 

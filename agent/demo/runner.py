@@ -24,6 +24,7 @@ from agent.config import AgentConfig, parse_config
 from agent.demo.broker import BrokerAddress, demo_broker
 from agent.demo.summary import summary
 from agent.demo.view import DemoView
+from agent.metrics import with_metrics_port
 from agent.models import models_dir
 from agent.runtime import Agent
 from agent.simulate.modbus_server import modbus_device_server
@@ -44,6 +45,7 @@ class DemoOptions:
     prefix: str
     evidence_dir: Path
     json_log: Path | None
+    metrics_port: int | None = None
 
 
 def demo_template() -> dict[str, Any]:
@@ -58,13 +60,17 @@ def demo_template() -> dict[str, Any]:
 
 
 def demo_config(template: dict[str, Any], broker: BrokerAddress, prefix: str,
-                modbus_ports: dict[str, int], state_dir: Path) -> AgentConfig:  # fmt: skip
+                modbus_ports: dict[str, int], state_dir: Path,
+                evidence_dir: Path | None = None) -> AgentConfig:  # fmt: skip
     """Point the template at the running broker and simulators, then validate it as usual."""
     data = copy.deepcopy(template)
     data["broker"].update(host=broker.host, port=broker.port, topic_prefix=prefix)
     data["storage"] = {"dir": str(state_dir)}  # a demo's alarms are not replayed next time
+    if evidence_dir is not None:  # its evidence stays where the user asked (else in state_dir)
+        data["storage"]["evidence"] = {"dir": str(evidence_dir.resolve())}
     for device in data["devices"]:
-        device["sources"]["modbus"]["port"] = modbus_ports[device["id"]]
+        if "modbus" in device["sources"]:
+            device["sources"]["modbus"]["port"] = modbus_ports[device["id"]]
     os.environ.setdefault("EDGE_AGENT_MODELS", str(models_dir()))
     return parse_config(data, str(CONFIG_PATH), base_dir=DEMO_DIR)
 
@@ -80,7 +86,7 @@ async def start_simulators(
         server = await stack.enter_async_context(
             modbus_device_server(recording_registers(recording.channels), first)
         )
-        task = asyncio.create_task(replay(server, recording, rows_per_s, loop=True))
+        task = asyncio.create_task(replay(server, recording, rows_per_s, loop=True, lockstep=True))
         stack.callback(task.cancel)
         ports[device] = server.port
     return ports
@@ -145,7 +151,10 @@ async def run_demo(options: DemoOptions) -> str:
     async with demo_broker(host, port) as broker, contextlib.AsyncExitStack() as stack:
         ports = await start_simulators(stack, [d["id"] for d in template["devices"]])
         state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-demo-")))
-        config = demo_config(template, broker, options.prefix, ports, state_dir)
+        config = demo_config(
+            template, broker, options.prefix, ports, state_dir, options.evidence_dir
+        )
+        config = with_metrics_port(config, options.metrics_port)
         agent = Agent(config)  # loads the models: a bad one stops the demo here
         topics = f"{options.prefix}/{config.site}/#"
         announce(broker, topics, sys.stdout)

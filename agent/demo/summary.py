@@ -42,4 +42,7 @@ def summary(
     lines.append(f"  capture -> alarm event: {percentile_line(alarms)}")
     if view.alarms:
         lines.append(f"  alarm events with their evidence: {evidence_dir}/<device>/")
+    if view.evidence_files:
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(view.evidence_files.items()))
+        lines.append(f"  evidence files received over MQTT: {kinds} (stored in the same folder)")
     return "\n".join(lines)

@@ -57,12 +57,16 @@ class DemoView:
     alarms: list[dict[str, Any]] = field(default_factory=list)
     inspection: dict[str, Any] | None = None
     log: list[str] = field(default_factory=list)
+    evidence_files: Counter[str] = field(default_factory=Counter)  # received, per kind
 
     def on_message(self, topic: str, payload: bytes) -> None:
         """Route one MQTT message by its topic's last level."""
-        if not payload:
+        if not payload or "/snapshot/" in topic:
             return
         kind = topic.rsplit("/", 1)[-1]
+        if "/evidence/" in topic:  # a file's bytes: the evidence store keeps it on disk
+            self.evidence_files[kind] += 1
+            return
         if kind == "status":
             self._record("status", {"status": payload.decode()})
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,8 @@ import numpy as np
 
 from agent.config import CameraConfig, DetectorConfig
 from agent.inference.session import InferenceSession, ModelError, load_session, metadata_list
-from agent.preprocess.image import Size, prepare_frame
+from agent.observe import Stage, timed
+from agent.preprocess.image import FramePreparer, Size
 from agent.samples import Modality, Sample, Score
 
 
@@ -38,12 +40,11 @@ def decode_yolov8(
             f"YOLOv8 output should be [1, {expected}, N] for {thresholds.size} classes, "
             f"got {list(output.shape)}"
         )
-    predictions = output[0].T
-    class_scores = predictions[:, 4:]
-    class_ids = class_scores.argmax(axis=1)
-    scores = np.take_along_axis(class_scores, class_ids[:, np.newaxis], axis=1)[:, 0]
-    confident = scores > thresholds[class_ids]
-    boxes = xywh_to_xyxy(predictions[confident, :4])
+    class_scores = output[0, 4:]  # [nc, N]: reduced along contiguous rows, never transposed
+    class_ids = class_scores.argmax(axis=0)
+    scores = np.take_along_axis(class_scores, class_ids[np.newaxis], axis=0)[0]
+    confident = np.flatnonzero(scores > thresholds[class_ids])
+    boxes = xywh_to_xyxy(output[0, :4][:, confident].T)
     scores, class_ids = scores[confident], class_ids[confident]
     kept = nms(boxes, scores, class_ids, iou, max_det)
     return Detections(
@@ -137,6 +138,18 @@ def input_size(session: InferenceSession) -> Size:
     raise ModelError(f"cannot tell the detector's input size: no 'imgsz' metadata, shape {shape}")
 
 
+def rect_stride(session: InferenceSession) -> int | None:
+    """For a dynamic-shape model, pad frames only to a multiple of its stride, as Ultralytics'
+    predictor does (a 16:9 frame runs at 192x128, not 192x192); None for fixed shapes."""
+    shape = session.input_shapes[0] if session.input_shapes else []
+    if len(shape) == 4 and _positive(shape[2]) and _positive(shape[3]):
+        return None
+    stride = _literal(session.metadata.get("stride", "32"), "stride")
+    if not _positive(stride):
+        raise ModelError(f"metadata 'stride' must be a positive int, got {stride!r}")
+    return int(stride)
+
+
 def _positive(dim: object) -> bool:
     return isinstance(dim, int) and not isinstance(dim, bool) and dim > 0
 
@@ -162,11 +175,19 @@ class DetectorScorer:
     ) -> None:
         self.device = device
         self.config = config
-        self.session = session if session is not None else load_session(config.detector.model)
+        self.session = session or load_session(
+            config.detector.model,
+            config.detector.backend,
+            f"{device}: sources.camera.detector.backend",
+        )
         self.class_names = class_names(config.detector, self.session.metadata)
         self.thresholds = class_thresholds(config.detector, self.class_names)
         self.input_size = input_size(self.session)
         self.models = [self.session.version]
+        self._prepare = FramePreparer(
+            self.input_size, config.frame_size, config.denoise_sigma, rect_stride(self.session)
+        )
+        self._buffers = threading.Lock()  # one prepared tensor at a time: the buffers are shared
         self._check_output()
 
     def _check_output(self) -> None:
@@ -187,22 +208,22 @@ class DetectorScorer:
         frame = sample.data
         if not isinstance(frame, np.ndarray):
             raise TypeError(f"camera sample data must be a BGR frame, got {type(frame).__name__}")
-        camera, detector = self.config, self.config.detector
-        tensor, geometry = prepare_frame(
-            frame, camera.denoise_sigma, camera.frame_size, self.input_size
-        )
-        found = decode_yolov8(
-            self._run(tensor), self.thresholds, detector.iou, detector.max_detections
-        )
-        boxes = geometry.to_original(found.boxes)
-        detections: list[dict[str, Any]] = [
-            {
-                "class": self.class_names[class_id],
-                "confidence": round(float(score), 4),
-                "box": [round(float(v), 1) for v in box],
-            }
-            for box, score, class_id in zip(boxes, found.scores, found.class_ids, strict=True)
-        ]
+        detector = self.config.detector
+        with self._buffers:
+            with timed(Stage.PREPROCESS):
+                tensor, geometry = self._prepare.prepare(frame)
+            output = self._run(tensor)
+        with timed(Stage.POSTPROCESS):
+            found = decode_yolov8(output, self.thresholds, detector.iou, detector.max_detections)
+            boxes = geometry.to_original(found.boxes)
+            detections: list[dict[str, Any]] = [
+                {
+                    "class": self.class_names[class_id],
+                    "confidence": round(float(score), 4),
+                    "box": [round(float(v), 1) for v in box],
+                }
+                for box, score, class_id in zip(boxes, found.scores, found.class_ids, strict=True)
+            ]
         top = detections[0] if detections else None
         return Score(
             device=self.device,

@@ -40,6 +40,7 @@ import numpy as np
 
 from agent.config.sources import ModbusConfig, RegisterConfig
 from agent.inference.session import InferenceSession, ModelError, load_session, metadata_list
+from agent.observe import Stage, timed
 from agent.preprocess.sensor import (
     FEATURE_STATS,
     baseline_stats,
@@ -106,7 +107,11 @@ class SensorScorer:
         self.config = config
         self._registers = list(config.registers)
         if session is None and config.anomaly is not None:
-            session = load_session(config.anomaly.model)
+            session = load_session(
+                config.anomaly.model,
+                config.anomaly.backend,
+                f"{device}: sources.modbus.anomaly.backend",
+            )
         self.models = [session.version] if session is not None else []
         self._model = None if session is None else load_model(session, config)
         spec = self._model.spec if self._model is not None else None
@@ -186,10 +191,11 @@ class SensorScorer:
 
     def _smoothed(self) -> np.ndarray:
         """The window as the model sees it: in baseline units once learnt, cleaned, smoothed."""
-        window = np.array(self._window, dtype=np.float64)
-        if self._baseline is not None:
-            window = standardise(window, *self._baseline)
-        return smooth(window, self.config.outlier_sigma, self.config.smoothing)
+        with timed(Stage.PREPROCESS):
+            window = np.array(self._window, dtype=np.float64)
+            if self._baseline is not None:
+                window = standardise(window, *self._baseline)
+            return smooth(window, self.config.outlier_sigma, self.config.smoothing)
 
     def _most_deviant(self, smoothed: np.ndarray) -> str:
         """The register that moved most: from its baseline if learnt, else within the window.

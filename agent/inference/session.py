@@ -1,9 +1,9 @@
-"""One small inference-session interface over ONNX Runtime (TensorRT joins it later)."""
+"""One small inference-session interface; agent.inference.backends picks the implementation."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 
 from agent.models import read_manifest, sha256_of
+from agent.observe import Stage, timed
 
 
 class ModelError(Exception):
@@ -24,6 +25,7 @@ class InferenceSession(Protocol):
     output_names: list[str]
     metadata: dict[str, str]
     version: str
+    backend: str  # what runs it, for metrics and bench: "onnxruntime/CPUExecutionProvider"
     input_shapes: list[list[Any]]
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]: ...
@@ -31,30 +33,43 @@ class InferenceSession(Protocol):
 
 @dataclass
 class OnnxRuntimeSession:
-    """ONNX Runtime on the CPU (providers are configurable for the GPU build)."""
+    """ONNX Runtime with one execution provider (CPU unless a GPU one is asked for)."""
 
     path: Path
-    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    provider: str = "CPUExecutionProvider"
+    provider_options: dict[str, str] = field(default_factory=dict)
+    fallbacks: tuple[str, ...] = ()  # providers for the operators `provider` cannot run
 
     def __post_init__(self) -> None:
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # ORT's intra-op threads spin after each run by default; on a small CPU shared with
+        # decode and three other models the spinning starved them (docs/performance.md)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        providers: list[Any] = [(self.provider, self.provider_options), *self.fallbacks]
         try:
             self._session = ort.InferenceSession(
-                str(self.path), sess_options=options, providers=list(self.providers)
+                str(self.path), sess_options=options, providers=providers
             )
         except Exception as exc:  # ORT raises its own untyped errors
             raise ModelError(f"cannot load model {self.path}: {exc}") from exc
+        if self.provider not in self._session.get_providers():
+            raise ModelError(
+                f"ONNX Runtime could not start {self.provider} (its CUDA/TensorRT libraries "
+                "are missing or no GPU is visible)"
+            )
         self.input_names = [i.name for i in self._session.get_inputs()]
         self.output_names = [o.name for o in self._session.get_outputs()]
         meta = self._session.get_modelmeta()
         self.metadata = dict(meta.custom_metadata_map)
         self.version = model_version(self.path, self.metadata)
         self.input_shapes = [list(i.shape) for i in self._session.get_inputs()]
+        self.backend = f"onnxruntime/{self._session.get_providers()[0]}"
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Run once; outputs in the model's declared order."""
-        return list(self._session.run(None, inputs))
+        with timed(Stage.INFERENCE, self.version, self.backend):
+            return list(self._session.run(None, inputs))
 
 
 def model_version(path: Path, metadata: dict[str, str]) -> str:
@@ -94,7 +109,15 @@ def verify_against_manifest(path: Path) -> None:
         )
 
 
-def load_session(path: Path) -> InferenceSession:
-    """The session for a model file; backend choice grows here (TensorRT, CUDA)."""
+def load_session(
+    path: Path, backend: str = "auto", field_name: str = "backend"
+) -> InferenceSession:
+    """The session for a model file on the best backend allowed (see agent.inference.backends).
+
+    `field_name` is the config field that chose `backend`, named in the error when it cannot
+    be honoured.
+    """
     verify_against_manifest(path)
-    return OnnxRuntimeSession(path)
+    from agent.inference.backends import open_session  # imports this module: import when used
+
+    return open_session(path, backend, field_name)

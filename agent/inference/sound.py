@@ -15,6 +15,7 @@ import numpy as np
 
 from agent.config.sources import MicrophoneConfig
 from agent.inference.session import InferenceSession, ModelError, load_session, metadata_list
+from agent.observe import Stage, timed
 from agent.preprocess.audio import NUMCEP, NoiseFloor, spectral_subtract, window_features
 from agent.samples import Modality, Sample, Score
 
@@ -34,7 +35,11 @@ class SoundScorer:
     ) -> None:
         self.device = device
         self._config = config
-        self._session = session or load_session(config.classifier.model)
+        self._session = session or load_session(
+            config.classifier.model,
+            config.classifier.backend,
+            f"{device}: sources.microphone.classifier.backend",
+        )
         metadata = self._session.metadata
         self.class_names = _class_names(config, metadata)
         self.model_rate = config.classifier.sample_rate or _int_metadata(
@@ -56,10 +61,16 @@ class SoundScorer:
         if not isinstance(sample.data, np.ndarray):
             raise TypeError(f"audio sample data must be an ndarray, got {type(sample.data)}")
         rate = int(sample.meta.get("sample_rate", self._config.sample_rate))
-        signal = np.asarray(sample.data, dtype=np.float32)
-        if self._config.spectral_subtraction:
-            signal = self._denoise(signal, rate)
-        features = window_features(signal, rate, self.model_rate, self.silence_db)
+        if rate < self.model_rate:  # upsampling cannot restore the band the model listens to
+            raise ValueError(
+                f"audio sampled at {rate} Hz, below the model's {self.model_rate} Hz: "
+                "record or resample at the model's rate"
+            )
+        with timed(Stage.PREPROCESS):
+            signal = np.asarray(sample.data, dtype=np.float32)
+            if self._config.spectral_subtraction:
+                signal = self._denoise(signal, rate)
+            features = window_features(signal, rate, self.model_rate, self.silence_db)
         evidence: dict[str, object] = {
             "duration_s": round(signal.size / rate, 3),
             "voiced_s": round(features.voiced_s, 3),

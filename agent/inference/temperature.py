@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from agent.config import InfraredConfig
+from agent.observe import Stage, timed
 from agent.preprocess.thermal import calibrate, find_hot_regions
 from agent.samples import Modality, Sample, Score
 
@@ -26,11 +27,14 @@ class TemperatureScorer:
         if not isinstance(sample.data, np.ndarray):
             raise TypeError("infrared samples carry a raw uint16 frame")
         cal = self.config.calibration
-        temps = calibrate(sample.data, cal.a, cal.b)
-        valid = np.isfinite(temps)
-        if not valid.any():
-            raise ValueError("thermal frame has no pixel in the valid range")
-        regions = find_hot_regions(temps, self.config.hot_threshold_c, self.config.min_region_px)
+        with timed(Stage.PREPROCESS):
+            temps = calibrate(sample.data, cal.a, cal.b)
+            valid = np.isfinite(temps)
+            if not valid.any():
+                raise ValueError("thermal frame has no pixel in the valid range")
+            regions = find_hot_regions(
+                temps, self.config.hot_threshold_c, self.config.min_region_px
+            )
         # Without a hot region, a high percentile ignores single noisy pixels.
         peak = regions[0].max_c if regions else float(np.percentile(temps[valid], 99.5))
         rule = self.config.scorer

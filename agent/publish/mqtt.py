@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 from collections.abc import Callable
 
 import aiomqtt
 
+from agent.backoff import Backoff
 from agent.config import BrokerConfig
 
 log = logging.getLogger(__name__)
@@ -42,13 +42,14 @@ class MqttLink:
 
     On every (re)connection it publishes a retained `online` on the status topic; the broker
     publishes the retained `offline` will if the agent vanishes, and `close()` publishes it
-    when the agent stops cleanly.
+    when the agent stops cleanly. Without a status topic (a plain subscriber such as the
+    dashboard) it announces nothing.
     """
 
     def __init__(
         self,
         config: BrokerConfig,
-        status_topic: str,
+        status_topic: str | None,
         subscriptions: tuple[str, ...] = (),
         on_message: Callable[[str, bytes], None] | None = None,
     ) -> None:
@@ -68,7 +69,9 @@ class MqttLink:
             username=c.username,
             password=c.password.get_secret_value() if c.password else None,
             identifier=c.client_id,
-            will=aiomqtt.Will(self.status_topic, OFFLINE, qos=1, retain=True),
+            will=aiomqtt.Will(self.status_topic, OFFLINE, qos=1, retain=True)
+            if self.status_topic
+            else None,
             keepalive=c.keepalive_s,
             timeout=c.ack_timeout_s,
             tls_context=tls_context(c),
@@ -76,17 +79,19 @@ class MqttLink:
 
     async def run(self) -> None:
         """Connect and reconnect forever with capped exponential backoff and jitter."""
-        delay = 0.5
+        backoff = Backoff(first_s=0.5)
         while True:
+            delay = None
             try:
                 async with self._new_client() as client:
-                    await client.publish(self.status_topic, ONLINE, qos=1, retain=True)
+                    if self.status_topic:
+                        await client.publish(self.status_topic, ONLINE, qos=1, retain=True)
                     for topic in self.subscriptions:
                         await client.subscribe(topic, qos=1)
                     self._client = client
                     self.generation += 1
                     self.connected.set()
-                    delay = 0.5
+                    backoff.reset()
                     log.info(
                         "broker connected",
                         extra={"fields": {"broker": f"{self.config.host}:{self.config.port}"}},
@@ -95,6 +100,7 @@ class MqttLink:
                         if self.on_message is not None:
                             self.on_message(str(message.topic), bytes(message.payload or b""))
             except aiomqtt.MqttError as exc:
+                delay = backoff.next_delay()
                 log.warning(
                     "broker unreachable, retrying",
                     extra={"fields": {"error": str(exc), "retry_in_s": round(delay, 1)}},
@@ -102,8 +108,7 @@ class MqttLink:
             finally:
                 self._client = None
                 self.connected.clear()
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, 30.0)
+            await asyncio.sleep(backoff.next_delay() if delay is None else delay)
 
     async def publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
@@ -125,6 +130,8 @@ class MqttLink:
         A clean disconnect cancels the will, so wait briefly for a reconnection in progress
         rather than leave a stale retained `online` behind.
         """
+        if self.status_topic is None:
+            return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait_s):
                 await self.connected.wait()

@@ -5,7 +5,8 @@ the broker's PUBACK, retried until then. An event that did not go out at once (t
 was away, an attempt went unacknowledged, or a previous run left it) carries
 `"replayed": true` with its original id, seq and timestamps, so subscribers can tell a late
 or repeated event and de-duplicate by id and seq. Retained state topics are coalesced to their
-latest value and re-sent after every reconnection.
+latest value and re-sent after every reconnection. Evidence files (a second durable queue, in
+agent/store/evidence.py) go out one per pass after the alarm events, which always come first.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import asyncio
 import contextlib
 import logging
 
+from agent import observe
 from agent.payload import with_replay_flag
 from agent.publish.mqtt import BrokerUnavailableError, MqttLink
 from agent.publish.outbox import Outbox
+from agent.store.evidence import EvidenceStore
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +40,16 @@ def raise_lost_cancellation() -> None:
 class Publisher:
     """A single worker drains events first (in order), then the latest retained values."""
 
-    def __init__(self, link: MqttLink, outbox: Outbox, retry_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        link: MqttLink,
+        outbox: Outbox,
+        retry_s: float = 1.0,
+        evidence: EvidenceStore | None = None,
+    ) -> None:
         self.link = link
         self.outbox = outbox
+        self.evidence = evidence
         self.retry_s = retry_s
         self._restored = outbox.restored
         self._retained: dict[str, bytes] = {}
@@ -104,17 +114,27 @@ class Publisher:
             replayed = entry.attempts > 0 or self._restored > 0
             payload = with_replay_flag(entry.payload) if replayed else entry.payload
             try:
-                await self.link.publish(entry.topic, payload, qos=1)
+                with observe.timed(observe.Stage.PUBLISH):
+                    await self.link.publish(entry.topic, payload, qos=1)
             except BrokerUnavailableError:
                 self.outbox.failed(entry.seq)
                 raise
             self.outbox.acknowledged(entry.seq)
+            observe.delivered(entry.topic, replayed)
             self._restored = max(0, self._restored - 1)
             self.delivered += 1
+        # one file per pass, so an alarm raised meanwhile goes first; the store works in a
+        # thread, where it may wait for a renderer's write to commit
+        store = self.evidence
+        if store is not None and (file := await asyncio.to_thread(store.next_publish)):
+            await self.link.publish(file.topic, file.payload, qos=1)
+            await asyncio.to_thread(store.published, file.counter)
+            self._wake.set()
         while self._dirty:
             topic = self._dirty.pop()
             try:
-                await self.link.publish(topic, self._retained[topic], qos=1, retain=True)
+                with observe.timed(observe.Stage.PUBLISH):
+                    await self.link.publish(topic, self._retained[topic], qos=1, retain=True)
             except BrokerUnavailableError:
                 self._dirty.add(topic)
                 raise

@@ -39,3 +39,15 @@ class Topics:
     def state(self, device: str) -> str:
         """The device's current state, retained."""
         return f"{self.base}/{device}/state"
+
+    def evidence(self, device: str, alarm_id: str, kind: str) -> str:
+        """One evidence file of an alarm, QoS 1, not retained (contract C1)."""
+        return f"{self.base}/{device}/evidence/{alarm_id}/{kind}"
+
+    def snapshot(self, device: str, kind: str) -> str:
+        """The latest annotated camera (`image`) or thermal frame, retained (contract C1)."""
+        return f"{self.base}/{device}/snapshot/{kind}"
+
+    def health(self, device: str) -> str:
+        """The health of the device's sources and models, retained."""
+        return f"{self.base}/{device}/health"

@@ -8,6 +8,7 @@ across them); anything else answers ILLEGAL ADDRESS, as a real device would.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -40,12 +41,18 @@ class ModbusDeviceServer:
     _pending: dict[str, dict[int, int]] = field(
         init=False, default_factory=lambda: defaultdict(dict)
     )
+    _served: asyncio.Event = field(init=False, default_factory=asyncio.Event)
 
     def set(self, name: str, value: float) -> None:
         """Encode `value` like the device would and serve it from the next request on."""
         reg = self.registers[name]
+        self._served.clear()
         for i, word in enumerate(encode_value(value, reg)):
             self._pending[reg.kind][reg.address + i] = word
+
+    async def served(self) -> None:
+        """Wait until a client's request has read the values set so far."""
+        await self._served.wait()
 
     async def _apply_pending(
         self,
@@ -57,6 +64,7 @@ class ModbusDeviceServer:
         _set_values: list[int] | list[bool] | None,
     ) -> None:
         """SimDevice action hook: pymodbus hands us the live block before each request."""
+        self._served.set()
         kind = _FUNCTION_KIND[function_code]
         for address, word in self._pending.pop(kind, {}).items():
             if kind in ("coil", "discrete"):

@@ -59,13 +59,25 @@ def recording_registers(channels: list[str]) -> list[RegisterConfig]:
 
 
 async def replay(
-    server: ModbusDeviceServer, recording: Recording, rows_per_s: float, loop: bool
+    server: ModbusDeviceServer,
+    recording: Recording,
+    rows_per_s: float,
+    loop: bool,
+    lockstep: bool = False,
 ) -> None:
-    """Step through the rows at `rows_per_s`; repeat from the top when `loop`."""
+    """Step through the rows at `rows_per_s`; repeat from the top when `loop`.
+
+    With `lockstep`, a row also waits for the client's next request before the following
+    one, so a poller slowed by a busy CPU still reads every row (the demo's sensor model
+    counts its baseline in samples, which then always span the same rows).
+    """
     while True:
         for row in recording.rows:
             for name, value in zip(recording.channels, row, strict=True):
                 server.set(name, float(value))
-            await asyncio.sleep(1.0 / rows_per_s)
+            if lockstep:
+                await asyncio.gather(asyncio.sleep(1.0 / rows_per_s), server.served())
+            else:
+                await asyncio.sleep(1.0 / rows_per_s)
         if not loop:
             return

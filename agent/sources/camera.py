@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 
 from agent.config import CameraConfig
+from agent.observe import Stage, timed
 from agent.samples import Modality, Sample
 from agent.sources.base import Pacer, SourceError, frame_sample
 
@@ -48,10 +50,11 @@ def open_capture(uri: str) -> cv2.VideoCapture:
 
 def advance(capture: cv2.VideoCapture, count: int) -> tuple[int, np.ndarray | None]:
     """Grab `count` frames but decode only the last: (frames grabbed, that frame or None)."""
-    for grabbed in range(count):
-        if not capture.grab():
-            return grabbed, None
-    ok, frame = capture.retrieve()
+    with timed(Stage.DECODE):
+        for grabbed in range(count):
+            if not capture.grab():
+                return grabbed, None
+        ok, frame = capture.retrieve()
     return count, frame if ok else None
 
 
@@ -86,7 +89,9 @@ class CaptureThread:
     async def call(self, function: Callable[..., T], *args: object) -> T:
         """Run `function(*args)` on the capture thread; OpenCV errors become SourceErrors."""
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, contextvars.copy_context().run, function, *args
+            )
         except cv2.error as exc:
             raise SourceError(f"camera {self.uri!r}: {exc}") from exc
 
@@ -98,7 +103,7 @@ class CaptureThread:
 
     def start(self, function: Callable[..., None], *args: object) -> Future[None]:
         """Run a long job (the live reader) on the capture thread; it must watch `stop`."""
-        return self._executor.submit(function, *args)
+        return self._executor.submit(contextvars.copy_context().run, function, *args)
 
     def close(self) -> None:
         """Stop the reader and release after whatever still runs; never blocks the event loop."""
@@ -117,7 +122,8 @@ def read_continuously(
 ) -> None:
     """Drain a live capture as fast as it delivers, so the sampler always gets a fresh frame."""
     while not stop.is_set():
-        ok, frame = capture.read()
+        with timed(Stage.DECODE):
+            ok, frame = capture.read()
         if ok:
             latest.put(frame)
         else:

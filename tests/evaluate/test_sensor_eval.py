@@ -193,10 +193,13 @@ def test_shipped_model_metadata() -> None:
 
 def test_shipped_model_flags_the_real_anomaly_more_than_normal_rows() -> None:
     """A 900-row excerpt of SKAB valve1/2.csv (held out of model selection); its segment
-    starts at row 566, so the test part has 166 normal rows, then 334 anomalous ones."""
+    starts at row 566, so the test part has 166 normal rows, then 334 anomalous ones.
+
+    1.1.0 trades recall for fewer false alarms: here it flags 48 % of the anomalous rows and
+    10 % of the normal ones (1.0.0: more than half of the anomalous rows)."""
     result = evaluate(FIXTURES, SHIPPED)
     counts = result["per_file"]["valve1/2-head900.csv"]
     assert (counts["tp"] + counts["fn"], counts["fp"] + counts["tn"]) == (334, 166)
     inside = counts["tp"] / (counts["tp"] + counts["fn"])
     outside = counts["fp"] / (counts["fp"] + counts["tn"])
-    assert inside > 0.5 > 0.25 > outside
+    assert inside > 0.4 > 0.15 > outside

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 
 from agent.config import CameraConfig, DetectorConfig
 from agent.evaluate import evaluate
-from agent.inference.detector import DetectorScorer
+from agent.inference.detector import DetectorScorer, rect_stride
+from agent.inference.session import InferenceSession, load_session
 from agent.models import models_dir
 from agent.samples import Modality, Sample
 
@@ -64,3 +66,32 @@ def test_evaluate_runs_the_shipped_model_on_the_fixture_dataset() -> None:
     result = evaluate("detector", FIXTURES / "data.yaml")
     assert result["images"] == 4
     assert 0.0 <= result["map50_95"] <= result["map50"] <= 1.0
+
+
+class RecordingSession:
+    """The real session, noting the shape of every input it is given."""
+
+    def __init__(self, inner: InferenceSession) -> None:
+        self.inner = inner
+        self.shapes: list[tuple[int, ...]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        self.shapes.extend(value.shape for value in inputs.values())
+        return self.inner.run(inputs)
+
+
+def test_shipped_detector_runs_16_9_frames_at_rect_size() -> None:
+    """Its input is dynamic, so a 1080p frame goes in at 192x128 as Ultralytics would send it."""
+    session = RecordingSession(load_session(MODEL))
+    config = CameraConfig(uri="0", frame_size=None, detector=DetectorConfig(model=MODEL))
+    scorer = DetectorScorer("line-1", config, session)
+    assert rect_stride(session) == 32
+
+    scorer.score(
+        Sample("line-1", Modality.IMAGE, time.time(), np.full((1080, 1920, 3), 128, np.uint8))
+    )
+
+    assert session.shapes[-1] == (1, 3, 128, 192)

@@ -71,7 +71,7 @@ def test_configured_names_and_rate_win_over_metadata(tmp_path: Path) -> None:
         classifier={"class_names": ["ok", "knock"], "normal_class": "ok", "sample_rate": 22_050},
     )
     assert configured.model_rate == 22_050
-    result = configured.score(audio(knocking(1.0, 16_000), 16_000))
+    result = configured.score(audio(knocking(1.0, 22_050), 22_050))
     assert result.label == "knock"
     assert set(result.evidence["probabilities"]) == {"ok", "knock"}
 
@@ -123,3 +123,9 @@ def test_spectral_subtraction_turns_steady_background_into_silence(model: Path) 
     denoising = scorer(model, spectral_subtraction=True)
     assert denoising.score(background).label == "silence"
     assert denoising.score(audio(knocking(1.0, rate), rate)).value > 0.5
+
+
+def test_audio_below_the_model_rate_is_refused(model: Path) -> None:
+    """Upsampling cannot bring back the band the model listens to: an error, not a guess."""
+    with pytest.raises(ValueError, match="8000 Hz, below the model's 16000 Hz"):
+        scorer(model).score(audio(knocking(1.0, 8_000), 8_000))

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from agent.preprocess.image import (
     FrameGeometry,
+    FramePreparer,
     Letterbox,
     denoise,
     letterbox,
     prepare_frame,
-    resize,
 )
 
 GREY = 114 / 255
@@ -117,11 +118,47 @@ def test_to_original_clips_to_the_captured_frame() -> None:
     np.testing.assert_allclose(clipped, [[0, 0, 1000, 500]])
 
 
-def test_resize_to_frame_size() -> None:
-    frame = solid(1000, 500)
-    assert resize(frame, (640, 480)).shape == (480, 640, 3)
-    assert resize(frame, (2000, 1000)).shape == (1000, 2000, 3)
-    assert resize(frame, (1000, 500)) is frame
+def test_preparer_reuses_its_buffers_and_matches_prepare_frame() -> None:
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, (500, 1000, 3), dtype=np.uint8) for _ in range(2)]
+    preparer = FramePreparer((320, 320), (640, 480))
+
+    first, geometry = preparer.prepare(frames[0])
+    expected, expected_geometry = prepare_frame(frames[0], 0.0, (640, 480), (320, 320))
+    np.testing.assert_array_equal(first, expected)
+    assert geometry == expected_geometry
+    second, _ = preparer.prepare(frames[1])
+    assert second is first  # written in place: no allocation per frame
+    assert not np.array_equal(second, expected)
+
+
+def test_preparer_lays_out_again_when_the_frame_size_changes() -> None:
+    preparer = FramePreparer((64, 64))
+    preparer.prepare(solid(64, 32, (255, 255, 255)))  # white band, grey above and below
+    tensor, geometry = preparer.prepare(solid(32, 64, (0, 0, 0)))  # black band, grey sides
+
+    assert geometry.letterbox == Letterbox(1.0, 16, 0, (32, 64))
+    np.testing.assert_allclose(tensor[0, :, :, 16:48], 0.0)
+    np.testing.assert_allclose(tensor[0, :, :, :16], GREY, atol=1e-6)  # no white left over
+    np.testing.assert_allclose(tensor[0, :, :, 48:], GREY, atol=1e-6)
+
+
+def test_large_shrink_is_close_to_area_averaging_unlike_plain_bilinear() -> None:
+    """1080p to a 192 input, on pixel-level noise (aliasing's worst case): the fast two-step
+    shrink stays near OpenCV's full INTER_AREA, where one bilinear step is far off."""
+    rng = np.random.default_rng(4)
+    coarse = rng.integers(0, 256, (108, 192, 3), dtype=np.uint8)
+    frame = cv2.resize(coarse, (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    frame = cv2.add(frame, rng.integers(0, 40, frame.shape, dtype=np.uint8))  # fine detail
+
+    tensor, geometry = FramePreparer((192, 192), (640, 480)).prepare(frame)
+
+    top = geometry.letterbox.pad_y
+    fast = tensor[0, ::-1, top : top + 144].transpose(1, 2, 0) * 255  # back to BGR levels
+    area = cv2.resize(frame, (192, 144), interpolation=cv2.INTER_AREA).astype(np.float32)
+    bilinear = cv2.resize(frame, (192, 144), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    assert np.abs(fast - area).mean() < 2.5  # grey levels
+    assert np.abs(bilinear - area).mean() > 4 * np.abs(fast - area).mean()
 
 
 def test_denoise_smooths_noise_and_zero_sigma_is_a_no_op() -> None:
@@ -135,3 +172,24 @@ def test_denoise_smooths_noise_and_zero_sigma_is_a_no_op() -> None:
     assert smoothed.std() < 0.5 * noisy.std()
     with pytest.raises(ValueError, match="sigma"):
         denoise(noisy, -1.0)
+
+
+@pytest.mark.parametrize(
+    ("source", "shape", "pad"),
+    [
+        ((1920, 1080), (128, 192), (0, 10)),  # 192x108 content, padded to 128 rows only
+        ((1080, 1920), (192, 128), (10, 0)),  # portrait
+        ((200, 200), (192, 192), (0, 0)),  # square: nothing to spare
+        ((640, 480), (160, 192), (0, 8)),  # 192x144 content -> 160 rows
+    ],
+)
+def test_rect_letterbox_pads_only_to_the_stride_like_ultralytics(
+    source: tuple[int, int], shape: tuple[int, int], pad: tuple[int, int]
+) -> None:
+    tensor, geometry = FramePreparer((192, 192), stride=32).prepare(solid(*source))
+
+    assert tensor.shape == (1, 3, *shape)
+    assert (geometry.letterbox.pad_x, geometry.letterbox.pad_y) == pad
+    np.testing.assert_allclose(
+        tensor[0, 0, pad[1] : shape[0] - pad[1], pad[0] : shape[1] - pad[0]], 1.0
+    )

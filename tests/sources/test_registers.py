@@ -263,3 +263,45 @@ def test_float32_nan_and_infinity_pass_through() -> None:
     assert math.isnan(decode_value(encode_value(math.nan, r), r))
     assert encode_value(math.inf, r) == [0x7F80, 0x0000]
     assert decode_value([0x7F80, 0x0000], r) == math.inf
+
+
+@st.composite
+def register_maps(draw: st.DrawFn) -> list[RegisterConfig]:
+    """Up to 12 registers of any kind and type at random (possibly overlapping) addresses."""
+    registers = []
+    for index in range(draw(st.integers(1, 12))):
+        kind = draw(st.sampled_from(["holding", "input", "coil", "discrete"]))
+        bits = kind in ("coil", "discrete")
+        registers.append(
+            RegisterConfig(
+                name=f"r{index}",
+                address=draw(st.integers(0, 65534)) if index % 3 else draw(st.integers(0, 300)),
+                kind=kind,
+                data_type="bool" if bits else draw(st.sampled_from(WORD_TYPES)),
+                byte_order=draw(st.sampled_from(ORDERS)),
+                word_order=draw(st.sampled_from(ORDERS)),
+            )
+        )
+    return registers
+
+
+@given(
+    registers=register_maps(),
+    max_gap=st.integers(0, 20),
+    max_count=st.integers(2, 125),
+    reply=st.lists(st.integers(0, 0xFFFF), min_size=125, max_size=125),
+)
+def test_any_map_is_planned_whole_and_any_full_reply_decodes(
+    registers: list[RegisterConfig], max_gap: int, max_count: int, reply: list[int]
+) -> None:
+    blocks = plan_reads(registers, max_count=max_count, max_gap=max_gap)
+    planned = [reg.name for block in blocks for reg in block.registers]
+    assert sorted(planned) == sorted(reg.name for reg in registers)  # each read exactly once
+    for block in blocks:
+        assert 1 <= block.count <= max_count
+        words = reply[: block.count]  # a reply of exactly the size asked for
+        for reg in block.registers:
+            assert reg.kind == block.kind
+            assert block.address <= reg.address
+            assert len(block.words(reg, words)) == register_count(reg.data_type)
+            assert isinstance(decode_value(block.words(reg, words), reg), float)

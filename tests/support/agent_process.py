@@ -1,4 +1,4 @@
-"""`edge-agent run` as a child process, as systemd starts it, with its log lines collected."""
+"""`edge-agent run` as a separate process, exactly as systemd starts it."""
 
 from __future__ import annotations
 
@@ -8,56 +8,48 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, write_sequence
 
 
-@dataclass
-class AgentProcess:
-    """The running agent and the JSON log lines it has written to stderr so far."""
-
-    process: asyncio.subprocess.Process
-    lines: list[str] = field(default_factory=list)
-
-    def logs(self, msg_start: str) -> list[dict[str, Any]]:
-        """Decoded log records whose message starts with `msg_start`."""
-        records = []
-        for line in self.lines:
-            with contextlib.suppress(ValueError):
-                record = json.loads(line)
-                if str(record.get("msg", "")).startswith(msg_start):
-                    records.append(record)
-        return records
-
-    async def collect(self) -> None:
-        """Read stderr until the process closes it."""
-        assert self.process.stderr is not None
-        async for raw in self.process.stderr:
-            self.lines.append(raw.decode(errors="replace").rstrip("\n"))
-
-
 @contextlib.asynccontextmanager
 async def agent_process(
-    config: Path, broker: tuple[str, int], env: dict[str, str] | None = None
-) -> AsyncIterator[AgentProcess]:
-    """Start the agent on `config` with `--broker`; kill it if the test did not stop it."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent", "run", "--config", str(config),
-        "--broker", f"{broker[0]}:{broker[1]}",
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, **(env or {})},
-    )  # fmt: skip
-    agent = AgentProcess(process)
-    reader = asyncio.create_task(agent.collect())
-    try:
-        yield agent
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await asyncio.gather(reader, return_exceptions=True)
+    config: Path,
+    broker: tuple[str, int],
+    log: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Run the agent on `config` against `broker` for the block; killed if still running.
+
+    Its log goes to a pipe (read it with `communicate()`), or appended to `log` for a run
+    too long for a pipe nobody reads. `env` adds to the environment (systemd's variables).
+    """
+    with contextlib.ExitStack() as files:
+        stderr = asyncio.subprocess.PIPE if log is None else files.enter_context(log.open("ab"))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "agent", "run", "--config", str(config),
+            "--broker", f"{broker[0]}:{broker[1]}",
+            stderr=stderr, env={**os.environ, **(env or {})},
+        )  # fmt: skip
+        try:
+            yield process
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+def log_records(log: Path, msg_start: str) -> list[dict[str, Any]]:
+    """The agent's JSON log records in `log` whose message starts with `msg_start`."""
+    records = []
+    for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and str(record.get("msg", "")).startswith(msg_start):
+                records.append(record)
+    return records
 
 
 def thermal_device(device_id: str, folder: Path, spot_c: float | None) -> dict[str, Any]:

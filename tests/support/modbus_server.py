@@ -97,3 +97,12 @@ def _read_pdu(request: bytes, registers: int) -> bytes:
     """A read-registers reply PDU echoing the request's function code."""
     function_code = request[7]
     return struct.pack(">BB", function_code, 2 * registers) + b"\x00\x00" * registers
+
+
+def dropping_tcp_server() -> AbstractAsyncContextManager[Endpoint]:
+    """Accepts connections, then hangs up on the first request without a reply."""
+
+    def hang_up(_request: bytes) -> bytes:
+        raise ConnectionResetError("the device drops the connection")
+
+    return raw_tcp_server(hang_up)

@@ -95,10 +95,16 @@ class Collector:
 
 
 @contextlib.asynccontextmanager
-async def subscribe(host: str, port: int, topic: str) -> AsyncIterator[Collector]:
-    """Subscribe to `topic` on a real broker for the duration of the block."""
+async def subscribe(
+    host: str, port: int, topic: str, **client_options: Any
+) -> AsyncIterator[Collector]:
+    """Subscribe to `topic` on a real broker for the duration of the block.
+
+    `client_options` go to aiomqtt.Client, e.g. an identifier and clean_session=False for a
+    durable session that also receives what was queued for it while it was away.
+    """
     collector = Collector()
-    async with aiomqtt.Client(host, port) as client:
+    async with aiomqtt.Client(host, port, **client_options) as client:
         await client.subscribe(topic, qos=1)
 
         async def pump() -> None:

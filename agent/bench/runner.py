@@ -1,0 +1,163 @@
+"""Runs the real agent on N 1080p camera streams (plus the demo's other senses) and times it.
+
+The agent is the one `edge-agent run` starts: sources reading real encoded files, the shipped
+models through ONNX Runtime, fusion, the alarm lifecycle, the outbox and MQTT to a real broker
+(127.0.0.1:1883, or an embedded one). After the timed window the detector's own session runs
+alone on the same preprocessed 1080p frame, so pipeline and bare-model throughput come from
+the same process, backend and minute, and their ratio holds on a busy machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import os
+import resource
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from agent import observe
+from agent.bench.recorder import BenchRecorder
+from agent.bench.report import summarise
+from agent.bench.video import FPS, SIZE, write_bench_video
+from agent.demo.broker import demo_broker
+from agent.demo.runner import demo_config, demo_template, start_simulators
+from agent.inference.detector import DetectorScorer
+from agent.preprocess.image import prepare_frame
+from agent.runtime import Agent
+from agent.samples import Modality
+
+DEFAULT_BROKER = ("127.0.0.1", 1883)
+WARMUP_S = 3.0  # models, sources and the broker link settle before timing starts
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    """What `edge-agent bench` was asked for."""
+
+    duration_s: float = 20.0
+    streams: int = 1
+    fps: float = FPS  # per camera; the file's own 30 fps keeps the detector saturated
+    camera_only: bool = False
+    broker: tuple[str, int] | None = None
+    model_s: float = 5.0  # how long the bare model runs
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Process CPU time and wall time at one instant."""
+
+    cpu_s: float
+    wall_s: float
+
+    @staticmethod
+    def now() -> Usage:
+        """Read both clocks."""
+        times = os.times()
+        return Usage(times.user + times.system, time.perf_counter())
+
+
+def bench_devices(
+    template: dict[str, Any], options: BenchOptions, video: Path
+) -> list[tuple[str, dict[str, Any]]]:
+    """N (demo id, device) pairs cycling through the demo's devices, cameras on the 1080p file."""
+    devices = []
+    for index in range(options.streams):
+        device = copy.deepcopy(template["devices"][index % len(template["devices"])])
+        origin = device["id"]
+        if options.streams > len(template["devices"]):
+            device["id"] = f"{origin}-{index + 1}"
+        device["sources"]["camera"].update(uri=str(video), fps=options.fps, frame_size=None)
+        if options.camera_only:
+            device["sources"] = {"camera": device["sources"]["camera"]}
+        devices.append((origin, device))
+    return devices
+
+
+async def run_bench(options: BenchOptions) -> dict[str, Any]:
+    """Bare model, agent for warm-up + duration, bare model again; return the report dict."""
+    template = demo_template()
+    host, port = options.broker or DEFAULT_BROKER
+    async with demo_broker(host, port) as broker, contextlib.AsyncExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-bench-")))
+        video = await asyncio.to_thread(write_bench_video, workdir / "bench-1080p.mp4")
+        devices = bench_devices(template, options, video)
+        ports: dict[str, int] = {}
+        if not options.camera_only:  # one simulated Modbus device per demo recording
+            served = await start_simulators(stack, sorted({origin for origin, _ in devices}))
+            ports = {device["id"]: served[origin] for origin, device in devices}
+        data = {**template, "devices": [d for _, d in devices], "inspection": {"enabled": False}}
+        prefix = f"bench-{uuid.uuid4().hex[:8]}"
+        config = demo_config(data, broker, prefix, ports, workdir / "state")
+        agent = Agent(config)
+        detector = agent.pipelines[0].channels[Modality.IMAGE].scorer
+        assert isinstance(detector, DetectorScorer)
+        # half before, half after: on a shared machine the load drifts, the bracket averages it
+        half = options.model_s / 2
+        model_times = await asyncio.to_thread(run_bare_model, detector, video, half)
+        recorder = BenchRecorder()
+        with observe.subscribed(recorder):
+            window = await timed_window(agent, recorder, options.duration_s)
+        model_times += await asyncio.to_thread(run_bare_model, detector, video, half)
+    return summarise(recorder, window, model_times, options, broker.embedded) | {
+        "video": {"size": list(SIZE), "fps": FPS, "codec": "mp4v"},
+        "rss_mb": rss_mb(),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+async def timed_window(
+    agent: Agent, recorder: BenchRecorder, duration_s: float
+) -> dict[str, float]:
+    """Run the agent; record only between warm-up and the end; CPU use over that window."""
+    stop = asyncio.Event()
+    running = asyncio.create_task(agent.run(stop))
+    try:
+        await asyncio.sleep(WARMUP_S)
+        start = Usage.now()
+        recorder.recording = True
+        await asyncio.sleep(duration_s)
+        recorder.recording = False
+        end = Usage.now()
+    finally:
+        stop.set()
+        await running
+    wall = end.wall_s - start.wall_s
+    return {"seconds": wall, "cpu_percent": 100.0 * (end.cpu_s - start.cpu_s) / wall}
+
+
+def run_bare_model(detector: DetectorScorer, video: Path, seconds: float) -> list[float]:
+    """The detector's own session on one preprocessed frame of the same video, back to back."""
+    capture = cv2.VideoCapture(str(video))
+    ok, frame = capture.read()
+    capture.release()
+    if not ok:
+        raise RuntimeError(f"cannot read back {video}")
+    camera = detector.config
+    tensor, _ = prepare_frame(frame, camera.denoise_sigma, camera.frame_size, detector.input_size)
+    feed = {detector.session.input_names[0]: np.ascontiguousarray(tensor)}
+    detector.session.run(feed)  # warm
+    times: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        detector.session.run(feed)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def rss_mb() -> float:
+    """Resident memory now, from /proc (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")

@@ -1,0 +1,50 @@
+"""The bench's input: a real 1080p MPEG-4 file made from the demo's defect camera samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SIZE = (1920, 1080)
+FPS = 30.0
+SECONDS = 6.0  # looped; a loop restart costs the camera one tick, so not too short
+SOURCE = Path(__file__).resolve().parents[1] / "demo" / "samples" / "pump-01" / "camera.avi"
+
+
+class VideoError(Exception):
+    """The bench video cannot be made (no MPEG-4 encoder in this OpenCV, unreadable sample)."""
+
+
+def source_frames(count: int) -> list[np.ndarray]:
+    """The demo's steel-surface frames (with defects), read from the bundled sample."""
+    capture = cv2.VideoCapture(str(SOURCE))
+    frames: list[np.ndarray] = []
+    try:
+        while len(frames) < count:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(frame)
+    finally:
+        capture.release()
+    if not frames:
+        raise VideoError(f"cannot read the demo camera sample {SOURCE}")
+    return frames
+
+
+def write_bench_video(path: Path, seconds: float = SECONDS) -> Path:
+    """A 1080p30 MPEG-4 file: demo frames scaled up, panning so every frame differs."""
+    count = int(seconds * FPS)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), FPS, SIZE)
+    if not writer.isOpened():
+        raise VideoError("this OpenCV build cannot encode MPEG-4 (mp4v)")
+    width, height = SIZE
+    try:
+        for index, frame in enumerate(source_frames(count)):
+            scaled = cv2.resize(frame, (width + count * 4, height), interpolation=cv2.INTER_LINEAR)
+            writer.write(np.ascontiguousarray(scaled[:, index * 4 : index * 4 + width]))
+    finally:
+        writer.release()
+    return path

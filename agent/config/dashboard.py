@@ -1,0 +1,28 @@
+"""Config of `edge-agent dashboard`: where it listens, who may read it, how long it remembers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+
+from agent.config.base import PositiveFloat, StrictModel
+
+MIN_TOKEN_LENGTH = 8
+
+
+class DashboardConfig(StrictModel):
+    """The operator dashboard; bound beyond loopback it insists on a token."""
+
+    bind: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    token: SecretStr | None = None
+    history_file: Path | None = None  # None: dashboard.sqlite in the agent's storage dir
+    retention_days: PositiveFloat = 7.0
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters")
+        return token

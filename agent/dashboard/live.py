@@ -1,0 +1,113 @@
+"""What the dashboard knows right now (from retained topics) and who is listening for changes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+SUBSCRIBER_BACKLOG = 256  # events a slow browser may fall behind before it is dropped
+
+
+def driving_modality(state: dict[str, Any]) -> str | None:
+    """The modality behind the fused score: the critical one, else the largest contribution."""
+    rule = str(state.get("rule") or "")
+    if rule.startswith("critical:"):
+        return rule.removeprefix("critical:")
+    contributions = {
+        name: (view.get("score") or 0.0) * (view.get("weight") or 0.0)
+        for name, view in (state.get("modalities") or {}).items()
+        if not view.get("stale") and view.get("score") is not None
+    }
+    return max(contributions, key=contributions.__getitem__) if contributions else None
+
+
+@dataclass
+class DeviceLive:
+    """One device's latest retained messages."""
+
+    site: str
+    device: str
+    state: dict[str, Any] | None = None
+    health: dict[str, Any] | None = None
+    snapshots: dict[str, tuple[str, bytes, float]] = field(default_factory=dict)
+
+
+@dataclass
+class LiveView:
+    """Latest state per device and per site, as tiles for the overview."""
+
+    devices: dict[tuple[str, str], DeviceLive] = field(default_factory=dict)
+    site_status: dict[str, str] = field(default_factory=dict)
+    inspections: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def device(self, site: str, device: str) -> DeviceLive:
+        """The device's entry, created on first sight."""
+        key = (site, device)
+        if key not in self.devices:
+            self.devices[key] = DeviceLive(site, device)
+        return self.devices[key]
+
+    def tile(self, live: DeviceLive) -> dict[str, Any]:
+        """What an overview tile shows: ok / alarm / degraded / offline, score and its driver."""
+        state = live.state or {}
+        health = live.health or {}
+        status = state.get("state") or "unknown"
+        if self.site_status.get(live.site) == "offline":
+            status = "offline"
+        elif status != "alarm" and health.get("state") in ("degraded", "failed"):
+            status = "degraded"
+        return {
+            "site": live.site,
+            "device": live.device,
+            "state": status,
+            "score": state.get("score"),
+            "threshold": state.get("threshold"),
+            "driver": driving_modality(state),
+            "type": state.get("type"),
+            "alarm_id": state.get("alarm_id"),
+            "modalities": state.get("modalities") or {},
+            "readings": state.get("readings") or {},
+            "health": health,
+            "snapshots": sorted(live.snapshots),
+            "updated_at": state.get("updated_at"),
+        }
+
+    def overview(self) -> dict[str, Any]:
+        """Every device's tile, every site's status and inspection round."""
+        return {
+            "devices": [self.tile(d) for _, d in sorted(self.devices.items())],
+            "sites": dict(self.site_status),
+            "inspections": dict(self.inspections),
+        }
+
+
+class Hub:
+    """Fans events out to every connected browser (one queue each)."""
+
+    def __init__(self) -> None:
+        self._queues: set[asyncio.Queue[dict[str, Any]]] = set()
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Queue an event for every listener; a listener too far behind is disconnected."""
+        for queue in list(self._queues):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self._queues.discard(queue)
+
+    def attached(self, queue: asyncio.Queue[dict[str, Any]]) -> bool:
+        """False once a listener was dropped for falling behind (it reconnects and reloads)."""
+        return queue in self._queues
+
+    @contextlib.asynccontextmanager
+    async def listen(self) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+        """A queue of events for the duration of one connection."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_BACKLOG)
+        self._queues.add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues.discard(queue)

@@ -1,0 +1,91 @@
+// Device view: trend charts (fused and per-modality scores, max temperature, Modbus values)
+// and the latest retained snapshots, all updated live.
+import { COLOURS, el, getJSON, MODALITIES, on } from "./util.js";
+import { tile } from "./overview.js";
+
+const RANGES = { "1": "last hour", "24": "last 24 h" };
+
+// One uPlot chart over the points; `series` is [{label, colour, value(point)}].
+function chart(title, series, points, range) {
+  const box = el("div", { class: "chart" }, el("h3", {}, title));
+  const opts = {
+    width: 560, height: 220,
+    scales: { y: range ? { range: () => range } : {} },
+    axes: [{ stroke: "#bbb", grid: { stroke: "#333" } }, { stroke: "#bbb", grid: { stroke: "#333" } }],
+    series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.colour, width: 2, spanGaps: true }))],
+  };
+  const columns = () => [points.map((p) => p.at), ...series.map((s) => points.map(s.value))];
+  const plot = new uPlot(opts, columns(), box);
+  return { box, redraw: () => plot.setData(columns()), resize: (w) => plot.setSize({ width: w, height: 220 }) };
+}
+
+function sensorNames(points) {
+  const names = new Set();
+  points.forEach((p) => Object.keys(p.readings?.sensor || {}).forEach((n) => names.add(n)));
+  return [...names].sort();
+}
+
+const PALETTE = ["#4fc3f7", "#ff8a65", "#ba68c8", "#aed581", "#ffd54f", "#f06292", "#4db6ac", "#90a4ae"];
+
+export function showDevice(root, site, device) {
+  const head = el("div", { class: "device-head" });
+  const range = el("select", {}, Object.entries(RANGES).map(([v, t]) => el("option", { value: v }, t)));
+  const charts = el("div", { class: "charts" });
+  const snaps = el("div", { class: "snapshots" });
+  root.append(el("h2", {}, `${device} `, el("small", {}, site), " ", range),
+    el("div", { class: "split wide-left" }, head, snaps), charts);
+  let points = [];
+  let drawn = [];
+  const base = `/api/devices/${encodeURIComponent(site)}/${encodeURIComponent(device)}`;
+
+  function snapshot(kind) {
+    const img = el("img", { class: `snapshot ${kind}`, alt: `latest ${kind} snapshot`,
+      src: `${base}/snapshot/${kind}?t=${Date.now()}` });
+    img.onerror = () => img.replaceWith(el("p", { class: "muted snapshot-missing", dataset: { kind } },
+      `no ${kind} snapshot yet`));
+    return el("figure", { dataset: { kind } }, img, el("figcaption", {}, kind === "image" ? "camera" : "thermal"));
+  }
+  function drawSnapshots() {
+    snaps.replaceChildren(snapshot("image"), snapshot("thermal"));
+  }
+  function drawCharts() {
+    const width = Math.max(320, Math.min(900, ((charts.clientWidth || 1200) - 16) / 2 - 24));
+    const scoreSeries = [{ label: "fused", colour: COLOURS.fused, value: (p) => p.score },
+      ...MODALITIES.map((m) => ({ label: m, colour: COLOURS[m], value: (p) => p.modalities[m] ?? null }))];
+    drawn = [chart("Scores (0–1)", scoreSeries, points, [0, 1]),
+      chart("Max temperature (°C)", [{ label: "max °C", colour: COLOURS.temperature,
+        value: (p) => p.readings?.max_temp_c ?? null }], points)];
+    drawn.push(...sensorNames(points).map((name, i) => chart(`Modbus: ${name}`,
+      [{ label: name, colour: PALETTE[i % PALETTE.length], value: (p) => p.readings?.sensor?.[name] ?? null }], points)));
+    drawn.forEach((c) => c.resize(width));
+    charts.replaceChildren(...drawn.map((c) => c.box));
+  }
+  async function load() {
+    const overview = await getJSON("/api/overview");
+    const mine = overview.devices.find((t) => t.site === site && t.device === device);
+    head.replaceChildren(mine ? tile(mine) : el("p", { class: "muted" }, "no state received yet"));
+    points = (await getJSON(`${base}/trend?hours=${range.value}`)).points;
+    drawCharts();
+    drawSnapshots();
+  }
+  range.addEventListener("change", load);
+  load();
+  const mineOnly = (handler) => (e) => { if (e.site === site && (e.device ?? e.tile?.device) === device) handler(e); };
+  const offs = [
+    on("device", (e) => { if (e.tile.site === site && e.tile.device === device) head.replaceChildren(tile(e.tile)); }),
+    on("point", mineOnly((e) => {
+      const known = sensorNames(points).join();
+      points.push(e.point);
+      const cutoff = Date.now() / 1000 - Number(range.value) * 3600;
+      while (points.length && points[0].at < cutoff) points.shift();
+      if (sensorNames(points).join() !== known) drawCharts();
+      else drawn.forEach((c) => c.redraw());
+    })),
+    on("snapshot", mineOnly((e) => {
+      const fig = snaps.querySelector(`figure[data-kind="${CSS.escape(e.kind)}"]`);
+      if (fig) fig.replaceWith(snapshot(e.kind));
+    })),
+    on("reconnected", load),
+  ];
+  return () => offs.forEach((off) => off());
+}

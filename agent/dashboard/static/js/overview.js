@@ -1,0 +1,117 @@
+// Overview: one tile per device, each site's inspection round, and the latest alarms.
+import { el, getJSON, MODALITIES, on, score, time } from "./util.js";
+
+// C2 health entries that need an operator's eye: sources and models not ok (nor starting).
+function healthProblems(health) {
+  const problems = [];
+  for (const part of ["sources", "models"]) {
+    for (const [modality, h] of Object.entries(health?.[part] || {})) {
+      if (!["ok", "starting"].includes(h.state)) {
+        const what = part === "sources" ? "source" : "model";
+        problems.push(el("li", {}, `${modality} ${what} ${h.state}`, h.reason ? `: ${h.reason}` : ""));
+      }
+    }
+  }
+  return problems.length ? el("ul", { class: "health-problems" }, problems) : null;
+}
+
+export function tile(t) {
+  const href = `#/device/${encodeURIComponent(t.site)}/${encodeURIComponent(t.device)}`;
+  const driver = t.driver ? `${t.driver}${t.type && t.type !== "none" ? ` · ${t.type}` : ""}` : "–";
+  const bars = MODALITIES.filter((m) => t.modalities[m]).map((m) => {
+    const v = t.modalities[m];
+    const width = Math.round(100 * (v.score ?? 0));
+    return el("div", { class: `bar${v.stale ? " stale" : ""}`, title: v.reason || "" },
+      el("span", { class: "bar-name" }, m),
+      el("span", { class: "bar-track" }, el("span", { class: `bar-fill ${m}`, style: `width:${width}%` })),
+      el("span", { class: "bar-value" }, v.stale ? "stale" : score(v.score)));
+  });
+  return el("a", { class: `tile ${t.state}`, href, dataset: { device: t.device, site: t.site, state: t.state } },
+    el("div", { class: "tile-head" },
+      el("span", { class: "tile-name" }, t.device),
+      el("span", { class: `badge ${t.state}` }, t.state)),
+    el("div", { class: "tile-site" }, t.site),
+    el("div", { class: "tile-score" }, score(t.score),
+      el("span", { class: "tile-threshold" }, ` / ${score(t.threshold)}`)),
+    el("div", { class: "tile-driver" }, "driven by ", el("b", {}, driver)),
+    el("div", { class: "bars" }, bars),
+    healthProblems(t.health),
+    el("div", { class: "tile-time" }, `updated ${time(t.updated_at)}`));
+}
+
+function inspectionPanel(site, round) {
+  const total = round.devices_total || 0;
+  const done = round.devices_done || 0;
+  return el("section", { class: "inspection", dataset: { site } },
+    el("h3", {}, `${site}: inspection round ${round.round ?? "–"}`),
+    el("div", { class: "progress" },
+      el("span", { class: "progress-fill", style: `width:${total ? (100 * done) / total : 0}%` })),
+    el("div", { class: "progress-text" }, `${done} of ${total} devices inspected`,
+      round.finished_at ? ` · finished ${time(round.finished_at)}` : ""),
+    el("table", { class: "compact" },
+      el("tr", {}, el("th", {}, "device"), el("th", {}, "result"), el("th", {}, "time"), el("th", {}, "score")),
+      (round.devices || []).map((d) => el("tr", {},
+        el("td", {}, d.device), el("td", { class: d.result }, d.result),
+        el("td", {}, `${Number(d.duration_s).toFixed(1)} s`), el("td", {}, score(d.score))))));
+}
+
+export function alarmLine(a) {
+  const acked = a.acks && a.acks.length;
+  return el("a", { class: `alarm-line ${a.severity}${acked ? " acked" : ""}`, href: `#/alarms/${a.id}`,
+    dataset: { alarmId: a.id } },
+    el("span", {}, time(a.first_at)), el("b", {}, a.device), el("span", {}, a.type),
+    el("span", { class: `sev ${a.severity}` }, a.severity), el("span", {}, a.event),
+    el("span", {}, acked ? `ack: ${a.acks[a.acks.length - 1].by}` : "unacknowledged"));
+}
+
+export function showOverview(root) {
+  const tiles = el("div", { class: "tiles", id: "tiles" });
+  const rounds = el("div", { class: "rounds" });
+  const recent = el("div", { class: "recent" });
+  root.append(el("h2", {}, "Devices"), tiles,
+    el("div", { class: "split" },
+      el("div", {}, el("h2", {}, "Inspection"), rounds),
+      el("div", {}, el("h2", {}, "Latest alarms (24 h)"), recent)));
+  const byKey = new Map();
+  const alarms = new Map();
+
+  function putTile(t) {
+    const key = `${t.site}/${t.device}`;
+    const node = tile(t);
+    if (byKey.has(key)) byKey.get(key).replaceWith(node);
+    else tiles.append(node);
+    byKey.set(key, node);
+  }
+  function putRound(site, round) {
+    const old = rounds.querySelector(`[data-site="${CSS.escape(site)}"]`);
+    const node = inspectionPanel(site, round);
+    rounds.querySelector("p.muted")?.remove();
+    if (old) old.replaceWith(node);
+    else rounds.append(node);
+  }
+  function drawAlarms() {
+    const list = [...alarms.values()].sort((a, b) => b.first_at - a.first_at).slice(0, 10);
+    recent.replaceChildren(...(list.length ? list.map(alarmLine) : [el("p", { class: "muted" }, "none")]));
+  }
+  async function load() {
+    const data = await getJSON("/api/overview");
+    data.devices.forEach(putTile);
+    Object.entries(data.inspections).forEach(([site, round]) => putRound(site, round));
+    if (!data.devices.length) tiles.append(el("p", { class: "muted" }, "waiting for devices…"));
+    if (!Object.keys(data.inspections).length) {
+      rounds.replaceChildren(el("p", { class: "muted" }, "no inspection round reported yet"));
+    }
+    const list = await getJSON("/api/alarms?hours=24");
+    list.alarms.forEach((a) => alarms.set(a.id, a));
+    drawAlarms();
+  }
+  load();
+  const offs = [
+    on("device", (e) => { tiles.querySelector("p.muted")?.remove(); putTile(e.tile); }),
+    on("inspection", (e) => putRound(e.site, e.inspection)),
+    on("alarm", (e) => { alarms.set(e.alarm.id, e.alarm); drawAlarms(); }),
+    on("ack", (e) => { alarms.set(e.alarm.id, e.alarm); drawAlarms(); }),
+    on("reconnected", load),
+  ];
+  return () => offs.forEach((off) => off());
+}

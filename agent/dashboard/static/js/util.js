@@ -1,0 +1,59 @@
+// Small helpers shared by every view: fetching, building elements, formatting, live events.
+
+export const bus = new EventTarget();
+
+export async function getJSON(url) {
+  const response = await fetch(url, { cache: "no-store" });
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+export async function postJSON(url, body) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
+  return data;
+}
+
+// el("div", {class: "x", onclick: f}, child, "text") -> HTMLElement
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value == null || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child != null) node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+export function score(value) {
+  return value == null ? "–" : Number(value).toFixed(2);
+}
+
+export function time(value) {
+  if (value == null) return "–";
+  const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+  const two = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ` +
+    `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}
+
+// Subscribe to live events of one type for as long as a view is shown; returns the undo.
+export function on(type, handler) {
+  const listener = (event) => handler(event.detail);
+  bus.addEventListener(type, listener);
+  return () => bus.removeEventListener(type, listener);
+}
+
+export const MODALITIES = ["image", "temperature", "audio", "sensor"];
+export const COLOURS = {
+  fused: "#f5f5f5", image: "#4fc3f7", temperature: "#ff8a65", audio: "#ba68c8", sensor: "#aed581",
+};

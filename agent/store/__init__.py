@@ -1,0 +1,1 @@
+"""What the agent keeps on disk beside the outbox: the evidence behind each alarm."""

@@ -1,0 +1,91 @@
+"""`edge-agent bench`: the real pipeline, the shipped models, a real broker, a real 1080p file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+STAGES = {"decode", "preprocess", "inference", "postprocess", "score", "fusion", "publish"}
+
+
+async def run_bench(broker: tuple[str, int], *args: str) -> tuple[int, str, str]:
+    """Exit code, stdout, stderr (logs)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent", "--log-level", "warning", "bench",
+        "--broker", f"{broker[0]}:{broker[1]}", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    output, logs = await asyncio.wait_for(process.communicate(), 110)
+    return process.returncode or 0, output.decode(), logs.decode()
+
+
+def ordered(p: dict[str, float]) -> bool:
+    return p["count"] > 0 and 0 < p["p50"] <= p["p90"] <= p["p99"]
+
+
+async def test_bench_json_has_every_key_with_sane_values(
+    tmp_path: Path, broker: tuple[str, int]
+) -> None:
+    out = tmp_path / "bench.json"
+    # 5 fps offered keeps the pipeline below the bare model's rate even on a loaded machine
+    code, output, logs = await run_bench(
+        broker, "--duration", "5", "--fps", "5", "--model-seconds", "2", "--json", str(out)
+    )
+    assert code == 0, logs[-3000:]
+    result = json.loads(out.read_text())
+    assert "efficiency" in output and "stage latency" in output  # the table went to stdout
+
+    assert result["backend"] == "onnxruntime/CPUExecutionProvider"
+    assert result["streams"] == 1
+    assert 0 < result["pipeline_fps"] <= 5 * 1.2
+    assert result["model_fps"] > 0
+    assert 0 < result["efficiency"] <= 1.5
+    assert result["efficiency"] == pytest.approx(
+        result["pipeline_fps"] / result["model_fps"], rel=0.02
+    )
+    assert ordered(result["capture_to_alarm_ms"])
+    assert ordered(result["detector_model_ms"])
+
+    stages = result["stages"]
+    assert set(stages) == STAGES
+    for flat in ("decode", "fusion", "publish"):
+        assert ordered(stages[flat]), flat
+    for modality in ("image", "temperature", "audio", "sensor"):
+        assert ordered(stages["score"][modality]), modality
+    models = stages["inference"]
+    assert {name.split("@")[0] for name in models} >= {"defects-yolov8n", "sound-cnn-lstm"}
+    assert all(ordered(p) for p in models.values())
+    assert ordered(stages["preprocess"]["image"]) and ordered(stages["postprocess"]["image"])
+
+    assert result["frames"]["scored"] >= 10
+    assert result["inspection_ms"]["p50"] > 0
+    assert result["cpu_percent"] > 0
+    assert result["rss_mb"] > 50
+
+
+async def test_bench_json_to_stdout_with_several_camera_only_streams(
+    broker: tuple[str, int],
+) -> None:
+    code, output, logs = await run_bench(
+        broker, "--duration", "3", "--fps", "3", "--streams", "2", "--camera-only",
+        "--model-seconds", "1", "--json", "-",
+    )  # fmt: skip
+    assert code == 0, logs[-3000:]
+    result = json.loads(output)
+    assert result["streams"] == 2
+    assert result["camera_only"] is True
+    assert result["inspection_ms"] is None  # only the camera was scored
+    assert set(result["stages"]["score"]) == {"image"}
+    assert result["pipeline_fps"] > result["pipeline_fps_per_stream"] > 0
+
+
+async def test_bench_refuses_bad_options(broker: tuple[str, int]) -> None:
+    code, _, logs = await run_bench(broker, "--streams", "0")
+    assert code == 2
+    assert "--streams: must be above 0, got 0" in logs

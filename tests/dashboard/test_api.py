@@ -1,0 +1,72 @@
+"""The dashboard process over a real broker: what it learns from MQTT, through its JSON API,
+and that a restart keeps the history."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+
+from tests.dashboard.support import dashboard_process
+
+SITE, DEVICE = "plant", "pump"
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+async def poll(url: str, ready: Any, seconds: float = 20.0) -> Any:
+    """GET until ready(answer) holds; the last answer either way."""
+    async with asyncio.timeout(seconds):
+        while True:
+            answer = await asyncio.to_thread(get_json, url)
+            if ready(answer):
+                return answer
+            await asyncio.sleep(0.2)
+
+
+def state(score: float, second: int) -> bytes:
+    return json.dumps({
+        "device": DEVICE, "state": "ok", "score": score, "threshold": 0.3, "rule": "none",
+        "type": "none", "alarm_id": None,
+        "modalities": {"temperature": {"score": score, "weight": 1.0, "stale": False}},
+        "readings": {"max_temp_c": 40.0 + second, "sensor": {"Current": 3.0}},
+        "updated_at": f"2026-11-23T10:00:0{second}.000Z",
+    }).encode()  # fmt: skip
+
+
+async def test_history_and_live_state_come_from_the_broker_and_survive_a_restart(
+    broker: tuple[str, int], topic_prefix: str, tmp_path: Path
+) -> None:
+    trend_url = f"/api/devices/{SITE}/{DEVICE}/trend?hours=100000"
+    alarm = {"id": "a-1", "seq": 1, "event": "raised", "device": DEVICE, "type": "hot_spot",
+             "severity": "major", "score": 0.7,
+             "raised_at": "2026-11-23T10:00:02.000Z"}  # fmt: skip
+    async with dashboard_process(tmp_path, broker[1], topic_prefix) as dash:
+        async with aiomqtt.Client(*broker) as client:
+            base = f"{topic_prefix}/{SITE}"
+            await client.publish(f"{base}/status", b"online", qos=1, retain=True)
+            # retained, so it arrives whenever the dashboard subscribes: then it listens
+            await poll(dash.url + "/api/overview", lambda o: SITE in o["sites"])
+            for second in range(3):
+                await client.publish(f"{base}/{DEVICE}/state", state(0.1 * second, second), qos=1)
+            await client.publish(f"{base}/{DEVICE}/alarm", json.dumps(alarm).encode(), qos=1)
+        trend = await poll(dash.url + trend_url, lambda t: len(t["points"]) == 3)
+        assert [p["readings"]["max_temp_c"] for p in trend["points"]] == [40.0, 41.0, 42.0]
+        overview = await asyncio.to_thread(get_json, dash.url + "/api/overview")
+        assert [t["device"] for t in overview["devices"]] == [DEVICE]
+        await poll(dash.url + "/api/alarms?hours=100000", lambda a: len(a["alarms"]) == 1)
+
+    async with dashboard_process(tmp_path, broker[1], topic_prefix) as restarted:
+        trend = await asyncio.to_thread(get_json, restarted.url + trend_url)
+        assert len(trend["points"]) == 3
+        alarms = await asyncio.to_thread(get_json, restarted.url + "/api/alarms?hours=100000")
+        assert [a["id"] for a in alarms["alarms"]] == ["a-1"]
+        stats = await asyncio.to_thread(get_json, restarted.url + "/api/stats?days=100000")
+        assert stats["per_type"] == [{"day": "2026-11-23", "name": "hot_spot", "n": 1}]

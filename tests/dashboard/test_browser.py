@@ -1,0 +1,151 @@
+"""The dashboard in headless Chromium, fed by `edge-agent demo` through a real broker.
+
+The page is opened before the demo starts, so everything it shows arrives live: the
+devices' tiles, then pump-01's alarm (without a reload), its evidence image, and the
+acknowledgement an operator sends, which the test sees on the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiomqtt
+import cv2
+import pytest
+from playwright.async_api import async_playwright
+
+from tests.dashboard.support import CHROMIUM_ARGS, chromium_or_skip, dashboard_process
+from tests.support.mqtt import Collector, MosquittoProcess, subscribe
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
+
+PREFIX = "dash"
+DEVICES = ("pump-01", "motor-02", "valve-03")
+SAMPLES = Path(__file__).parents[2] / "agent" / "demo" / "samples"
+ALARM_SHOWN_WITHIN_S = 10.0  # "a few seconds"; generous for a loaded CI machine
+GRACE_S = 5.0
+
+
+@contextlib.asynccontextmanager
+async def demo(port: int, folder: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`edge-agent demo` on the test's broker; stopped when the test is done with it."""
+    with (folder / "demo.log").open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "agent", "demo", "--duration", "90",
+            "--broker", f"127.0.0.1:{port}", "--prefix", PREFIX,
+            "--evidence-dir", str(folder / "evidence"), stdout=log, stderr=log,
+        )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await asyncio.wait_for(process.wait(), 30)
+
+
+def first_alarm(seen: Collector) -> dict[str, object] | None:
+    alarms = [a for a in seen.json("/alarm") if a.get("device") == "pump-01"]
+    return alarms[0] if alarms else None
+
+
+def camera_frame_jpeg() -> bytes:
+    """A real frame of the pump's camera sample, as the evidence helper would send it."""
+    capture = cv2.VideoCapture(str(SAMPLES / "pump-01" / "camera.avi"))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    return cv2.imencode(".jpg", frame)[1].tobytes()
+
+
+async def ensure_published(
+    seen: Collector, port: int, topic: str, payload: bytes, retain: bool = False
+) -> None:
+    """C1's evidence and snapshots: until the agent publishes them itself, the test does."""
+    with contextlib.suppress(TimeoutError):
+        await seen.wait_for(lambda s: any(t == topic for t, _, _ in s.messages), GRACE_S)
+        return
+    async with aiomqtt.Client("127.0.0.1", port) as client:
+        await client.publish(topic, payload, qos=1, retain=retain)
+
+
+async def test_operator_sees_devices_alarm_evidence_and_acknowledges(
+    private_broker: MosquittoProcess, tmp_path: Path
+) -> None:
+    chromium = chromium_or_skip()
+    port = private_broker.port
+    async with (
+        dashboard_process(tmp_path, port, PREFIX) as dash,
+        subscribe("127.0.0.1", port, f"{PREFIX}/#") as seen,
+        async_playwright() as playwright,
+    ):
+        browser = await playwright.chromium.launch(
+            executable_path=str(chromium), args=CHROMIUM_ARGS
+        )
+        page = await browser.new_page(viewport={"width": 1600, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(dash.url + "/")
+        await page.wait_for_selector("#link.up", timeout=15_000)  # the live stream is open
+        await page.evaluate("window.loadedOnce = true")  # gone if the page ever reloads
+
+        async with demo(port, tmp_path) as agent:
+            for device in DEVICES:
+                await page.wait_for_selector(f'.tile[data-device="{device}"]', timeout=90_000)
+            await page.click('nav a[data-nav="alarms"]')
+
+            await seen.wait_for(lambda s: first_alarm(s) is not None, 120)
+            published = time.monotonic()
+            alarm = first_alarm(seen)
+            assert alarm is not None and agent.returncode is None
+            alarm_id = str(alarm["id"])
+            row = f'table.alarms tr[data-alarm-id="{alarm_id}"]'
+            await page.wait_for_selector(row, timeout=ALARM_SHOWN_WITHIN_S * 1000)
+            shown_after = time.monotonic() - published
+
+            pump = f"{PREFIX}/demo-plant/pump-01"
+            frame = camera_frame_jpeg()
+            await ensure_published(seen, port, f"{pump}/evidence/{alarm_id}/image", frame)
+            await page.click(row)
+            evidence = f'.detail[data-alarm-id="{alarm_id}"] img.evidence-image.image'
+            await page.wait_for_selector(evidence, timeout=15_000)
+            await page.wait_for_function(
+                f"document.querySelector('{evidence}')?.naturalWidth > 0", timeout=10_000
+            )
+
+            await page.fill('.detail input[name="by"]', "test-operator")
+            await page.fill('.detail input[name="note"]', "bearing checked")
+            await page.click("#ack-button")
+            await seen.wait_for(
+                lambda s: any(a.get("id") == alarm_id for a in s.json("/pump-01/ack")), 15
+            )
+            await page.wait_for_selector("text=acknowledged by test-operator", timeout=15_000)
+            await page.screenshot(path=tmp_path / "alarm.png", full_page=True)
+
+            await ensure_published(seen, port, f"{pump}/snapshot/image", frame, retain=True)
+            await page.evaluate("location.hash = '#/device/demo-plant/pump-01'")
+            await page.wait_for_selector(".chart canvas", timeout=15_000)
+            await page.wait_for_function(
+                "document.querySelector('img.snapshot.image')?.naturalWidth > 0", timeout=15_000
+            )
+            await page.screenshot(path=tmp_path / "device.png", full_page=True)
+            await page.click('nav a[data-nav="overview"]')
+            await page.wait_for_selector('.tile[data-device="pump-01"][data-state="alarm"]')
+            await page.wait_for_selector(f'.alarm-line.acked[data-alarm-id="{alarm_id}"]')
+            await page.screenshot(path=tmp_path / "overview.png", full_page=True)
+
+        assert await page.evaluate("window.loadedOnce === true"), "the page was reloaded"
+        await browser.close()
+
+    ack = next(a for a in seen.json("/pump-01/ack") if a.get("id") == alarm_id)
+    assert ack["by"] == "test-operator" and ack["note"] == "bearing checked"
+    assert set(ack) == {"id", "by", "at", "note"}
+    assert shown_after < ALARM_SHOWN_WITHIN_S
+    assert errors == []
+    print(f"alarm shown {shown_after:.2f} s after it was published; screenshots in {tmp_path}")
+    print(json.dumps({"alarm_id": alarm_id}))

@@ -1,0 +1,99 @@
+"""Broker messages into live tiles, history rows and browser events; bad ones are skipped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from agent.dashboard.history import History
+from agent.dashboard.ingest import Ingest, sniff_media_type
+from agent.dashboard.live import Hub, LiveView, driving_modality
+
+
+@pytest.fixture
+def ingest(tmp_path: Path) -> Ingest:
+    return Ingest("edge", LiveView(), History(tmp_path / "h.sqlite", 1.0), Hub())
+
+
+def state(device: str, state_name: str, **extra: Any) -> bytes:
+    payload = {
+        "device": device, "state": state_name, "score": 0.5, "threshold": 0.3,
+        "rule": "weighted", "type": "patches", "alarm_id": None,
+        "modalities": {
+            "image": {"score": 0.9, "weight": 0.4, "stale": False},
+            "audio": {"score": 1.0, "weight": 0.2, "stale": False},
+            "sensor": {"score": None, "weight": 0.0, "stale": True},
+        },
+        "readings": {"max_temp_c": 50.0, "sensor": {}},
+        "updated_at": "2026-11-23T10:00:00.000Z",
+    }  # fmt: skip
+    return json.dumps({**payload, **extra}).encode()
+
+
+def test_tiles_follow_state_health_and_site_status(ingest: Ingest) -> None:
+    ingest.handle("edge/plant/pump/state", state("pump", "ok"))
+    ingest.handle("edge/plant/valve/state", state("valve", "alarm", rule="critical:sensor"))
+    tiles = {t["device"]: t for t in ingest.live.overview()["devices"]}
+    assert tiles["pump"]["state"] == "ok"
+    assert tiles["pump"]["driver"] == "image"  # 0.9 * 0.4 beats 1.0 * 0.2
+    assert tiles["valve"]["driver"] == "sensor"
+    ingest.handle("edge/plant/pump/health", json.dumps({"state": "degraded"}).encode())
+    assert ingest.live.overview()["devices"][0]["state"] == "degraded"
+    ingest.handle("edge/plant/status", b"offline")
+    assert {t["state"] for t in ingest.live.overview()["devices"]} == {"offline"}
+    ingest.handle("edge/plant/status", b"online")
+    ingest.handle("edge/plant/pump/state", b"not json")  # skipped, not fatal
+    ingest.handle("edge/plant/pump/state", b"[1, 2]")
+    assert ingest.live.overview()["devices"][0]["score"] == 0.5
+    assert len(ingest.history.trend("plant", "pump", 0.0)) == 1
+
+
+async def test_alarm_evidence_and_ack_reach_history_and_listeners(ingest: Ingest) -> None:
+    jpeg = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    alarm = {"id": "a1", "seq": 1, "event": "raised", "device": "pump", "type": "patches",
+             "severity": "major", "score": 0.7}  # fmt: skip
+    async with ingest.hub.listen() as events:
+        ingest.handle("edge/plant/pump/evidence/a1/image", jpeg)  # may come before the alarm
+        ingest.handle("edge/plant/pump/alarm", json.dumps(alarm).encode())
+        ingest.handle("edge/plant/pump/ack", json.dumps({"id": "a1", "by": "ana"}).encode())
+        ingest.handle("edge/plant/pump/ack", json.dumps({"id": "unknown", "by": "bo"}).encode())
+        received = [events.get_nowait() for _ in range(events.qsize())]
+    assert [e["type"] for e in received] == ["evidence", "alarm", "ack"]
+    assert received[1]["alarm"]["severity"] == "major"
+    found = ingest.history.alarm("a1")
+    assert found is not None
+    assert found["evidence_files"] == [{"kind": "image", "media_type": "image/jpeg",
+                                        "size": len(jpeg)}]  # fmt: skip
+    assert found["acks"][0]["by"] == "ana"
+
+
+def test_retained_state_keeps_its_own_time_across_restarts(tmp_path: Path) -> None:
+    retained = state("pump", "ok", updated_at="2026-11-23T10:00:00.000Z")
+    for _ in range(2):  # the dashboard restarts and gets the same retained state again
+        history = History(tmp_path / "restart.sqlite", 1.0)
+        Ingest("edge", LiveView(), history, Hub()).handle("edge/plant/pump/state", retained)
+        history.close()
+    points = History(tmp_path / "restart.sqlite", 1.0).trend("plant", "pump", 0.0)
+    assert [p["at"] for p in points] == [1795428000.0]
+
+
+def test_snapshots_are_kept_in_memory(ingest: Ingest) -> None:
+    png = cv2.imencode(".png", np.zeros((4, 4), np.uint8))[1].tobytes()
+    ingest.handle("edge/plant/pump/snapshot/thermal", png)
+    media_type, data, _ = ingest.live.device("plant", "pump").snapshots["thermal"]
+    assert (media_type, data) == ("image/png", png)
+
+
+def test_media_types_of_evidence_files() -> None:
+    assert sniff_media_type(b"RIFF\x00\x00\x00\x00WAVEfmt ") == "audio/wav"
+    assert sniff_media_type(b"\x89PNG\r\n\x1a\n...") == "image/png"
+    assert sniff_media_type(b'{"values": {}}') == "application/json"
+
+
+def test_no_driver_without_fresh_scores() -> None:
+    assert driving_modality({"modalities": {"image": {"score": None, "stale": True}}}) is None

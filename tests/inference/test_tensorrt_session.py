@@ -1,0 +1,93 @@
+"""TensorRTSession's buffer handling and its selection, on stand-ins for TensorRT and CUDA."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.inference.engine_file import (
+    EngineMismatchError,
+    EngineRecord,
+    check_engine,
+    engine_path_for,
+    write_record,
+)
+from agent.inference.session import ModelError, load_session
+from agent.inference.tensorrt import TensorRTSession
+from agent.models import sha256_of
+from tests.support import fake_tensorrt
+from tests.support.onnx_models import constant_model
+
+
+@pytest.fixture
+def fakes(monkeypatch: pytest.MonkeyPatch) -> fake_tensorrt.Memory:
+    trt, cudart, memory = fake_tensorrt.modules()
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", cudart)
+    return memory
+
+
+def engine_beside(folder: Path, tensorrt_version: str = fake_tensorrt.VERSION) -> Path:
+    onnx = constant_model(folder / "m.onnx", np.ones((1, 2), np.float32), [1, 3], input_name="x")
+    engine = engine_path_for(onnx)
+    engine.write_bytes(b"serialised")
+    record = EngineRecord(
+        onnx_name=onnx.name,
+        onnx_sha256=sha256_of(onnx),
+        tensorrt_version=tensorrt_version,
+        precision="fp16",
+        input_profiles={"x": [[1, 1, 4], [1, 10, 4], [1, fake_tensorrt.MAX_T, 4]]},
+        metadata={"name": "m", "version": "2"},
+        device_name="fake",
+        built_at="2026-11-23T00:00:00+00:00",
+    )
+    write_record(engine, record)
+    return onnx
+
+
+def open_session(onnx: Path) -> TensorRTSession:
+    engine = engine_path_for(onnx)
+    return TensorRTSession(engine, onnx, check_engine(engine, onnx))
+
+
+def test_runs_varying_lengths_through_buffers_allocated_once(
+    fakes: fake_tensorrt.Memory, tmp_path: Path
+) -> None:
+    session = open_session(engine_beside(tmp_path))
+    assert (session.input_names, session.output_names) == (["x"], ["y"])
+    assert session.input_shapes == [[1, 10, 4]]
+    assert session.version == "m@2"
+    allocated = len(fakes.blocks)
+
+    for length in (10, 3, fake_tensorrt.MAX_T, 7):
+        x = np.arange(length * 4, dtype=np.float32).reshape(1, length, 4)
+        (y,) = session.run({"x": x})
+        np.testing.assert_allclose(y, x.sum(-1) * 2)
+
+    assert len(fakes.blocks) == allocated == 4  # pinned + device, per tensor, once
+
+
+def test_input_outside_the_profile_is_a_model_error(
+    fakes: fake_tensorrt.Memory, tmp_path: Path
+) -> None:
+    session = open_session(engine_beside(tmp_path))
+    too_long = np.zeros((1, fake_tensorrt.MAX_T + 1, 4), np.float32)
+    with pytest.raises(ModelError, match="outside the engine's profile"):
+        session.run({"x": too_long})
+
+
+def test_engine_from_another_tensorrt_version_is_refused(
+    fakes: fake_tensorrt.Memory, tmp_path: Path
+) -> None:
+    with pytest.raises(EngineMismatchError, match=r"built with TensorRT 8\.6\.1"):
+        open_session(engine_beside(tmp_path, tensorrt_version="8.6.1"))
+
+
+def test_auto_picks_native_tensorrt_when_it_can_run(
+    fakes: fake_tensorrt.Memory, tmp_path: Path
+) -> None:
+    session = load_session(engine_beside(tmp_path), "auto")
+    assert session.backend == "tensorrt"

@@ -1,0 +1,112 @@
+"""Alarm events wait for their evidence but keep their order, and a bad file costs only itself."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.alarms import Alarm, AlarmEvent, AlarmTransition
+from agent.config import BrokerConfig, DeviceConfig
+from agent.fusion import fuse
+from agent.publish.mqtt import MqttLink
+from agent.publish.outbox import Outbox
+from agent.publish.publisher import Publisher
+from agent.publish.topics import Topics
+from agent.samples import Modality, Sample, Score
+from agent.store.evidence import EvidenceStore
+from agent.store.recorder import DeviceEvidence, EvidenceWriter
+from tests.support.tasks import running
+
+
+def device(tmp_path: Path) -> DeviceConfig:
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"never loaded")
+    return DeviceConfig.model_validate(
+        {
+            "id": "pump-01",
+            "sources": {
+                "camera": {"uri": "cam.avi", "detector": {"model": model}},
+                "microphone": {"file": model, "classifier": {"model": model}},
+            },
+            "fusion": {"weights": {"image": 0.5, "audio": 0.5}},
+        }
+    )
+
+
+def observed(modality: Modality, data: np.ndarray, **meta: object) -> tuple[Sample, Score]:
+    now = time.time()
+    sample = Sample("pump-01", modality, now, data, dict(meta))
+    return sample, Score("pump-01", modality, 0.9, "x", {"detections": []}, now, now)
+
+
+def transition(event: AlarmEvent, seq: int, scores: dict[Modality, Score]) -> AlarmTransition:
+    config = DeviceConfig.model_fields["fusion"].default
+    decision = fuse("pump-01", scores, config, scores, time.time())
+    alarm = Alarm("a1", "pump-01", time.time(), "x", "major", 0.9, time.time())
+    return AlarmTransition(event, seq, alarm, decision)
+
+
+async def test_events_enter_the_outbox_in_seq_order_with_the_files_that_rendered(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    topics = Topics("edge", "plant")
+    outbox = Outbox(":memory:")
+    publisher = Publisher(MqttLink(BrokerConfig(), topics.status), outbox)  # never connected
+    store = EvidenceStore(tmp_path / "db.sqlite3", tmp_path / "evidence", 3600.0, 10**7)
+    writer = EvidenceWriter(store, publisher, topics)
+    evidence = DeviceEvidence(device(tmp_path), writer, 5.0)
+    image = observed(Modality.IMAGE, np.zeros((40, 60, 3), np.uint8))
+    audio = observed(Modality.AUDIO, np.zeros(800, np.float32))  # no sample_rate: cannot render
+    for sample, score in (image, audio):
+        evidence.remember(sample, score)
+    scores = {Modality.IMAGE: image[1], Modality.AUDIO: audio[1]}
+
+    evidence.alarm(transition(AlarmEvent.RAISED, 7, scores), topics.alarm("pump-01"), {"n": 7})
+    evidence.alarm(transition(AlarmEvent.CLEARED, 8, scores), topics.alarm("pump-01"), {"n": 8})
+    assert len(outbox) == 0  # still being rendered
+    with caplog.at_level(logging.ERROR):
+        async with running(writer.run()):
+            assert await writer.drain(10)
+
+    raised = outbox.head()
+    assert raised is not None and raised.seq == 7
+    (reference,) = json.loads(raised.payload)["evidence_files"]
+    assert reference["kind"] == "image"
+    assert reference["topic"] == "edge/plant/pump-01/evidence/a1/image"
+    assert "evidence not stored" in caplog.text  # the audio file, and only it
+    outbox.acknowledged(7)
+    cleared = outbox.head()
+    assert cleared is not None and cleared.seq == 8
+    assert json.loads(cleared.payload) == {"n": 8}  # a cleared alarm has no new evidence
+    queued = store.next_publish()
+    assert queued is not None and queued.topic == reference["topic"]
+    assert len(queued.payload) == reference["size"]
+
+
+async def test_events_still_queued_at_shutdown_go_out_without_evidence(tmp_path: Path) -> None:
+    topics = Topics("edge", "plant")
+    outbox = Outbox(":memory:")
+    publisher = Publisher(MqttLink(BrokerConfig(), topics.status), outbox)
+    store = EvidenceStore(tmp_path / "db.sqlite3", tmp_path / "evidence", 3600.0, 10**7)
+    writer = EvidenceWriter(store, publisher, topics)
+    evidence = DeviceEvidence(device(tmp_path), writer, 5.0)
+    image = observed(Modality.IMAGE, np.zeros((40, 60, 3), np.uint8))
+    evidence.remember(*image)
+    for seq in (1, 2, 3):
+        event = transition(AlarmEvent.UPDATED, seq, {Modality.IMAGE: image[1]})
+        evidence.alarm(event, topics.alarm("pump-01"), {"n": seq})
+    task = asyncio.create_task(writer.run())
+    await asyncio.sleep(0)  # the writer takes the first job and starts rendering
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    seqs = []
+    while (entry := outbox.head()) is not None:
+        seqs.append(entry.seq)
+        outbox.acknowledged(entry.seq)
+    assert seqs == [1, 2, 3]

@@ -1,0 +1,113 @@
+"""Stand-ins for the GPU we lack: `tensorrt` and cuda-python's runtime, same calls, host memory.
+
+The fake engine has one input `x` [1, T, 4] (T from the profile) and one output `y` [1, T]
+= x.sum(-1) * 2, so a test sees real bytes go through TensorRTSession's buffers: pinned host
+to "device", execute, back. "Device" memory is host memory here; copies are memmoves.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.machinery
+import types
+from typing import Any
+
+import numpy as np
+
+INPUT, OUTPUT = "x", "y"
+MAX_T = 50
+VERSION = "10.3.0"
+
+
+class Memory:
+    """Every allocation, kept alive and counted, so a test can see buffers are reused."""
+
+    def __init__(self) -> None:
+        self.blocks: list[ctypes.Array[ctypes.c_byte]] = []
+
+    def allocate(self, nbytes: int) -> tuple[int, int]:
+        block = (ctypes.c_byte * nbytes)()
+        self.blocks.append(block)
+        return 0, ctypes.addressof(block)
+
+
+class _Context:
+    def __init__(self) -> None:
+        self.shapes = {INPUT: (1, 1, 4)}
+        self.addresses: dict[str, int] = {}
+        self.runs = 0
+
+    def set_input_shape(self, name: str, shape: Any) -> bool:
+        shape = tuple(shape)
+        if not 1 <= shape[1] <= MAX_T:
+            return False
+        self.shapes[name] = shape
+        return True
+
+    def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+        t = self.shapes[INPUT][1]
+        return (1, t, 4) if name == INPUT else (1, t)
+
+    def set_tensor_address(self, name: str, address: int) -> None:
+        self.addresses[name] = address
+
+    def execute_async_v3(self, stream: int) -> bool:
+        t = self.shapes[INPUT][1]
+        source = (ctypes.c_float * (t * 4)).from_address(self.addresses[INPUT])
+        result = np.frombuffer(source, np.float32).reshape(1, t, 4).sum(-1) * 2
+        ctypes.memmove(self.addresses[OUTPUT], result.astype(np.float32).ctypes.data, t * 4)
+        self.runs += 1
+        return True
+
+
+class _Engine:
+    num_io_tensors = 2
+
+    def __init__(self) -> None:
+        self.context = _Context()
+
+    def get_tensor_name(self, index: int) -> str:
+        return (INPUT, OUTPUT)[index]
+
+    def get_tensor_mode(self, name: str) -> str:
+        return "input" if name == INPUT else "output"
+
+    def get_tensor_dtype(self, name: str) -> str:
+        return "float32"
+
+    def create_execution_context(self) -> _Context:
+        return self.context
+
+
+def _copy(destination: int, source: int, nbytes: int, kind: int, stream: int) -> tuple[int]:
+    ctypes.memmove(destination, source, nbytes)
+    return (0,)
+
+
+def modules() -> tuple[types.ModuleType, types.ModuleType, Memory]:
+    """(fake tensorrt, fake cuda.bindings.runtime, the memory they allocate from)."""
+    memory = Memory()
+    engine = _Engine()
+    trt = types.ModuleType("tensorrt")
+    trt.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)
+    trt.__version__ = VERSION
+    trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None})
+    trt.Runtime = type(
+        "Runtime",
+        (),
+        {"__init__": lambda self, logger: None, "deserialize_cuda_engine": lambda self, b: engine},
+    )
+    trt.TensorIOMode = types.SimpleNamespace(INPUT="input", OUTPUT="output")
+    trt.nptype = np.dtype
+
+    cudart = types.ModuleType("cuda.bindings.runtime")
+    cudart.__spec__ = importlib.machinery.ModuleSpec("cuda.bindings.runtime", None)
+    cudart.cudaMemcpyKind = types.SimpleNamespace(
+        cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2
+    )
+    cudart.cudaStreamCreate = lambda: (0, 7)
+    cudart.cudaMallocHost = memory.allocate
+    cudart.cudaMalloc = memory.allocate
+    cudart.cudaMemcpyAsync = _copy
+    cudart.cudaStreamSynchronize = lambda stream: (0,)
+    return trt, cudart, memory

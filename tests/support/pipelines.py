@@ -1,0 +1,47 @@
+"""One device's real pipeline publishing to a real broker, for tests that break its inputs."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from agent.alarms import sequence_from
+from agent.config import BrokerConfig, DeviceConfig
+from agent.modalities import build_channels
+from agent.pipeline import DevicePipeline
+from agent.publish.mqtt import MqttLink
+from agent.publish.outbox import Outbox
+from agent.publish.publisher import Publisher
+from agent.publish.topics import Topics
+from tests.support.tasks import running
+from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, write_sequence
+
+
+@contextlib.asynccontextmanager
+async def running_pipeline(
+    config: DeviceConfig, broker: tuple[str, int], topic_prefix: str
+) -> AsyncIterator[DevicePipeline]:
+    """Run `config`'s pipeline with its own MQTT link and in-memory outbox for the block."""
+    topics = Topics(topic_prefix, "site")
+    link = MqttLink(BrokerConfig(host=broker[0], port=broker[1]), topics.status)
+    publisher = Publisher(link, Outbox(":memory:"))
+    pipeline = DevicePipeline(config, build_channels(config), publisher, topics, sequence_from(1))
+    async with running(link.run(), publisher.run(), pipeline.run()):
+        yield pipeline
+
+
+def beside_a_thermal_camera(
+    tmp_path: Path, device_id: str, kind: str, settings: dict[str, Any]
+) -> DeviceConfig:
+    """A device whose thermal camera works, beside the `kind` source a test breaks."""
+    infrared = {
+        "uri": write_sequence(tmp_path / "ir", [frame_with_spot(30.0, None)]),
+        "fps": 10,
+        "loop": True,
+        "calibration": CENTI_KELVIN,
+    }
+    return DeviceConfig.model_validate(
+        {"id": device_id, "sources": {"infrared": infrared, kind: settings}}
+    )
