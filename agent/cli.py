@@ -162,9 +162,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from agent.runtime import run_until_signalled  # loads the model stack only when running
 
+    def with_overrides(loaded: AgentConfig) -> AgentConfig:  # at start and on every SIGHUP
+        return with_metrics_port(with_broker(loaded, args.broker), args.metrics_port)
+
+    def reload() -> AgentConfig:
+        return with_overrides(load_config(args.config))
+
     try:
-        config = with_metrics_port(with_broker(config, args.broker), args.metrics_port)
-        asyncio.run(run_until_signalled(config))
+        asyncio.run(run_until_signalled(with_overrides(config), reload))
     except ModelError as exc:
         print(f"model error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -18,7 +18,7 @@ from agent.fusion import Decision, fuse
 from agent.health import DeviceHealth
 from agent.modalities import Channel
 from agent.payload import alarm_payload, encode, state_payload
-from agent.publish.publisher import Publisher
+from agent.publish.publisher import Publisher, raise_lost_cancellation
 from agent.publish.topics import Topics
 from agent.samples import Modality, Sample, Score
 from agent.sources.base import SourceError
@@ -91,10 +91,12 @@ class DevicePipeline:
         backoff = Backoff(RETRY_FIRST_S, RETRY_MAX_S)
         observe.scope(self.device, str(modality))
         while True:
+            raise_lost_cancellation()  # lost in a source that failed, the retry must not start
             try:
                 async with contextlib.aclosing(channel.source.stream()) as samples:
                     last_index = None
                     async for sample in samples:
+                        raise_lost_cancellation()  # e.g. pymodbus's wait_for on Python 3.11
                         observe.sample(observe.frames_skipped(last_index, sample.meta))
                         last_index = sample.meta.get("frame_index")
                         self.health.set_source(modality, "ok")

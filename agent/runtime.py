@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import signal
+from collections.abc import Callable
 
 from agent.alarms import sequence_from
 from agent.config import AgentConfig, DeviceConfig
@@ -18,6 +19,15 @@ from agent.publish.mqtt import MqttLink
 from agent.publish.outbox import Outbox
 from agent.publish.publisher import Publisher
 from agent.publish.topics import Topics
+from agent.reload import (
+    ReloadPlan,
+    build_pipelines,
+    inherit_alarm,
+    plan_reload,
+    reload_on_request,
+    report_abandoned_alarm,
+)
+from agent.service import serve_systemd
 from agent.store.evidence import EvidenceStore, open_evidence_store
 from agent.store.recorder import DeviceEvidence, EvidenceWriter, keep_retention
 
@@ -25,6 +35,7 @@ log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 5.0
 OUTBOX_FILE = "outbox.sqlite3"
+INSPECTION_TASK = "(inspection)"  # not a valid device id, so never a device's task
 
 
 class Agent:
@@ -61,6 +72,8 @@ class Agent:
             )
             for device in config.devices
         ]
+        self.sequence = sequence  # reloaded pipelines go on numbering from it
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # device id -> its pipeline's task
         self.inspection = InspectionScheduler(
             config.inspection, self.pipelines, self.publisher, self.topics
         )
@@ -78,8 +91,57 @@ class Agent:
         self.acknowledged[alarm_id] = ack
         log.info("alarm acknowledged", extra={"fields": {"topic": topic, "alarm_id": alarm_id}})
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Run until `stop` is set, then deliver what is queued and say offline."""
+    def _start(self, pipeline: DevicePipeline) -> None:
+        self._tasks[pipeline.device] = asyncio.create_task(pipeline.run(), name=pipeline.device)
+
+    def _start_inspection(self) -> None:
+        if self.config.inspection.enabled:
+            task = asyncio.create_task(self.inspection.run(), name="inspection")
+            self._tasks[INSPECTION_TASK] = task
+
+    async def _stop(self, names: list[str]) -> None:
+        tasks = [self._tasks.pop(name) for name in names if name in self._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def reload(self, config: AgentConfig) -> ReloadPlan:
+        """Apply a new config (see agent/reload.py); raises, changing nothing, if it cannot."""
+        plan = plan_reload(self.config, config)
+        devices = {d.id: d for d in config.devices}
+        wanted = [devices[i] for i in plan.replace + plan.add]
+        fresh = await build_pipelines(
+            wanted, self.publisher, self.topics, self.sequence, self._device_evidence
+        )
+        old = {p.device: p for p in self.pipelines}
+        await self._stop([*plan.replace, *plan.remove, INSPECTION_TASK])
+        for device in plan.replace:
+            inherit_alarm(old[device], fresh[device])
+        for device in plan.remove:
+            report_abandoned_alarm(old[device])
+        self.config = config
+        self.pipelines[:] = [fresh.get(d.id) or old[d.id] for d in config.devices]
+        self.inspection = InspectionScheduler(
+            config.inspection, self.pipelines, self.publisher, self.topics
+        )
+        for pipeline in fresh.values():
+            self._start(pipeline)
+        self._start_inspection()
+        log.info("config reloaded", extra={"fields": {
+            "kept": plan.keep, "replaced": plan.replace, "added": plan.add, "removed": plan.remove,
+        }})  # fmt: skip
+        return plan
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        reload_requested: asyncio.Event | None = None,
+        load: Callable[[], AgentConfig] | None = None,
+    ) -> None:
+        """Run until `stop` is set, then deliver what is queued and say offline.
+
+        Each time `reload_requested` is set, `load` is called and its config applied.
+        """
         log.info(
             "agent starting",
             extra={
@@ -92,17 +154,22 @@ class Agent:
         )
         if self.metrics is not None:
             self.metrics.start()
-        tasks = [asyncio.create_task(p.run(), name=p.device) for p in self.pipelines]
-        if self.config.inspection.enabled:
-            tasks.append(asyncio.create_task(self.inspection.run(), name="inspection"))
+        for pipeline in self.pipelines:
+            self._start(pipeline)
+        self._start_inspection()
         link_task = asyncio.create_task(self.link.run(), name="mqtt")
         publisher_task = asyncio.create_task(self.publisher.run(), name="publisher")
+        helpers = [asyncio.create_task(serve_systemd(self), name="systemd")]
+        if reload_requested is not None and load is not None:
+            reloads = reload_on_request(reload_requested, load, self.reload)
+            helpers.append(asyncio.create_task(reloads, name="reload"))
         evidence_tasks = self._start_evidence()
         await stop.wait()
         log.info("agent stopping")
-        for task in tasks:
+        for task in helpers:  # first, so no reload starts pipelines after this
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*helpers, return_exceptions=True)
+        await self._stop(list(self._tasks))
         await self._stop_evidence(evidence_tasks)
         if not await self.publisher.drain(DRAIN_TIMEOUT_S):
             log.warning(
@@ -144,11 +211,16 @@ class Agent:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def run_until_signalled(config: AgentConfig) -> None:
-    """Run the agent until SIGINT or SIGTERM."""
-    stop = asyncio.Event()
+async def run_until_signalled(
+    config: AgentConfig, load: Callable[[], AgentConfig] | None = None
+) -> None:
+    """Run the agent until SIGINT or SIGTERM; SIGHUP reloads the config through `load`."""
+    stop, reload_requested = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    handlers = {signal.SIGINT: stop.set, signal.SIGTERM: stop.set}
+    if load is not None:
+        handlers[signal.SIGHUP] = reload_requested.set
+    for sig, handler in handlers.items():
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await Agent(config).run(stop)
+            loop.add_signal_handler(sig, handler)
+    await Agent(config).run(stop, reload_requested, load)

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v mosquitto >/dev/null || need_apt+=(mosquitto)
 command -v chromium >/dev/null || need_apt+=(chromium)  # browser tests of the dashboard
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)  # verifies the service unit
 if ((${#need_apt[@]})); then
     if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo -n apt-get); fi
     echo "installing system packages: ${need_apt[*]}"

@@ -13,7 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import aiomqtt
 import yaml
@@ -75,7 +75,9 @@ def demo_config(template: dict[str, Any], broker: BrokerAddress, prefix: str,
     return parse_config(data, str(CONFIG_PATH), base_dir=DEMO_DIR)
 
 
-async def start_simulators(stack: contextlib.AsyncExitStack, devices: list[str]) -> dict[str, int]:
+async def start_simulators(
+    stack: contextlib.AsyncExitStack, devices: list[str], rows_per_s: float = ROWS_PER_S
+) -> dict[str, int]:
     """One simulated Modbus device per demo device, replaying its SKAB recording."""
     ports = {}
     for device in devices:
@@ -84,13 +86,19 @@ async def start_simulators(stack: contextlib.AsyncExitStack, devices: list[str])
         server = await stack.enter_async_context(
             modbus_device_server(recording_registers(recording.channels), first)
         )
-        task = asyncio.create_task(replay(server, recording, ROWS_PER_S, loop=True, lockstep=True))
+        task = asyncio.create_task(replay(server, recording, rows_per_s, loop=True, lockstep=True))
         stack.callback(task.cancel)
         ports[device] = server.port
     return ports
 
 
-async def subscribe(broker: BrokerAddress, topics: str, view: DemoView) -> None:
+class MessageSink(Protocol):
+    """Anything fed with the messages a subscriber receives."""
+
+    def on_message(self, topic: str, payload: bytes) -> None: ...
+
+
+async def subscribe(broker: BrokerAddress, topics: str, view: MessageSink) -> None:
     """Feed the view from the broker; reconnect if it drops."""
     while True:
         try:

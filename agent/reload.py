@@ -1,0 +1,121 @@
+"""SIGHUP: re-read the config and swap device pipelines without losing or repeating an alarm.
+
+What a reload keeps: the outbox, the publisher, the broker link and the event sequence, so
+queued alarms still go out in order and numbering goes on. Per device (matched by `id`):
+- unchanged: its pipeline keeps running untouched;
+- changed: a new pipeline replaces it and inherits its open alarm, so the next event is an
+  `updated` or `cleared` with the same id, never a second `raised`;
+- added: a new pipeline starts;
+- removed: its pipeline stops. An alarm it had open is NOT cleared (nobody watches the
+  device any more, so nobody knows it recovered): it is logged with its id, and its retained
+  state stays as last published.
+Broker, site, storage, dashboard and metrics changes need a restart and are refused, as is
+any config that does not validate or whose models do not load; the running config then stays
+in force.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+
+from agent.config import AgentConfig, ConfigError, DeviceConfig
+from agent.inference.session import ModelError
+from agent.modalities import build_channels
+from agent.pipeline import DevicePipeline
+from agent.publish.publisher import Publisher
+from agent.publish.topics import Topics
+from agent.store.recorder import DeviceEvidence
+from agent.systemd import notify
+
+log = logging.getLogger(__name__)
+
+RESTART_ONLY = ("broker", "site", "storage", "dashboard", "metrics")
+
+
+class ReloadRefusedError(Exception):
+    """The new config cannot be applied while running; the old one stays in force."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadPlan:
+    """Device ids by what a reload does to them."""
+
+    keep: list[str]
+    replace: list[str]
+    add: list[str]
+    remove: list[str]
+
+
+def plan_reload(old: AgentConfig, new: AgentConfig) -> ReloadPlan:
+    """Compare two configs device by device; refuse changes that need a restart."""
+    changed = [name for name in RESTART_ONLY if getattr(old, name) != getattr(new, name)]
+    if changed:
+        raise ReloadRefusedError(f"changing {', '.join(changed)} needs a restart")
+    before = {d.id: d for d in old.devices}
+    after = {d.id: d for d in new.devices}
+    return ReloadPlan(
+        keep=[i for i in after if i in before and before[i] == after[i]],
+        replace=[i for i in after if i in before and before[i] != after[i]],
+        add=[i for i in after if i not in before],
+        remove=[i for i in before if i not in after],
+    )
+
+
+async def build_pipelines(
+    devices: list[DeviceConfig],
+    publisher: Publisher,
+    topics: Topics,
+    sequence: Iterator[int],
+    evidence_for: Callable[[DeviceConfig], DeviceEvidence | None],
+) -> dict[str, DevicePipeline]:
+    """New pipelines, their models loaded in a thread while the old ones keep running."""
+    pipelines = {}
+    for device in devices:
+        channels = await asyncio.to_thread(build_channels, device)
+        evidence = evidence_for(device)
+        pipelines[device.id] = DevicePipeline(
+            device, channels, publisher, topics, sequence, evidence
+        )
+    return pipelines
+
+
+def inherit_alarm(old: DevicePipeline, new: DevicePipeline) -> None:
+    """The replacement carries on the open alarm (same id, raised_at, last severity)."""
+    new.tracker.active = old.tracker.active
+
+
+def report_abandoned_alarm(pipeline: DevicePipeline) -> None:
+    """A removed device's open alarm is left open upstream; say so, with its id."""
+    alarm = pipeline.tracker.active
+    if alarm is not None:
+        log.warning(
+            "device removed with an open alarm; it is not cleared",
+            extra={"fields": {"device": pipeline.device, "alarm_id": alarm.id}},
+        )
+
+
+async def reload_on_request(
+    requested: asyncio.Event,
+    load: Callable[[], AgentConfig],
+    apply: Callable[[AgentConfig], Awaitable[ReloadPlan]],
+) -> None:
+    """Each time `requested` is set: load the config and apply it, or log why not."""
+    while True:
+        await requested.wait()
+        requested.clear()
+        notify("RELOADING=1")
+        try:
+            await apply(load())
+        except ConfigError as exc:
+            log.error(
+                f"config reload rejected, keeping the running config\n{exc.report()}",
+                extra={"fields": {"source": exc.source, "problems": exc.problems}},
+            )
+        except (ReloadRefusedError, ModelError) as exc:
+            log.error(f"config reload rejected, keeping the running config: {exc}")
+        except Exception:  # a reload must never take the running agent down
+            log.exception("config reload failed, keeping the running config")
+        notify("READY=1")

@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""Soak test: run the demo pipeline faster than real time and watch for unbounded growth.
+
+Every `--every` seconds one CSV row records this process's RSS, open file descriptors and
+threads (from /proc), the event loop's lag (p99 and max of a 50 ms probe over the interval)
+and the alarm events: created (outbox sequence), delivered (PUBACKed), pending in the outbox,
+and received back from the broker per kind. At the end a linear fit over the second half of
+the run (the first half is warm-up: model arenas, caches) decides: a metric whose slope and
+total rise both exceed its limit grows without bound, and the tool exits 1 naming it. An agent
+that does not stop within STOP_TIMEOUT_S when asked fails the soak too.
+
+    tools/soak.py --duration 1800 --every 5 --csv soak.csv
+    tools/soak.py --judge soak.csv        # summary and verdict of a CSV already written
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agent.demo.broker import demo_broker
+from agent.demo.runner import demo_config, demo_template, start_simulators, subscribe
+from agent.logs import configure_logging
+from agent.runtime import Agent
+
+PROBE_S = 0.05
+STOP_TIMEOUT_S = 30.0
+RATE_KEYS = {"camera": "fps", "infrared": "fps", "modbus": "poll_hz"}  # what --speed scales
+COLUMNS = [
+    "elapsed_s",
+    "rss_mb",
+    "fds",
+    "threads",
+    "loop_lag_p99_ms",
+    "loop_lag_max_ms",
+    "events_created",
+    "events_delivered",
+    "outbox_pending",
+    "alarms_raised",
+    "alarms_updated",
+    "alarms_cleared",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class GrowthLimit:
+    """A metric grows without bound when its fitted slope AND its fitted rise exceed these."""
+
+    per_hour: float
+    min_rise: float
+
+
+LIMITS = {
+    "rss_mb": GrowthLimit(per_hour=30.0, min_rise=10.0),
+    "fds": GrowthLimit(per_hour=20.0, min_rise=5.0),
+    "threads": GrowthLimit(per_hour=20.0, min_rise=5.0),
+    "loop_lag_p99_ms": GrowthLimit(per_hour=200.0, min_rise=50.0),
+    "outbox_pending": GrowthLimit(per_hour=100.0, min_rise=20.0),
+}
+MIN_POINTS = 4
+
+
+def growth_failures(
+    rows: Sequence[dict[str, float]], limits: dict[str, GrowthLimit] = LIMITS
+) -> list[str]:
+    """Reasons the run failed: metrics that keep growing over the second half of the run."""
+    tail = rows[len(rows) // 2 :]
+    if len(tail) < MIN_POINTS:
+        return [f"too few samples to judge ({len(tail)} in the second half, need {MIN_POINTS})"]
+    hours = np.array([r["elapsed_s"] for r in tail]) / 3600.0
+    span_h = float(hours[-1] - hours[0])
+    failures = []
+    for name, limit in limits.items():
+        slope = float(np.polyfit(hours, np.array([r[name] for r in tail]), 1)[0])
+        rise = slope * span_h
+        if slope > limit.per_hour and rise > limit.min_rise:
+            failures.append(
+                f"{name} grows {slope:.1f}/h (+{rise:.1f} over the second half; "
+                f"limit {limit.per_hour}/h and +{limit.min_rise})"
+            )
+    return failures
+
+
+def process_usage() -> tuple[float, int, int]:
+    """RSS in MiB, open file descriptors and OS threads of this process, from /proc."""
+    status = Path("/proc/self/status").read_text().splitlines()
+    fields = dict(line.split(":", 1) for line in status if ":" in line)
+    rss_mb = int(fields["VmRSS"].split()[0]) / 1024.0
+    return rss_mb, sum(1 for _ in Path("/proc/self/fd").iterdir()), int(fields["Threads"])
+
+
+class LoopLagProbe:
+    """Sleeps PROBE_S over and over; how late it wakes is how long the loop was busy."""
+
+    def __init__(self) -> None:
+        self.lags_ms: list[float] = []
+
+    async def run(self) -> None:
+        """Measure until cancelled."""
+        while True:
+            started = time.monotonic()
+            await asyncio.sleep(PROBE_S)
+            self.lags_ms.append(max(0.0, (time.monotonic() - started - PROBE_S) * 1000.0))
+
+    def take(self) -> tuple[float, float]:
+        """p99 and max since the last call."""
+        lags, self.lags_ms = self.lags_ms or [0.0], []
+        return float(np.percentile(lags, 99)), max(lags)
+
+
+class AlarmCounter:
+    """Counts alarm events as subscribers receive them, by kind (raised/updated/cleared)."""
+
+    def __init__(self) -> None:
+        self.events: Counter[str] = Counter()
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        """Called by the demo's subscriber for every message under the site."""
+        if topic.endswith("/alarm"):
+            with contextlib.suppress(ValueError, AttributeError):
+                self.events[str(json.loads(payload).get("event"))] += 1
+
+
+def sample_row(elapsed: float, agent: Agent, probe: LoopLagProbe, alarms: AlarmCounter) -> dict:
+    """One CSV row of measurements."""
+    rss_mb, fds, threads = process_usage()
+    lag_p99, lag_max = probe.take()
+    return {
+        "elapsed_s": round(elapsed, 1),
+        "rss_mb": round(rss_mb, 1),
+        "fds": fds,
+        "threads": threads,
+        "loop_lag_p99_ms": round(lag_p99, 1),
+        "loop_lag_max_ms": round(lag_max, 1),
+        "events_created": agent.outbox.last_seq(),
+        "events_delivered": agent.publisher.delivered,
+        "outbox_pending": len(agent.outbox),
+        "alarms_raised": alarms.events["raised"],
+        "alarms_updated": alarms.events["updated"],
+        "alarms_cleared": alarms.events["cleared"],
+    }
+
+
+def accelerated(template: dict, speed: float) -> dict:
+    """The demo devices with every source polled `speed` times faster."""
+    for device in template["devices"]:
+        for kind, rate in RATE_KEYS.items():
+            if kind in device["sources"]:
+                device["sources"][kind][rate] *= speed
+    return template
+
+
+async def stop_agent(running: asyncio.Task[None], stop: asyncio.Event) -> list[str]:
+    """Ask the agent to stop; a problem when it has not within STOP_TIMEOUT_S."""
+    stop.set()
+    try:
+        async with asyncio.timeout(STOP_TIMEOUT_S):
+            await asyncio.shield(running)
+    except TimeoutError:
+        stuck = sorted(t.get_name() for t in asyncio.all_tasks() if t.cancelling())
+        return [f"the agent did not stop within {STOP_TIMEOUT_S:.0f} s; stuck: {', '.join(stuck)}"]
+    return []
+
+
+async def soak(args: argparse.Namespace) -> list[dict]:
+    """Run the demo agent for the duration, writing one row every `args.every` seconds."""
+    template = accelerated(demo_template(), args.speed)
+    prefix = args.prefix or f"soak-{uuid.uuid4().hex[:8]}"
+    rows: list[dict] = []
+    async with (
+        demo_broker(args.broker_host, args.broker_port) as broker,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        devices = [d["id"] for d in template["devices"]]
+        ports = await start_simulators(stack, devices, rows_per_s=20.0 * args.speed)
+        state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-soak-")))
+        agent = Agent(demo_config(template, broker, prefix, ports, state_dir))
+        alarms, probe = AlarmCounter(), LoopLagProbe()
+        helpers = [
+            asyncio.create_task(subscribe(broker, f"{prefix}/+/+/alarm", alarms)),
+            asyncio.create_task(probe.run()),
+        ]
+        stop = asyncio.Event()
+        running = asyncio.create_task(agent.run(stop))
+        out = stack.enter_context(args.csv.open("w", newline=""))
+        writer = csv.DictWriter(out, COLUMNS)
+        writer.writeheader()
+        started = time.monotonic()
+        while (elapsed := time.monotonic() - started) < args.duration:
+            await asyncio.sleep(min(args.every, args.duration - elapsed))
+            rows.append(sample_row(time.monotonic() - started, agent, probe, alarms))
+            writer.writerow(rows[-1])
+            out.flush()
+        problems = await stop_agent(running, stop)
+        if problems:  # a stuck task would hang every cleanup below, and asyncio.run's too
+            print("exiting without cleanup: the agent is stuck", file=sys.stderr)
+            sys.stdout.flush()
+            os._exit(report(rows, problems))
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+    return rows
+
+
+def summary(rows: Sequence[dict]) -> str:
+    """First and last values of what matters, for a report."""
+    first, last = rows[0], rows[-1]
+    lags = sorted(r["loop_lag_p99_ms"] for r in rows)
+    return (
+        f"duration {last['elapsed_s']:.0f} s, {len(rows)} samples\n"
+        f"rss_mb {first['rss_mb']:g} -> {last['rss_mb']:g}, "
+        f"fds {first['fds']:g} -> {last['fds']:g}, "
+        f"threads {first['threads']:g} -> {last['threads']:g}\n"
+        f"loop lag p99 per interval: median {lags[len(lags) // 2]:g} ms, worst {lags[-1]:g} ms; "
+        f"max single lag {max(r['loop_lag_max_ms'] for r in rows):g} ms\n"
+        f"alarm events created {last['events_created']:g}, delivered {last['events_delivered']:g}, "
+        f"pending {last['outbox_pending']:g}; received raised {last['alarms_raised']:g}, "
+        f"updated {last['alarms_updated']:g}, cleared {last['alarms_cleared']:g}"
+    )
+
+
+def report(rows: Sequence[dict], problems: Sequence[str] = ()) -> int:
+    """Print the summary and the verdict; the exit code: 1 when anything failed."""
+    print(summary(rows))
+    failures = [*growth_failures(rows), *problems]
+    if failures:
+        print("verdict: FAIL\n" + "\n".join(f"  {f}" for f in failures))
+        return 1
+    print("verdict: PASS (nothing grows over the second half)")
+    return 0
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a soak CSV, as numbers."""
+    with path.open(newline="") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=1800.0, help="seconds (default 1800)")
+    parser.add_argument("--every", type=float, default=5.0, help="seconds per CSV row (default 5)")
+    parser.add_argument("--csv", type=Path, default=Path("soak.csv"), help="output CSV file")
+    parser.add_argument("--speed", type=float, default=2.0, help="source rate x (default 2)")
+    parser.add_argument("--broker-host", default="127.0.0.1")
+    parser.add_argument("--broker-port", type=int, default=1883)
+    parser.add_argument("--prefix", help="MQTT topic prefix (default: soak-<random>)")
+    parser.add_argument("--judge", type=Path, help="judge an existing soak CSV instead of running")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the soak; exit 1 with the reasons when something grows without bound."""
+    args = build_parser().parse_args(argv)
+    if args.duration <= 0 or args.every <= 0 or args.speed <= 0:
+        print("--duration, --every and --speed must be positive", file=sys.stderr)
+        return 2
+    if args.judge:
+        return report(read_rows(args.judge))
+    configure_logging("warning")
+    return report(asyncio.run(soak(args)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
