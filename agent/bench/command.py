@@ -60,6 +60,11 @@ def add_bench_parser(sub: Any, broker_address: Any) -> None:
         default=5.0,
         help="how long the bare model runs after the pipeline (default 5)",
     )
+    bench.add_argument(
+        "--compare",
+        choices=["ultralytics"],
+        help="also time Ultralytics' predictor on the same model and video (train extra)",
+    )
     bench.add_argument("--broker", type=broker_address, help="HOST:PORT (default 127.0.0.1:1883)")
     bench.add_argument("--json", metavar="FILE|-", help="write the result as JSON ('-': stdout)")
 
@@ -68,14 +73,18 @@ def run_bench_command(args: argparse.Namespace) -> int:
     """Run the bench; print the table (or the JSON on '-') and write the JSON file."""
     from agent.bench.report import render
     from agent.bench.runner import BenchOptions, run_bench  # loads the model stack
+    from agent.bench.ultralytics_compare import UltralyticsMissingError, require_ultralytics
 
     options = BenchOptions(
         duration_s=args.duration, streams=args.streams, fps=args.fps,
         camera_only=args.camera_only, broker=args.broker, model_s=args.model_seconds,
+        compare=args.compare,
     )  # fmt: skip
     try:
+        if options.compare == "ultralytics":
+            require_ultralytics()  # before minutes of benchmarking, not after
         result = asyncio.run(run_bench(options))
-    except (ConfigError, ModelError) as exc:
+    except (ConfigError, ModelError, UltralyticsMissingError) as exc:
         print(f"bench cannot start: {exc}", file=sys.stderr)
         return 2
     encoded = json.dumps(result, indent=2)

@@ -134,4 +134,11 @@ def render(result: dict[str, Any]) -> str:
             f"per-device inspection (4 senses scored + fused): p50 {inspection['p50']} ms, "
             f"p99 {inspection['p99']} ms"
         )
+    if "ultralytics" in result:
+        peer = result["ultralytics"]
+        lines.append(
+            f"vs Ultralytics {peer['ultralytics_version']} (same model and video, end to end): "
+            f"ours {peer['ours_fps']} fps, theirs {peer['ultralytics_fps']} fps, "
+            f"vs_ultralytics {result['vs_ultralytics']}"
+        )
     return "\n".join(lines)

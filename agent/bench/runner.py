@@ -27,6 +27,7 @@ import numpy as np
 from agent import observe
 from agent.bench.recorder import BenchRecorder
 from agent.bench.report import summarise
+from agent.bench.ultralytics_compare import Settings, compare
 from agent.bench.video import FPS, SIZE, write_bench_video
 from agent.demo.broker import demo_broker
 from agent.demo.runner import demo_config, demo_template, start_simulators
@@ -37,6 +38,8 @@ from agent.samples import Modality
 
 DEFAULT_BROKER = ("127.0.0.1", 1883)
 WARMUP_S = 3.0  # models, sources and the broker link settle before timing starts
+PEER_FRAMES = 150  # per round of the Ultralytics comparison
+PEER_ROUNDS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,7 @@ class BenchOptions:
     camera_only: bool = False
     broker: tuple[str, int] | None = None
     model_s: float = 5.0  # how long the bare model runs
+    compare: str | None = None  # "ultralytics": its predictor on the same model and video
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +111,32 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         with observe.subscribed(recorder):
             window = await timed_window(agent, recorder, options.duration_s)
         model_times += await asyncio.to_thread(run_bare_model, detector, video, half)
-    return summarise(recorder, window, model_times, options, broker.embedded) | {
-        "video": {"size": list(SIZE), "fps": FPS, "codec": "mp4v"},
-        "rss_mb": rss_mb(),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "cpu_count": os.cpu_count(),
-    }
+        peer = await asyncio.to_thread(compare_with_peer, options, detector, video)
+    return (
+        summarise(recorder, window, model_times, options, broker.embedded)
+        | peer
+        | {
+            "video": {"size": list(SIZE), "fps": FPS, "codec": "mp4v"},
+            "rss_mb": rss_mb(),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "cpu_count": os.cpu_count(),
+        }
+    )
+
+
+def compare_with_peer(
+    options: BenchOptions, detector: DetectorScorer, video: Path
+) -> dict[str, Any]:
+    """Ultralytics' predictor against our detector path on the bench's own 1080p video.
+
+    Both end to end (decode, preprocess, inference, postprocess) on the same ONNX file, in
+    alternating rounds of this run; empty unless `--compare ultralytics` asked for it.
+    """
+    if options.compare != "ultralytics":
+        return {}
+    settings = Settings(frames=PEER_FRAMES, duration_s=options.model_s)
+    result = compare(detector.config.detector.model, video, settings, rounds=PEER_ROUNDS)
+    return {"vs_ultralytics": result["vs_ultralytics"], "ultralytics": result}
 
 
 async def timed_window(

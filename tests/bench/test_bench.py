@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -89,3 +90,26 @@ async def test_bench_refuses_bad_options(broker: tuple[str, int]) -> None:
     code, _, logs = await run_bench(broker, "--streams", "0")
     assert code == 2
     assert "--streams: must be above 0, got 0" in logs
+
+
+async def test_bench_compare_needs_the_train_extra(broker: tuple[str, int]) -> None:
+    if importlib.util.find_spec("ultralytics") is not None:
+        pytest.skip("Ultralytics is installed here: the comparison itself is tested below")
+    code, _, logs = await run_bench(broker, "--compare", "ultralytics")
+    assert code == 2
+    assert "train extra" in logs
+
+
+async def test_bench_compares_with_ultralytics_on_its_own_video(broker: tuple[str, int]) -> None:
+    pytest.importorskip("ultralytics", reason="the comparison needs the train extra")
+    code, output, logs = await run_bench(
+        broker, "--duration", "3", "--fps", "3", "--camera-only", "--model-seconds", "1",
+        "--compare", "ultralytics", "--json", "-",
+    )  # fmt: skip
+    assert code == 0, logs[-3000:]
+    result = json.loads(output)
+    peer = result["ultralytics"]
+    assert peer["video"].endswith("bench-1080p.mp4") and peer["backend"] == result["backend"]
+    assert peer["ours_fps"] > 0 and peer["ultralytics_fps"] > 0
+    ratio = peer["ours_fps"] / peer["ultralytics_fps"]
+    assert result["vs_ultralytics"] == pytest.approx(ratio, rel=0.01)
