@@ -203,7 +203,7 @@ class Agent:
         ]
 
     async def _stop_evidence(self, tasks: list[asyncio.Task[None]]) -> None:
-        """Let queued alarm events get their evidence and reach the outbox, then stop."""
+        """Let queued alarm events get their evidence and be released, then stop."""
         if self.evidence_writer is not None:
             await self.evidence_writer.drain(DRAIN_TIMEOUT_S)
         for task in tasks:

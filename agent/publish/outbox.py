@@ -4,6 +4,10 @@ SQLite in WAL mode with full sync. An event leaves the outbox only when the brok
 acknowledged it (QoS 1 PUBACK), so a broker outage, a lost network or a `kill -9` loses
 nothing: what is left is published, in order, when the agent runs again. The highest
 sequence number ever stored is kept too, so numbering continues across restarts.
+
+An event may be stored `held` while its evidence is still being rendered: it is durable at
+once but not published (nor anything after it) until `complete` gives its final payload.
+A held event left by a previous run is released as it was stored: its render died with it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY,
     topic TEXT NOT NULL,
     payload BLOB NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0
+    attempts INTEGER NOT NULL DEFAULT 0,
+    held INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
@@ -31,6 +36,7 @@ class OutboxEntry:
     topic: str
     payload: bytes
     attempts: int
+    held: bool = False
 
 
 class Outbox:
@@ -43,14 +49,19 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if "held" not in columns:  # an outbox written before events could be held
+            self._db.execute("ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
+        self._db.execute("UPDATE outbox SET held = 0")
         self.restored = len(self)  # events left by a previous run
 
-    def add(self, seq: int, topic: str, payload: bytes) -> None:
+    def add(self, seq: int, topic: str, payload: bytes, held: bool = False) -> None:
         """Store an event and remember its sequence number, in one transaction."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
-                "INSERT INTO outbox (seq, topic, payload) VALUES (?, ?, ?)", (seq, topic, payload)
+                "INSERT INTO outbox (seq, topic, payload, held) VALUES (?, ?, ?, ?)",
+                (seq, topic, payload, held),
             )
             self._db.execute(
                 "INSERT INTO meta (key, value) VALUES ('last_seq', ?) "
@@ -58,12 +69,18 @@ class Outbox:
                 (seq,),
             )
 
+    def complete(self, seq: int, payload: bytes) -> None:
+        """A held event's final payload: it may go out now."""
+        self._db.execute("UPDATE outbox SET payload = ?, held = 0 WHERE seq = ?", (payload, seq))
+
     def head(self) -> OutboxEntry | None:
         """The oldest event not yet acknowledged."""
         row = self._db.execute(
-            "SELECT seq, topic, payload, attempts FROM outbox ORDER BY seq LIMIT 1"
+            "SELECT seq, topic, payload, attempts, held FROM outbox ORDER BY seq LIMIT 1"
         ).fetchone()
-        return None if row is None else OutboxEntry(row[0], row[1], bytes(row[2]), row[3])
+        if row is None:
+            return None
+        return OutboxEntry(row[0], row[1], bytes(row[2]), row[3], bool(row[4]))
 
     def failed(self, seq: int) -> None:
         """Count an attempt the broker did not acknowledge."""

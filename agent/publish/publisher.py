@@ -61,14 +61,20 @@ class Publisher:
         self._generation_sent = 0
         self.delivered = 0
 
-    def send_event(self, seq: int, topic: str, payload: bytes) -> None:
+    def send_event(self, seq: int, topic: str, payload: bytes, held: bool = False) -> None:
         """Store an event (alarm) durably, then deliver it as soon as the broker allows.
 
         Raised while the broker is away, it counts as a failed first attempt: it will be late.
+        A `held` event (its evidence still rendering) waits, with all after it, for `complete`.
         """
-        self.outbox.add(seq, topic, payload)
+        self.outbox.add(seq, topic, payload, held)
         if not self.link.connected.is_set():
             self.outbox.failed(seq)
+        self._kick()
+
+    def complete_event(self, seq: int, payload: bytes) -> None:
+        """Release a held event with its final payload."""
+        self.outbox.complete(seq, payload)
         self._kick()
 
     def set_retained(self, topic: str, payload: bytes) -> None:
@@ -110,7 +116,7 @@ class Publisher:
         if self.link.generation != self._generation_sent:
             self._dirty.update(self._retained)  # a restarted broker may have lost them
             self._generation_sent = self.link.generation
-        while (entry := self.outbox.head()) is not None:
+        while (entry := self.outbox.head()) is not None and not entry.held:
             replayed = entry.attempts > 0 or self._restored > 0
             payload = with_replay_flag(entry.payload) if replayed else entry.payload
             try:
@@ -138,8 +144,8 @@ class Publisher:
             except BrokerUnavailableError:
                 self._dirty.add(topic)
                 raise
-        if not self._dirty and not self._wake.is_set():
-            self._idle.set()
+        if entry is None and not self._dirty and not self._wake.is_set():
+            self._idle.set()  # a held event is not idle: drain waits for its release
 
     async def drain(self, timeout_s: float) -> bool:
         """Wait until everything queued is delivered; False if the time ran out."""

@@ -1,10 +1,11 @@
 """Evidence on alarms and live snapshots: the pipeline's side of the evidence store.
 
 `DeviceEvidence` (one per device) remembers the samples behind the latest scores, publishes
-retained snapshots, and hands each alarm event to the agent-wide `EvidenceWriter`. The writer
-is a FIFO: it renders and stores a raised/updated alarm's evidence in a worker thread, then
-puts the event, now referencing its files, into the outbox. Every alarm event passes through
-it in the order its sequence number was taken, so events still enter the outbox in seq order.
+retained snapshots, and hands each alarm event to the agent-wide `EvidenceWriter`. The event
+enters the outbox at once, held: a `kill -9` while its evidence renders loses nothing (the
+next run sends it without the files). The writer is a FIFO that renders and stores a
+raised/updated alarm's evidence in a worker thread, then releases the event with its
+`evidence_files`; the publisher sends events in seq order, so one waits for those before it.
 """
 
 from __future__ import annotations
@@ -68,12 +69,13 @@ class EvidenceWriter:
         self._idle.set()
 
     def submit(self, job: AlarmJob) -> None:
-        """Queue an alarm event (called synchronously where its seq was taken)."""
+        """Store the event, held, and queue its evidence (called where its seq was taken)."""
+        self.publisher.send_event(job.seq, job.topic, encode(job.payload), held=True)
         self._idle.clear()
         self._jobs.put_nowait(job)
 
     async def run(self) -> None:
-        """Work the queue forever; when cancelled, queue what is left without evidence."""
+        """Work the queue forever; when cancelled, release what is left without evidence."""
         try:
             while True:
                 job = await self._jobs.get()
@@ -83,7 +85,7 @@ class EvidenceWriter:
                     self._send(job, [])
                     raise
                 self._send(job, files)
-                if files:  # published only once their alarm event is in the outbox
+                if files:  # published only once their alarm event is released
                     await self._release(files)
                 if self._jobs.empty():
                     self._idle.set()
@@ -92,7 +94,7 @@ class EvidenceWriter:
                 self._send(self._jobs.get_nowait(), [])
 
     async def drain(self, timeout_s: float) -> bool:
-        """Wait until every submitted event is in the outbox; False if the time ran out."""
+        """Wait until every submitted event is released; False if the time ran out."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
                 await self._idle.wait()
@@ -106,7 +108,7 @@ class EvidenceWriter:
 
     def _send(self, job: AlarmJob, files: list[StoredEvidence]) -> None:
         references = {"evidence_files": [f.reference() for f in files]} if files else {}
-        self.publisher.send_event(job.seq, job.topic, encode({**job.payload, **references}))
+        self.publisher.complete_event(job.seq, encode({**job.payload, **references}))
 
     def _store_all(self, job: AlarmJob) -> list[StoredEvidence]:
         """Render and store each modality's file; a failing one is logged and left out."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from pathlib import Path
 
 import aiomqtt
@@ -42,6 +43,41 @@ def test_fifo_by_sequence_and_persistent_across_reopen(tmp_path: Path) -> None:
     again.acknowledged(9)
     assert len(again) == 0
     assert again.last_seq() == 9
+
+
+def test_a_held_event_is_durable_and_released_as_stored_by_the_next_run(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path)
+    outbox.add(1, "t", event(1), held=True)  # its evidence is rendering
+    outbox.add(2, "t", event(2))
+    head = outbox.head()
+    assert head is not None and (head.seq, head.held) == (1, True)
+    outbox.complete(1, b'{"final": true}')
+    head = outbox.head()
+    assert head is not None and (head.held, head.payload) == (False, b'{"final": true}')
+
+    outbox.add(3, "t", event(3), held=True)
+    outbox.acknowledged(1)
+    outbox.acknowledged(2)
+    outbox.close()  # the agent dies while 3's evidence renders
+    again = Outbox(path)
+    head = again.head()
+    assert head is not None and (head.seq, head.held) == (3, False)  # nothing will complete it
+    assert json.loads(head.payload)["id"] == "alarm-3"
+
+
+def test_an_outbox_from_before_held_events_opens(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE outbox (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL,"
+            " payload BLOB NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);"
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        )
+        db.execute("INSERT INTO outbox (seq, topic, payload) VALUES (4, 't', ?)", (event(4),))
+    outbox = Outbox(path)
+    head = outbox.head()
+    assert head is not None and (head.seq, head.held, outbox.restored) == (4, False, 1)
 
 
 async def test_events_left_by_a_dead_agent_are_replayed_in_order_with_the_flag(

@@ -50,6 +50,25 @@ async def test_events_survive_a_network_cut_in_order_exactly_once(
             assert publisher.pending_events == 0
 
 
+async def test_a_held_event_holds_the_ones_after_it_until_released(
+    broker: tuple[str, int], topic_prefix: str
+) -> None:
+    async with subscribe(*broker, f"{topic_prefix}/#") as seen:
+        link = MqttLink(BrokerConfig(port=broker[1]), f"{topic_prefix}/status")
+        publisher = Publisher(link, Outbox(":memory:"), retry_s=0.1)
+        async with running(link.run(), publisher.run()):
+            await asyncio.wait_for(link.connected.wait(), 10)
+            topic = f"{topic_prefix}/d/alarm"
+            publisher.send_event(1, topic, b'{"n": 1, "draft": true}', held=True)
+            publisher.send_event(2, topic, b'{"n": 2}')
+            assert not await publisher.drain(1.0)  # nothing may overtake the held event
+            assert seen.json("/alarm") == []
+            publisher.complete_event(1, b'{"n": 1}')
+            assert await publisher.drain(10)
+            await seen.wait_for(lambda c: len(c.json("/alarm")) == 2, 10)
+            assert seen.json("/alarm") == [{"n": 1}, {"n": 2}]
+
+
 async def test_retained_state_coalesces_and_is_resent_after_reconnect(
     broker: tuple[str, int], topic_prefix: str
 ) -> None:

@@ -69,13 +69,15 @@ async def test_events_enter_the_outbox_in_seq_order_with_the_files_that_rendered
 
     evidence.alarm(transition(AlarmEvent.RAISED, 7, scores), topics.alarm("pump-01"), {"n": 7})
     evidence.alarm(transition(AlarmEvent.CLEARED, 8, scores), topics.alarm("pump-01"), {"n": 8})
-    assert len(outbox) == 0  # still being rendered
+    assert len(outbox) == 2  # durable at once, before any rendering
+    held = outbox.head()
+    assert held is not None and held.seq == 7 and held.held
     with caplog.at_level(logging.ERROR):
         async with running(writer.run()):
             assert await writer.drain(10)
 
     raised = outbox.head()
-    assert raised is not None and raised.seq == 7
+    assert raised is not None and raised.seq == 7 and not raised.held
     (reference,) = json.loads(raised.payload)["evidence_files"]
     assert reference["kind"] == "image"
     assert reference["topic"] == "edge/plant/pump-01/evidence/a1/image"
