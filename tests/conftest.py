@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.mqtt import MosquittoProcess, clear_retained, port_open
+from agent.publish.retained import clear_retained
+from tests.support.mqtt import MosquittoProcess, port_open
 
 SYSTEM_BROKER = ("127.0.0.1", 1883)
 

@@ -35,6 +35,7 @@ import numpy as np
 from agent.demo.broker import demo_broker
 from agent.demo.runner import demo_config, demo_template, start_simulators, subscribe
 from agent.logs import configure_logging
+from agent.publish.retained import clear_retained
 from agent.runtime import Agent
 
 PROBE_S = 0.05
@@ -213,6 +214,8 @@ async def soak(args: argparse.Namespace) -> list[dict]:
         for task in helpers:
             task.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
+        if not args.prefix:  # its own random prefix: leave nothing retained behind
+            await clear_retained(broker.host, broker.port, f"{prefix}/#")
     return rows
 
 

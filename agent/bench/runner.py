@@ -33,6 +33,7 @@ from agent.demo.broker import demo_broker
 from agent.demo.runner import demo_config, demo_template, start_simulators
 from agent.inference.detector import DetectorScorer
 from agent.preprocess.image import prepare_frame
+from agent.publish.retained import clear_retained
 from agent.runtime import Agent
 from agent.samples import Modality
 
@@ -112,6 +113,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
             window = await timed_window(agent, recorder, options.duration_s)
         model_times += await asyncio.to_thread(run_bare_model, detector, video, half)
         peer = await asyncio.to_thread(compare_with_peer, options, detector, video)
+        await clear_retained(broker.host, broker.port, f"{prefix}/#")  # a bench leaves nothing
     return (
         summarise(recorder, window, model_times, options, broker.embedded)
         | peer

@@ -118,13 +118,3 @@ async def subscribe(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-
-async def clear_retained(host: str, port: int, topic_filter: str) -> None:
-    """Delete every retained message under `topic_filter` that a test left on a shared broker."""
-    async with subscribe(host, port, topic_filter) as seen:
-        await asyncio.sleep(0.3)  # retained messages arrive right after subscribing
-    leftovers = {t for t, payload, retained in seen.messages if retained and payload}
-    async with aiomqtt.Client(host, port) as client:
-        for topic in sorted(leftovers):
-            await client.publish(topic, b"", qos=1, retain=True)
