@@ -12,9 +12,10 @@ A held event left by a previous run is released as it was stored: its render die
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+from agent.durable import connect_durable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -43,11 +44,7 @@ class Outbox:
     """A FIFO of events keyed by their sequence number, in one SQLite file (or `:memory:`)."""
 
     def __init__(self, path: Path | str) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = connect_durable(path)
         self._db.executescript(SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
         if "held" not in columns:  # an outbox written before events could be held

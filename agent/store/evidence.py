@@ -16,7 +16,6 @@ never reorders deletion nor lets the disk cap be exceeded.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 import uuid
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.config import StorageConfig
+from agent.durable import connect_durable
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +92,8 @@ class EvidenceStore:
         self.max_bytes = max_bytes
         self.clock = clock
         folder.mkdir(parents=True, exist_ok=True)
-        database.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(database), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db = connect_durable(database)
         self._db.executescript(SCHEMA)
 
     def put(
