@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING
 
 from agent import observe
@@ -153,7 +153,8 @@ class DevicePipeline:
                 self.device, self.scores, self.config.fusion, self.channels, now, unavailable
             )
         self.last_decision = decision
-        transition = None if self._warming_up(now) else self.tracker.update(decision, now)
+        warming_up = self._warming_up(now, unavailable)
+        transition = None if warming_up else self.tracker.update(decision, now)
         if transition is not None:
             payload = alarm_payload(transition, self.topics.site, self.config.location)
             topic = self.topics.alarm(self.device)
@@ -179,7 +180,7 @@ class DevicePipeline:
         self._publish_state(decision, now)
         return decision
 
-    def _warming_up(self, now: float) -> bool:
+    def _warming_up(self, now: float, unavailable: Collection[Modality]) -> bool:
         """At start, hold alarms until every live modality has spoken once (or `stale_after_s`).
 
         Otherwise the first modality to report would carry all the renormalised weight, and an
@@ -187,7 +188,6 @@ class DevicePipeline:
         """
         if now - self._started_at >= self.config.fusion.stale_after_s:
             return False
-        unavailable = self.health.unavailable()
         return any(m not in self.scores and m not in unavailable for m in self.channels)
 
     def _publish_state(self, decision: Decision, now: float) -> None:
