@@ -64,6 +64,18 @@ def plan_reload(old: AgentConfig, new: AgentConfig) -> ReloadPlan:
     )
 
 
+def build_pipeline(
+    device: DeviceConfig,
+    publisher: Publisher,
+    topics: Topics,
+    sequence: Iterator[int],
+    evidence_for: Callable[[DeviceConfig], DeviceEvidence | None],
+) -> DevicePipeline:
+    """One device's pipeline with its sources and models (loads the ONNX files)."""
+    channels = build_channels(device)
+    return DevicePipeline(device, channels, publisher, topics, sequence, evidence_for(device))
+
+
 async def build_pipelines(
     devices: list[DeviceConfig],
     publisher: Publisher,
@@ -74,10 +86,8 @@ async def build_pipelines(
     """New pipelines, their models loaded in a thread while the old ones keep running."""
     pipelines = {}
     for device in devices:
-        channels = await asyncio.to_thread(build_channels, device)
-        evidence = evidence_for(device)
-        pipelines[device.id] = DevicePipeline(
-            device, channels, publisher, topics, sequence, evidence
+        pipelines[device.id] = await asyncio.to_thread(
+            build_pipeline, device, publisher, topics, sequence, evidence_for
         )
     return pipelines
 

@@ -13,7 +13,6 @@ from agent.alarms import sequence_from
 from agent.config import AgentConfig, DeviceConfig
 from agent.inspection import InspectionScheduler
 from agent.metrics import exporter_for
-from agent.modalities import build_channels
 from agent.pipeline import DevicePipeline
 from agent.publish.mqtt import MqttLink
 from agent.publish.outbox import Outbox
@@ -21,6 +20,7 @@ from agent.publish.publisher import Publisher
 from agent.publish.topics import Topics
 from agent.reload import (
     ReloadPlan,
+    build_pipeline,
     build_pipelines,
     inherit_alarm,
     plan_reload,
@@ -62,14 +62,7 @@ class Agent:
             self.evidence_writer = EvidenceWriter(self.evidence_store, self.publisher, self.topics)
         sequence = sequence_from(self.outbox.last_seq() + 1)  # continues across restarts
         self.pipelines = [
-            DevicePipeline(
-                device,
-                build_channels(device),
-                self.publisher,
-                self.topics,
-                sequence,
-                self._device_evidence(device),
-            )
+            build_pipeline(device, self.publisher, self.topics, sequence, self._device_evidence)
             for device in config.devices
         ]
         self.sequence = sequence  # reloaded pipelines go on numbering from it
