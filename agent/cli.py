@@ -21,10 +21,15 @@ from agent.metrics import MetricsError, with_metrics_port
 EXIT_CONFIG = 2
 
 
+def is_port(text: str) -> bool:
+    """A TCP port number, 1-65535."""
+    return text.isdigit() and 0 < int(text) < 65536
+
+
 def broker_address(text: str) -> tuple[str, int]:
     """Parse HOST:PORT for --broker."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not is_port(port):
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
     return host, int(port)
 
@@ -39,9 +44,9 @@ def with_broker(config: AgentConfig, broker: tuple[str, int] | None) -> AgentCon
     )
 
 
-def metrics_port(text: str) -> int:
-    """Parse --metrics-port."""
-    if not text.isdigit() or not 0 < int(text) < 65536:
+def port_number(text: str) -> int:
+    """Parse --metrics-port and --port."""
+    if not is_port(text):
         raise argparse.ArgumentTypeError(f"expected a port 1-65535, got {text!r}")
     return int(text)
 
@@ -60,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the agent on a config file")
     run.add_argument("--config", required=True, type=Path, help="YAML config file")
     run.add_argument("--broker", type=broker_address, help="override the broker, HOST:PORT")
-    run.add_argument("--metrics-port", type=metrics_port, help="serve Prometheus /metrics here")
+    run.add_argument("--metrics-port", type=port_number, help="serve Prometheus /metrics here")
 
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file", type=Path)
@@ -70,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--broker", type=broker_address, help="HOST:PORT (default 127.0.0.1:1883)")
     demo.add_argument("--prefix", default="edge", help="MQTT topic prefix (default edge)")
     demo.add_argument("--json-log", type=Path, help="also write every event as JSON lines")
-    demo.add_argument("--metrics-port", type=metrics_port, help="serve Prometheus /metrics here")
+    demo.add_argument("--metrics-port", type=port_number, help="serve Prometheus /metrics here")
     demo.add_argument(
         "--evidence-dir", type=Path, default=Path("demo-evidence"),
         help="where each alarm event is kept with its evidence (default ./demo-evidence)",
@@ -81,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--broker", type=broker_address, help="override the broker, HOST:PORT")
     dashboard.add_argument("--prefix", help="override the MQTT topic prefix")
     dashboard.add_argument("--bind", help="listen address (default 127.0.0.1)")
-    dashboard.add_argument("--port", type=int, help="listen port (default 8080)")
+    dashboard.add_argument("--port", type=port_number, help="listen port (default 8080)")
 
     add_bench_parser(sub, broker_address)
 

@@ -22,9 +22,7 @@ DEMO_VIDEO = "agent/demo/samples/pump-01/camera.avi"
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=ROOT / "models/defects-yolov8n.onnx")
-    parser.add_argument(
-        "--video", type=Path, default=ROOT / "agent/demo/samples/pump-01/camera.avi"
-    )
+    parser.add_argument("--video", type=Path, default=ROOT / DEMO_VIDEO)
     parser.add_argument("--frames", type=int, default=300, help="frames per round at most")
     parser.add_argument("--duration", type=float, default=None, help="seconds per round at most")
     parser.add_argument("--rounds", type=int, default=3)

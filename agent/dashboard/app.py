@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -29,6 +28,7 @@ from agent.dashboard.auth import COOKIE, TokenGate
 from agent.dashboard.history import History
 from agent.dashboard.live import Hub, LiveView
 from agent.dashboard.topics import ack_topic
+from agent.payload import iso
 from agent.publish.mqtt import BrokerUnavailableError, MqttLink
 
 STATIC = Path(__file__).parent / "static"
@@ -128,7 +128,7 @@ class Dashboard:
             ack = AckRequest.model_validate(await request.json())
         except (ValidationError, json.JSONDecodeError) as exc:
             return JSONResponse({"error": describe(exc)}, status_code=422)
-        at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        at = iso(time.time())
         message = {"id": alarm["id"], "by": ack.by, "at": at, "note": ack.note}
         try:
             await self.bridge.publish(
