@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -159,15 +160,28 @@ def is_gpu_backend(backend: str) -> bool:
     return any(marker in backend for marker in GPU_BACKEND_MARKERS)
 
 
-def gpu_memory_used_bytes() -> int | None:
-    """Device 0's used memory through NVML, or None where NVML is missing (Jetson: no NVML)."""
+@functools.cache
+def _nvml_device() -> Any:
+    """NVML's handle of device 0, opened once; None where NVML is missing (Jetson: no NVML)."""
     try:
         import pynvml  # type: ignore[import-not-found]  # nvidia-ml-py, GPU installs only
     except ImportError:
         return None
     try:
         pynvml.nvmlInit()
-        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        return pynvml.nvmlDeviceGetHandleByIndex(0)
+    except pynvml.NVMLError:
+        return None
+
+
+def gpu_memory_used_bytes() -> int | None:
+    """Device 0's used memory through NVML, or None where NVML cannot tell."""
+    handle = _nvml_device()
+    if handle is None:
+        return None
+    import pynvml  # type: ignore[import-not-found]  # loaded already by _nvml_device
+
+    try:
         return int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)
     except pynvml.NVMLError:
         return None

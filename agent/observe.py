@@ -68,23 +68,24 @@ class Observer:
 
 
 NO_SCOPE = Scope()
-_observers: list[Observer] = []
+_observers: tuple[Observer, ...] = ()  # replaced, never mutated: hooks iterate it as it is
 _scope: contextvars.ContextVar[Scope] = contextvars.ContextVar("observe_scope", default=NO_SCOPE)
 
 
 @contextlib.contextmanager
 def subscribed(observer: Observer) -> Iterator[Observer]:
     """Hear every hook while inside the block."""
-    _observers.append(observer)
+    global _observers
+    _observers = (*_observers, observer)
     try:
         yield observer
     finally:
-        _observers.remove(observer)
+        _observers = tuple(o for o in _observers if o is not observer)
 
 
-def observers() -> list[Observer]:
-    """The subscribed observers (a copy: one may unsubscribe while another hook runs)."""
-    return list(_observers)
+def observers() -> tuple[Observer, ...]:
+    """The subscribed observers; one may unsubscribe while another hook runs over them."""
+    return _observers
 
 
 def scope(device: str, modality: str) -> None:

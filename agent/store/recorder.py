@@ -170,8 +170,10 @@ class DeviceEvidence:
 
     def remember(self, sample: Sample, score: Score) -> None:
         """Keep the sample beside its score (the last SENSOR_WINDOW for Modbus, else one)."""
-        size = SENSOR_WINDOW if sample.modality is Modality.SENSOR else 1
-        self._samples.setdefault(sample.modality, deque(maxlen=size)).append(sample)
+        if sample.modality not in self._samples:
+            size = SENSOR_WINDOW if sample.modality is Modality.SENSOR else 1
+            self._samples[sample.modality] = deque(maxlen=size)
+        self._samples[sample.modality].append(sample)
         self._scores[sample.modality] = score
 
     def alarm(self, transition: AlarmTransition, topic: str, payload: dict[str, Any]) -> None:
