@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
 
 from agent import observe
 from agent.bench.recorder import BenchRecorder
@@ -32,7 +31,6 @@ from agent.bench.video import FPS, SIZE, write_bench_video
 from agent.demo.broker import demo_broker
 from agent.demo.runner import demo_config, demo_template, start_simulators
 from agent.inference.detector import DetectorScorer
-from agent.preprocess.image import prepare_frame
 from agent.publish.retained import clear_retained
 from agent.runtime import Agent
 from agent.samples import Modality
@@ -168,9 +166,8 @@ def run_bare_model(detector: DetectorScorer, video: Path, seconds: float) -> lis
     capture.release()
     if not ok:
         raise RuntimeError(f"cannot read back {video}")
-    camera = detector.config
-    tensor, _ = prepare_frame(frame, camera.denoise_sigma, camera.frame_size, detector.input_size)
-    feed = {detector.session.input_names[0]: np.ascontiguousarray(tensor)}
+    # the very tensor the pipeline's detector makes of this frame (rectangular input included)
+    feed = {detector.session.input_names[0]: detector.model_input(frame)}
     detector.session.run(feed)  # warm
     times: list[float] = []
     deadline = time.perf_counter() + seconds

@@ -203,6 +203,11 @@ class DetectorScorer:
     def _run(self, tensor: np.ndarray) -> np.ndarray:
         return self.session.run({self.session.input_names[0]: tensor})[0]
 
+    def model_input(self, frame: np.ndarray) -> np.ndarray:
+        """The tensor `score` feeds the model for `frame` (a copy: the buffers are reused)."""
+        with self._buffers:
+            return self._prepare.prepare(frame)[0].copy()
+
     def score(self, sample: Sample) -> Score:
         """Detect on one frame; boxes in the evidence are in the captured frame's pixels."""
         frame = sample.data

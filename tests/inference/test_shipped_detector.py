@@ -74,12 +74,14 @@ class RecordingSession:
     def __init__(self, inner: InferenceSession) -> None:
         self.inner = inner
         self.shapes: list[tuple[int, ...]] = []
+        self.inputs: list[np.ndarray] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         self.shapes.extend(value.shape for value in inputs.values())
+        self.inputs.extend(value.copy() for value in inputs.values())
         return self.inner.run(inputs)
 
 
@@ -95,3 +97,20 @@ def test_shipped_detector_runs_16_9_frames_at_rect_size() -> None:
     )
 
     assert session.shapes[-1] == (1, 3, 128, 192)
+
+
+def test_model_input_is_what_score_feeds_the_model() -> None:
+    """The bench times the bare model on this tensor, so it must be the pipeline's own."""
+    session = RecordingSession(load_session(MODEL))
+    config = CameraConfig(uri="0", frame_size=None, detector=DetectorConfig(model=MODEL))
+    scorer = DetectorScorer("line-1", config, session)
+    frame = np.random.default_rng(3).integers(0, 255, (1080, 1920, 3), dtype=np.uint8)
+
+    tensor = scorer.model_input(frame)
+    scorer.score(Sample("line-1", Modality.IMAGE, time.time(), frame))
+
+    fed = session.inputs[-1]
+    assert tensor.shape == fed.shape == (1, 3, 128, 192)
+    np.testing.assert_array_equal(tensor, fed)
+    scorer.score(Sample("line-1", Modality.IMAGE, time.time(), frame[::-1].copy()))
+    np.testing.assert_array_equal(tensor, fed)  # a copy: the buffers moved on, it did not
