@@ -14,13 +14,14 @@ import contextlib
 import functools
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 from prometheus_client.exposition import start_http_server
 
 from agent import observe
 from agent.config import AgentConfig, MetricsConfig
+from agent.health import ModelState, SourceState
 
 if TYPE_CHECKING:
     from agent.pipeline import DevicePipeline
@@ -34,8 +35,8 @@ REFRESH_S = 1.0
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
-SOURCE_STATES = ["starting", "ok", "degraded", "failed", "ended"]  # contract C2
-MODEL_STATES = ["ok", "failed"]
+SOURCE_STATES = list(get_args(SourceState))  # the health topic's states (contract C2)
+MODEL_STATES = list(get_args(ModelState))
 GPU_BACKEND_MARKERS = ("CUDA", "Tensorrt", "tensorrt")
 
 
