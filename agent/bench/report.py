@@ -81,7 +81,8 @@ def summarise(
         # the detector's speed while inside the pipeline (1 / its mean inference time there):
         # unlike model_fps it shares every moment of load with the pipeline
         "model_fps_in_pipeline": round(rate(recorder.stage(Stage.INFERENCE, IMAGE)), 2),
-        "efficiency": round(pipeline_fps / model_fps, 3) if model_fps else 0.0,
+        # significant digits, not decimals: at a configured 2 fps the ratio is about 0.01
+        "efficiency": float(f"{pipeline_fps / model_fps:.4g}") if model_fps else 0.0,
         "detector_model_ms": detector,
         "capture_to_alarm_ms": capture,
         "capture_to_alarm_by_modality_ms": {
