@@ -26,6 +26,9 @@ class DetectorConfig(StrictModel):
     class_confidence: dict[str, Probability] = Field(default_factory=dict)
     iou: Probability = 0.45
     max_detections: int = Field(default=100, ge=1)
+    # frames of cameras sharing this model file, ready at the same moment, run as one batch of
+    # at most this many; 1 gives the camera a session of its own and never batches
+    max_batch: int = Field(default=8, ge=1, le=64)
 
 
 class CameraConfig(StrictModel):

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from agent.config import CameraConfig, DetectorConfig
-from agent.inference.session import InferenceSession, ModelError, load_session, metadata_list
+from agent.inference.batching import BatchingSession, batching_session
+from agent.inference.session import InferenceSession, ModelError, metadata_list
 from agent.observe import Stage, timed
 from agent.preprocess.image import FramePreparer, Size
 from agent.samples import Modality, Sample, Score
@@ -131,18 +132,26 @@ def input_size(session: InferenceSession) -> Size:
         if isinstance(dims, list | tuple) and len(dims) == 2 and all(_positive(d) for d in dims):
             return int(dims[1]), int(dims[0])
         raise ModelError(f"metadata 'imgsz' must be [h, w] or an int, got {raw!r}")
-    shapes = session.input_shapes or [[]]
-    shape = shapes[0]
+    fixed = static_size(session)
+    if fixed is not None:
+        return fixed
+    raise ModelError(
+        f"cannot tell the detector's input size: no 'imgsz' metadata, shape {session.input_shapes}"
+    )
+
+
+def static_size(session: InferenceSession) -> Size | None:
+    """The (w, h) of a model whose image input has fixed height and width, else None."""
+    shape = session.input_shapes[0] if session.input_shapes else []
     if len(shape) == 4 and _positive(shape[2]) and _positive(shape[3]):
         return int(shape[3]), int(shape[2])
-    raise ModelError(f"cannot tell the detector's input size: no 'imgsz' metadata, shape {shape}")
+    return None
 
 
 def rect_stride(session: InferenceSession) -> int | None:
     """For a dynamic-shape model, pad frames only to a multiple of its stride, as Ultralytics'
     predictor does (a 16:9 frame runs at 192x128, not 192x192); None for fixed shapes."""
-    shape = session.input_shapes[0] if session.input_shapes else []
-    if len(shape) == 4 and _positive(shape[2]) and _positive(shape[3]):
+    if static_size(session) is not None:
         return None
     stride = _literal(session.metadata.get("stride", "32"), "stride")
     if not _positive(stride):
@@ -175,11 +184,18 @@ class DetectorScorer:
     ) -> None:
         self.device = device
         self.config = config
-        self.session = session or load_session(
-            config.detector.model,
-            config.detector.backend,
-            f"{device}: sources.camera.detector.backend",
+        # cameras on the same model share one session and batch their frames (batching.py)
+        self.batches = (
+            BatchingSession(session, 1)
+            if session is not None
+            else batching_session(
+                config.detector.model,
+                config.detector.backend,
+                f"{device}: sources.camera.detector.backend",
+                config.detector.max_batch,
+            )
         )
+        self.session = self.batches.session
         self.class_names = class_names(config.detector, self.session.metadata)
         self.thresholds = class_thresholds(config.detector, self.class_names)
         self.input_size = input_size(self.session)
@@ -201,7 +217,7 @@ class DetectorScorer:
         decode_yolov8(output, self.thresholds, self.config.detector.iou, 1)
 
     def _run(self, tensor: np.ndarray) -> np.ndarray:
-        return self.session.run({self.session.input_names[0]: tensor})[0]
+        return self.batches.run(tensor)[0]
 
     def model_input(self, frame: np.ndarray) -> np.ndarray:
         """The tensor `score` feeds the model for `frame` (a copy: the buffers are reused)."""

@@ -27,6 +27,7 @@ class InferenceSession(Protocol):
     version: str
     backend: str  # what runs it, for metrics and bench: "onnxruntime/CPUExecutionProvider"
     input_shapes: list[list[Any]]
+    max_batch: int | None  # the most items one run takes on the first input's axis 0; None: any
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]: ...
 
@@ -64,6 +65,8 @@ class OnnxRuntimeSession:
         self.metadata = dict(meta.custom_metadata_map)
         self.version = model_version(self.path, self.metadata)
         self.input_shapes = [list(i.shape) for i in self._session.get_inputs()]
+        batch = self.input_shapes[0][0] if self.input_shapes and self.input_shapes[0] else None
+        self.max_batch = batch if isinstance(batch, int) and batch > 0 else None
         self.backend = f"onnxruntime/{self._session.get_providers()[0]}"
 
     def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:

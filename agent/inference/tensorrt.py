@@ -96,6 +96,7 @@ class TensorRTSession:
         for name in self.input_names:
             self._context.set_input_shape(name, profiles[name][1])
         self.input_shapes = [list(profiles[n][1]) for n in self.input_names]
+        self.max_batch = profiles[self.input_names[0]][2][0] if self.input_names else None
 
     def _allocate(self, trt: ModuleType, name: str) -> _Binding:
         size = int(np.prod(tuple(self._context.get_tensor_shape(name))))

@@ -59,6 +59,7 @@ def test_runs_varying_lengths_through_buffers_allocated_once(
     session = open_session(engine_beside(tmp_path))
     assert (session.input_names, session.output_names) == (["x"], ["y"])
     assert session.input_shapes == [[1, 10, 4]]
+    assert session.max_batch == 1  # the profile's largest first axis
     assert session.version == "m@2"
     allocated = len(fakes.blocks)
 

@@ -49,12 +49,16 @@ def constant_model(
     return path
 
 
-def brightness_detector(path: Path, class_names: Sequence[str], imgsz: int = 64) -> Path:
+def brightness_detector(
+    path: Path, class_names: Sequence[str], imgsz: int = 64, dynamic: bool = False
+) -> Path:
     """A YOLOv8-shaped detector that 'sees' its first class on bright frames.
 
     One anchor with a fixed centred box; class 0's score is sigmoid(20 * (mean − 0.5)) of the
-    letterboxed input, the other classes score 0. Output [1, 4 + nc, 1], as Ultralytics exports.
+    letterboxed input, the other classes score 0. Output [batch, 4 + nc, 1], as Ultralytics
+    exports; `dynamic` leaves batch, height and width free, as Ultralytics' `dynamic=True` does.
     """
+    batch, height, width = ("batch", "height", "width") if dynamic else (1, imgsz, imgsz)
     nc = len(class_names)
     box = np.array([imgsz / 2, imgsz / 2, imgsz / 4, imgsz / 4], dtype=np.float32)
     mask = np.zeros(nc, dtype=np.float32)
@@ -64,22 +68,25 @@ def brightness_detector(path: Path, class_names: Sequence[str], imgsz: int = 64)
         numpy_helper.from_array(mask.reshape(1, nc, 1), "mask"),
         numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half"),
         numpy_helper.from_array(np.array(20.0, dtype=np.float32), "gain"),
-        numpy_helper.from_array(np.array([1, 1, 1], dtype=np.int64), "scalar_shape"),
+        numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
+        numpy_helper.from_array(np.array([-1, 1, 1], dtype=np.int64), "item_shape"),
     ]
     nodes = [
         helper.make_node("ReduceMean", ["images"], ["mean"], axes=[1, 2, 3], keepdims=1),
         helper.make_node("Sub", ["mean", "half"], ["centred"]),
         helper.make_node("Mul", ["centred", "gain"], ["logit"]),
         helper.make_node("Sigmoid", ["logit"], ["confidence"]),
-        helper.make_node("Reshape", ["confidence", "scalar_shape"], ["scalar"]),
-        helper.make_node("Mul", ["mask", "scalar"], ["scores"]),
-        helper.make_node("Concat", ["box", "scores"], ["output0"], axis=1),
+        helper.make_node("Reshape", ["confidence", "item_shape"], ["per_item"]),  # [B, 1, 1]
+        helper.make_node("Mul", ["mask", "per_item"], ["scores"]),
+        helper.make_node("Mul", ["per_item", "zero"], ["no_shift"]),
+        helper.make_node("Add", ["box", "no_shift"], ["boxes"]),  # the box, once per item
+        helper.make_node("Concat", ["boxes", "scores"], ["output0"], axis=1),
     ]
     graph = helper.make_graph(
         nodes,
         "brightness_detector",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, imgsz, imgsz])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 4 + nc, 1])],
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, height, width])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [batch, 4 + nc, 1])],
         initializer=initializers,
     )
     model = helper.make_model(
