@@ -20,7 +20,10 @@ else
     detector=(--precision fp16)
 fi
 
-"$python" "$tool" "$models/defects-yolov8n.onnx" "${detector[@]}"
+# Up to 8 frames per run: cameras sharing the detector batch the frames that are ready together
+# (detector.max_batch). 192x192 is the model's imgsz; the engine's input has a fixed size.
+"$python" "$tool" "$models/defects-yolov8n.onnx" "${detector[@]}" \
+    --shape images=1x3x192x192/1x3x192x192/8x3x192x192
 # MFCC frames vary with the voiced part of each window: 10 ms each, up to 10 s windows.
 "$python" "$tool" "$models/sound-cnn-lstm.onnx" --precision fp16 \
     --shape mfcc=1x1x40/1x99x40/1x1000x40
