@@ -35,6 +35,7 @@ import numpy as np
 from agent.demo.broker import demo_broker
 from agent.demo.runner import demo_config, demo_template, start_simulators, subscribe
 from agent.logs import configure_logging
+from agent.process import ProcessUsage
 from agent.publish.retained import clear_retained
 from agent.runtime import Agent
 
@@ -96,14 +97,6 @@ def growth_failures(
     return failures
 
 
-def process_usage() -> tuple[float, int, int]:
-    """RSS in MiB, open file descriptors and OS threads of this process, from /proc."""
-    status = Path("/proc/self/status").read_text().splitlines()
-    fields = dict(line.split(":", 1) for line in status if ":" in line)
-    rss_mb = int(fields["VmRSS"].split()[0]) / 1024.0
-    return rss_mb, sum(1 for _ in Path("/proc/self/fd").iterdir()), int(fields["Threads"])
-
-
 class LoopLagProbe:
     """Sleeps PROBE_S over and over; how late it wakes is how long the loop was busy."""
 
@@ -138,13 +131,13 @@ class AlarmCounter:
 
 def sample_row(elapsed: float, agent: Agent, probe: LoopLagProbe, alarms: AlarmCounter) -> dict:
     """One CSV row of measurements."""
-    rss_mb, fds, threads = process_usage()
+    usage = ProcessUsage.now()
     lag_p99, lag_max = probe.take()
     return {
         "elapsed_s": round(elapsed, 1),
-        "rss_mb": round(rss_mb, 1),
-        "fds": fds,
-        "threads": threads,
+        "rss_mb": round(usage.rss_mb, 1),
+        "fds": usage.fds,
+        "threads": usage.threads,
         "loop_lag_p99_ms": round(lag_p99, 1),
         "loop_lag_max_ms": round(lag_max, 1),
         "events_created": agent.outbox.last_seq(),

@@ -61,6 +61,11 @@ def add_bench_parser(sub: Any, broker_address: Any) -> None:
         help="how long the bare model runs after the pipeline (default 5)",
     )
     bench.add_argument(
+        "--max-batch",
+        type=positive(int),
+        help="the cameras' detector.max_batch (default: the config's, 8; 1: no batching)",
+    )
+    bench.add_argument(
         "--compare",
         choices=["ultralytics"],
         help="also time Ultralytics' predictor on the same model and video (train extra)",
@@ -78,7 +83,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
     options = BenchOptions(
         duration_s=args.duration, streams=args.streams, fps=args.fps,
         camera_only=args.camera_only, broker=args.broker, model_s=args.model_seconds,
-        compare=args.compare,
+        compare=args.compare, max_batch=args.max_batch,
     )  # fmt: skip
     try:
         if options.compare == "ultralytics":

@@ -60,15 +60,20 @@ def summarise(
     recorder: BenchRecorder,
     window: dict[str, float],
     model_times: list[float],
+    model_batch: int,
     options: BenchOptions,
     embedded_broker: bool,
 ) -> dict[str, Any]:
-    """The bench result as a JSON-ready dict."""
+    """The bench result as a JSON-ready dict.
+
+    `model_times` are the bare model's runs of `model_batch` frames each.
+    """
     seconds = window["seconds"]
     scored = len(recorder.stage(Stage.SCORE, IMAGE))
     pipeline_fps = scored / seconds
-    model_fps = rate(model_times)
+    model_fps = rate(model_times) * model_batch
     detector = percentiles(model_times)
+    batch_mean = window["batch_mean"]
     capture = percentiles(recorder.decisions.get(IMAGE, []))
     return {
         "backend": ", ".join(sorted(recorder.backends)) or "none",
@@ -78,9 +83,14 @@ def summarise(
         "pipeline_fps": round(pipeline_fps, 2),
         "pipeline_fps_per_stream": round(pipeline_fps / options.streams, 2),
         "model_fps": round(model_fps, 2),
-        # the detector's speed while inside the pipeline (1 / its mean inference time there):
+        "model_batch": model_batch,  # frames per bare run: as many as the cameras can batch
+        # frames per detector run inside the pipeline (cameras batched together)
+        "detector_batch_mean": round(batch_mean, 2),
+        # the detector's speed while inside the pipeline (frames / its mean run time there):
         # unlike model_fps it shares every moment of load with the pipeline
-        "model_fps_in_pipeline": round(rate(recorder.stage(Stage.INFERENCE, IMAGE)), 2),
+        "model_fps_in_pipeline": round(
+            rate(recorder.stage(Stage.INFERENCE, IMAGE)) * max(batch_mean, 1.0), 2
+        ),
         # significant digits, not decimals: at a configured 2 fps the ratio is about 0.01
         "efficiency": float(f"{pipeline_fps / model_fps:.4g}") if model_fps else 0.0,
         "detector_model_ms": detector,
@@ -123,10 +133,12 @@ def render(result: dict[str, Any]) -> str:
             lines.append(f"  {stage:<12} {name:<24} {_cell(p)}")
     lines += [
         f"capture to alarm (camera)  {_cell(result['capture_to_alarm_ms'])}",
-        f"detector alone (bare run)  {_cell(result['detector_model_ms'])}",
+        f"detector alone (bare run of {result['model_batch']})  "
+        f"{_cell(result['detector_model_ms'])}",
         f"pipeline fps {result['pipeline_fps']} ({result['pipeline_fps_per_stream']} per stream, "
-        f"{result['fps_per_stream_requested']} offered), bare model fps {result['model_fps']}, "
-        f"efficiency {result['efficiency']}",
+        f"{result['fps_per_stream_requested']} offered, {result['detector_batch_mean']} frames "
+        f"per detector run), bare model fps {result['model_fps']} (batch "
+        f"{result['model_batch']}), efficiency {result['efficiency']}",
         f"frames: {result['frames']}",
     ]
     if result["inspection_ms"] is not None:

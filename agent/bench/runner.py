@@ -21,16 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
+import numpy as np
 
 from agent import observe
 from agent.bench.recorder import BenchRecorder
 from agent.bench.report import summarise
 from agent.bench.ultralytics_compare import Settings, compare
-from agent.bench.video import FPS, SIZE, write_bench_video
+from agent.bench.video import FPS, SIZE, read_frames, write_bench_video
 from agent.demo.broker import demo_broker
 from agent.demo.runner import demo_config, demo_template, start_simulators
+from agent.inference.batching import BatchingSession
 from agent.inference.detector import DetectorScorer
+from agent.process import ProcessUsage
 from agent.publish.retained import clear_retained
 from agent.runtime import Agent
 from agent.samples import Modality
@@ -52,6 +54,7 @@ class BenchOptions:
     broker: tuple[str, int] | None = None
     model_s: float = 5.0  # how long the bare model runs
     compare: str | None = None  # "ultralytics": its predictor on the same model and video
+    max_batch: int | None = None  # the cameras' detector.max_batch; None: the config's default
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +81,10 @@ def bench_devices(
         origin = device["id"]
         if options.streams > len(template["devices"]):
             device["id"] = f"{origin}-{index + 1}"
-        device["sources"]["camera"].update(uri=str(video), fps=options.fps, frame_size=None)
+        camera = device["sources"]["camera"]
+        camera.update(uri=str(video), fps=options.fps, frame_size=None)
+        if options.max_batch is not None:
+            camera["detector"]["max_batch"] = options.max_batch
         if options.camera_only:
             device["sources"] = {"camera": device["sources"]["camera"]}
         devices.append((origin, device))
@@ -103,21 +109,23 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         agent = Agent(config)
         detector = agent.pipelines[0].channels[Modality.IMAGE].scorer
         assert isinstance(detector, DetectorScorer)
+        # the bare model runs batches as large as the cameras' shared session can make
+        bare = BareModel(detector, video, min(options.streams, detector.batches.max_batch))
         # half before, half after: on a shared machine the load drifts, the bracket averages it
         half = options.model_s / 2
-        model_times = await asyncio.to_thread(run_bare_model, detector, video, half)
+        model_times = await asyncio.to_thread(bare.run, half)
         recorder = BenchRecorder()
         with observe.subscribed(recorder):
-            window = await timed_window(agent, recorder, options.duration_s)
-        model_times += await asyncio.to_thread(run_bare_model, detector, video, half)
+            window = await timed_window(agent, recorder, options.duration_s, detector.batches)
+        model_times += await asyncio.to_thread(bare.run, half)
         peer = await asyncio.to_thread(compare_with_peer, options, detector, video)
         await clear_retained(broker.host, broker.port, f"{prefix}/#")  # a bench leaves nothing
     return (
-        summarise(recorder, window, model_times, options, broker.embedded)
+        summarise(recorder, window, model_times, bare.batch, options, broker.embedded)
         | peer
         | {
             "video": {"size": list(SIZE), "fps": FPS, "codec": "mp4v"},
-            "rss_mb": rss_mb(),
+            "rss_mb": round(ProcessUsage.now().rss_mb, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "cpu_count": os.cpu_count(),
         }
@@ -140,47 +148,51 @@ def compare_with_peer(
 
 
 async def timed_window(
-    agent: Agent, recorder: BenchRecorder, duration_s: float
+    agent: Agent, recorder: BenchRecorder, duration_s: float, batches: BatchingSession
 ) -> dict[str, float]:
-    """Run the agent; record only between warm-up and the end; CPU use over that window."""
+    """Run the agent; record only between warm-up and the end; CPU use and the detector's mean
+    batch size over that window."""
     stop = asyncio.Event()
     running = asyncio.create_task(agent.run(stop))
     try:
         await asyncio.sleep(WARMUP_S)
-        start = Usage.now()
+        start, runs, items = Usage.now(), batches.runs, batches.items
         recorder.recording = True
         await asyncio.sleep(duration_s)
         recorder.recording = False
-        end = Usage.now()
+        end, runs, items = Usage.now(), batches.runs - runs, batches.items - items
     finally:
         stop.set()
         await running
     wall = end.wall_s - start.wall_s
-    return {"seconds": wall, "cpu_percent": 100.0 * (end.cpu_s - start.cpu_s) / wall}
+    return {
+        "seconds": wall,
+        "cpu_percent": 100.0 * (end.cpu_s - start.cpu_s) / wall,
+        "batch_mean": items / runs if runs else 0.0,
+    }
 
 
-def run_bare_model(detector: DetectorScorer, video: Path, seconds: float) -> list[float]:
-    """The detector's own session on one preprocessed frame of the same video, back to back."""
-    capture = cv2.VideoCapture(str(video))
-    ok, frame = capture.read()
-    capture.release()
-    if not ok:
-        raise RuntimeError(f"cannot read back {video}")
-    # the very tensor the pipeline's detector makes of this frame (rectangular input included)
-    feed = {detector.session.input_names[0]: detector.model_input(frame)}
-    detector.session.run(feed)  # warm
-    times: list[float] = []
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        started = time.perf_counter()
-        detector.session.run(feed)
-        times.append(time.perf_counter() - started)
-    return times
+@dataclass(frozen=True, slots=True)
+class BareModel:
+    """The detector's own session on one preprocessed frame of the same video, back to back.
 
+    The tensor is the one the pipeline's detector makes of that frame (rectangular input
+    included), repeated `batch` times: the largest batch the pipeline's cameras can form.
+    """
 
-def rss_mb() -> float:
-    """Resident memory now, from /proc (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
+    detector: DetectorScorer
+    video: Path
+    batch: int
+
+    def run(self, seconds: float) -> list[float]:
+        """Durations of back-to-back runs of one batch for `seconds`."""
+        single = self.detector.model_input(read_frames(self.video, 1)[0])
+        feed = {self.detector.session.input_names[0]: np.repeat(single, self.batch, axis=0)}
+        self.detector.session.run(feed)  # warm
+        times: list[float] = []
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            self.detector.session.run(feed)
+            times.append(time.perf_counter() - started)
+        return times

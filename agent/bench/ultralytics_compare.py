@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.bench.video import read_frames
 from agent.config import CameraConfig, DetectorConfig
 from agent.inference.detector import DetectorScorer
 from agent.samples import Modality
@@ -168,12 +169,7 @@ def ultralytics_pass(model: Path, video: Path, settings: Settings, imgsz: int) -
         "device": "cpu",
         "verbose": False,
     }
-    capture = open_capture(str(video))
-    ok, first = capture.read()
-    capture.release()
-    if not ok:
-        raise ValueError(f"{video}: no frame could be read")
-    yolo.predict(first, **arguments)  # loads the session and builds the predictor
+    yolo.predict(read_frames(video, 1)[0], **arguments)  # loads the session, builds the predictor
 
     def results() -> Generator[int]:
         stream = yolo.predict(str(video), stream=True, **arguments)

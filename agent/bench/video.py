@@ -17,9 +17,9 @@ class VideoError(Exception):
     """The bench video cannot be made (no MPEG-4 encoder in this OpenCV, unreadable sample)."""
 
 
-def source_frames(count: int) -> list[np.ndarray]:
-    """The demo's steel-surface frames (with defects), read from the bundled sample."""
-    capture = cv2.VideoCapture(str(SOURCE))
+def read_frames(video: Path, count: int) -> list[np.ndarray]:
+    """The first `count` frames of `video` (fewer if it is shorter); VideoError if none."""
+    capture = cv2.VideoCapture(str(video))
     frames: list[np.ndarray] = []
     try:
         while len(frames) < count:
@@ -30,7 +30,7 @@ def source_frames(count: int) -> list[np.ndarray]:
     finally:
         capture.release()
     if not frames:
-        raise VideoError(f"cannot read the demo camera sample {SOURCE}")
+        raise VideoError(f"cannot read a frame of {video}")
     return frames
 
 
@@ -42,7 +42,7 @@ def write_bench_video(path: Path, seconds: float = SECONDS) -> Path:
         raise VideoError("this OpenCV build cannot encode MPEG-4 (mp4v)")
     width, height = SIZE
     try:
-        for index, frame in enumerate(source_frames(count)):
+        for index, frame in enumerate(read_frames(SOURCE, count)):
             scaled = cv2.resize(frame, (width + count * 4, height), interpolation=cv2.INTER_LINEAR)
             writer.write(np.ascontiguousarray(scaled[:, index * 4 : index * 4 + width]))
     finally:

@@ -52,6 +52,8 @@ async def test_bench_json_has_every_key_with_sane_values(
     )
     assert ordered(result["capture_to_alarm_ms"])
     assert ordered(result["detector_model_ms"])
+    assert result["model_batch"] == 1  # one camera never batches
+    assert result["detector_batch_mean"] == 1.0
 
     stages = result["stages"]
     assert set(stages) == STAGES
@@ -84,12 +86,16 @@ async def test_bench_json_to_stdout_with_several_camera_only_streams(
     assert result["inspection_ms"] is None  # only the camera was scored
     assert set(result["stages"]["score"]) == {"image"}
     assert result["pipeline_fps"] > result["pipeline_fps_per_stream"] > 0
+    # the two cameras share one detector session; the bare model runs their largest batch
+    assert result["model_batch"] == 2
+    assert 1.0 <= result["detector_batch_mean"] <= 2.0
 
 
-async def test_bench_refuses_bad_options(broker: tuple[str, int]) -> None:
-    code, _, logs = await run_bench(broker, "--streams", "0")
+@pytest.mark.parametrize("option", ["--streams", "--max-batch"])
+async def test_bench_refuses_bad_options(broker: tuple[str, int], option: str) -> None:
+    code, _, logs = await run_bench(broker, option, "0")
     assert code == 2
-    assert "--streams: must be above 0, got 0" in logs
+    assert f"{option}: must be above 0, got 0" in logs
 
 
 async def test_bench_compare_needs_the_train_extra(broker: tuple[str, int]) -> None:
@@ -113,3 +119,13 @@ async def test_bench_compares_with_ultralytics_on_its_own_video(broker: tuple[st
     assert peer["ours_fps"] > 0 and peer["ultralytics_fps"] > 0
     ratio = peer["ours_fps"] / peer["ultralytics_fps"]
     assert result["vs_ultralytics"] == pytest.approx(ratio, rel=0.01)
+
+
+def test_max_batch_option_reaches_every_camera(tmp_path: Path) -> None:
+    from agent.bench.runner import BenchOptions, bench_devices
+    from agent.demo.runner import demo_template
+
+    options = BenchOptions(streams=3, max_batch=1, camera_only=True)
+    devices = bench_devices(demo_template(), options, tmp_path / "video.mp4")
+    assert [d["sources"]["camera"]["detector"]["max_batch"] for _, d in devices] == [1, 1, 1]
+    assert all(set(d["sources"]) == {"camera"} for _, d in devices)
