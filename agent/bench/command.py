@@ -28,6 +28,17 @@ def positive(kind: type[float] | type[int]) -> Any:
     return parse
 
 
+def frame_size(text: str) -> tuple[int, int]:
+    """An argparse type for WIDTHxHEIGHT, both even (the MPEG-4 encoder needs even sizes)."""
+    width, sep, height = text.lower().partition("x")
+    if not (sep and width.isdigit() and height.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}")
+    size = int(width), int(height)
+    if not all(16 <= d <= 7680 and d % 2 == 0 for d in size):
+        raise argparse.ArgumentTypeError(f"each side must be even and 16-7680, got {text}")
+    return size
+
+
 def add_bench_parser(sub: Any, broker_address: Any) -> None:
     """Register `bench` on the CLI's subparsers."""
     bench = sub.add_parser("bench", help="time the real pipeline on 1080p streams")
@@ -61,6 +72,11 @@ def add_bench_parser(sub: Any, broker_address: Any) -> None:
         help="how long the bare model runs after the pipeline (default 5)",
     )
     bench.add_argument(
+        "--size",
+        type=frame_size,
+        help="the video's WIDTHxHEIGHT (default 1920x1080; smaller takes decode out of the way)",
+    )
+    bench.add_argument(
         "--max-batch",
         type=positive(int),
         help="the cameras' detector.max_batch (default: the config's, 8; 1: no batching)",
@@ -79,11 +95,12 @@ def run_bench_command(args: argparse.Namespace) -> int:
     from agent.bench.report import render
     from agent.bench.runner import BenchOptions, run_bench  # loads the model stack
     from agent.bench.ultralytics_compare import UltralyticsMissingError, require_ultralytics
+    from agent.bench.video import SIZE
 
     options = BenchOptions(
         duration_s=args.duration, streams=args.streams, fps=args.fps,
         camera_only=args.camera_only, broker=args.broker, model_s=args.model_seconds,
-        compare=args.compare, max_batch=args.max_batch,
+        compare=args.compare, max_batch=args.max_batch, size=args.size or SIZE,
     )  # fmt: skip
     try:
         if options.compare == "ultralytics":

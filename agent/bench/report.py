@@ -120,7 +120,8 @@ def _cell(p: Percentiles) -> str:
 def render(result: dict[str, Any]) -> str:
     """The human-readable table."""
     lines = [
-        f"edge-agent bench: {result['streams']} x 1080p stream(s), backend {result['backend']}, "
+        f"edge-agent bench: {result['streams']} x {'x'.join(map(str, result['video']['size']))} "
+        f"stream(s), backend {result['backend']}, "
         f"{result['measured_s']} s measured, CPU {result['cpu_percent']}% "
         f"(100% = one of {result['cpu_count']} cores), RSS {result['rss_mb']} MB",
         "stage latency (ms):",

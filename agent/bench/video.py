@@ -1,4 +1,4 @@
-"""The bench's input: a real 1080p MPEG-4 file made from the demo's defect camera samples."""
+"""The bench's input: a real MPEG-4 file (1080p unless asked) made of the demo's camera frames."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-SIZE = (1920, 1080)
+SIZE = (1920, 1080)  # what a production line's cameras deliver
 FPS = 30.0
 SECONDS = 6.0  # looped; a loop restart costs the camera one tick, so not too short
 SOURCE = Path(__file__).resolve().parents[1] / "demo" / "samples" / "pump-01" / "camera.avi"
@@ -34,13 +34,13 @@ def read_frames(video: Path, count: int) -> list[np.ndarray]:
     return frames
 
 
-def write_bench_video(path: Path, seconds: float = SECONDS) -> Path:
-    """A 1080p30 MPEG-4 file: demo frames scaled up, panning so every frame differs."""
+def write_bench_video(path: Path, size: tuple[int, int] = SIZE, seconds: float = SECONDS) -> Path:
+    """A 30 fps MPEG-4 file of `size`: demo frames scaled up, panning so every frame differs."""
     count = int(seconds * FPS)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), FPS, SIZE)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), FPS, size)
     if not writer.isOpened():
         raise VideoError("this OpenCV build cannot encode MPEG-4 (mp4v)")
-    width, height = SIZE
+    width, height = size
     try:
         for index, frame in enumerate(read_frames(SOURCE, count)):
             scaled = cv2.resize(frame, (width + count * 4, height), interpolation=cv2.INTER_LINEAR)

@@ -77,12 +77,13 @@ async def test_bench_json_to_stdout_with_several_camera_only_streams(
 ) -> None:
     code, output, logs = await run_bench(
         broker, "--duration", "3", "--fps", "3", "--streams", "2", "--camera-only",
-        "--model-seconds", "1", "--json", "-",
+        "--model-seconds", "1", "--size", "640x360", "--json", "-",
     )  # fmt: skip
     assert code == 0, logs[-3000:]
     result = json.loads(output)
     assert result["streams"] == 2
     assert result["camera_only"] is True
+    assert result["video"]["size"] == [640, 360]
     assert result["inspection_ms"] is None  # only the camera was scored
     assert set(result["stages"]["score"]) == {"image"}
     assert result["pipeline_fps"] > result["pipeline_fps_per_stream"] > 0
@@ -91,11 +92,21 @@ async def test_bench_json_to_stdout_with_several_camera_only_streams(
     assert 1.0 <= result["detector_batch_mean"] <= 2.0
 
 
-@pytest.mark.parametrize("option", ["--streams", "--max-batch"])
-async def test_bench_refuses_bad_options(broker: tuple[str, int], option: str) -> None:
-    code, _, logs = await run_bench(broker, option, "0")
+@pytest.mark.parametrize(
+    ("option", "value", "reason"),
+    [
+        ("--streams", "0", "must be above 0, got 0"),
+        ("--max-batch", "0", "must be above 0, got 0"),
+        ("--size", "641x360", "each side must be even and 16-7680, got 641x360"),
+        ("--size", "hd", "expected WIDTHxHEIGHT, got 'hd'"),
+    ],
+)
+async def test_bench_refuses_bad_options(
+    broker: tuple[str, int], option: str, value: str, reason: str
+) -> None:
+    code, _, logs = await run_bench(broker, option, value)
     assert code == 2
-    assert f"{option}: must be above 0, got 0" in logs
+    assert f"{option}: {reason}" in logs
 
 
 async def test_bench_compare_needs_the_train_extra(broker: tuple[str, int]) -> None:
