@@ -110,6 +110,16 @@ class EvidenceStore:
         self._lock = threading.Lock()
         self._db = connect_durable(database)
         self._db.executescript(SCHEMA)
+        self._queued = self.pending_publishes() > 0  # a previous run's queue, from the database
+
+    @property
+    def queued(self) -> bool:
+        """False only while no file waits to be published, so the publisher need not ask.
+
+        Set by `release`, cleared by `next_publish` finding none, both under the lock: it may
+        be True for a moment too long (one query finds nothing), never False too soon.
+        """
+        return self._queued
 
     def put(
         self,
@@ -146,6 +156,7 @@ class EvidenceStore:
             self._db.executemany(
                 "UPDATE evidence SET to_publish = 1 WHERE id = ?", [(i,) for i in ids]
             )
+            self._queued = True
 
     def next_publish(self) -> PendingPublish | None:
         """The oldest file queued for publishing; one whose file is gone is skipped, logged."""
@@ -155,8 +166,9 @@ class EvidenceStore:
                     "SELECT counter, topic, file FROM evidence WHERE to_publish = 1"
                     " ORDER BY counter LIMIT 1"
                 ).fetchone()
-            if row is None:
-                return None
+                if row is None:
+                    self._queued = False
+                    return None
             try:
                 return PendingPublish(row[0], row[1], (self.folder / row[2]).read_bytes())
             except OSError as exc:
