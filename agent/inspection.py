@@ -101,23 +101,43 @@ class InspectionScheduler:
             await asyncio.sleep(max(0.0, self.config.interval_s - (time.monotonic() - started)))
 
     async def run_round(self) -> InspectionRound:
-        """Inspect every device once and publish progress after each."""
+        """Inspect every device once and publish progress after each.
+
+        `pipelines` is the agent's list, which a reload edits in place while a round runs: the
+        round goes through the devices it started with, each on its pipeline of the moment, and
+        drops one a reload removed. A device added meanwhile waits for the next round.
+        """
+        devices = [pipeline.device for pipeline in self.pipelines]
         current = InspectionRound(
-            round=self.rounds_done + 1, started_at=time.time(), devices_total=len(self.pipelines)
+            round=self.rounds_done + 1, started_at=time.time(), devices_total=len(devices)
         )
         self.current = current
         self._publish(current)
-        for pipeline in self.pipelines:
-            record = await inspect_device(pipeline, self.config.device_timeout_s)
-            current.records.append(record)
-            log.info(
-                "device inspected", extra={"fields": asdict(record) | {"round": current.round}}
-            )
+        for device in devices:
+            record = await self._inspect(device)
+            if record is None:
+                current.devices_total -= 1
+            else:
+                current.records.append(record)
+                fields = asdict(record) | {"round": current.round}
+                log.info("device inspected", extra={"fields": fields})
             self._publish(current)
         current.finished_at = time.time()
         self.rounds_done = current.round
         self._publish(current)
         return current
+
+    async def _inspect(self, device: str) -> InspectionRecord | None:
+        """Inspect on the current pipeline, again if a reload replaced it meanwhile (the stopped
+        one would only time out); None once a reload removed the device."""
+        while (pipeline := self._pipeline_of(device)) is not None:
+            record = await inspect_device(pipeline, self.config.device_timeout_s)
+            if self._pipeline_of(device) is pipeline:
+                return record
+        return None
+
+    def _pipeline_of(self, device: str) -> DevicePipeline | None:
+        return next((p for p in self.pipelines if p.device == device), None)
 
     def _publish(self, current: InspectionRound) -> None:
         self.publisher.set_retained(self.topics.inspection, encode(current.summary()))

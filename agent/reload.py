@@ -9,6 +9,8 @@ queued alarms still go out in order and numbering goes on. Per device (matched b
 - removed: its pipeline stops. An alarm it had open is NOT cleared (nobody watches the
   device any more, so nobody knows it recovered): it is logged with its id, and its retained
   state stays as last published.
+Inspection rounds carry on, a round in progress included, on the new pipelines; only a change
+of the `inspection` section starts a new scheduler with its settings.
 Broker, site, storage, dashboard and metrics changes need a restart and are refused, as is
 any config that does not validate or whose models do not load; the running config then stays
 in force.

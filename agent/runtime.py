@@ -92,6 +92,15 @@ class Agent:
             task = asyncio.create_task(self.inspection.run(), name="inspection")
             self._tasks[INSPECTION_TASK] = task
 
+    async def _restart_inspection(self) -> None:
+        """New inspection settings: a new scheduler. Otherwise a reload leaves the running one
+        alone, mid-round included; it reads the pipelines from the list the reload edits."""
+        await self._stop([INSPECTION_TASK])
+        self.inspection = InspectionScheduler(
+            self.config.inspection, self.pipelines, self.publisher, self.topics
+        )
+        self._start_inspection()
+
     async def _stop(self, names: list[str]) -> None:
         tasks = [self._tasks.pop(name) for name in names if name in self._tasks]
         for task in tasks:
@@ -107,19 +116,18 @@ class Agent:
             wanted, self.publisher, self.topics, self.sequence, self._device_evidence
         )
         old = {p.device: p for p in self.pipelines}
-        await self._stop([*plan.replace, *plan.remove, INSPECTION_TASK])
+        await self._stop([*plan.replace, *plan.remove])
         for device in plan.replace:
             inherit_alarm(old[device], fresh[device])
         for device in plan.remove:
             report_abandoned_alarm(old[device])
+        inspection_changed = config.inspection != self.config.inspection
         self.config = config
         self.pipelines[:] = [fresh.get(d.id) or old[d.id] for d in config.devices]
-        self.inspection = InspectionScheduler(
-            config.inspection, self.pipelines, self.publisher, self.topics
-        )
         for pipeline in fresh.values():
             self._start(pipeline)
-        self._start_inspection()
+        if inspection_changed:
+            await self._restart_inspection()
         log.info("config reloaded", extra={"fields": {
             "kept": plan.keep, "replaced": plan.replace, "added": plan.add, "removed": plan.remove,
         }})  # fmt: skip

@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import json
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from agent.config import parse_config
+from agent.config import AgentConfig, parse_config
 from agent.reload import ReloadRefusedError, plan_reload, reload_on_request
 from agent.runtime import Agent
 from tests.support.agent_process import (
@@ -70,6 +71,94 @@ async def test_a_refused_reload_is_logged_and_keeps_the_running_config(
     assert agent.config is running
     assert [p.device for p in agent.pipelines] == ["pump"]
     assert "changing broker needs a restart" in caplog.text
+
+
+def camera_off(device_id: str, tmp_path: Path) -> dict[str, Any]:
+    """A thermal device whose frames are not there (yet): its inspection waits the full timeout."""
+    device = thermal_device(device_id, tmp_path, None)
+    infrared = {**device["sources"]["infrared"], "uri": str(tmp_path / "nothing" / "*.png")}
+    return {**device, "sources": {"infrared": infrared}}
+
+
+def inspecting(
+    tmp_path: Path,
+    broker: tuple[str, int],
+    prefix: str,
+    devices: list[dict[str, Any]],
+    **inspection: Any,
+) -> AgentConfig:
+    """A config at the real broker with these inspection settings (a round every minute)."""
+    return configs(
+        tmp_path, devices, inspection={"interval_s": 60, **inspection},
+        broker={"host": broker[0], "port": broker[1], "topic_prefix": prefix},
+    )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def agent_running(config: AgentConfig) -> AsyncIterator[Agent]:
+    """The real agent in this process, stopped cleanly at the end."""
+    agent = Agent(config)
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        yield agent
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+def inspection_tasks() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name() == "inspection" and not t.done()]
+
+
+@pytest.mark.slow
+async def test_a_reload_leaves_a_round_in_progress_running_on_the_new_pipelines(
+    tmp_path: Path, broker: tuple[str, int], topic_prefix: str
+) -> None:
+    motor = thermal_device("motor", tmp_path, None)
+    devices = [camera_off("pump", tmp_path), camera_off("valve", tmp_path), motor]
+    config = inspecting(tmp_path, broker, topic_prefix, devices, device_timeout_s=2)
+    async with agent_running(config) as agent:
+        scheduler = agent.inspection
+        await eventually(lambda: scheduler.current is not None, 10)
+        first_round = scheduler.current
+        assert first_round is not None and not first_round.records  # inspecting the pump
+
+        pump_back = thermal_device("pump", tmp_path, None)  # its frames are there now
+        plan = await agent.reload(inspecting(
+            tmp_path, broker, topic_prefix, [pump_back, motor], device_timeout_s=2
+        ))  # fmt: skip
+        assert (plan.replace, plan.remove) == (["pump"], ["valve"])
+        await eventually(lambda: first_round.finished_at is not None, 15)
+
+        assert agent.inspection is scheduler
+        assert scheduler.current is first_round  # the round went on, it did not start over
+        assert len(inspection_tasks()) == 1
+    # the pump's inspection was cut short by its reload: it is redone on the new pipeline;
+    # the removed valve is dropped from the round
+    assert [(r.device, r.result) for r in first_round.records] == [("pump", "ok"), ("motor", "ok")]
+    assert first_round.devices_total == 2
+
+
+@pytest.mark.slow
+async def test_a_reload_that_changes_inspection_takes_effect_at_once(
+    tmp_path: Path, broker: tuple[str, int], topic_prefix: str
+) -> None:
+    devices = [camera_off("pump", tmp_path)]
+    config = inspecting(tmp_path, broker, topic_prefix, devices, device_timeout_s=30)
+    async with agent_running(config) as agent:
+        before = agent.inspection
+        await eventually(lambda: before.current is not None, 10)
+
+        quicker = inspecting(tmp_path, broker, topic_prefix, devices, device_timeout_s=0.2)
+        assert (await agent.reload(quicker)).keep == ["pump"]
+        assert agent.inspection is not before
+        assert agent.inspection.config == quicker.inspection
+        await eventually(lambda: agent.inspection.rounds_done == 1, 5)  # not after 30 s
+        assert len(inspection_tasks()) == 1
+
+        await agent.reload(inspecting(tmp_path, broker, topic_prefix, devices, enabled=False))
+        assert inspection_tasks() == []
 
 
 def alarm_events(seen: Collector) -> list[dict[str, Any]]:

@@ -6,7 +6,8 @@ was away, an attempt went unacknowledged, or a previous run left it) carries
 `"replayed": true` with its original id, seq and timestamps, so subscribers can tell a late
 or repeated event and de-duplicate by id and seq. Retained state topics are coalesced to their
 latest value and re-sent after every reconnection. Evidence files (a second durable queue, in
-agent/store/evidence.py) go out one per pass after the alarm events, which always come first.
+agent/store/evidence.py) go out one per pass after the alarm events, which always come first;
+the store is asked for one only while it says some are queued, so an idle pass costs no query.
 """
 
 from __future__ import annotations
@@ -129,13 +130,8 @@ class Publisher:
             observe.delivered(entry.topic, replayed)
             self._restored = max(0, self._restored - 1)
             self.delivered += 1
-        # one file per pass, so an alarm raised meanwhile goes first; the store works in a
-        # thread, where it may wait for a renderer's write to commit
-        store = self.evidence
-        if store is not None and (file := await asyncio.to_thread(store.next_publish)):
-            await self.link.publish(file.topic, file.payload, qos=1)
-            await asyncio.to_thread(store.published, file.counter)
-            self._wake.set()
+        if self.evidence is not None and self.evidence.queued:
+            await self._publish_evidence(self.evidence)
         while self._dirty:
             topic = self._dirty.pop()
             try:
@@ -146,6 +142,14 @@ class Publisher:
                 raise
         if entry is None and not self._dirty and not self._wake.is_set():
             self._idle.set()  # a held event is not idle: drain waits for its release
+
+    async def _publish_evidence(self, store: EvidenceStore) -> None:
+        """One file per pass, so an alarm raised meanwhile goes first; the store works in a
+        thread, where it may wait for a renderer's write to commit."""
+        if (file := await asyncio.to_thread(store.next_publish)) is not None:
+            await self.link.publish(file.topic, file.payload, qos=1)
+            await asyncio.to_thread(store.published, file.counter)
+            self._wake.set()
 
     async def drain(self, timeout_s: float) -> bool:
         """Wait until everything queued is delivered; False if the time ran out."""

@@ -43,6 +43,21 @@ CREATE TABLE IF NOT EXISTS evidence (
     to_publish INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS evidence_to_publish ON evidence (to_publish, counter);
+CREATE INDEX IF NOT EXISTS evidence_created_at ON evidence (created_at);
+"""
+
+
+# by the index, reading only expired rows (left to itself, SQLite walks back from the newest)
+NEWEST_BEFORE = (
+    "SELECT coalesce(max(counter), 0) FROM evidence INDEXED BY evidence_created_at"
+    " WHERE created_at < ?"
+)
+TOTAL_BYTES_AFTER = "SELECT coalesce(sum(size), 0) FROM evidence WHERE counter > ?"
+# after counter ?, oldest first: the file whose deletion frees (with those before it) ? bytes
+FIRST_TO_FREE = """
+SELECT min(counter) FROM (
+    SELECT counter, sum(size) OVER (ORDER BY counter) AS freed FROM evidence WHERE counter > ?
+) WHERE freed >= ?
 """
 
 
@@ -95,6 +110,16 @@ class EvidenceStore:
         self._lock = threading.Lock()
         self._db = connect_durable(database)
         self._db.executescript(SCHEMA)
+        self._queued = self.pending_publishes() > 0  # a previous run's queue, from the database
+
+    @property
+    def queued(self) -> bool:
+        """False only while no file waits to be published, so the publisher need not ask.
+
+        Set by `release`, cleared by `next_publish` finding none, both under the lock: it may
+        be True for a moment too long (one query finds nothing), never False too soon.
+        """
+        return self._queued
 
     def put(
         self,
@@ -131,6 +156,7 @@ class EvidenceStore:
             self._db.executemany(
                 "UPDATE evidence SET to_publish = 1 WHERE id = ?", [(i,) for i in ids]
             )
+            self._queued = True
 
     def next_publish(self) -> PendingPublish | None:
         """The oldest file queued for publishing; one whose file is gone is skipped, logged."""
@@ -140,8 +166,9 @@ class EvidenceStore:
                     "SELECT counter, topic, file FROM evidence WHERE to_publish = 1"
                     " ORDER BY counter LIMIT 1"
                 ).fetchone()
-            if row is None:
-                return None
+                if row is None:
+                    self._queued = False
+                    return None
             try:
                 return PendingPublish(row[0], row[1], (self.folder / row[2]).read_bytes())
             except OSError as exc:
@@ -157,44 +184,48 @@ class EvidenceStore:
     def pending_publishes(self) -> int:
         """Files queued and not yet acknowledged by the broker."""
         with self._lock:
-            return int(
-                self._db.execute("SELECT count(*) FROM evidence WHERE to_publish = 1").fetchone()[0]
-            )
+            return self._scalar("SELECT count(*) FROM evidence WHERE to_publish = 1")
 
     def total_bytes(self) -> int:
         """The size of every indexed file."""
         with self._lock:
-            row = self._db.execute("SELECT coalesce(sum(size), 0) FROM evidence").fetchone()
-        return int(row[0])
+            return self._scalar(TOTAL_BYTES_AFTER, 0)
 
     def __len__(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM evidence").fetchone()[0])
+            return self._scalar("SELECT count(*) FROM evidence")
 
     def prune(self) -> int:
         """Apply retention and the disk cap, oldest first; return how many files were deleted."""
         now = self.clock()
         with self._lock:
             self._db.execute("UPDATE evidence SET created_at = ? WHERE created_at > ?", (now, now))
-            rows = self._db.execute(
-                "SELECT counter, file, size, created_at FROM evidence ORDER BY counter DESC"
+            last_doomed = self._last_doomed(now)
+            doomed = self._db.execute(
+                "SELECT file FROM evidence WHERE counter <= ?", (last_doomed,)
             ).fetchall()
-            kept, full, doomed = 0, False, []
-            for counter, file, size, created_at in rows:  # newest first, until one is too much
-                full = full or created_at < now - self.retention_s or kept + size > self.max_bytes
-                if full:
-                    doomed.append((counter, file))
-                else:
-                    kept += size
-            for _, file in doomed:  # files first: a crash leaves rows without files, swept
+            for (file,) in doomed:  # files first: a crash leaves rows without files, swept
                 (self.folder / file).unlink(missing_ok=True)
-            self._db.executemany(
-                "DELETE FROM evidence WHERE counter = ?", [(c,) for c, _ in doomed]
-            )
+            self._db.execute("DELETE FROM evidence WHERE counter <= ?", (last_doomed,))
+            kept = self._scalar(TOTAL_BYTES_AFTER, last_doomed) if doomed else 0
         if doomed:
             fields = {"deleted": len(doomed), "kept_bytes": kept}
             log.info("evidence pruned", extra={"fields": fields})
         return len(doomed)
+
+    def _last_doomed(self, now: float) -> int:
+        """The newest file retention deletes, by counter (every older one goes too; 0: none).
+
+        The newest one past the retention period, unless the files after it still exceed the
+        disk cap: then the oldest of those go until the rest fits. All in SQL, on indexes.
+        """
+        expired = self._scalar(NEWEST_BEFORE, now - self.retention_s)
+        excess = self._scalar(TOTAL_BYTES_AFTER, expired) - self.max_bytes
+        return self._scalar(FIRST_TO_FREE, expired, excess) if excess > 0 else expired
+
+    def _scalar(self, query: str, *parameters: float) -> int:
+        """The single number a query answers (the caller holds the lock)."""
+        return int(self._db.execute(query, parameters).fetchone()[0])
 
     def sweep(self) -> int:
         """At start: forget rows whose file is gone, delete unfinished files; return the count.

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from pathlib import Path
 
 from agent.config import BrokerConfig
 from agent.publish.mqtt import MqttLink
 from agent.publish.outbox import Outbox
 from agent.publish.publisher import Publisher
+from agent.store.evidence import EvidenceStore, PendingPublish
 from tests.support.mqtt import Collector, subscribe
 from tests.support.proxy import CuttableProxy, cuttable_proxy
-from tests.support.tasks import running
+from tests.support.tasks import eventually, running
 
 
-def status_values(collector: Collector, topic: str) -> list[bytes]:
+def payloads(collector: Collector, topic: str) -> list[bytes]:
     return [p for t, p, _ in collector.messages if t == topic]
 
 
@@ -97,12 +100,12 @@ async def test_birth_will_and_clean_offline(broker: tuple[str, int], topic_prefi
     ):
         link = MqttLink(BrokerConfig(port=proxy.port, keepalive_s=5), status)
         async with running(link.run(), Publisher(link, Outbox(":memory:")).run()):
-            await seen.wait_for(lambda c: status_values(c, status) == [b"online"], 10)
+            await seen.wait_for(lambda c: payloads(c, status) == [b"online"], 10)
             await cut_and_expect_will(proxy, seen, status)
-            await seen.wait_for(lambda c: status_values(c, status)[-1:] == [b"online"], 20)
+            await seen.wait_for(lambda c: payloads(c, status)[-1:] == [b"online"], 20)
             await asyncio.wait_for(link.connected.wait(), 5)
             await link.announce_offline()
-            await seen.wait_for(lambda c: status_values(c, status)[-1:] == [b"offline"], 5)
+            await seen.wait_for(lambda c: payloads(c, status)[-1:] == [b"offline"], 5)
     async with subscribe(*broker, status) as late:
         await late.wait_for(lambda c: bool(c.messages), 5)
         assert late.messages[0][1:] == (b"offline", True)
@@ -111,5 +114,48 @@ async def test_birth_will_and_clean_offline(broker: tuple[str, int], topic_prefi
 async def cut_and_expect_will(proxy: CuttableProxy, seen: Collector, status: str) -> None:
     """A dropped connection (no DISCONNECT) makes the broker publish the agent's will."""
     await proxy.cut()
-    await seen.wait_for(lambda c: status_values(c, status)[-1:] == [b"offline"], 10)
+    await seen.wait_for(lambda c: payloads(c, status)[-1:] == [b"offline"], 10)
     await proxy.restore()
+
+
+class CountingStore(EvidenceStore):
+    """The real evidence store, counting how often the publisher asks it for the next file."""
+
+    asked = 0
+
+    def next_publish(self) -> PendingPublish | None:
+        self.asked += 1
+        return super().next_publish()
+
+
+def queue_evidence(store: EvidenceStore, topic: str, data: bytes) -> None:
+    """Store a file and queue it for publishing, as the recorder does after its alarm."""
+    stored = store.put("a1", "pump-01", "image", "image/jpeg", ".jpg", topic, data)
+    store.release([stored.id])
+
+
+async def test_evidence_is_asked_for_only_while_some_is_queued(
+    broker: tuple[str, int], topic_prefix: str, tmp_path: Path
+) -> None:
+    database, folder = tmp_path / "outbox.sqlite3", tmp_path / "evidence"
+    evidence_topic = f"{topic_prefix}/site/pump-01/evidence/a1/image"
+    previous_run = EvidenceStore(database, folder, 86_400, 10_000)
+    queue_evidence(previous_run, evidence_topic, b"left")
+    previous_run.close()  # stopped before the broker had it
+
+    with contextlib.closing(CountingStore(database, folder, 86_400, 10_000)) as store:
+        async with subscribe(*broker, f"{topic_prefix}/#") as seen:
+            link = MqttLink(BrokerConfig(port=broker[1]), f"{topic_prefix}/status")
+            publisher = Publisher(link, Outbox(":memory:"), retry_s=0.1, evidence=store)
+            async with running(link.run(), publisher.run()):
+                await seen.wait_for(lambda c: payloads(c, evidence_topic) == [b"left"], 10)
+                await eventually(lambda: not store.queued, 5)  # a pass found the queue empty
+                asked = store.asked
+                for seq in range(1, 4):  # each waits for the one before: three passes at least
+                    publisher.send_event(seq, f"{topic_prefix}/d/alarm", b"{}")
+                    await seen.wait_for(lambda c, n=seq: len(c.json("/alarm")) == n, 10)
+                assert store.asked == asked  # nothing queued: no query, no thread
+
+                queue_evidence(store, evidence_topic, b"new")
+                await seen.wait_for(lambda c: len(payloads(c, evidence_topic)) == 2, 10)
+        assert payloads(seen, evidence_topic) == [b"left", b"new"]

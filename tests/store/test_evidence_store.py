@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -121,6 +123,19 @@ def test_disk_cap_deletes_the_oldest_until_the_rest_fits(tmp_path: Path, clock: 
     assert store.total_bytes() == 250
 
 
+def test_age_goes_first_then_the_cap_among_the_rest(tmp_path: Path, clock: Clock) -> None:
+    store = open_store(tmp_path, clock, max_bytes=260)
+    put(store, "expired", 10)
+    clock.now += 2 * DAY
+    put(store, "small", 100)
+    put(store, "big", 200)
+    put(store, "last", 50)
+    clock.now += 5.5 * DAY  # only "expired" is over 7 days old
+    assert store.prune() == 2
+    assert kept(store) == {"big", "last"}
+    assert store.total_bytes() == 250
+
+
 def test_cap_and_order_hold_when_the_clock_jumps_backwards(tmp_path: Path, clock: Clock) -> None:
     store = open_store(tmp_path, clock, max_bytes=250)
     put(store, "before_jump")
@@ -172,3 +187,78 @@ def test_sweep_repairs_what_a_crash_leaves_and_keeps_foreign_files(
     assert kept(store) == {"fine"}
     assert not partial.exists()
     assert foreign.exists()
+
+
+def table_reads(store: EvidenceStore, action: Callable[[], object]) -> list[str]:
+    """How each statement `action` runs reads the evidence table, as SQLite plans it."""
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    try:
+        action()
+    finally:
+        store._db.set_trace_callback(None)
+    return [
+        step[3]
+        for sql in statements
+        if sql.split()[0].upper() in {"SELECT", "INSERT", "UPDATE", "DELETE"}
+        for step in store._db.execute(f"EXPLAIN QUERY PLAN {sql}")
+        if " evidence" in step[3]
+    ]
+
+
+def test_put_and_prune_read_the_table_by_its_indexes_only(tmp_path: Path, clock: Clock) -> None:
+    store = open_store(tmp_path, clock, max_bytes=250)
+    put(store, "expired")
+    clock.now += 8 * DAY
+    put(store, "over_cap")
+    put(store, "kept1")
+    reads = table_reads(store, lambda: put(store, "kept2")) + table_reads(store, store.prune)
+    assert kept(store) == {"kept1", "kept2"}  # by age, then by the cap: every query ran
+    assert [r for r in reads if "USING" not in r] == []  # none walks through every row
+    assert len(reads) >= 8
+
+
+# the evidence table as the release before the created_at index wrote it
+UNINDEXED_SCHEMA = """
+CREATE TABLE evidence (
+    counter INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    alarm_id TEXT NOT NULL,
+    device TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    file TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    topic TEXT NOT NULL,
+    to_publish INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX evidence_to_publish ON evidence (to_publish, counter);
+"""
+
+
+def test_a_database_from_before_the_index_gains_it_and_keeps_its_files(
+    tmp_path: Path, clock: Clock
+) -> None:
+    database, folder = tmp_path / "outbox.sqlite3", tmp_path / "evidence" / "pump-01"
+    folder.mkdir(parents=True)
+    with sqlite3.connect(database) as old:
+        old.executescript(UNINDEXED_SCHEMA)
+        for name in ("old1", "old2"):
+            (folder / f"{name}.jpg").write_bytes(b"x" * 100)
+            old.execute(
+                "INSERT INTO evidence (id, alarm_id, device, kind, media_type, file, size,"
+                " created_at, topic, to_publish) VALUES (?, 'a0', 'pump-01', 'image',"
+                " 'image/jpeg', ?, 100, ?, 't', 1)",
+                (name, f"pump-01/{name}.jpg", clock.now),
+            )
+    old.close()
+
+    store = open_store(tmp_path, clock, max_bytes=250)
+    indexes = {row[1] for row in store._db.execute("PRAGMA index_list(evidence)")}
+    assert "evidence_created_at" in indexes
+    NAMES[store] = {"old1": "old1", "old2": "old2"}
+    assert store.pending_publishes() == 2
+    put(store, "new")
+    assert store.prune() == 1  # the cap goes by insertion order across the upgrade
+    assert kept(store) == {"old2", "new"}
