@@ -18,8 +18,8 @@ from agent.dashboard.auth import TokenGate, require_token_off_loopback
 from agent.dashboard.history import History
 from agent.dashboard.ingest import Ingest
 from agent.dashboard.live import Hub, LiveView
-from agent.dashboard.topics import subscriptions
 from agent.publish.mqtt import MqttLink
+from agent.publish.topics import ANY, Topics
 
 log = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -82,7 +82,9 @@ async def serve(settings: DashboardSettings) -> None:
     history = History(settings.history_file, config.retention_days)
     live, hub = LiveView(), Hub()
     ingest = Ingest(prefix, live, history, hub)
-    bridge = MqttLink(settings.broker, None, tuple(subscriptions(prefix)), ingest.handle)
+    # every site under the prefix: one dashboard serves all agents that report there
+    every_site = tuple(Topics(prefix, ANY).every_topic())
+    bridge = MqttLink(settings.broker, None, every_site, ingest.handle)
     gate = TokenGate(config.token)
     app = build_app(Dashboard(prefix, live, history, hub, bridge, gate))
     server = uvicorn.Server(

@@ -1,4 +1,4 @@
-"""Which topics the dashboard reads, and what a topic says about site, device and kind."""
+"""What a topic the dashboard reads says about site, device and kind."""
 
 from __future__ import annotations
 
@@ -6,13 +6,6 @@ from dataclasses import dataclass
 
 SITE_KINDS = ("status", "inspection")
 DEVICE_KINDS = ("state", "health", "alarm", "ack")
-
-
-def subscriptions(prefix: str) -> list[str]:
-    """Every site under the prefix: one dashboard serves all agents that report there."""
-    site_level = [f"{prefix}/+/{kind}" for kind in SITE_KINDS]
-    device_level = [f"{prefix}/+/+/{kind}" for kind in DEVICE_KINDS]
-    return [*site_level, *device_level, f"{prefix}/+/+/snapshot/+", f"{prefix}/+/+/evidence/+/+"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +35,3 @@ def parse_topic(prefix: str, topic: str) -> TopicInfo | None:
         case [site, device, "evidence", alarm_id, part]:
             return TopicInfo(site, "evidence", device, alarm_id=alarm_id, part=part)
     return None
-
-
-def ack_topic(prefix: str, site: str, device: str) -> str:
-    """Where an operator's acknowledgement goes (contract C3)."""
-    return f"{prefix}/{site}/{device}/ack"

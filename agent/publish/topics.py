@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+ANY = "+"  # MQTT's single-level wildcard: Topics(prefix, ANY) speaks for every site
+
 
 @dataclass(frozen=True, slots=True)
 class Topics:
@@ -30,7 +32,11 @@ class Topics:
     @property
     def acks(self) -> str:
         """Operators' acknowledgements of alarms, for every device."""
-        return f"{self.base}/+/ack"
+        return self.ack(ANY)
+
+    def ack(self, device: str) -> str:
+        """An operator's acknowledgement of the device's alarm (contract C3)."""
+        return f"{self.base}/{device}/ack"
 
     def alarm(self, device: str) -> str:
         """Alarm events, QoS 1, not retained."""
@@ -51,3 +57,17 @@ class Topics:
     def health(self, device: str) -> str:
         """The health of the device's sources and models, retained."""
         return f"{self.base}/{device}/health"
+
+    def every_topic(self) -> list[str]:
+        """Wildcard subscriptions to every topic above, for a reader of all the agent says (the
+        dashboard): built by the same methods the agent publishes with, so they cannot drift."""
+        return [
+            self.status,
+            self.inspection,
+            self.state(ANY),
+            self.health(ANY),
+            self.alarm(ANY),
+            self.ack(ANY),
+            self.snapshot(ANY, ANY),
+            self.evidence(ANY, ANY, ANY),
+        ]

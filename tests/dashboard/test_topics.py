@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from agent.dashboard.topics import TopicInfo, ack_topic, parse_topic, subscriptions
+from agent.dashboard.topics import TopicInfo, parse_topic
+from agent.publish.topics import ANY, Topics
 
 
 def test_site_and_device_topics_are_recognised() -> None:
@@ -24,9 +25,9 @@ def test_a_prefix_with_slashes_and_foreign_topics() -> None:
     assert parse_topic("edge", "edge/plant/pump/evidence/a1") is None
 
 
-def test_every_subscription_is_parseable_and_ack_goes_where_the_agent_listens() -> None:
-    assert "edge/+/+/ack" in subscriptions("edge")
-    assert ack_topic("edge", "plant", "pump") == "edge/plant/pump/ack"
-    assert parse_topic("edge", ack_topic("edge", "plant", "pump")) == TopicInfo(
+def test_every_pattern_the_dashboard_subscribes_to_is_parseable() -> None:
+    for pattern in Topics("edge", ANY).every_topic():
+        assert parse_topic("edge", pattern) is not None, pattern
+    assert parse_topic("edge", Topics("edge", "plant").ack("pump")) == TopicInfo(
         "plant", "ack", "pump"
     )
