@@ -26,6 +26,7 @@ from agent.demo.summary import summary
 from agent.demo.view import DemoView
 from agent.metrics import with_metrics_port
 from agent.models import models_dir
+from agent.publish.topics import Topics
 from agent.runtime import Agent
 from agent.simulate.modbus_server import modbus_device_server
 from agent.simulate.skab_replay import read_recording, recording_registers, replay
@@ -156,10 +157,10 @@ async def run_demo(options: DemoOptions) -> str:
         )
         config = with_metrics_port(config, options.metrics_port)
         agent = Agent(config)  # loads the models: a bad one stops the demo here
-        topics = f"{options.prefix}/{config.site}/#"
+        topics = Topics(options.prefix, config.site).everything
         announce(broker, topics, sys.stdout)
         json_log = stack.enter_context(options.json_log.open("w")) if options.json_log else None
-        view = DemoView(options.evidence_dir, json_log)
+        view = DemoView(options.prefix, options.evidence_dir, json_log)
         subscriber = asyncio.create_task(subscribe(broker, topics, view))
         agent_stop = asyncio.Event()
         running = asyncio.create_task(agent.run(agent_stop))
