@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 from prometheus_client.exposition import start_http_server
 
 from agent import observe
-from agent.config import AgentConfig, MetricsConfig
+from agent.config import MetricsConfig
 from agent.health import ModelState, SourceState
 
 if TYPE_CHECKING:
@@ -244,13 +244,6 @@ class MetricsExporter:
             await asyncio.to_thread(self._server.shutdown)  # waits out its 0.5 s poll
             self._server.server_close()
             self._server = None
-
-
-def with_metrics_port(config: AgentConfig, port: int | None) -> AgentConfig:
-    """Apply a --metrics-port override."""
-    if port is None:
-        return config
-    return config.model_copy(update={"metrics": config.metrics.model_copy(update={"port": port})})
 
 
 def exporter_for(

@@ -213,9 +213,8 @@ async def test_a_taken_port_is_a_clear_error(tmp_path: Path, broker: tuple[str, 
         first.outbox.close()
 
 
-def test_metrics_port_option_on_run_and_demo(tmp_path: Path) -> None:
+def test_metrics_port_option_on_run_and_demo() -> None:
     from agent.cli import build_parser
-    from agent.metrics import with_metrics_port
 
     parser = build_parser()
     run = parser.parse_args(["run", "--config", "agent.yaml", "--metrics-port", "9108"])
@@ -224,6 +223,3 @@ def test_metrics_port_option_on_run_and_demo(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "--config", "agent.yaml", "--metrics-port", "http"])
     assert MetricsConfig().port is None  # off unless asked for
-    config = agent_config(tmp_path, ("127.0.0.1", 1883))
-    assert with_metrics_port(config, 9108).metrics.port == 9108
-    assert with_metrics_port(config, None) is config

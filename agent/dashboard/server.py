@@ -7,12 +7,10 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 import uvicorn
-from pydantic import BaseModel
 
-from agent.config import AgentConfig, BrokerConfig, DashboardConfig, StorageConfig
+from agent.config import AgentConfig, BrokerConfig, DashboardConfig, StorageConfig, overridden
 from agent.dashboard.app import Dashboard, build_app
 from agent.dashboard.auth import TokenGate, require_token_off_loopback
 from agent.dashboard.history import History
@@ -22,7 +20,6 @@ from agent.publish.mqtt import MqttLink
 from agent.publish.topics import ANY, Topics
 
 log = logging.getLogger(__name__)
-ModelT = TypeVar("ModelT", bound=BaseModel)
 PRUNE_EVERY_S = 3600.0
 
 
@@ -49,22 +46,15 @@ def settings_from(
 ) -> DashboardSettings:
     """The config's broker and dashboard sections (defaults without one), then the overrides."""
     host, broker_port = broker or (None, None)
-    broker_overrides = {"host": host, "port": broker_port, "topic_prefix": prefix}
-    broker_config = overridden(config.broker if config else BrokerConfig(), broker_overrides)
-    dashboard = overridden(
-        config.dashboard if config else DashboardConfig(), {"bind": bind, "port": port}
-    )
+    broker_section = config.broker if config else BrokerConfig()
+    broker_config = overridden(broker_section, host=host, port=broker_port, topic_prefix=prefix)
+    dashboard = overridden(config.dashboard if config else DashboardConfig(), bind=bind, port=port)
     return DashboardSettings(
         # the agent's client id would make the broker drop whichever of the two came first
         broker=broker_config.model_copy(update={"client_id": None}),
         dashboard=dashboard,
         storage=config.storage if config else StorageConfig(),
     )
-
-
-def overridden(section: ModelT, overrides: dict[str, Any]) -> ModelT:
-    """A config section with the command line's non-None values in place of its own."""
-    return section.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
 
 async def prune_forever(history: History) -> None:
