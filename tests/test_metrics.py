@@ -24,7 +24,7 @@ from agent.metrics import MetricsError, MetricsExporter
 from agent.runtime import Agent
 from tests.support.onnx_models import brightness_detector
 from tests.support.tasks import eventually
-from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, write_sequence
+from tests.support.thermal_frames import frame_with_spot, infrared_source
 from tests.support.video_files import write_flat_video
 
 pytestmark = pytest.mark.slow
@@ -71,13 +71,12 @@ def agent_config(tmp_path: Path, broker: tuple[str, int]) -> AgentConfig:
                             "loop": True,
                             "detector": {"model": str(detector)},
                         },
-                        "infrared": {
-                            "uri": write_sequence(tmp_path / "ir", [frame_with_spot(28.0, 120.0)]),
-                            "fps": 5,
-                            "loop": True,
-                            "calibration": CENTI_KELVIN,
-                            "scorer": {"warn_c": 60, "limit_c": 90},
-                        },
+                        "infrared": infrared_source(
+                            tmp_path / "ir",
+                            [frame_with_spot(28.0, 120.0)],
+                            fps=5,
+                            scorer={"warn_c": 60, "limit_c": 90},
+                        ),
                     },
                 }
             ],
