@@ -27,6 +27,15 @@ log = logging.getLogger(__name__)
 ORT_TENSORRT = "TensorrtExecutionProvider"
 ORT_CUDA = "CUDAExecutionProvider"
 ORT_CPU = "CPUExecutionProvider"  # also runs what a GPU provider cannot
+# Session.backend of each GPU backend: native TensorRT, and ORT ("onnxruntime/<provider>")
+GPU_BACKENDS = frozenset(
+    {tensorrt.TensorRTSession.backend, f"onnxruntime/{ORT_TENSORRT}", f"onnxruntime/{ORT_CUDA}"}
+)
+
+
+def runs_on_gpu(backend: str) -> bool:
+    """Whether a session's `backend` runs on the GPU (metrics report GPU memory only then)."""
+    return backend in GPU_BACKENDS
 
 
 class BackendUnavailableError(ModelError):

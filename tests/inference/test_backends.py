@@ -12,7 +12,7 @@ import pytest
 
 from agent.config import CameraConfig, ConfigError, DetectorConfig, parse_config
 from agent.inference import backends
-from agent.inference.backends import BackendUnavailableError
+from agent.inference.backends import BackendUnavailableError, runs_on_gpu
 from agent.inference.detector import DetectorScorer
 from agent.inference.engine_file import (
     EngineMismatchError,
@@ -192,3 +192,11 @@ def test_unknown_backend_in_the_config_is_named(tmp_path: Path) -> None:
         parse_config(data)
     (problem,) = caught.value.problems
     assert problem.startswith("devices[0].sources.camera.detector.backend: Input should be")
+
+
+def test_runs_on_gpu_knows_each_backend_name_a_session_reports(tmp_path: Path) -> None:
+    assert runs_on_gpu("tensorrt")
+    assert runs_on_gpu("onnxruntime/TensorrtExecutionProvider")
+    assert runs_on_gpu("onnxruntime/CUDAExecutionProvider")
+    assert not runs_on_gpu(CPU)
+    assert not runs_on_gpu(load_session(model(tmp_path), "onnxruntime").backend)

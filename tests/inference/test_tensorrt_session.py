@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.inference.backends import runs_on_gpu
 from agent.inference.engine_file import (
     EngineMismatchError,
     EngineRecord,
@@ -91,3 +92,4 @@ def test_auto_picks_native_tensorrt_when_it_can_run(
 ) -> None:
     session = load_session(engine_beside(tmp_path), "auto")
     assert session.backend == "tensorrt"
+    assert runs_on_gpu(session.backend)
