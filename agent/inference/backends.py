@@ -55,11 +55,13 @@ def _native_unavailable(path: Path) -> str | None:
     engine = engine_path_for(path)
     if not engine.is_file():
         return f"no engine {engine.name} beside the model (tools/build_engine.py builds one)"
-    check_engine(engine, path)  # a stale engine is refused, not skipped: EngineMismatchError
     return tensorrt.missing_modules()
 
 
 def _open_native(path: Path) -> InferenceSession:
+    """The engine, checked against the ONNX file here only (one hash per open): a stale one
+    raises EngineMismatchError, so `auto` falls back with the reason logged and a demanded
+    `tensorrt` is an error."""
     engine = engine_path_for(path)
     return tensorrt.TensorRTSession(engine, path, check_engine(engine, path))
 
