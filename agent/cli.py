@@ -10,13 +10,13 @@ from pathlib import Path
 
 from agent import __version__
 from agent.bench.command import add_bench_parser, run_bench_command
-from agent.config import AgentConfig, ConfigError, load_config
+from agent.config import AgentConfig, ConfigError, load_config, overridden
 from agent.evaluate import EVALUATORS, evaluate
 from agent.evaluate.datasets import DatasetError
 from agent.evaluate.report import render
 from agent.inference.session import ModelError
 from agent.logs import configure_logging
-from agent.metrics import MetricsError, with_metrics_port
+from agent.metrics import MetricsError
 
 EXIT_CONFIG = 2
 
@@ -32,16 +32,6 @@ def broker_address(text: str) -> tuple[str, int]:
     if not sep or not host or not is_port(port):
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
     return host, int(port)
-
-
-def with_broker(config: AgentConfig, broker: tuple[str, int] | None) -> AgentConfig:
-    """Apply a --broker override."""
-    if broker is None:
-        return config
-    host, port = broker
-    return config.model_copy(
-        update={"broker": config.broker.model_copy(update={"host": host, "port": port})}
-    )
 
 
 def port_number(text: str) -> int:
@@ -168,7 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from agent.runtime import run_until_signalled  # loads the model stack only when running
 
     def with_overrides(loaded: AgentConfig) -> AgentConfig:  # at start and on every SIGHUP
-        return with_metrics_port(with_broker(loaded, args.broker), args.metrics_port)
+        host, port = args.broker or (None, None)
+        return overridden(
+            loaded,
+            broker=overridden(loaded.broker, host=host, port=port),
+            metrics=overridden(loaded.metrics, port=args.metrics_port),
+        )
 
     def reload() -> AgentConfig:
         return with_overrides(load_config(args.config))

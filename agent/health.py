@@ -133,8 +133,7 @@ class DeviceHealth:
             "state": self.state,
             "sources": {str(m): h.view() for m, h in self.sources.items()},
             "models": {
-                str(m): {"state": h.state, "reason": h.reason, "model": self.model_names[m]}
-                for m, h in self.models.items()
+                str(m): {**h.view(), "model": self.model_names[m]} for m, h in self.models.items()
             },
             "updated_at": iso(self.updated_at),
         }

@@ -20,8 +20,9 @@ from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 from prometheus_client.exposition import start_http_server
 
 from agent import observe
-from agent.config import AgentConfig, MetricsConfig
+from agent.config import MetricsConfig
 from agent.health import ModelState, SourceState
+from agent.inference.backends import runs_on_gpu
 
 if TYPE_CHECKING:
     from agent.pipeline import DevicePipeline
@@ -37,7 +38,6 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 SOURCE_STATES = list(get_args(SourceState))  # the health topic's states (contract C2)
 MODEL_STATES = list(get_args(ModelState))
-GPU_BACKEND_MARKERS = ("CUDA", "Tensorrt", "tensorrt")
 
 
 class MetricsError(Exception):
@@ -98,7 +98,7 @@ class AgentMetrics(observe.Observer):
             ["device", "modality"], states=MODEL_STATES, registry=r,
         )  # fmt: skip
         self.gpu_memory: Gauge | None = None  # created when a GPU backend first runs
-        self._gpu_backends: set[str] = set()
+        self._gpu_in_use = False
 
     def on_stage(self, timing: observe.StageTiming) -> None:
         """Every stage into one histogram; inference also per model and backend."""
@@ -108,8 +108,7 @@ class AgentMetrics(observe.Observer):
         )
         if timing.stage is observe.Stage.INFERENCE:
             self.inference_seconds.labels(timing.model, timing.backend).observe(timing.seconds)
-            if timing.backend not in self._gpu_backends and is_gpu_backend(timing.backend):
-                self._gpu_backends.add(timing.backend)
+            self._gpu_in_use = self._gpu_in_use or runs_on_gpu(timing.backend)
 
     def on_sample(self, scope: observe.Scope, dropped: int) -> None:
         """Count a sample and the frames skipped before it."""
@@ -141,7 +140,7 @@ class AgentMetrics(observe.Observer):
                 self.model_state.labels(pipeline.device, str(modality)).state(model.state)
         self.outbox_depth.set(publisher.pending_events)
         self.mqtt_connected.set(1 if publisher.link.connected.is_set() else 0)
-        if self._gpu_backends:
+        if self._gpu_in_use:
             self._refresh_gpu_memory()
 
     def _refresh_gpu_memory(self) -> None:
@@ -154,11 +153,6 @@ class AgentMetrics(observe.Observer):
                 registry=self.registry,
             )  # fmt: skip
         self.gpu_memory.set(used)
-
-
-def is_gpu_backend(backend: str) -> bool:
-    """True for ONNX Runtime's CUDA/TensorRT providers and native TensorRT."""
-    return any(marker in backend for marker in GPU_BACKEND_MARKERS)
 
 
 @functools.cache
@@ -244,13 +238,6 @@ class MetricsExporter:
             await asyncio.to_thread(self._server.shutdown)  # waits out its 0.5 s poll
             self._server.server_close()
             self._server = None
-
-
-def with_metrics_port(config: AgentConfig, port: int | None) -> AgentConfig:
-    """Apply a --metrics-port override."""
-    if port is None:
-        return config
-    return config.model_copy(update={"metrics": config.metrics.model_copy(update={"port": port})})
 
 
 def exporter_for(

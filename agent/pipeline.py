@@ -126,7 +126,7 @@ class DevicePipeline:
             return
         self.scores[modality] = score
         if self.evidence is not None:
-            self.evidence.remember(sample, score)
+            self.evidence.remember(sample)
         async with self._scored:
             self._scored.notify_all()
         decision = self.decide()

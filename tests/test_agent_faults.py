@@ -27,7 +27,7 @@ from agent.runtime import OUTBOX_FILE
 from tests.support.agent_process import agent_process
 from tests.support.mqtt import Collector, MosquittoProcess, subscribe
 from tests.support.tasks import eventually
-from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, write_sequence
+from tests.support.thermal_frames import frame_with_spot, infrared_source
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,6 @@ def persistent_broker(tmp_path: Path) -> Iterator[MosquittoProcess]:
 
 def write_config(tmp_path: Path) -> Path:
     """One device whose alarm is raised and cleared over and over (about one event a second)."""
-    frames = write_sequence(tmp_path / "ir", [HOT] * 4 + [COLD] * 4)
     config = {
         "site": "faults",
         "broker": {"topic_prefix": "plant", "host": "unused.invalid", "ack_timeout_s": 2},
@@ -60,14 +59,7 @@ def write_config(tmp_path: Path) -> Path:
         "devices": [
             {
                 "id": "kiln-01",
-                "sources": {
-                    "infrared": {
-                        "uri": frames,
-                        "fps": 4,
-                        "loop": True,
-                        "calibration": CENTI_KELVIN,
-                    }
-                },
+                "sources": {"infrared": infrared_source(tmp_path / "ir", [HOT] * 4 + [COLD] * 4)},
                 "alarm": {"min_hold_s": 0},
             }
         ],

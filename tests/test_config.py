@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from agent.cli import main
-from agent.config import ConfigError, load_config, parse_config
+from agent.config import ConfigError, load_config, overridden, parse_config
 from agent.samples import Modality
 
 REPO = Path(__file__).resolve().parents[1]
@@ -198,3 +198,13 @@ def test_shipped_example_config_is_valid() -> None:
             assert reason.startswith(f"file not found: {models}/"), problem
         return
     assert [d.id for d in config.devices] == ["pump-01", "valve-03"]
+
+
+def test_overrides_replace_given_fields_and_skip_the_options_left_out(model: Path) -> None:
+    config = parse_config(minimal(model))
+    broker = overridden(config.broker, host="10.0.0.5", port=None, topic_prefix="edge-test")
+    assert (broker.host, broker.port, broker.topic_prefix) == ("10.0.0.5", 1883, "edge-test")
+    assert broker.password == config.broker.password  # untouched fields stay
+    assert overridden(config.broker, host=None, port=None) is config.broker
+    nested = overridden(config, metrics=overridden(config.metrics, port=9108))
+    assert (nested.metrics.port, config.metrics.port) == (9108, None)

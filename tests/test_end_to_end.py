@@ -26,7 +26,7 @@ from tests.support.mqtt import Collector, subscribe
 from tests.support.onnx_models import brightness_detector
 from tests.support.sensor_models import export_forest, fit_forest, save_model
 from tests.support.tasks import running
-from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, write_sequence
+from tests.support.thermal_frames import frame_with_spot, infrared_source
 from tests.support.video_files import write_flat_video
 
 pytestmark = pytest.mark.slow
@@ -73,13 +73,11 @@ def device(
                 "loop": True,
                 "detector": {"model": str(models["detector"])},
             },
-            "infrared": {
-                "uri": write_sequence(folder / "ir", [frame_with_spot(28.0, spot)] * 3),
-                "fps": 4,
-                "loop": True,
-                "calibration": CENTI_KELVIN,
-                "scorer": {"warn_c": 60, "limit_c": 90},
-            },
+            "infrared": infrared_source(
+                folder / "ir",
+                [frame_with_spot(28.0, spot)] * 3,
+                scorer={"warn_c": 60, "limit_c": 90},
+            ),
             "microphone": {
                 "file": str(write_audio(folder / "mic.wav", sound, rate)),
                 "loop": True,

@@ -85,8 +85,26 @@ def test_payload_follows_the_health_contract() -> None:
             "audio": {"state": "starting", "reason": "", "since": "2023-11-14T22:13:20.000Z"},
         },
         "models": {
-            "image": {"state": "ok", "reason": "", "model": "det@1"},
-            "audio": {"state": "ok", "reason": "", "model": None},
+            "image": {
+                "state": "ok",
+                "reason": "",
+                "since": "2023-11-14T22:13:20.000Z",
+                "model": "det@1",
+            },
+            "audio": {
+                "state": "ok",
+                "reason": "",
+                "since": "2023-11-14T22:13:20.000Z",
+                "model": None,
+            },
         },
         "updated_at": "2023-11-14T22:13:21.000Z",
     }
+
+
+def test_a_model_entry_says_since_when_it_is_in_its_state() -> None:
+    health = tracker()
+    health.set_model(AUDIO, "failed", "scorer error: boom")
+    models = health.payload()["models"]
+    assert models["audio"]["since"] == "2023-11-14T22:13:21.000Z"  # when it failed
+    assert models["image"]["since"] == "2023-11-14T22:13:20.000Z"  # ok since the start

@@ -24,7 +24,7 @@ from agent.metrics import MetricsError, MetricsExporter
 from agent.runtime import Agent
 from tests.support.onnx_models import brightness_detector
 from tests.support.tasks import eventually
-from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, write_sequence
+from tests.support.thermal_frames import frame_with_spot, infrared_source
 from tests.support.video_files import write_flat_video
 
 pytestmark = pytest.mark.slow
@@ -71,13 +71,12 @@ def agent_config(tmp_path: Path, broker: tuple[str, int]) -> AgentConfig:
                             "loop": True,
                             "detector": {"model": str(detector)},
                         },
-                        "infrared": {
-                            "uri": write_sequence(tmp_path / "ir", [frame_with_spot(28.0, 120.0)]),
-                            "fps": 5,
-                            "loop": True,
-                            "calibration": CENTI_KELVIN,
-                            "scorer": {"warn_c": 60, "limit_c": 90},
-                        },
+                        "infrared": infrared_source(
+                            tmp_path / "ir",
+                            [frame_with_spot(28.0, 120.0)],
+                            fps=5,
+                            scorer={"warn_c": 60, "limit_c": 90},
+                        ),
                     },
                 }
             ],
@@ -213,9 +212,8 @@ async def test_a_taken_port_is_a_clear_error(tmp_path: Path, broker: tuple[str, 
         first.outbox.close()
 
 
-def test_metrics_port_option_on_run_and_demo(tmp_path: Path) -> None:
+def test_metrics_port_option_on_run_and_demo() -> None:
     from agent.cli import build_parser
-    from agent.metrics import with_metrics_port
 
     parser = build_parser()
     run = parser.parse_args(["run", "--config", "agent.yaml", "--metrics-port", "9108"])
@@ -224,6 +222,3 @@ def test_metrics_port_option_on_run_and_demo(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "--config", "agent.yaml", "--metrics-port", "http"])
     assert MetricsConfig().port is None  # off unless asked for
-    config = agent_config(tmp_path, ("127.0.0.1", 1883))
-    assert with_metrics_port(config, 9108).metrics.port == 9108
-    assert with_metrics_port(config, None) is config

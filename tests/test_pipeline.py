@@ -24,7 +24,7 @@ from tests.support.modbus_server import (
 from tests.support.mqtt import subscribe
 from tests.support.pipelines import running_pipeline
 from tests.support.tasks import eventually
-from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, write_sequence
+from tests.support.thermal_frames import frame_with_spot, infrared_source
 
 
 def device(tmp_path: Path, modbus_port: int) -> DeviceConfig:
@@ -32,12 +32,9 @@ def device(tmp_path: Path, modbus_port: int) -> DeviceConfig:
         {
             "id": "pump-01",
             "sources": {
-                "infrared": {
-                    "uri": write_sequence(tmp_path / "ir", [frame_with_spot(30.0, 120.0)]),
-                    "fps": 10,
-                    "loop": True,
-                    "calibration": CENTI_KELVIN,
-                },
+                "infrared": infrared_source(
+                    tmp_path / "ir", [frame_with_spot(30.0, 120.0)], fps=10
+                ),
                 "modbus": {
                     "port": modbus_port,
                     "timeout_s": 0.3,
@@ -101,7 +98,9 @@ async def test_broken_modbus_device_is_reported_and_dropped_from_fusion(
     assert reason in sensor_health["reason"]
     assert "127.0.0.1" in sensor_health["reason"]
     assert sensor_health["since"].endswith("Z")
-    assert health["models"]["sensor"] == {"state": "ok", "reason": "", "model": None}
+    sensor_model = health["models"]["sensor"]
+    assert (sensor_model["state"], sensor_model["model"]) == ("ok", None)
+    assert sensor_model["since"].endswith("Z")
     (line,) = log_lines(caplog, "pump-01 sensor source failed")  # once, not once per retry
     assert reason in line
     sensor = decision.modalities[Modality.SENSOR]

@@ -19,7 +19,7 @@ from agent.config import parse_config
 from agent.models import models_dir
 from agent.runtime import Agent
 from tests.support.mqtt import subscribe
-from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, write_sequence
+from tests.support.thermal_frames import frame_with_spot, infrared_source
 
 pytestmark = pytest.mark.slow
 
@@ -46,9 +46,9 @@ def camera(uri: Path) -> dict[str, Any]:
                        "detector": detector}}  # fmt: skip
 
 
-def infrared(pattern: str) -> dict[str, Any]:
-    return {"infrared": {"uri": pattern, "fps": 4, "loop": True, "calibration": CENTI_KELVIN,
-                         "scorer": {"warn_c": 55, "limit_c": 90}}}  # fmt: skip
+def infrared(folder: Path, spot_c: float | None) -> dict[str, Any]:
+    frames = [frame_with_spot(30.0, spot_c)]
+    return {"infrared": infrared_source(folder, frames, scorer={"warn_c": 55, "limit_c": 90})}
 
 
 def microphone(clip: Path) -> dict[str, Any]:
@@ -64,14 +64,12 @@ def device(device_id: str, sources: dict[str, Any], sense: str) -> dict[str, Any
 async def test_each_shipped_model_alarms_on_abnormal_input_only(
     tmp_path: Path, broker: tuple[str, int], topic_prefix: str
 ) -> None:
-    hot = write_sequence(tmp_path / "hot", [frame_with_spot(30.0, 120.0)])
-    cool = write_sequence(tmp_path / "cool", [frame_with_spot(30.0, None)])
     sound = FIXTURES / "sound"
     devices = [
         device("defect-cam", camera(defect_video(tmp_path / "defects.avi")), "image"),
         device("clean-cam", camera(DEMO_SAMPLES / "motor-02" / "camera.avi"), "image"),
-        device("hot-ir", infrared(hot), "temperature"),
-        device("cool-ir", infrared(cool), "temperature"),
+        device("hot-ir", infrared(tmp_path / "hot", 120.0), "temperature"),
+        device("cool-ir", infrared(tmp_path / "cool", None), "temperature"),
         device("fault-mic", microphone(sound / "inner_race" / "IR007_2_c00.wav"), "audio"),
         device("normal-mic", microphone(sound / "normal" / "Normal_0_c03.wav"), "audio"),
     ]

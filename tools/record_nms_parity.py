@@ -21,7 +21,7 @@ import numpy as np
 
 from agent.inference.detector import input_size
 from agent.inference.session import load_session
-from agent.preprocess.image import prepare_frame
+from agent.preprocess.image import FramePreparer
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # never reach for the hub or fonts
 
@@ -54,12 +54,12 @@ def main() -> None:
 
     nms = ultralytics_nms()
     session = load_session(args.model, "onnxruntime")
-    size = input_size(session)
+    preparer = FramePreparer(input_size(session))
     arrays: dict[str, np.ndarray] = {}
     images = sorted(args.images.rglob("*.jpg"))
     for index, path in enumerate(images):
         frame = cv2.imread(str(path))
-        tensor, _ = prepare_frame(frame, 0.0, None, size)
+        tensor, _ = preparer.prepare(frame)
         raw = session.run({session.input_names[0]: tensor})[0]
         arrays[f"raw_{index}"] = raw
         for name, (conf, iou, max_det) in SETTINGS.items():

@@ -1,5 +1,6 @@
 """Typed, strict configuration of the agent (see deploy/jetson/config.example.yaml)."""
 
+from agent.config.base import overridden
 from agent.config.dashboard import DashboardConfig
 from agent.config.device import (
     AgentConfig,
@@ -55,5 +56,6 @@ __all__ = [
     "ThermalCalibration",
     "TlsConfig",
     "load_config",
+    "overridden",
     "parse_config",
 ]

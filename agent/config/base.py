@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
 from pydantic.functional_validators import AfterValidator
@@ -14,6 +14,16 @@ class StrictModel(BaseModel):
     """Every config section rejects unknown keys, so a typo is an error, not a silent default."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
+
+
+def overridden(section: SectionT, **fields: object) -> SectionT:
+    """`section` with the given fields replaced, skipping None: a command-line option left out
+    keeps the config's value. Nothing to replace returns `section` itself."""
+    changes = {name: value for name, value in fields.items() if value is not None}
+    return section.model_copy(update=changes) if changes else section
 
 
 def _readable_file(path: Path, info: ValidationInfo) -> Path:

@@ -27,9 +27,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from agent.dashboard.auth import COOKIE, TokenGate
 from agent.dashboard.history import History
 from agent.dashboard.live import Hub, LiveView
-from agent.dashboard.topics import ack_topic
 from agent.payload import iso
 from agent.publish.mqtt import BrokerUnavailableError, MqttLink
+from agent.publish.topics import Topics
 
 STATIC = Path(__file__).parent / "static"
 HEARTBEAT_S = 15.0
@@ -132,7 +132,8 @@ class Dashboard:
         message = {"id": alarm["id"], "by": ack.by, "at": at, "note": ack.note}
         try:
             await self.bridge.publish(
-                ack_topic(self.prefix, alarm["site"], alarm["device"]), json.dumps(message).encode()
+                Topics(self.prefix, alarm["site"]).ack(alarm["device"]),
+                json.dumps(message).encode(),
             )
         except BrokerUnavailableError:
             return JSONResponse({"error": "broker unreachable; try again"}, status_code=503)

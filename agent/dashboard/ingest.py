@@ -10,7 +10,7 @@ from typing import Any
 
 from agent.dashboard.history import History
 from agent.dashboard.live import Hub, LiveView
-from agent.dashboard.topics import TopicInfo, parse_topic
+from agent.publish.topics import TopicInfo, parse_topic
 
 log = logging.getLogger(__name__)
 

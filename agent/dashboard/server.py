@@ -7,22 +7,19 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 import uvicorn
-from pydantic import BaseModel
 
-from agent.config import AgentConfig, BrokerConfig, DashboardConfig, StorageConfig
+from agent.config import AgentConfig, BrokerConfig, DashboardConfig, StorageConfig, overridden
 from agent.dashboard.app import Dashboard, build_app
 from agent.dashboard.auth import TokenGate, require_token_off_loopback
 from agent.dashboard.history import History
 from agent.dashboard.ingest import Ingest
 from agent.dashboard.live import Hub, LiveView
-from agent.dashboard.topics import subscriptions
 from agent.publish.mqtt import MqttLink
+from agent.publish.topics import ANY, Topics
 
 log = logging.getLogger(__name__)
-ModelT = TypeVar("ModelT", bound=BaseModel)
 PRUNE_EVERY_S = 3600.0
 
 
@@ -49,22 +46,15 @@ def settings_from(
 ) -> DashboardSettings:
     """The config's broker and dashboard sections (defaults without one), then the overrides."""
     host, broker_port = broker or (None, None)
-    broker_overrides = {"host": host, "port": broker_port, "topic_prefix": prefix}
-    broker_config = overridden(config.broker if config else BrokerConfig(), broker_overrides)
-    dashboard = overridden(
-        config.dashboard if config else DashboardConfig(), {"bind": bind, "port": port}
-    )
+    broker_section = config.broker if config else BrokerConfig()
+    broker_config = overridden(broker_section, host=host, port=broker_port, topic_prefix=prefix)
+    dashboard = overridden(config.dashboard if config else DashboardConfig(), bind=bind, port=port)
     return DashboardSettings(
         # the agent's client id would make the broker drop whichever of the two came first
         broker=broker_config.model_copy(update={"client_id": None}),
         dashboard=dashboard,
         storage=config.storage if config else StorageConfig(),
     )
-
-
-def overridden(section: ModelT, overrides: dict[str, Any]) -> ModelT:
-    """A config section with the command line's non-None values in place of its own."""
-    return section.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
 
 async def prune_forever(history: History) -> None:
@@ -82,7 +72,9 @@ async def serve(settings: DashboardSettings) -> None:
     history = History(settings.history_file, config.retention_days)
     live, hub = LiveView(), Hub()
     ingest = Ingest(prefix, live, history, hub)
-    bridge = MqttLink(settings.broker, None, tuple(subscriptions(prefix)), ingest.handle)
+    # every site under the prefix: one dashboard serves all agents that report there
+    every_site = tuple(Topics(prefix, ANY).every_topic())
+    bridge = MqttLink(settings.broker, None, every_site, ingest.handle)
     gate = TokenGate(config.token)
     app = build_app(Dashboard(prefix, live, history, hub, bridge, gate))
     server = uvicorn.Server(

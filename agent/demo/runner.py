@@ -20,12 +20,12 @@ import yaml
 from rich.console import Console
 from rich.live import Live
 
-from agent.config import AgentConfig, parse_config
+from agent.config import AgentConfig, overridden, parse_config
 from agent.demo.broker import BrokerAddress, demo_broker
 from agent.demo.summary import summary
 from agent.demo.view import DemoView
-from agent.metrics import with_metrics_port
 from agent.models import models_dir
+from agent.publish.topics import Topics
 from agent.runtime import Agent
 from agent.simulate.modbus_server import modbus_device_server
 from agent.simulate.skab_replay import read_recording, recording_registers, replay
@@ -154,12 +154,12 @@ async def run_demo(options: DemoOptions) -> str:
         config = demo_config(
             template, broker, options.prefix, ports, state_dir, options.evidence_dir
         )
-        config = with_metrics_port(config, options.metrics_port)
+        config = overridden(config, metrics=overridden(config.metrics, port=options.metrics_port))
         agent = Agent(config)  # loads the models: a bad one stops the demo here
-        topics = f"{options.prefix}/{config.site}/#"
+        topics = Topics(options.prefix, config.site).everything
         announce(broker, topics, sys.stdout)
         json_log = stack.enter_context(options.json_log.open("w")) if options.json_log else None
-        view = DemoView(options.evidence_dir, json_log)
+        view = DemoView(options.prefix, options.evidence_dir, json_log)
         subscriber = asyncio.create_task(subscribe(broker, topics, view))
         agent_stop = asyncio.Event()
         running = asyncio.create_task(agent.run(agent_stop))

@@ -17,6 +17,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from agent.publish.topics import parse_topic
+
 MODALITIES = ("image", "temperature", "audio", "sensor")
 LOG_LINES = 8
 
@@ -51,6 +53,7 @@ def alarm_line(alarm: dict[str, Any]) -> str:
 class DemoView:
     """Collects states, alarms and inspection progress; renders them on demand."""
 
+    prefix: str  # the agent's topic prefix
     evidence_dir: Path
     json_log: TextIO | None = None
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -60,12 +63,13 @@ class DemoView:
     evidence_files: Counter[str] = field(default_factory=Counter)  # received, per kind
 
     def on_message(self, topic: str, payload: bytes) -> None:
-        """Route one MQTT message by its topic's last level."""
-        if not payload or "/snapshot/" in topic:
+        """Route one MQTT message by the kind its topic names."""
+        info = parse_topic(self.prefix, topic)
+        if info is None or not payload or info.kind == "snapshot":
             return
-        kind = topic.rsplit("/", 1)[-1]
-        if "/evidence/" in topic:  # a file's bytes: the evidence store keeps it on disk
-            self.evidence_files[kind] += 1
+        kind = info.kind
+        if kind == "evidence":  # a file's bytes: the evidence store keeps it on disk
+            self.evidence_files[str(info.part)] += 1
             return
         if kind == "status":
             self._record("status", {"status": payload.decode()})

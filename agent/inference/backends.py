@@ -27,6 +27,15 @@ log = logging.getLogger(__name__)
 ORT_TENSORRT = "TensorrtExecutionProvider"
 ORT_CUDA = "CUDAExecutionProvider"
 ORT_CPU = "CPUExecutionProvider"  # also runs what a GPU provider cannot
+# Session.backend of each GPU backend: native TensorRT, and ORT ("onnxruntime/<provider>")
+GPU_BACKENDS = frozenset(
+    {tensorrt.TensorRTSession.backend, f"onnxruntime/{ORT_TENSORRT}", f"onnxruntime/{ORT_CUDA}"}
+)
+
+
+def runs_on_gpu(backend: str) -> bool:
+    """Whether a session's `backend` runs on the GPU (metrics report GPU memory only then)."""
+    return backend in GPU_BACKENDS
 
 
 class BackendUnavailableError(ModelError):
@@ -46,11 +55,13 @@ def _native_unavailable(path: Path) -> str | None:
     engine = engine_path_for(path)
     if not engine.is_file():
         return f"no engine {engine.name} beside the model (tools/build_engine.py builds one)"
-    check_engine(engine, path)  # a stale engine is refused, not skipped: EngineMismatchError
     return tensorrt.missing_modules()
 
 
 def _open_native(path: Path) -> InferenceSession:
+    """The engine, checked against the ONNX file here only (one hash per open): a stale one
+    raises EngineMismatchError, so `auto` falls back with the reason logged and a demanded
+    `tensorrt` is an error."""
     engine = engine_path_for(path)
     return tensorrt.TensorRTSession(engine, path, check_engine(engine, path))
 

@@ -74,12 +74,6 @@ def padded_size(content: Size, size: Size, stride: int | None) -> Size:
     ) % stride
 
 
-def letterbox(frame: np.ndarray, size: Size) -> tuple[np.ndarray, Letterbox]:
-    """Fit a BGR uint8 frame into `size` (w, h): a float32 NCHW RGB tensor in [0, 1]."""
-    tensor, geometry = FramePreparer(size).prepare(frame)
-    return tensor.copy(), geometry.letterbox
-
-
 @dataclass(frozen=True, slots=True)
 class FrameGeometry:
     """Model input -> captured frame: undo the letterbox, then the resize to `frame_size`."""
@@ -96,16 +90,9 @@ class FrameGeometry:
         return _clip(self.letterbox.to_source(boxes) * factors, self.original_size)
 
 
-def prepare_frame(
-    frame: np.ndarray, sigma: float, frame_size: Size | None, input_size: Size
-) -> tuple[np.ndarray, FrameGeometry]:
-    """The agent's camera path once: denoise, resize to `frame_size` (None: keep), letterbox."""
-    tensor, geometry = FramePreparer(input_size, frame_size, sigma).prepare(frame)
-    return tensor.copy(), geometry
-
-
 class FramePreparer:
-    """The detector's hot path: `prepare_frame` into buffers allocated once, not per frame.
+    """The detector's hot path: denoise, resize to `frame_size` (None: keep) and letterbox
+    into a float32 NCHW RGB tensor in [0, 1], in buffers allocated once, not per frame.
 
     The captured frame is resized once, straight to its place inside the padded canvas (the
     `frame_size` step and the letterbox fused: the same geometry, one resample); the RGB

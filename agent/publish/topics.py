@@ -1,8 +1,12 @@
-"""The MQTT topic layout, in one place: <prefix>/<site>/..."""
+"""The MQTT topic layout, in one place: <prefix>/<site>/... built, and parsed back."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+ANY = "+"  # MQTT's single-level wildcard: Topics(prefix, ANY) speaks for every site
+SITE_KINDS = ("status", "inspection")
+DEVICE_KINDS = ("state", "health", "alarm", "ack")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +22,11 @@ class Topics:
         return f"{self.prefix}/{self.site}"
 
     @property
+    def everything(self) -> str:
+        """Every topic of the site as one pattern, for a person watching with mosquitto_sub."""
+        return f"{self.base}/#"
+
+    @property
     def status(self) -> str:
         """Agent availability: retained `online`, `offline` as last will."""
         return f"{self.base}/status"
@@ -30,7 +39,11 @@ class Topics:
     @property
     def acks(self) -> str:
         """Operators' acknowledgements of alarms, for every device."""
-        return f"{self.base}/+/ack"
+        return self.ack(ANY)
+
+    def ack(self, device: str) -> str:
+        """An operator's acknowledgement of the device's alarm (contract C3)."""
+        return f"{self.base}/{device}/ack"
 
     def alarm(self, device: str) -> str:
         """Alarm events, QoS 1, not retained."""
@@ -51,3 +64,46 @@ class Topics:
     def health(self, device: str) -> str:
         """The health of the device's sources and models, retained."""
         return f"{self.base}/{device}/health"
+
+    def every_topic(self) -> list[str]:
+        """Wildcard subscriptions to every topic above, for a reader of all the agent says (the
+        dashboard): built by the same methods the agent publishes with, so they cannot drift."""
+        return [
+            self.status,
+            self.inspection,
+            self.state(ANY),
+            self.health(ANY),
+            self.alarm(ANY),
+            self.ack(ANY),
+            self.snapshot(ANY, ANY),
+            self.evidence(ANY, ANY, ANY),
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicInfo:
+    """A parsed topic: `kind` is status, inspection, state, health, alarm, ack, snapshot or
+    evidence; `alarm_id` and `part` (the snapshot's or evidence file's kind) when present."""
+
+    site: str
+    kind: str
+    device: str | None = None
+    alarm_id: str | None = None
+    part: str | None = None
+
+
+def parse_topic(prefix: str, topic: str) -> TopicInfo | None:
+    """What a topic built by Topics says; None for a topic that is not one of ours."""
+    if not topic.startswith(prefix + "/"):
+        return None
+    parts = topic[len(prefix) + 1 :].split("/")
+    match parts:
+        case [site, kind] if kind in SITE_KINDS:
+            return TopicInfo(site, kind)
+        case [site, device, kind] if kind in DEVICE_KINDS:
+            return TopicInfo(site, kind, device)
+        case [site, device, "snapshot", part]:
+            return TopicInfo(site, "snapshot", device, part=part)
+        case [site, device, "evidence", alarm_id, part]:
+            return TopicInfo(site, "evidence", device, alarm_id=alarm_id, part=part)
+    return None

@@ -1,11 +1,12 @@
 """Evidence on alarms and live snapshots: the pipeline's side of the evidence store.
 
-`DeviceEvidence` (one per device) remembers the samples behind the latest scores, publishes
-retained snapshots, and hands each alarm event to the agent-wide `EvidenceWriter`. The event
-enters the outbox at once, held: a `kill -9` while its evidence renders loses nothing (the
-next run sends it without the files). The writer is a FIFO that renders and stores a
-raised/updated alarm's evidence in a worker thread, then releases the event with its
-`evidence_files`; the publisher sends events in seq order, so one waits for those before it.
+`DeviceEvidence` (one per device) remembers the samples behind the latest scores (the scores
+travel in each alarm's Decision), publishes retained snapshots, and hands each alarm event to
+the agent-wide `EvidenceWriter`. The event enters the outbox at once, held: a `kill -9` while
+its evidence renders loses nothing (the next run sends it without the files). The writer is a
+FIFO that renders and stores a raised/updated alarm's evidence in a worker thread, then
+releases the event with its `evidence_files`; the publisher sends events in seq order, so one
+waits for those before it.
 """
 
 from __future__ import annotations
@@ -165,24 +166,23 @@ class DeviceEvidence:
         self.snapshot_interval_s = snapshot_interval_s
         self.clock = clock
         self._samples: dict[Modality, deque[Sample]] = {}
-        self._scores: dict[Modality, Score] = {}
         self._last_snapshot: dict[Modality, float] = {}
 
-    def remember(self, sample: Sample, score: Score) -> None:
-        """Keep the sample beside its score (the last SENSOR_WINDOW for Modbus, else one)."""
+    def remember(self, sample: Sample) -> None:
+        """Keep a scored sample (the last SENSOR_WINDOW for Modbus, else one): the alarm's
+        decision holds its score, so evidence pairs the two when an alarm comes."""
         if sample.modality not in self._samples:
             size = SENSOR_WINDOW if sample.modality is Modality.SENSOR else 1
             self._samples[sample.modality] = deque(maxlen=size)
         self._samples[sample.modality].append(sample)
-        self._scores[sample.modality] = score
 
     def alarm(self, transition: AlarmTransition, topic: str, payload: dict[str, Any]) -> None:
         """Hand an alarm event to the writer; raised and updated ones get evidence."""
         captures = []
         if transition.event is not AlarmEvent.CLEARED:
             captures = [
-                Capture(m, list(self._samples[m]), self._scores[m], self._source(m))
-                for m in transition.decision.scores
+                Capture(m, list(self._samples[m]), score, self._source(m))
+                for m, score in transition.decision.scores.items()
                 if m in self._samples
             ]
         self.writer.submit(

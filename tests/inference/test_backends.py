@@ -12,7 +12,7 @@ import pytest
 
 from agent.config import CameraConfig, ConfigError, DetectorConfig, parse_config
 from agent.inference import backends
-from agent.inference.backends import BackendUnavailableError
+from agent.inference.backends import BackendUnavailableError, runs_on_gpu
 from agent.inference.detector import DetectorScorer
 from agent.inference.engine_file import (
     EngineMismatchError,
@@ -111,13 +111,17 @@ def test_detector_scorer_names_its_config_field_when_tensorrt_is_demanded(tmp_pa
         DetectorScorer("press-7", config)
 
 
+@pytest.mark.usefixtures("fakes")
 def test_stale_engine_is_refused_when_demanded(tmp_path: Path) -> None:
     path = model(tmp_path)
     fake_engine(path, sha256="ab" * 32)
-    with pytest.raises(BackendUnavailableError, match="was built from an ONNX file with sha256"):
+    with pytest.raises(BackendUnavailableError) as caught:
         load_session(path, "tensorrt", "detector.backend")
+    assert str(caught.value).startswith("detector.backend: tensorrt: ")
+    assert "was built from an ONNX file with sha256 abababababab" in str(caught.value)
 
 
+@pytest.mark.usefixtures("fakes")
 def test_stale_engine_is_passed_over_by_auto_with_the_reason(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -192,3 +196,11 @@ def test_unknown_backend_in_the_config_is_named(tmp_path: Path) -> None:
         parse_config(data)
     (problem,) = caught.value.problems
     assert problem.startswith("devices[0].sources.camera.detector.backend: Input should be")
+
+
+def test_runs_on_gpu_knows_each_backend_name_a_session_reports(tmp_path: Path) -> None:
+    assert runs_on_gpu("tensorrt")
+    assert runs_on_gpu("onnxruntime/TensorrtExecutionProvider")
+    assert runs_on_gpu("onnxruntime/CUDAExecutionProvider")
+    assert not runs_on_gpu(CPU)
+    assert not runs_on_gpu(load_session(model(tmp_path), "onnxruntime").backend)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from agent.inference import engine_file
+from agent.inference.backends import runs_on_gpu
 from agent.inference.engine_file import (
     EngineMismatchError,
     EngineRecord,
@@ -20,14 +21,6 @@ from agent.inference.tensorrt import TensorRTSession
 from agent.models import sha256_of
 from tests.support import fake_tensorrt
 from tests.support.onnx_models import constant_model
-
-
-@pytest.fixture
-def fakes(monkeypatch: pytest.MonkeyPatch) -> fake_tensorrt.Memory:
-    trt, cudart, memory = fake_tensorrt.modules()
-    monkeypatch.setitem(sys.modules, "tensorrt", trt)
-    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", cudart)
-    return memory
 
 
 def engine_beside(folder: Path, tensorrt_version: str = fake_tensorrt.VERSION) -> Path:
@@ -92,3 +85,19 @@ def test_auto_picks_native_tensorrt_when_it_can_run(
 ) -> None:
     session = load_session(engine_beside(tmp_path), "auto")
     assert session.backend == "tensorrt"
+    assert runs_on_gpu(session.backend)
+
+
+def test_opening_a_native_engine_hashes_the_onnx_file_once(
+    fakes: fake_tensorrt.Memory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    onnx = engine_beside(tmp_path)
+    hashed: list[Path] = []
+
+    def counted_sha256_of(path: Path) -> str:
+        hashed.append(path)
+        return sha256_of(path)
+
+    monkeypatch.setattr(engine_file, "sha256_of", counted_sha256_of)
+    assert load_session(onnx, "tensorrt").backend == "tensorrt"
+    assert hashed == [onnx]

@@ -11,8 +11,6 @@ from agent.preprocess.image import (
     FramePreparer,
     Letterbox,
     denoise,
-    letterbox,
-    prepare_frame,
 )
 
 GREY = 114 / 255
@@ -42,7 +40,8 @@ def test_letterbox_geometry_padding_and_layout(
     pad: tuple[int, int],
     content: tuple[int, int],
 ) -> None:
-    tensor, box = letterbox(solid(*source), size)
+    tensor, geometry = FramePreparer(size).prepare(solid(*source))
+    box = geometry.letterbox
 
     assert tensor.dtype == np.float32
     assert tensor.shape == (1, 3, size[1], size[0])
@@ -63,7 +62,7 @@ def test_letterbox_geometry_padding_and_layout(
 
 def test_letterbox_rejects_grey_frames() -> None:
     with pytest.raises(ValueError, match="HxWx3"):
-        letterbox(np.zeros((10, 10), dtype=np.uint8), (32, 32))
+        FramePreparer((32, 32)).prepare(np.zeros((10, 10), dtype=np.uint8))
 
 
 def test_letterbox_maps_boxes_back_and_clips() -> None:
@@ -72,10 +71,10 @@ def test_letterbox_maps_boxes_back_and_clips() -> None:
     np.testing.assert_allclose(mapped, [[20, 20, 220, 220], [0, 0, 640, 480]])
 
 
-def test_prepare_frame_maps_boxes_to_original_pixels() -> None:
+def test_prepared_frame_maps_boxes_to_original_pixels() -> None:
     # 1000x500 captured, resized to 640x480 (x 0.64, y 0.96), letterboxed to 320x320
     # (scale 0.5, 40 px grey above and below).
-    tensor, geometry = prepare_frame(solid(1000, 500), 0.0, (640, 480), (320, 320))
+    tensor, geometry = FramePreparer((320, 320), (640, 480)).prepare(solid(1000, 500))
 
     assert tensor.shape == (1, 3, 320, 320)
     assert geometry.original_size == (1000, 500)
@@ -105,7 +104,7 @@ def test_drawn_box_round_trips_within_a_pixel(
     frame = np.zeros((original[1], original[0], 3), dtype=np.uint8)
     frame[y1:y2, x1:x2] = 255
 
-    tensor, geometry = prepare_frame(frame, 0.0, frame_size, input_size)
+    tensor, geometry = FramePreparer(input_size, frame_size).prepare(frame)
 
     rows, cols = np.nonzero(tensor[0, 0] > 0.5)
     found = np.array([[cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]], np.float32)
@@ -118,17 +117,18 @@ def test_to_original_clips_to_the_captured_frame() -> None:
     np.testing.assert_allclose(clipped, [[0, 0, 1000, 500]])
 
 
-def test_preparer_reuses_its_buffers_and_matches_prepare_frame() -> None:
+def test_preparer_reuses_its_buffers_and_matches_a_fresh_one() -> None:
     rng = np.random.default_rng(3)
     frames = [rng.integers(0, 256, (500, 1000, 3), dtype=np.uint8) for _ in range(2)]
     preparer = FramePreparer((320, 320), (640, 480))
 
     first, geometry = preparer.prepare(frames[0])
-    expected, expected_geometry = prepare_frame(frames[0], 0.0, (640, 480), (320, 320))
-    np.testing.assert_array_equal(first, expected)
-    assert geometry == expected_geometry
+    expected = first.copy()
     second, _ = preparer.prepare(frames[1])
     assert second is first  # written in place: no allocation per frame
+    fresh, fresh_geometry = FramePreparer((320, 320), (640, 480)).prepare(frames[1])
+    np.testing.assert_array_equal(second, fresh)  # nothing of the first frame left over
+    assert geometry == fresh_geometry
     assert not np.array_equal(second, expected)
 
 

@@ -27,7 +27,7 @@ from tests.support.modbus_server import modbus_tcp_server
 from tests.support.mqtt import Collector, MosquittoProcess, subscribe
 from tests.support.onnx_models import brightness_detector
 from tests.support.tasks import eventually
-from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, write_sequence
+from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, infrared_source
 from tests.support.video_files import write_flat_video
 
 pytestmark = pytest.mark.slow
@@ -37,13 +37,7 @@ REGISTERS = [RegisterConfig(name="pressure", address=0, data_type="float32", uni
 
 
 def infrared(folder: Path, frames: list[np.ndarray], fps: float = 4) -> dict[str, Any]:
-    return {
-        "uri": write_sequence(folder / "ir", frames),
-        "fps": fps,
-        "loop": True,
-        "calibration": CENTI_KELVIN,
-        "scorer": {"warn_c": 60, "limit_c": 90},
-    }
+    return infrared_source(folder / "ir", frames, fps, scorer={"warn_c": 60, "limit_c": 90})
 
 
 def thermal_only(tmp_path: Path, frames: list[np.ndarray], fps: float = 4) -> dict[str, Any]:

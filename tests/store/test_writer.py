@@ -63,8 +63,8 @@ async def test_events_enter_the_outbox_in_seq_order_with_the_files_that_rendered
     evidence = DeviceEvidence(device(tmp_path), writer, 5.0)
     image = observed(Modality.IMAGE, np.zeros((40, 60, 3), np.uint8))
     audio = observed(Modality.AUDIO, np.zeros(800, np.float32))  # no sample_rate: cannot render
-    for sample, score in (image, audio):
-        evidence.remember(sample, score)
+    for sample, _ in (image, audio):
+        evidence.remember(sample)
     scores = {Modality.IMAGE: image[1], Modality.AUDIO: audio[1]}
 
     evidence.alarm(transition(AlarmEvent.RAISED, 7, scores), topics.alarm("pump-01"), {"n": 7})
@@ -99,7 +99,7 @@ async def test_events_still_queued_at_shutdown_go_out_without_evidence(tmp_path:
     writer = EvidenceWriter(store, publisher, topics)
     evidence = DeviceEvidence(device(tmp_path), writer, 5.0)
     image = observed(Modality.IMAGE, np.zeros((40, 60, 3), np.uint8))
-    evidence.remember(*image)
+    evidence.remember(image[0])
     for seq in (1, 2, 3):
         event = transition(AlarmEvent.UPDATED, seq, {Modality.IMAGE: image[1]})
         evidence.alarm(event, topics.alarm("pump-01"), {"n": seq})

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, write_sequence
+from tests.support.thermal_frames import frame_with_spot, infrared_source
 
 
 @contextlib.asynccontextmanager
@@ -58,13 +58,11 @@ def thermal_device(device_id: str, folder: Path, spot_c: float | None) -> dict[s
         "id": device_id,
         "location": {"line": "L1", "zone": "test-bay", "position": device_id},
         "sources": {
-            "infrared": {
-                "uri": write_sequence(folder / device_id, [frame_with_spot(28.0, spot_c)] * 2),
-                "fps": 4,
-                "loop": True,
-                "calibration": CENTI_KELVIN,
-                "scorer": {"warn_c": 60, "limit_c": 90},
-            }
+            "infrared": infrared_source(
+                folder / device_id,
+                [frame_with_spot(28.0, spot_c)] * 2,
+                scorer={"warn_c": 60, "limit_c": 90},
+            )
         },
         "fusion": {"stale_after_s": 5},
     }

@@ -16,7 +16,7 @@ from agent.publish.outbox import Outbox
 from agent.publish.publisher import Publisher
 from agent.publish.topics import Topics
 from tests.support.tasks import running
-from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, write_sequence
+from tests.support.thermal_frames import frame_with_spot, infrared_source
 
 
 @contextlib.asynccontextmanager
@@ -36,12 +36,7 @@ def beside_a_thermal_camera(
     tmp_path: Path, device_id: str, kind: str, settings: dict[str, Any]
 ) -> DeviceConfig:
     """A device whose thermal camera works, beside the `kind` source a test breaks."""
-    infrared = {
-        "uri": write_sequence(tmp_path / "ir", [frame_with_spot(30.0, None)]),
-        "fps": 10,
-        "loop": True,
-        "calibration": CENTI_KELVIN,
-    }
+    infrared = infrared_source(tmp_path / "ir", [frame_with_spot(30.0, None)], fps=10)
     return DeviceConfig.model_validate(
         {"id": device_id, "sources": {"infrared": infrared, kind: settings}}
     )

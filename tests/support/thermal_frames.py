@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -36,3 +37,11 @@ def write_sequence(folder: Path, frames: list[np.ndarray]) -> str:
         if not cv2.imwrite(str(folder / f"frame_{i:04d}.png"), frame):
             raise OSError(f"cannot write {folder}")
     return str(folder / "frame_*.png")
+
+
+def infrared_source(
+    folder: Path, frames: list[np.ndarray], fps: float = 4, **settings: Any
+) -> dict[str, Any]:
+    """An `infrared` source config that replays `frames` (written to `folder`) in a loop."""
+    uri = write_sequence(folder, frames)
+    return {"uri": uri, "fps": fps, "loop": True, "calibration": CENTI_KELVIN, **settings}

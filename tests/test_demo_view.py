@@ -1,0 +1,39 @@
+"""The demo's view learns from the agent's topics, parsed as every other reader parses them."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from agent.demo.view import DemoView
+from agent.publish.topics import Topics
+
+PLANT = Topics("edge", "plant")
+STATE = {"device": "pump", "state": "ok", "score": 0.1, "threshold": 0.5, "modalities": {}}
+
+
+def test_messages_are_routed_by_the_kind_their_topic_names(tmp_path: Path) -> None:
+    json_log = io.StringIO()
+    view = DemoView("edge", tmp_path, json_log)
+    view.on_message(PLANT.status, b"online")
+    view.on_message(PLANT.state("pump"), json.dumps(STATE).encode())
+    view.on_message(PLANT.inspection, json.dumps({"round": 1}).encode())
+    view.on_message(PLANT.snapshot("pump", "image"), b"\xff\xd8\xff not json")
+    view.on_message(PLANT.evidence("pump", "a1", "audio"), b"RIFF....")
+    view.on_message(PLANT.evidence("pump", "a1", "audio"), b"")  # a cleared retained message
+
+    assert view.states == {"pump": STATE}
+    assert view.inspection == {"round": 1}
+    assert view.evidence_files == {"audio": 1}
+    kinds = [json.loads(line)["kind"] for line in json_log.getvalue().splitlines()]
+    assert kinds == ["status", "state", "inspection"]
+
+
+def test_topics_of_another_prefix_or_unknown_kinds_are_ignored(tmp_path: Path) -> None:
+    view = DemoView("edge", tmp_path)
+    alarm = {"device": "pump", "seq": 1, "event": "raised"}
+    view.on_message(Topics("other", "plant").alarm("pump"), json.dumps(alarm).encode())
+    view.on_message("edge/plant/pump/unknown", b"{}")
+
+    assert (view.alarms, view.log, view.states) == ([], [], {})
