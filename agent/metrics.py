@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, get_args
@@ -21,6 +20,7 @@ from prometheus_client.exposition import start_http_server
 
 from agent import observe
 from agent.config import MetricsConfig
+from agent.gpu import gpu_memory_used_bytes
 from agent.health import ModelState, SourceState
 from agent.inference.backends import runs_on_gpu
 
@@ -149,37 +149,10 @@ class AgentMetrics(observe.Observer):
             return
         if self.gpu_memory is None:
             self.gpu_memory = Gauge(
-                f"{PREFIX}_gpu_memory_used_bytes", "GPU memory in use (NVML, device 0)",
+                f"{PREFIX}_gpu_memory_used_bytes", "GPU memory in use, device 0 (NVML or CUDA)",
                 registry=self.registry,
             )  # fmt: skip
         self.gpu_memory.set(used)
-
-
-@functools.cache
-def _nvml_device() -> Any:
-    """NVML's handle of device 0, opened once; None where NVML is missing (Jetson: no NVML)."""
-    try:
-        import pynvml  # type: ignore[import-not-found]  # nvidia-ml-py, GPU installs only
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-        return pynvml.nvmlDeviceGetHandleByIndex(0)
-    except pynvml.NVMLError:
-        return None
-
-
-def gpu_memory_used_bytes() -> int | None:
-    """Device 0's used memory through NVML, or None where NVML cannot tell."""
-    handle = _nvml_device()
-    if handle is None:
-        return None
-    import pynvml  # type: ignore[import-not-found]  # loaded already by _nvml_device
-
-    try:
-        return int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)
-    except pynvml.NVMLError:
-        return None
 
 
 class MetricsExporter:

@@ -123,7 +123,8 @@ def render(result: dict[str, Any]) -> str:
         f"edge-agent bench: {result['streams']} x {'x'.join(map(str, result['video']['size']))} "
         f"stream(s), backend {result['backend']}, "
         f"{result['measured_s']} s measured, CPU {result['cpu_percent']}% "
-        f"(100% = one of {result['cpu_count']} cores), RSS {result['rss_mb']} MB",
+        f"(100% = one of {result['cpu_count']} cores), RSS {result['rss_mb']} MB"
+        + (f", GPU memory {result['gpu_memory_mb']} MB" if result["gpu_memory_mb"] else ""),
         "stage latency (ms):",
     ]
     for stage, value in result["stages"].items():

@@ -30,6 +30,8 @@ from agent.bench.ultralytics_compare import Settings, compare
 from agent.bench.video import FPS, SIZE, read_frames, write_bench_video
 from agent.demo.broker import demo_broker
 from agent.demo.runner import demo_config, demo_template, start_simulators
+from agent.gpu import gpu_memory_used_bytes
+from agent.inference.backends import runs_on_gpu
 from agent.inference.batching import BatchingSession
 from agent.inference.detector import DetectorScorer
 from agent.process import ProcessUsage
@@ -120,6 +122,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         with observe.subscribed(recorder):
             window = await timed_window(agent, recorder, options.duration_s, detector.batches)
         model_times += await asyncio.to_thread(bare.run, half)
+        gpu_bytes = gpu_memory_used_bytes() if runs_on_gpu(detector.session.backend) else None
         peer = await asyncio.to_thread(compare_with_peer, options, detector, video)
         await clear_retained(broker.host, broker.port, f"{prefix}/#")  # a bench leaves nothing
     return (
@@ -128,6 +131,8 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         | {
             "video": {"size": list(options.size), "fps": FPS, "codec": "mp4v"},
             "rss_mb": round(ProcessUsage.now().rss_mb, 1),
+            # device 0 as a whole (NVML or CUDA), after the run; None on the CPU
+            "gpu_memory_mb": None if gpu_bytes is None else round(gpu_bytes / 2**20, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "cpu_count": os.cpu_count(),
         }

@@ -46,11 +46,14 @@ def cudart_module_name() -> str | None:
 
 
 def cuda_check(result: tuple[Any, ...]) -> Any:
-    """cuda-python returns (error, value...): raise on error, else the value."""
+    """cuda-python returns (error, value...): raise on error, else the value (a tuple of them
+    when there are several, None when there is none)."""
     error, *values = result
     if int(error) != 0:
         raise ModelError(f"CUDA call failed: {error}")
-    return values[0] if len(values) == 1 else None
+    if len(values) > 1:
+        return tuple(values)
+    return values[0] if values else None
 
 
 @dataclass(slots=True)

@@ -70,6 +70,7 @@ async def test_bench_json_has_every_key_with_sane_values(
     assert result["inspection_ms"]["p50"] > 0
     assert result["cpu_percent"] > 0
     assert result["rss_mb"] > 50
+    assert result["gpu_memory_mb"] is None  # the CPU backend: no figure rather than a fake 0
 
 
 async def test_bench_json_to_stdout_with_several_camera_only_streams(

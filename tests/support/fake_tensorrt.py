@@ -19,6 +19,9 @@ MAX_T = 50
 VERSION = "10.3.0"
 
 
+TOTAL = 8 << 30  # the fake device's memory
+
+
 class Memory:
     """Every allocation, kept alive and counted, so a test can see buffers are reused."""
 
@@ -29,6 +32,11 @@ class Memory:
         block = (ctypes.c_byte * nbytes)()
         self.blocks.append(block)
         return 0, ctypes.addressof(block)
+
+    def info(self) -> tuple[int, int, int]:
+        """cudaMemGetInfo: (error, free, total) of a device with TOTAL bytes."""
+        used = sum(ctypes.sizeof(block) for block in self.blocks)
+        return 0, TOTAL - used, TOTAL
 
 
 class _Context:
@@ -110,4 +118,5 @@ def modules() -> tuple[types.ModuleType, types.ModuleType, Memory]:
     cudart.cudaMalloc = memory.allocate
     cudart.cudaMemcpyAsync = _copy
     cudart.cudaStreamSynchronize = lambda stream: (0,)
+    cudart.cudaMemGetInfo = memory.info
     return trt, cudart, memory
