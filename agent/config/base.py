@@ -42,6 +42,7 @@ ReadableFile = Annotated[Path, AfterValidator(_readable_file)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
 Backend = Literal["auto", "tensorrt", "onnxruntime"]  # see agent.inference.backends
+BatchSize = Annotated[int, Field(ge=1, le=64)] | Literal["auto"]  # see agent.inference.batching
 
 
 def resolve_local_uri(uri: str, info: ValidationInfo) -> str:

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from agent.config.base import (
     Backend,
+    BatchSize,
     PositiveFloat,
     Probability,
     ReadableFile,
@@ -27,8 +28,9 @@ class DetectorConfig(StrictModel):
     iou: Probability = 0.45
     max_detections: int = Field(default=100, ge=1)
     # frames of cameras sharing this model file, ready at the same moment, run as one batch of
-    # at most this many; 1 gives the camera a session of its own and never batches
-    max_batch: int = Field(default=8, ge=1, le=64)
+    # at most this many; 1 gives the camera a session of its own and never batches;
+    # auto: 8 on a GPU backend, 1 on the CPU, where parallel sessions were measured faster
+    max_batch: BatchSize = "auto"
 
 
 class CameraConfig(StrictModel):

@@ -1,11 +1,14 @@
 """Frames of several cameras through one model run: a session shared by every camera that uses
 the same model file and backend, batching whatever frames are waiting.
 
-A small detector runs a batch of N frames in much less time than N single runs (per-run
-overhead, better use of the cores or the GPU; docs/performance.md). No frame waits for a batch
-to fill: a frame that finds the model idle runs at once, alone. Frames that arrive while a run
-is in progress queue, and the next run takes all of them (up to `max_batch`, same input shape).
-So one camera, or cameras at low rates, see batch-1 latency; saturated cameras get throughput.
+On a GPU a small detector runs a batch of N frames in much less time than N single runs (per
+run overhead, an idle device between small kernels). On a 2-core CPU, parallel sessions did
+better (docs/performance.md), hence `max_batch: auto` (see batching_session).
+
+No frame waits for a batch to fill: a frame that finds the model idle runs at once, alone.
+Frames that arrive while a run is in progress queue, and the next run takes all of them (up to
+`max_batch`, same input shape). So one camera, or cameras at low rates, see batch-1 latency;
+saturated cameras get throughput.
 
 There is no scheduler thread: the oldest waiting caller runs the next batch itself and hands
 each other caller its slice of the output (no extra thread hop per frame).
@@ -21,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.config.base import Backend
+from agent.config.base import Backend, BatchSize
+from agent.inference.backends import runs_on_gpu
 from agent.inference.session import InferenceSession, ModelError, load_session
 
 
@@ -113,6 +117,8 @@ class BatchingSession:
             request.wake.set()
 
 
+GPU_BATCH = 8  # `max_batch: auto` on a GPU backend
+
 # Cameras of every device share a session while any of their scorers holds it; a model file
 # rewritten in place (new mtime or size) gets a new one, as a reload expects.
 _shared: weakref.WeakValueDictionary[tuple[object, ...], BatchingSession] = (
@@ -122,16 +128,25 @@ _shared_lock = threading.Lock()
 
 
 def batching_session(
-    path: Path, backend: Backend, field_name: str, max_batch: int
+    path: Path, backend: Backend, field_name: str, max_batch: BatchSize
 ) -> BatchingSession:
-    """The session for `path` on `backend`: shared when batching is allowed, else a private one."""
-    if max_batch == 1:
-        return BatchingSession(load_session(path, backend, field_name), 1)
+    """The session for `path` on `backend`: shared when it batches, else the camera's own.
+
+    `max_batch` "auto" decides by where the model runs. On a GPU, batching is what fills the
+    device. On the CPU, cameras with sessions of their own, running in parallel threads, kept
+    every core busy, while one shared batching session left a third of them idle between
+    batches (docs/performance.md), so there each camera gets its own.
+    """
     stat = path.stat()
     key = (str(path.resolve()), backend, stat.st_mtime_ns, stat.st_size, max_batch)
     with _shared_lock:
         shared = _shared.get(key)
-        if shared is None:
-            shared = BatchingSession(load_session(path, backend, field_name), max_batch)
-            _shared[key] = shared
-        return shared
+        if shared is not None:
+            return shared
+        session = load_session(path, backend, field_name)
+        if max_batch == "auto":
+            max_batch = GPU_BATCH if runs_on_gpu(session.backend) else 1
+        batching = BatchingSession(session, max_batch)
+        if batching.max_batch > 1:
+            _shared[key] = batching
+        return batching

@@ -78,7 +78,7 @@ async def test_bench_json_to_stdout_with_several_camera_only_streams(
 ) -> None:
     code, output, logs = await run_bench(
         broker, "--duration", "3", "--fps", "3", "--streams", "2", "--camera-only",
-        "--model-seconds", "1", "--size", "640x360", "--json", "-",
+        "--model-seconds", "1", "--size", "640x360", "--max-batch", "4", "--json", "-",
     )  # fmt: skip
     assert code == 0, logs[-3000:]
     result = json.loads(output)
@@ -88,7 +88,8 @@ async def test_bench_json_to_stdout_with_several_camera_only_streams(
     assert result["inspection_ms"] is None  # only the camera was scored
     assert set(result["stages"]["score"]) == {"image"}
     assert result["pipeline_fps"] > result["pipeline_fps_per_stream"] > 0
-    # the two cameras share one detector session; the bare model runs their largest batch
+    # with batching asked for, the two cameras share one detector session and the bare model
+    # runs their largest batch
     assert result["model_batch"] == 2
     assert 1.0 <= result["detector_batch_mean"] <= 2.0
 

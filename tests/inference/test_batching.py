@@ -6,9 +6,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from agent.config import CameraConfig, DetectorConfig
 from agent.inference.batching import BatchingSession, batching_session
@@ -155,7 +157,7 @@ def test_a_fixed_batch_model_is_never_batched(tmp_path: Path) -> None:
     assert BatchingSession(OnnxRuntimeSession(fixed), max_batch=8).max_batch == 1
 
 
-def camera(model: Path, max_batch: int) -> CameraConfig:
+def camera(model: Path, max_batch: int | Literal["auto"]) -> CameraConfig:
     return CameraConfig(
         uri="0", frame_size=None, detector=DetectorConfig(model=model, max_batch=max_batch)
     )
@@ -171,6 +173,20 @@ def test_cameras_on_one_model_share_its_session_unless_max_batch_is_1(model: Pat
     assert first.batches is second.batches
     own = DetectorScorer("press-3", camera(model, 1))
     assert own.batches is not first.batches and own.batches.max_batch == 1
+
+
+def test_auto_gives_each_camera_its_own_session_on_the_cpu(model: Path) -> None:
+    first, second = (DetectorScorer(d, camera(model, "auto")) for d in ("press-1", "press-2"))
+    assert first.session.backend == "onnxruntime/CPUExecutionProvider"
+    assert first.batches is not second.batches
+    assert first.batches.max_batch == second.batches.max_batch == 1
+
+
+def test_max_batch_is_a_count_or_auto(model: Path) -> None:
+    with pytest.raises(ValidationError, match="max_batch"):
+        DetectorConfig(model=model, max_batch=0)
+    with pytest.raises(ValidationError, match="max_batch"):
+        DetectorConfig(model=model, max_batch="all")
 
 
 def test_a_rewritten_model_file_gets_a_new_session(model: Path) -> None:
