@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -42,9 +43,19 @@ def read_manifest(folder: Path) -> dict[str, ManifestEntry]:
 
 
 def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
+    """Hex sha256 of a file; one unchanged since (same inode, mtime, size) is read only once.
+
+    Opening a model checks it against its MANIFEST and, for a TensorRT engine, against the
+    engine's record: one read of a large file serves both.
+    """
+    stat = path.stat()
+    return _sha256(str(path.resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: str, inode: int, mtime_ns: int, size: int) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with Path(path).open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
