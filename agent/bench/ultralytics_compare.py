@@ -26,6 +26,7 @@ import numpy as np
 
 from agent.bench.video import read_frames
 from agent.config import CameraConfig, DetectorConfig
+from agent.inference.backends import runs_on_gpu
 from agent.inference.detector import DetectorScorer
 from agent.samples import Modality
 from agent.sources.base import frame_sample
@@ -154,7 +155,9 @@ def agent_pass(scorer: DetectorScorer, video: Path, settings: Settings) -> Calla
     return lambda: _timed(results(), settings)
 
 
-def ultralytics_pass(model: Path, video: Path, settings: Settings, imgsz: int) -> Callable[[], Run]:
+def ultralytics_pass(
+    model: Path, video: Path, settings: Settings, imgsz: int, device: str
+) -> Callable[[], Run]:
     """Ultralytics' own predictor on the ONNX file, reading the video itself; warmed once."""
     os.environ.setdefault("YOLO_OFFLINE", "1")  # no hub, no font or asset downloads
     from ultralytics import YOLO  # the train extra, checked by require_ultralytics
@@ -166,7 +169,7 @@ def ultralytics_pass(model: Path, video: Path, settings: Settings, imgsz: int) -
         "conf": settings.confidence,
         "iou": settings.iou,
         "max_det": settings.max_detections,
-        "device": "cpu",
+        "device": device,
         "verbose": False,
     }
     yolo.predict(read_frames(video, 1)[0], **arguments)  # loads the session, builds the predictor
@@ -187,7 +190,9 @@ def compare(model: Path, video: Path, settings: Settings, rounds: int = 3) -> di
     version = require_ultralytics()
     scorer = agent_scorer(model, video, settings)
     ours = agent_pass(scorer, video, settings)
-    theirs = ultralytics_pass(model, video, settings, imgsz=max(scorer.input_size))
+    # the same processor for both: GPU 0 when our backend runs there, else the CPU
+    device = "0" if runs_on_gpu(scorer.session.backend) else "cpu"
+    theirs = ultralytics_pass(model, video, settings, max(scorer.input_size), device)
     passes = {"ours": ours, "ultralytics": theirs}
     runs: dict[str, list[Run]] = {"ours": [], "ultralytics": []}
     for round_index in range(rounds):
@@ -209,6 +214,7 @@ def compare(model: Path, video: Path, settings: Settings, rounds: int = 3) -> di
         "runs": {side: [_summary(run) for run in sides] for side, sides in runs.items()},
         "backend": scorer.session.backend,
         "ultralytics_version": version,
+        "ultralytics_device": device,
     }
 
 

@@ -129,6 +129,7 @@ async def test_bench_compares_with_ultralytics_on_its_own_video(broker: tuple[st
     result = json.loads(output)
     peer = result["ultralytics"]
     assert peer["video"].endswith("bench-1080p.mp4") and peer["backend"] == result["backend"]
+    assert peer["ultralytics_device"] == "cpu"  # where our backend runs
     assert peer["ours_fps"] > 0 and peer["ultralytics_fps"] > 0
     ratio = peer["ours_fps"] / peer["ultralytics_fps"]
     assert result["vs_ultralytics"] == pytest.approx(ratio, rel=0.01)
