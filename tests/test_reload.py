@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from tests.support.agent_process import (
     thermal_device,
 )
 from tests.support.mqtt import Collector, subscribe
-from tests.support.tasks import eventually
+from tests.support.tasks import agent_running, eventually
 from tests.support.tasks import running as running_jobs
 
 
@@ -92,19 +91,6 @@ def inspecting(
         tmp_path, devices, inspection={"interval_s": 60, **inspection},
         broker={"host": broker[0], "port": broker[1], "topic_prefix": prefix},
     )  # fmt: skip
-
-
-@contextlib.asynccontextmanager
-async def agent_running(config: AgentConfig) -> AsyncIterator[Agent]:
-    """The real agent in this process, stopped cleanly at the end."""
-    agent = Agent(config)
-    stop = asyncio.Event()
-    task = asyncio.create_task(agent.run(stop))
-    try:
-        yield agent
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 def inspection_tasks() -> list[asyncio.Task[Any]]:

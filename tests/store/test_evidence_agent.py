@@ -20,13 +20,12 @@ import soundfile
 
 from agent.config import AgentConfig, RegisterConfig, parse_config
 from agent.payload import alarm_schema
-from agent.runtime import Agent
 from agent.store.thermal_image import false_colour_png
 from tests.support.audio_files import knock_model, knocking, write_audio
 from tests.support.modbus_server import modbus_tcp_server
 from tests.support.mqtt import Collector, MosquittoProcess, subscribe
 from tests.support.onnx_models import brightness_detector
-from tests.support.tasks import eventually
+from tests.support.tasks import agent_running, eventually
 from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot, infrared_source
 from tests.support.video_files import write_flat_video
 
@@ -63,19 +62,6 @@ def agent_config(
             "devices": [device],
         }
     )  # fmt: skip
-
-
-@contextlib.asynccontextmanager
-async def agent_running(config: AgentConfig) -> AsyncIterator[Agent]:
-    """The real agent in this process, stopped cleanly (queued work delivered) at the end."""
-    agent = Agent(config)
-    stop = asyncio.Event()
-    task = asyncio.create_task(agent.run(stop))
-    try:
-        yield agent
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 def raised(seen: Collector) -> list[dict[str, Any]]:

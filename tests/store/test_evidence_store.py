@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.store.evidence import EvidenceStore
+from agent.store.evidence import SCHEMA, EvidenceStore
 
 DAY = 86_400.0
 
@@ -219,22 +219,9 @@ def test_put_and_prune_read_the_table_by_its_indexes_only(tmp_path: Path, clock:
 
 
 # the evidence table as the release before the created_at index wrote it
-UNINDEXED_SCHEMA = """
-CREATE TABLE evidence (
-    counter INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    alarm_id TEXT NOT NULL,
-    device TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    media_type TEXT NOT NULL,
-    file TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    topic TEXT NOT NULL,
-    to_publish INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX evidence_to_publish ON evidence (to_publish, counter);
-"""
+CREATED_AT_INDEX = "CREATE INDEX IF NOT EXISTS evidence_created_at ON evidence (created_at);"
+assert CREATED_AT_INDEX in SCHEMA
+UNINDEXED_SCHEMA = SCHEMA.replace(CREATED_AT_INDEX, "")
 
 
 def test_a_database_from_before_the_index_gains_it_and_keeps_its_files(

@@ -7,6 +7,9 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
+from agent.config import AgentConfig
+from agent.runtime import Agent
+
 
 @contextlib.asynccontextmanager
 async def running(*jobs: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
@@ -25,3 +28,16 @@ async def eventually(condition: Callable[[], bool], seconds: float, every: float
     async with asyncio.timeout(seconds):
         while not condition():  # noqa: ASYNC110 - nothing to wait on but the attribute itself
             await asyncio.sleep(every)
+
+
+@contextlib.asynccontextmanager
+async def agent_running(config: AgentConfig) -> AsyncIterator[Agent]:
+    """The real agent in this process, stopped cleanly (queued work delivered) at the end."""
+    agent = Agent(config)
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        yield agent
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
