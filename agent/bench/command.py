@@ -79,7 +79,7 @@ def add_bench_parser(sub: Any, broker_address: Any) -> None:
     bench.add_argument(
         "--max-batch",
         type=positive(int),
-        help="the cameras' detector.max_batch (default: the config's, 8; 1: no batching)",
+        help="the cameras' detector.max_batch (default: auto, 8 on a GPU, 1 on the CPU)",
     )
     bench.add_argument(
         "--compare",
