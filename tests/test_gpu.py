@@ -12,7 +12,6 @@ import pytest
 from agent.gpu import gpu_memory_used_bytes
 from agent.inference.engine_file import check_engine, engine_path_for
 from agent.inference.tensorrt import TensorRTSession
-from tests.inference.test_tensorrt_session import engine_beside
 from tests.support import fake_tensorrt
 
 
@@ -26,7 +25,7 @@ def test_without_nvml_the_cuda_runtime_counts_what_an_engine_allocated(
     monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", cudart)
     before = gpu_memory_used_bytes()
 
-    onnx = engine_beside(tmp_path)
+    onnx = fake_tensorrt.engine_beside(tmp_path)
     engine = engine_path_for(onnx)
     session = TensorRTSession(engine, onnx, check_engine(engine, onnx))
     session.run({"x": np.ones((1, 3, 4), np.float32)})

@@ -17,6 +17,7 @@ from agent.inference.batching import BatchingSession, batching_session
 from agent.inference.detector import DetectorScorer
 from agent.inference.session import InferenceSession, OnnxRuntimeSession
 from agent.samples import Modality, Sample
+from tests.support import fake_tensorrt
 from tests.support.onnx_models import brightness_detector
 
 IMGSZ = 32
@@ -218,3 +219,29 @@ def test_frames_of_several_cameras_batched_together_keep_their_own_detections(
     assert scores["warm"].label == scores["bright"].label == "scratch"
     assert scores["bright"].device == "c"
     assert scores["dark"].label == "none" and scores["dark"].device == "b"
+
+
+def test_auto_batches_cameras_on_a_gpu_backend_up_to_the_engines_profile(
+    fakes: fake_tensorrt.Memory, tmp_path: Path
+) -> None:
+    profile = [[1, 1, 4], [1, 10, 4], [4, fake_tensorrt.MAX_T, 4]]  # up to 4 items a run
+    onnx = fake_tensorrt.engine_beside(tmp_path, profile=profile)
+    shared = batching_session(onnx, "auto", "backend", "auto")
+    assert shared.session.backend == "tensorrt"
+    assert shared.max_batch == 4  # auto's 8, capped by the engine
+    assert batching_session(onnx, "auto", "backend", "auto") is shared
+
+    gated = GatedSession(shared.session)
+    shared.session = gated
+    items = [np.full((1, 10, 4), float(i), np.float32) for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(shared.run, items[0])
+        assert gated.started.wait(10)
+        rest = [pool.submit(shared.run, item) for item in items[1:]]
+        wait_for_waiting(shared, 3)
+        gated.gate.set()
+        outputs = [future.result(10)[0] for future in [first, *rest]]
+
+    assert gated.batch_sizes == [1, 3]
+    for item, output in zip(items, outputs, strict=True):
+        np.testing.assert_allclose(output, item.sum(-1) * 2)  # each its own slice

@@ -11,34 +11,13 @@ from agent.inference import engine_file
 from agent.inference.backends import runs_on_gpu
 from agent.inference.engine_file import (
     EngineMismatchError,
-    EngineRecord,
     check_engine,
     engine_path_for,
-    write_record,
 )
 from agent.inference.session import ModelError, load_session
 from agent.inference.tensorrt import TensorRTSession
 from agent.models import sha256_of
 from tests.support import fake_tensorrt
-from tests.support.onnx_models import constant_model
-
-
-def engine_beside(folder: Path, tensorrt_version: str = fake_tensorrt.VERSION) -> Path:
-    onnx = constant_model(folder / "m.onnx", np.ones((1, 2), np.float32), [1, 3], input_name="x")
-    engine = engine_path_for(onnx)
-    engine.write_bytes(b"serialised")
-    record = EngineRecord(
-        onnx_name=onnx.name,
-        onnx_sha256=sha256_of(onnx),
-        tensorrt_version=tensorrt_version,
-        precision="fp16",
-        input_profiles={"x": [[1, 1, 4], [1, 10, 4], [1, fake_tensorrt.MAX_T, 4]]},
-        metadata={"name": "m", "version": "2"},
-        device_name="fake",
-        built_at="2026-11-23T00:00:00+00:00",
-    )
-    write_record(engine, record)
-    return onnx
 
 
 def open_session(onnx: Path) -> TensorRTSession:
@@ -49,7 +28,7 @@ def open_session(onnx: Path) -> TensorRTSession:
 def test_runs_varying_lengths_through_buffers_allocated_once(
     fakes: fake_tensorrt.Memory, tmp_path: Path
 ) -> None:
-    session = open_session(engine_beside(tmp_path))
+    session = open_session(fake_tensorrt.engine_beside(tmp_path))
     assert (session.input_names, session.output_names) == (["x"], ["y"])
     assert session.input_shapes == [[1, 10, 4]]
     assert session.max_batch == 1  # the profile's largest first axis
@@ -67,7 +46,7 @@ def test_runs_varying_lengths_through_buffers_allocated_once(
 def test_input_outside_the_profile_is_a_model_error(
     fakes: fake_tensorrt.Memory, tmp_path: Path
 ) -> None:
-    session = open_session(engine_beside(tmp_path))
+    session = open_session(fake_tensorrt.engine_beside(tmp_path))
     too_long = np.zeros((1, fake_tensorrt.MAX_T + 1, 4), np.float32)
     with pytest.raises(ModelError, match="outside the engine's profile"):
         session.run({"x": too_long})
@@ -77,13 +56,13 @@ def test_engine_from_another_tensorrt_version_is_refused(
     fakes: fake_tensorrt.Memory, tmp_path: Path
 ) -> None:
     with pytest.raises(EngineMismatchError, match=r"built with TensorRT 8\.6\.1"):
-        open_session(engine_beside(tmp_path, tensorrt_version="8.6.1"))
+        open_session(fake_tensorrt.engine_beside(tmp_path, tensorrt_version="8.6.1"))
 
 
 def test_auto_picks_native_tensorrt_when_it_can_run(
     fakes: fake_tensorrt.Memory, tmp_path: Path
 ) -> None:
-    session = load_session(engine_beside(tmp_path), "auto")
+    session = load_session(fake_tensorrt.engine_beside(tmp_path), "auto")
     assert session.backend == "tensorrt"
     assert runs_on_gpu(session.backend)
 
@@ -91,7 +70,7 @@ def test_auto_picks_native_tensorrt_when_it_can_run(
 def test_opening_a_native_engine_hashes_the_onnx_file_once(
     fakes: fake_tensorrt.Memory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    onnx = engine_beside(tmp_path)
+    onnx = fake_tensorrt.engine_beside(tmp_path)
     hashed: list[Path] = []
 
     def counted_sha256_of(path: Path) -> str:

@@ -10,9 +10,14 @@ from __future__ import annotations
 import ctypes
 import importlib.machinery
 import types
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from agent.inference.engine_file import EngineRecord, engine_path_for, write_record
+from agent.models import sha256_of
+from tests.support.onnx_models import constant_model
 
 INPUT, OUTPUT = "x", "y"
 MAX_T = 50
@@ -47,23 +52,23 @@ class _Context:
 
     def set_input_shape(self, name: str, shape: Any) -> bool:
         shape = tuple(shape)
-        if not 1 <= shape[1] <= MAX_T:
+        if not (1 <= shape[1] <= MAX_T and shape[0] >= 1):
             return False
         self.shapes[name] = shape
         return True
 
     def get_tensor_shape(self, name: str) -> tuple[int, ...]:
-        t = self.shapes[INPUT][1]
-        return (1, t, 4) if name == INPUT else (1, t)
+        batch, t = self.shapes[INPUT][:2]
+        return (batch, t, 4) if name == INPUT else (batch, t)
 
     def set_tensor_address(self, name: str, address: int) -> None:
         self.addresses[name] = address
 
     def execute_async_v3(self, stream: int) -> bool:
-        t = self.shapes[INPUT][1]
-        source = (ctypes.c_float * (t * 4)).from_address(self.addresses[INPUT])
-        result = np.frombuffer(source, np.float32).reshape(1, t, 4).sum(-1) * 2
-        ctypes.memmove(self.addresses[OUTPUT], result.astype(np.float32).ctypes.data, t * 4)
+        batch, t = self.shapes[INPUT][:2]
+        source = (ctypes.c_float * (batch * t * 4)).from_address(self.addresses[INPUT])
+        result = np.frombuffer(source, np.float32).reshape(batch, t, 4).sum(-1) * 2
+        ctypes.memmove(self.addresses[OUTPUT], result.astype(np.float32).ctypes.data, batch * t * 4)
         self.runs += 1
         return True
 
@@ -120,3 +125,29 @@ def modules() -> tuple[types.ModuleType, types.ModuleType, Memory]:
     cudart.cudaStreamSynchronize = lambda stream: (0,)
     cudart.cudaMemGetInfo = memory.info
     return trt, cudart, memory
+
+
+FAKE_PROFILE = [[1, 1, 4], [1, 10, 4], [1, MAX_T, 4]]  # min, opt, max of "x"
+
+
+def engine_beside(
+    folder: Path,
+    tensorrt_version: str = VERSION,
+    profile: list[list[int]] = FAKE_PROFILE,
+) -> Path:
+    """A tiny ONNX model (input "x") with a fake engine beside it whose record matches it."""
+    onnx = constant_model(folder / "m.onnx", np.ones((1, 2), np.float32), [1, 3], input_name="x")
+    engine = engine_path_for(onnx)
+    engine.write_bytes(b"serialised")
+    record = EngineRecord(
+        onnx_name=onnx.name,
+        onnx_sha256=sha256_of(onnx),
+        tensorrt_version=tensorrt_version,
+        precision="fp16",
+        input_profiles={"x": profile},
+        metadata={"name": "m", "version": "2"},
+        device_name="fake",
+        built_at="2026-11-23T00:00:00+00:00",
+    )
+    write_record(engine, record)
+    return onnx
