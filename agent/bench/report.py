@@ -13,7 +13,7 @@ from agent.observe import Stage
 from agent.samples import Modality
 
 if TYPE_CHECKING:
-    from agent.bench.runner import BenchOptions
+    from agent.bench.runner import BareModel, BareRuns, BenchOptions
 
 IMAGE = str(Modality.IMAGE)
 
@@ -59,20 +59,17 @@ def rate(durations: list[float]) -> float:
 def summarise(
     recorder: BenchRecorder,
     window: dict[str, float],
-    model_times: list[float],
-    model_batch: int,
+    model_runs: BareRuns,
+    bare: BareModel,
     options: BenchOptions,
     embedded_broker: bool,
 ) -> dict[str, Any]:
-    """The bench result as a JSON-ready dict.
-
-    `model_times` are the bare model's runs of `model_batch` frames each.
-    """
+    """The bench result as a JSON-ready dict."""
     seconds = window["seconds"]
     scored = len(recorder.stage(Stage.SCORE, IMAGE))
     pipeline_fps = scored / seconds
-    model_fps = rate(model_times) * model_batch
-    detector = percentiles(model_times)
+    model_fps = model_runs.fps
+    detector = percentiles(model_runs.times)
     batch_mean = window["batch_mean"]
     capture = percentiles(recorder.decisions.get(IMAGE, []))
     return {
@@ -83,11 +80,14 @@ def summarise(
         "pipeline_fps": round(pipeline_fps, 2),
         "pipeline_fps_per_stream": round(pipeline_fps / options.streams, 2),
         "model_fps": round(model_fps, 2),
-        "model_batch": model_batch,  # frames per bare run: as many as the cameras can batch
+        "model_batch": bare.batch,  # frames per bare run: as many as the cameras can batch
+        # bare sessions run at once: one per camera that has its own (parallel threads)
+        "model_sessions": len(bare.sessions),
         # frames per detector run inside the pipeline (cameras batched together)
         "detector_batch_mean": round(batch_mean, 2),
-        # the detector's speed while inside the pipeline (frames / its mean run time there):
-        # unlike model_fps it shares every moment of load with the pipeline
+        # one detector session's speed inside the pipeline (frames / its mean run time there);
+        # unlike model_fps it shares every moment of load with the pipeline, but it counts one
+        # session: cameras with sessions of their own run several at once
         "model_fps_in_pipeline": round(
             rate(recorder.stage(Stage.INFERENCE, IMAGE)) * max(batch_mean, 1.0), 2
         ),
@@ -135,12 +135,12 @@ def render(result: dict[str, Any]) -> str:
             lines.append(f"  {stage:<12} {name:<24} {_cell(p)}")
     lines += [
         f"capture to alarm (camera)  {_cell(result['capture_to_alarm_ms'])}",
-        f"detector alone (bare run of {result['model_batch']})  "
+        f"detector alone ({result['model_sessions']} x batch {result['model_batch']})  "
         f"{_cell(result['detector_model_ms'])}",
         f"pipeline fps {result['pipeline_fps']} ({result['pipeline_fps_per_stream']} per stream, "
         f"{result['fps_per_stream_requested']} offered, {result['detector_batch_mean']} frames "
-        f"per detector run), bare model fps {result['model_fps']} (batch "
-        f"{result['model_batch']}), efficiency {result['efficiency']}",
+        f"per detector run), bare model fps {result['model_fps']} ({result['model_sessions']} "
+        f"session(s) x batch {result['model_batch']}), efficiency {result['efficiency']}",
         f"frames: {result['frames']}",
     ]
     if result["inspection_ms"] is not None:

@@ -17,6 +17,7 @@ import resource
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from agent.gpu import gpu_memory_used_bytes
 from agent.inference.backends import runs_on_gpu
 from agent.inference.batching import BatchingSession
 from agent.inference.detector import DetectorScorer
+from agent.inference.session import InferenceSession
 from agent.process import ProcessUsage
 from agent.publish.retained import clear_retained
 from agent.runtime import Agent
@@ -111,22 +113,22 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
         config = demo_config(data, broker, prefix, ports, workdir / "state")
         agent = Agent(config)
-        detector = agent.pipelines[0].channels[Modality.IMAGE].scorer
-        assert isinstance(detector, DetectorScorer)
-        # the bare model runs batches as large as the cameras' shared session can make
-        bare = BareModel(detector, video, min(options.streams, detector.batches.max_batch))
+        detectors = [p.channels[Modality.IMAGE].scorer for p in agent.pipelines]
+        assert all(isinstance(d, DetectorScorer) for d in detectors)
+        detector = detectors[0]
+        bare = BareModel.of(detectors, video)
         # half before, half after: on a shared machine the load drifts, the bracket averages it
         half = options.model_s / 2
-        model_times = await asyncio.to_thread(bare.run, half)
+        model_runs = await asyncio.to_thread(bare.run, half)
         recorder = BenchRecorder()
         with observe.subscribed(recorder):
             window = await timed_window(agent, recorder, options.duration_s, detector.batches)
-        model_times += await asyncio.to_thread(bare.run, half)
+        model_runs += await asyncio.to_thread(bare.run, half)
         gpu_bytes = gpu_memory_used_bytes() if runs_on_gpu(detector.session.backend) else None
         peer = await asyncio.to_thread(compare_with_peer, options, detector, video)
         await clear_retained(broker.host, broker.port, f"{prefix}/#")  # a bench leaves nothing
     return (
-        summarise(recorder, window, model_times, bare.batch, options, broker.embedded)
+        summarise(recorder, window, model_runs, bare, options, broker.embedded)
         | peer
         | {
             "video": {"size": list(options.size), "fps": FPS, "codec": "mp4v"},
@@ -179,27 +181,66 @@ async def timed_window(
     }
 
 
+# the pipeline scores on asyncio's default executor, which runs at most this many threads
+SCORER_THREADS = min(32, (os.cpu_count() or 1) + 4)
+
+
+@dataclass(frozen=True, slots=True)
+class BareRuns:
+    """Back-to-back model runs: the duration of each, and the frames they carried in all."""
+
+    times: list[float]
+    frames: int
+    seconds: float
+
+    def __add__(self, other: BareRuns) -> BareRuns:
+        return BareRuns(
+            self.times + other.times, self.frames + other.frames, self.seconds + other.seconds
+        )
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class BareModel:
-    """The detector's own session on one preprocessed frame of the same video, back to back.
+    """The cameras' detector sessions without the pipeline, run the way the pipeline runs them.
 
-    The tensor is the one the pipeline's detector makes of that frame (rectangular input
-    included), repeated `batch` times: the largest batch the pipeline's cameras can form.
+    One thread per session (cameras with sessions of their own run in parallel, at most as
+    many as the pipeline's scorer threads), each back to back on one preprocessed frame of the
+    same video: the tensor the pipeline's detector makes of it (rectangular input included),
+    repeated `batch` times, the largest batch the cameras sharing a session can form.
     """
 
-    detector: DetectorScorer
-    video: Path
+    sessions: tuple[InferenceSession, ...]
+    tensor: np.ndarray
     batch: int
 
-    def run(self, seconds: float) -> list[float]:
-        """Durations of back-to-back runs of one batch for `seconds`."""
-        single = self.detector.model_input(read_frames(self.video, 1)[0])
-        feed = {self.detector.session.input_names[0]: np.repeat(single, self.batch, axis=0)}
-        self.detector.session.run(feed)  # warm
+    @staticmethod
+    def of(detectors: list[DetectorScorer], video: Path) -> BareModel:
+        """The bare model for these cameras' detectors."""
+        shared = list({id(d.batches): d.batches for d in detectors}.values())
+        batch = min(-(-len(detectors) // len(shared)), shared[0].max_batch)
+        tensor = detectors[0].model_input(read_frames(video, 1)[0])
+        sessions = tuple(b.session for b in shared[:SCORER_THREADS])
+        return BareModel(sessions, np.repeat(tensor, batch, axis=0), batch)
+
+    def run(self, seconds: float) -> BareRuns:
+        """Every session in its own thread for `seconds`."""
+        for session in self.sessions:
+            session.run({session.input_names[0]: self.tensor})  # warm
+        started = time.perf_counter()
+        with ThreadPoolExecutor(len(self.sessions)) as pool:
+            runs = list(pool.map(lambda s: self._back_to_back(s, started + seconds), self.sessions))
+        times = [t for durations in runs for t in durations]
+        return BareRuns(times, len(times) * self.batch, time.perf_counter() - started)
+
+    def _back_to_back(self, session: InferenceSession, deadline: float) -> list[float]:
+        feed = {session.input_names[0]: self.tensor}
         times: list[float] = []
-        deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            self.detector.session.run(feed)
-            times.append(time.perf_counter() - started)
+            run_started = time.perf_counter()
+            session.run(feed)
+            times.append(time.perf_counter() - run_started)
         return times

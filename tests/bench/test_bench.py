@@ -53,6 +53,7 @@ async def test_bench_json_has_every_key_with_sane_values(
     assert ordered(result["capture_to_alarm_ms"])
     assert ordered(result["detector_model_ms"])
     assert result["model_batch"] == 1  # one camera never batches
+    assert result["model_sessions"] == 1
     assert result["detector_batch_mean"] == 1.0
 
     stages = result["stages"]
@@ -90,7 +91,7 @@ async def test_bench_json_to_stdout_with_several_camera_only_streams(
     assert result["pipeline_fps"] > result["pipeline_fps_per_stream"] > 0
     # with batching asked for, the two cameras share one detector session and the bare model
     # runs their largest batch
-    assert result["model_batch"] == 2
+    assert (result["model_batch"], result["model_sessions"]) == (2, 1)
     assert 1.0 <= result["detector_batch_mean"] <= 2.0
 
 
