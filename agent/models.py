@@ -48,8 +48,14 @@ def sha256_of(path: Path) -> str:
     Opening a model checks it against its MANIFEST and, for a TensorRT engine, against the
     engine's record: one read of a large file serves both.
     """
+    return _sha256(*file_identity(path))
+
+
+def file_identity(path: Path) -> tuple[str, int, int, int]:
+    """(resolved path, inode, mtime in ns, size): changes when the file is rewritten or
+    replaced, so what was computed from the file may be kept while it stays the same."""
     stat = path.stat()
-    return _sha256(str(path.resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    return str(path.resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
 @functools.lru_cache(maxsize=64)

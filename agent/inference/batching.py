@@ -27,6 +27,7 @@ import numpy as np
 from agent.config.base import Backend, BatchSize
 from agent.inference.backends import runs_on_gpu
 from agent.inference.session import InferenceSession, ModelError, load_session
+from agent.models import file_identity
 
 
 @dataclass(eq=False, slots=True)
@@ -120,7 +121,7 @@ class BatchingSession:
 GPU_BATCH = 8  # `max_batch: auto` on a GPU backend
 
 # Cameras of every device share a session while any of their scorers holds it; a model file
-# rewritten in place (new mtime or size) gets a new one, as a reload expects.
+# rewritten or replaced (models.file_identity) gets a new one, as a reload expects.
 _shared: weakref.WeakValueDictionary[tuple[object, ...], BatchingSession] = (
     weakref.WeakValueDictionary()
 )
@@ -134,11 +135,10 @@ def batching_session(
 
     `max_batch` "auto" decides by where the model runs. On a GPU, batching is what fills the
     device. On the CPU, cameras with sessions of their own, running in parallel threads, kept
-    every core busy, while one shared batching session left a third of them idle between
-    batches (docs/performance.md), so there each camera gets its own.
+    every core busy, while one shared batching session left part of the CPU idle between
+    batches and delivered fewer frames (docs/performance.md), so there each camera gets its own.
     """
-    stat = path.stat()
-    key = (str(path.resolve()), backend, stat.st_mtime_ns, stat.st_size, max_batch)
+    key = (*file_identity(path), backend, max_batch)
     with _shared_lock:
         shared = _shared.get(key)
         if shared is not None:
