@@ -67,9 +67,7 @@ class Agent:
         ]
         self.sequence = sequence  # reloaded pipelines go on numbering from it
         self._tasks: dict[str, asyncio.Task[None]] = {}  # device id -> its pipeline's task
-        self.inspection = InspectionScheduler(
-            config.inspection, self.pipelines, self.publisher, self.topics
-        )
+        self.inspection = self._new_scheduler()
         self.acknowledged: dict[str, dict[str, object]] = {}
         self.metrics = exporter_for(config.metrics, self.pipelines, self.publisher)
 
@@ -96,10 +94,13 @@ class Agent:
         """New inspection settings: a new scheduler. Otherwise a reload leaves the running one
         alone, mid-round included; it reads the pipelines from the list the reload edits."""
         await self._stop([INSPECTION_TASK])
-        self.inspection = InspectionScheduler(
+        self.inspection = self._new_scheduler()
+        self._start_inspection()
+
+    def _new_scheduler(self) -> InspectionScheduler:
+        return InspectionScheduler(
             self.config.inspection, self.pipelines, self.publisher, self.topics
         )
-        self._start_inspection()
 
     async def _stop(self, names: list[str]) -> None:
         tasks = [self._tasks.pop(name) for name in names if name in self._tasks]
