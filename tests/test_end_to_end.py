@@ -42,16 +42,19 @@ WINDOW, SMOOTHING = 16, 3
 def sensor_model(path: Path) -> Path:
     """A forest for healthy windows around the normal levels, noisy or still.
 
-    The noise level varies from window to window: on a loaded machine the register values may
-    change less often than the agent polls, and a steady reading is healthy too.
+    The noise level varies from window to window, up to twice what `wander` makes: on a loaded
+    machine the register values may change less often than the agent polls (a value read two
+    or three times in a row), and a steady reading is healthy too.
     """
     rng = np.random.default_rng(0)
     levels = np.array([45.0, 2.0])
     noise = rng.normal(0.0, 1.0, size=(300, WINDOW, 2)) * [0.3, 0.02]
-    windows = levels + noise * rng.uniform(0.0, 1.0, size=(300, 1, 1))
+    windows = levels + noise * rng.uniform(0.0, 2.0, size=(300, 1, 1))
     forest = export_forest(fit_forest(windows, SMOOTHING))
-    # threshold below every healthy window's score seen offline (min -0.12 over 500), so the
-    # test checks the pipeline, not the toy forest's borderline; a pressure step scores -0.18
+    # threshold below every healthy window's score seen offline (500 windows of wander's noise,
+    # each value held 1, 2 or 3 polls: min -0.137), so the test checks the pipeline, not the toy
+    # forest's borderline. Trained on noise up to 1x wander's, 5-45 % of those windows fell
+    # below it, and the normal motor's first sensor score failed the test about one run in five
     return save_model(forest, path, anomaly_threshold="-0.14", anomaly_scale="0.02")
 
 
