@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,12 @@ import aiomqtt
 from tests.dashboard.support import dashboard_process
 
 SITE, DEVICE = "plant", "pump"
+# an hour ago, on a whole second: well inside the dashboard's retention on any day the test runs
+START = float(int(time.time()) - 3600)
+
+
+def iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def get_json(url: str) -> Any:
@@ -37,7 +45,7 @@ def state(score: float, second: int) -> bytes:
         "type": "none", "alarm_id": None,
         "modalities": {"temperature": {"score": score, "weight": 1.0, "stale": False}},
         "readings": {"max_temp_c": 40.0 + second, "sensor": {"Current": 3.0}},
-        "updated_at": f"2026-11-23T10:00:0{second}.000Z",
+        "updated_at": iso(START + second),
     }).encode()  # fmt: skip
 
 
@@ -47,7 +55,7 @@ async def test_history_and_live_state_come_from_the_broker_and_survive_a_restart
     trend_url = f"/api/devices/{SITE}/{DEVICE}/trend?hours=100000"
     alarm = {"id": "a-1", "seq": 1, "event": "raised", "device": DEVICE, "type": "hot_spot",
              "severity": "major", "score": 0.7,
-             "raised_at": "2026-11-23T10:00:02.000Z"}  # fmt: skip
+             "raised_at": iso(START + 2)}  # fmt: skip
     async with dashboard_process(tmp_path, broker[1], topic_prefix) as dash:
         async with aiomqtt.Client(*broker) as client:
             base = f"{topic_prefix}/{SITE}"
@@ -69,4 +77,5 @@ async def test_history_and_live_state_come_from_the_broker_and_survive_a_restart
         alarms = await asyncio.to_thread(get_json, restarted.url + "/api/alarms?hours=100000")
         assert [a["id"] for a in alarms["alarms"]] == ["a-1"]
         stats = await asyncio.to_thread(get_json, restarted.url + "/api/stats?days=100000")
-        assert stats["per_type"] == [{"day": "2026-11-23", "name": "hot_spot", "n": 1}]
+        day = iso(START + 2)[:10]
+        assert stats["per_type"] == [{"day": day, "name": "hot_spot", "n": 1}]
