@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agent import __version__
-from agent.bench.command import add_bench_parser, run_bench_command
+from agent.apps.bench.command import add_bench_parser, run_bench_command
+from agent.apps.evaluate import EVALUATORS, evaluate
+from agent.apps.evaluate.datasets import DatasetError
+from agent.apps.evaluate.report import render
 from agent.config import AgentConfig, ConfigError, load_config, overridden
-from agent.evaluate import EVALUATORS, evaluate
-from agent.evaluate.datasets import DatasetError
-from agent.evaluate.report import render
 from agent.inference.session import ModelError
-from agent.logs import configure_logging
-from agent.metrics import MetricsError
+from agent.observe.logs import configure_logging
+from agent.observe.metrics import MetricsError
 
 EXIT_CONFIG = 2
 
@@ -101,7 +101,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_demo_command(args: argparse.Namespace) -> int:
     """`edge-agent demo`: the live view, then the summary."""
-    from agent.demo.runner import DemoOptions, run_demo  # loads the model stack
+    from agent.apps.demo.runner import DemoOptions, run_demo  # loads the model stack
 
     options = DemoOptions(
         args.duration, args.broker, args.prefix, args.evidence_dir, args.json_log,
@@ -117,8 +117,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
 def run_dashboard_command(args: argparse.Namespace) -> int:
     """`edge-agent dashboard`: serve until stopped; refuse an open non-loopback bind."""
-    from agent.dashboard.auth import DashboardAuthError
-    from agent.dashboard.server import serve, settings_from
+    from agent.apps.dashboard.auth import DashboardAuthError
+    from agent.apps.dashboard.server import serve, settings_from
 
     try:
         config = load_config(args.config) if args.config else None
@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         print(f"OK: {args.file} (site {config.site}, {len(config.devices)} devices)")
         return 0
-    from agent.runtime import run_until_signalled  # loads the model stack only when running
+    from agent.runtime.agent import run_until_signalled  # loads the model stack only when running
 
     def with_overrides(loaded: AgentConfig) -> AgentConfig:  # at start and on every SIGHUP
         host, port = args.broker or (None, None)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.publish.retained import clear_retained
+from agent.sinks.mqtt.retained import clear_retained
 from tests.support.mqtt import MosquittoProcess, port_open
 
 SYSTEM_BROKER = ("127.0.0.1", 1883)

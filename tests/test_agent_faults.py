@@ -22,8 +22,8 @@ import aiomqtt
 import pytest
 import yaml
 
-from agent.publish.outbox import Outbox
-from agent.runtime import OUTBOX_FILE
+from agent.runtime.agent import OUTBOX_FILE
+from agent.sinks.mqtt.outbox import Outbox
 from tests.support.agent_process import agent_process
 from tests.support.mqtt import Collector, MosquittoProcess, subscribe
 from tests.support.tasks import eventually

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from agent.alarms import AlarmEvent, AlarmTracker, sequence_from
 from agent.config import AlarmConfig, FusionConfig
-from agent.fusion import Decision, fuse
-from agent.samples import Modality, Score
+from agent.core.alarms import AlarmEvent, AlarmTracker, sequence_from
+from agent.core.fusion import Decision, fuse
+from agent.core.samples import Modality, Score
 
 CONFIG = AlarmConfig(hysteresis=0.05, min_hold_s=10, update_interval_s=5, update_delta=0.1)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.inference.models import models_dir
 from agent.inference.session import OnnxRuntimeSession
-from agent.models import models_dir
 from tools.build_engine import (
     BuildError,
     calibration_batches,

@@ -12,7 +12,7 @@ import yaml
 
 from agent.cli import main
 from agent.config import ConfigError, load_config, overridden, parse_config
-from agent.samples import Modality
+from agent.core.samples import Modality
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,8 +6,8 @@ import io
 import json
 from pathlib import Path
 
-from agent.demo.view import DemoView
-from agent.publish.topics import Topics
+from agent.apps.demo.view import DemoView
+from agent.sinks.mqtt.topics import Topics
 
 PLANT = Topics("edge", "plant")
 STATE = {"device": "pump", "state": "ok", "score": 0.1, "threshold": 0.5, "modalities": {}}

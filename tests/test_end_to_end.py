@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from agent.config import RegisterConfig
-from agent.payload import alarm_schema
+from agent.core.payload import alarm_schema
 from tests.support.agent_process import agent_process
 from tests.support.audio_files import knock_model, knocking, steady_hum, write_audio
 from tests.support.modbus_server import modbus_tcp_server

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agent.config import FusionConfig
-from agent.fusion import fuse
-from agent.samples import Modality, Score
+from agent.core.fusion import fuse
+from agent.core.samples import Modality, Score
 
 NOW = 1_000.0
 ALL = list(Modality)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.gpu import gpu_memory_used_bytes
 from agent.inference.engine_file import check_engine, engine_path_for
 from agent.inference.tensorrt import TensorRTSession
+from agent.observe.gpu import gpu_memory_used_bytes
 from tests.support import fake_tensorrt
 
 

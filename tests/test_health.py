@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from agent.health import DeviceHealth
-from agent.samples import Modality
+from agent.core.samples import Modality
+from agent.runtime.health import DeviceHealth
 
 IMAGE, AUDIO = Modality.IMAGE, Modality.AUDIO
 
@@ -50,7 +50,7 @@ def test_a_degraded_source_still_counts_and_an_ended_one_does_not() -> None:
 
 
 def test_each_change_is_logged_once_and_reported(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="agent.health")
+    caplog.set_level(logging.INFO, logger="agent.runtime.health")
     changes: list[str] = []
     health = tracker(changes)
     assert health.set_source(AUDIO, "failed", "no audio for 1.5 s")

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agent.pipeline import DevicePipeline
-from agent.samples import Modality
+from agent.core.samples import Modality
+from agent.runtime.pipeline import DevicePipeline
 from tests.support.audio_files import knock_model, knocking, write_audio
 from tests.support.logs import log_lines
 from tests.support.mqtt import Collector, subscribe
@@ -29,7 +29,7 @@ MODEL_RATE = 16_000
 
 @pytest.fixture(autouse=True)
 def health_logs(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="agent.health")
+    caplog.set_level(logging.INFO, logger="agent.runtime.health")
 
 
 def corrupt_video(tmp_path: Path) -> dict[str, Any]:

@@ -20,8 +20,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.config import AgentConfig, MetricsConfig
-from agent.metrics import MetricsError, MetricsExporter
-from agent.runtime import Agent
+from agent.observe.metrics import MetricsError, MetricsExporter
+from agent.runtime.agent import Agent
 from tests.support.onnx_models import brightness_detector
 from tests.support.tasks import eventually
 from tests.support.thermal_frames import frame_with_spot, infrared_source

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from agent import models
-from agent.models import sha256_of
+from agent.inference.models import sha256_of
 
 
 def test_an_unchanged_file_is_read_once_and_a_rewritten_one_again(tmp_path: Path) -> None:

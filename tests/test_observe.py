@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from agent import observe
-from agent.observe import Observer, Scope, Stage, StageTiming
+from agent.observe import stages as observe
+from agent.observe.stages import Observer, Scope, Stage, StageTiming
 
 
 class Recorder(Observer):

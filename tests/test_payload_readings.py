@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from agent.config import FusionConfig
-from agent.fusion import fuse
-from agent.payload import encode, state_payload
-from agent.samples import Modality, Score
+from agent.core.fusion import fuse
+from agent.core.payload import encode, state_payload
+from agent.core.samples import Modality, Score
 
 NOW = 1_000.0
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import DeviceConfig, RegisterConfig
-from agent.samples import Modality
+from agent.core.samples import Modality
 from tests.support.logs import log_lines
 from tests.support.modbus_server import (
     Endpoint,
@@ -76,7 +76,7 @@ async def test_broken_modbus_device_is_reported_and_dropped_from_fusion(
     topic_prefix: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="agent.health")
+    caplog.set_level(logging.INFO, logger="agent.runtime.health")
     async with (
         broken_device() as plc,
         subscribe(*broker, f"{topic_prefix}/#") as seen,

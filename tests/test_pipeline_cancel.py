@@ -8,15 +8,15 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from agent.alarms import sequence_from
 from agent.config import BrokerConfig, DeviceConfig
-from agent.modalities import Channel
-from agent.pipeline import DevicePipeline
-from agent.publish.mqtt import MqttLink
-from agent.publish.outbox import Outbox
-from agent.publish.publisher import Publisher
-from agent.publish.topics import Topics
-from agent.samples import Modality, Sample, Score
+from agent.core.alarms import sequence_from
+from agent.core.samples import Modality, Sample, Score
+from agent.runtime.pipeline import DevicePipeline
+from agent.senses.registry import Channel
+from agent.sinks.mqtt.link import MqttLink
+from agent.sinks.mqtt.outbox import Outbox
+from agent.sinks.mqtt.publisher import Publisher
+from agent.sinks.mqtt.topics import Topics
 from tests.support.agent_process import thermal_device
 from tests.support.tasks import eventually
 

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from agent.config import AgentConfig, parse_config
-from agent.reload import ReloadRefusedError, plan_reload, reload_on_request
-from agent.runtime import Agent
+from agent.runtime.agent import Agent
+from agent.runtime.reload import ReloadRefusedError, plan_reload, reload_on_request
 from tests.support.agent_process import (
     agent_config,
     agent_process,

@@ -16,15 +16,15 @@ import cv2
 import pytest
 
 from agent.config import parse_config
-from agent.models import models_dir
-from agent.runtime import Agent
+from agent.inference.models import models_dir
+from agent.runtime.agent import Agent
 from tests.support.mqtt import subscribe
 from tests.support.thermal_frames import frame_with_spot, infrared_source
 
 pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).parent / "fixtures"
-DEMO_SAMPLES = Path(__file__).parents[1] / "agent" / "demo" / "samples"
+DEMO_SAMPLES = Path(__file__).parents[1] / "agent" / "apps" / "demo" / "samples"
 MODELS = models_dir()
 
 

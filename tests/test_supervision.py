@@ -9,11 +9,11 @@ from typing import Any
 
 import cv2
 import pytest
+from agent.sources import camera as camera_module
 
 from agent import pipeline as pipeline_module
 from agent.config import DeviceConfig
-from agent.samples import Modality, Sample
-from agent.sources import camera as camera_module
+from agent.core.samples import Modality, Sample
 from tests.support.logs import log_lines
 from tests.support.onnx_models import brightness_detector
 from tests.support.pipelines import beside_a_thermal_camera, running_pipeline
@@ -38,7 +38,7 @@ async def test_a_camera_that_stops_delivering_is_reopened(
     topic_prefix: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="agent.health")
+    caplog.set_level(logging.INFO, logger="agent.runtime.health")
     # a file read as if it were a live feed: its frames come at once, then nothing more
     monkeypatch.setattr(camera_module, "is_live", lambda uri: True)
     opened: list[str] = []
@@ -87,7 +87,7 @@ class CrashingSource:
 async def test_a_source_that_crashes_is_isolated_and_restarted(
     tmp_path: Path, broker: tuple[str, int], topic_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="agent.health")
+    caplog.set_level(logging.INFO, logger="agent.runtime.health")
     camera = {
         "uri": str(write_flat_video(tmp_path / "cam.avi", 40, frames=5)),
         "fps": 10,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.systemd import ProgressMonitor, notify, run_watchdog, watchdog_interval_s
+from agent.runtime.systemd import ProgressMonitor, notify, run_watchdog, watchdog_interval_s
 from tests.support.agent_process import (
     agent_config,
     agent_process,

@@ -24,12 +24,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from agent.inference.detector import input_size
 from agent.inference.engine_file import EngineRecord, engine_path_for, write_record
+from agent.inference.models import sha256_of
 from agent.inference.session import OnnxRuntimeSession
 from agent.inference.tensorrt import cuda_check, cudart_module_name, missing_modules
-from agent.models import sha256_of
-from agent.preprocess.image import FramePreparer
+from agent.senses.image.preprocess import FramePreparer
+from agent.senses.image.scorer import input_size
 
 TIMING_CACHE = "tensorrt.timing-cache"  # shared by every build in a folder: faster rebuilds
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}

@@ -1,6 +1,6 @@
 """Print, as JSON, our detector path's end-to-end fps against Ultralytics' predictor.
 
-Same ONNX model, same video, same run, alternating rounds (agent.bench.ultralytics_compare).
+Same ONNX model, same video, same run, alternating rounds (agent.apps.bench.ultralytics_compare).
 Needs the train extra:
 
     .venv-train/bin/python tools/compare_ultralytics.py --video my-line.mp4 --rounds 3
@@ -13,10 +13,10 @@ import json
 import sys
 from pathlib import Path
 
-from agent.bench.ultralytics_compare import Settings, UltralyticsMissingError, compare
+from agent.apps.bench.ultralytics_compare import Settings, UltralyticsMissingError, compare
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_VIDEO = "agent/demo/samples/pump-01/camera.avi"
+DEMO_VIDEO = "agent/apps/demo/samples/pump-01/camera.avi"
 
 
 def main() -> int:

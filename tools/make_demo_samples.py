@@ -1,6 +1,6 @@
 """Build the demo's bundled sample streams from the real datasets in ../shared/data.
 
-    python tools/make_demo_samples.py --data ../shared/data --out agent/demo/samples
+    python tools/make_demo_samples.py --data ../shared/data --out agent/apps/demo/samples
 
 Writes, per demo device, what its sensors "see" over one demo loop (FAULT_AT_S marks when
 pump-01's fault starts):
@@ -147,7 +147,7 @@ def skab(skab_dir: Path, out: dict[str, Path]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--out", type=Path, default=Path("agent/demo/samples"))
+    parser.add_argument("--out", type=Path, default=Path("agent/apps/demo/samples"))
     args = parser.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
     out = {d: args.out / d for d in ("pump-01", "motor-02", "valve-03")}

@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from agent.inference.models import MANIFEST_NAME, sha256_of
 from agent.inference.session import OnnxRuntimeSession
-from agent.models import MANIFEST_NAME, sha256_of
 
 
 def manifest_lines(folder: Path) -> list[str]:

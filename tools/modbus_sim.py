@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from agent.simulate.modbus_server import modbus_device_server
-from agent.simulate.skab_replay import read_recording, recording_registers, replay
+from agent.apps.simulate.modbus_server import modbus_device_server
+from agent.apps.simulate.skab_replay import read_recording, recording_registers, replay
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -3,7 +3,7 @@
 Needs the `train` extra (torch, torchvision, Ultralytics). Writes tests/fixtures/nms_parity.npz:
 for each fixture image the raw [1, 4 + nc, N] output of models/defects-yolov8n.onnx and, for
 each setting, the detections of `ultralytics.utils.nms.non_max_suppression` on it (xyxy, conf,
-class). tests/inference/test_nms_parity.py checks agent.inference.detector.decode_yolov8
+class). tests/inference/test_nms_parity.py checks agent.senses.image.scorer.decode_yolov8
 against them without Ultralytics installed.
 
     .venv-train/bin/python tools/record_nms_parity.py
@@ -19,9 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from agent.inference.detector import input_size
 from agent.inference.session import load_session
-from agent.preprocess.image import FramePreparer
+from agent.senses.image.preprocess import FramePreparer
+from agent.senses.image.scorer import input_size
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # never reach for the hub or fonts
 

@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.demo.broker import demo_broker
-from agent.demo.runner import demo_config, demo_template, start_simulators, subscribe
-from agent.logs import configure_logging
-from agent.process import ProcessUsage
-from agent.publish.retained import clear_retained
-from agent.runtime import Agent
+from agent.apps.demo.broker import demo_broker
+from agent.apps.demo.runner import demo_config, demo_template, start_simulators, subscribe
+from agent.observe.logs import configure_logging
+from agent.observe.process import ProcessUsage
+from agent.runtime.agent import Agent
+from agent.sinks.mqtt.retained import clear_retained
 
 PROBE_S = 0.05
 STOP_TIMEOUT_S = 30.0

@@ -4,7 +4,7 @@ SKAB's protocol, one file = one installation: rows 0..399 of each labelled file 
 training part, rows 400.. its test part. The forest learns from windows of the anomaly-free
 file and of every training part (windows touching a row labelled anomalous are dropped:
 other/2.csv's anomaly starts inside its first 400 rows), each file standardised on its own
-first 400 rows by agent.preprocess.sensor.baseline_stats, as the agent does at a new site.
+first 400 rows by agent.senses.sensor.preprocess.baseline_stats, as the agent does at a new site.
 Features come from the agent's own functions (standardise, smooth, window_features), with
 the smoothing and outlier sigma of ModbusConfig's defaults.
 
@@ -13,7 +13,7 @@ on a development subset: the test parts of one file per experiment type, the low
 of each type that has several files (valve1/0, valve2/0, other/1 for leaks and additions,
 other/5 for rotor imbalance), taking the best F1 among settings with FAR <= 7.5 %. The
 threshold is a quantile of the TRAINING windows' scores, never fitted to test rows. The other
-files' test parts are touched only by the final `agent.evaluate.sensor.evaluate` run, which
+files' test parts are touched only by the final `agent.apps.evaluate.sensor.evaluate` run, which
 the report splits into development and held-out files.
 
     python tools/train_sensor.py --data ../shared/data/skab
@@ -40,8 +40,7 @@ from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import IsolationForest
 from stamp_model import stamp
 
-from agent.config.sources import ModbusConfig
-from agent.evaluate.sensor import (
+from agent.apps.evaluate.sensor import (
     TRAIN_ROWS,
     Counts,
     Recording,
@@ -51,8 +50,9 @@ from agent.evaluate.sensor import (
     outlier_metrics,
     read_recording,
 )
-from agent.models import MANIFEST_NAME
-from agent.preprocess.sensor import (
+from agent.config.sources import ModbusConfig
+from agent.inference.models import MANIFEST_NAME
+from agent.senses.sensor.preprocess import (
     FEATURE_STATS,
     baseline_stats,
     smooth,

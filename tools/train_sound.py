@@ -1,7 +1,7 @@
 """Train the sound CNN-LSTM on the CWRU bearing clips (../shared/data/sound), export to ONNX.
 
 Needs the `train` extra (torch) plus the agent's audio dependencies; run from the repository
-root with PYTHONPATH=. so the features come from `agent.preprocess.audio.window_features`,
+root with PYTHONPATH=. so the features come from `agent.senses.audio.preprocess.window_features`,
 the very function the agent runs. The split is by recording (a recording's clips are all on
 one side); a class with a single recording (normal) is split in time instead. The epoch
 count is chosen on a validation split of the training recordings, then the model is refit
@@ -30,8 +30,8 @@ import soundfile as sf
 import torch
 from torch import nn
 
-from agent.evaluate.sound import classification_metrics
-from agent.preprocess.audio import NUMCEP, to_mono_float, window_features
+from agent.apps.evaluate.sound import classification_metrics
+from agent.senses.audio.preprocess import NUMCEP, to_mono_float, window_features
 
 MODEL_RATE = 12_000
 CLIP_S = 1.0

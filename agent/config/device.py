@@ -13,7 +13,7 @@ from agent.config.dashboard import DashboardConfig
 from agent.config.evidence import EvidenceConfig
 from agent.config.metrics import MetricsConfig
 from agent.config.sources import SourcesConfig
-from agent.samples import SOURCE_MODALITY, Modality
+from agent.core.samples import SOURCE_MODALITY, Modality
 
 DEFAULT_WEIGHTS: dict[Modality, float] = {
     Modality.IMAGE: 0.4,

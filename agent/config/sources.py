@@ -152,7 +152,7 @@ class ModbusConfig(StrictModel):
     """A Modbus TCP or RTU device polled at `poll_hz`, with its register map.
 
     `window` and `baseline_samples` left unset take the anomaly model's own values from
-    its metadata (agent.inference.sensor); a limits-only device uses a 32-sample window.
+    its metadata (agent.senses.sensor.scorer); a limits-only device uses a 32-sample window.
     """
 
     transport: Literal["tcp", "rtu"] = "tcp"

@@ -26,8 +26,8 @@ import numpy as np
 
 from agent.config.base import Backend, BatchSize
 from agent.inference.backends import runs_on_gpu
+from agent.inference.models import file_identity
 from agent.inference.session import InferenceSession, ModelError, load_session
-from agent.models import file_identity
 
 
 @dataclass(eq=False, slots=True)

@@ -12,8 +12,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from agent.inference.models import sha256_of
 from agent.inference.session import ModelError
-from agent.models import sha256_of
 
 ENGINE_SUFFIX = ".engine"
 REBUILD_HINT = "rebuild it with tools/build_engine.py (deploy/jetson/build_engines.sh)"

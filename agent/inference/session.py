@@ -10,8 +10,8 @@ from typing import Any, Protocol
 import numpy as np
 import onnxruntime as ort
 
-from agent.models import read_manifest, sha256_of
-from agent.observe import Stage, timed
+from agent.inference.models import read_manifest, sha256_of
+from agent.observe.stages import Stage, timed
 
 
 class ModelError(Exception):

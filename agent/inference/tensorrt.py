@@ -20,7 +20,7 @@ import numpy as np
 
 from agent.inference.engine_file import EngineMismatchError, EngineRecord
 from agent.inference.session import ModelError, model_version
-from agent.observe import Stage, timed
+from agent.observe.stages import Stage, timed
 
 CUDART_MODULES = ("cuda.bindings.runtime", "cuda.cudart")  # cuda-python >= 12.6, then older
 

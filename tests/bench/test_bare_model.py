@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.bench.runner import BareModel
+from agent.apps.bench.runner import BareModel
 from agent.config import CameraConfig, DetectorConfig
 from agent.config.base import BatchSize
-from agent.inference.detector import DetectorScorer
+from agent.senses.image.scorer import DetectorScorer
 from tests.support.onnx_models import brightness_detector
 from tests.support.video_files import write_flat_video
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from agent.bench.ultralytics_compare import (
+from agent.apps.bench.ultralytics_compare import (
     Settings,
     UltralyticsMissingError,
     agent_pass,
@@ -23,7 +23,7 @@ from agent.bench.ultralytics_compare import (
     decoded_frames,
     require_ultralytics,
 )
-from agent.models import models_dir
+from agent.inference.models import models_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 VIDEO = ROOT / "agent" / "demo" / "samples" / "pump-01" / "camera.avi"

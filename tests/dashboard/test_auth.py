@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.dashboard.auth import COOKIE, is_loopback
+from agent.apps.dashboard.auth import COOKIE, is_loopback
 from tests.dashboard.support import dashboard_process
 from tests.support.mqtt import free_port, port_open
 

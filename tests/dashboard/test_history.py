@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agent.dashboard.history import History
+from agent.apps.dashboard.history import History
 
 
 def state(score: float, max_c: float) -> dict[str, Any]:

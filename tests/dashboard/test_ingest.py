@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.dashboard.history import History
-from agent.dashboard.ingest import Ingest, sniff_media_type
-from agent.dashboard.live import Hub, LiveView, driving_modality
+from agent.apps.dashboard.history import History
+from agent.apps.dashboard.ingest import Ingest, sniff_media_type
+from agent.apps.dashboard.live import Hub, LiveView, driving_modality
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from agent.apps.dashboard.server import settings_from
 from agent.config import ConfigError, parse_config
-from agent.dashboard.server import settings_from
 
 
 def config(dashboard: dict[str, Any]) -> dict[str, Any]:

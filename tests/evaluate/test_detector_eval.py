@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import yaml
 
-from agent.cli import main
-from agent.evaluate import evaluate
-from agent.evaluate.datasets import DatasetError
-from agent.evaluate.detection_metrics import (
+from agent.apps.evaluate import evaluate
+from agent.apps.evaluate.datasets import DatasetError
+from agent.apps.evaluate.detection_metrics import (
     average_precision,
     box_iou,
     detection_metrics,
     match_predictions,
 )
+from agent.cli import main
 from tests.support.onnx_models import constant_model
 
 SIZE = 64

@@ -16,11 +16,11 @@ from pathlib import Path
 import onnx
 import pytest
 
+from agent.apps.evaluate.datasets import DatasetError
+from agent.apps.evaluate.sensor import TRAIN_ROWS, evaluate
 from agent.cli import main
-from agent.evaluate.datasets import DatasetError
-from agent.evaluate.sensor import TRAIN_ROWS, evaluate
+from agent.inference.models import models_dir
 from agent.inference.session import load_session
-from agent.models import models_dir
 from tests.support.sensor_models import max_abs_model
 
 CHANNELS = ["Current", "Pressure"]

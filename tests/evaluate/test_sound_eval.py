@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.apps.evaluate import evaluate as evaluate_kind
+from agent.apps.evaluate.datasets import DatasetError
+from agent.apps.evaluate.sound import evaluate, read_clip, scorer_config
 from agent.cli import main
-from agent.evaluate import evaluate as evaluate_kind
-from agent.evaluate.datasets import DatasetError
-from agent.evaluate.sound import evaluate, read_clip, scorer_config
+from agent.inference.models import models_dir
 from agent.inference.session import load_session
-from agent.inference.sound import SoundScorer
-from agent.models import models_dir
+from agent.senses.audio.scorer import SoundScorer
 from tests.support.audio_files import knock_model, knocking, steady_hum, write_audio
 
 RATE = 16_000

@@ -13,7 +13,6 @@ import pytest
 from agent.config import CameraConfig, ConfigError, DetectorConfig, parse_config
 from agent.inference import backends
 from agent.inference.backends import BackendUnavailableError, runs_on_gpu
-from agent.inference.detector import DetectorScorer
 from agent.inference.engine_file import (
     EngineMismatchError,
     EngineRecord,
@@ -22,8 +21,9 @@ from agent.inference.engine_file import (
     record_path_for,
     write_record,
 )
+from agent.inference.models import sha256_of
 from agent.inference.session import load_session
-from agent.models import sha256_of
+from agent.senses.image.scorer import DetectorScorer
 from tests.support.onnx_models import brightness_detector, constant_model
 
 NO_TENSORRT = importlib.util.find_spec("tensorrt") is None

@@ -13,10 +13,10 @@ import pytest
 from pydantic import ValidationError
 
 from agent.config import CameraConfig, DetectorConfig
+from agent.core.samples import Modality, Sample
 from agent.inference.batching import BatchingSession, batching_session
-from agent.inference.detector import DetectorScorer
 from agent.inference.session import InferenceSession, OnnxRuntimeSession
-from agent.samples import Modality, Sample
+from agent.senses.image.scorer import DetectorScorer
 from tests.support import fake_tensorrt
 from tests.support.onnx_models import brightness_detector
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from agent.config import CameraConfig, DetectorConfig
-from agent.inference.detector import DetectorScorer, decode_yolov8, nms
+from agent.core.samples import Modality, Sample
 from agent.inference.session import ModelError, load_session
-from agent.samples import Modality, Sample
+from agent.senses.image.scorer import DetectorScorer, decode_yolov8, nms
 from tests.support.onnx_models import constant_model
 
 NEU = "{0: 'crazing', 1: 'inclusion', 2: 'scratches'}"  # as Ultralytics writes `names`

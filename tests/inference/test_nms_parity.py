@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.inference.detector import decode_yolov8
+from agent.senses.image.scorer import decode_yolov8
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "nms_parity.npz"
 with np.load(FIXTURE) as recorded:

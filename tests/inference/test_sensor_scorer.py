@@ -14,10 +14,10 @@ from onnx import TensorProto, helper
 from sklearn.ensemble import IsolationForest
 
 from agent.config.sources import ModbusConfig, RegisterConfig, SensorAnomalyConfig
-from agent.inference.sensor import SensorScorer, calibrate
+from agent.core.samples import Modality, Sample
 from agent.inference.session import ModelError, load_session
-from agent.preprocess.sensor import baseline_stats, smooth, standardise, window_features
-from agent.samples import Modality, Sample
+from agent.senses.sensor.preprocess import baseline_stats, smooth, standardise, window_features
+from agent.senses.sensor.scorer import SensorScorer, calibrate
 from tests.support.sensor_models import chain_features, export_forest, fit_forest, save_model
 
 WINDOW = 16

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.inference.models import sha256_of
 from agent.inference.session import ModelError, load_session
-from agent.models import sha256_of
 from tests.support.onnx_models import constant_model
 
 

@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
+from agent.apps.evaluate import evaluate
 from agent.config import CameraConfig, DetectorConfig
-from agent.evaluate import evaluate
-from agent.inference.detector import DetectorScorer, rect_stride
+from agent.core.samples import Modality, Sample
+from agent.inference.models import models_dir
 from agent.inference.session import InferenceSession, load_session
-from agent.models import models_dir
-from agent.samples import Modality, Sample
+from agent.senses.image.scorer import DetectorScorer, rect_stride
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "defects"
 MODEL = models_dir() / "defects-yolov8n.onnx"

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from agent.core.samples import Modality, Sample
 from agent.inference.session import ModelError, load_session
-from agent.inference.sound import DEFAULT_MODEL_RATE, SoundScorer
-from agent.samples import Modality, Sample
+from agent.senses.audio.scorer import DEFAULT_MODEL_RATE, SoundScorer
 from tests.support.audio_files import knock_model, knocking, microphone_config, noise, steady_hum
 
 CLASSES = ["normal", "knocking"]

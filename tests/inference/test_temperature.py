@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agent.config import InfraredConfig
-from agent.inference.temperature import TemperatureScorer
-from agent.samples import Modality, Sample
+from agent.core.samples import Modality, Sample
+from agent.senses.temperature.scorer import TemperatureScorer
 from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot
 
 CONFIG = InfraredConfig.model_validate(

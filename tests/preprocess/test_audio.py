@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.signal import stft
 
-from agent.preprocess.audio import (
+from agent.senses.audio.preprocess import (
     NUMCEP,
     NoiseFloor,
     mfcc_sequence,

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.preprocess.image import (
+from agent.senses.image.preprocess import (
     FrameGeometry,
     FramePreparer,
     Letterbox,

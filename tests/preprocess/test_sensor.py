@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.preprocess.sensor import (
+from agent.senses.sensor.preprocess import (
     baseline_stats,
     feature_names,
     moving_average,

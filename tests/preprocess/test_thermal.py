@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.preprocess.thermal import calibrate, find_hot_regions
+from agent.senses.temperature.preprocess import calibrate, find_hot_regions
 from tests.support.thermal_frames import CENTI_KELVIN, raw_from_celsius
 
 

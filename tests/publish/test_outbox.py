@@ -11,9 +11,9 @@ import aiomqtt
 import pytest
 
 from agent.config import BrokerConfig
-from agent.publish.mqtt import MqttLink
-from agent.publish.outbox import Outbox
-from agent.publish.publisher import Publisher
+from agent.sinks.mqtt.link import MqttLink
+from agent.sinks.mqtt.outbox import Outbox
+from agent.sinks.mqtt.publisher import Publisher
 from tests.support.mqtt import MosquittoProcess, subscribe
 from tests.support.proxy import cuttable_proxy
 from tests.support.tasks import running

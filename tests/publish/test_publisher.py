@@ -7,10 +7,10 @@ import contextlib
 from pathlib import Path
 
 from agent.config import BrokerConfig
-from agent.publish.mqtt import MqttLink
-from agent.publish.outbox import Outbox
-from agent.publish.publisher import Publisher
-from agent.store.evidence import EvidenceStore, PendingPublish
+from agent.sinks.evidence.store import EvidenceStore, PendingPublish
+from agent.sinks.mqtt.link import MqttLink
+from agent.sinks.mqtt.outbox import Outbox
+from agent.sinks.mqtt.publisher import Publisher
 from tests.support.mqtt import Collector, subscribe
 from tests.support.proxy import CuttableProxy, cuttable_proxy
 from tests.support.tasks import eventually, running

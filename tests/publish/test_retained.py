@@ -6,7 +6,7 @@ import asyncio
 
 import aiomqtt
 
-from agent.publish.retained import clear_retained
+from agent.sinks.mqtt.retained import clear_retained
 from tests.support.mqtt import subscribe
 
 

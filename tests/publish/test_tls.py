@@ -13,7 +13,7 @@ import aiomqtt
 import pytest
 
 from agent.config import BrokerConfig
-from agent.publish.mqtt import MqttLink, tls_context
+from agent.sinks.mqtt.link import MqttLink, tls_context
 from tests.support.mqtt import MosquittoProcess
 from tests.support.tasks import running
 

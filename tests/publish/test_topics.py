@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from paho.mqtt.client import topic_matches_sub
 
-from agent.publish.topics import ANY, TopicInfo, Topics, parse_topic
+from agent.sinks.mqtt.topics import ANY, TopicInfo, Topics, parse_topic
 
 PLANT = Topics("edge", "plant")
 PUBLISHED = [

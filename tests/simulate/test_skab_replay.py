@@ -7,10 +7,10 @@ from contextlib import aclosing
 
 import numpy as np
 
+from agent.apps.simulate.modbus_server import modbus_device_server
+from agent.apps.simulate.skab_replay import Recording, recording_registers, replay
 from agent.config.sources import ModbusConfig
-from agent.simulate.modbus_server import modbus_device_server
-from agent.simulate.skab_replay import Recording, recording_registers, replay
-from agent.sources.modbus import ModbusSource
+from agent.senses.sensor.source import ModbusSource
 
 ROWS = 12
 FAST_ROWS_PER_S = 50.0

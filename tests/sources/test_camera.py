@@ -10,12 +10,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from agent.sources import camera as camera_module
 
 from agent.config import CameraConfig
-from agent.samples import Modality, Sample
-from agent.sources import camera as camera_module
-from agent.sources.base import SourceError
-from agent.sources.camera import CameraSource, is_live
+from agent.core.samples import Modality, Sample
+from agent.senses.image.source import CameraSource, is_live
+from agent.senses.source import SourceError
 
 SIZE = (64, 48)
 LEVEL_STEP = 6  # the frame counter is also the top half's grey level / LEVEL_STEP

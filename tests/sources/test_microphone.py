@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from agent.samples import Modality, Sample
-from agent.sources.base import SourceError
-from agent.sources.microphone import BLOCKS_PER_WINDOW, QUEUED_WINDOWS, MicrophoneSource
+from agent.core.samples import Modality, Sample
+from agent.senses.audio.source import BLOCKS_PER_WINDOW, QUEUED_WINDOWS, MicrophoneSource
+from agent.senses.source import SourceError
 from tests.support.audio_files import microphone_config, noise, write_audio
 
 

@@ -10,9 +10,9 @@ from contextlib import aclosing
 import pytest
 
 from agent.config.sources import ModbusConfig, RegisterConfig
-from agent.samples import Modality, Sample
-from agent.sources.base import SourceError
-from agent.sources.modbus import ModbusSource
+from agent.core.samples import Modality, Sample
+from agent.senses.sensor.source import ModbusSource
+from agent.senses.source import SourceError
 from tests.support.modbus_server import (
     HOST,
     fixed_count_server,

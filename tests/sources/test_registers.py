@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pymodbus.client.mixin import ModbusClientMixin
 
 from agent.config.sources import RegisterConfig
-from agent.sources.registers import (
+from agent.senses.sensor.registers import (
     ReadBlock,
     decode_value,
     encode_value,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from agent.config import InfraredConfig
-from agent.sources.base import SourceError
-from agent.sources.thermal import InfraredSource
+from agent.senses.source import SourceError
+from agent.senses.temperature.source import InfraredSource
 from tests.support.thermal_frames import frame_with_spot, write_sequence
 
 

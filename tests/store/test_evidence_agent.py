@@ -19,8 +19,8 @@ import pytest
 import soundfile
 
 from agent.config import AgentConfig, RegisterConfig, parse_config
-from agent.payload import alarm_schema
-from agent.store.thermal_image import false_colour_png
+from agent.core.payload import alarm_schema
+from agent.senses.temperature.thermal_image import false_colour_png
 from tests.support.audio_files import knock_model, knocking, write_audio
 from tests.support.modbus_server import modbus_tcp_server
 from tests.support.mqtt import Collector, MosquittoProcess, subscribe

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.store.evidence import SCHEMA, EvidenceStore
+from agent.sinks.evidence.store import SCHEMA, EvidenceStore
 
 DAY = 86_400.0
 

@@ -11,9 +11,9 @@ import numpy as np
 import soundfile
 
 from agent.config import InfraredConfig
-from agent.inference.temperature import TemperatureScorer
-from agent.samples import Modality, Sample, Score
-from agent.store.render import KINDS
+from agent.core.samples import Modality, Sample, Score
+from agent.senses.temperature.scorer import TemperatureScorer
+from agent.sinks.evidence.render import KINDS
 from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot
 
 

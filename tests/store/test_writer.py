@@ -11,16 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.alarms import Alarm, AlarmEvent, AlarmTransition
 from agent.config import BrokerConfig, DeviceConfig
-from agent.fusion import fuse
-from agent.publish.mqtt import MqttLink
-from agent.publish.outbox import Outbox
-from agent.publish.publisher import Publisher
-from agent.publish.topics import Topics
-from agent.samples import Modality, Sample, Score
-from agent.store.evidence import EvidenceStore
-from agent.store.recorder import DeviceEvidence, EvidenceWriter
+from agent.core.alarms import Alarm, AlarmEvent, AlarmTransition
+from agent.core.fusion import fuse
+from agent.core.samples import Modality, Sample, Score
+from agent.sinks.evidence.recorder import DeviceEvidence, EvidenceWriter
+from agent.sinks.evidence.store import EvidenceStore
+from agent.sinks.mqtt.link import MqttLink
+from agent.sinks.mqtt.outbox import Outbox
+from agent.sinks.mqtt.publisher import Publisher
+from agent.sinks.mqtt.topics import Topics
 from tests.support.tasks import running
 
 

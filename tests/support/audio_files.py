@@ -18,7 +18,7 @@ import soundfile as sf
 from onnx import TensorProto, helper, numpy_helper
 
 from agent.config.sources import MicrophoneConfig
-from agent.preprocess.audio import NUMCEP
+from agent.senses.audio.preprocess import NUMCEP
 from tests.support.onnx_models import IR_VERSION, OPSET
 
 KNOCK_THRESHOLD = 0.55

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from agent.inference.engine_file import EngineRecord, engine_path_for, write_record
-from agent.models import sha256_of
+from agent.inference.models import sha256_of
 from tests.support.onnx_models import constant_model
 
 INPUT, OUTPUT = "x", "y"

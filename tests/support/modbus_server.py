@@ -1,6 +1,6 @@
 """Modbus TCP servers on loopback for tests: a well-behaved device and broken ones.
 
-`modbus_tcp_server` is the agent's own simulated device (agent/simulate/modbus_server.py) on
+`modbus_tcp_server` is the agent's own simulated device (agent/apps/simulate/modbus_server.py) on
 a free loopback port. `raw_tcp_server` is a bare asyncio socket server whose replies a test
 chooses byte by byte, for devices that stay silent or answer garbage.
 """
@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
-from agent.simulate.modbus_server import ModbusDeviceServer
-from agent.simulate.modbus_server import modbus_device_server as modbus_tcp_server
+from agent.apps.simulate.modbus_server import ModbusDeviceServer
+from agent.apps.simulate.modbus_server import modbus_device_server as modbus_tcp_server
 
 __all__ = ["Endpoint", "ModbusDeviceServer", "modbus_tcp_server"]
 

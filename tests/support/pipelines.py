@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from agent.alarms import sequence_from
 from agent.config import BrokerConfig, DeviceConfig
-from agent.modalities import build_channels
-from agent.pipeline import DevicePipeline
-from agent.publish.mqtt import MqttLink
-from agent.publish.outbox import Outbox
-from agent.publish.publisher import Publisher
-from agent.publish.topics import Topics
+from agent.core.alarms import sequence_from
+from agent.runtime.pipeline import DevicePipeline
+from agent.senses.registry import build_channels
+from agent.sinks.mqtt.link import MqttLink
+from agent.sinks.mqtt.outbox import Outbox
+from agent.sinks.mqtt.publisher import Publisher
+from agent.sinks.mqtt.topics import Topics
 from tests.support.tasks import running
 from tests.support.thermal_frames import frame_with_spot, infrared_source
 

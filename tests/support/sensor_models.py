@@ -11,7 +11,7 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import IsolationForest
 
-from agent.preprocess.sensor import moving_average, reject_outliers, window_features
+from agent.senses.sensor.preprocess import moving_average, reject_outliers, window_features
 
 
 def chain_features(window: np.ndarray, smoothing: int) -> np.ndarray:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from agent.config import AgentConfig
-from agent.runtime import Agent
+from agent.runtime.agent import Agent
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,1 @@
+"""Commands built on the agent: dashboard, demo, bench, evaluate, simulate."""

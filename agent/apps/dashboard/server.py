@@ -1,0 +1,96 @@
+"""The dashboard process: MQTT bridge, history pruning and the web server, run together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from agent.apps.dashboard.app import Dashboard, build_app
+from agent.apps.dashboard.auth import TokenGate, require_token_off_loopback
+from agent.apps.dashboard.history import History
+from agent.apps.dashboard.ingest import Ingest
+from agent.apps.dashboard.live import Hub, LiveView
+from agent.config import AgentConfig, BrokerConfig, DashboardConfig, StorageConfig, overridden
+from agent.sinks.mqtt.link import MqttLink
+from agent.sinks.mqtt.topics import ANY, Topics
+
+log = logging.getLogger(__name__)
+PRUNE_EVERY_S = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardSettings:
+    """What `edge-agent dashboard` runs with: the config's sections plus command-line overrides."""
+
+    broker: BrokerConfig
+    dashboard: DashboardConfig
+    storage: StorageConfig
+
+    @property
+    def history_file(self) -> Path:
+        """The config's history_file, else dashboard.sqlite in the agent's storage folder."""
+        return self.dashboard.history_file or self.storage.resolved() / "dashboard.sqlite"
+
+
+def settings_from(
+    config: AgentConfig | None,
+    broker: tuple[str, int] | None,
+    prefix: str | None,
+    bind: str | None,
+    port: int | None,
+) -> DashboardSettings:
+    """The config's broker and dashboard sections (defaults without one), then the overrides."""
+    host, broker_port = broker or (None, None)
+    broker_section = config.broker if config else BrokerConfig()
+    broker_config = overridden(broker_section, host=host, port=broker_port, topic_prefix=prefix)
+    dashboard = overridden(config.dashboard if config else DashboardConfig(), bind=bind, port=port)
+    return DashboardSettings(
+        # the agent's client id would make the broker drop whichever of the two came first
+        broker=broker_config.model_copy(update={"client_id": None}),
+        dashboard=dashboard,
+        storage=config.storage if config else StorageConfig(),
+    )
+
+
+async def prune_forever(history: History) -> None:
+    """Keep the history within its retention while the dashboard runs."""
+    while True:
+        history.prune()
+        await asyncio.sleep(PRUNE_EVERY_S)
+
+
+async def serve(settings: DashboardSettings) -> None:
+    """Run until SIGINT/SIGTERM; refuses (DashboardAuthError) an open non-loopback bind."""
+    config = settings.dashboard
+    require_token_off_loopback(config.bind, config.token)
+    prefix = settings.broker.topic_prefix
+    history = History(settings.history_file, config.retention_days)
+    live, hub = LiveView(), Hub()
+    ingest = Ingest(prefix, live, history, hub)
+    # every site under the prefix: one dashboard serves all agents that report there
+    every_site = tuple(Topics(prefix, ANY).every_topic())
+    bridge = MqttLink(settings.broker, None, every_site, ingest.handle)
+    gate = TokenGate(config.token)
+    app = build_app(Dashboard(prefix, live, history, hub, bridge, gate))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=config.bind, port=config.port, log_level="warning",
+                       access_log=False, log_config=None, timeout_graceful_shutdown=2,
+                       lifespan="off")
+    )  # fmt: skip
+    log.info("dashboard serving", extra={"fields": {
+        "url": f"http://{config.bind}:{config.port}/", "token_required": gate.enabled,
+        "history": str(settings.history_file)}})  # fmt: skip
+    background = [asyncio.create_task(bridge.run()), asyncio.create_task(prune_forever(history))]
+    try:
+        await server.serve()
+    finally:
+        for task in background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        history.close()

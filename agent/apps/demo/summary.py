@@ -1,0 +1,48 @@
+"""The demo's closing summary, computed from what the pipelines measured and what MQTT carried."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from agent.apps.demo.view import DemoView
+from agent.runtime.pipeline import DevicePipeline
+
+
+def percentile_line(values: list[float]) -> str:
+    """p50/p99 of measured values, or a plain statement that there were none."""
+    if not values:
+        return "no samples"
+    p50, p99 = np.percentile(values, [50, 99])
+    return f"p50 {p50:.0f} ms, p99 {p99:.0f} ms over {len(values)}"
+
+
+def summary(
+    view: DemoView, pipelines: list[DevicePipeline], seconds: float, evidence_dir: Path
+) -> str:
+    """What happened, per device and type, and how fast."""
+    lines = [f"demo summary ({seconds:.0f} s)"]
+    counts = view.alarm_counts()
+    for pipeline in pipelines:
+        mine = {k: v for k, v in counts.items() if k[0] == pipeline.device}
+        if not mine:
+            lines.append(f"  {pipeline.device}: no alarm")
+            continue
+        events = ", ".join(f"{event} {n} ({kind})" for (_, event, kind), n in sorted(mine.items()))
+        lines.append(f"  {pipeline.device}: {events}")
+    processed: Counter[str] = Counter()
+    for pipeline in pipelines:
+        processed.update({str(m): n for m, n in pipeline.processed.items()})
+    lines.append("  samples scored: " + ", ".join(f"{m} {n}" for m, n in sorted(processed.items())))
+    every = [v for p in pipelines for v in p.latency_ms]
+    lines.append(f"  capture -> decision, every scored sample: {percentile_line(every)}")
+    alarms = [a["latency_ms"] for a in view.alarms if a.get("latency_ms") is not None]
+    lines.append(f"  capture -> alarm event: {percentile_line(alarms)}")
+    if view.alarms:
+        lines.append(f"  alarm events with their evidence: {evidence_dir}/<device>/")
+    if view.evidence_files:
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(view.evidence_files.items()))
+        lines.append(f"  evidence files received over MQTT: {kinds} (stored in the same folder)")
+    return "\n".join(lines)

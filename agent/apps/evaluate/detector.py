@@ -1,0 +1,97 @@
+"""`edge-agent evaluate detector`: mAP of the ONNX detector on a YOLO-layout dataset.
+
+Each image goes through the agent's own DetectorScorer (denoise, letterbox, ONNX Runtime,
+decode, NMS) at the evaluation thresholds Ultralytics uses (confidence 0.001, 300 boxes), and
+the boxes it reports in image pixels are matched against the labels.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import yaml
+
+from agent.apps.evaluate.datasets import DatasetError
+from agent.apps.evaluate.detection_metrics import detection_metrics, match_predictions
+from agent.config import CameraConfig, DetectorConfig
+from agent.core.samples import Modality, Sample
+from agent.senses.image.scorer import DetectorScorer
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+
+
+def split_images(data_yaml: Path) -> tuple[list[Path], list[str]]:
+    """The `test` split's images (else `val`) and the class names of a YOLO data.yaml."""
+    if not data_yaml.is_file():
+        raise DatasetError(f"{data_yaml}: no such data.yaml")
+    spec = yaml.safe_load(data_yaml.read_text())
+    if not isinstance(spec, dict) or "names" not in spec:
+        raise DatasetError(f"{data_yaml}: not a YOLO data.yaml (no `names`)")
+    split = "test" if spec.get("test") else "val"
+    if not spec.get(split):
+        raise DatasetError(f"{data_yaml}: has neither a `test` nor a `val` split")
+    root = data_yaml.parent / str(spec.get("path") or ".")
+    folder = root / str(spec[split])
+    images = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise DatasetError(f"{folder}: no images in the {split} split")
+    names = spec["names"]
+    ordered = [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
+    return images, ordered
+
+
+def read_labels(image: Path, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """YOLO labels (class cx cy w h, normalised) beside images/ as labels/ -> xyxy pixels."""
+    label = Path(str(image.parent).replace("/images", "/labels")) / f"{image.stem}.txt"
+    if not label.is_file():
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
+    rows = np.loadtxt(label, ndmin=2, dtype=np.float64)
+    if rows.size == 0:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
+    if rows.shape[1] != 5:
+        raise DatasetError(f"{label}: expected 'class cx cy w h' per line")
+    cx, cy, w, h = (rows[:, i] for i in range(1, 5))
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    return (boxes * [width, height, width, height]).astype(np.float32), rows[:, 0].astype(int)
+
+
+def evaluate(data: Path, model: Path) -> dict[str, Any]:
+    """mAP50, mAP50-95, precision, recall and per-class AP50 on the held-out split."""
+    data_yaml = data / "data.yaml" if data.is_dir() else data
+    images, names = split_images(data_yaml)
+    detector = DetectorConfig(model=model, confidence=0.001, max_detections=300)
+    scorer = DetectorScorer(
+        "evaluate", CameraConfig(uri=str(data), frame_size=None, detector=detector)
+    )
+    if scorer.class_names != names:
+        raise DatasetError(f"model classes {scorer.class_names} differ from dataset's {names}")
+    tps, confidences, predicted, truth = [], [], [], []
+    for image in images:
+        frame = cv2.imread(str(image), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise DatasetError(f"{image}: cannot decode image")
+        gt_boxes, gt_classes = read_labels(image, frame.shape[1], frame.shape[0])
+        score = scorer.score(Sample("evaluate", Modality.IMAGE, time.time(), frame))
+        found = score.evidence["detections"]
+        boxes = np.array([d["box"] for d in found], np.float32).reshape(-1, 4)
+        classes = np.array([names.index(d["class"]) for d in found], np.int64)
+        tps.append(match_predictions(boxes, classes, gt_boxes, gt_classes))
+        confidences.append(np.array([d["confidence"] for d in found], np.float64))
+        predicted.append(classes)
+        truth.append(gt_classes)
+    metrics = detection_metrics(
+        np.concatenate(tps), np.concatenate(confidences), np.concatenate(predicted),
+        np.concatenate(truth),
+    )  # fmt: skip
+    return {
+        "map50": round(metrics.map50, 4),
+        "map50_95": round(metrics.map50_95, 4),
+        "precision": round(metrics.precision, 4),
+        "recall": round(metrics.recall, 4),
+        "images": len(images),
+        "per_class": {names[c]: round(ap, 4) for c, ap in metrics.ap50_per_class.items()},
+    }

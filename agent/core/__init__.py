@@ -1,0 +1,1 @@
+"""The data path as values and pure functions: Sample -> Score -> Decision -> AlarmEvent."""

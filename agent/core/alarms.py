@@ -1,0 +1,127 @@
+"""Alarm lifecycle per device: raised, updated, cleared, with hysteresis and a minimum hold."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from agent.config import AlarmConfig
+from agent.core.fusion import Decision
+
+
+class AlarmEvent(StrEnum):
+    """What happened to an alarm; subscribers key on it."""
+
+    RAISED = "raised"
+    UPDATED = "updated"
+    CLEARED = "cleared"
+
+
+SEVERITY_RANK = {"warning": 0, "major": 1, "critical": 2}
+
+
+def severity(decision: Decision, config: AlarmConfig) -> str:
+    """A critical rule or a very high fused score is critical; then major; else warning."""
+    if decision.rule.startswith("critical:") or decision.score >= config.critical_at:
+        return "critical"
+    if decision.score >= config.major_at:
+        return "major"
+    return "warning"
+
+
+@dataclass
+class Alarm:
+    """An alarm while it is open: identity, when it started, and what was last told."""
+
+    id: str
+    device: str
+    raised_at: float
+    type: str
+    severity: str
+    score: float
+    last_event_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmTransition:
+    """One event to publish: the alarm, its sequence number and the decision behind it."""
+
+    event: AlarmEvent
+    seq: int
+    alarm: Alarm
+    decision: Decision
+
+
+@dataclass
+class AlarmTracker:
+    """Turns a device's stream of decisions into few, meaningful alarm events.
+
+    Raise when the decision alarms. While open, publish an update only when severity rises
+    (at once), or the type changes or the score moves by `update_delta` (at most every
+    `update_interval_s`). Clear only when no critical rule holds, the score has fallen below
+    threshold − hysteresis, and the alarm has been open for `min_hold_s`.
+    """
+
+    device: str
+    config: AlarmConfig
+    sequence: Iterator[int]
+    active: Alarm | None = field(default=None)
+
+    def update(self, decision: Decision, now: float) -> AlarmTransition | None:
+        """Feed one decision; return the event it causes, if any."""
+        level = severity(decision, self.config)
+        alarm = self.active
+        if alarm is None:
+            if not decision.alarm:
+                return None
+            alarm = Alarm(
+                id=str(uuid.uuid4()),
+                device=self.device,
+                raised_at=now,
+                type=decision.type,
+                severity=level,
+                score=decision.score,
+                last_event_at=now,
+            )
+            self.active = alarm
+            return self._emit(AlarmEvent.RAISED, alarm, decision)
+
+        if self._may_clear(decision, alarm, now):
+            self.active = None
+            return self._emit(AlarmEvent.CLEARED, alarm, decision, now)
+
+        if decision.alarm and self._worth_update(decision, alarm, level, now):
+            alarm.type, alarm.severity, alarm.score = decision.type, level, decision.score
+            return self._emit(AlarmEvent.UPDATED, alarm, decision, now)
+        return None
+
+    def _may_clear(self, decision: Decision, alarm: Alarm, now: float) -> bool:
+        below = decision.score < decision.threshold - self.config.hysteresis
+        critical = decision.rule.startswith("critical:")
+        held = now - alarm.raised_at >= self.config.min_hold_s
+        return below and not critical and held
+
+    def _worth_update(self, decision: Decision, alarm: Alarm, level: str, now: float) -> bool:
+        if SEVERITY_RANK[level] > SEVERITY_RANK[alarm.severity]:
+            return True
+        changed = (
+            decision.type != alarm.type
+            or level != alarm.severity
+            or abs(decision.score - alarm.score) >= self.config.update_delta
+        )
+        return changed and now - alarm.last_event_at >= self.config.update_interval_s
+
+    def _emit(
+        self, event: AlarmEvent, alarm: Alarm, decision: Decision, now: float | None = None
+    ) -> AlarmTransition:
+        if now is not None:
+            alarm.last_event_at = now
+        return AlarmTransition(event=event, seq=next(self.sequence), alarm=alarm, decision=decision)
+
+
+def sequence_from(start: int = 1) -> Iterator[int]:
+    """The agent-wide, monotonically increasing event sequence shared by all trackers."""
+    return itertools.count(start)

@@ -1,0 +1,112 @@
+"""Weighted fusion of per-modality scores into one decision per device (pure, no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from agent.config import FusionConfig
+from agent.core.samples import Modality, Score
+
+
+@dataclass(frozen=True, slots=True)
+class ModalityView:
+    """One modality's part in a decision: its score, configured and effective weight."""
+
+    score: float | None
+    weight: float
+    effective_weight: float
+    stale: bool
+    label: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The fused verdict for a device at one instant, and why."""
+
+    device: str
+    score: float
+    threshold: float
+    alarm: bool
+    rule: str  # "weighted", "critical:<modality>", "none" or "no_data"
+    type: str  # what drives the score: defect class, sound class, sensor, hot_spot
+    modalities: dict[Modality, ModalityView]
+    scores: dict[Modality, Score] = field(repr=False)
+    decided_at: float
+    captured_at: float | None
+
+    @property
+    def stale(self) -> list[Modality]:
+        """Configured modalities left out of this decision."""
+        return [m for m, view in self.modalities.items() if view.stale]
+
+
+def fuse(
+    device: str,
+    scores: Mapping[Modality, Score],
+    config: FusionConfig,
+    configured: Iterable[Modality],
+    now: float,
+    failed: Mapping[Modality, str] | None = None,
+) -> Decision:
+    """Fuse the latest fresh score of each configured modality.
+
+    A modality is dropped when it has no score, its score is older than `stale_after_s`, or it
+    failed; the remaining weights are renormalised so they still sum to one. A fresh modality
+    at or above its critical level raises the alarm on its own.
+    """
+    failed = failed or {}
+    fresh: dict[Modality, Score] = {}
+    reasons: dict[Modality, str] = {}
+    for modality in configured:
+        score = scores.get(modality)
+        if modality in failed:
+            reasons[modality] = failed[modality]
+        elif score is None:
+            reasons[modality] = "no score yet"
+        elif now - score.captured_at > config.stale_after_s:
+            reasons[modality] = f"last score {now - score.captured_at:.1f}s old"
+        else:
+            fresh[modality] = score
+
+    weights = {m: config.weights.get(m, 0.0) for m in [*fresh, *reasons]}
+    total = sum(weights[m] for m in fresh)
+    effective = {m: (weights[m] / total if total > 0 else 0.0) for m in fresh}
+    fused = sum(effective[m] * fresh[m].value for m in fresh)
+
+    contributions = {m: effective[m] * fresh[m].value for m in fresh}
+    critical = [m for m in fresh if m in config.critical and fresh[m].value >= config.critical[m]]
+    top: Modality | None
+    if critical:
+        top = max(critical, key=lambda m: fresh[m].value)
+        rule = f"critical:{top}"
+    elif fresh:
+        top = max(contributions, key=contributions.__getitem__)
+        rule = "weighted" if fused >= config.threshold else "none"
+    else:
+        top, rule = None, "no_data"
+
+    views = {
+        m: ModalityView(
+            score=fresh[m].value if m in fresh else None,
+            weight=weights[m],
+            effective_weight=effective.get(m, 0.0),
+            stale=m not in fresh,
+            label=fresh[m].label if m in fresh else None,
+            reason=reasons.get(m),
+        )
+        for m in weights
+    }
+    return Decision(
+        device=device,
+        score=round(fused, 6),
+        threshold=config.threshold,
+        alarm=rule.startswith("critical:") or rule == "weighted",
+        rule=rule,
+        type=fresh[top].label if top is not None else "none",
+        modalities=views,
+        scores=fresh,
+        decided_at=now,
+        captured_at=min((s.captured_at for s in fresh.values()), default=None),
+    )

@@ -1,0 +1,114 @@
+"""JSON payloads published on MQTT: the alarm contract and the retained device state."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+from agent import __version__
+from agent.config import LocationConfig
+from agent.core.alarms import AlarmTransition
+from agent.core.fusion import Decision
+from agent.core.samples import Modality
+
+
+def iso(ts: float | None) -> str | None:
+    """UTC ISO-8601 with milliseconds, the one timestamp format on the wire."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def modalities_view(decision: Decision) -> dict[str, dict[str, Any]]:
+    """Per-modality score, effective weight and staleness, as subscribers see them."""
+    return {
+        str(m): {
+            "score": None if v.score is None else round(v.score, 4),
+            "weight": round(v.effective_weight, 4),
+            "configured_weight": v.weight,
+            "stale": v.stale,
+            "label": v.label,
+            "reason": v.reason,
+        }
+        for m, v in decision.modalities.items()
+    }
+
+
+def alarm_payload(
+    transition: AlarmTransition, site: str, location: LocationConfig
+) -> dict[str, Any]:
+    """The alarm message; top-level keys are a contract (see agent/schemas/alarm.schema.json)."""
+    decision, alarm = transition.decision, transition.alarm
+    latency = None
+    if decision.captured_at is not None:
+        latency = round((decision.decided_at - decision.captured_at) * 1000.0, 1)
+    return {
+        "id": alarm.id,
+        "seq": transition.seq,
+        "event": str(transition.event),
+        "site": site,
+        "device": alarm.device,
+        "location": location.model_dump(),
+        "type": alarm.type,
+        "severity": alarm.severity,
+        "score": round(decision.score, 4),
+        "threshold": decision.threshold,
+        "modalities": modalities_view(decision),
+        "rule": decision.rule,
+        "evidence": {str(m): s.evidence for m, s in decision.scores.items()},
+        "captured_at": iso(decision.captured_at),
+        "decided_at": iso(decision.decided_at),
+        "raised_at": iso(alarm.raised_at),
+        "latency_ms": latency,
+        "models": {str(m): s.model for m, s in decision.scores.items() if s.model},
+        "agent_version": __version__,
+    }
+
+
+def readings_view(decision: Decision) -> dict[str, Any]:
+    """Raw readings behind the scores (max temperature, Modbus values), for trend charts."""
+    temperature = decision.scores.get(Modality.TEMPERATURE)
+    sensor = decision.scores.get(Modality.SENSOR)
+    return {
+        "max_temp_c": temperature.evidence.get("max_c") if temperature else None,
+        "sensor": dict(sensor.evidence.get("values", {})) if sensor else {},
+    }
+
+
+def state_payload(
+    decision: Decision, alarm_id: str | None, health: dict[str, str]
+) -> dict[str, Any]:
+    """The device's current state, published retained so a new subscriber sees it at once."""
+    degraded = any(v.stale for v in decision.modalities.values())
+    state = "alarm" if alarm_id else "degraded" if degraded else "ok"
+    return {
+        "device": decision.device,
+        "state": state,
+        "score": round(decision.score, 4),
+        "threshold": decision.threshold,
+        "rule": decision.rule,
+        "type": decision.type,
+        "alarm_id": alarm_id,
+        "modalities": modalities_view(decision),
+        "health": health,
+        "readings": readings_view(decision),
+        "updated_at": iso(decision.decided_at),
+    }
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON; NaN is not JSON, so it is refused rather than sent."""
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+
+
+def with_replay_flag(payload: bytes) -> bytes:
+    """The same event marked `"replayed": true`: sent again after an unconfirmed attempt."""
+    return encode({**json.loads(payload), "replayed": True})
+
+
+def alarm_schema() -> dict[str, Any]:
+    """The published JSON Schema of the alarm payload."""
+    text = resources.files("agent.schemas").joinpath("alarm.schema.json").read_text()
+    return json.loads(text)

@@ -1,1 +1,0 @@
-"""Pure numpy/OpenCV preprocessing, one module per modality."""

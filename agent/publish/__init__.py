@@ -1,1 +1,0 @@
-"""Sinks that carry decisions out of the agent (MQTT)."""

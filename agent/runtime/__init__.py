@@ -1,0 +1,1 @@
+"""The agent process: device pipelines, systemd service, reload, inspection rounds, health."""

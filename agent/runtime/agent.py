@@ -1,0 +1,228 @@
+"""The agent process: one task group per device, the broker link, inspection, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from collections.abc import Callable
+
+from agent.config import AgentConfig, DeviceConfig
+from agent.core.alarms import sequence_from
+from agent.observe.metrics import exporter_for
+from agent.runtime.inspection import InspectionScheduler
+from agent.runtime.pipeline import DevicePipeline
+from agent.runtime.reload import (
+    ReloadPlan,
+    build_pipeline,
+    build_pipelines,
+    inherit_alarm,
+    plan_reload,
+    reload_on_request,
+    report_abandoned_alarm,
+)
+from agent.runtime.service import serve_systemd
+from agent.sinks.evidence.recorder import DeviceEvidence, EvidenceWriter, keep_retention
+from agent.sinks.evidence.store import EvidenceStore, open_evidence_store
+from agent.sinks.mqtt.link import MqttLink
+from agent.sinks.mqtt.outbox import Outbox
+from agent.sinks.mqtt.publisher import Publisher
+from agent.sinks.mqtt.topics import Topics
+
+log = logging.getLogger(__name__)
+
+DRAIN_TIMEOUT_S = 5.0
+OUTBOX_FILE = "outbox.sqlite3"
+INSPECTION_TASK = "(inspection)"  # not a valid device id, so never a device's task
+
+
+class Agent:
+    """Wires config to pipelines; `run()` returns after a stop request has been handled."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.topics = Topics(config.broker.topic_prefix, config.site)
+        self.link = MqttLink(
+            config.broker,
+            self.topics.status,
+            subscriptions=(self.topics.acks,),
+            on_message=self._on_message,
+        )
+        self.outbox_path = config.storage.resolved() / OUTBOX_FILE
+        self.outbox = Outbox(self.outbox_path)
+        evidence = config.storage.evidence
+        self.evidence_store: EvidenceStore | None = None
+        if evidence.enabled:
+            self.evidence_store = open_evidence_store(config.storage, self.outbox_path)
+        self.publisher = Publisher(self.link, self.outbox, evidence=self.evidence_store)
+        self.evidence_writer = None
+        if self.evidence_store is not None:
+            self.evidence_writer = EvidenceWriter(self.evidence_store, self.publisher, self.topics)
+        sequence = sequence_from(self.outbox.last_seq() + 1)  # continues across restarts
+        self.pipelines = [
+            build_pipeline(device, self.publisher, self.topics, sequence, self._device_evidence)
+            for device in config.devices
+        ]
+        self.sequence = sequence  # reloaded pipelines go on numbering from it
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # device id -> its pipeline's task
+        self.inspection = self._new_scheduler()
+        self.acknowledged: dict[str, dict[str, object]] = {}
+        self.metrics = exporter_for(config.metrics, self.pipelines, self.publisher)
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        """Operators acknowledge alarms on <prefix>/<site>/<device>/ack with {"id": ...}."""
+        try:
+            ack = json.loads(payload)
+            alarm_id = str(ack["id"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring malformed ack", extra={"fields": {"topic": topic}})
+            return
+        self.acknowledged[alarm_id] = ack
+        log.info("alarm acknowledged", extra={"fields": {"topic": topic, "alarm_id": alarm_id}})
+
+    def _start(self, pipeline: DevicePipeline) -> None:
+        self._tasks[pipeline.device] = asyncio.create_task(pipeline.run(), name=pipeline.device)
+
+    def _start_inspection(self) -> None:
+        if self.config.inspection.enabled:
+            task = asyncio.create_task(self.inspection.run(), name="inspection")
+            self._tasks[INSPECTION_TASK] = task
+
+    async def _restart_inspection(self) -> None:
+        """New inspection settings: a new scheduler. Otherwise a reload leaves the running one
+        alone, mid-round included; it reads the pipelines from the list the reload edits."""
+        await self._stop([INSPECTION_TASK])
+        self.inspection = self._new_scheduler()
+        self._start_inspection()
+
+    def _new_scheduler(self) -> InspectionScheduler:
+        return InspectionScheduler(
+            self.config.inspection, self.pipelines, self.publisher, self.topics
+        )
+
+    async def _stop(self, names: list[str]) -> None:
+        tasks = [self._tasks.pop(name) for name in names if name in self._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def reload(self, config: AgentConfig) -> ReloadPlan:
+        """Apply a new config (see agent/runtime/reload.py); raises, changing nothing, if not."""
+        plan = plan_reload(self.config, config)
+        devices = {d.id: d for d in config.devices}
+        wanted = [devices[i] for i in plan.replace + plan.add]
+        fresh = await build_pipelines(
+            wanted, self.publisher, self.topics, self.sequence, self._device_evidence
+        )
+        old = {p.device: p for p in self.pipelines}
+        await self._stop([*plan.replace, *plan.remove])
+        for device in plan.replace:
+            inherit_alarm(old[device], fresh[device])
+        for device in plan.remove:
+            report_abandoned_alarm(old[device])
+        inspection_changed = config.inspection != self.config.inspection
+        self.config = config
+        self.pipelines[:] = [fresh.get(d.id) or old[d.id] for d in config.devices]
+        for pipeline in fresh.values():
+            self._start(pipeline)
+        if inspection_changed:
+            await self._restart_inspection()
+        log.info("config reloaded", extra={"fields": {
+            "kept": plan.keep, "replaced": plan.replace, "added": plan.add, "removed": plan.remove,
+        }})  # fmt: skip
+        return plan
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        reload_requested: asyncio.Event | None = None,
+        load: Callable[[], AgentConfig] | None = None,
+    ) -> None:
+        """Run until `stop` is set, then deliver what is queued and say offline.
+
+        Each time `reload_requested` is set, `load` is called and its config applied.
+        """
+        log.info(
+            "agent starting",
+            extra={
+                "fields": {
+                    "site": self.config.site,
+                    "devices": len(self.pipelines),
+                    "outbox_pending": len(self.outbox),
+                }
+            },
+        )
+        if self.metrics is not None:
+            self.metrics.start()
+        for pipeline in self.pipelines:
+            self._start(pipeline)
+        self._start_inspection()
+        link_task = asyncio.create_task(self.link.run(), name="mqtt")
+        publisher_task = asyncio.create_task(self.publisher.run(), name="publisher")
+        helpers = [asyncio.create_task(serve_systemd(self), name="systemd")]
+        if reload_requested is not None and load is not None:
+            reloads = reload_on_request(reload_requested, load, self.reload)
+            helpers.append(asyncio.create_task(reloads, name="reload"))
+        evidence_tasks = self._start_evidence()
+        await stop.wait()
+        log.info("agent stopping")
+        for task in helpers:  # first, so no reload starts pipelines after this
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+        await self._stop(list(self._tasks))
+        await self._stop_evidence(evidence_tasks)
+        if not await self.publisher.drain(DRAIN_TIMEOUT_S):
+            log.warning(
+                "stopping with undelivered events",
+                extra={"fields": {"pending": self.publisher.pending_events}},
+            )
+        await self.link.announce_offline()
+        for task in (publisher_task, link_task):
+            task.cancel()
+        await asyncio.gather(publisher_task, link_task, return_exceptions=True)
+        if self.metrics is not None:
+            await self.metrics.stop()
+        self.outbox.close()
+        if self.evidence_store is not None:
+            self.evidence_store.close()
+        log.info("agent stopped")
+
+    def _device_evidence(self, device: DeviceConfig) -> DeviceEvidence | None:
+        if self.evidence_writer is None:
+            return None
+        interval = self.config.storage.evidence.snapshot_interval_s
+        return DeviceEvidence(device, self.evidence_writer, interval)
+
+    def _start_evidence(self) -> list[asyncio.Task[None]]:
+        """The evidence writer and periodic retention, when evidence is enabled."""
+        if self.evidence_writer is None or self.evidence_store is None:
+            return []
+        return [
+            asyncio.create_task(self.evidence_writer.run(), name="evidence"),
+            asyncio.create_task(keep_retention(self.evidence_store), name="retention"),
+        ]
+
+    async def _stop_evidence(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Let queued alarm events get their evidence and be released, then stop."""
+        if self.evidence_writer is not None:
+            await self.evidence_writer.drain(DRAIN_TIMEOUT_S)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run_until_signalled(
+    config: AgentConfig, load: Callable[[], AgentConfig] | None = None
+) -> None:
+    """Run the agent until SIGINT or SIGTERM; SIGHUP reloads the config through `load`."""
+    stop, reload_requested = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handlers = {signal.SIGINT: stop.set, signal.SIGTERM: stop.set}
+    if load is not None:
+        handlers[signal.SIGHUP] = reload_requested.set
+    for sig, handler in handlers.items():
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, handler)
+    await Agent(config).run(stop, reload_requested, load)

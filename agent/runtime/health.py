@@ -1,0 +1,139 @@
+"""Health of one device: each source and model, with why and since when (contract C2).
+
+Sources are `starting`, `ok`, `degraded`, `failed` or `ended` (a finite input ran out);
+models are `ok` or `failed`. A modality whose source failed or ended, or whose model failed,
+is dropped from fusion. The device is `ok` when every part is, `failed` when no modality can
+be judged any more, and `degraded` in between: a pump still watched by three senses of four
+is degraded, not failed. Every change is logged once, with device, part, modality and reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from agent.core.payload import iso
+from agent.core.samples import Modality
+
+log = logging.getLogger(__name__)
+
+SourceState = Literal["starting", "ok", "degraded", "failed", "ended"]
+ModelState = Literal["ok", "failed"]
+DeviceState = Literal["ok", "degraded", "failed"]
+
+UNUSABLE_SOURCE_STATES = frozenset({"failed", "ended"})
+
+
+@dataclass(frozen=True, slots=True)
+class PartHealth:
+    """One source's or model's state, why it is so, and since when (wall clock, seconds)."""
+
+    state: str
+    reason: str
+    since: float
+
+    def view(self) -> dict[str, Any]:
+        """The JSON shape on the health topic."""
+        return {"state": self.state, "reason": self.reason, "since": iso(self.since)}
+
+    def summary(self) -> str:
+        """'ok', or 'failed: reason' — the compact form the state topic carries."""
+        return f"{self.state}: {self.reason}" if self.reason else self.state
+
+
+class DeviceHealth:
+    """The health bookkeeping of one device; `on_change` is called after every change."""
+
+    def __init__(
+        self,
+        device: str,
+        models: Mapping[Modality, str | None],
+        on_change: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.device = device
+        self.model_names = dict(models)
+        self.on_change = on_change
+        self.clock = clock
+        now = clock()
+        self.sources = {m: PartHealth("starting", "", now) for m in models}
+        self.models = {m: PartHealth("ok", "", now) for m in models}
+        self.updated_at = now
+
+    def set_source(self, modality: Modality, state: SourceState, reason: str = "") -> bool:
+        """Record a source's state; True (and one log line) when it changed."""
+        return self._set(self.sources, "source", modality, state, reason)
+
+    def set_model(self, modality: Modality, state: ModelState, reason: str = "") -> bool:
+        """Record a model's state; True (and one log line) when it changed."""
+        return self._set(self.models, "model", modality, state, reason)
+
+    def _set(
+        self,
+        parts: dict[Modality, PartHealth],
+        part: str,
+        modality: Modality,
+        state: str,
+        reason: str,
+    ) -> bool:
+        current = parts[modality]
+        if (current.state, current.reason) == (state, reason):
+            return False
+        now = self.clock()
+        parts[modality] = PartHealth(state, reason, now)
+        self.updated_at = now
+        level = logging.INFO if state in ("ok", "starting") else logging.WARNING
+        fields = {"device": self.device, "part": part, "modality": str(modality), "state": state}
+        message = f"{self.device} {modality} {part} {state}" + (f": {reason}" if reason else "")
+        log.log(level, message, extra={"fields": {**fields, "reason": reason}})
+        self.on_change()
+        return True
+
+    def unavailable(self) -> dict[Modality, str]:
+        """Modalities fusion must drop, with the reason: source failed or ended, model failed."""
+        out: dict[Modality, str] = {}
+        for modality, source in self.sources.items():
+            if source.state in UNUSABLE_SOURCE_STATES:
+                out[modality] = source.reason or source.state
+            elif self.models[modality].state == "failed":
+                out[modality] = self.models[modality].reason
+        return out
+
+    def usable(self) -> Iterable[Modality]:
+        """Modalities that still deliver, or may: not failed, not ended, model working."""
+        unavailable = self.unavailable()
+        return [m for m in self.sources if m not in unavailable]
+
+    @property
+    def state(self) -> DeviceState:
+        """ok when every part is; failed when no modality is usable; degraded otherwise."""
+        if not list(self.usable()):
+            return "failed"
+        parts = [*self.sources.values(), *self.models.values()]
+        if all(p.state in ("ok", "starting") for p in parts):
+            return "ok"
+        return "degraded"
+
+    def summary(self) -> dict[str, str]:
+        """Per modality 'ok' or 'state: reason', the source's unless only its model failed."""
+        out: dict[str, str] = {}
+        for modality, source in self.sources.items():
+            model = self.models[modality]
+            shown = model if source.state == "ok" and model.state == "failed" else source
+            out[str(modality)] = shown.summary()
+        return out
+
+    def payload(self) -> dict[str, Any]:
+        """The retained message on <prefix>/<site>/<device>/health (contract C2)."""
+        return {
+            "device": self.device,
+            "state": self.state,
+            "sources": {str(m): h.view() for m, h in self.sources.items()},
+            "models": {
+                str(m): {**h.view(), "model": self.model_names[m]} for m, h in self.models.items()
+            },
+            "updated_at": iso(self.updated_at),
+        }

@@ -1,0 +1,217 @@
+"""One device's pipeline: sources → scorers → fusion → alarm lifecycle → publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Collection, Iterator
+from typing import TYPE_CHECKING
+
+from agent.backoff import Backoff
+from agent.config import DeviceConfig
+from agent.core.alarms import AlarmTracker
+from agent.core.fusion import Decision, fuse
+from agent.core.payload import alarm_payload, encode, state_payload
+from agent.core.samples import Modality, Sample, Score
+from agent.observe import stages as observe
+from agent.runtime.health import DeviceHealth
+from agent.senses.registry import Channel
+from agent.senses.source import SourceError
+from agent.sinks.mqtt.publisher import Publisher, raise_lost_cancellation
+from agent.sinks.mqtt.topics import Topics
+
+if TYPE_CHECKING:
+    from agent.sinks.evidence.recorder import DeviceEvidence
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST_S, RETRY_MAX_S = 1.0, 30.0  # a failed source is reopened after 1, 2, 4 … 30 s
+STATE_EVERY_S = 1.0
+
+
+class DevicePipeline:
+    """Runs every source of one device under supervision and keeps its decision current.
+
+    A failing source or scorer degrades only its own modality: it is dropped from fusion
+    (weights renormalised), reported in the device's health, and retried with backoff.
+    """
+
+    def __init__(
+        self,
+        config: DeviceConfig,
+        channels: dict[Modality, Channel],
+        publisher: Publisher,
+        topics: Topics,
+        sequence: Iterator[int],
+        evidence: DeviceEvidence | None = None,
+    ) -> None:
+        self.config = config
+        self.evidence = evidence  # None: alarms go to the publisher without evidence files
+        self.channels = channels
+        self.publisher = publisher
+        self.topics = topics
+        self.tracker = AlarmTracker(config.id, config.alarm, sequence)
+        self.scores: dict[Modality, Score] = {}
+        models = {m: next(iter(c.scorer.models), None) for m, c in channels.items()}
+        self.health = DeviceHealth(config.id, models, on_change=self._health_changed)
+        self.last_decision: Decision | None = None
+        self.processed: Counter[Modality] = Counter()  # samples scored, per modality
+        self.latency_ms: deque[float] = deque(maxlen=10_000)  # capture -> decision, per sample
+        self._scored = asyncio.Condition()
+        self._started_at = time.time()
+        self._last_state: tuple[str, float] = ("", 0.0)
+
+    @property
+    def device(self) -> str:
+        """The device id."""
+        return self.config.id
+
+    async def run(self) -> None:
+        """Supervise every source and re-decide once a second (staleness, alarm hold)."""
+        self._started_at = time.time()
+        self._health_changed()  # every source starting: subscribers see the device exists
+        observe.scope(self.device, "")
+        async with asyncio.TaskGroup() as group:
+            for modality, channel in self.channels.items():
+                group.create_task(
+                    self._supervise(modality, channel), name=f"{self.device}/{modality}"
+                )
+            group.create_task(self._tick(), name=f"{self.device}/tick")
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.decide()
+
+    async def _supervise(self, modality: Modality, channel: Channel) -> None:
+        """Run a source; when it fails, mark it so and reopen it after a growing, jittered wait."""
+        backoff = Backoff(RETRY_FIRST_S, RETRY_MAX_S)
+        observe.scope(self.device, str(modality))
+        while True:
+            raise_lost_cancellation()  # lost in a source that failed, the retry must not start
+            try:
+                async with contextlib.aclosing(channel.source.stream()) as samples:
+                    last_index = None
+                    async for sample in samples:
+                        raise_lost_cancellation()  # e.g. pymodbus's wait_for on Python 3.11
+                        observe.sample(observe.frames_skipped(last_index, sample.meta))
+                        last_index = sample.meta.get("frame_index")
+                        self.health.set_source(modality, "ok")
+                        backoff.reset()
+                        await self._score(modality, channel, sample)
+                self.health.set_source(modality, "ended", "input ended")
+                return
+            except SourceError as exc:
+                self.health.set_source(modality, "failed", str(exc))
+            except Exception as exc:  # a bug in one source must not take the device down
+                log.exception("source crashed", extra={"fields": self._fields(modality)})
+                self.health.set_source(modality, "failed", f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _score(self, modality: Modality, channel: Channel, sample: Sample) -> None:
+        try:
+            with observe.timed(observe.Stage.SCORE):
+                score = await asyncio.to_thread(channel.scorer.score, sample)
+        except Exception as exc:  # a model that raises is isolated to its modality
+            if self.health.models[modality].state == "ok":
+                log.exception("scorer failed", extra={"fields": self._fields(modality)})
+            self.health.set_model(modality, "failed", f"scorer error: {type(exc).__name__}: {exc}")
+            return
+        self.health.set_model(modality, "ok")
+        self.processed[modality] += 1
+        if score is None:
+            return
+        self.scores[modality] = score
+        if self.evidence is not None:
+            self.evidence.remember(sample)
+        async with self._scored:
+            self._scored.notify_all()
+        decision = self.decide()
+        latency_s = decision.decided_at - sample.captured_at
+        self.latency_ms.append(latency_s * 1000.0)
+        observe.decision(self.device, latency_s)
+        if self.evidence is not None:
+            await self.evidence.snapshot(sample, score)
+
+    def _health_changed(self) -> None:
+        """Publish the new health (retained) and re-decide: fusion drops what is unavailable."""
+        self.publisher.set_retained(self.topics.health(self.device), encode(self.health.payload()))
+        self.decide()
+
+    def _fields(self, modality: Modality) -> dict[str, str]:
+        return {"device": self.device, "modality": str(modality)}
+
+    def decide(self, now: float | None = None) -> Decision:
+        """Fuse the latest scores, advance the alarm lifecycle, and publish what changed."""
+        now = time.time() if now is None else now
+        unavailable = self.health.unavailable()
+        with observe.timed(observe.Stage.FUSION):
+            decision = fuse(
+                self.device, self.scores, self.config.fusion, self.channels, now, unavailable
+            )
+        self.last_decision = decision
+        warming_up = self._warming_up(now, unavailable)
+        transition = None if warming_up else self.tracker.update(decision, now)
+        if transition is not None:
+            payload = alarm_payload(transition, self.topics.site, self.config.location)
+            topic = self.topics.alarm(self.device)
+            if self.evidence is not None:
+                self.evidence.alarm(transition, topic, payload)
+            else:
+                self.publisher.send_event(transition.seq, topic, encode(payload))
+            observe.alarm_event(self.device, transition.event)
+            log.info(
+                f"alarm {transition.event}",
+                extra={
+                    "fields": {
+                        "device": self.device,
+                        "alarm_id": transition.alarm.id,
+                        "seq": transition.seq,
+                        "type": transition.alarm.type,
+                        "severity": transition.alarm.severity,
+                        "score": round(decision.score, 3),
+                        "rule": decision.rule,
+                    }
+                },
+            )
+        self._publish_state(decision, now)
+        return decision
+
+    def _warming_up(self, now: float, unavailable: Collection[Modality]) -> bool:
+        """At start, hold alarms until every live modality has spoken once (or `stale_after_s`).
+
+        Otherwise the first modality to report would carry all the renormalised weight, and an
+        alarm would go out before the evidence of the other senses exists.
+        """
+        if now - self._started_at >= self.config.fusion.stale_after_s:
+            return False
+        return any(m not in self.scores and m not in unavailable for m in self.channels)
+
+    def _publish_state(self, decision: Decision, now: float) -> None:
+        active = self.tracker.active
+        health = self.health.summary()
+        state = state_payload(decision, active.id if active else None, health)
+        key = f"{state['state']}|{state['alarm_id']}|{health}"
+        last_key, last_at = self._last_state
+        if key != last_key or now - last_at >= STATE_EVERY_S:
+            self._last_state = (key, now)
+            self.publisher.set_retained(self.topics.state(self.device), encode(state))
+
+    async def fresh_scores(self, after: float, timeout_s: float) -> list[Modality]:
+        """Wait until every live modality has a score captured after `after`; return the missing."""
+
+        def missing() -> list[Modality]:
+            return [
+                m
+                for m in self.channels
+                if self.health.sources[m].state != "ended"
+                and (m not in self.scores or self.scores[m].captured_at < after)
+            ]
+
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s), self._scored:
+                await self._scored.wait_for(lambda: not missing())
+        return missing()

@@ -1,0 +1,69 @@
+"""The agent under systemd: READY once its sources have started, STATUS lines, watchdog pings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from agent.runtime.pipeline import DevicePipeline
+from agent.runtime.systemd import ProgressMonitor, notify, run_watchdog, watchdog_interval_s
+
+if TYPE_CHECKING:
+    from agent.runtime.agent import Agent
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 30.0  # a source still connecting after this is reported, not waited for
+STATUS_EVERY_S = 10.0
+READY_POLL_S = 0.2
+
+
+def starting_sources(pipelines: Sequence[DevicePipeline]) -> list[str]:
+    """Sources that have neither delivered a sample nor failed yet, as 'device/modality'."""
+    return [
+        f"{p.device}/{modality}"
+        for p in pipelines
+        for modality, source in p.health.sources.items()
+        if source.state == "starting"
+    ]
+
+
+def status_line(agent: Agent) -> str:
+    """One line for `systemctl status`: devices, sources, open alarms, undelivered events."""
+    health = [s.state for p in agent.pipelines for s in p.health.sources.values()]
+    ok = sum(state == "ok" for state in health)
+    alarms = sum(p.tracker.active is not None for p in agent.pipelines)
+    return (
+        f"STATUS={len(agent.pipelines)} devices, {ok}/{len(health)} sources ok, "
+        f"{alarms} alarms open, {agent.publisher.pending_events} events undelivered"
+    )
+
+
+async def announce_ready(agent: Agent, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """READY=1 once every source has started (delivered or failed), or after `timeout_s`."""
+    for _ in range(round(timeout_s / READY_POLL_S)):  # health changes have no event to await
+        if not starting_sources(agent.pipelines):
+            break
+        await asyncio.sleep(READY_POLL_S)
+    waiting = starting_sources(agent.pipelines)
+    notify("READY=1")
+    log.info("agent ready", extra={"fields": {"still_starting": waiting}})
+
+
+async def serve_systemd(agent: Agent) -> None:
+    """Tell systemd when the agent is ready, how it is, and that it still makes progress."""
+    interval = watchdog_interval_s()
+    watchdog = None
+    if interval is not None:
+        monitor = ProgressMonitor()
+        watchdog = asyncio.create_task(run_watchdog(lambda: agent.pipelines, interval, monitor))
+    try:
+        await announce_ready(agent)
+        while True:
+            notify(status_line(agent))
+            await asyncio.sleep(STATUS_EVERY_S)
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()

@@ -1,0 +1,1 @@
+"""One folder per sense (source, preprocessing, scorer, evidence) and the registry of senses."""

@@ -1,0 +1,1 @@
+"""The audio sense: a microphone judged by the CNN-LSTM sound classifier."""

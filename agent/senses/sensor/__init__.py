@@ -1,0 +1,1 @@
+"""The sensor sense: Modbus registers judged by an Isolation Forest and limits."""

@@ -1,0 +1,1 @@
+"""The temperature sense: an infrared camera calibrated to degrees Celsius."""

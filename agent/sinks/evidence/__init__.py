@@ -1,0 +1,1 @@
+"""The evidence kept on disk beside the outbox and published with each alarm."""

@@ -1,0 +1,214 @@
+"""Evidence on alarms and live snapshots: the pipeline's side of the evidence store.
+
+`DeviceEvidence` (one per device) remembers the samples behind the latest scores (the scores
+travel in each alarm's Decision), publishes retained snapshots, and hands each alarm event to
+the agent-wide `EvidenceWriter`. The event enters the outbox at once, held: a `kill -9` while
+its evidence renders loses nothing (the next run sends it without the files). The writer is a
+FIFO that renders and stores a raised/updated alarm's evidence in a worker thread, then
+releases the event with its `evidence_files`; the publisher sends events in seq order, so one
+waits for those before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agent.config import DeviceConfig
+from agent.core.alarms import AlarmEvent, AlarmTransition
+from agent.core.payload import encode
+from agent.core.samples import SOURCE_MODALITY, Modality, Sample, Score
+from agent.sinks.evidence.render import KINDS
+from agent.sinks.evidence.store import EvidenceStore, StoredEvidence
+from agent.sinks.mqtt.publisher import Publisher
+from agent.sinks.mqtt.topics import Topics
+
+log = logging.getLogger(__name__)
+
+RETENTION_EVERY_S = 3600.0
+SENSOR_WINDOW = 120  # Modbus readings kept for the sensor window evidence
+SNAPSHOT_MODALITIES = (Modality.IMAGE, Modality.TEMPERATURE)
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """What one modality's evidence is drawn from."""
+
+    modality: Modality
+    samples: list[Sample]
+    score: Score
+    source: object  # the source's config section (the thermal renderer needs its calibration)
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmJob:
+    """An alarm event waiting for its evidence before it enters the outbox."""
+
+    seq: int
+    topic: str
+    payload: dict[str, Any]
+    device: str
+    alarm_id: str
+    captures: list[Capture]
+
+
+class EvidenceWriter:
+    """Agent-wide FIFO of alarm events: render and store evidence, then queue the event."""
+
+    def __init__(self, store: EvidenceStore, publisher: Publisher, topics: Topics) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.topics = topics
+        self._jobs: asyncio.Queue[AlarmJob] = asyncio.Queue()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def submit(self, job: AlarmJob) -> None:
+        """Store the event, held, and queue its evidence (called where its seq was taken)."""
+        self.publisher.send_event(job.seq, job.topic, encode(job.payload), held=True)
+        self._idle.clear()
+        self._jobs.put_nowait(job)
+
+    async def run(self) -> None:
+        """Work the queue forever; when cancelled, release what is left without evidence."""
+        try:
+            while True:
+                job = await self._jobs.get()
+                try:
+                    files = await asyncio.to_thread(self._store_all, job)
+                except asyncio.CancelledError:
+                    self._send(job, [])
+                    raise
+                self._send(job, files)
+                if files:  # published only once their alarm event is released
+                    await self._release(files)
+                if self._jobs.empty():
+                    self._idle.set()
+        finally:
+            while not self._jobs.empty():
+                self._send(self._jobs.get_nowait(), [])
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait until every submitted event is released; False if the time ran out."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
+        return self._idle.is_set()
+
+    async def _release(self, files: list[StoredEvidence]) -> None:
+        try:
+            await asyncio.to_thread(self.store.release, [f.id for f in files])
+        except Exception:  # the alarm is out; its files stay on disk, unpublished
+            log.exception("evidence not queued for publishing")
+
+    def _send(self, job: AlarmJob, files: list[StoredEvidence]) -> None:
+        references = {"evidence_files": [f.reference() for f in files]} if files else {}
+        self.publisher.complete_event(job.seq, encode({**job.payload, **references}))
+
+    def _store_all(self, job: AlarmJob) -> list[StoredEvidence]:
+        """Render and store each modality's file; a failing one is logged and left out."""
+        stored = []
+        for capture in job.captures:
+            kind = KINDS[capture.modality]
+            try:
+                data = kind.render(capture.samples, capture.score, capture.source)
+                stored.append(
+                    self.store.put(
+                        job.alarm_id,
+                        job.device,
+                        kind.kind,
+                        kind.media_type,
+                        kind.extension,
+                        self.topics.evidence(job.device, job.alarm_id, kind.kind),
+                        data,
+                    )
+                )
+            except Exception:  # one bad frame must not cost the alarm its other evidence
+                fields = {"device": job.device, "alarm_id": job.alarm_id, "kind": kind.kind}
+                log.exception("evidence not stored", extra={"fields": fields})
+        prune(self.store)  # the disk cap holds after every alarm, not only hourly
+        return stored
+
+
+def prune(store: EvidenceStore) -> None:
+    """Apply retention; a failure is logged and retried next time, never raised at alarms."""
+    try:
+        store.prune()
+    except Exception:
+        log.exception("evidence retention failed")
+
+
+async def keep_retention(store: EvidenceStore, every_s: float = RETENTION_EVERY_S) -> None:
+    """Apply retention periodically (the agent also prunes at start and after each alarm)."""
+    while True:
+        await asyncio.sleep(every_s)
+        await asyncio.to_thread(prune, store)
+
+
+class DeviceEvidence:
+    """One device's samples behind its scores, its snapshots, and its alarms' evidence."""
+
+    def __init__(
+        self,
+        device: DeviceConfig,
+        writer: EvidenceWriter,
+        snapshot_interval_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.device = device
+        self.writer = writer
+        self.snapshot_interval_s = snapshot_interval_s
+        self.clock = clock
+        self._samples: dict[Modality, deque[Sample]] = {}
+        self._last_snapshot: dict[Modality, float] = {}
+
+    def remember(self, sample: Sample) -> None:
+        """Keep a scored sample (the last SENSOR_WINDOW for Modbus, else one): the alarm's
+        decision holds its score, so evidence pairs the two when an alarm comes."""
+        if sample.modality not in self._samples:
+            size = SENSOR_WINDOW if sample.modality is Modality.SENSOR else 1
+            self._samples[sample.modality] = deque(maxlen=size)
+        self._samples[sample.modality].append(sample)
+
+    def alarm(self, transition: AlarmTransition, topic: str, payload: dict[str, Any]) -> None:
+        """Hand an alarm event to the writer; raised and updated ones get evidence."""
+        captures = []
+        if transition.event is not AlarmEvent.CLEARED:
+            captures = [
+                Capture(m, list(self._samples[m]), score, self._source(m))
+                for m, score in transition.decision.scores.items()
+                if m in self._samples
+            ]
+        self.writer.submit(
+            AlarmJob(transition.seq, topic, payload, self.device.id, transition.alarm.id, captures)
+        )
+
+    async def snapshot(self, sample: Sample, score: Score) -> None:
+        """Publish the annotated camera / thermal frame, retained, at most once per interval."""
+        modality = sample.modality
+        if modality not in SNAPSHOT_MODALITIES:
+            return
+        now = self.clock()
+        last = self._last_snapshot.get(modality)
+        if last is not None and now - last < self.snapshot_interval_s:
+            return
+        self._last_snapshot[modality] = now
+        kind = KINDS[modality]
+        try:
+            data = await asyncio.to_thread(kind.render, [sample], score, self._source(modality))
+        except Exception:  # a snapshot is a convenience: log it, never stop the modality
+            fields = {"device": self.device.id, "kind": kind.kind}
+            log.exception("snapshot failed", extra={"fields": fields})
+            return
+        writer = self.writer
+        writer.publisher.set_retained(writer.topics.snapshot(self.device.id, kind.kind), data)
+
+    def _source(self, modality: Modality) -> object:
+        kind = next(k for k, m in SOURCE_MODALITY.items() if m is modality)
+        return getattr(self.device.sources, kind)

@@ -1,0 +1,1 @@
+"""MQTT: the broker link, topics, the durable outbox and the publisher."""

@@ -1,1 +1,0 @@
-"""Sources: async streams of Samples from cameras, thermal cameras, microphones, Modbus."""

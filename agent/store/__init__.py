@@ -1,1 +1,0 @@
-"""What the agent keeps on disk beside the outbox: the evidence behind each alarm."""
