@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from agent import models
+from agent.inference import models
 from agent.inference.models import sha256_of
 
 

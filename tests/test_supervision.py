@@ -9,11 +9,11 @@ from typing import Any
 
 import cv2
 import pytest
-from agent.sources import camera as camera_module
 
-from agent import pipeline as pipeline_module
 from agent.config import DeviceConfig
 from agent.core.samples import Modality, Sample
+from agent.runtime import pipeline as pipeline_module
+from agent.senses.image import source as camera_module
 from tests.support.logs import log_lines
 from tests.support.onnx_models import brightness_detector
 from tests.support.pipelines import beside_a_thermal_camera, running_pipeline

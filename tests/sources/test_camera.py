@@ -10,10 +10,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from agent.sources import camera as camera_module
 
 from agent.config import CameraConfig
 from agent.core.samples import Modality, Sample
+from agent.senses.image import source as camera_module
 from agent.senses.image.source import CameraSource, is_live
 from agent.senses.source import SourceError
 
