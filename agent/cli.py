@@ -13,7 +13,9 @@ from agent.apps.bench.command import add_bench_parser, run_bench_command
 from agent.apps.evaluate import EVALUATORS, evaluate
 from agent.apps.evaluate.datasets import DatasetError
 from agent.apps.evaluate.report import render
-from agent.config import AgentConfig, ConfigError, load_config, overridden
+from agent.config.base import overridden
+from agent.config.device import AgentConfig
+from agent.config.loader import ConfigError, load_config
 from agent.inference.session import ModelError
 from agent.observe.logs import configure_logging
 from agent.observe.metrics import MetricsError

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from agent.config import AlarmConfig, FusionConfig
+from agent.config.decision import AlarmConfig, FusionConfig
 from agent.core.alarms import AlarmEvent, AlarmTracker, sequence_from
 from agent.core.fusion import Decision, fuse
-from agent.core.samples import Modality, Score
+from agent.core.samples import Score
+from agent.senses.registry import default_weights
 
 CONFIG = AlarmConfig(hysteresis=0.05, min_hold_s=10, update_interval_s=5, update_delta=0.1)
 
 
 def decision(value: float, at: float, label: str = "scratches", **fusion: object) -> Decision:
-    s = Score("d1", Modality.IMAGE, value, label, {}, captured_at=at, scored_at=at)
-    return fuse("d1", {Modality.IMAGE: s}, FusionConfig(**fusion), [Modality.IMAGE], at)
+    s = Score("d1", "image", value, label, {}, captured_at=at, scored_at=at)
+    return fuse(
+        "d1", {"image": s}, FusionConfig(**{"weights": default_weights(), **fusion}), ["image"], at
+    )
 
 
 def run(tracker: AlarmTracker, steps: list[tuple[float, float]]) -> list[tuple[float, str]]:
@@ -57,7 +60,7 @@ def test_updates_are_rate_limited_but_escalation_is_immediate() -> None:
 
 def test_critical_rule_holds_alarm_open_even_at_low_fused_score() -> None:
     tracker = AlarmTracker("d1", CONFIG, sequence_from(1))
-    fused = {"critical": {Modality.IMAGE: 0.2}}
+    fused = {"critical": {"image": 0.2}}
     first = tracker.update(decision(0.25, 0, **fused), 0)
     assert first is not None
     assert first.event == AlarmEvent.RAISED

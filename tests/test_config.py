@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from agent.cli import main
-from agent.config import ConfigError, load_config, overridden, parse_config
-from agent.core.samples import Modality
+from agent.config.base import overridden
+from agent.config.loader import ConfigError, load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,10 +67,10 @@ def test_minimal_config_is_valid_with_documented_defaults(model: Path) -> None:
     config = parse_config(minimal(model))
     fusion = config.devices[0].fusion
     assert fusion.weights == {
-        Modality.IMAGE: 0.4,
-        Modality.TEMPERATURE: 0.3,
-        Modality.AUDIO: 0.2,
-        Modality.SENSOR: 0.1,
+        "image": 0.4,
+        "temperature": 0.3,
+        "audio": 0.2,
+        "sensor": 0.1,
     }
     assert fusion.threshold == 0.3
     assert config.devices[1].sources.modbus is not None
@@ -102,10 +102,15 @@ def test_unknown_key_is_named(model: Path) -> None:
     ]
 
 
-def test_bad_weight_sum_is_named(model: Path) -> None:
+def test_weights_are_relative_and_an_unknown_sense_is_named(model: Path) -> None:
     data = minimal(model)
     data["devices"][0]["fusion"] = {"weights": {"image": 0.5, "temperature": 0.3}}
-    assert problems(data) == ["devices[0].fusion: weights must sum to 1.0, got 0.8"]
+    assert parse_config(data).devices[0].fusion.weights == {"image": 0.5, "temperature": 0.3}
+    data["devices"][0]["fusion"] = {"weights": {"image": 0.5, "smell": 0.5}}
+    assert problems(data) == [
+        "devices[0].fusion: weights: no sense named smell"
+        " (senses: image, temperature, audio, sensor)"
+    ]
 
 
 def test_unreadable_model_path_is_named(model: Path) -> None:

@@ -13,7 +13,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.config import AgentConfig, ConfigError, load_config, parse_config
+from agent.config.device import AgentConfig
+from agent.config.loader import ConfigError, load_config, parse_config
 from tests.test_config import minimal
 
 Path_ = tuple[str | int, ...]

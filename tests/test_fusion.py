@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from agent.config import FusionConfig
+from agent.config.decision import FusionConfig
 from agent.core.fusion import fuse
 from agent.core.samples import Modality, Score
+from agent.senses.registry import SENSES, default_weights
 
 NOW = 1_000.0
-ALL = list(Modality)
+ALL = list(SENSES)
 
 
 def score(modality: Modality, value: float, age: float = 0.0, label: str = "x") -> Score:
@@ -21,10 +22,10 @@ def score(modality: Modality, value: float, age: float = 0.0, label: str = "x") 
     [(0.0, 0.0, 0.0, 0.0), (1.0, 1.0, 1.0, 1.0), (0.9, 0.2, 0.5, 0.7), (0.1, 0.8, 0.3, 0.0)],
 )
 def test_reference_weights(img: float, temp: float, audio: float, sensor: float) -> None:
-    values = {Modality.IMAGE: img, Modality.TEMPERATURE: temp, Modality.AUDIO: audio}
-    values[Modality.SENSOR] = sensor
+    values = {"image": img, "temperature": temp, "audio": audio}
+    values["sensor"] = sensor
     scores = {m: score(m, v) for m, v in values.items()}
-    decision = fuse("d1", scores, FusionConfig(), ALL, NOW)
+    decision = fuse("d1", scores, FusionConfig(weights=default_weights()), ALL, NOW)
     expected = 0.4 * img + 0.3 * temp + 0.2 * audio + 0.1 * sensor
     assert decision.score == pytest.approx(expected, abs=1e-6)
     assert decision.alarm == (expected >= 0.3)
@@ -34,36 +35,45 @@ def test_reference_weights(img: float, temp: float, audio: float, sensor: float)
 
 def test_stale_modality_is_dropped_and_weights_renormalised() -> None:
     scores = {
-        Modality.IMAGE: score(Modality.IMAGE, 0.5),
-        Modality.TEMPERATURE: score(Modality.TEMPERATURE, 0.9, age=60.0),
-        Modality.AUDIO: score(Modality.AUDIO, 0.2),
+        "image": score("image", 0.5),
+        "temperature": score("temperature", 0.9, age=60.0),
+        "audio": score("audio", 0.2),
     }
-    decision = fuse("d1", scores, FusionConfig(stale_after_s=10), ALL, NOW)
+    decision = fuse(
+        "d1", scores, FusionConfig(weights=default_weights(), stale_after_s=10), ALL, NOW
+    )
     # temperature too old, sensor never scored: image 0.4 and audio 0.2 share the weight
     assert decision.score == pytest.approx((0.4 * 0.5 + 0.2 * 0.2) / 0.6)
-    assert set(decision.stale) == {Modality.TEMPERATURE, Modality.SENSOR}
+    assert set(decision.stale) == {"temperature", "sensor"}
     views = decision.modalities
-    assert views[Modality.IMAGE].effective_weight == pytest.approx(0.4 / 0.6)
-    assert views[Modality.TEMPERATURE].reason is not None
-    assert "old" in views[Modality.TEMPERATURE].reason
-    assert views[Modality.SENSOR].reason == "no score yet"
+    assert views["image"].effective_weight == pytest.approx(0.4 / 0.6)
+    assert views["temperature"].reason is not None
+    assert "old" in views["temperature"].reason
+    assert views["sensor"].reason == "no score yet"
     assert sum(v.effective_weight for v in views.values()) == pytest.approx(1.0)
 
 
 def test_failed_modality_is_dropped_with_its_reason() -> None:
     scores = {m: score(m, 0.5) for m in ALL}
-    decision = fuse("d1", scores, FusionConfig(), ALL, NOW, failed={Modality.IMAGE: "no frames"})
-    assert decision.modalities[Modality.IMAGE].stale
-    assert decision.modalities[Modality.IMAGE].reason == "no frames"
+    decision = fuse(
+        "d1",
+        scores,
+        FusionConfig(weights=default_weights()),
+        ALL,
+        NOW,
+        failed={"image": "no frames"},
+    )
+    assert decision.modalities["image"].stale
+    assert decision.modalities["image"].reason == "no frames"
     assert decision.score == pytest.approx(0.5)
 
 
 def test_sensor_alone_cannot_alarm_but_its_critical_level_can() -> None:
     scores = {m: score(m, 0.0) for m in ALL}
-    scores[Modality.SENSOR] = score(Modality.SENSOR, 1.0, label="pressure")
-    assert not fuse("d1", scores, FusionConfig(), ALL, NOW).alarm
+    scores["sensor"] = score("sensor", 1.0, label="pressure")
+    assert not fuse("d1", scores, FusionConfig(weights=default_weights()), ALL, NOW).alarm
 
-    config = FusionConfig(critical={Modality.SENSOR: 0.95})
+    config = FusionConfig(weights=default_weights(), critical={"sensor": 0.95})
     decision = fuse("d1", scores, config, ALL, NOW)
     assert decision.alarm
     assert decision.rule == "critical:sensor"
@@ -73,15 +83,17 @@ def test_sensor_alone_cannot_alarm_but_its_critical_level_can() -> None:
 
 def test_type_is_the_top_contributor() -> None:
     scores = {
-        Modality.IMAGE: score(Modality.IMAGE, 0.6, label="scratches"),
-        Modality.TEMPERATURE: score(Modality.TEMPERATURE, 0.7, label="hot_spot"),
+        "image": score("image", 0.6, label="scratches"),
+        "temperature": score("temperature", 0.7, label="hot_spot"),
     }
-    decision = fuse("d1", scores, FusionConfig(), [Modality.IMAGE, Modality.TEMPERATURE], NOW)
+    decision = fuse(
+        "d1", scores, FusionConfig(weights=default_weights()), ["image", "temperature"], NOW
+    )
     assert decision.type == "scratches"  # 0.4*0.6 > 0.3*0.7
 
 
 def test_no_fresh_data_means_no_alarm() -> None:
-    decision = fuse("d1", {}, FusionConfig(), ALL, NOW)
+    decision = fuse("d1", {}, FusionConfig(weights=default_weights()), ALL, NOW)
     assert decision.rule == "no_data"
     assert not decision.alarm
     assert decision.score == 0.0
@@ -90,8 +102,8 @@ def test_no_fresh_data_means_no_alarm() -> None:
 
 def test_captured_at_is_the_earliest_fresh_capture() -> None:
     scores = {
-        Modality.IMAGE: score(Modality.IMAGE, 0.1, age=2.0),
-        Modality.AUDIO: score(Modality.AUDIO, 0.1, age=1.0),
+        "image": score("image", 0.1, age=2.0),
+        "audio": score("audio", 0.1, age=1.0),
     }
-    decision = fuse("d1", scores, FusionConfig(), ALL, NOW)
+    decision = fuse("d1", scores, FusionConfig(weights=default_weights()), ALL, NOW)
     assert decision.captured_at == NOW - 2.0

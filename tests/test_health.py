@@ -6,10 +6,9 @@ import logging
 
 import pytest
 
-from agent.core.samples import Modality
 from agent.runtime.health import DeviceHealth
 
-IMAGE, AUDIO = Modality.IMAGE, Modality.AUDIO
+IMAGE, AUDIO = "image", "audio"
 
 
 def tracker(changes: list[str] | None = None) -> DeviceHealth:

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.config import AgentConfig, MetricsConfig
+from agent.config.device import AgentConfig
+from agent.config.metrics import MetricsConfig
 from agent.observe.metrics import MetricsError, MetricsExporter
 from agent.runtime.agent import Agent
 from tests.support.onnx_models import brightness_detector

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import DeviceConfig, RegisterConfig
-from agent.core.samples import Modality
+from agent.config.device import DeviceConfig
+from agent.senses.sensor.config import RegisterConfig
 from tests.support.logs import log_lines
 from tests.support.modbus_server import (
     Endpoint,
@@ -82,7 +82,7 @@ async def test_broken_modbus_device_is_reported_and_dropped_from_fusion(
         subscribe(*broker, f"{topic_prefix}/#") as seen,
         running_pipeline(device(tmp_path, plc.port), broker, topic_prefix) as pipeline,
     ):
-        await eventually(lambda: pipeline.health.sources[Modality.SENSOR].state == "failed", 10)
+        await eventually(lambda: pipeline.health.sources["sensor"].state == "failed", 10)
         await asyncio.sleep(0.5)
         decision = pipeline.decide()
         await seen.wait_for(lambda c: bool(c.json("/alarm")), 10)
@@ -103,12 +103,12 @@ async def test_broken_modbus_device_is_reported_and_dropped_from_fusion(
     assert sensor_model["since"].endswith("Z")
     (line,) = log_lines(caplog, "pump-01 sensor source failed")  # once, not once per retry
     assert reason in line
-    sensor = decision.modalities[Modality.SENSOR]
+    sensor = decision.modalities["sensor"]
     assert sensor.stale
     assert sensor.effective_weight == 0.0
     assert sensor.reason
     # the thermal camera alone carries the renormalised weight and still raises the alarm
-    assert decision.modalities[Modality.TEMPERATURE].effective_weight == 1.0
+    assert decision.modalities["temperature"].effective_weight == 1.0
     assert decision.alarm
     assert pipeline.tracker.active is not None
     (alarm,) = seen.json("/alarm")

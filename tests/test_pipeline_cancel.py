@@ -8,11 +8,11 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from agent.config import BrokerConfig, DeviceConfig
+from agent.config.device import BrokerConfig, DeviceConfig
 from agent.core.alarms import sequence_from
-from agent.core.samples import Modality, Sample, Score
+from agent.core.samples import Sample, Score
+from agent.runtime.channels import Channel
 from agent.runtime.pipeline import DevicePipeline
-from agent.senses.registry import Channel
 from agent.sinks.mqtt.link import MqttLink
 from agent.sinks.mqtt.outbox import Outbox
 from agent.sinks.mqtt.publisher import Publisher
@@ -35,14 +35,14 @@ class CancelLosingSource:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.sleep(0.02)
             self.polls += 1
-            yield Sample("pump", Modality.SENSOR, time.time(), {"pressure": 1.0})
+            yield Sample("pump", "sensor", time.time(), {"pressure": 1.0})
 
 
 class NoScore:
     """A scorer still gathering its window."""
 
     def __init__(self) -> None:
-        self.modality = Modality.SENSOR
+        self.modality = "sensor"
         self.models: list[str] = []
 
     def score(self, sample: Sample) -> Score | None:
@@ -57,7 +57,7 @@ async def test_pipeline_stops_although_its_source_swallowed_the_cancellation(
     outbox = Outbox(":memory:")
     publisher = Publisher(MqttLink(BrokerConfig(), topics.status), outbox)
     source = CancelLosingSource()
-    channels = {Modality.SENSOR: Channel(source=source, scorer=NoScore())}
+    channels = {"sensor": Channel(source=source, scorer=NoScore())}
     pipeline = DevicePipeline(config, channels, publisher, topics, sequence_from())
     task = asyncio.create_task(pipeline.run())
     await eventually(lambda: source.polls >= 3, 10)

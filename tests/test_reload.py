@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.config import AgentConfig, parse_config
+from agent.config.device import AgentConfig
+from agent.config.loader import parse_config
 from agent.runtime.agent import Agent
 from agent.runtime.reload import ReloadRefusedError, plan_reload, reload_on_request
 from tests.support.agent_process import (

@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import pytest
 
-from agent.config import parse_config
+from agent.config.loader import parse_config
 from agent.inference.models import models_dir
 from agent.runtime.agent import Agent
 from tests.support.mqtt import subscribe

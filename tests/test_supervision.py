@@ -10,8 +10,8 @@ from typing import Any
 import cv2
 import pytest
 
-from agent.config import DeviceConfig
-from agent.core.samples import Modality, Sample
+from agent.config.device import DeviceConfig
+from agent.core.samples import Sample
 from agent.runtime import pipeline as pipeline_module
 from agent.senses.image import source as camera_module
 from tests.support.logs import log_lines
@@ -57,19 +57,19 @@ async def test_a_camera_that_stops_delivering_is_reopened(
     }
     async with running_pipeline(device(tmp_path, camera), broker, topic_prefix) as pipeline:
         await eventually(lambda: len(opened) >= 3, 10)
-        await eventually(lambda: pipeline.health.sources[Modality.IMAGE].state == "ok", 5)
-        assert pipeline.health.sources[Modality.TEMPERATURE].state == "ok"
+        await eventually(lambda: pipeline.health.sources["image"].state == "ok", 5)
+        assert pipeline.health.sources["temperature"].state == "ok"
 
     stalls = log_lines(caplog, "press-7 image source failed")
     assert stalls and all("no frame for" in line for line in stalls)
     assert len(log_lines(caplog, "press-7 image source ok")) >= 2  # back after a reopening
-    assert pipeline.processed[Modality.IMAGE] >= 2
+    assert pipeline.processed["image"] >= 2
 
 
 class CrashingSource:
     """A source with a bug: its first stream raises a plain exception, later ones work."""
 
-    modality = Modality.IMAGE
+    modality = "image"
 
     def __init__(self, inner: Any) -> None:
         self.device = inner.device
@@ -96,13 +96,13 @@ async def test_a_source_that_crashes_is_isolated_and_restarted(
     }
     async with running_pipeline(device(tmp_path, camera), broker, topic_prefix) as pipeline:
         # swapped before the supervisor's first step: its tasks have not run yet
-        channel = pipeline.channels[Modality.IMAGE]
+        channel = pipeline.channels["image"]
         crashing = CrashingSource(channel.source)
         object.__setattr__(channel, "source", crashing)
-        await eventually(lambda: pipeline.processed[Modality.IMAGE] >= 2, 10)
+        await eventually(lambda: pipeline.processed["image"] >= 2, 10)
 
     assert crashing.streams >= 2
     (crash,) = log_lines(caplog, "press-7 image source failed")
     assert "KeyError" in crash and "bug in a driver" in crash
-    assert pipeline.health.sources[Modality.IMAGE].state == "ok"
-    assert pipeline.health.sources[Modality.TEMPERATURE].state == "ok"
+    assert pipeline.health.sources["image"].state == "ok"
+    assert pipeline.health.sources["temperature"].state == "ok"

@@ -50,8 +50,8 @@ from agent.apps.evaluate.sensor import (
     outlier_metrics,
     read_recording,
 )
-from agent.config.sources import ModbusConfig
 from agent.inference.models import MANIFEST_NAME
+from agent.senses.sensor.config import ModbusConfig
 from agent.senses.sensor.preprocess import (
     FEATURE_STATS,
     baseline_stats,

@@ -1,62 +1,21 @@
-"""Config of devices, fusion, alarms, the broker and the agent as a whole."""
+"""Config of the agent as a whole: its devices, the broker, storage and inspection rounds."""
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from agent.config.base import PositiveFloat, Probability, ReadableFile, StrictModel
+from agent.config.base import PositiveFloat, ReadableFile, StrictModel
 from agent.config.dashboard import DashboardConfig
+from agent.config.decision import AlarmConfig, FusionConfig, LocationConfig
 from agent.config.evidence import EvidenceConfig
 from agent.config.metrics import MetricsConfig
-from agent.config.sources import SourcesConfig
-from agent.core.samples import SOURCE_MODALITY, Modality
+from agent.config.sources import SourcesConfig, validate_sources
+from agent.senses.registry import SENSES, default_weights
 
-DEFAULT_WEIGHTS: dict[Modality, float] = {
-    Modality.IMAGE: 0.4,
-    Modality.TEMPERATURE: 0.3,
-    Modality.AUDIO: 0.2,
-    Modality.SENSOR: 0.1,
-}
 _TOPIC_SAFE = r"^[A-Za-z0-9_.\-]+$"
-
-
-class FusionConfig(StrictModel):
-    """Weighted fusion of the latest score per modality, plus per-modality critical levels."""
-
-    weights: dict[Modality, Probability] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    threshold: Probability = 0.3
-    critical: dict[Modality, Probability] = Field(default_factory=dict)
-    stale_after_s: PositiveFloat = 10.0
-
-    @model_validator(mode="after")
-    def _weights_sum_to_one(self) -> FusionConfig:
-        total = sum(self.weights.values())
-        if not math.isclose(total, 1.0, abs_tol=1e-6):
-            raise ValueError(f"weights must sum to 1.0, got {total:g}")
-        return self
-
-
-class AlarmConfig(StrictModel):
-    """Lifecycle tuning so a flickering score does not flood subscribers."""
-
-    hysteresis: Probability = 0.05
-    min_hold_s: float = Field(default=10.0, ge=0.0)
-    update_interval_s: float = Field(default=5.0, ge=0.0)
-    update_delta: Probability = 0.1
-    major_at: Probability = 0.6
-    critical_at: Probability = 0.8
-
-
-class LocationConfig(StrictModel):
-    """Where a person finds the device on the shop floor."""
-
-    line: str = ""
-    zone: str = ""
-    position: str = ""
 
 
 class DeviceConfig(StrictModel):
@@ -65,12 +24,26 @@ class DeviceConfig(StrictModel):
     id: str = Field(pattern=_TOPIC_SAFE)
     location: LocationConfig = LocationConfig()
     sources: SourcesConfig
-    fusion: FusionConfig = FusionConfig()
+    fusion: FusionConfig = Field(default_factory=FusionConfig, validate_default=True)
     alarm: AlarmConfig = AlarmConfig()
+
+    _sources = field_validator("sources", mode="plain")(validate_sources)
+
+    @field_validator("fusion", mode="after")
+    @classmethod
+    def _known_senses_with_defaults(cls, fusion: FusionConfig) -> FusionConfig:
+        for field in ("weights", "critical"):
+            unknown = sorted(set(getattr(fusion, field)) - set(SENSES))
+            if unknown:
+                known = ", ".join(SENSES)
+                raise ValueError(f"{field}: no sense named {', '.join(unknown)} (senses: {known})")
+        if fusion.weights:
+            return fusion
+        return fusion.model_copy(update={"weights": default_weights()})
 
     @model_validator(mode="after")
     def _weights_cover_sources(self) -> DeviceConfig:
-        present = {SOURCE_MODALITY[name] for name, cfg in self.sources if cfg is not None}
+        present = set(self.sources.configured())
         if not any(self.fusion.weights.get(m, 0.0) > 0 for m in present) and not any(
             m in self.fusion.critical for m in present
         ):

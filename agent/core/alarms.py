@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from agent.config import AlarmConfig
+from agent.config.decision import AlarmConfig
 from agent.core.fusion import Decision
 
 

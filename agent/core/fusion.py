@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from agent.config import FusionConfig
+from agent.config.decision import FusionConfig
 from agent.core.samples import Modality, Score
 
 

@@ -8,10 +8,9 @@ from importlib import resources
 from typing import Any
 
 from agent import __version__
-from agent.config import LocationConfig
+from agent.config.decision import LocationConfig
 from agent.core.alarms import AlarmTransition
 from agent.core.fusion import Decision
-from agent.core.samples import Modality
 
 
 def iso(ts: float | None) -> str | None:
@@ -67,20 +66,16 @@ def alarm_payload(
     }
 
 
-def readings_view(decision: Decision) -> dict[str, Any]:
-    """Raw readings behind the scores (max temperature, Modbus values), for trend charts."""
-    temperature = decision.scores.get(Modality.TEMPERATURE)
-    sensor = decision.scores.get(Modality.SENSOR)
-    return {
-        "max_temp_c": temperature.evidence.get("max_c") if temperature else None,
-        "sensor": dict(sensor.evidence.get("values", {})) if sensor else {},
-    }
-
-
 def state_payload(
-    decision: Decision, alarm_id: str | None, health: dict[str, str]
+    decision: Decision,
+    alarm_id: str | None,
+    health: dict[str, str],
+    readings: dict[str, Any],
 ) -> dict[str, Any]:
-    """The device's current state, published retained so a new subscriber sees it at once."""
+    """The device's current state, published retained so a new subscriber sees it at once.
+
+    `readings` are the raw values behind the scores that the senses chart (the registry's).
+    """
     degraded = any(v.stale for v in decision.modalities.values())
     state = "alarm" if alarm_id else "degraded" if degraded else "ok"
     return {
@@ -93,7 +88,7 @@ def state_payload(
         "alarm_id": alarm_id,
         "modalities": modalities_view(decision),
         "health": health,
-        "readings": readings_view(decision),
+        "readings": readings,
         "updated_at": iso(decision.decided_at),
     }
 

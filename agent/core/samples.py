@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
-
-class Modality(StrEnum):
-    """The four senses; each source kind feeds exactly one."""
-
-    IMAGE = "image"
-    TEMPERATURE = "temperature"
-    AUDIO = "audio"
-    SENSOR = "sensor"
-
-
-SOURCE_MODALITY: dict[str, Modality] = {
-    "camera": Modality.IMAGE,
-    "infrared": Modality.TEMPERATURE,
-    "microphone": Modality.AUDIO,
-    "modbus": Modality.SENSOR,
-}
+# A sense's name, a key of the sense registry (agent/senses/registry.py): "image", "temperature",
+# "audio", "sensor". One name per sense in config, payloads, topics, metrics and the dashboard.
+Modality = str
 
 
 @dataclass(frozen=True, slots=True)

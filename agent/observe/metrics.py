@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, get_args
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 from prometheus_client.exposition import start_http_server
 
-from agent.config import MetricsConfig
+from agent.config.metrics import MetricsConfig
 from agent.inference.backends import runs_on_gpu
 from agent.observe import stages as observe
 from agent.observe.gpu import gpu_memory_used_bytes

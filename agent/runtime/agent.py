@@ -9,7 +9,7 @@ import logging
 import signal
 from collections.abc import Callable
 
-from agent.config import AgentConfig, DeviceConfig
+from agent.config.device import AgentConfig, DeviceConfig
 from agent.core.alarms import sequence_from
 from agent.observe.metrics import exporter_for
 from agent.runtime.inspection import InspectionScheduler

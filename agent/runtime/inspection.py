@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from agent.config import InspectionConfig
+from agent.config.device import InspectionConfig
 from agent.core.payload import encode, iso
 from agent.runtime.pipeline import DevicePipeline
 from agent.sinks.mqtt.publisher import Publisher

@@ -11,14 +11,15 @@ from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING
 
 from agent.backoff import Backoff
-from agent.config import DeviceConfig
+from agent.config.device import DeviceConfig
 from agent.core.alarms import AlarmTracker
 from agent.core.fusion import Decision, fuse
 from agent.core.payload import alarm_payload, encode, state_payload
 from agent.core.samples import Modality, Sample, Score
 from agent.observe import stages as observe
+from agent.runtime.channels import Channel
 from agent.runtime.health import DeviceHealth
-from agent.senses.registry import Channel
+from agent.senses.registry import readings
 from agent.senses.source import SourceError
 from agent.sinks.mqtt.publisher import Publisher, raise_lost_cancellation
 from agent.sinks.mqtt.topics import Topics
@@ -193,7 +194,9 @@ class DevicePipeline:
     def _publish_state(self, decision: Decision, now: float) -> None:
         active = self.tracker.active
         health = self.health.summary()
-        state = state_payload(decision, active.id if active else None, health)
+        state = state_payload(
+            decision, active.id if active else None, health, readings(decision.scores)
+        )
         key = f"{state['state']}|{state['alarm_id']}|{health}"
         last_key, last_at = self._last_state
         if key != last_key or now - last_at >= STATE_EVERY_S:

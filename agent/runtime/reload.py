@@ -23,11 +23,12 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
-from agent.config import AgentConfig, ConfigError, DeviceConfig
+from agent.config.device import AgentConfig, DeviceConfig
+from agent.config.loader import ConfigError
 from agent.inference.session import ModelError
+from agent.runtime.channels import build_channels
 from agent.runtime.pipeline import DevicePipeline
 from agent.runtime.systemd import notify
-from agent.senses.registry import build_channels
 from agent.sinks.evidence.recorder import DeviceEvidence
 from agent.sinks.mqtt.publisher import Publisher
 from agent.sinks.mqtt.topics import Topics

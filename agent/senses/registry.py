@@ -1,47 +1,32 @@
-"""Explicit registry: which Source and Scorer serve each source kind of the config."""
+"""The registry of senses: one SenseSpec per sense, in one place.
+
+Everything that lists the senses reads this: the config's `sources:` keys, fusion's default
+weights, the evidence kinds, the JSON schema's enums, metric labels and the dashboard. A new
+sense is one folder under agent/senses/ and one line here.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from agent.config import DeviceConfig
-from agent.core.samples import SOURCE_MODALITY, Modality
-from agent.senses.audio.scorer import SoundScorer
-from agent.senses.audio.source import MicrophoneSource
-from agent.senses.image.scorer import DetectorScorer
-from agent.senses.image.source import CameraSource
-from agent.senses.scorer import Scorer
-from agent.senses.sensor.scorer import SensorScorer
-from agent.senses.sensor.source import ModbusSource
-from agent.senses.source import Source
-from agent.senses.temperature.scorer import TemperatureScorer
-from agent.senses.temperature.source import InfraredSource
+from agent.core.samples import Score
+from agent.senses.audio import AUDIO
+from agent.senses.image import IMAGE
+from agent.senses.sensor import SENSOR
+from agent.senses.spec import SenseSpec
+from agent.senses.temperature import TEMPERATURE
 
-BUILDERS: dict[str, tuple[Any, Any]] = {
-    "camera": (CameraSource, DetectorScorer),
-    "infrared": (InfraredSource, TemperatureScorer),
-    "microphone": (MicrophoneSource, SoundScorer),
-    "modbus": (ModbusSource, SensorScorer),
-}
+SENSES: dict[str, SenseSpec] = {spec.name: spec for spec in (IMAGE, TEMPERATURE, AUDIO, SENSOR)}
 
 
-@dataclass(frozen=True, slots=True)
-class Channel:
-    """A source and the scorer that judges its samples."""
+def readings(scores: dict[str, Score]) -> dict[str, Any]:
+    """Raw readings behind the latest scores (max temperature, Modbus values), for charts."""
+    merged: dict[str, Any] = {}
+    for name, spec in SENSES.items():
+        merged.update(spec.readings(scores.get(name)))
+    return merged
 
-    source: Source
-    scorer: Scorer
 
-
-def build_channels(device: DeviceConfig) -> dict[Modality, Channel]:
-    """Instantiate every configured source with its scorer (loads the ONNX models)."""
-    channels: dict[Modality, Channel] = {}
-    for kind, config in device.sources:
-        if config is None:
-            continue
-        source_cls, scorer_cls = BUILDERS[kind]
-        channels[SOURCE_MODALITY[kind]] = Channel(
-            source=source_cls(device.id, config), scorer=scorer_cls(device.id, config)
-        )
-    return channels
+def default_weights() -> dict[str, float]:
+    """Each sense's default fusion weight (relative: fusion renormalises over those present)."""
+    return {name: spec.default_weight for name, spec in SENSES.items()}

@@ -59,3 +59,10 @@ def frame_sample(
         data=frame,
         meta={"frame_index": index, "uri": uri},
     )
+
+
+def array_of(sample: Sample) -> np.ndarray:
+    """The sample's array (a frame or a sound window); a register dict here is a bug."""
+    if not isinstance(sample.data, np.ndarray):
+        raise TypeError(f"{sample.modality} evidence needs an array sample")
+    return sample.data

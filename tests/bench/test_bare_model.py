@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.apps.bench.runner import BareModel
-from agent.config import CameraConfig, DetectorConfig
 from agent.config.base import BatchSize
+from agent.senses.image.config import CameraConfig, DetectorConfig
 from agent.senses.image.scorer import DetectorScorer
 from tests.support.onnx_models import brightness_detector
 from tests.support.video_files import write_flat_video

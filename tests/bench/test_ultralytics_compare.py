@@ -26,7 +26,7 @@ from agent.apps.bench.ultralytics_compare import (
 from agent.inference.models import models_dir
 
 ROOT = Path(__file__).resolve().parents[2]
-VIDEO = ROOT / "agent" / "demo" / "samples" / "pump-01" / "camera.avi"
+VIDEO = ROOT / "agent" / "apps" / "demo" / "samples" / "pump-01" / "camera.avi"
 MODEL = models_dir() / "defects-yolov8n.onnx"
 no_ultralytics = pytest.mark.skipif(
     importlib.util.find_spec("ultralytics") is not None, reason="Ultralytics is installed here"

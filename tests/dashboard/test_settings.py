@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from agent.apps.dashboard.server import settings_from
-from agent.config import ConfigError, parse_config
+from agent.config.loader import ConfigError, parse_config
 
 
 def config(dashboard: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from agent.config import CameraConfig, ConfigError, DetectorConfig, parse_config
+from agent.config.loader import ConfigError, parse_config
 from agent.inference import backends
 from agent.inference.backends import BackendUnavailableError, runs_on_gpu
 from agent.inference.engine_file import (
@@ -23,6 +23,7 @@ from agent.inference.engine_file import (
 )
 from agent.inference.models import sha256_of
 from agent.inference.session import load_session
+from agent.senses.image.config import CameraConfig, DetectorConfig
 from agent.senses.image.scorer import DetectorScorer
 from tests.support.onnx_models import brightness_detector, constant_model
 

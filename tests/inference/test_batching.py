@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from agent.config import CameraConfig, DetectorConfig
-from agent.core.samples import Modality, Sample
+from agent.core.samples import Sample
 from agent.inference.batching import BatchingSession, batching_session
 from agent.inference.session import InferenceSession, OnnxRuntimeSession
+from agent.senses.image.config import CameraConfig, DetectorConfig
 from agent.senses.image.scorer import DetectorScorer
 from tests.support import fake_tensorrt
 from tests.support.onnx_models import brightness_detector
@@ -166,7 +166,7 @@ def camera(model: Path, max_batch: int | Literal["auto"]) -> CameraConfig:
 
 def frame_sample(device: str, level: int) -> Sample:
     frame = np.full((IMGSZ, IMGSZ, 3), level, dtype=np.uint8)
-    return Sample(device, Modality.IMAGE, time.time(), frame, {"frame_index": 0})
+    return Sample(device, "image", time.time(), frame, {"frame_index": 0})
 
 
 def test_cameras_on_one_model_share_its_session_unless_max_batch_is_1(model: Path) -> None:

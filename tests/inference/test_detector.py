@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.config import CameraConfig, DetectorConfig
-from agent.core.samples import Modality, Sample
+from agent.core.samples import Sample
 from agent.inference.session import ModelError, load_session
+from agent.senses.image.config import CameraConfig, DetectorConfig
 from agent.senses.image.scorer import DetectorScorer, decode_yolov8, nms
 from tests.support.onnx_models import constant_model
 
@@ -172,7 +172,7 @@ def jpeg_sample(tmp_path: Path, width: int, height: int) -> Sample:
     assert cv2.imwrite(str(path), rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
     frame = cv2.imread(str(path))
     assert frame is not None
-    return Sample("press-7", Modality.IMAGE, time.time(), frame, {"frame_index": 0})
+    return Sample("press-7", "image", time.time(), frame, {"frame_index": 0})
 
 
 def test_scorer_end_to_end_maps_boxes_to_the_captured_frame(tmp_path: Path) -> None:
@@ -185,7 +185,7 @@ def test_scorer_end_to_end_maps_boxes_to_the_captured_frame(tmp_path: Path) -> N
     score = scorer.score(sample)
 
     assert score is not None
-    assert (score.device, score.modality, score.model) == ("press-7", Modality.IMAGE, "neu-det@1.2")
+    assert (score.device, score.modality, score.model) == ("press-7", "image", "neu-det@1.2")
     assert scorer.models == ["neu-det@1.2"]
     assert score.value == pytest.approx(0.88, abs=1e-4)
     assert score.label == "scratches"

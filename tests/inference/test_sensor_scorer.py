@@ -13,9 +13,9 @@ import pytest
 from onnx import TensorProto, helper
 from sklearn.ensemble import IsolationForest
 
-from agent.config.sources import ModbusConfig, RegisterConfig, SensorAnomalyConfig
-from agent.core.samples import Modality, Sample
+from agent.core.samples import Sample
 from agent.inference.session import ModelError, load_session
+from agent.senses.sensor.config import ModbusConfig, RegisterConfig, SensorAnomalyConfig
 from agent.senses.sensor.preprocess import baseline_stats, smooth, standardise, window_features
 from agent.senses.sensor.scorer import SensorScorer, calibrate
 from tests.support.sensor_models import chain_features, export_forest, fit_forest, save_model
@@ -80,9 +80,7 @@ def config(
 def sample(
     values: np.ndarray | list[float], names: tuple[str, ...] = ("temp", "pressure")
 ) -> Sample:
-    return Sample(
-        "pump-3", Modality.SENSOR, 1000.0, dict(zip(names, map(float, values), strict=True))
-    )
+    return Sample("pump-3", "sensor", 1000.0, dict(zip(names, map(float, values), strict=True)))
 
 
 def feed(scorer: SensorScorer, window: np.ndarray) -> list:
@@ -110,7 +108,7 @@ def test_normal_window_scores_low(model_path: Path) -> None:
     assert score.value == pytest.approx(calibrate(score.evidence["raw_score"], THRESHOLD, SCALE))
     assert score.label in ("temp", "pressure")
     assert score.model == "sensor-if@t1"
-    assert score.modality is Modality.SENSOR
+    assert score.modality == "sensor"
     assert score.captured_at == 1000.0
     assert score.evidence["window"] == WINDOW
     assert score.evidence["out_of_range"] == []

@@ -11,15 +11,17 @@ import numpy as np
 import pytest
 
 from agent.apps.evaluate import evaluate
-from agent.config import CameraConfig, DetectorConfig
-from agent.core.samples import Modality, Sample
+from agent.core.samples import Sample
 from agent.inference.models import models_dir
 from agent.inference.session import InferenceSession, load_session
+from agent.senses.image.config import CameraConfig, DetectorConfig
 from agent.senses.image.scorer import DetectorScorer, rect_stride
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "defects"
 MODEL = models_dir() / "defects-yolov8n.onnx"
-CLEAN_VIDEO = Path(__file__).parents[2] / "agent" / "demo" / "samples" / "motor-02" / "camera.avi"
+CLEAN_VIDEO = (
+    Path(__file__).parents[2] / "agent" / "apps" / "demo" / "samples" / "motor-02" / "camera.avi"
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def scorer() -> DetectorScorer:
 
 
 def score(scorer: DetectorScorer, frame: np.ndarray) -> tuple[float, str]:
-    result = scorer.score(Sample("test", Modality.IMAGE, time.time(), frame))
+    result = scorer.score(Sample("test", "image", time.time(), frame))
     return result.value, result.label
 
 
@@ -92,9 +94,7 @@ def test_shipped_detector_runs_16_9_frames_at_rect_size() -> None:
     scorer = DetectorScorer("line-1", config, session)
     assert rect_stride(session) == 32
 
-    scorer.score(
-        Sample("line-1", Modality.IMAGE, time.time(), np.full((1080, 1920, 3), 128, np.uint8))
-    )
+    scorer.score(Sample("line-1", "image", time.time(), np.full((1080, 1920, 3), 128, np.uint8)))
 
     assert session.shapes[-1] == (1, 3, 128, 192)
 
@@ -107,10 +107,10 @@ def test_model_input_is_what_score_feeds_the_model() -> None:
     frame = np.random.default_rng(3).integers(0, 255, (1080, 1920, 3), dtype=np.uint8)
 
     tensor = scorer.model_input(frame)
-    scorer.score(Sample("line-1", Modality.IMAGE, time.time(), frame))
+    scorer.score(Sample("line-1", "image", time.time(), frame))
 
     fed = session.inputs[-1]
     assert tensor.shape == fed.shape == (1, 3, 128, 192)
     np.testing.assert_array_equal(tensor, fed)
-    scorer.score(Sample("line-1", Modality.IMAGE, time.time(), frame[::-1].copy()))
+    scorer.score(Sample("line-1", "image", time.time(), frame[::-1].copy()))
     np.testing.assert_array_equal(tensor, fed)  # a copy: the buffers moved on, it did not

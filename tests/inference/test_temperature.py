@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.config import InfraredConfig
-from agent.core.samples import Modality, Sample
+from agent.core.samples import Sample
+from agent.senses.temperature.config import InfraredConfig
 from agent.senses.temperature.scorer import TemperatureScorer
 from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot
 
@@ -20,7 +20,7 @@ CONFIG = InfraredConfig.model_validate(
 
 
 def score(ambient: float, spot: float | None) -> tuple[float, str, dict[str, object]]:
-    sample = Sample("pump-01", Modality.TEMPERATURE, 1.0, frame_with_spot(ambient, spot))
+    sample = Sample("pump-01", "temperature", 1.0, frame_with_spot(ambient, spot))
     result = TemperatureScorer("pump-01", CONFIG).score(sample)
     return result.value, result.label, result.evidence
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from agent.config import BrokerConfig
+from agent.config.device import BrokerConfig
 from agent.sinks.mqtt.link import MqttLink
 from agent.sinks.mqtt.outbox import Outbox
 from agent.sinks.mqtt.publisher import Publisher

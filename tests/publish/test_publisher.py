@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from agent.config import BrokerConfig
+from agent.config.device import BrokerConfig
 from agent.sinks.evidence.store import EvidenceStore, PendingPublish
 from agent.sinks.mqtt.link import MqttLink
 from agent.sinks.mqtt.outbox import Outbox

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from agent.config import BrokerConfig
+from agent.config.device import BrokerConfig
 from agent.sinks.mqtt.link import MqttLink, tls_context
 from tests.support.mqtt import MosquittoProcess
 from tests.support.tasks import running

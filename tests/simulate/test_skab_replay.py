@@ -9,7 +9,7 @@ import numpy as np
 
 from agent.apps.simulate.modbus_server import modbus_device_server
 from agent.apps.simulate.skab_replay import Recording, recording_registers, replay
-from agent.config.sources import ModbusConfig
+from agent.senses.sensor.config import ModbusConfig
 from agent.senses.sensor.source import ModbusSource
 
 ROWS = 12

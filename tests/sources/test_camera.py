@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.config import CameraConfig
-from agent.core.samples import Modality, Sample
+from agent.core.samples import Sample
 from agent.senses.image import source as camera_module
+from agent.senses.image.config import CameraConfig
 from agent.senses.image.source import CameraSource, is_live
 from agent.senses.source import SourceError
 
@@ -83,7 +83,7 @@ async def test_file_is_replayed_in_real_time_and_sampled_at_fps(
     assert all(step >= 3 for step in np.diff(indices))  # ~4 frames skipped per sample
     assert [counter(s.data) for s in samples] == indices  # the frame decoded is the one named
     first = samples[0]
-    assert (first.device, first.modality) == ("press-7", Modality.IMAGE)
+    assert (first.device, first.modality) == ("press-7", "image")
     assert first.meta["uri"] == str(video)
     assert isinstance(first.data, np.ndarray)
     assert first.data.shape == (SIZE[1], SIZE[0], 3)

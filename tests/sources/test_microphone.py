@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from agent.core.samples import Modality, Sample
+from agent.core.samples import Sample
 from agent.senses.audio.source import BLOCKS_PER_WINDOW, QUEUED_WINDOWS, MicrophoneSource
 from agent.senses.source import SourceError
 from tests.support.audio_files import microphone_config, noise, write_audio
@@ -52,7 +52,7 @@ async def test_wav_replay_yields_paced_windows_then_ends(tmp_path: Path, model: 
     recorded, _ = sf.read(path, dtype="float32")
     np.testing.assert_array_equal(np.concatenate([s.data for s in samples]), recorded)
     for index, sample in enumerate(samples):
-        assert sample.modality is Modality.AUDIO
+        assert sample.modality == "audio"
         assert sample.device == "press-1"
         assert sample.data.dtype == np.float32
         assert sample.data.shape == (1600,)

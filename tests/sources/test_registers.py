@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pymodbus.client.mixin import ModbusClientMixin
 
-from agent.config.sources import RegisterConfig
+from agent.senses.sensor.config import RegisterConfig
 from agent.senses.sensor.registers import (
     ReadBlock,
     decode_value,

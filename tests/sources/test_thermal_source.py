@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.config import InfraredConfig
 from agent.senses.source import SourceError
+from agent.senses.temperature.config import InfraredConfig
 from agent.senses.temperature.source import InfraredSource
 from tests.support.thermal_frames import frame_with_spot, write_sequence
 

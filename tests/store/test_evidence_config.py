@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agent.config import ConfigError, parse_config
+from agent.config.loader import ConfigError, parse_config
 
 
 def config(tmp_path: Path, **evidence: Any) -> dict[str, Any]:

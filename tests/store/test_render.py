@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import soundfile
 
-from agent.config import InfraredConfig
 from agent.core.samples import Modality, Sample, Score
+from agent.senses.registry import SENSES
+from agent.senses.temperature.config import InfraredConfig
 from agent.senses.temperature.scorer import TemperatureScorer
-from agent.sinks.evidence.render import KINDS
 from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot
 
 
@@ -29,8 +29,8 @@ def score(modality: Modality, evidence: dict[str, object], value: float = 0.9) -
 def test_camera_frame_is_a_jpeg_with_the_detection_boxed() -> None:
     frame = np.full((120, 160, 3), 90, dtype=np.uint8)
     detections = [{"class": "scratches", "confidence": 0.87, "box": [40.0, 50.0, 100.0, 110.0]}]
-    jpeg = KINDS[Modality.IMAGE].render(
-        [sample(Modality.IMAGE, frame)], score(Modality.IMAGE, {"detections": detections}), None
+    jpeg = SENSES["image"].evidence.render(
+        [sample("image", frame)], score("image", {"detections": detections}), None
     )
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert image.shape == (120, 160, 3)
@@ -47,9 +47,9 @@ def test_thermal_frame_is_a_false_colour_png_with_region_and_scale() -> None:
     config = InfraredConfig.model_validate(
         {"uri": "x.png", "calibration": CENTI_KELVIN, "hot_threshold_c": 100}
     )
-    thermal = sample(Modality.TEMPERATURE, raw)
+    thermal = sample("temperature", raw)
     evidence = TemperatureScorer("pump-01", config).score(thermal)
-    png = KINDS[Modality.TEMPERATURE].render([thermal], evidence, config)
+    png = SENSES["temperature"].evidence.render([thermal], evidence, config)
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     zoom = 5  # 48 rows are enlarged to 240
     assert image.shape[0] == 48 * zoom
@@ -69,8 +69,8 @@ def test_thermal_frame_is_a_false_colour_png_with_region_and_scale() -> None:
 def test_sound_is_a_wav_at_its_own_rate_and_length() -> None:
     rate = 16_000
     window = (0.5 * np.sin(np.linspace(0, 2000 * np.pi, rate // 2))).astype(np.float32)
-    wav = KINDS[Modality.AUDIO].render(
-        [sample(Modality.AUDIO, window, sample_rate=rate)], score(Modality.AUDIO, {}), None
+    wav = SENSES["audio"].evidence.render(
+        [sample("audio", window, sample_rate=rate)], score("audio", {}), None
     )
     data, read_rate = soundfile.read(io.BytesIO(wav), dtype="float32")
     assert read_rate == rate
@@ -79,9 +79,9 @@ def test_sound_is_a_wav_at_its_own_rate_and_length() -> None:
 
 
 def test_sensor_window_is_json_with_every_reading_oldest_first() -> None:
-    readings = [sample(Modality.SENSOR, {"pressure": 2.0 + i / 10}) for i in range(5)]
-    verdict = score(Modality.SENSOR, {"units": {"pressure": "bar"}, "out_of_range": []})
-    document = json.loads(KINDS[Modality.SENSOR].render(readings, verdict, None))
+    readings = [sample("sensor", {"pressure": 2.0 + i / 10}) for i in range(5)]
+    verdict = score("sensor", {"units": {"pressure": "bar"}, "out_of_range": []})
+    document = json.loads(SENSES["sensor"].evidence.render(readings, verdict, None))
     assert [r["values"]["pressure"] for r in document["window"]] == [2.0, 2.1, 2.2, 2.3, 2.4]
     assert document["units"] == {"pressure": "bar"}
     assert document["window"][0]["captured_at"].endswith("Z")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.config import BrokerConfig, DeviceConfig
-from agent.core.samples import Modality, Sample, Score
+from agent.config.device import BrokerConfig, DeviceConfig
+from agent.core.samples import Sample, Score
+from agent.senses.registry import SENSES
 from agent.sinks.evidence.recorder import DeviceEvidence, EvidenceWriter
-from agent.sinks.evidence.render import KINDS
 from agent.sinks.evidence.store import EvidenceStore
 from agent.sinks.mqtt.link import MqttLink
 from agent.sinks.mqtt.outbox import Outbox
@@ -33,8 +33,8 @@ def frame_sample(grey: int) -> tuple[Sample, Score]:
     frame = np.full((60, 80, 3), grey, dtype=np.uint8)
     evidence = {"detections": [{"class": "dent", "confidence": 0.7, "box": [5, 5, 30, 30]}]}
     return (
-        Sample("cam-01", Modality.IMAGE, now, frame),
-        Score("cam-01", Modality.IMAGE, 0.7, "dent", evidence, now, now),
+        Sample("cam-01", "image", now, frame),
+        Score("cam-01", "image", 0.7, "dent", evidence, now, now),
     )
 
 
@@ -60,7 +60,7 @@ async def test_snapshot_is_published_retained_at_most_once_per_interval(
     evidence = DeviceEvidence(device, EvidenceWriter(store, publisher, topics), 5.0, clock)
     topic = topics.snapshot("cam-01", "image")
     first, skipped, later = frame_sample(40), frame_sample(120), frame_sample(200)
-    expected = [KINDS[Modality.IMAGE].render([s], score, None) for s, score in (first, later)]
+    expected = [SENSES["image"].evidence.render([s], score, None) for s, score in (first, later)]
 
     async with subscribe(*broker, topic) as seen, running(link.run(), publisher.run()):
         await evidence.snapshot(*first)

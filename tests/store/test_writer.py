@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.config import BrokerConfig, DeviceConfig
+from agent.config.decision import FusionConfig
+from agent.config.device import BrokerConfig, DeviceConfig
 from agent.core.alarms import Alarm, AlarmEvent, AlarmTransition
 from agent.core.fusion import fuse
 from agent.core.samples import Modality, Sample, Score
+from agent.senses.registry import default_weights
 from agent.sinks.evidence.recorder import DeviceEvidence, EvidenceWriter
 from agent.sinks.evidence.store import EvidenceStore
 from agent.sinks.mqtt.link import MqttLink
@@ -46,7 +48,7 @@ def observed(modality: Modality, data: np.ndarray, **meta: object) -> tuple[Samp
 
 
 def transition(event: AlarmEvent, seq: int, scores: dict[Modality, Score]) -> AlarmTransition:
-    config = DeviceConfig.model_fields["fusion"].default
+    config = FusionConfig(weights=default_weights())
     decision = fuse("pump-01", scores, config, scores, time.time())
     alarm = Alarm("a1", "pump-01", time.time(), "x", "major", 0.9, time.time())
     return AlarmTransition(event, seq, alarm, decision)
@@ -61,11 +63,11 @@ async def test_events_enter_the_outbox_in_seq_order_with_the_files_that_rendered
     store = EvidenceStore(tmp_path / "db.sqlite3", tmp_path / "evidence", 3600.0, 10**7)
     writer = EvidenceWriter(store, publisher, topics)
     evidence = DeviceEvidence(device(tmp_path), writer, 5.0)
-    image = observed(Modality.IMAGE, np.zeros((40, 60, 3), np.uint8))
-    audio = observed(Modality.AUDIO, np.zeros(800, np.float32))  # no sample_rate: cannot render
+    image = observed("image", np.zeros((40, 60, 3), np.uint8))
+    audio = observed("audio", np.zeros(800, np.float32))  # no sample_rate: cannot render
     for sample, _ in (image, audio):
         evidence.remember(sample)
-    scores = {Modality.IMAGE: image[1], Modality.AUDIO: audio[1]}
+    scores = {"image": image[1], "audio": audio[1]}
 
     evidence.alarm(transition(AlarmEvent.RAISED, 7, scores), topics.alarm("pump-01"), {"n": 7})
     evidence.alarm(transition(AlarmEvent.CLEARED, 8, scores), topics.alarm("pump-01"), {"n": 8})
@@ -98,10 +100,10 @@ async def test_events_still_queued_at_shutdown_go_out_without_evidence(tmp_path:
     store = EvidenceStore(tmp_path / "db.sqlite3", tmp_path / "evidence", 3600.0, 10**7)
     writer = EvidenceWriter(store, publisher, topics)
     evidence = DeviceEvidence(device(tmp_path), writer, 5.0)
-    image = observed(Modality.IMAGE, np.zeros((40, 60, 3), np.uint8))
+    image = observed("image", np.zeros((40, 60, 3), np.uint8))
     evidence.remember(image[0])
     for seq in (1, 2, 3):
-        event = transition(AlarmEvent.UPDATED, seq, {Modality.IMAGE: image[1]})
+        event = transition(AlarmEvent.UPDATED, seq, {"image": image[1]})
         evidence.alarm(event, topics.alarm("pump-01"), {"n": seq})
     task = asyncio.create_task(writer.run())
     await asyncio.sleep(0)  # the writer takes the first job and starts rendering

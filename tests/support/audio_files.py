@@ -17,7 +17,7 @@ import onnx
 import soundfile as sf
 from onnx import TensorProto, helper, numpy_helper
 
-from agent.config.sources import MicrophoneConfig
+from agent.senses.audio.config import MicrophoneConfig
 from agent.senses.audio.preprocess import NUMCEP
 from tests.support.onnx_models import IR_VERSION, OPSET
 

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from agent.config import BrokerConfig, DeviceConfig
+from agent.config.device import BrokerConfig, DeviceConfig
 from agent.core.alarms import sequence_from
+from agent.runtime.channels import build_channels
 from agent.runtime.pipeline import DevicePipeline
-from agent.senses.registry import build_channels
 from agent.sinks.mqtt.link import MqttLink
 from agent.sinks.mqtt.outbox import Outbox
 from agent.sinks.mqtt.publisher import Publisher

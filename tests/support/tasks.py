@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
-from agent.config import AgentConfig
+from agent.config.device import AgentConfig
 from agent.runtime.agent import Agent
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.config import ConfigError
+from agent.config.loader import ConfigError
 from agent.inference.session import ModelError
 
 

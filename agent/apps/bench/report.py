@@ -9,13 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agent.apps.bench.recorder import BenchRecorder, Percentiles, percentiles
-from agent.core.samples import Modality
 from agent.observe.stages import Stage
+from agent.senses.image.config import SENSE as IMAGE
+from agent.senses.registry import SENSES
 
 if TYPE_CHECKING:
     from agent.apps.bench.runner import BareModel, BareRuns, BenchOptions
-
-IMAGE = str(Modality.IMAGE)
 
 
 def stage_table(recorder: BenchRecorder) -> dict[str, Any]:
@@ -42,7 +41,7 @@ def inspection_ms(recorder: BenchRecorder) -> dict[str, Any] | None:
 
     None unless all four senses were scored in the window.
     """
-    scored = {m: percentiles(recorder.stage(Stage.SCORE, str(m))) for m in Modality}
+    scored = {m: percentiles(recorder.stage(Stage.SCORE, str(m))) for m in SENSES}
     if any(p["count"] == 0 for p in scored.values()):
         return None
     fusion = percentiles(recorder.all_modalities(Stage.FUSION))

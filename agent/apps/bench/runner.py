@@ -30,7 +30,6 @@ from agent.apps.bench.ultralytics_compare import Settings, compare
 from agent.apps.bench.video import FPS, SIZE, read_frames, write_bench_video
 from agent.apps.demo.broker import demo_broker
 from agent.apps.demo.runner import demo_config, demo_template, start_simulators
-from agent.core.samples import Modality
 from agent.inference.backends import runs_on_gpu
 from agent.inference.batching import BatchingSession
 from agent.inference.session import InferenceSession
@@ -38,6 +37,7 @@ from agent.observe import stages as observe
 from agent.observe.gpu import gpu_memory_used_bytes
 from agent.observe.process import ProcessUsage
 from agent.runtime.agent import Agent
+from agent.senses.image.config import SENSE as IMAGE
 from agent.senses.image.scorer import DetectorScorer
 from agent.sinks.mqtt.retained import clear_retained
 
@@ -113,7 +113,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
         config = demo_config(data, broker, prefix, ports, workdir / "state")
         agent = Agent(config)
-        detectors = [p.channels[Modality.IMAGE].scorer for p in agent.pipelines]
+        detectors = [p.channels[IMAGE].scorer for p in agent.pipelines]
         assert all(isinstance(d, DetectorScorer) for d in detectors)
         detector = detectors[0]
         bare = BareModel.of(detectors, video)

@@ -25,9 +25,8 @@ from typing import Any
 import numpy as np
 
 from agent.apps.bench.video import read_frames
-from agent.config import CameraConfig, DetectorConfig
-from agent.core.samples import Modality
 from agent.inference.backends import runs_on_gpu
+from agent.senses.image.config import SENSE, CameraConfig, DetectorConfig
 from agent.senses.image.scorer import DetectorScorer
 from agent.senses.image.source import open_capture
 from agent.senses.source import frame_sample
@@ -147,7 +146,7 @@ def agent_pass(scorer: DetectorScorer, video: Path, settings: Settings) -> Calla
         frames = decoded_frames(video, stop)
         try:
             for index, frame in enumerate(frames):
-                sample = frame_sample("bench", Modality.IMAGE, frame, index, str(video))
+                sample = frame_sample("bench", SENSE, frame, index, str(video))
                 yield len(scorer.score(sample).evidence["detections"])
         finally:
             frames.close()

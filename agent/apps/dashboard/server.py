@@ -15,7 +15,9 @@ from agent.apps.dashboard.auth import TokenGate, require_token_off_loopback
 from agent.apps.dashboard.history import History
 from agent.apps.dashboard.ingest import Ingest
 from agent.apps.dashboard.live import Hub, LiveView
-from agent.config import AgentConfig, BrokerConfig, DashboardConfig, StorageConfig, overridden
+from agent.config.base import overridden
+from agent.config.dashboard import DashboardConfig
+from agent.config.device import AgentConfig, BrokerConfig, StorageConfig
 from agent.sinks.mqtt.link import MqttLink
 from agent.sinks.mqtt.topics import ANY, Topics
 

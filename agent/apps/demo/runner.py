@@ -25,7 +25,9 @@ from agent.apps.demo.summary import summary
 from agent.apps.demo.view import DemoView
 from agent.apps.simulate.modbus_server import modbus_device_server
 from agent.apps.simulate.skab_replay import read_recording, recording_registers, replay
-from agent.config import AgentConfig, overridden, parse_config
+from agent.config.base import overridden
+from agent.config.device import AgentConfig
+from agent.config.loader import parse_config
 from agent.inference.models import models_dir
 from agent.runtime.agent import Agent
 from agent.sinks.mqtt.topics import Topics

@@ -17,8 +17,8 @@ import yaml
 
 from agent.apps.evaluate.datasets import DatasetError
 from agent.apps.evaluate.detection_metrics import detection_metrics, match_predictions
-from agent.config import CameraConfig, DetectorConfig
-from agent.core.samples import Modality, Sample
+from agent.core.samples import Sample
+from agent.senses.image.config import SENSE, CameraConfig, DetectorConfig
 from agent.senses.image.scorer import DetectorScorer
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -75,7 +75,7 @@ def evaluate(data: Path, model: Path) -> dict[str, Any]:
         if frame is None:
             raise DatasetError(f"{image}: cannot decode image")
         gt_boxes, gt_classes = read_labels(image, frame.shape[1], frame.shape[0])
-        score = scorer.score(Sample("evaluate", Modality.IMAGE, time.time(), frame))
+        score = scorer.score(Sample("evaluate", SENSE, time.time(), frame))
         found = score.evidence["detections"]
         boxes = np.array([d["box"] for d in found], np.float32).reshape(-1, 4)
         classes = np.array([names.index(d["class"]) for d in found], np.int64)

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from agent.apps.evaluate.datasets import DatasetError
-from agent.config.sources import ModbusConfig, RegisterConfig
-from agent.core.samples import Modality, Sample
+from agent.core.samples import Sample
 from agent.inference.session import InferenceSession, ModelError, load_session, metadata_list
+from agent.senses.sensor.config import SENSE, ModbusConfig, RegisterConfig
 from agent.senses.sensor.scorer import SensorScorer
 
 TRAIN_ROWS = 400  # SKAB: the first 400 rows of each file are its training part
@@ -124,7 +124,7 @@ def predict(scorer: SensorScorer, channels: list[str], values: np.ndarray) -> np
     """The agent's alarm decision for each row, fed in order as live samples."""
     flags = np.zeros(len(values), dtype=bool)
     for i, row in enumerate(values):
-        sample = Sample("skab", Modality.SENSOR, float(i), dict(zip(channels, row, strict=True)))
+        sample = Sample("skab", SENSE, float(i), dict(zip(channels, row, strict=True)))
         score = scorer.score(sample)
         flags[i] = score is not None and score.value >= ALARM
     return flags

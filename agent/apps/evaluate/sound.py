@@ -29,9 +29,9 @@ import soundfile as sf
 from pydantic import ValidationError
 
 from agent.apps.evaluate.datasets import DatasetError
-from agent.config.sources import MicrophoneConfig
-from agent.core.samples import Modality, Sample
+from agent.core.samples import Sample
 from agent.inference.session import ModelError, load_session
+from agent.senses.audio.config import SENSE, MicrophoneConfig
 from agent.senses.audio.preprocess import to_mono_float
 from agent.senses.audio.scorer import SILENCE, SoundScorer
 
@@ -114,7 +114,7 @@ def read_clip(path: Path) -> Sample:
         raise DatasetError(f"cannot read audio file {path}: {exc}") from exc
     return Sample(
         device=DEVICE,
-        modality=Modality.AUDIO,
+        modality=SENSE,
         captured_at=time.time(),
         data=to_mono_float(samples),
         meta={"sample_rate": int(rate), "source": str(path)},

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from agent.config.sources import RegisterConfig
+from agent.senses.sensor.config import RegisterConfig
 from agent.senses.sensor.registers import encode_value, register_count
 
 _KINDS = ("coil", "discrete", "holding", "input")  # SimDevice's tuple order

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.apps.simulate.modbus_server import ModbusDeviceServer
-from agent.config.sources import RegisterConfig
+from agent.senses.sensor.config import RegisterConfig
 
 LABEL_COLUMNS = {"datetime", "anomaly", "changepoint"}
 

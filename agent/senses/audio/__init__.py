@@ -1,1 +1,18 @@
 """The audio sense: a microphone judged by the CNN-LSTM sound classifier."""
+
+from agent.senses.audio.config import SENSE, MicrophoneConfig
+from agent.senses.audio.evidence import audio_wav
+from agent.senses.audio.scorer import SoundScorer
+from agent.senses.audio.source import MicrophoneSource
+from agent.senses.spec import EvidenceSpec, SenseSpec
+
+AUDIO = SenseSpec(
+    name=SENSE,
+    source_key="microphone",
+    config=MicrophoneConfig,
+    source=MicrophoneSource,
+    scorer=SoundScorer,
+    evidence=EvidenceSpec("audio", "audio/wav", ".wav", audio_wav),
+    default_weight=0.2,
+    colour="#ba68c8",
+)

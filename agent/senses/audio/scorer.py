@@ -13,10 +13,10 @@ import time
 
 import numpy as np
 
-from agent.config.sources import MicrophoneConfig
-from agent.core.samples import Modality, Sample, Score
+from agent.core.samples import Sample, Score
 from agent.inference.session import InferenceSession, ModelError, load_session, metadata_list
 from agent.observe.stages import Stage, timed
+from agent.senses.audio.config import SENSE, MicrophoneConfig
 from agent.senses.audio.preprocess import NUMCEP, NoiseFloor, spectral_subtract, window_features
 
 DEFAULT_MODEL_RATE = 16_000
@@ -28,7 +28,7 @@ SILENCE = "silence"
 class SoundScorer:
     """Scores a window by 1 − p(normal class); a window without enough sound scores 0."""
 
-    modality = Modality.AUDIO
+    modality = SENSE
 
     def __init__(
         self, device: str, config: MicrophoneConfig, session: InferenceSession | None = None

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from agent.config.sources import MicrophoneConfig
-from agent.core.samples import Modality, Sample
+from agent.core.samples import Sample
+from agent.senses.audio.config import SENSE, MicrophoneConfig
 from agent.senses.audio.preprocess import to_mono_float
 from agent.senses.source import Pacer, SourceError
 
@@ -30,7 +30,7 @@ STALL_S = 0.5  # silence from PortAudio beyond one window plus this means the de
 class MicrophoneSource:
     """One microphone of one device; a file replay stands in for it in tests and demos."""
 
-    modality = Modality.AUDIO
+    modality = SENSE
 
     def __init__(self, device: str, config: MicrophoneConfig) -> None:
         self.device = device

@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from agent.config import CameraConfig, DetectorConfig
-from agent.core.samples import Modality, Sample, Score
+from agent.core.samples import Sample, Score
 from agent.inference.batching import BatchingSession, batching_session
 from agent.inference.session import InferenceSession, ModelError, metadata_list
 from agent.observe.stages import Stage, timed
+from agent.senses.image.config import SENSE, CameraConfig, DetectorConfig
 from agent.senses.image.preprocess import FramePreparer, Size
 
 
@@ -177,7 +177,7 @@ def class_thresholds(detector: DetectorConfig, names: list[str]) -> np.ndarray:
 class DetectorScorer:
     """Scores a camera frame by its most confident detection; all boxes go into the evidence."""
 
-    modality = Modality.IMAGE
+    modality = SENSE
 
     def __init__(
         self, device: str, config: CameraConfig, session: InferenceSession | None = None

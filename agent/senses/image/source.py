@@ -16,9 +16,9 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
-from agent.config import CameraConfig
-from agent.core.samples import Modality, Sample
+from agent.core.samples import Sample
 from agent.observe.stages import Stage, timed
+from agent.senses.image.config import SENSE, CameraConfig
 from agent.senses.source import Pacer, SourceError, frame_sample
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def read_continuously(
 class CameraSource:
     """BGR frames from one OpenCV capture, sampled at `config.fps`."""
 
-    modality = Modality.IMAGE
+    modality = SENSE
 
     def __init__(self, device: str, config: CameraConfig) -> None:
         self.device = device

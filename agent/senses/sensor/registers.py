@@ -13,7 +13,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from agent.config.sources import DataType, RegisterConfig
+from agent.senses.sensor.config import DataType, RegisterConfig
 
 # struct format of each non-bool type, as big-endian bytes of the whole value.
 _FORMATS: dict[str, str] = {

@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from agent.config.sources import ModbusConfig, RegisterConfig
-from agent.core.samples import Modality, Sample, Score
+from agent.core.samples import Sample, Score
 from agent.inference.session import InferenceSession, ModelError, load_session, metadata_list
 from agent.observe.stages import Stage, timed
+from agent.senses.sensor.config import SENSE, ModbusConfig, RegisterConfig
 from agent.senses.sensor.preprocess import (
     FEATURE_STATS,
     baseline_stats,
@@ -98,7 +98,7 @@ class SensorModel:
 class SensorScorer:
     """Scores each Modbus sample from its register limits and the window it completes."""
 
-    modality = Modality.SENSOR
+    modality = SENSE
 
     def __init__(
         self, device: str, config: ModbusConfig, session: InferenceSession | None = None
@@ -153,7 +153,7 @@ class SensorScorer:
         label = out_of_range[0]["name"] if out_of_range else self._most_deviant(smoothed)
         return Score(
             device=self.device,
-            modality=Modality.SENSOR,
+            modality=SENSE,
             value=value,
             label=label,
             evidence={

@@ -12,8 +12,8 @@ from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
-from agent.config.sources import ModbusConfig
-from agent.core.samples import Modality, Sample
+from agent.core.samples import Sample
+from agent.senses.sensor.config import SENSE, ModbusConfig
 from agent.senses.sensor.registers import ReadBlock, decode_value, plan_reads
 from agent.senses.source import Pacer, SourceError
 
@@ -36,7 +36,7 @@ class ModbusSource:
     off (reconnect_delay=0) so the runtime's supervisor decides when to try again.
     """
 
-    modality = Modality.SENSOR
+    modality = SENSE
 
     def __init__(self, device: str, config: ModbusConfig) -> None:
         self.device = device
@@ -68,7 +68,7 @@ class ModbusSource:
                     values.update(await self._read(client, block))
                 yield Sample(
                     device=self.device,
-                    modality=Modality.SENSOR,
+                    modality=SENSE,
                     captured_at=time.time(),
                     data={reg.name: values[reg.name] for reg in self.config.registers},
                     meta={"units": dict(self._units)},

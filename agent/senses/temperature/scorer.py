@@ -6,16 +6,16 @@ import time
 
 import numpy as np
 
-from agent.config import InfraredConfig
-from agent.core.samples import Modality, Sample, Score
+from agent.core.samples import Sample, Score
 from agent.observe.stages import Stage, timed
+from agent.senses.temperature.config import SENSE, InfraredConfig
 from agent.senses.temperature.preprocess import calibrate, find_hot_regions
 
 
 class TemperatureScorer:
     """Score rises linearly from 0 at warn_c to 1 at limit_c of the hottest region."""
 
-    modality = Modality.TEMPERATURE
+    modality = SENSE
 
     def __init__(self, device: str, config: InfraredConfig) -> None:
         self.device = device

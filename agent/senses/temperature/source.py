@@ -10,9 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from agent.config import InfraredConfig
-from agent.core.samples import Modality, Sample
+from agent.core.samples import Sample
 from agent.senses.source import Pacer, SourceError, frame_sample
+from agent.senses.temperature.config import SENSE, InfraredConfig
 
 
 def read_raw_frame(path: Path) -> np.ndarray:
@@ -70,7 +70,7 @@ class Y16Reader:
 class InfraredSource:
     """Yields raw uint16 frames at the configured rate; calibration happens in the scorer."""
 
-    modality = Modality.TEMPERATURE
+    modality = SENSE
 
     def __init__(self, device: str, config: InfraredConfig) -> None:
         self.device = device

@@ -20,11 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.config import DeviceConfig
+from agent.config.device import DeviceConfig
 from agent.core.alarms import AlarmEvent, AlarmTransition
 from agent.core.payload import encode
-from agent.core.samples import SOURCE_MODALITY, Modality, Sample, Score
-from agent.sinks.evidence.render import KINDS
+from agent.core.samples import Modality, Sample, Score
+from agent.senses.registry import SENSES
 from agent.sinks.evidence.store import EvidenceStore, StoredEvidence
 from agent.sinks.mqtt.publisher import Publisher
 from agent.sinks.mqtt.topics import Topics
@@ -32,8 +32,6 @@ from agent.sinks.mqtt.topics import Topics
 log = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 3600.0
-SENSOR_WINDOW = 120  # Modbus readings kept for the sensor window evidence
-SNAPSHOT_MODALITIES = (Modality.IMAGE, Modality.TEMPERATURE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +41,7 @@ class Capture:
     modality: Modality
     samples: list[Sample]
     score: Score
-    source: object  # the source's config section (the thermal renderer needs its calibration)
+    source: object  # the sense's config section (the thermal renderer needs its calibration)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +113,8 @@ class EvidenceWriter:
         """Render and store each modality's file; a failing one is logged and left out."""
         stored = []
         for capture in job.captures:
-            kind = KINDS[capture.modality]
             try:
+                kind = SENSES[capture.modality].evidence
                 data = kind.render(capture.samples, capture.score, capture.source)
                 stored.append(
                     self.store.put(
@@ -130,7 +128,7 @@ class EvidenceWriter:
                     )
                 )
             except Exception:  # one bad frame must not cost the alarm its other evidence
-                fields = {"device": job.device, "alarm_id": job.alarm_id, "kind": kind.kind}
+                fields = {"device": job.device, "alarm_id": job.alarm_id, "sense": capture.modality}
                 log.exception("evidence not stored", extra={"fields": fields})
         prune(self.store)  # the disk cap holds after every alarm, not only hourly
         return stored
@@ -169,10 +167,10 @@ class DeviceEvidence:
         self._last_snapshot: dict[Modality, float] = {}
 
     def remember(self, sample: Sample) -> None:
-        """Keep a scored sample (the last SENSOR_WINDOW for Modbus, else one): the alarm's
+        """Keep a scored sample (as many as its sense's evidence draws on): the alarm's
         decision holds its score, so evidence pairs the two when an alarm comes."""
         if sample.modality not in self._samples:
-            size = SENSOR_WINDOW if sample.modality is Modality.SENSOR else 1
+            size = SENSES[sample.modality].evidence.window
             self._samples[sample.modality] = deque(maxlen=size)
         self._samples[sample.modality].append(sample)
 
@@ -192,14 +190,14 @@ class DeviceEvidence:
     async def snapshot(self, sample: Sample, score: Score) -> None:
         """Publish the annotated camera / thermal frame, retained, at most once per interval."""
         modality = sample.modality
-        if modality not in SNAPSHOT_MODALITIES:
+        kind = SENSES[modality].evidence
+        if not kind.snapshot:
             return
         now = self.clock()
         last = self._last_snapshot.get(modality)
         if last is not None and now - last < self.snapshot_interval_s:
             return
         self._last_snapshot[modality] = now
-        kind = KINDS[modality]
         try:
             data = await asyncio.to_thread(kind.render, [sample], score, self._source(modality))
         except Exception:  # a snapshot is a convenience: log it, never stop the modality
@@ -210,5 +208,4 @@ class DeviceEvidence:
         writer.publisher.set_retained(writer.topics.snapshot(self.device.id, kind.kind), data)
 
     def _source(self, modality: Modality) -> object:
-        kind = next(k for k, m in SOURCE_MODALITY.items() if m is modality)
-        return getattr(self.device.sources, kind)
+        return self.device.sources.configured().get(modality)

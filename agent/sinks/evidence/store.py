@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.config import StorageConfig
+from agent.config.device import StorageConfig
 from agent.sinks.durable import connect_durable
 
 log = logging.getLogger(__name__)

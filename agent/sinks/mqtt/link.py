@@ -11,7 +11,7 @@ from collections.abc import Callable
 import aiomqtt
 
 from agent.backoff import Backoff
-from agent.config import BrokerConfig
+from agent.config.device import BrokerConfig
 
 log = logging.getLogger(__name__)
 

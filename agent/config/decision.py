@@ -1,0 +1,41 @@
+"""Config of how a device decides: fusion of its senses' scores, the alarm lifecycle, its place."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from agent.config.base import PositiveFloat, Probability, StrictModel
+
+
+class FusionConfig(StrictModel):
+    """Weighted fusion of the latest score per sense, plus per-sense critical levels.
+
+    Weights are relative: fusion renormalises them over the senses that have a fresh score.
+    Left out, every sense takes its default weight from the sense registry; given, a sense it
+    does not name has weight 0 (it can still alarm through its critical level). The device
+    config checks that every key names a registered sense.
+    """
+
+    weights: dict[str, Probability] = Field(default_factory=dict)
+    threshold: Probability = 0.3
+    critical: dict[str, Probability] = Field(default_factory=dict)
+    stale_after_s: PositiveFloat = 10.0
+
+
+class AlarmConfig(StrictModel):
+    """Lifecycle tuning so a flickering score does not flood subscribers."""
+
+    hysteresis: Probability = 0.05
+    min_hold_s: float = Field(default=10.0, ge=0.0)
+    update_interval_s: float = Field(default=5.0, ge=0.0)
+    update_delta: Probability = 0.1
+    major_at: Probability = 0.6
+    critical_at: Probability = 0.8
+
+
+class LocationConfig(StrictModel):
+    """Where a person finds the device on the shop floor."""
+
+    line: str = ""
+    zone: str = ""
+    position: str = ""
