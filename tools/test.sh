@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the agent with its test extras into .venv and run lint + the whole test suite.
+# Install the agent with its cpu (ONNX Runtime) and dev extras into .venv and run lint + the
+# whole test suite.
 # System packages the tests need are installed when missing and when we are allowed to.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ fi
 
 python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[cpu,dev]'
 
 # promtool checks the /metrics output; taken out of Debian's package, whose server we don't want
 if ! command -v promtool >/dev/null && [ ! -x .venv/bin/promtool ]; then

@@ -15,12 +15,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import onnxruntime as ort
-
 from agent.config.base import Backend
 from agent.inference import tensorrt
 from agent.inference.engine_file import check_engine, engine_path_for
-from agent.inference.session import InferenceSession, ModelError, OnnxRuntimeSession
+from agent.inference.session import (
+    ONNXRUNTIME_MISSING,
+    InferenceSession,
+    ModelError,
+    OnnxRuntimeSession,
+)
+
+try:
+    import onnxruntime as ort
+except ImportError:  # an extra's package: load_session names the fix before a candidate needs it
+    ort = None
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +76,8 @@ def _open_native(path: Path) -> InferenceSession:
 
 def _provider_unavailable(provider: str) -> Callable[[Path], str | None]:
     def unavailable(_: Path) -> str | None:
+        if ort is None:
+            return ONNXRUNTIME_MISSING
         available = ort.get_available_providers()
         if provider in available:
             return None

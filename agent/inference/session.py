@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Protocol
 
 import numpy as np
-import onnxruntime as ort
 
 from agent.inference.models import read_manifest, sha256_of
 from agent.observe.stages import Stage, timed
@@ -16,6 +16,25 @@ from agent.observe.stages import Stage, timed
 
 class ModelError(Exception):
     """A model file that cannot be loaded or does not fit what its scorer expects."""
+
+
+ONNXRUNTIME_MISSING = (
+    "onnxruntime is not installed: pip install 'edge-inspection-agent[cpu]' "
+    "(or [gpu], or see deploy/jetson/README.md on a Jetson)"
+)
+
+
+def require_onnxruntime() -> ModuleType:
+    """The `onnxruntime` module, or a ModelError naming the install that provides it.
+
+    No base dependency brings it: the `cpu` or `gpu` extra does, or on a Jetson NVIDIA's wheel
+    (two of them in one environment break each other, so the choice is the installer's).
+    """
+    try:
+        import onnxruntime  # an extra's package: checked where sessions open
+    except ImportError:
+        raise ModelError(ONNXRUNTIME_MISSING) from None
+    return onnxruntime
 
 
 class InferenceSession(Protocol):
@@ -42,6 +61,7 @@ class OnnxRuntimeSession:
     fallbacks: tuple[str, ...] = ()  # providers for the operators `provider` cannot run
 
     def __post_init__(self) -> None:
+        ort = require_onnxruntime()
         options = ort.SessionOptions()
         options.log_severity_level = 3
         # ORT's intra-op threads spin after each run by default; on a small CPU shared with
@@ -118,8 +138,11 @@ def load_session(
     """The session for a model file on the best backend allowed (see agent.inference.backends).
 
     `field_name` is the config field that chose `backend`, named in the error when it cannot
-    be honoured.
+    be honoured. Every backend but a demanded native `tensorrt` needs ONNX Runtime (at least
+    as the CPU fallback), so its absence is one clear error here, before anything opens.
     """
+    if backend != "tensorrt":
+        require_onnxruntime()
     verify_against_manifest(path)
     from agent.inference.backends import open_session  # imports this module: import when used
 

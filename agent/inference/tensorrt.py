@@ -28,9 +28,12 @@ CUDART_MODULES = ("cuda.bindings.runtime", "cuda.cudart")  # cuda-python >= 12.6
 def missing_modules() -> str | None:
     """Why native TensorRT cannot run here (a missing Python package), or None."""
     if importlib.util.find_spec("tensorrt") is None:
-        return "python package 'tensorrt' is not installed (TensorRT 10+, pip extra 'jetson')"
+        return (
+            "python package 'tensorrt' is not installed (TensorRT 10+: JetPack's "
+            "python3-libnvinfer in a --system-site-packages venv, deploy/jetson/README.md)"
+        )
     if cudart_module_name() is None:
-        return "python package 'cuda-python' is not installed (needed for GPU buffers)"
+        return "python package 'cuda-python' is not installed (GPU buffers; pip extra 'jetson')"
     return None
 
 

@@ -68,7 +68,7 @@ def require_ultralytics() -> str:
     if importlib.util.find_spec("ultralytics") is None:
         raise UltralyticsMissingError(
             "Ultralytics is not installed: the comparison needs the train extra "
-            "(python3 -m venv .venv-train && .venv-train/bin/pip install -e '.[train]')"
+            "(python3 -m venv .venv-train && .venv-train/bin/pip install -e '.[cpu,train]')"
         )
     return importlib.metadata.version("ultralytics")
 
