@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LICENSES = ROOT / "LICENSES.md"
 COVERED_FOLDERS = (
     "models/",
-    "agent/demo/samples/",
+    "agent/apps/demo/samples/",
     "tests/fixtures/",
-    "agent/dashboard/static/vendor/",
+    "agent/apps/dashboard/static/vendor/",
 )
 CODE_SUFFIXES = (".py",)
 
