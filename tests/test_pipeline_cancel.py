@@ -16,6 +16,7 @@ from agent.runtime.pipeline import DevicePipeline
 from agent.sinks.mqtt.link import MqttLink
 from agent.sinks.mqtt.outbox import Outbox
 from agent.sinks.mqtt.publisher import Publisher
+from agent.sinks.mqtt.sink import MqttSink
 from agent.sinks.mqtt.topics import Topics
 from tests.support.agent_process import thermal_device
 from tests.support.tasks import eventually
@@ -58,7 +59,7 @@ async def test_pipeline_stops_although_its_source_swallowed_the_cancellation(
     publisher = Publisher(MqttLink(BrokerConfig(), topics.status), outbox)
     source = CancelLosingSource()
     channels = {"sensor": Channel(source=source, scorer=NoScore())}
-    pipeline = DevicePipeline(config, channels, publisher, topics, sequence_from())
+    pipeline = DevicePipeline(config, channels, MqttSink(publisher), topics, sequence_from())
     task = asyncio.create_task(pipeline.run())
     await eventually(lambda: source.polls >= 3, 10)
     task.cancel()

@@ -24,11 +24,13 @@ from agent.runtime.reload import (
     report_abandoned_alarm,
 )
 from agent.runtime.service import serve_systemd
-from agent.sinks.evidence.recorder import DeviceEvidence, EvidenceWriter, keep_retention
+from agent.sinks.base import Sink
+from agent.sinks.evidence.recorder import EvidenceSink, EvidenceWriter, keep_retention
 from agent.sinks.evidence.store import EvidenceStore, open_evidence_store
 from agent.sinks.mqtt.link import MqttLink
 from agent.sinks.mqtt.outbox import Outbox
 from agent.sinks.mqtt.publisher import Publisher
+from agent.sinks.mqtt.sink import MqttSink
 from agent.sinks.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,7 @@ class Agent:
             self.evidence_writer = EvidenceWriter(self.evidence_store, self.publisher, self.topics)
         sequence = sequence_from(self.outbox.last_seq() + 1)  # continues across restarts
         self.pipelines = [
-            build_pipeline(device, self.publisher, self.topics, sequence, self._device_evidence)
+            build_pipeline(device, self.topics, sequence, self._sink_for)
             for device in config.devices
         ]
         self.sequence = sequence  # reloaded pipelines go on numbering from it
@@ -113,9 +115,7 @@ class Agent:
         plan = plan_reload(self.config, config)
         devices = {d.id: d for d in config.devices}
         wanted = [devices[i] for i in plan.replace + plan.add]
-        fresh = await build_pipelines(
-            wanted, self.publisher, self.topics, self.sequence, self._device_evidence
-        )
+        fresh = await build_pipelines(wanted, self.topics, self.sequence, self._sink_for)
         old = {p.device: p for p in self.pipelines}
         await self._stop([*plan.replace, *plan.remove])
         for device in plan.replace:
@@ -189,11 +189,12 @@ class Agent:
             self.evidence_store.close()
         log.info("agent stopped")
 
-    def _device_evidence(self, device: DeviceConfig) -> DeviceEvidence | None:
+    def _sink_for(self, device: DeviceConfig) -> Sink:
+        """The evidence sink (which publishes through MQTT) when evidence is on, else MQTT's."""
         if self.evidence_writer is None:
-            return None
+            return MqttSink(self.publisher)
         interval = self.config.storage.evidence.snapshot_interval_s
-        return DeviceEvidence(device, self.evidence_writer, interval)
+        return EvidenceSink(device, self.evidence_writer, interval)
 
     def _start_evidence(self) -> list[asyncio.Task[None]]:
         """The evidence writer and periodic retention, when evidence is enabled."""

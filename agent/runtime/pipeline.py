@@ -1,4 +1,4 @@
-"""One device's pipeline: sources → scorers → fusion → alarm lifecycle → publisher."""
+"""One device's pipeline: sources → scorers → fusion → alarm lifecycle → its Sink."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Collection, Iterator
-from typing import TYPE_CHECKING
 
 from agent.backoff import Backoff
 from agent.config.device import DeviceConfig
@@ -21,11 +20,9 @@ from agent.runtime.channels import Channel
 from agent.runtime.health import DeviceHealth
 from agent.senses.registry import readings
 from agent.senses.source import SourceError
-from agent.sinks.mqtt.publisher import Publisher, raise_lost_cancellation
+from agent.sinks.base import Sink
+from agent.sinks.mqtt.publisher import raise_lost_cancellation
 from agent.sinks.mqtt.topics import Topics
-
-if TYPE_CHECKING:
-    from agent.sinks.evidence.recorder import DeviceEvidence
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +41,13 @@ class DevicePipeline:
         self,
         config: DeviceConfig,
         channels: dict[Modality, Channel],
-        publisher: Publisher,
+        sink: Sink,
         topics: Topics,
         sequence: Iterator[int],
-        evidence: DeviceEvidence | None = None,
     ) -> None:
         self.config = config
-        self.evidence = evidence  # None: alarms go to the publisher without evidence files
         self.channels = channels
-        self.publisher = publisher
+        self.sink = sink
         self.topics = topics
         self.tracker = AlarmTracker(config.id, config.alarm, sequence)
         self.scores: dict[Modality, Score] = {}
@@ -126,20 +121,18 @@ class DevicePipeline:
         if score is None:
             return
         self.scores[modality] = score
-        if self.evidence is not None:
-            self.evidence.remember(sample)
+        self.sink.remember(sample)
         async with self._scored:
             self._scored.notify_all()
         decision = self.decide()
         latency_s = decision.decided_at - sample.captured_at
         self.latency_ms.append(latency_s * 1000.0)
         observe.decision(self.device, latency_s)
-        if self.evidence is not None:
-            await self.evidence.snapshot(sample, score)
+        await self.sink.snapshot(sample, score)
 
     def _health_changed(self) -> None:
         """Publish the new health (retained) and re-decide: fusion drops what is unavailable."""
-        self.publisher.set_retained(self.topics.health(self.device), encode(self.health.payload()))
+        self.sink.retain(self.topics.health(self.device), encode(self.health.payload()))
         self.decide()
 
     def _fields(self, modality: Modality) -> dict[str, str]:
@@ -159,10 +152,7 @@ class DevicePipeline:
         if transition is not None:
             payload = alarm_payload(transition, self.topics.site, self.config.location)
             topic = self.topics.alarm(self.device)
-            if self.evidence is not None:
-                self.evidence.alarm(transition, topic, payload)
-            else:
-                self.publisher.send_event(transition.seq, topic, encode(payload))
+            self.sink.alarm(transition, topic, payload)
             observe.alarm_event(self.device, transition.event)
             log.info(
                 f"alarm {transition.event}",
@@ -201,7 +191,7 @@ class DevicePipeline:
         last_key, last_at = self._last_state
         if key != last_key or now - last_at >= STATE_EVERY_S:
             self._last_state = (key, now)
-            self.publisher.set_retained(self.topics.state(self.device), encode(state))
+            self.sink.retain(self.topics.state(self.device), encode(state))
 
     async def fresh_scores(self, after: float, timeout_s: float) -> list[Modality]:
         """Wait until every live modality has a score captured after `after`; return the missing."""

@@ -29,8 +29,7 @@ from agent.inference.session import ModelError
 from agent.runtime.channels import build_channels
 from agent.runtime.pipeline import DevicePipeline
 from agent.runtime.systemd import notify
-from agent.sinks.evidence.recorder import DeviceEvidence
-from agent.sinks.mqtt.publisher import Publisher
+from agent.sinks.base import Sink
 from agent.sinks.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -69,28 +68,26 @@ def plan_reload(old: AgentConfig, new: AgentConfig) -> ReloadPlan:
 
 def build_pipeline(
     device: DeviceConfig,
-    publisher: Publisher,
     topics: Topics,
     sequence: Iterator[int],
-    evidence_for: Callable[[DeviceConfig], DeviceEvidence | None],
+    sink_for: Callable[[DeviceConfig], Sink],
 ) -> DevicePipeline:
     """One device's pipeline with its sources and models (loads the ONNX files)."""
     channels = build_channels(device)
-    return DevicePipeline(device, channels, publisher, topics, sequence, evidence_for(device))
+    return DevicePipeline(device, channels, sink_for(device), topics, sequence)
 
 
 async def build_pipelines(
     devices: list[DeviceConfig],
-    publisher: Publisher,
     topics: Topics,
     sequence: Iterator[int],
-    evidence_for: Callable[[DeviceConfig], DeviceEvidence | None],
+    sink_for: Callable[[DeviceConfig], Sink],
 ) -> dict[str, DevicePipeline]:
     """New pipelines, their models loaded in a thread while the old ones keep running."""
     pipelines = {}
     for device in devices:
         pipelines[device.id] = await asyncio.to_thread(
-            build_pipeline, device, publisher, topics, sequence, evidence_for
+            build_pipeline, device, topics, sequence, sink_for
         )
     return pipelines
 

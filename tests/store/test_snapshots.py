@@ -11,7 +11,7 @@ import numpy as np
 from agent.config.device import BrokerConfig, DeviceConfig
 from agent.core.samples import Sample, Score
 from agent.senses.registry import SENSES
-from agent.sinks.evidence.recorder import DeviceEvidence, EvidenceWriter
+from agent.sinks.evidence.recorder import EvidenceSink, EvidenceWriter
 from agent.sinks.evidence.store import EvidenceStore
 from agent.sinks.mqtt.link import MqttLink
 from agent.sinks.mqtt.outbox import Outbox
@@ -57,7 +57,7 @@ async def test_snapshot_is_published_retained_at_most_once_per_interval(
          "fusion": {"weights": {"image": 1.0}}}
     )  # fmt: skip
     clock = Clock()
-    evidence = DeviceEvidence(device, EvidenceWriter(store, publisher, topics), 5.0, clock)
+    evidence = EvidenceSink(device, EvidenceWriter(store, publisher, topics), 5.0, clock)
     topic = topics.snapshot("cam-01", "image")
     first, skipped, later = frame_sample(40), frame_sample(120), frame_sample(200)
     expected = [SENSES["image"].evidence.render([s], score, None) for s, score in (first, later)]

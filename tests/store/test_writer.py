@@ -17,7 +17,7 @@ from agent.core.alarms import Alarm, AlarmEvent, AlarmTransition
 from agent.core.fusion import fuse
 from agent.core.samples import Modality, Sample, Score
 from agent.senses.registry import default_weights
-from agent.sinks.evidence.recorder import DeviceEvidence, EvidenceWriter
+from agent.sinks.evidence.recorder import EvidenceSink, EvidenceWriter
 from agent.sinks.evidence.store import EvidenceStore
 from agent.sinks.mqtt.link import MqttLink
 from agent.sinks.mqtt.outbox import Outbox
@@ -62,7 +62,7 @@ async def test_events_enter_the_outbox_in_seq_order_with_the_files_that_rendered
     publisher = Publisher(MqttLink(BrokerConfig(), topics.status), outbox)  # never connected
     store = EvidenceStore(tmp_path / "db.sqlite3", tmp_path / "evidence", 3600.0, 10**7)
     writer = EvidenceWriter(store, publisher, topics)
-    evidence = DeviceEvidence(device(tmp_path), writer, 5.0)
+    evidence = EvidenceSink(device(tmp_path), writer, 5.0)
     image = observed("image", np.zeros((40, 60, 3), np.uint8))
     audio = observed("audio", np.zeros(800, np.float32))  # no sample_rate: cannot render
     for sample, _ in (image, audio):
@@ -99,7 +99,7 @@ async def test_events_still_queued_at_shutdown_go_out_without_evidence(tmp_path:
     publisher = Publisher(MqttLink(BrokerConfig(), topics.status), outbox)
     store = EvidenceStore(tmp_path / "db.sqlite3", tmp_path / "evidence", 3600.0, 10**7)
     writer = EvidenceWriter(store, publisher, topics)
-    evidence = DeviceEvidence(device(tmp_path), writer, 5.0)
+    evidence = EvidenceSink(device(tmp_path), writer, 5.0)
     image = observed("image", np.zeros((40, 60, 3), np.uint8))
     evidence.remember(image[0])
     for seq in (1, 2, 3):

@@ -14,6 +14,7 @@ from agent.runtime.pipeline import DevicePipeline
 from agent.sinks.mqtt.link import MqttLink
 from agent.sinks.mqtt.outbox import Outbox
 from agent.sinks.mqtt.publisher import Publisher
+from agent.sinks.mqtt.sink import MqttSink
 from agent.sinks.mqtt.topics import Topics
 from tests.support.tasks import running
 from tests.support.thermal_frames import frame_with_spot, infrared_source
@@ -27,7 +28,8 @@ async def running_pipeline(
     topics = Topics(topic_prefix, "site")
     link = MqttLink(BrokerConfig(host=broker[0], port=broker[1]), topics.status)
     publisher = Publisher(link, Outbox(":memory:"))
-    pipeline = DevicePipeline(config, build_channels(config), publisher, topics, sequence_from(1))
+    sink = MqttSink(publisher)
+    pipeline = DevicePipeline(config, build_channels(config), sink, topics, sequence_from(1))
     async with running(link.run(), publisher.run(), pipeline.run()):
         yield pipeline
 

@@ -1,6 +1,6 @@
 """Evidence on alarms and live snapshots: the pipeline's side of the evidence store.
 
-`DeviceEvidence` (one per device) remembers the samples behind the latest scores (the scores
+`EvidenceSink` (one per device) remembers the samples behind the latest scores (the scores
 travel in each alarm's Decision), publishes retained snapshots, and hands each alarm event to
 the agent-wide `EvidenceWriter`. The event enters the outbox at once, held: a `kill -9` while
 its evidence renders loses nothing (the next run sends it without the files). The writer is a
@@ -27,6 +27,7 @@ from agent.core.samples import Modality, Sample, Score
 from agent.senses.registry import SENSES
 from agent.sinks.evidence.store import EvidenceStore, StoredEvidence
 from agent.sinks.mqtt.publisher import Publisher
+from agent.sinks.mqtt.sink import MqttSink
 from agent.sinks.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -149,8 +150,9 @@ async def keep_retention(store: EvidenceStore, every_s: float = RETENTION_EVERY_
         await asyncio.to_thread(prune, store)
 
 
-class DeviceEvidence:
-    """One device's samples behind its scores, its snapshots, and its alarms' evidence."""
+class EvidenceSink:
+    """A Sink that keeps one device's samples behind its scores, publishes its snapshots and
+    has its alarms' evidence drawn before the event goes out; states go to the MQTT sink."""
 
     def __init__(
         self,
@@ -159,12 +161,17 @@ class DeviceEvidence:
         snapshot_interval_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.mqtt = MqttSink(writer.publisher)
         self.device = device
         self.writer = writer
         self.snapshot_interval_s = snapshot_interval_s
         self.clock = clock
         self._samples: dict[Modality, deque[Sample]] = {}
         self._last_snapshot: dict[Modality, float] = {}
+
+    def retain(self, topic: str, payload: bytes) -> None:
+        """States and health are published as they are."""
+        self.mqtt.retain(topic, payload)
 
     def remember(self, sample: Sample) -> None:
         """Keep a scored sample (as many as its sense's evidence draws on): the alarm's

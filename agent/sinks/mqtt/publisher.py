@@ -18,7 +18,7 @@ import logging
 
 from agent.core.payload import with_replay_flag
 from agent.observe import stages as observe
-from agent.sinks.evidence.store import EvidenceStore
+from agent.sinks.base import FileQueue
 from agent.sinks.mqtt.link import BrokerUnavailableError, MqttLink
 from agent.sinks.mqtt.outbox import Outbox
 
@@ -46,7 +46,7 @@ class Publisher:
         link: MqttLink,
         outbox: Outbox,
         retry_s: float = 1.0,
-        evidence: EvidenceStore | None = None,
+        evidence: FileQueue | None = None,
     ) -> None:
         self.link = link
         self.outbox = outbox
@@ -143,7 +143,7 @@ class Publisher:
         if entry is None and not self._dirty and not self._wake.is_set():
             self._idle.set()  # a held event is not idle: drain waits for its release
 
-    async def _publish_evidence(self, store: EvidenceStore) -> None:
+    async def _publish_evidence(self, store: FileQueue) -> None:
         """One file per pass, so an alarm raised meanwhile goes first; the store works in a
         thread, where it may wait for a renderer's write to commit."""
         if (file := await asyncio.to_thread(store.next_publish)) is not None:

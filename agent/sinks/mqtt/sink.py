@@ -1,0 +1,31 @@
+"""The MQTT sink: states as retained messages, alarm events through the durable outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.core.alarms import AlarmTransition
+from agent.core.payload import encode
+from agent.core.samples import Sample, Score
+from agent.sinks.mqtt.publisher import Publisher
+
+
+class MqttSink:
+    """A Sink that publishes; it keeps no samples and draws no evidence."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self.publisher = publisher
+
+    def retain(self, topic: str, payload: bytes) -> None:
+        """Retained, re-sent after every reconnection."""
+        self.publisher.set_retained(topic, payload)
+
+    def alarm(self, transition: AlarmTransition, topic: str, payload: dict[str, Any]) -> None:
+        """Into the outbox at once, without evidence files."""
+        self.publisher.send_event(transition.seq, topic, encode(payload))
+
+    def remember(self, sample: Sample) -> None:
+        """Nothing to keep."""
+
+    async def snapshot(self, sample: Sample, score: Score) -> None:
+        """No live views without the evidence sink."""
