@@ -36,7 +36,7 @@ def test_text_line_has_time_level_logger_message_and_fields() -> None:
     line = TextFormatter().format(record({"device": "pump-01", "seq": 3, "note": "two words"}))
     when, rest = line.split(" ", 1)
     assert len(when) == 8 and when.count(":") == 2  # HH:MM:SS, local time
-    assert rest == 'INFO   agent.runtime.agent  alarm raised  device=pump-01 seq=3 note="two words"'
+    assert rest == 'INFO  agent.runtime.agent  alarm raised  device=pump-01 seq=3 note="two words"'
 
 
 def test_text_line_without_fields_ends_at_the_message() -> None:

@@ -42,7 +42,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         when = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
-        line = f"{when} {record.levelname:<5}  {record.name}  {record.getMessage()}"
+        line = f"{when} {record.levelname:<5} {record.name}  {record.getMessage()}"
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict) and fields:
             line += "  " + " ".join(f"{k}={_field_value(v)}" for k, v in fields.items())
