@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from agent import __version__
 from agent.apps.bench.command import add_bench_parser, run_bench_command
@@ -17,10 +18,17 @@ from agent.config.base import overridden
 from agent.config.device import AgentConfig
 from agent.config.loader import ConfigError, load_config
 from agent.inference.session import ModelError
-from agent.observe.logs import configure_logging
+from agent.observe.logs import LOG_FORMATS, configure_logging
 from agent.observe.metrics import MetricsError
 
 EXIT_CONFIG = 2
+DESCRIPTION = """\
+Watch machines through a camera, an infrared camera, a microphone and Modbus sensors,
+fuse what the senses report into one decision per device, and publish alarms over MQTT."""
+EPILOG = """\
+try it:     edge-agent demo                      (bundled recordings, no hardware needed)
+run it:     edge-agent run --config FILE         (your devices; check with check-config FILE)
+more help:  edge-agent COMMAND --help"""
 
 
 def is_port(text: str) -> bool:
@@ -43,26 +51,45 @@ def port_number(text: str) -> int:
     return int(text)
 
 
+def command(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
+    """A subcommand whose one-sentence help is also the description of its own --help."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their options."""
-    parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="edge-agent",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
     parser.add_argument(
         "--log-level",
         choices=["debug", "info", "warning", "error"],
         help="default: info (demo: warning, so the live view stays readable)",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="auto",
+        help="auto (default): readable text on a terminal, JSON lines otherwise (journald)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the agent on a config file")
+    run = command(
+        sub, "run", "Watch the devices of a config file and publish their alarms over MQTT."
+    )
     run.add_argument("--config", required=True, type=Path, help="YAML config file")
     run.add_argument("--broker", type=broker_address, help="override the broker, HOST:PORT")
     run.add_argument("--metrics-port", type=port_number, help="serve Prometheus /metrics here")
 
-    check = sub.add_parser("check-config", help="validate a config file and exit")
+    check = command(sub, "check-config", "Check a config file for errors, then exit.")
     check.add_argument("file", type=Path)
 
-    demo = sub.add_parser("demo", help="run the agent on bundled sample streams")
+    demo = command(sub, "demo", "Watch three simulated machines from bundled recordings, live.")
     demo.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
     demo.add_argument("--broker", type=broker_address, help="HOST:PORT (default 127.0.0.1:1883)")
     demo.add_argument("--prefix", default="edge", help="MQTT topic prefix (default edge)")
@@ -73,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="where each alarm event is kept with its evidence (default ./demo-evidence)",
     )  # fmt: skip
 
-    dashboard = sub.add_parser("dashboard", help="serve the operator dashboard (web UI)")
+    dashboard = command(
+        sub, "dashboard", "Serve the operator dashboard, a web page of devices and alarms."
+    )
     dashboard.add_argument("--config", type=Path, help="agent YAML: its broker and dashboard")
     dashboard.add_argument("--broker", type=broker_address, help="override the broker, HOST:PORT")
     dashboard.add_argument("--prefix", help="override the MQTT topic prefix")
@@ -82,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_parser(sub, broker_address)
 
-    evaluate = sub.add_parser("evaluate", help="score a model on labelled data")
+    evaluate = command(sub, "evaluate", "Measure how well a model scores on labelled data.")
     evaluate.add_argument("kind", choices=sorted(EVALUATORS))
     evaluate.add_argument("--data", required=True, type=Path, help="dataset to evaluate on")
     evaluate.add_argument("--model", type=Path, help="ONNX file (default: the shipped model)")
@@ -139,7 +168,9 @@ def run_dashboard_command(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `edge-agent` console script."""
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level or ("warning" if args.command == "demo" else "info"))
+    configure_logging(
+        args.log_level or ("warning" if args.command == "demo" else "info"), args.log_format
+    )
     if args.command == "evaluate":
         return run_evaluate(args)
     if args.command == "demo":
