@@ -73,6 +73,11 @@ class Agent:
         self.acknowledged: dict[str, dict[str, object]] = {}
         self.metrics = exporter_for(config.metrics, self.pipelines, self.publisher)
 
+    @property
+    def pending_events(self) -> int:
+        """Alarm events decided but not yet confirmed by the broker."""
+        return self.publisher.pending_events
+
     def _on_message(self, topic: str, payload: bytes) -> None:
         """Operators acknowledge alarms on <prefix>/<site>/<device>/ack with {"id": ...}."""
         try:

@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from agent.runtime.pipeline import DevicePipeline
 from agent.runtime.systemd import ProgressMonitor, notify, run_watchdog, watchdog_interval_s
-
-if TYPE_CHECKING:
-    from agent.runtime.agent import Agent
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +27,27 @@ def starting_sources(pipelines: Sequence[DevicePipeline]) -> list[str]:
     ]
 
 
-def status_line(agent: Agent) -> str:
+class Served(Protocol):
+    """What systemd is told about: the agent's pipelines and its undelivered events."""
+
+    pipelines: list[DevicePipeline]
+
+    @property
+    def pending_events(self) -> int: ...
+
+
+def status_line(agent: Served) -> str:
     """One line for `systemctl status`: devices, sources, open alarms, undelivered events."""
     health = [s.state for p in agent.pipelines for s in p.health.sources.values()]
     ok = sum(state == "ok" for state in health)
     alarms = sum(p.tracker.active is not None for p in agent.pipelines)
     return (
         f"STATUS={len(agent.pipelines)} devices, {ok}/{len(health)} sources ok, "
-        f"{alarms} alarms open, {agent.publisher.pending_events} events undelivered"
+        f"{alarms} alarms open, {agent.pending_events} events undelivered"
     )
 
 
-async def announce_ready(agent: Agent, timeout_s: float = READY_TIMEOUT_S) -> None:
+async def announce_ready(agent: Served, timeout_s: float = READY_TIMEOUT_S) -> None:
     """READY=1 once every source has started (delivered or failed), or after `timeout_s`."""
     for _ in range(round(timeout_s / READY_POLL_S)):  # health changes have no event to await
         if not starting_sources(agent.pipelines):
@@ -52,7 +58,7 @@ async def announce_ready(agent: Agent, timeout_s: float = READY_TIMEOUT_S) -> No
     log.info("agent ready", extra={"fields": {"still_starting": waiting}})
 
 
-async def serve_systemd(agent: Agent) -> None:
+async def serve_systemd(agent: Served) -> None:
     """Tell systemd when the agent is ready, how it is, and that it still makes progress."""
     interval = watchdog_interval_s()
     watchdog = None

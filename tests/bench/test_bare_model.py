@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.apps.bench.runner import BareModel
+from agent.apps.bench.bare import BareModel
 from agent.config.base import BatchSize
 from agent.senses.image.config import CameraConfig, DetectorConfig
 from agent.senses.image.scorer import DetectorScorer

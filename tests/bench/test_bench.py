@@ -137,7 +137,8 @@ async def test_bench_compares_with_ultralytics_on_its_own_video(broker: tuple[st
 
 
 def test_max_batch_option_reaches_every_camera(tmp_path: Path) -> None:
-    from agent.apps.bench.runner import BenchOptions, bench_devices
+    from agent.apps.bench.options import BenchOptions
+    from agent.apps.bench.runner import bench_devices
     from agent.apps.demo.runner import demo_template
 
     options = BenchOptions(streams=3, max_batch=1, camera_only=True)

@@ -92,8 +92,9 @@ def add_bench_parser(sub: Any, broker_address: Any) -> None:
 
 def run_bench_command(args: argparse.Namespace) -> int:
     """Run the bench; print the table (or the JSON on '-') and write the JSON file."""
+    from agent.apps.bench.options import BenchOptions
     from agent.apps.bench.report import render
-    from agent.apps.bench.runner import BenchOptions, run_bench  # loads the model stack
+    from agent.apps.bench.runner import run_bench  # loads the model stack
     from agent.apps.bench.ultralytics_compare import UltralyticsMissingError, require_ultralytics
     from agent.apps.bench.video import SIZE
 

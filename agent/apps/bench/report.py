@@ -14,7 +14,8 @@ from agent.senses.image.config import SENSE as IMAGE
 from agent.senses.registry import SENSES
 
 if TYPE_CHECKING:
-    from agent.apps.bench.runner import BareModel, BareRuns, BenchOptions
+    from agent.apps.bench.bare import BareModel, BareRuns
+    from agent.apps.bench.options import BenchOptions
 
 
 def stage_table(recorder: BenchRecorder) -> dict[str, Any]:
