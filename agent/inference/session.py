@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -100,20 +99,6 @@ def model_version(path: Path, metadata: dict[str, str]) -> str:
     name = metadata.get("name") or path.stem
     version = metadata.get("version") or sha256_of(path)[:12]
     return f"{name}@{version}"
-
-
-def metadata_list(metadata: dict[str, str], key: str) -> list[str] | None:
-    """A JSON list stored in ONNX metadata (class names), or None when absent."""
-    raw = metadata.get(key)
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"metadata {key!r} is not JSON: {raw[:60]!r}") from exc
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ModelError(f"metadata {key!r} must be a JSON list of strings")
-    return value
 
 
 def verify_against_manifest(path: Path) -> None:

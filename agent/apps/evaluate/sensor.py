@@ -24,7 +24,8 @@ import numpy as np
 
 from agent.apps.evaluate.datasets import DatasetError
 from agent.core.samples import Sample
-from agent.inference.session import InferenceSession, ModelError, load_session, metadata_list
+from agent.inference.metadata import ModelMetadata
+from agent.inference.session import InferenceSession, ModelError, load_session
 from agent.senses.sensor.config import SENSE, ModbusConfig, RegisterConfig
 from agent.senses.sensor.scorer import SensorScorer
 
@@ -132,7 +133,7 @@ def predict(scorer: SensorScorer, channels: list[str], values: np.ndarray) -> np
 
 def model_channels(session: InferenceSession) -> list[str]:
     """The registers the model reads; a model that does not name them cannot be fed SKAB."""
-    channels = metadata_list(session.metadata, "channels")
+    channels = ModelMetadata.of(session).str_list("channels")
     if not channels:
         raise ModelError(f"model {session.version}: metadata 'channels' names no registers")
     return channels

@@ -14,7 +14,8 @@ import time
 import numpy as np
 
 from agent.core.samples import Sample, Score
-from agent.inference.session import InferenceSession, ModelError, load_session, metadata_list
+from agent.inference.metadata import ModelMetadata
+from agent.inference.session import InferenceSession, ModelError, load_session
 from agent.observe.stages import Stage, timed
 from agent.senses.audio.config import SENSE, MicrophoneConfig
 from agent.senses.audio.preprocess import NUMCEP, NoiseFloor, spectral_subtract, window_features
@@ -40,16 +41,20 @@ class SoundScorer:
             config.classifier.backend,
             f"{device}: sources.microphone.classifier.backend",
         )
-        metadata = self._session.metadata
+        metadata = ModelMetadata.of(self._session)
         self.class_names = _class_names(config, metadata)
-        self.model_rate = config.classifier.sample_rate or _int_metadata(
-            metadata, "sample_rate", DEFAULT_MODEL_RATE
+        self.model_rate = config.classifier.sample_rate or metadata.integer(
+            "sample_rate", DEFAULT_MODEL_RATE
         )
-        self.min_frames = _int_metadata(metadata, "min_frames", DEFAULT_MIN_FRAMES)
-        self.silence_db = _silence_db(config, metadata)
-        output = metadata.get("output", "logits")
+        self.min_frames = metadata.integer("min_frames", DEFAULT_MIN_FRAMES)
+        self.silence_db = (
+            config.silence_db
+            if config.silence_db is not None
+            else metadata.number("silence_db", DEFAULT_SILENCE_DB)
+        )
+        output = metadata.text("output", "logits")
         if output not in ("logits", "probabilities"):
-            raise ModelError(f"metadata 'output' must be logits or probabilities, got {output!r}")
+            raise metadata.error("output", "must be logits or probabilities")
         self._outputs_probabilities = output == "probabilities"
         self._normal = self.class_names.index(config.classifier.normal_class)
         self.models = [self._session.version]
@@ -134,36 +139,12 @@ class SoundScorer:
         )
 
 
-def _class_names(config: MicrophoneConfig, metadata: dict[str, str]) -> list[str]:
+def _class_names(config: MicrophoneConfig, metadata: ModelMetadata) -> list[str]:
     """Configured names win over the model's metadata; the normal class must be one of them."""
-    names = config.classifier.class_names or metadata_list(metadata, "class_names")
+    names = config.classifier.class_names or metadata.str_list("class_names")
     if not names:
         raise ModelError("sound model has no class names: set classifier.class_names")
     normal = config.classifier.normal_class
     if normal not in names:
         raise ModelError(f"normal_class {normal!r} is not among the class names {names}")
     return names
-
-
-def _silence_db(config: MicrophoneConfig, metadata: dict[str, str]) -> float:
-    """The config's gate, else the one the model was trained with, else DEFAULT_SILENCE_DB."""
-    if config.silence_db is not None:
-        return config.silence_db
-    raw = metadata.get("silence_db", str(DEFAULT_SILENCE_DB))
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ModelError(f"metadata 'silence_db' must be a number, got {raw!r}") from exc
-
-
-def _int_metadata(metadata: dict[str, str], key: str, default: int) -> int:
-    raw = metadata.get(key)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ModelError(f"metadata {key!r} must be an integer, got {raw!r}") from exc
-    if value <= 0:
-        raise ModelError(f"metadata {key!r} must be positive, got {value}")
-    return value

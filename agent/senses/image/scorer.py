@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import threading
 import time
 from dataclasses import dataclass
@@ -12,7 +11,8 @@ import numpy as np
 
 from agent.core.samples import Sample, Score
 from agent.inference.batching import BatchingSession, batching_session
-from agent.inference.session import InferenceSession, ModelError, metadata_list
+from agent.inference.metadata import ModelMetadata
+from agent.inference.session import InferenceSession, ModelError
 from agent.observe.stages import Stage, timed
 from agent.senses.image.config import SENSE, CameraConfig, DetectorConfig
 from agent.senses.image.preprocess import FramePreparer, Size
@@ -91,13 +91,13 @@ def _areas(boxes: np.ndarray) -> np.ndarray:
     return np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0.0, None), axis=1)
 
 
-def class_names(detector: DetectorConfig, metadata: dict[str, str]) -> list[str]:
+def class_names(detector: DetectorConfig, metadata: ModelMetadata) -> list[str]:
     """Config names win; else Ultralytics' `names` dict literal; else a JSON `class_names`."""
     if detector.class_names:
         return list(detector.class_names)
     if "names" in metadata:
-        return _ultralytics_names(metadata["names"])
-    names = metadata_list(metadata, "class_names")
+        return _ultralytics_names(metadata)
+    names = metadata.str_list("class_names")
     if names:
         return names
     raise ModelError(
@@ -106,32 +106,25 @@ def class_names(detector: DetectorConfig, metadata: dict[str, str]) -> list[str]
     )
 
 
-def _ultralytics_names(raw: str) -> list[str]:
+def _ultralytics_names(metadata: ModelMetadata) -> list[str]:
     """Parse "{0: 'crazing', 1: 'inclusion'}" (or a list literal) into names by class index."""
-    value = _literal(raw, "names")
+    value = metadata.literal("names")
     if isinstance(value, dict) and sorted(value) == list(range(len(value))):
         value = [value[index] for index in range(len(value))]
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ModelError(f"metadata 'names' must map 0..n-1 to class names, got {raw[:80]!r}")
+        raise metadata.error("names", "must map 0..n-1 to class names")
     return value
-
-
-def _literal(raw: str, key: str) -> Any:
-    try:
-        return ast.literal_eval(raw)
-    except (ValueError, SyntaxError) as exc:
-        raise ModelError(f"metadata {key!r} is not a Python literal: {raw[:80]!r}") from exc
 
 
 def input_size(session: InferenceSession) -> Size:
     """Model input (w, h) from Ultralytics' `imgsz` metadata ([h, w]) or a static input shape."""
-    raw = session.metadata.get("imgsz")
-    if raw is not None:
-        value = _literal(raw, "imgsz")
+    metadata = ModelMetadata.of(session)
+    if "imgsz" in metadata:
+        value = metadata.literal("imgsz")
         dims = [value, value] if isinstance(value, int) else value
         if isinstance(dims, list | tuple) and len(dims) == 2 and all(_positive(d) for d in dims):
             return int(dims[1]), int(dims[0])
-        raise ModelError(f"metadata 'imgsz' must be [h, w] or an int, got {raw!r}")
+        raise metadata.error("imgsz", "must be [h, w] or an int > 0")
     fixed = static_size(session)
     if fixed is not None:
         return fixed
@@ -153,13 +146,11 @@ def rect_stride(session: InferenceSession) -> int | None:
     predictor does (a 16:9 frame runs at 192x128, not 192x192); None for fixed shapes."""
     if static_size(session) is not None:
         return None
-    stride = _literal(session.metadata.get("stride", "32"), "stride")
-    if not _positive(stride):
-        raise ModelError(f"metadata 'stride' must be a positive int, got {stride!r}")
-    return int(stride)
+    return ModelMetadata.of(session).integer("stride", 32)
 
 
 def _positive(dim: object) -> bool:
+    """A positive int dimension (not bool, not symbolic)."""
     return isinstance(dim, int) and not isinstance(dim, bool) and dim > 0
 
 
@@ -196,7 +187,7 @@ class DetectorScorer:
             )
         )
         self.session = self.batches.session
-        self.class_names = class_names(config.detector, self.session.metadata)
+        self.class_names = class_names(config.detector, ModelMetadata.of(self.session))
         self.thresholds = class_thresholds(config.detector, self.class_names)
         self.input_size = input_size(self.session)
         self.models = [self.session.version]

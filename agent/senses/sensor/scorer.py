@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 
 from agent.core.samples import Sample, Score
-from agent.inference.session import InferenceSession, ModelError, load_session, metadata_list
+from agent.inference.metadata import ModelMetadata
+from agent.inference.session import InferenceSession, ModelError, load_session
 from agent.observe.stages import Stage, timed
 from agent.senses.sensor.config import SENSE, ModbusConfig, RegisterConfig
 from agent.senses.sensor.preprocess import (
@@ -243,127 +244,135 @@ def _check_width(session: InferenceSession, spec: ModelSpec, names: list[str]) -
 
 def model_spec(session: InferenceSession, config: ModbusConfig) -> ModelSpec:
     """Resolve the model's metadata against the config; any contradiction is a ModelError."""
-    _check_agrees(session, "smoothing", config.smoothing)
-    _check_agrees(session, "outlier_sigma", config.outlier_sigma)
-    _warn_on_rate(session, config.poll_hz)
-    threshold, scale = _threshold_and_scale(session, config)
+    metadata = ModelMetadata.of(session)
+    _check_agrees(metadata, "smoothing", config.smoothing)
+    _check_agrees(metadata, "outlier_sigma", config.outlier_sigma)
+    _warn_on_rate(metadata, config.poll_hz)
+    threshold, scale = _threshold_and_scale(metadata, config)
     return ModelSpec(
-        columns=_columns(session, config),
-        stats=_stats(session),
-        window=_window(session, config),
-        baseline_samples=_baseline_samples(session, config),
-        decision_median=_metadata_int(session, "decision_median") or 1,
+        columns=_columns(metadata, config),
+        stats=_stats(metadata),
+        window=_window(metadata, config),
+        baseline_samples=_baseline_samples(metadata, config),
+        decision_median=metadata.integer("decision_median", 1),
         threshold=threshold,
         scale=scale,
     )
 
 
-def _columns(session: InferenceSession, config: ModbusConfig) -> list[int]:
+def _columns(metadata: ModelMetadata, config: ModbusConfig) -> list[int]:
     """Config positions of the model's channels; all registers when it names none."""
     names = [r.name for r in config.registers]
-    channels = _metadata_list(session, "channels")
+    channels = metadata.str_list("channels")
     if channels is None:
         return list(range(len(names)))
     missing = [c for c in channels if c not in names]
     if missing:
         raise ModelError(
-            f"model {session.version} reads registers {missing}, which the register map "
+            f"model {metadata.model} reads registers {missing}, which the register map "
             f"lacks (it has {names})"
         )
     return [names.index(c) for c in channels]
 
 
-def _stats(session: InferenceSession) -> tuple[str, ...]:
+def _stats(metadata: ModelMetadata) -> tuple[str, ...]:
     """The window stats per channel the model was trained on."""
-    stats = _metadata_list(session, "features")
+    stats = metadata.str_list("features")
     if stats is None:
         return FEATURE_STATS
     unknown = [s for s in stats if s not in FEATURE_STATS]
     if unknown or not stats:
         raise ModelError(
-            f"model {session.version}: metadata 'features' {stats} must name stats among "
+            f"model {metadata.model}: metadata 'features' {stats} must name stats among "
             f"{list(FEATURE_STATS)}"
         )
     return tuple(stats)
 
 
-def _window(session: InferenceSession, config: ModbusConfig) -> int:
+def _window(metadata: ModelMetadata, config: ModbusConfig) -> int:
     """The model's window, the config's when the model has none; both must agree if set."""
-    declared = _metadata_int(session, "window")
+    declared = metadata.integer("window")
     if declared is not None and config.window is not None and declared != config.window:
         raise ModelError(
-            f"model {session.version} was trained on windows of {declared} samples, but the "
+            f"model {metadata.model} was trained on windows of {declared} samples, but the "
             f"config sets window: {config.window} (leave it unset to use the model's)"
         )
     window = declared or config.window
     if window is None:
         raise ModelError(
-            f"model {session.version}: set window in the config or store 'window' in the "
+            f"model {metadata.model}: set window in the config or store 'window' in the "
             "model metadata"
         )
     return window
 
 
-def _baseline_samples(session: InferenceSession, config: ModbusConfig) -> int:
+def _baseline_samples(metadata: ModelMetadata, config: ModbusConfig) -> int:
     """Length of the learning period: 0 for a raw-value model, else config or metadata."""
-    mode = session.metadata.get("standardise", "none")
+    mode = metadata.text("standardise", "none")
     if mode not in (BASELINE, "none"):
         raise ModelError(
-            f"model {session.version}: metadata standardise={mode!r}, expected 'baseline' or 'none'"
+            f"model {metadata.model}: metadata standardise={mode!r}, expected 'baseline' or 'none'"
         )
     configured = config.baseline_samples
     if mode == "none":
         if configured:
             raise ModelError(
-                f"model {session.version} takes raw values; remove baseline_samples: "
+                f"model {metadata.model} takes raw values; remove baseline_samples: "
                 f"{configured} from the config"
             )
         return 0
-    samples = configured if configured is not None else _metadata_int(session, "baseline_samples")
+    samples = configured if configured is not None else metadata.integer("baseline_samples")
     if not samples:
         raise ModelError(
-            f"model {session.version} takes values standardised on a baseline: set "
+            f"model {metadata.model} takes values standardised on a baseline: set "
             "baseline_samples > 0 in the config or store it in the model metadata"
         )
     return samples
 
 
-def _threshold_and_scale(session: InferenceSession, config: ModbusConfig) -> tuple[float, float]:
+def _threshold_and_scale(metadata: ModelMetadata, config: ModbusConfig) -> tuple[float, float]:
     """Threshold and scale from config, else from the model's metadata."""
     anomaly = config.anomaly
     threshold = anomaly.threshold if anomaly is not None else None
     scale = anomaly.scale if anomaly is not None else None
     if threshold is None:
-        threshold = _metadata_float(session, "anomaly_threshold")
+        threshold = _calibration(metadata, "anomaly_threshold")
     if scale is None:
-        scale = _metadata_float(session, "anomaly_scale")
+        scale = _calibration(metadata, "anomaly_scale")
     if scale <= 0:
-        raise ModelError(f"model {session.version}: anomaly_scale must be > 0, got {scale}")
+        raise ModelError(f"model {metadata.model}: anomaly_scale must be > 0, got {scale}")
     return threshold, scale
 
 
-def _check_agrees(session: InferenceSession, key: str, configured: float) -> None:
-    """A preprocessing value the model was trained with must be the one the config runs."""
-    if session.metadata.get(key) is None:
-        return
-    trained = _metadata_float(session, key)
-    if not math.isclose(trained, configured):
+def _calibration(metadata: ModelMetadata, key: str) -> float:
+    """`anomaly_threshold` or `anomaly_scale`; its absence means the config must supply it."""
+    value = metadata.number(key)
+    if value is None:
         raise ModelError(
-            f"model {session.version} was trained with {key}={trained:g}, but the config "
+            f"model {metadata.model}: set anomaly.{key.removeprefix('anomaly_')} in the "
+            f"config or store {key!r} in the model metadata"
+        )
+    return value
+
+
+def _check_agrees(metadata: ModelMetadata, key: str, configured: float) -> None:
+    """A preprocessing value the model was trained with must be the one the config runs."""
+    trained = metadata.number(key)
+    if trained is not None and not math.isclose(trained, configured):
+        raise ModelError(
+            f"model {metadata.model} was trained with {key}={trained:g}, but the config "
             f"sets {key}: {configured:g}"
         )
 
 
-def _warn_on_rate(session: InferenceSession, poll_hz: float) -> None:
+def _warn_on_rate(metadata: ModelMetadata, poll_hz: float) -> None:
     """Say so when windows will span another time than in training."""
-    if session.metadata.get("sample_hz") is None:
-        return
-    trained = _metadata_float(session, "sample_hz")
-    if not math.isclose(trained, poll_hz):
+    trained = metadata.number("sample_hz")
+    if trained is not None and not math.isclose(trained, poll_hz):
         log.warning(
             "model %s was trained on %g Hz samples but the device is polled at %g Hz: its "
             "windows span %gx the trained time (fine when replaying recordings faster)",
-            session.version,
+            metadata.model,
             trained,
             poll_hz,
             trained / poll_hz,
@@ -378,40 +387,3 @@ def _outside(reg: RegisterConfig, value: float) -> bool:
 def _limit_evidence(reg: RegisterConfig, value: float) -> dict[str, Any]:
     """One out-of-range entry of a Score's evidence."""
     return {"name": reg.name, "value": value, "low": reg.low, "high": reg.high, "unit": reg.unit}
-
-
-def _metadata_list(session: InferenceSession, key: str) -> list[str] | None:
-    """A JSON list of strings from metadata, the model named in any error."""
-    try:
-        return metadata_list(session.metadata, key)
-    except ModelError as exc:
-        raise ModelError(f"model {session.version}: {exc}") from exc
-
-
-def _metadata_int(session: InferenceSession, key: str) -> int | None:
-    """A positive integer from metadata, None when absent."""
-    raw = session.metadata.get(key)
-    if raw is None:
-        return None
-    if not raw.strip().isdigit() or int(raw) < 1:
-        raise ModelError(f"model {session.version}: metadata {key!r}={raw!r} is not an integer > 0")
-    return int(raw)
-
-
-def _metadata_float(session: InferenceSession, key: str) -> float:
-    """A float from ONNX metadata; its absence means the config must supply it."""
-    raw = session.metadata.get(key)
-    if raw is None:
-        raise ModelError(
-            f"model {session.version}: set anomaly.{key.removeprefix('anomaly_')} in the "
-            f"config or store {key!r} in the model metadata"
-        )
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise ModelError(
-            f"model {session.version}: metadata {key!r}={raw!r} is not a finite number"
-        )
-    return value
