@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.inference.loading import load_session
 from agent.inference.models import models_dir, read_manifest, sha256_of
-from agent.inference.session import load_session
 
 SHIPPED = sorted(models_dir().glob("*.onnx"))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from agent.inference.session import load_session
+from agent.inference.loading import load_session
 from agent.senses.image.preprocess import FramePreparer
 from agent.senses.image.scorer import input_size
 

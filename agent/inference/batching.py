@@ -26,8 +26,9 @@ import numpy as np
 
 from agent.config.base import Backend, BatchSize
 from agent.inference.backends import runs_on_gpu
+from agent.inference.loading import load_session
 from agent.inference.models import file_identity
-from agent.inference.session import InferenceSession, ModelError, load_session
+from agent.inference.session import InferenceSession, ModelError
 
 
 @dataclass(eq=False, slots=True)

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agent.inference.models import read_manifest, sha256_of
+from agent.inference.models import sha256_of
 from agent.observe.stages import Stage, timed
 
 
@@ -99,36 +99,3 @@ def model_version(path: Path, metadata: dict[str, str]) -> str:
     name = metadata.get("name") or path.stem
     version = metadata.get("version") or sha256_of(path)[:12]
     return f"{name}@{version}"
-
-
-def verify_against_manifest(path: Path) -> None:
-    """Refuse a model that a MANIFEST beside it lists with another sha256 (corrupt or swapped)."""
-    try:
-        entry = read_manifest(path.parent).get(path.name)
-    except ValueError as exc:
-        raise ModelError(str(exc)) from exc
-    if entry is None:
-        return
-    actual = sha256_of(path)
-    if actual != entry.sha256:
-        raise ModelError(
-            f"{path}: sha256 {actual[:12]}… does not match MANIFEST ({entry.sha256[:12]}…); "
-            "the file is corrupt or was replaced"
-        )
-
-
-def load_session(
-    path: Path, backend: str = "auto", field_name: str = "backend"
-) -> InferenceSession:
-    """The session for a model file on the best backend allowed (see agent.inference.backends).
-
-    `field_name` is the config field that chose `backend`, named in the error when it cannot
-    be honoured. Every backend but a demanded native `tensorrt` needs ONNX Runtime (at least
-    as the CPU fallback), so its absence is one clear error here, before anything opens.
-    """
-    if backend != "tensorrt":
-        require_onnxruntime()
-    verify_against_manifest(path)
-    from agent.inference.backends import open_session  # imports this module: import when used
-
-    return open_session(path, backend, field_name)

@@ -19,8 +19,8 @@ import pytest
 from agent.apps.evaluate.datasets import DatasetError
 from agent.apps.evaluate.sensor import TRAIN_ROWS, evaluate
 from agent.cli import main
+from agent.inference.loading import load_session
 from agent.inference.models import models_dir
-from agent.inference.session import load_session
 from tests.support.sensor_models import max_abs_model
 
 CHANNELS = ["Current", "Pressure"]

@@ -17,8 +17,8 @@ from agent.apps.evaluate import evaluate as evaluate_kind
 from agent.apps.evaluate.datasets import DatasetError
 from agent.apps.evaluate.sound import evaluate, read_clip, scorer_config
 from agent.cli import main
+from agent.inference.loading import load_session
 from agent.inference.models import models_dir
-from agent.inference.session import load_session
 from agent.senses.audio.scorer import SoundScorer
 from tests.support.audio_files import knock_model, knocking, steady_hum, write_audio
 

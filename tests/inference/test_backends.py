@@ -21,8 +21,8 @@ from agent.inference.engine_file import (
     record_path_for,
     write_record,
 )
+from agent.inference.loading import load_session
 from agent.inference.models import sha256_of
-from agent.inference.session import load_session
 from agent.senses.image.config import CameraConfig, DetectorConfig
 from agent.senses.image.scorer import DetectorScorer
 from tests.support.onnx_models import brightness_detector, constant_model

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from agent.core.samples import Sample
-from agent.inference.session import ModelError, load_session
+from agent.inference.loading import load_session
+from agent.inference.session import ModelError
 from agent.senses.image.config import CameraConfig, DetectorConfig
 from agent.senses.image.scorer import DetectorScorer, decode_yolov8, nms
 from tests.support.onnx_models import constant_model

@@ -10,12 +10,8 @@ import numpy as np
 import pytest
 
 from agent.inference.backends import BackendUnavailableError
-from agent.inference.session import (
-    ONNXRUNTIME_MISSING,
-    ModelError,
-    OnnxRuntimeSession,
-    load_session,
-)
+from agent.inference.loading import load_session
+from agent.inference.session import ONNXRUNTIME_MISSING, ModelError, OnnxRuntimeSession
 from tests.support.onnx_models import constant_model
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,8 @@ from onnx import TensorProto, helper
 from sklearn.ensemble import IsolationForest
 
 from agent.core.samples import Sample
-from agent.inference.session import ModelError, load_session
+from agent.inference.loading import load_session
+from agent.inference.session import ModelError
 from agent.senses.sensor.config import ModbusConfig, RegisterConfig, SensorAnomalyConfig
 from agent.senses.sensor.preprocess import baseline_stats, smooth, standardise, window_features
 from agent.senses.sensor.scorer import SensorScorer, calibrate

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.inference.loading import load_session
 from agent.inference.models import sha256_of
-from agent.inference.session import ModelError, load_session
+from agent.inference.session import ModelError
 from tests.support.onnx_models import constant_model
 
 

@@ -12,8 +12,9 @@ import pytest
 
 from agent.apps.evaluate import evaluate
 from agent.core.samples import Sample
+from agent.inference.loading import load_session
 from agent.inference.models import models_dir
-from agent.inference.session import InferenceSession, load_session
+from agent.inference.session import InferenceSession
 from agent.senses.image.config import CameraConfig, DetectorConfig
 from agent.senses.image.scorer import DetectorScorer, rect_stride
 

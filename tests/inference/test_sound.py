@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from agent.core.samples import Sample
-from agent.inference.session import ModelError, load_session
+from agent.inference.loading import load_session
+from agent.inference.session import ModelError
 from agent.senses.audio.scorer import DEFAULT_MODEL_RATE, SoundScorer
 from tests.support.audio_files import knock_model, knocking, microphone_config, noise, steady_hum
 

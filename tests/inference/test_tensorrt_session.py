@@ -14,8 +14,9 @@ from agent.inference.engine_file import (
     check_engine,
     engine_path_for,
 )
+from agent.inference.loading import load_session
 from agent.inference.models import sha256_of
-from agent.inference.session import ModelError, load_session
+from agent.inference.session import ModelError
 from agent.inference.tensorrt import TensorRTSession
 from tests.support import fake_tensorrt
 

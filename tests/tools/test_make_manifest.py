@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.inference.loading import load_session
 from agent.inference.models import read_manifest, sha256_of
-from agent.inference.session import ModelError, load_session
+from agent.inference.session import ModelError
 from tools.make_manifest import write_manifest
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "sensor-iforest.onnx"

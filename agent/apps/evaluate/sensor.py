@@ -24,8 +24,9 @@ import numpy as np
 
 from agent.apps.evaluate.datasets import DatasetError
 from agent.core.samples import Sample
+from agent.inference.loading import load_session
 from agent.inference.metadata import ModelMetadata
-from agent.inference.session import InferenceSession, ModelError, load_session
+from agent.inference.session import InferenceSession, ModelError
 from agent.senses.sensor.config import SENSE, ModbusConfig, RegisterConfig
 from agent.senses.sensor.scorer import SensorScorer
 

@@ -30,7 +30,8 @@ from pydantic import ValidationError
 
 from agent.apps.evaluate.datasets import DatasetError
 from agent.core.samples import Sample
-from agent.inference.session import ModelError, load_session
+from agent.inference.loading import load_session
+from agent.inference.session import ModelError
 from agent.senses.audio.config import SENSE, MicrophoneConfig
 from agent.senses.audio.preprocess import to_mono_float
 from agent.senses.audio.scorer import SILENCE, SoundScorer

@@ -14,8 +14,9 @@ import time
 import numpy as np
 
 from agent.core.samples import Sample, Score
+from agent.inference.loading import load_session
 from agent.inference.metadata import ModelMetadata
-from agent.inference.session import InferenceSession, ModelError, load_session
+from agent.inference.session import InferenceSession, ModelError
 from agent.observe.stages import Stage, timed
 from agent.senses.audio.config import SENSE, MicrophoneConfig
 from agent.senses.audio.preprocess import NUMCEP, NoiseFloor, spectral_subtract, window_features

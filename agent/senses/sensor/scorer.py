@@ -39,8 +39,9 @@ from typing import Any
 import numpy as np
 
 from agent.core.samples import Sample, Score
+from agent.inference.loading import load_session
 from agent.inference.metadata import ModelMetadata
-from agent.inference.session import InferenceSession, ModelError, load_session
+from agent.inference.session import InferenceSession, ModelError
 from agent.observe.stages import Stage, timed
 from agent.senses.sensor.config import SENSE, ModbusConfig, RegisterConfig
 from agent.senses.sensor.preprocess import (
