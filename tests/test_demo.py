@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from agent.core.payload import alarm_schema
+from agent.senses.schema import alarm_schema
 from tests.support.mqtt import Collector, free_port, subscribe
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from agent.core.payload import alarm_schema
+from agent.senses.schema import alarm_schema
 from agent.senses.sensor.config import RegisterConfig
 from tests.support.agent_process import agent_process
 from tests.support.audio_files import knock_model, knocking, steady_hum, write_audio

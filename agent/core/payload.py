@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
 from agent import __version__
@@ -101,9 +100,3 @@ def encode(payload: dict[str, Any]) -> bytes:
 def with_replay_flag(payload: bytes) -> bytes:
     """The same event marked `"replayed": true`: sent again after an unconfirmed attempt."""
     return encode({**json.loads(payload), "replayed": True})
-
-
-def alarm_schema() -> dict[str, Any]:
-    """The published JSON Schema of the alarm payload."""
-    text = resources.files("agent.schemas").joinpath("alarm.schema.json").read_text()
-    return json.loads(text)

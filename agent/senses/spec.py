@@ -36,6 +36,7 @@ class SenseSpec:
     """One sense: its one name, its config section, and the parts that serve it."""
 
     name: str  # fusion weights, payload keys, metric labels and the dashboard all use this
+    title: str  # what the dashboard calls it on screen (camera, thermal, sound, Modbus)
     source_key: str  # its key under a device's `sources:`: the hardware that feeds it
     config: type[StrictModel]
     source: Callable[[str, Any], Source]  # (device id, config section) -> Source
@@ -44,3 +45,15 @@ class SenseSpec:
     default_weight: float  # relative; fusion renormalises over the senses present
     colour: str  # the dashboard's colour for this sense
     readings: Callable[[Score | None], dict[str, Any]] = no_readings  # for the state's charts
+
+
+def sense_view(spec: SenseSpec) -> dict[str, Any]:
+    """What a user interface needs to know of a sense (the dashboard's /api/senses)."""
+    return {
+        "name": spec.name,
+        "title": spec.title,
+        "colour": spec.colour,
+        "evidence_kind": spec.evidence.kind,
+        "media_type": spec.evidence.media_type,
+        "snapshot": spec.evidence.snapshot,
+    }

@@ -38,22 +38,23 @@ def test_sessions_and_backends_know_no_sense() -> None:
     assert leaks == set()
 
 
-def test_senses_know_neither_the_runtime_nor_the_sinks_nor_each_other() -> None:
+def test_a_sense_knows_neither_the_runtime_nor_the_sinks_nor_another_sense() -> None:
+    """A sense folder uses the shared parts of agent/senses (spec, source, scorer), never the
+    registry that lists it, another sense, the runtime, the sinks or an app."""
+    edges = graph()
+    folders = {".".join(m.split(".")[:3]) for m in edges if m.count(".") >= 3}
+    folders = {f for f in folders if f.startswith("agent.senses.")}
     leaks = set()
-    for module, targets in graph().items():
-        parts = module.split(".")
-        if parts[:2] != ["agent", "senses"] or len(parts) < 3:
+    for module, targets in edges.items():
+        own = ".".join(module.split(".")[:3])
+        if own not in folders:
             continue
-        own = ".".join(parts[:3])
         for target in targets:
-            other_sense = target.startswith("agent.senses.") and not target.startswith(own)
-            shared = target in ("agent.senses.spec", "agent.senses.source", "agent.senses.scorer")
-            if own == "agent.senses.registry":
-                continue  # the registry lists them all
-            if target.startswith(("agent.runtime", "agent.sinks", "agent.apps")) or (
-                other_sense and not shared
-            ):
+            other_sense = any(target.startswith(f) for f in folders - {own})
+            upper = target.startswith(("agent.runtime", "agent.sinks", "agent.apps"))
+            if other_sense or upper or target.startswith("agent.senses.registry"):
                 leaks.add((module, target))
+    assert folders == {f"agent.senses.{n}" for n in ("image", "temperature", "audio", "sensor")}
     assert leaks == set()
 
 

@@ -20,7 +20,7 @@ import soundfile
 
 from agent.config.device import AgentConfig
 from agent.config.loader import parse_config
-from agent.core.payload import alarm_schema
+from agent.senses.schema import alarm_schema
 from agent.senses.sensor.config import RegisterConfig
 from agent.senses.temperature.thermal_image import false_colour_png
 from tests.support.audio_files import knock_model, knocking, write_audio

@@ -28,6 +28,8 @@ from agent.apps.dashboard.auth import COOKIE, TokenGate
 from agent.apps.dashboard.history import History
 from agent.apps.dashboard.live import Hub, LiveView
 from agent.core.payload import iso
+from agent.senses.registry import SENSES
+from agent.senses.spec import sense_view
 from agent.sinks.mqtt.link import BrokerUnavailableError, MqttLink
 from agent.sinks.mqtt.topics import Topics
 
@@ -79,6 +81,10 @@ class Dashboard:
     async def overview(self, request: Request) -> Response:
         """Every device's tile, site status and inspection round."""
         return JSONResponse(self.live.overview())
+
+    async def senses(self, request: Request) -> Response:
+        """The senses the agent knows, in registry order: names, titles, colours, evidence."""
+        return JSONResponse({"senses": [sense_view(spec) for spec in SENSES.values()]})
 
     async def trend(self, request: Request) -> Response:
         """One device's trend points over the last `hours`."""
@@ -204,6 +210,7 @@ def build_app(dashboard: Dashboard) -> ASGIApp:
         Route("/login", d.login_form, methods=["GET"]),
         Route("/login", d.login, methods=["POST"]),
         Route("/api/overview", d.overview),
+        Route("/api/senses", d.senses),
         Route("/api/devices/{site}/{device}/trend", d.trend),
         Route("/api/devices/{site}/{device}/snapshot/{kind}", d.snapshot),
         Route("/api/alarms", d.alarms),

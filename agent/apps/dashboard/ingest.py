@@ -10,6 +10,7 @@ from typing import Any
 
 from agent.apps.dashboard.history import History
 from agent.apps.dashboard.live import Hub, LiveView
+from agent.senses.registry import SENSES
 from agent.sinks.mqtt.topics import TopicInfo, parse_topic
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,6 @@ MAGIC_MEDIA_TYPES = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"RIFF", "audio/wav"),
 )
-SNAPSHOT_MEDIA_TYPES = {"image": "image/jpeg", "thermal": "image/png"}
 
 
 def sniff_media_type(data: bytes) -> str:
@@ -60,7 +60,7 @@ class Ingest:
                               "inspection": self.live.inspections[info.site]})  # fmt: skip
         elif info.kind == "snapshot":
             device = self.live.device(info.site, str(info.device))
-            media_type = SNAPSHOT_MEDIA_TYPES.get(str(info.part)) or sniff_media_type(payload)
+            media_type = snapshot_media_type(str(info.part)) or sniff_media_type(payload)
             device.snapshots[str(info.part)] = (media_type, payload, now)
             self.hub.publish({"type": "snapshot", "site": info.site, "device": info.device,
                               "kind": info.part, "at": now})  # fmt: skip
@@ -124,3 +124,8 @@ def json_object(payload: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"expected a JSON object, got {type(value).__name__}")
     return value
+
+
+def snapshot_media_type(kind: str) -> str | None:
+    """The media type the sense whose evidence is of this kind publishes its snapshots in."""
+    return next((s.evidence.media_type for s in SENSES.values() if s.evidence.kind == kind), None)

@@ -8,6 +8,7 @@ from agent.senses.spec import EvidenceSpec, SenseSpec
 
 AUDIO = SenseSpec(
     name=SENSE,
+    title="sound",
     source_key="microphone",
     config=MicrophoneConfig,
     source=MicrophoneSource,

@@ -8,6 +8,7 @@ from agent.senses.spec import EvidenceSpec, SenseSpec
 
 IMAGE = SenseSpec(
     name=SENSE,
+    title="camera",
     source_key="camera",
     config=CameraConfig,
     source=CameraSource,

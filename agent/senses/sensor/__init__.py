@@ -19,6 +19,7 @@ def register_values(score: Score | None) -> dict[str, Any]:
 
 SENSOR = SenseSpec(
     name=SENSE,
+    title="Modbus",
     source_key="modbus",
     config=ModbusConfig,
     source=ModbusSource,

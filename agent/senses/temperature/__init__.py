@@ -17,6 +17,7 @@ def max_temperature(score: Score | None) -> dict[str, Any]:
 
 TEMPERATURE = SenseSpec(
     name=SENSE,
+    title="thermal",
     source_key="infrared",
     config=InfraredConfig,
     source=InfraredSource,

@@ -1,10 +1,8 @@
 // Alarm list with filters; each alarm opens its evidence and can be acknowledged (MQTT ack).
-import { el, getJSON, MODALITIES, on, postJSON, score, time } from "./util.js";
+import { el, evidenceRank, getJSON, MODALITIES, on, postJSON, score, time } from "./util.js";
 
 const RANGES = { "1": "last hour", "24": "last 24 h", "168": "last 7 days", "720": "last 30 days" };
 const SEVERITIES = ["warning", "major", "critical"];
-const EVIDENCE_ORDER = ["image", "thermal", "audio", "sensor"];
-const evidenceRank = (file) => (EVIDENCE_ORDER.indexOf(file.kind) + 5) % 5;  // unknown kinds last
 
 function select(name, options, label) {
   return el("label", {}, label,
@@ -99,7 +97,7 @@ function detailView(alarm, form) {
     el("h3", {}, "Evidence"),
     el("div", { class: "evidence-grid" },
       alarm.evidence_files.length ? [...alarm.evidence_files]
-        .sort((a, b) => evidenceRank(a) - evidenceRank(b)).map((f) => evidenceView(alarm.id, f))
+        .sort((a, b) => evidenceRank(a.kind) - evidenceRank(b.kind)).map((f) => evidenceView(alarm.id, f))
         : el("p", { class: "muted" }, "no evidence files received")),
     waiting.length ? el("p", { class: "muted" }, `waiting for: ${waiting.join(", ")}`) : null,
     el("h3", {}, "Acknowledgement"),

@@ -1,6 +1,6 @@
 // Device view: trend charts (fused and per-modality scores, max temperature, Modbus values)
 // and the latest retained snapshots, all updated live.
-import { COLOURS, el, getJSON, MODALITIES, on } from "./util.js";
+import { COLOURS, el, getJSON, MODALITIES, on, SENSES } from "./util.js";
 import { tile } from "./overview.js";
 
 const RANGES = { "1": "last hour", "24": "last 24 h" };
@@ -43,10 +43,11 @@ export function showDevice(root, site, device) {
       src: `${base}/snapshot/${kind}?t=${Date.now()}` });
     img.onerror = () => img.replaceWith(el("p", { class: "muted snapshot-missing", dataset: { kind } },
       `no ${kind} snapshot yet`));
-    return el("figure", { dataset: { kind } }, img, el("figcaption", {}, kind === "image" ? "camera" : "thermal"));
+    const title = SENSES.find((s) => s.evidence_kind === kind)?.title ?? kind;
+    return el("figure", { dataset: { kind } }, img, el("figcaption", {}, title));
   }
   function drawSnapshots() {
-    snaps.replaceChildren(snapshot("image"), snapshot("thermal"));
+    snaps.replaceChildren(...SENSES.filter((s) => s.snapshot).map((s) => snapshot(s.evidence_kind)));
   }
   function drawCharts() {
     const width = Math.max(320, Math.min(900, ((charts.clientWidth || 1200) - 16) / 2 - 24));

@@ -1,5 +1,5 @@
 // Routing between views and the one live event stream (Server-Sent Events) they all share.
-import { bus } from "./util.js";
+import { bus, loadSenses } from "./util.js";
 import { showOverview } from "./overview.js";
 import { showDevice } from "./device.js";
 import { showAlarms } from "./alarms.js";
@@ -45,6 +45,7 @@ function tick() {
 }
 
 window.addEventListener("hashchange", route);
+await loadSenses();
 connect();
 route();
 tick();

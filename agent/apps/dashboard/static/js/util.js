@@ -53,7 +53,20 @@ export function on(type, handler) {
   return () => bus.removeEventListener(type, listener);
 }
 
-export const MODALITIES = ["image", "temperature", "audio", "sensor"];
-export const COLOURS = {
-  fused: "#f5f5f5", image: "#4fc3f7", temperature: "#ff8a65", audio: "#ba68c8", sensor: "#aed581",
-};
+// The senses as the agent's registry lists them (GET /api/senses), filled once before the first view.
+export const SENSES = [];
+export const MODALITIES = [];
+export const COLOURS = { fused: "#f5f5f5" };
+
+export async function loadSenses() {
+  const { senses } = await getJSON("/api/senses");
+  SENSES.push(...senses);
+  MODALITIES.push(...senses.map((s) => s.name));
+  senses.forEach((s) => { COLOURS[s.name] = s.colour; });
+}
+
+// Rank of an evidence file in the registry's order of senses; unknown kinds last.
+export function evidenceRank(kind) {
+  const index = SENSES.findIndex((s) => s.evidence_kind === kind);
+  return index < 0 ? SENSES.length : index;
+}
