@@ -73,8 +73,8 @@ async def run_until_failed(
         running_pipeline(config, broker, topic_prefix) as pipeline,
     ):
         await seen.wait_for(reported, 10)
-        scored = pipeline.processed["temperature"]
-        await eventually(lambda: pipeline.processed["temperature"] > scored + 3, 5)
+        scored = pipeline.status().processed["temperature"]
+        await eventually(lambda: pipeline.status().processed["temperature"] > scored + 3, 5)
     return seen.json("/health")[-1], pipeline
 
 
@@ -98,8 +98,8 @@ async def test_broken_video_fails_the_image_source_only(
     assert health["state"] == "degraded"
     assert reason in health["sources"]["image"]["reason"]
     assert health["sources"]["temperature"]["state"] == "ok"
-    assert pipeline.last_decision is not None
-    assert pipeline.last_decision.modalities["image"].effective_weight == 0.0
+    assert pipeline.status().last_decision is not None
+    assert pipeline.status().last_decision.modalities["image"].effective_weight == 0.0
     lines = log_lines(caplog, "pump-01 image source failed")
     assert lines and reason in lines[0]
 
@@ -126,6 +126,6 @@ async def test_wav_below_the_model_rate_fails_the_sound_model_only(
     assert health["sources"]["audio"]["state"] == "ok"  # the file itself reads fine
     model = health["models"]["audio"]
     assert "8000 Hz, below the model's 16000 Hz" in model["reason"]
-    assert model["model"] == pipeline.channels["audio"].scorer.models[0]
-    assert pipeline.processed["audio"] == 0
+    assert model["model"] == pipeline.scorer("audio").models[0]
+    assert pipeline.status().processed["audio"] == 0
     assert len(log_lines(caplog, "pump-01 audio model failed")) == 1  # once, not per window

@@ -99,7 +99,7 @@ async def run_and_scrape(config: AgentConfig) -> str:
     try:
         pipeline = agent.pipelines[0]
         await eventually(lambda: agent.publisher.delivered >= 1, 30)
-        await eventually(lambda: sum(pipeline.processed.values()) >= 10, 30)
+        await eventually(lambda: sum(pipeline.status().processed.values()) >= 10, 30)
         await asyncio.sleep(1.5)  # one refresh of the state gauges after the alarm
         assert agent.metrics is not None
         return await asyncio.to_thread(scrape, agent.metrics.url)

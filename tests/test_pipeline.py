@@ -82,7 +82,7 @@ async def test_broken_modbus_device_is_reported_and_dropped_from_fusion(
         subscribe(*broker, f"{topic_prefix}/#") as seen,
         running_pipeline(device(tmp_path, plc.port), broker, topic_prefix) as pipeline,
     ):
-        await eventually(lambda: pipeline.health.sources["sensor"].state == "failed", 10)
+        await eventually(lambda: pipeline.status().sources["sensor"].state == "failed", 10)
         await asyncio.sleep(0.5)
         decision = pipeline.decide()
         await seen.wait_for(lambda c: bool(c.json("/alarm")), 10)
@@ -110,7 +110,7 @@ async def test_broken_modbus_device_is_reported_and_dropped_from_fusion(
     # the thermal camera alone carries the renormalised weight and still raises the alarm
     assert decision.modalities["temperature"].effective_weight == 1.0
     assert decision.alarm
-    assert pipeline.tracker.active is not None
+    assert pipeline.status().active_alarm is not None
     (alarm,) = seen.json("/alarm")
     assert alarm["modalities"]["sensor"]["stale"]
     assert alarm["rule"] == "weighted"

@@ -57,13 +57,13 @@ async def test_a_camera_that_stops_delivering_is_reopened(
     }
     async with running_pipeline(device(tmp_path, camera), broker, topic_prefix) as pipeline:
         await eventually(lambda: len(opened) >= 3, 10)
-        await eventually(lambda: pipeline.health.sources["image"].state == "ok", 5)
-        assert pipeline.health.sources["temperature"].state == "ok"
+        await eventually(lambda: pipeline.status().sources["image"].state == "ok", 5)
+        assert pipeline.status().sources["temperature"].state == "ok"
 
     stalls = log_lines(caplog, "press-7 image source failed")
     assert stalls and all("no frame for" in line for line in stalls)
     assert len(log_lines(caplog, "press-7 image source ok")) >= 2  # back after a reopening
-    assert pipeline.processed["image"] >= 2
+    assert pipeline.status().processed["image"] >= 2
 
 
 class CrashingSource:
@@ -96,13 +96,13 @@ async def test_a_source_that_crashes_is_isolated_and_restarted(
     }
     async with running_pipeline(device(tmp_path, camera), broker, topic_prefix) as pipeline:
         # swapped before the supervisor's first step: its tasks have not run yet
-        channel = pipeline.channels["image"]
+        channel = pipeline._channels["image"]  # the test reaches in to make the source crash
         crashing = CrashingSource(channel.source)
         object.__setattr__(channel, "source", crashing)
-        await eventually(lambda: pipeline.processed["image"] >= 2, 10)
+        await eventually(lambda: pipeline.status().processed["image"] >= 2, 10)
 
     assert crashing.streams >= 2
     (crash,) = log_lines(caplog, "press-7 image source failed")
     assert "KeyError" in crash and "bug in a driver" in crash
-    assert pipeline.health.sources["image"].state == "ok"
-    assert pipeline.health.sources["temperature"].state == "ok"
+    assert pipeline.status().sources["image"].state == "ok"
+    assert pipeline.status().sources["temperature"].state == "ok"

@@ -69,6 +69,10 @@ class FakeProgress:
     device: str
     last_decision: object | None = None
 
+    def status(self) -> FakeProgress:
+        """Its own status: the watchdog reads `last_decision` there."""
+        return self
+
     async def work(self, until: asyncio.Event) -> None:
         """Decide every 50 ms until `until` is set, then stall (the task lives on, idle)."""
         while not until.is_set():

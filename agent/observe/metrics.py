@@ -132,11 +132,12 @@ class AgentMetrics(observe.Observer):
     def refresh(self, pipelines: Sequence[DevicePipeline], publisher: Publisher) -> None:
         """Copy the current state into the gauges (runs on the event loop)."""
         for pipeline in pipelines:
-            if pipeline.last_decision is not None:
-                self.fused_score.labels(pipeline.device).set(pipeline.last_decision.score)
-            for modality, source in pipeline.health.sources.items():
+            status = pipeline.status()
+            if status.last_decision is not None:
+                self.fused_score.labels(pipeline.device).set(status.last_decision.score)
+            for modality, source in status.sources.items():
                 self.source_state.labels(pipeline.device, str(modality)).state(source.state)
-            for modality, model in pipeline.health.models.items():
+            for modality, model in status.models.items():
                 self.model_state.labels(pipeline.device, str(modality)).state(model.state)
         self.outbox_depth.set(publisher.pending_events)
         self.mqtt_connected.set(1 if publisher.link.connected.is_set() else 0)

@@ -65,7 +65,7 @@ async def inspect_device(pipeline: DevicePipeline, timeout_s: float) -> Inspecti
     if missing:
         result = "incomplete"
     else:
-        result = "alarm" if pipeline.tracker.active is not None else "ok"
+        result = "alarm" if pipeline.status().active_alarm is not None else "ok"
     return InspectionRecord(
         device=pipeline.device,
         started_at=iso(first_capture),

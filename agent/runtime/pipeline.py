@@ -7,18 +7,21 @@ import contextlib
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 
 from agent.backoff import Backoff
 from agent.config.device import DeviceConfig
-from agent.core.alarms import AlarmTracker
+from agent.core.alarms import Alarm, AlarmTracker
 from agent.core.fusion import Decision, fuse
 from agent.core.payload import alarm_payload, encode, state_payload
 from agent.core.samples import Modality, Sample, Score
 from agent.observe import stages as observe
 from agent.runtime.channels import Channel
-from agent.runtime.health import DeviceHealth
+from agent.runtime.health import DeviceHealth, PartHealth
 from agent.senses.registry import readings
+from agent.senses.scorer import Scorer
 from agent.senses.source import SourceError
 from agent.sinks.base import Sink
 from agent.sinks.mqtt.publisher import raise_lost_cancellation
@@ -28,6 +31,18 @@ log = logging.getLogger(__name__)
 
 RETRY_FIRST_S, RETRY_MAX_S = 1.0, 30.0  # a failed source is reopened after 1, 2, 4 … 30 s
 STATE_EVERY_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineStatus:
+    """What others may know of a device's pipeline: its last decision, open alarm and health."""
+
+    device: str
+    last_decision: Decision | None
+    active_alarm: Alarm | None
+    sources: Mapping[Modality, PartHealth]
+    models: Mapping[Modality, PartHealth]
+    processed: Mapping[Modality, int]  # samples scored since start, per sense
 
 
 class DevicePipeline:
@@ -46,16 +61,16 @@ class DevicePipeline:
         sequence: Iterator[int],
     ) -> None:
         self.config = config
-        self.channels = channels
-        self.sink = sink
-        self.topics = topics
-        self.tracker = AlarmTracker(config.id, config.alarm, sequence)
-        self.scores: dict[Modality, Score] = {}
+        self._channels = channels
+        self._sink = sink
+        self._topics = topics
+        self._tracker = AlarmTracker(config.id, config.alarm, sequence)
+        self._scores: dict[Modality, Score] = {}
         models = {m: next(iter(c.scorer.models), None) for m, c in channels.items()}
-        self.health = DeviceHealth(config.id, models, on_change=self._health_changed)
-        self.last_decision: Decision | None = None
-        self.processed: Counter[Modality] = Counter()  # samples scored, per modality
-        self.latency_ms: deque[float] = deque(maxlen=10_000)  # capture -> decision, per sample
+        self._health = DeviceHealth(config.id, models, on_change=self._health_changed)
+        self._last_decision: Decision | None = None
+        self._processed: Counter[Modality] = Counter(dict.fromkeys(channels, 0))  # per sense
+        self._latency_ms: deque[float] = deque(maxlen=10_000)  # capture -> decision, per sample
         self._scored = asyncio.Condition()
         self._started_at = time.time()
         self._last_state: tuple[str, float] = ("", 0.0)
@@ -65,13 +80,36 @@ class DevicePipeline:
         """The device id."""
         return self.config.id
 
+    def status(self) -> PipelineStatus:
+        """A read-only view of the pipeline now (a copy: later changes do not show in it)."""
+        return PipelineStatus(
+            device=self.device,
+            last_decision=self._last_decision,
+            active_alarm=self._tracker.active,
+            sources=MappingProxyType(dict(self._health.sources)),
+            models=MappingProxyType(dict(self._health.models)),
+            processed=MappingProxyType(dict(self._processed)),
+        )
+
+    def latencies_ms(self) -> tuple[float, ...]:
+        """Capture → decision of each recent sample, oldest first (at most 10,000)."""
+        return tuple(self._latency_ms)
+
+    def scorer(self, modality: Modality) -> Scorer:
+        """The scorer that judges a sense's samples (for tools that time it alone)."""
+        return self._channels[modality].scorer
+
+    def carry_on(self, previous: DevicePipeline) -> None:
+        """Take over the open alarm of the pipeline this one replaces (same id, raised_at)."""
+        self._tracker.active = previous._tracker.active
+
     async def run(self) -> None:
         """Supervise every source and re-decide once a second (staleness, alarm hold)."""
         self._started_at = time.time()
         self._health_changed()  # every source starting: subscribers see the device exists
         observe.scope(self.device, "")
         async with asyncio.TaskGroup() as group:
-            for modality, channel in self.channels.items():
+            for modality, channel in self._channels.items():
                 group.create_task(
                     self._supervise(modality, channel), name=f"{self.device}/{modality}"
                 )
@@ -95,16 +133,16 @@ class DevicePipeline:
                         raise_lost_cancellation()  # e.g. pymodbus's wait_for on Python 3.11
                         observe.sample(observe.frames_skipped(last_index, sample.meta))
                         last_index = sample.meta.get("frame_index")
-                        self.health.set_source(modality, "ok")
+                        self._health.set_source(modality, "ok")
                         backoff.reset()
                         await self._score(modality, channel, sample)
-                self.health.set_source(modality, "ended", "input ended")
+                self._health.set_source(modality, "ended", "input ended")
                 return
             except SourceError as exc:
-                self.health.set_source(modality, "failed", str(exc))
+                self._health.set_source(modality, "failed", str(exc))
             except Exception as exc:  # a bug in one source must not take the device down
                 log.exception("source crashed", extra={"fields": self._fields(modality)})
-                self.health.set_source(modality, "failed", f"{type(exc).__name__}: {exc}")
+                self._health.set_source(modality, "failed", f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(backoff.next_delay())
 
     async def _score(self, modality: Modality, channel: Channel, sample: Sample) -> None:
@@ -112,27 +150,27 @@ class DevicePipeline:
             with observe.timed(observe.Stage.SCORE):
                 score = await asyncio.to_thread(channel.scorer.score, sample)
         except Exception as exc:  # a model that raises is isolated to its modality
-            if self.health.models[modality].state == "ok":
+            if self._health.models[modality].state == "ok":
                 log.exception("scorer failed", extra={"fields": self._fields(modality)})
-            self.health.set_model(modality, "failed", f"scorer error: {type(exc).__name__}: {exc}")
+            self._health.set_model(modality, "failed", f"scorer error: {type(exc).__name__}: {exc}")
             return
-        self.health.set_model(modality, "ok")
-        self.processed[modality] += 1
+        self._health.set_model(modality, "ok")
+        self._processed[modality] += 1
         if score is None:
             return
-        self.scores[modality] = score
-        self.sink.remember(sample)
+        self._scores[modality] = score
+        self._sink.remember(sample)
         async with self._scored:
             self._scored.notify_all()
         decision = self.decide()
         latency_s = decision.decided_at - sample.captured_at
-        self.latency_ms.append(latency_s * 1000.0)
+        self._latency_ms.append(latency_s * 1000.0)
         observe.decision(self.device, latency_s)
-        await self.sink.snapshot(sample, score)
+        await self._sink.snapshot(sample, score)
 
     def _health_changed(self) -> None:
         """Publish the new health (retained) and re-decide: fusion drops what is unavailable."""
-        self.sink.retain(self.topics.health(self.device), encode(self.health.payload()))
+        self._sink.retain(self._topics.health(self.device), encode(self._health.payload()))
         self.decide()
 
     def _fields(self, modality: Modality) -> dict[str, str]:
@@ -141,18 +179,18 @@ class DevicePipeline:
     def decide(self, now: float | None = None) -> Decision:
         """Fuse the latest scores, advance the alarm lifecycle, and publish what changed."""
         now = time.time() if now is None else now
-        unavailable = self.health.unavailable()
+        unavailable = self._health.unavailable()
         with observe.timed(observe.Stage.FUSION):
             decision = fuse(
-                self.device, self.scores, self.config.fusion, self.channels, now, unavailable
+                self.device, self._scores, self.config.fusion, self._channels, now, unavailable
             )
-        self.last_decision = decision
+        self._last_decision = decision
         warming_up = self._warming_up(now, unavailable)
-        transition = None if warming_up else self.tracker.update(decision, now)
+        transition = None if warming_up else self._tracker.update(decision, now)
         if transition is not None:
-            payload = alarm_payload(transition, self.topics.site, self.config.location)
-            topic = self.topics.alarm(self.device)
-            self.sink.alarm(transition, topic, payload)
+            payload = alarm_payload(transition, self._topics.site, self.config.location)
+            topic = self._topics.alarm(self.device)
+            self._sink.alarm(transition, topic, payload)
             observe.alarm_event(self.device, transition.event)
             log.info(
                 f"alarm {transition.event}",
@@ -179,11 +217,11 @@ class DevicePipeline:
         """
         if now - self._started_at >= self.config.fusion.stale_after_s:
             return False
-        return any(m not in self.scores and m not in unavailable for m in self.channels)
+        return any(m not in self._scores and m not in unavailable for m in self._channels)
 
     def _publish_state(self, decision: Decision, now: float) -> None:
-        active = self.tracker.active
-        health = self.health.summary()
+        active = self._tracker.active
+        health = self._health.summary()
         state = state_payload(
             decision, active.id if active else None, health, readings(decision.scores)
         )
@@ -191,7 +229,7 @@ class DevicePipeline:
         last_key, last_at = self._last_state
         if key != last_key or now - last_at >= STATE_EVERY_S:
             self._last_state = (key, now)
-            self.sink.retain(self.topics.state(self.device), encode(state))
+            self._sink.retain(self._topics.state(self.device), encode(state))
 
     async def fresh_scores(self, after: float, timeout_s: float) -> list[Modality]:
         """Wait until every live modality has a score captured after `after`; return the missing."""
@@ -199,9 +237,9 @@ class DevicePipeline:
         def missing() -> list[Modality]:
             return [
                 m
-                for m in self.channels
-                if self.health.sources[m].state != "ended"
-                and (m not in self.scores or self.scores[m].captured_at < after)
+                for m in self._channels
+                if self._health.sources[m].state != "ended"
+                and (m not in self._scores or self._scores[m].captured_at < after)
             ]
 
         with contextlib.suppress(TimeoutError):

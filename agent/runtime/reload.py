@@ -94,12 +94,12 @@ async def build_pipelines(
 
 def inherit_alarm(old: DevicePipeline, new: DevicePipeline) -> None:
     """The replacement carries on the open alarm (same id, raised_at, last severity)."""
-    new.tracker.active = old.tracker.active
+    new.carry_on(old)
 
 
 def report_abandoned_alarm(pipeline: DevicePipeline) -> None:
     """A removed device's open alarm is left open upstream; say so, with its id."""
-    alarm = pipeline.tracker.active
+    alarm = pipeline.status().active_alarm
     if alarm is not None:
         log.warning(
             "device removed with an open alarm; it is not cleared",

@@ -22,7 +22,7 @@ def starting_sources(pipelines: Sequence[DevicePipeline]) -> list[str]:
     return [
         f"{p.device}/{modality}"
         for p in pipelines
-        for modality, source in p.health.sources.items()
+        for modality, source in p.status().sources.items()
         if source.state == "starting"
     ]
 
@@ -38,9 +38,10 @@ class Served(Protocol):
 
 def status_line(agent: Served) -> str:
     """One line for `systemctl status`: devices, sources, open alarms, undelivered events."""
-    health = [s.state for p in agent.pipelines for s in p.health.sources.values()]
+    statuses = [p.status() for p in agent.pipelines]
+    health = [s.state for status in statuses for s in status.sources.values()]
     ok = sum(state == "ok" for state in health)
-    alarms = sum(p.tracker.active is not None for p in agent.pipelines)
+    alarms = sum(status.active_alarm is not None for status in statuses)
     return (
         f"STATUS={len(agent.pipelines)} devices, {ok}/{len(health)} sources ok, "
         f"{alarms} alarms open, {agent.pending_events} events undelivered"

@@ -50,14 +50,20 @@ def watchdog_interval_s() -> float | None:
     return int(usec) / 1_000_000
 
 
+class Decided(Protocol):
+    """A pipeline's status as the watchdog reads it: its latest decision."""
+
+    @property
+    def last_decision(self) -> object | None: ...
+
+
 class Decides(Protocol):
-    """What the watchdog needs of a pipeline: its device id and its latest decision."""
+    """What the watchdog needs of a pipeline: its device id and a status with its decision."""
 
     @property
     def device(self) -> str: ...
 
-    @property
-    def last_decision(self) -> object | None: ...
+    def status(self) -> Decided: ...
 
 
 class ProgressMonitor:
@@ -77,7 +83,7 @@ class ProgressMonitor:
         now = time.monotonic() if now is None else now
         seen: dict[str, tuple[object | None, float]] = {}
         for pipeline in pipelines:
-            decision = pipeline.last_decision
+            decision = pipeline.status().last_decision
             previous = self._seen.get(pipeline.device)
             unchanged = previous is not None and previous[0] is decision
             seen[pipeline.device] = (decision, previous[1] if unchanged and previous else now)

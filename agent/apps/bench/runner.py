@@ -96,7 +96,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
         config = demo_config(data, broker, prefix, ports, workdir / "state")
         agent = Agent(config)
-        detectors = [p.channels[IMAGE].scorer for p in agent.pipelines]
+        detectors = [p.scorer(IMAGE) for p in agent.pipelines]
         assert all(isinstance(d, DetectorScorer) for d in detectors)
         detector = detectors[0]
         bare = BareModel.of(detectors, video)

@@ -34,9 +34,9 @@ def summary(
         lines.append(f"  {pipeline.device}: {events}")
     processed: Counter[str] = Counter()
     for pipeline in pipelines:
-        processed.update({str(m): n for m, n in pipeline.processed.items()})
+        processed.update({str(m): n for m, n in pipeline.status().processed.items()})
     lines.append("  samples scored: " + ", ".join(f"{m} {n}" for m, n in sorted(processed.items())))
-    every = [v for p in pipelines for v in p.latency_ms]
+    every = [v for p in pipelines for v in p.latencies_ms()]
     lines.append(f"  capture -> decision, every scored sample: {percentile_line(every)}")
     alarms = [a["latency_ms"] for a in view.alarms if a.get("latency_ms") is not None]
     lines.append(f"  capture -> alarm event: {percentile_line(alarms)}")
