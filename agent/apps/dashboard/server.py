@@ -66,8 +66,15 @@ async def prune_forever(history: History) -> None:
         await asyncio.sleep(PRUNE_EVERY_S)
 
 
-async def serve(settings: DashboardSettings) -> None:
-    """Run until SIGINT/SIGTERM; refuses (DashboardAuthError) an open non-loopback bind."""
+async def exit_when(stop: asyncio.Event, server: uvicorn.Server) -> None:
+    """Ask the server to finish its requests and return once `stop` is set."""
+    await stop.wait()
+    server.should_exit = True
+
+
+async def serve(settings: DashboardSettings, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM, or until `stop` is set (a dashboard inside another program);
+    refuses (DashboardAuthError) an open non-loopback bind."""
     config = settings.dashboard
     require_token_off_loopback(config.bind, config.token)
     prefix = settings.broker.topic_prefix
@@ -88,6 +95,8 @@ async def serve(settings: DashboardSettings) -> None:
         "url": f"http://{config.bind}:{config.port}/", "token_required": gate.enabled,
         "history": str(settings.history_file)}})  # fmt: skip
     background = [asyncio.create_task(bridge.run()), asyncio.create_task(prune_forever(history))]
+    if stop is not None:
+        background.append(asyncio.create_task(exit_when(stop, server)))
     try:
         await server.serve()
     finally:

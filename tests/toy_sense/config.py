@@ -1,0 +1,17 @@
+"""Config of the toy vibration sense: an accelerometer whose RMS readings a test scripts."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from agent.config.base import PositiveFloat, StrictModel
+
+SENSE = "vibration"
+
+
+class AccelerometerConfig(StrictModel):
+    """RMS values replayed in a loop at `rate_hz`; `alarm_rms` scores 1."""
+
+    rms: list[float] = Field(min_length=1)
+    rate_hz: PositiveFloat = 10.0
+    alarm_rms: PositiveFloat = 1.0
