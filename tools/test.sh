@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install the agent with its cpu (ONNX Runtime) and dev extras into .venv and run lint + the
-# whole test suite.
+# Install the agent with its cpu (ONNX Runtime) and dev extras into .venv, then run ruff, mypy
+# and the whole test suite.
 # System packages the tests need are installed when missing and when we are allowed to.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,4 +32,5 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/mypy  # agent/, with the settings in pyproject.toml
 exec .venv/bin/python -m pytest "$@"

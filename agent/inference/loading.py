@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agent.config.base import Backend
 from agent.inference.backends import open_session
 from agent.inference.models import read_manifest, sha256_of
 from agent.inference.session import InferenceSession, ModelError, require_onnxruntime
@@ -26,7 +27,7 @@ def verify_against_manifest(path: Path) -> None:
 
 
 def load_session(
-    path: Path, backend: str = "auto", field_name: str = "backend"
+    path: Path, backend: Backend = "auto", field_name: str = "backend"
 ) -> InferenceSession:
     """The session for a model file on the best backend allowed (see agent.inference.backends).
 

@@ -19,7 +19,7 @@ from agent.inference.tensorrt import cuda_check, cudart_module_name
 def _nvml_device() -> Any:
     """NVML's handle of device 0, opened once; None where NVML is missing (Jetson: no NVML)."""
     try:
-        import pynvml  # type: ignore[import-not-found]  # nvidia-ml-py, GPU installs only
+        import pynvml  # nvidia-ml-py, GPU installs only
     except ImportError:
         return None
     try:
@@ -33,7 +33,7 @@ def _nvml_used() -> int | None:
     handle = _nvml_device()
     if handle is None:
         return None
-    import pynvml  # type: ignore[import-not-found]  # loaded already by _nvml_device
+    import pynvml  # loaded already by _nvml_device
 
     try:
         return int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Protocol
 
 import numpy as np
@@ -27,7 +27,7 @@ class Source(Protocol):
     device: str
     modality: Modality
 
-    def stream(self) -> AsyncIterator[Sample]: ...
+    def stream(self) -> AsyncGenerator[Sample, None]: ...
 
 
 class Pacer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import numpy as np
 
@@ -24,7 +24,7 @@ class AccelerometerSource:
         self.device = device
         self.config = config
 
-    async def stream(self) -> AsyncIterator[Sample]:
+    async def stream(self) -> AsyncGenerator[Sample, None]:
         """Forever, like a live sensor."""
         pacer = Pacer(self.config.rate_hz)
         for index, level in enumerate(itertools.cycle(self.config.rms)):

@@ -35,6 +35,7 @@ from agent.observe import stages as observe
 from agent.observe.gpu import gpu_memory_used_bytes
 from agent.observe.process import ProcessUsage
 from agent.runtime.agent import Agent
+from agent.runtime.pipeline import DevicePipeline
 from agent.senses.image.config import SENSE as IMAGE
 from agent.senses.image.scorer import DetectorScorer
 from agent.sinks.mqtt.retained import clear_retained
@@ -79,6 +80,14 @@ def bench_devices(
     return devices
 
 
+def detector_of(pipeline: DevicePipeline) -> DetectorScorer:
+    """The camera's detector of a bench device (every bench device has a camera)."""
+    scorer = pipeline.scorer(IMAGE)
+    if not isinstance(scorer, DetectorScorer):
+        raise TypeError(f"{pipeline.device}: the image scorer is a {type(scorer).__name__}")
+    return scorer
+
+
 async def run_bench(options: BenchOptions) -> dict[str, Any]:
     """Bare model, agent for warm-up + duration, bare model again; return the report dict."""
     template = demo_template()
@@ -96,8 +105,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
         config = demo_config(data, broker, prefix, ports, workdir / "state")
         agent = Agent(config)
-        detectors = [p.scorer(IMAGE) for p in agent.pipelines]
-        assert all(isinstance(d, DetectorScorer) for d in detectors)
+        detectors = [detector_of(p) for p in agent.pipelines]
         detector = detectors[0]
         bare = BareModel.of(detectors, video)
         # half before, half after: on a shared machine the load drifts, the bracket averages it

@@ -16,7 +16,7 @@ import queue
 import statistics
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -73,7 +73,7 @@ def require_ultralytics() -> str:
     return importlib.metadata.version("ultralytics")
 
 
-def decoded_frames(video: Path, stop: threading.Event) -> Iterator[np.ndarray]:
+def decoded_frames(video: Path, stop: threading.Event) -> Generator[np.ndarray, None, None]:
     """Frames decoded on their own thread, at most DECODE_DEPTH ahead; a file is never dropped
     from, so every frame is scored."""
     frames: queue.Queue[Slot] = queue.Queue(maxsize=DECODE_DEPTH)

@@ -109,7 +109,8 @@ class History:
 
     def alarms(self, since: float = 0.0, **filters: str | None) -> list[dict[str, Any]]:
         """Alarms first seen since a time, newest first, filtered by device/type/severity."""
-        clauses, params = ["first_at >= ?"], [since]
+        clauses: list[str] = ["first_at >= ?"]
+        params: list[float | str] = [since]
         for name, value in filters.items():
             if value:
                 clauses.append(ALARM_FILTERS[name])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -105,7 +105,7 @@ class DemoView:
             colour = {"alarm": "bold red", "degraded": "yellow"}.get(state["state"], "green")
             fused = f"{state['score']:.2f} / {state['threshold']:.2f}"
             table.add_row(device, Text(state["state"], style=colour), *scores, fused)
-        lines = [table, Text(self.progress_line())]
+        lines: list[RenderableType] = [table, Text(self.progress_line())]
         lines += [Text(line) for line in self.log[-LOG_LINES:]]
         return Group(*lines)
 

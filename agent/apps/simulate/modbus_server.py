@@ -106,7 +106,10 @@ async def modbus_device_server(
     if unknown:
         raise ValueError(f"values for unknown registers: {sorted(unknown)}")
     handle = ModbusDeviceServer(host, port, {r.name: r for r in registers})
-    blocks = tuple([_block(k, [r for r in registers if r.kind == k], values)] for k in _KINDS)
+    coils, discretes, holding, inputs = (
+        [_block(k, [r for r in registers if r.kind == k], values)] for k in _KINDS
+    )
+    blocks = (coils, discretes, holding, inputs)
     device = SimDevice(unit_id, simdata=blocks, action=handle._apply_pending)
     server = ModbusTcpServer(device, address=(host, port))
     await server.serve_forever(background=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ class MicrophoneSource:
         self.device = device
         self._config = config
 
-    async def stream(self) -> AsyncIterator[Sample]:
+    async def stream(self) -> AsyncGenerator[Sample, None]:
         """Windows from the file when configured, else from the live device."""
         file = self._config.file
         windows = self._capture() if file is None else self._replay(file)

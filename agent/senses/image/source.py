@@ -7,7 +7,7 @@ import contextvars
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import aclosing
 from pathlib import Path
@@ -139,7 +139,7 @@ class CameraSource:
         self.device = device
         self.config = config
 
-    async def stream(self) -> AsyncIterator[Sample]:
+    async def stream(self) -> AsyncGenerator[Sample, None]:
         """Samples until a file ends (without loop); SourceError when the capture fails."""
         worker = CaptureThread(self.config.uri)
         try:
@@ -152,7 +152,9 @@ class CameraSource:
         finally:
             worker.close()
 
-    async def _live(self, worker: CaptureThread, capture: cv2.VideoCapture) -> AsyncIterator[Frame]:
+    async def _live(
+        self, worker: CaptureThread, capture: cv2.VideoCapture
+    ) -> AsyncGenerator[Frame, None]:
         """The newest frame at each tick; frames read in between are dropped, never queued."""
         latest = LatestFrame()
         reader = worker.start(read_continuously, capture, latest, worker.stop)
@@ -171,7 +173,7 @@ class CameraSource:
 
     async def _replay(
         self, worker: CaptureThread, capture: cv2.VideoCapture
-    ) -> AsyncIterator[Frame]:
+    ) -> AsyncGenerator[Frame, None]:
         """A file at its own frame rate in wall-clock time, sampled at `fps`, looped if asked."""
         file_fps = await worker.call(capture.get, cv2.CAP_PROP_FPS)
         if not 0 < file_fps < 1000:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.client.base import ModbusBaseClient
@@ -51,7 +51,7 @@ class ModbusSource:
             return f"rtu {self.config.serial_port}@{self.config.baudrate}"
         return f"tcp {self.config.host}:{self.config.port}"
 
-    async def stream(self) -> AsyncIterator[Sample]:
+    async def stream(self) -> AsyncGenerator[Sample, None]:
         """Connect, then yield one Sample per tick until the device fails."""
         client = self._client()
         try:
@@ -79,13 +79,16 @@ class ModbusSource:
     def _client(self) -> ModbusBaseClient:
         """A pymodbus async client without auto-reconnect; it needs the running loop."""
         cfg = self.config
-        common = {"timeout": cfg.timeout_s, "retries": cfg.retries, "reconnect_delay": 0}
         try:
             if cfg.transport == "rtu":
                 return AsyncModbusSerialClient(
-                    str(cfg.serial_port), baudrate=cfg.baudrate, parity=cfg.parity, **common
-                )
-            return AsyncModbusTcpClient(cfg.host, port=cfg.port, **common)
+                    str(cfg.serial_port), baudrate=cfg.baudrate, parity=cfg.parity,
+                    timeout=cfg.timeout_s, retries=cfg.retries, reconnect_delay=0,
+                )  # fmt: skip
+            return AsyncModbusTcpClient(
+                cfg.host, port=cfg.port, timeout=cfg.timeout_s, retries=cfg.retries,
+                reconnect_delay=0,
+            )  # fmt: skip
         except RuntimeError as exc:  # pymodbus: pyserial missing for RTU
             raise SourceError(f"{self.device}: modbus {self.endpoint}: {exc}") from exc
 

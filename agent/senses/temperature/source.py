@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import glob
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 
 import cv2
@@ -81,7 +81,7 @@ class InfraredSource:
             return Y16Reader(self.config.uri)
         return SequenceReader(self.config.uri, self.config.loop)
 
-    async def stream(self) -> AsyncIterator[Sample]:
+    async def stream(self) -> AsyncGenerator[Sample, None]:
         """Read each frame in a thread so a slow device never blocks the loop."""
         reader = await asyncio.to_thread(self._reader)
         frames = reader.frames()
