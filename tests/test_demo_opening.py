@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import io
 import logging
-from types import SimpleNamespace
-from typing import Any, cast
 
 import pytest
 
 from agent.apps.demo.broker import BrokerAddress
 from agent.apps.demo.runner import ROWS_PER_S, announce, demo_template, replay_rate_explained
+from agent.inference.metadata import ModelMetadata
 from agent.senses.sensor import scorer
 
 RATE_WARNING = "trained on 1 Hz samples but the device is polled at 20 Hz"
 
 
 def warn_on_rate() -> None:
-    session = SimpleNamespace(version="sensor-iforest@test", metadata={"sample_hz": "1"})
-    scorer._warn_on_rate(cast(Any, session), 20.0)
+    scorer._warn_on_rate(ModelMetadata({"sample_hz": "1"}, "sensor-iforest@test"), 20.0)
 
 
 def test_a_real_run_is_warned_about_the_polling_rate(caplog: pytest.LogCaptureFixture) -> None:

@@ -106,7 +106,8 @@ class ReplayRateNote(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno == logging.WARNING and "Hz samples but" in str(record.msg))
+        fields = getattr(record, "fields", {})
+        return not (isinstance(fields, dict) and fields.get("event") == sensor_scorer.RATE_MISMATCH)
 
 
 @contextlib.contextmanager

@@ -55,6 +55,7 @@ from agent.senses.sensor.preprocess import (
 )
 
 log = logging.getLogger(__name__)
+RATE_MISMATCH = "sample_rate_mismatch"  # the log event when polling differs from training
 
 SCORE_OUTPUT = "scores"
 LIMITS_WINDOW = 32  # samples behind the label of a limits-only device
@@ -377,6 +378,7 @@ def _warn_on_rate(metadata: ModelMetadata, poll_hz: float) -> None:
             trained,
             poll_hz,
             trained / poll_hz,
+            extra={"fields": {"event": RATE_MISMATCH, "model": metadata.model}},
         )
 
 
