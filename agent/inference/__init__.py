@@ -1,1 +1,2 @@
-"""Scorers: turn one preprocessed Sample into a Score through an ONNX model (or a rule)."""
+"""Model sessions without sense knowledge: ONNX Runtime and TensorRT, backend choice, batching,
+model files and their metadata."""

@@ -41,7 +41,8 @@ def frame_size(text: str) -> tuple[int, int]:
 
 def add_bench_parser(sub: Any, broker_address: Any) -> None:
     """Register `bench` on the CLI's subparsers."""
-    bench = sub.add_parser("bench", help="time the real pipeline on 1080p streams")
+    text = "Time the real pipeline on generated 1080p camera streams, stage by stage."
+    bench = sub.add_parser("bench", help=text, description=text)
     bench.add_argument(
         "--duration",
         type=positive(float),
