@@ -7,9 +7,11 @@ import asyncio
 import json
 import socket
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import jsonschema
 import pytest
 
@@ -39,6 +41,14 @@ def free_port() -> int:
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.load(response)
+
+
+async def poll(url: str, ready: Callable[[Any], bool], seconds: float = 20.0) -> Any:
+    """GET until ready(answer) holds (the dashboard ingests in the background)."""
+    async with asyncio.timeout(seconds):
+        while not ready(answer := await asyncio.to_thread(get_json, url)):  # noqa: ASYNC110 - HTTP
+            await asyncio.sleep(0.2)
+    return answer
 
 
 def raised_with_file(seen: Collector) -> dict[str, Any] | None:
@@ -74,6 +84,9 @@ async def test_a_sense_added_in_one_folder_alarms_with_evidence_and_shows_on_the
     stop = asyncio.Event()
     server = asyncio.create_task(serve(dashboard, stop))
     try:
+        async with aiomqtt.Client(*broker) as client:  # the dashboard listens once it has this
+            await client.publish(f"{topic_prefix}/plant/status", b"online", qos=1, retain=True)
+        await poll(url + "/api/overview", lambda o: "plant" in o["sites"])
         async with subscribe(*broker, f"{topic_prefix}/#") as seen:
             async with agent_running(config):
                 await seen.wait_for(lambda c: raised_with_file(c) is not None, 30)
@@ -91,9 +104,11 @@ async def test_a_sense_added_in_one_folder_alarms_with_evidence_and_shows_on_the
 
         senses = await asyncio.to_thread(get_json, url + "/api/senses")
         assert [s["name"] for s in senses["senses"]][-1] == "vibration"
-        alarms = await asyncio.to_thread(get_json, url + "/api/alarms?hours=1")
-        assert alarm["id"] in [a["id"] for a in alarms["alarms"]]
-        overview = await asyncio.to_thread(get_json, url + "/api/overview")
+        alarm_ids = lambda answer: [a["id"] for a in answer["alarms"]]  # noqa: E731
+        await poll(url + "/api/alarms?hours=1", lambda a: alarm["id"] in alarm_ids(a))
+        overview = await poll(
+            url + "/api/overview", lambda o: any(t["device"] == "fan-01" for t in o["devices"])
+        )
         (tile,) = [t for t in overview["devices"] if t["device"] == "fan-01"]
         assert tile["driver"] == "vibration"
         assert set(tile["modalities"]) == {"vibration"}
