@@ -7,7 +7,6 @@ was published. Acks for alarms the agent never raised used to be stored without 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -94,8 +93,10 @@ async def test_hostile_acks_are_refused_and_the_agent_keeps_publishing(
             states_before = len(seen.json("/state"))
             raised_before = len(events(seen, "raised"))
             await seen.wait_for(
-                lambda s: len(events(s, "raised")) > raised_before
-                and len(s.json("/state")) > states_before + 2,
+                lambda s: (
+                    len(events(s, "raised")) > raised_before
+                    and len(s.json("/state")) > states_before + 2
+                ),
                 30,
             )
             alarm_id = events(seen, "raised")[-1]["id"]
@@ -105,4 +106,3 @@ async def test_hostile_acks_are_refused_and_the_agent_keeps_publishing(
             assert agent.link.failure is None
             statuses = [p for t, p, _ in seen.messages if t.endswith("/status")]
             assert statuses[-1] == b"online"
-    await asyncio.sleep(0)
