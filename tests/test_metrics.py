@@ -40,6 +40,7 @@ FAMILIES = {
     "edge_agent_samples_dropped": "counter",
     "edge_agent_alarm_events": "counter",
     "edge_agent_alarm_events_replayed": "counter",
+    "edge_agent_rejected_messages": "counter",
     "edge_agent_fused_score": "gauge",
     "edge_agent_outbox_depth": "gauge",
     "edge_agent_mqtt_connected": "gauge",

@@ -153,6 +153,24 @@ async def test_pings_stop_when_a_pipeline_stalls(listener: NotifyListener) -> No
     assert late == []
 
 
+async def test_pings_stop_when_the_broker_link_gave_up(listener: NotifyListener) -> None:
+    pump = FakeProgress("pump")
+    failure: list[str] = []
+    worker = asyncio.create_task(pump.work(asyncio.Event()))
+    watchdog = asyncio.create_task(
+        run_watchdog(lambda: [pump], 0.2, ProgressMonitor(1.0), lambda: next(iter(failure), None))
+    )
+    await eventually(lambda: len(listener.messages("WATCHDOG=1")) >= 3, 10)
+    failure.append("RuntimeError: boom")
+    failed_at = time.monotonic()
+    await eventually(lambda: bool(listener.messages("STATUS=broker link failed: RuntimeError")), 10)
+    await asyncio.sleep(0.6)
+    for task in (worker, watchdog):
+        task.cancel()
+    await asyncio.gather(worker, watchdog, return_exceptions=True)
+    assert [at for at in listener.messages("WATCHDOG=1") if at > failed_at + 0.15] == []
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(400)  # generous: a busy machine starts Python and OpenCV slowly
 async def test_agent_process_says_ready_pings_the_watchdog_and_reloads(

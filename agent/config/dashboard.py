@@ -19,6 +19,10 @@ class DashboardConfig(StrictModel):
     token: SecretStr | None = None
     history_file: Path | None = None  # None: dashboard.sqlite in the agent's storage dir
     retention_days: PositiveFloat = 7.0
+    # inbound messages over these are refused unread: JSON (state, health, alarm, ack,
+    # inspection) and media (evidence files, snapshots)
+    max_message_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_media_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
 
     @field_validator("token")
     @classmethod

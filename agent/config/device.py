@@ -73,6 +73,8 @@ class BrokerConfig(StrictModel):
     topic_prefix: str = Field(default="edge", pattern=r"^[A-Za-z0-9_.\-/]+$")
     keepalive_s: int = Field(default=30, ge=5)
     ack_timeout_s: PositiveFloat = 10.0
+    # inbound JSON control messages (acks) over this are refused unread
+    max_message_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
 
 
 class InspectionConfig(StrictModel):

@@ -80,6 +80,11 @@ class AgentMetrics(observe.Observer):
             "Alarm events the broker acknowledged late (after an outage or a restart)",
             registry=r,
         )
+        self.rejected_messages = Counter(
+            f"{PREFIX}_rejected_messages",
+            "Inbound MQTT messages refused (too large, too deep, not JSON, invalid, unknown alarm)",
+            ["topic_kind", "reason"], registry=r,
+        )  # fmt: skip
         self.fused_score = Gauge(
             f"{PREFIX}_fused_score", "Latest fused score per device", ["device"], registry=r
         )
@@ -128,6 +133,10 @@ class AgentMetrics(observe.Observer):
         """Count replayed deliveries."""
         if replayed:
             self.alarm_events_replayed.inc()
+
+    def on_rejected(self, topic_kind: str, reason: str) -> None:
+        """Count a refused inbound message."""
+        self.rejected_messages.labels(topic_kind, reason).inc()
 
     def refresh(self, pipelines: Sequence[DevicePipeline], publisher: Publisher) -> None:
         """Copy the current state into the gauges (runs on the event loop)."""

@@ -66,6 +66,9 @@ class Observer:
     def on_delivered(self, topic: str, replayed: bool) -> None:
         """The broker acknowledged an alarm event."""
 
+    def on_rejected(self, topic_kind: str, reason: str) -> None:
+        """An inbound message (an ack) was refused: too large, too deep, not JSON, invalid…"""
+
 
 NO_SCOPE = Scope()
 _observers: tuple[Observer, ...] = ()  # replaced, never mutated: hooks iterate it as it is
@@ -141,3 +144,9 @@ def delivered(topic: str, replayed: bool) -> None:
     """Report an alarm event acknowledged by the broker."""
     for observer in observers():
         observer.on_delivered(topic, replayed)
+
+
+def rejected(topic_kind: str, reason: str) -> None:
+    """Report an inbound message refused, by the kind of its topic and a short reason."""
+    for observer in observers():
+        observer.on_rejected(topic_kind, reason)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 from collections.abc import Callable
 
 from agent.config.device import AgentConfig, DeviceConfig
 from agent.core.alarms import sequence_from
+from agent.observe import stages as observe
 from agent.observe.metrics import exporter_for
+from agent.runtime.acks import Acknowledgements, AlarmWatch
 from agent.runtime.inspection import InspectionScheduler
 from agent.runtime.pipeline import DevicePipeline
 from agent.runtime.reload import (
@@ -27,6 +28,14 @@ from agent.runtime.service import serve_systemd
 from agent.sinks.base import Sink
 from agent.sinks.evidence.recorder import EvidenceSink, EvidenceWriter, keep_retention
 from agent.sinks.evidence.store import EvidenceStore, open_evidence_store
+from agent.sinks.mqtt.inbound import (
+    DEFAULT_MAX_DEPTH,
+    ERROR,
+    AckRequest,
+    RejectedMessage,
+    parse_json,
+    validated,
+)
 from agent.sinks.mqtt.link import MqttLink
 from agent.sinks.mqtt.outbox import Outbox
 from agent.sinks.mqtt.publisher import Publisher
@@ -52,6 +61,7 @@ class Agent:
             subscriptions=(self.topics.acks,),
             on_message=self._on_message,
         )
+        self.acks = Acknowledgements()  # before the pipelines: their sinks report to it
         self.outbox_path = config.storage.resolved() / OUTBOX_FILE
         self.outbox = Outbox(self.outbox_path)
         evidence = config.storage.evidence
@@ -70,7 +80,6 @@ class Agent:
         self.sequence = sequence  # reloaded pipelines go on numbering from it
         self._tasks: dict[str, asyncio.Task[None]] = {}  # device id -> its pipeline's task
         self.inspection = self._new_scheduler()
-        self.acknowledged: dict[str, dict[str, object]] = {}
         self.metrics = exporter_for(config.metrics, self.pipelines, self.publisher)
 
     @property
@@ -78,16 +87,44 @@ class Agent:
         """Alarm events decided but not yet confirmed by the broker."""
         return self.publisher.pending_events
 
+    @property
+    def acknowledged(self) -> dict[str, dict[str, object]]:
+        """Accepted acknowledgements by alarm id (open or recently seen alarms only)."""
+        return dict(self.acks.accepted)
+
+    @property
+    def link_failure(self) -> str | None:
+        """Why the broker link gave up, or None while it runs."""
+        return self.link.failure
+
     def _on_message(self, topic: str, payload: bytes) -> None:
-        """Operators acknowledge alarms on <prefix>/<site>/<device>/ack with {"id": ...}."""
+        """Operators acknowledge alarms on <prefix>/<site>/<device>/ack with {"id": ...}.
+
+        The payload is untrusted: anything wrong with it is logged in one line, counted
+        (edge_agent_rejected_messages_total) and dropped; nothing it holds can raise from here.
+        """
         try:
-            ack = json.loads(payload)
-            alarm_id = str(ack["id"])
-        except (ValueError, KeyError, TypeError):
-            log.warning("ignoring malformed ack", extra={"fields": {"topic": topic}})
+            ack = validated(
+                AckRequest,
+                parse_json(payload, self.config.broker.max_message_bytes, DEFAULT_MAX_DEPTH),
+            )
+            open_ids = [
+                status.active_alarm.id
+                for status in (p.status() for p in self.pipelines)
+                if status.active_alarm is not None
+            ]
+            self.acks.accept(ack, open_ids)
+        except RejectedMessage as exc:
+            reason, detail = exc.reason, exc.detail
+        except Exception as exc:  # a bug met by a message: the link must go on regardless
+            reason, detail = ERROR, f"{type(exc).__name__}: {str(exc)[:160]}"
+        else:
+            fields = {"topic": topic, "alarm_id": ack.id, "by": ack.by}
+            log.info("alarm acknowledged", extra={"fields": fields})
             return
-        self.acknowledged[alarm_id] = ack
-        log.info("alarm acknowledged", extra={"fields": {"topic": topic, "alarm_id": alarm_id}})
+        log.warning("refused an inbound message", extra={"fields": {
+            "topic": topic[:256], "reason": reason, "detail": detail}})  # fmt: skip
+        observe.rejected("ack", reason)
 
     def _start(self, pipeline: DevicePipeline) -> None:
         self._tasks[pipeline.device] = asyncio.create_task(pipeline.run(), name=pipeline.device)
@@ -197,9 +234,9 @@ class Agent:
     def _sink_for(self, device: DeviceConfig) -> Sink:
         """The evidence sink (which publishes through MQTT) when evidence is on, else MQTT's."""
         if self.evidence_writer is None:
-            return MqttSink(self.publisher)
+            return AlarmWatch(MqttSink(self.publisher), self.acks)
         interval = self.config.storage.evidence.snapshot_interval_s
-        return EvidenceSink(device, self.evidence_writer, interval)
+        return AlarmWatch(EvidenceSink(device, self.evidence_writer, interval), self.acks)
 
     def _start_evidence(self) -> list[asyncio.Task[None]]:
         """The evidence writer and periodic retention, when evidence is enabled."""

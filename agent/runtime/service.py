@@ -28,12 +28,16 @@ def starting_sources(pipelines: Sequence[DevicePipeline]) -> list[str]:
 
 
 class Served(Protocol):
-    """What systemd is told about: the agent's pipelines and its undelivered events."""
+    """What systemd is told about: the agent's pipelines, its undelivered events and whether
+    its broker link gave up."""
 
     pipelines: list[DevicePipeline]
 
     @property
     def pending_events(self) -> int: ...
+
+    @property
+    def link_failure(self) -> str | None: ...
 
 
 def status_line(agent: Served) -> str:
@@ -42,6 +46,8 @@ def status_line(agent: Served) -> str:
     health = [s.state for status in statuses for s in status.sources.values()]
     ok = sum(state == "ok" for state in health)
     alarms = sum(status.active_alarm is not None for status in statuses)
+    if agent.link_failure is not None:
+        return f"STATUS=broker link failed: {agent.link_failure}"
     return (
         f"STATUS={len(agent.pipelines)} devices, {ok}/{len(health)} sources ok, "
         f"{alarms} alarms open, {agent.pending_events} events undelivered"
@@ -65,7 +71,9 @@ async def serve_systemd(agent: Served) -> None:
     watchdog = None
     if interval is not None:
         monitor = ProgressMonitor()
-        watchdog = asyncio.create_task(run_watchdog(lambda: agent.pipelines, interval, monitor))
+        watchdog = asyncio.create_task(
+            run_watchdog(lambda: agent.pipelines, interval, monitor, lambda: agent.link_failure)
+        )
     try:
         await announce_ready(agent)
         while True:

@@ -6,7 +6,8 @@ every call is a no-op.
 
 The watchdog pings from the event loop itself, so a blocked loop stops the pings; and it pings
 only while every device pipeline has decided recently (each decides at least once a second),
-so a stalled pipeline stops them too. systemd then kills and restarts the agent.
+so a stalled pipeline stops them too, and so does a broker link that gave up. systemd then
+kills and restarts the agent.
 """
 
 from __future__ import annotations
@@ -91,19 +92,33 @@ class ProgressMonitor:
         return [d for d, (_, at) in seen.items() if now - at > self.stall_after_s]
 
 
+def _no_failure() -> str | None:
+    return None
+
+
 async def run_watchdog(
-    pipelines: Callable[[], Iterable[Decides]], interval_s: float, monitor: ProgressMonitor
+    pipelines: Callable[[], Iterable[Decides]],
+    interval_s: float,
+    monitor: ProgressMonitor,
+    failure: Callable[[], str | None] = _no_failure,
 ) -> None:
-    """Ping WATCHDOG=1 every interval/2 while the loop runs and every pipeline progresses."""
+    """Ping WATCHDOG=1 every interval/2 while the loop runs, every pipeline progresses and
+    `failure()` (the broker link's) is None."""
     warned = False
     while True:
         await asyncio.sleep(interval_s / 2)
         stalled = monitor.stalled(pipelines())
-        if not stalled:
+        failed = failure()
+        if not stalled and failed is None:
             notify("WATCHDOG=1")
             warned = False
         elif not warned:
-            log.error("pipelines stalled, withholding the watchdog ping",
-                      extra={"fields": {"devices": stalled}})  # fmt: skip
-            notify(f"STATUS=stalled: {', '.join(stalled)}")
+            if failed is not None:
+                log.error("broker link failed, withholding the watchdog ping",
+                          extra={"fields": {"error": failed}})  # fmt: skip
+                notify(f"STATUS=broker link failed: {failed}")
+            else:
+                log.error("pipelines stalled, withholding the watchdog ping",
+                          extra={"fields": {"devices": stalled}})  # fmt: skip
+                notify(f"STATUS=stalled: {', '.join(stalled)}")
             warned = True

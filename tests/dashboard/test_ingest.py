@@ -97,3 +97,62 @@ def test_media_types_of_evidence_files() -> None:
 
 def test_no_driver_without_fresh_scores() -> None:
     assert driving_modality({"modalities": {"image": {"score": None, "stale": True}}}) is None
+
+
+VALID_ALARM = {"id": "a1", "seq": 1, "event": "raised", "device": "pump", "score": 0.7}
+HOSTILE = {
+    "alarm without event": ("alarm", {k: v for k, v in VALID_ALARM.items() if k != "event"}),
+    "alarm id null": ("alarm", {**VALID_ALARM, "id": None}),
+    "alarm id an object": ("alarm", {**VALID_ALARM, "id": {"x": 1}}),
+    "seq beyond SQLite": ("alarm", {**VALID_ALARM, "seq": 2**70}),
+    "ack by an object": ("ack", {"id": "a1", "by": {"x": 1}}),
+    "state score an object": ("state", {"device": "pump", "score": {"x": 1}}),
+}
+
+
+@pytest.mark.parametrize(
+    ("topic_kind", "payload", "reason"),
+    [
+        *[(kind, json.dumps(body).encode(), "invalid") for kind, body in HOSTILE.values()],
+        ("state", b"[" * 100_000, "too_deep"),
+        ("ack", b"[" * 100_000, "too_deep"),
+        ("state", b'{"device": "pump", "score": NaN}', "not_json"),
+    ],
+    ids=[*HOSTILE, "nested state", "nested ack", "NaN score"],
+)
+async def test_a_hostile_message_is_refused_and_ingestion_goes_on(
+    ingest: Ingest, topic_kind: str, payload: bytes, reason: str
+) -> None:
+    ingest.handle(f"edge/plant/pump/{topic_kind}", payload)
+    assert ingest.rejected == {(topic_kind, reason): 1}
+    ingest.handle("edge/plant/pump/state", state("pump", "alarm"))
+    assert ingest.live.overview()["devices"][0]["state"] == "alarm"
+    assert len(ingest.history.trend("plant", "pump", 0.0)) == 1
+    ingest.handle("edge/plant/pump/alarm", json.dumps(VALID_ALARM).encode())
+    assert ingest.history.alarm("a1") is not None
+
+
+def test_oversize_messages_are_refused_unread_and_counted(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite", 1.0)
+    ingest = Ingest("edge", LiveView(), history, Hub(), max_message_bytes=4096,
+                    max_media_bytes=64 * 1024)  # fmt: skip
+    jpeg = b"\xff\xd8\xff" + bytes(64 * 1024)
+    ingest.handle("edge/plant/pump/evidence/a1/image", jpeg)
+    ingest.handle("edge/plant/pump/snapshot/image", jpeg)
+    ingest.handle("edge/plant/pump/state", state("pump", "ok", readings={"x": "y" * 5000}))
+    ingest.handle("edge/plant/status", b"online" * 20)
+    assert ingest.rejected == {("evidence", "too_large"): 1, ("snapshot", "too_large"): 1,
+                               ("state", "too_large"): 1, ("status", "too_large"): 1}  # fmt: skip
+    assert history.evidence("a1", "image") is None
+    assert ingest.live.overview()["devices"] == []
+    ingest.handle("edge/plant/pump/snapshot/image", jpeg[:1024])  # within the limit: kept
+    ingest.handle("edge/plant/pump/snapshot/../../x", jpeg[:1024])  # not a topic of ours
+    ingest.handle("edge/plant/pump/snapshot/made-up", jpeg[:1024])  # not a registered kind
+    assert ingest.live.overview()["devices"][0]["snapshots"] == ["image"]
+    assert ingest.rejected[("snapshot", "invalid")] == 1
+
+
+def test_the_default_media_limit_refuses_ten_megabytes(ingest: Ingest) -> None:
+    ingest.handle("edge/plant/pump/evidence/a1/image", b"\xff\xd8\xff" + bytes(10 * 2**20))
+    assert ingest.rejected == {("evidence", "too_large"): 1}
+    assert ingest.history.evidence("a1", "image") is None

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from agent.apps.dashboard.history import History
 from agent.apps.dashboard.live import Hub, LiveView
+from agent.apps.dashboard.messages import AlarmMessage, HealthMessage, StateMessage
+from agent.config.dashboard import DashboardConfig
 from agent.senses.registry import SENSES
+from agent.sinks.mqtt.inbound import (
+    DEFAULT_MAX_DEPTH,
+    ERROR,
+    INVALID,
+    AckRequest,
+    RejectedMessage,
+    check_size,
+    parse_json,
+    validated,
+)
 from agent.sinks.mqtt.topics import TopicInfo, parse_topic
 
 log = logging.getLogger(__name__)
@@ -20,6 +34,14 @@ MAGIC_MEDIA_TYPES = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"RIFF", "audio/wav"),
 )
+MAX_STATUS_BYTES = 64  # `online` / `offline`
+MAX_TOPIC_PART = 128  # an alarm id or a kind taken from a topic
+MODELS: dict[str, type[BaseModel]] = {
+    "state": StateMessage,
+    "health": HealthMessage,
+    "alarm": AlarmMessage,
+    "ack": AckRequest,
+}
 
 
 def sniff_media_type(data: bytes) -> str:
@@ -31,46 +53,84 @@ def sniff_media_type(data: bytes) -> str:
 
 
 class Ingest:
-    """The one place where broker messages change what the dashboard shows."""
+    """The one place where broker messages change what the dashboard shows.
 
-    def __init__(self, prefix: str, live: LiveView, history: History, hub: Hub) -> None:
+    Every message is untrusted: one over its size limit, not JSON, nested too deep or not of
+    its topic's shape is refused before it changes anything, logged in one line and counted
+    in `rejected` (by topic kind and reason); the next message is handled as usual.
+    """
+
+    def __init__(
+        self,
+        prefix: str,
+        live: LiveView,
+        history: History,
+        hub: Hub,
+        max_message_bytes: int = DashboardConfig().max_message_bytes,
+        max_media_bytes: int = DashboardConfig().max_media_bytes,
+    ) -> None:
         self.prefix = prefix
         self.live = live
         self.history = history
         self.hub = hub
+        self.max_message_bytes = max_message_bytes
+        self.max_media_bytes = max_media_bytes
+        self.rejected: Counter[tuple[str, str]] = Counter()  # (topic kind, reason) -> count
 
     def handle(self, topic: str, payload: bytes) -> None:
-        """Route one message; a malformed one is logged and skipped, never fatal."""
+        """Route one message; a refused or failing one is logged and counted, never fatal."""
         info = parse_topic(self.prefix, topic)
         if info is None or not payload:  # an empty payload clears a retained message
             return
         try:
             self._route(info, payload, time.time())
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            log.warning("skipped a malformed message", extra={"fields": {"topic": topic,
-                        "error": f"{type(exc).__name__}: {exc}"}})  # fmt: skip
+        except RejectedMessage as exc:
+            reason, detail = exc.reason, exc.detail
+        except Exception as exc:  # a bug met by a message: ingestion goes on regardless
+            reason, detail = ERROR, f"{type(exc).__name__}: {str(exc)[:160]}"
+        else:
+            return
+        self.rejected[(info.kind, reason)] += 1
+        log.warning("refused an inbound message", extra={"fields": {
+            "topic": topic[:256], "reason": reason, "detail": detail}})  # fmt: skip
 
     def _route(self, info: TopicInfo, payload: bytes, now: float) -> None:
         if info.kind == "status":
-            self.live.site_status[info.site] = payload.decode().strip()
+            check_size(payload, MAX_STATUS_BYTES)
+            self.live.site_status[info.site] = payload.decode("utf-8", "replace").strip()
             self._changed_site(info.site)
         elif info.kind == "inspection":
-            self.live.inspections[info.site] = json_object(payload)
+            self.live.inspections[info.site] = self._json_object(payload)
             self.hub.publish({"type": "inspection", "site": info.site,
                               "inspection": self.live.inspections[info.site]})  # fmt: skip
         elif info.kind == "snapshot":
+            check_size(payload, self.max_media_bytes)
+            kind = str(info.part)
+            media_type = snapshot_media_type(kind)
+            if media_type is None:  # only the registry's kinds: a topic cannot add new keys
+                raise RejectedMessage(INVALID, f"unknown snapshot kind {kind[:MAX_TOPIC_PART]!r}")
             device = self.live.device(info.site, str(info.device))
-            media_type = snapshot_media_type(str(info.part)) or sniff_media_type(payload)
-            device.snapshots[str(info.part)] = (media_type, payload, now)
+            device.snapshots[kind] = (media_type, payload, now)
             self.hub.publish({"type": "snapshot", "site": info.site, "device": info.device,
                               "kind": info.part, "at": now})  # fmt: skip
         elif info.kind == "evidence":
-            self.history.add_evidence(
-                str(info.alarm_id), str(info.part), sniff_media_type(payload), payload, now
-            )
+            check_size(payload, self.max_media_bytes)
+            alarm_id, kind = str(info.alarm_id), str(info.part)
+            if len(alarm_id) > MAX_TOPIC_PART or len(kind) > MAX_TOPIC_PART:
+                raise RejectedMessage(INVALID, "alarm id or kind too long")
+            self.history.add_evidence(alarm_id, kind, sniff_media_type(payload), payload, now)
             self.hub.publish({"type": "evidence", "id": info.alarm_id, "kind": info.part})
         else:
-            self._route_json(info, json_object(payload), now)
+            message = self._json_object(payload)
+            validated(MODELS[info.kind], message)
+            self._route_json(info, message, now)
+
+    def _json_object(self, payload: bytes) -> dict[str, Any]:
+        """A JSON object within the size and depth limits, or RejectedMessage."""
+        value = parse_json(payload, self.max_message_bytes, DEFAULT_MAX_DEPTH)
+        if not isinstance(value, dict):
+            raise RejectedMessage(INVALID, f"expected a JSON object, got {type(value).__name__}")
+        return value
 
     def _route_json(self, info: TopicInfo, message: dict[str, Any], now: float) -> None:
         device = str(info.device)
@@ -116,14 +176,6 @@ def epoch(iso: Any, default: float) -> float:
         return datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp()
     except ValueError:
         return default
-
-
-def json_object(payload: bytes) -> dict[str, Any]:
-    """A JSON object from a payload; anything else is a ValueError naming what came."""
-    value = json.loads(payload)
-    if not isinstance(value, dict):
-        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
-    return value
 
 
 def snapshot_media_type(kind: str) -> str | None:

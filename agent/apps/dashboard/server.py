@@ -80,7 +80,7 @@ async def serve(settings: DashboardSettings, stop: asyncio.Event | None = None) 
     prefix = settings.broker.topic_prefix
     history = History(settings.history_file, config.retention_days)
     live, hub = LiveView(), Hub()
-    ingest = Ingest(prefix, live, history, hub)
+    ingest = Ingest(prefix, live, history, hub, config.max_message_bytes, config.max_media_bytes)
     # every site under the prefix: one dashboard serves all agents that report there
     every_site = tuple(Topics(prefix, ANY).every_topic())
     bridge = MqttLink(settings.broker, None, every_site, ingest.handle)

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import time
+from collections import deque
 from collections.abc import Callable
 
 import aiomqtt
@@ -17,6 +19,8 @@ log = logging.getLogger(__name__)
 
 ONLINE = b"online"
 OFFLINE = b"offline"
+GIVE_UP_AFTER = 5  # unexpected failures of the link's own loop ...
+GIVE_UP_WITHIN_S = 300.0  # ... within this long: restarting does not help, give up and say so
 
 
 class BrokerUnavailableError(Exception):
@@ -44,6 +48,12 @@ class MqttLink:
     publishes the retained `offline` will if the agent vanishes, and `close()` publishes it
     when the agent stops cleanly. Without a status topic (a plain subscriber such as the
     dashboard) it announces nothing.
+
+    Nothing a message carries can end it: an exception from `on_message` is logged and the
+    next message handled. An unexpected exception in the loop itself (a bug, not the network)
+    restarts it with backoff; after GIVE_UP_AFTER of them within GIVE_UP_WITHIN_S it gives up:
+    `failure` says why (the systemd watchdog stops being fed), and the retained status is set
+    to `offline`.
     """
 
     def __init__(
@@ -52,6 +62,7 @@ class MqttLink:
         status_topic: str | None,
         subscriptions: tuple[str, ...] = (),
         on_message: Callable[[str, bytes], None] | None = None,
+        first_retry_s: float = 0.5,
     ) -> None:
         self.config = config
         self.status_topic = status_topic
@@ -59,6 +70,8 @@ class MqttLink:
         self.on_message = on_message
         self.connected = asyncio.Event()
         self.generation = 0
+        self.failure: str | None = None  # set when the link gave up after repeated failures
+        self.first_retry_s = first_retry_s
         self._client: aiomqtt.Client | None = None
 
     def _new_client(self) -> aiomqtt.Client:
@@ -78,37 +91,80 @@ class MqttLink:
         )
 
     async def run(self) -> None:
-        """Connect and reconnect forever with capped exponential backoff and jitter."""
-        backoff = Backoff(first_s=0.5)
+        """Connect and reconnect with capped exponential backoff and jitter, until cancelled or,
+        after repeated unexpected failures, given up (see the class)."""
+        backoff = Backoff(first_s=self.first_retry_s)
+        failures: deque[float] = deque()
         while True:
             delay = None
             try:
-                async with self._new_client() as client:
-                    if self.status_topic:
-                        await client.publish(self.status_topic, ONLINE, qos=1, retain=True)
-                    for topic in self.subscriptions:
-                        await client.subscribe(topic, qos=1)
-                    self._client = client
-                    self.generation += 1
-                    self.connected.set()
-                    backoff.reset()
-                    log.info(
-                        "broker connected",
-                        extra={"fields": {"broker": f"{self.config.host}:{self.config.port}"}},
-                    )
-                    async for message in client.messages:
-                        if self.on_message is not None:
-                            self.on_message(str(message.topic), bytes(message.payload or b""))
+                await self._session(backoff)
             except aiomqtt.MqttError as exc:
                 delay = backoff.next_delay()
                 log.warning(
                     "broker unreachable, retrying",
                     extra={"fields": {"error": str(exc), "retry_in_s": round(delay, 1)}},
                 )
+            except Exception as exc:  # a bug, not the network: restart, but not forever
+                error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                now = time.monotonic()
+                failures.append(now)
+                while failures and now - failures[0] > GIVE_UP_WITHIN_S:
+                    failures.popleft()
+                if len(failures) >= GIVE_UP_AFTER:
+                    self.failure = error
+                    log.critical("broker link failed for good", extra={"fields": {
+                        "error": error, "failures": len(failures)}})  # fmt: skip
+                    await self._say_offline()
+                    return
+                delay = backoff.next_delay()
+                log.error("broker link failed, restarting", exc_info=True, extra={"fields": {
+                    "error": error, "retry_in_s": round(delay, 1)}})  # fmt: skip
             finally:
                 self._client = None
                 self.connected.clear()
             await asyncio.sleep(backoff.next_delay() if delay is None else delay)
+
+    async def _session(self, backoff: Backoff) -> None:
+        """One connection: announce, subscribe, hand every message on until it drops."""
+        async with self._new_client() as client:
+            if self.status_topic:
+                await client.publish(self.status_topic, ONLINE, qos=1, retain=True)
+            for topic in self.subscriptions:
+                await client.subscribe(topic, qos=1)
+            self._client = client
+            self.generation += 1
+            self.connected.set()
+            backoff.reset()
+            log.info(
+                "broker connected",
+                extra={"fields": {"broker": f"{self.config.host}:{self.config.port}"}},
+            )
+            async for message in client.messages:
+                self._deliver(str(message.topic), bytes(message.payload or b""))
+
+    def _deliver(self, topic: str, payload: bytes) -> None:
+        """Hand one message to `on_message`; whatever it raises is logged, never fatal."""
+        if self.on_message is None:
+            return
+        try:
+            self.on_message(topic, payload)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            log.error("message handler failed",
+                      extra={"fields": {"topic": topic[:256], "error": error}})  # fmt: skip
+
+    async def _say_offline(self) -> None:
+        """Best effort, on a fresh connection: the failed one left cleanly, so no will fired."""
+        if self.status_topic is None:
+            return
+        try:
+            async with asyncio.timeout(self.config.ack_timeout_s):
+                async with self._new_client() as client:
+                    await client.publish(self.status_topic, OFFLINE, qos=1, retain=True)
+        except Exception as exc:
+            log.warning("could not publish offline status", extra={"fields": {
+                "error": f"{type(exc).__name__}: {str(exc)[:200]}"}})  # fmt: skip
 
     async def publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False

@@ -1,0 +1,81 @@
+"""The shapes the dashboard accepts on each topic; anything else is refused before it is stored.
+
+Types are strict and bounded (see agent/sinks/mqtt/inbound.py): strings have a length limit,
+integers fit SQLite's, numbers are finite. Fields the dashboard does not read are kept as
+they came (a newer agent may send more), within the message size limit.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from agent.sinks.mqtt.inbound import (
+    Finite,
+    Id,
+    Inbound,
+    Name,
+    SqliteInt,
+    Text,
+    Timestamp,
+)
+
+MAX_ENTRIES = 64  # senses, sources, models per message
+
+
+class ModalityView(Inbound):
+    """One sense in a state or alarm: what the tiles and charts read."""
+
+    score: Finite | None = None
+    weight: Finite | None = None
+    stale: bool | None = None
+
+
+class StateMessage(Inbound):
+    """A device's retained state."""
+
+    device: Name | None = None
+    state: Name | None = None
+    score: Finite | None = None
+    threshold: Finite | None = None
+    rule: Name | None = None
+    type: Name | None = None
+    alarm_id: Id | None = None
+    modalities: dict[Name, ModalityView] | None = Field(default=None, max_length=MAX_ENTRIES)
+    readings: dict[Name, Any] | None = Field(default=None, max_length=MAX_ENTRIES)
+    updated_at: Timestamp | None = None
+
+
+class PartHealth(Inbound):
+    """One source's or model's health."""
+
+    state: Name | None = None
+    reason: Text | None = None
+    since: Timestamp | None = None
+
+
+class HealthMessage(Inbound):
+    """A device's retained health."""
+
+    device: Name | None = None
+    state: Name | None = None
+    sources: dict[Name, PartHealth] | None = Field(default=None, max_length=MAX_ENTRIES)
+    models: dict[Name, PartHealth] | None = Field(default=None, max_length=MAX_ENTRIES)
+    updated_at: Timestamp | None = None
+
+
+class AlarmMessage(Inbound):
+    """An alarm event (agent/schemas/alarm.schema.json), as far as the dashboard reads it."""
+
+    id: Id
+    seq: SqliteInt | None = None
+    event: Literal["raised", "updated", "cleared"]
+    device: Name | None = None
+    type: Name | None = None
+    severity: Name | None = None
+    score: Finite | None = None
+    threshold: Finite | None = None
+    modalities: dict[Name, ModalityView] | None = Field(default=None, max_length=MAX_ENTRIES)
+    raised_at: Timestamp | None = None
+    decided_at: Timestamp | None = None

@@ -1,0 +1,133 @@
+"""Every message that arrives from the broker is untrusted: size, depth and shape are checked.
+
+`parse_json` refuses a payload over a size limit before reading it, one that is not UTF-8 JSON,
+and one nested deeper than a limit (counted on the raw bytes, before the parser recurses);
+`validated` checks the parsed value against a pydantic model. Both raise one exception,
+`RejectedMessage`, whose `reason` is a short machine word for logs and metrics.
+
+The models here are the shared ones (the acknowledgement request, bounded strings and numbers);
+the dashboard's own live in agent/apps/dashboard/messages.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+TOO_LARGE = "too_large"  # over the size limit, not parsed
+TOO_DEEP = "too_deep"  # nested deeper than the depth limit, not parsed
+NOT_JSON = "not_json"  # not UTF-8, not JSON, or NaN/Infinity
+INVALID = "invalid"  # JSON, but not the shape the topic carries
+UNKNOWN_ALARM = "unknown_alarm"  # an acknowledgement of an alarm the agent does not know
+ERROR = "error"  # the handler failed on it (a bug): logged and counted all the same
+
+DEFAULT_MAX_DEPTH = 32  # the agent's deepest payload (an alarm's evidence) nests 5 levels
+SQLITE_INT_MAX = 2**63 - 1
+
+_STRUCTURE = re.compile(rb'[\\"\[\]{}]')
+_OPEN = frozenset(b"[{")
+_CLOSE = frozenset(b"]}")
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class RejectedMessage(Exception):  # noqa: N818 - a verdict on a message, not an error
+    """A message refused before it changed anything; `reason` is one of the words above."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def check_size(payload: bytes, max_bytes: int) -> None:
+    """RejectedMessage(too_large) when the payload is over `max_bytes`."""
+    if len(payload) > max_bytes:
+        raise RejectedMessage(TOO_LARGE, f"{len(payload)} bytes, limit {max_bytes}")
+
+
+def too_deep(payload: bytes, max_depth: int) -> bool:
+    """Whether JSON text nests arrays/objects deeper than `max_depth` (strings skipped).
+
+    Looks only at quotes, backslashes and brackets, and stops at the first level too deep,
+    so a megabyte of `[` costs no more than `max_depth` steps.
+    """
+    depth, in_string, skip = 0, False, -1
+    for match in _STRUCTURE.finditer(payload):
+        at = match.start()
+        if at == skip:  # the character after a backslash inside a string
+            continue
+        char = payload[at]
+        if in_string:
+            if char == _BACKSLASH:
+                skip = at + 1
+            elif char == _QUOTE:
+                in_string = False
+        elif char == _QUOTE:
+            in_string = True
+        elif char in _OPEN:
+            depth += 1
+            if depth > max_depth:
+                return True
+        elif char in _CLOSE:
+            depth -= 1
+    return False
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(payload: bytes, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """The JSON value of a payload, or RejectedMessage(too_large | too_deep | not_json)."""
+    check_size(payload, max_bytes)
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RejectedMessage(NOT_JSON, "not UTF-8") from exc
+    if too_deep(payload, max_depth):
+        raise RejectedMessage(TOO_DEEP, f"nested deeper than {max_depth}")
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except RecursionError as exc:  # cannot happen after the depth check; kept as a backstop
+        raise RejectedMessage(TOO_DEEP) from exc
+    except ValueError as exc:
+        raise RejectedMessage(NOT_JSON, str(exc)[:120]) from exc
+
+
+def validated(model: type[Model], value: Any) -> Model:
+    """`value` as `model`, or RejectedMessage(invalid) naming the first bad field."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "message"
+        raise RejectedMessage(INVALID, f"{where}: {first['msg']}"[:160]) from exc
+
+
+# Bounded building blocks for inbound models.
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Name = Annotated[str, StringConstraints(max_length=128)]
+Text = Annotated[str, StringConstraints(max_length=2000)]
+Timestamp = Annotated[str, StringConstraints(max_length=64)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+SqliteInt = Annotated[int, Field(ge=-SQLITE_INT_MAX - 1, le=SQLITE_INT_MAX)]
+
+
+class Inbound(BaseModel):
+    """Strict types (no coercion: "3" is not 3); fields this release does not know are kept."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+
+class AckRequest(Inbound):
+    """An operator's acknowledgement of an alarm, as published on `<device>/ack`."""
+
+    id: Id
+    by: Name | None = None
+    at: Timestamp | None = None
+    note: Text | None = None
