@@ -24,7 +24,7 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 MAX_FILE_BYTES = 1024 * 1024  # 1 MiB: a large site's config is a few tens of kB
 MAX_DEPTH = 64  # mappings and lists inside each other; a config needs fewer than 10
 MAX_ALIASES = 1_000  # uses of `*name`
-MAX_NODES = 100_000  # values in the document once every alias is expanded
+MAX_NODES = 20_000  # values once every alias is expanded; a 100-device config has ~5,000
 
 _BOMS = {
     b"\xff\xfe\x00\x00": "UTF-32",
@@ -217,6 +217,7 @@ class _BoundedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
         self._aliases = 0
+        self._total = 0  # values composed so far, aliases expanded
         self._sizes: dict[int, int] = {}  # id(node) -> values it stands for, aliases expanded
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
@@ -238,7 +239,10 @@ class _BoundedLoader(yaml.SafeLoader):
                     f"alias *{event.anchor} refers to a value that contains it",
                     event.start_mark,
                 )
-            return super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
+            self._count(self._sizes.get(id(node), 1), event.start_mark)
+            return node
+        self._count(1, self.peek_event().start_mark)
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
@@ -251,15 +255,19 @@ class _BoundedLoader(yaml.SafeLoader):
             self._depth -= 1
         if node is None:
             return None
-        self._sizes[id(node)] = size = 1 + sum(self._sizes.get(id(c), 1) for c in _children(node))
-        if size > MAX_NODES:
+        self._sizes[id(node)] = 1 + sum(self._sizes.get(id(c), 1) for c in _children(node))
+        return node
+
+    def _count(self, values: int, mark: yaml.Mark) -> None:
+        """Refuse as soon as the values composed so far, aliases expanded, pass MAX_NODES."""
+        self._total += values
+        if self._total > MAX_NODES:
             reason = (
                 f"aliases expand the document to more than {MAX_NODES} values"
                 if self._aliases
                 else f"more than {MAX_NODES} values"
             )
-            raise yaml.composer.ComposerError(None, None, reason, node.start_mark)
-        return node
+            raise yaml.composer.ComposerError(None, None, reason, mark)
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         """A value Python cannot build (a 5,000-digit integer, 2001-13-45) is a YAML error
