@@ -31,7 +31,11 @@ def _readable_file(path: Path, info: ValidationInfo) -> Path:
     base = (info.context or {}).get("base_dir")
     if not path.is_absolute() and base is not None:
         path = Path(os.path.normpath(Path(base) / path))
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as exc:  # a name too long for the file system, for one
+        raise ValueError(f"cannot open {str(path)[:200]}: {exc.strerror}") from None
+    if not found:
         raise ValueError(f"file not found: {path}")
     if not os.access(path, os.R_OK):
         raise ValueError(f"file not readable: {path}")
@@ -65,6 +69,10 @@ def resolve_local_uri(uri: str, info: ValidationInfo) -> str:
         return uri
     candidate = Path(os.path.normpath(Path(base) / uri))
     has_glob = any(ch in uri for ch in "*?[")
-    if has_glob or candidate.exists():
+    try:
+        exists = candidate.exists()
+    except OSError:  # a name too long for the file system: not a local file
+        exists = False
+    if has_glob or exists:
         return str(candidate)
     return uri

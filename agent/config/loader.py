@@ -160,15 +160,21 @@ def parse_yaml(raw: bytes, source: str = "<config>") -> Any:
     if len(raw) > MAX_FILE_BYTES:
         raise ConfigError(source, [f"file is larger than {_size(MAX_FILE_BYTES)}"])
     text = _decode(raw, source)
-    loader = _BoundedLoader(text)
     try:
-        return loader.get_single_data()
+        loader = _BoundedLoader(text)  # checks the characters at once
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(
+            source, [f"not valid YAML: line {line}: character #x{exc.character:04x} is not allowed"]
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(source, [f"not valid YAML: {_one_line(exc)}"]) from None
     except RecursionError:  # not expected within MAX_DEPTH; a last guard, never a traceback
         raise ConfigError(source, ["not valid YAML: nested too deeply"]) from None
-    finally:
-        loader.dispose()
 
 
 def _size(n: int) -> str:
