@@ -7,14 +7,17 @@ documented ConfigError with one line per problem, never as a traceback from deep
 from __future__ import annotations
 
 import copy
+import random
+import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.config.device import AgentConfig
-from agent.config.loader import ConfigError, load_config, parse_config
+from agent.config.loader import ConfigError, config_from_bytes, load_config, parse_config
 from tests.test_config import minimal
 
 Path_ = tuple[str | int, ...]
@@ -107,3 +110,74 @@ def test_any_file_text_is_accepted_or_a_config_error(tmp_path: Path, text: str) 
         load_config(path)
     except ConfigError as exc:
         assert exc.problems
+
+
+HOSTILE_SNIPPETS = (
+    b"\xff",
+    b"\xe9",
+    b"\x00",
+    b"\xef\xbb\xbf",
+    b"&a ",
+    b"*a",
+    b"<<: *a\n",
+    b"[" * 100,
+    b"{" * 70,
+    b"9" * 5000,
+    b" .inf",
+    b" .nan",
+    b" 1e308",
+    b" -1",
+    b" 2001-13-45",
+    b" !!binary ab",
+    b" !!python/none",
+    b"\t",
+    b"\n- ",
+    b": ",
+    b"${NOT_SET_ANYWHERE}",
+    b"'",
+    b'"',
+)
+
+
+def text_mutation(text: bytes, rng: random.Random) -> bytes:
+    """One random edit of the file's bytes: a flip, a cut, a copied line or a hostile snippet."""
+    at = rng.randrange(len(text) + 1)
+    kind = rng.randrange(5)
+    if kind == 0 and at < len(text):
+        return text[:at] + bytes([rng.randrange(256)]) + text[at + 1 :]
+    if kind == 1:
+        return text[:at] + text[at + rng.randrange(1, 40) :]
+    if kind == 2:
+        lines = text.split(b"\n")
+        line = lines[rng.randrange(len(lines))]
+        lines.insert(rng.randrange(len(lines) + 1), line * rng.choice((1, 1, 2, 9)))
+        return b"\n".join(lines)
+    return text[:at] + rng.choice(HOSTILE_SNIPPETS) + text[at:]
+
+
+def test_seeded_mutations_of_the_file_are_accepted_or_a_config_error(tmp_path: Path) -> None:
+    """Thousands of edited files, the same ones on every run: never anything but ConfigError."""
+    model = tmp_path / "det.onnx"
+    model.write_bytes(b"not checked here")
+    document = minimal(model)
+    document["devices"][1]["sources"]["modbus"]["registers"][0]["scale"] = 0.5
+    document["devices"][0]["alarm"] = {"min_hold_s": 10, "update_interval_s": 5}
+    document["inspection"] = {"interval_s": 60, "device_timeout_s": 5}
+    valid = yaml.safe_dump(document, sort_keys=False).encode()
+    rng = random.Random(20240601)
+    outcomes = {"accepted": 0, "refused": 0}
+    started = time.monotonic()
+    for _ in range(3000):
+        text = valid
+        for _ in range(rng.choice((1, 1, 2, 3))):
+            text = text_mutation(text, rng)
+        try:
+            config_from_bytes(text, "fuzz", base_dir=tmp_path)
+        except ConfigError as exc:
+            assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
+            assert all("\n" not in p for p in exc.problems), exc.problems
+            outcomes["refused"] += 1
+        else:
+            outcomes["accepted"] += 1
+    assert outcomes["accepted"] > 100 and outcomes["refused"] > 1000, outcomes
+    assert time.monotonic() - started < 60  # ~5 s on a laptop core

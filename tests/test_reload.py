@@ -196,7 +196,9 @@ async def test_sighup_refuses_a_broken_file_then_swaps_devices_without_losing_th
 
     report = log_records(log, "config reload rejected")[0]
     assert "devices[1].sources.infrared.fps" in report["msg"]
-    assert report["problems"] == ["devices[1].sources.infrared.fps: Input should be greater than 0"]
+    assert report["problems"] == [
+        "devices[1].sources.infrared.fps: Input should be greater than or equal to 0.001"
+    ]
     reloaded = log_records(log, "config reloaded")
     assert [(r["kept"], r["replaced"], r["added"], r["removed"]) for r in reloaded] == [
         ([], ["pump-01"], ["valve-03"], ["motor-02"])

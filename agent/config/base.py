@@ -31,7 +31,11 @@ def _readable_file(path: Path, info: ValidationInfo) -> Path:
     base = (info.context or {}).get("base_dir")
     if not path.is_absolute() and base is not None:
         path = Path(os.path.normpath(Path(base) / path))
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as exc:  # a name too long for the file system, for one
+        raise ValueError(f"cannot open {str(path)[:200]}: {exc.strerror}") from None
+    if not found:
         raise ValueError(f"file not found: {path}")
     if not os.access(path, os.R_OK):
         raise ValueError(f"file not readable: {path}")
@@ -39,8 +43,21 @@ def _readable_file(path: Path, info: ValidationInfo) -> Path:
 
 
 ReadableFile = Annotated[Path, AfterValidator(_readable_file)]
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-PositiveFloat = Annotated[float, Field(gt=0.0)]
+# Every float in the config is finite: `.inf` and `.nan` are refused wherever a number is meant.
+# Durations, rates and sizes also have a ceiling, so a typo of a few digits (or 1e308) cannot
+# turn a timer into "never" or a buffer into the whole memory.
+MAX_SECONDS = 7 * 86_400.0  # a week: the longest timeout, interval or hold the agent accepts
+MAX_DAYS = 36_500.0  # a century of retention
+MAX_RATE_HZ = 1_000.0
+MIN_RATE_HZ = 0.001  # one sample every ~17 minutes; slower watching is an inspection round
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+PositiveFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(gt=0.0, le=MAX_SECONDS, allow_inf_nan=False)]
+NonNegativeSeconds = Annotated[float, Field(ge=0.0, le=MAX_SECONDS, allow_inf_nan=False)]
+Days = Annotated[float, Field(gt=0.0, le=MAX_DAYS, allow_inf_nan=False)]
+RateHz = Annotated[float, Field(ge=MIN_RATE_HZ, le=MAX_RATE_HZ, allow_inf_nan=False)]
 Backend = Literal["auto", "tensorrt", "onnxruntime"]  # see agent.inference.backends
 BatchSize = Annotated[int, Field(ge=1, le=64)] | Literal["auto"]  # see agent.inference.batching
 
@@ -52,6 +69,10 @@ def resolve_local_uri(uri: str, info: ValidationInfo) -> str:
         return uri
     candidate = Path(os.path.normpath(Path(base) / uri))
     has_glob = any(ch in uri for ch in "*?[")
-    if has_glob or candidate.exists():
+    try:
+        exists = candidate.exists()
+    except OSError:  # a name too long for the file system: not a local file
+        exists = False
+    if has_glob or exists:
         return str(candidate)
     return uri

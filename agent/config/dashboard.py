@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 
-from agent.config.base import PositiveFloat, StrictModel
+from agent.config.base import Days, StrictModel
 
 MIN_TOKEN_LENGTH = 8
 
@@ -18,7 +18,7 @@ class DashboardConfig(StrictModel):
     port: int = Field(default=8080, ge=1, le=65535)
     token: SecretStr | None = None
     history_file: Path | None = None  # None: dashboard.sqlite in the agent's storage dir
-    retention_days: PositiveFloat = 7.0
+    retention_days: Days = 7.0
     # inbound messages over these are refused unread: JSON (state, health, alarm, ack,
     # inspection) and media (evidence files, snapshots)
     max_message_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)

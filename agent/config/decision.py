@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from agent.config.base import PositiveFloat, Probability, StrictModel
+from agent.config.base import NonNegativeSeconds, Probability, Seconds, StrictModel
 
 
 class FusionConfig(StrictModel):
@@ -19,15 +19,15 @@ class FusionConfig(StrictModel):
     weights: dict[str, Probability] = Field(default_factory=dict)
     threshold: Probability = 0.3
     critical: dict[str, Probability] = Field(default_factory=dict)
-    stale_after_s: PositiveFloat = 10.0
+    stale_after_s: Seconds = 10.0
 
 
 class AlarmConfig(StrictModel):
     """Lifecycle tuning so a flickering score does not flood subscribers."""
 
     hysteresis: Probability = 0.05
-    min_hold_s: float = Field(default=10.0, ge=0.0)
-    update_interval_s: float = Field(default=5.0, ge=0.0)
+    min_hold_s: NonNegativeSeconds = 10.0
+    update_interval_s: NonNegativeSeconds = 5.0
     update_delta: Probability = 0.1
     major_at: Probability = 0.6
     critical_at: Probability = 0.8

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from agent.config.base import PositiveFloat, ReadableFile, StrictModel
+from agent.config.base import ReadableFile, Seconds, StrictModel
 from agent.config.dashboard import DashboardConfig
 from agent.config.decision import AlarmConfig, FusionConfig, LocationConfig
 from agent.config.evidence import EvidenceConfig
@@ -71,8 +71,8 @@ class BrokerConfig(StrictModel):
     password: SecretStr | None = None
     client_id: str | None = None
     topic_prefix: str = Field(default="edge", pattern=r"^[A-Za-z0-9_.\-/]+$")
-    keepalive_s: int = Field(default=30, ge=5)
-    ack_timeout_s: PositiveFloat = 10.0
+    keepalive_s: int = Field(default=30, ge=5, le=65535)  # MQTT's own limit
+    ack_timeout_s: Seconds = 10.0
     # inbound JSON control messages (acks) over this are refused unread
     max_message_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
 
@@ -81,8 +81,8 @@ class InspectionConfig(StrictModel):
     """Inspection rounds: every device in turn, fresh samples of every modality."""
 
     enabled: bool = True
-    interval_s: PositiveFloat = 60.0
-    device_timeout_s: PositiveFloat = 5.0
+    interval_s: Seconds = 60.0
+    device_timeout_s: Seconds = 5.0
 
 
 class StorageConfig(StrictModel):

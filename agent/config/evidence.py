@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
-
-from agent.config.base import PositiveFloat, StrictModel
+from agent.config.base import Days, NonNegativeSeconds, PositiveFloat, StrictModel
 
 
 class EvidenceConfig(StrictModel):
@@ -14,9 +12,9 @@ class EvidenceConfig(StrictModel):
 
     enabled: bool = True
     dir: Path | None = None  # None: <storage dir>/evidence
-    retention_days: PositiveFloat = 7.0
+    retention_days: Days = 7.0
     max_mb: PositiveFloat = 2048.0  # disk cap; the oldest files go first when it is reached
-    snapshot_interval_s: float = Field(default=5.0, ge=0.0)  # retained live frames, at most 1/n s
+    snapshot_interval_s: NonNegativeSeconds = 5.0  # retained live frames, at most 1/n s
 
     @property
     def max_bytes(self) -> int:

@@ -118,7 +118,8 @@ async def reload_on_request(
         requested.clear()
         notify("RELOADING=1")
         try:
-            await apply(load())
+            config = await asyncio.to_thread(load)  # reading is bounded, but never on the loop
+            await apply(config)
         except ConfigError as exc:
             log.error(
                 f"config reload rejected, keeping the running config\n{exc.report()}",

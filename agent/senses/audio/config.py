@@ -6,12 +6,14 @@ from pydantic import Field, model_validator
 
 from agent.config.base import (
     Backend,
-    PositiveFloat,
+    FiniteFloat,
     ReadableFile,
     StrictModel,
 )
 
 SENSE = "audio"
+MAX_SAMPLE_RATE = 768_000
+MAX_WINDOW_S = 60.0  # one window is held in memory: a minute at 48 kHz is 11 MB
 
 
 class SoundClassifierConfig(StrictModel):
@@ -21,7 +23,7 @@ class SoundClassifierConfig(StrictModel):
     backend: Backend = "auto"
     class_names: list[str] | None = None
     normal_class: str = "normal"
-    sample_rate: int | None = Field(default=None, gt=0)
+    sample_rate: int | None = Field(default=None, gt=0, le=MAX_SAMPLE_RATE)
 
 
 class MicrophoneConfig(StrictModel):
@@ -30,9 +32,9 @@ class MicrophoneConfig(StrictModel):
     device: str | int | None = None
     file: ReadableFile | None = None
     loop: bool = False
-    sample_rate: int = Field(default=48_000, gt=0)
-    window_s: PositiveFloat = 1.0
-    silence_db: float | None = Field(default=None, le=0.0)  # None: the model's own gate
+    sample_rate: int = Field(default=48_000, gt=0, le=MAX_SAMPLE_RATE)
+    window_s: float = Field(default=1.0, gt=0.0, le=MAX_WINDOW_S, allow_inf_nan=False)
+    silence_db: FiniteFloat | None = Field(default=None, le=0.0)  # None: the model's own gate
     spectral_subtraction: bool = False  # on for machines with quiet pauses; see the example
     classifier: SoundClassifierConfig
 

@@ -7,9 +7,11 @@ from pydantic import Field, field_validator
 from agent.config.base import (
     Backend,
     BatchSize,
-    PositiveFloat,
+    FiniteFloat,
     Probability,
+    RateHz,
     ReadableFile,
+    Seconds,
     StrictModel,
     resolve_local_uri,
 )
@@ -37,11 +39,11 @@ class CameraConfig(StrictModel):
     """An OpenCV capture: file path, RTSP/HTTP URL, USB index ("0") or GStreamer pipeline."""
 
     uri: str = Field(min_length=1)
-    fps: PositiveFloat = 2.0
+    fps: RateHz = 2.0
     loop: bool = False
-    denoise_sigma: float = Field(default=0.0, ge=0.0)  # match the training: 0 for ours
+    denoise_sigma: FiniteFloat = Field(default=0.0, ge=0.0)  # match the training: 0 for ours
     frame_size: tuple[int, int] | None = (640, 480)  # None keeps the camera's own size
-    reopen_after_s: PositiveFloat = 5.0
+    reopen_after_s: Seconds = 5.0
     detector: DetectorConfig
 
     _local_uri = field_validator("uri")(resolve_local_uri)

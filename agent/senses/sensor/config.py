@@ -8,8 +8,11 @@ from pydantic import Field, model_validator
 
 from agent.config.base import (
     Backend,
+    FiniteFloat,
     PositiveFloat,
+    RateHz,
     ReadableFile,
+    Seconds,
     StrictModel,
 )
 
@@ -28,11 +31,11 @@ class RegisterConfig(StrictModel):
     data_type: DataType = "uint16"
     byte_order: Literal["big", "little"] = "big"
     word_order: Literal["big", "little"] = "big"
-    scale: float = 1.0
-    offset: float = 0.0
+    scale: FiniteFloat = 1.0
+    offset: FiniteFloat = 0.0
     unit: str = ""
-    low: float | None = None
-    high: float | None = None
+    low: FiniteFloat | None = None
+    high: FiniteFloat | None = None
 
     @model_validator(mode="after")
     def _bits_are_bool(self) -> RegisterConfig:
@@ -49,7 +52,7 @@ class SensorAnomalyConfig(StrictModel):
 
     model: ReadableFile
     backend: Backend = "auto"
-    threshold: float | None = None
+    threshold: FiniteFloat | None = None
     scale: PositiveFloat | None = None
 
 
@@ -67,8 +70,8 @@ class ModbusConfig(StrictModel):
     baudrate: int = Field(default=19200, gt=0)
     parity: Literal["N", "E", "O"] = "N"
     unit_id: int = Field(default=1, ge=0, le=247)
-    poll_hz: PositiveFloat = 10.0
-    timeout_s: PositiveFloat = 1.0
+    poll_hz: RateHz = 10.0
+    timeout_s: Seconds = 1.0
     retries: int = Field(default=2, ge=0)
     registers: list[RegisterConfig] = Field(min_length=1)
     max_gap: int = Field(default=8, ge=0)  # unmapped words one read may span; 0 if strict

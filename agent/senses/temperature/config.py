@@ -7,7 +7,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from agent.config.base import (
-    PositiveFloat,
+    FiniteFloat,
+    RateHz,
     StrictModel,
     resolve_local_uri,
 )
@@ -18,15 +19,15 @@ SENSE = "temperature"
 class ThermalCalibration(StrictModel):
     """Per-pixel linear calibration temp_c = a * raw + b of a radiometric 16-bit frame."""
 
-    a: float = 0.01
-    b: float = -273.15
+    a: FiniteFloat = 0.01
+    b: FiniteFloat = -273.15
 
 
 class TemperatureScorerConfig(StrictModel):
     """Score 0 at or below warn_c, rising linearly to 1 at limit_c."""
 
-    warn_c: float = 60.0
-    limit_c: float = 90.0
+    warn_c: FiniteFloat = 60.0
+    limit_c: FiniteFloat = 90.0
 
     @model_validator(mode="after")
     def _ordered(self) -> TemperatureScorerConfig:
@@ -40,10 +41,10 @@ class InfraredConfig(StrictModel):
 
     uri: str = Field(min_length=1)
     format: Literal["sequence", "y16"] = "sequence"
-    fps: PositiveFloat = 1.0
+    fps: RateHz = 1.0
     loop: bool = False
     calibration: ThermalCalibration = ThermalCalibration()
-    hot_threshold_c: float = 60.0
+    hot_threshold_c: FiniteFloat = 60.0
     min_region_px: int = Field(default=4, ge=1)
     scorer: TemperatureScorerConfig = TemperatureScorerConfig()
 
