@@ -3,6 +3,8 @@ fast probes for the first minute of an outage, slower after."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from agent.backoff import Backoff, ProbeSchedule
@@ -53,7 +55,7 @@ def test_probes_stay_fast_for_the_first_minute_then_slow_down_to_the_cap() -> No
 def test_the_end_of_an_outage_up_to_a_minute_long_is_seen_within_a_second() -> None:
     for _ in range(20):  # the jitter differs every time
         times = probe_times(ProbeSchedule(), 61.0)
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert max(gaps[: sum(t < 60 for t in times)]) <= 0.6
 
 
