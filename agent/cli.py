@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("kind", choices=sorted(EVALUATORS))
     evaluate.add_argument("--data", required=True, type=Path, help="dataset to evaluate on")
     evaluate.add_argument("--model", type=Path, help="ONNX file (default: the shipped model)")
+    evaluate.add_argument(
+        "--learn", default="0.1",
+        help="baseline: what each run learns on, a fraction (0.1) or a duration (30m, 2h)",
+    )  # fmt: skip
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -122,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_evaluate(args: argparse.Namespace) -> int:
     """`edge-agent evaluate`: print the metrics; a bad dataset or model is a clear error."""
     try:
-        result = evaluate(args.kind, args.data, args.model)
+        result = evaluate(args.kind, args.data, args.model, args.learn)
     except (ModelError, DatasetError) as exc:
         print(f"cannot evaluate: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -6,16 +6,34 @@ import json
 from typing import Any
 
 
-def render_table(result: dict[str, Any]) -> str:
-    """Scalars first, one per line; nested mappings (per class, confusion) indented below."""
+def render_table(result: dict[str, Any], indent: str = "") -> str:
+    """One scalar per line; nested mappings (per class, confusion) indented below; a list of
+    records (per run) as a table with a header."""
     lines: list[str] = []
     for key, value in result.items():
         if isinstance(value, dict):
-            lines.append(f"{key}:")
-            lines += [f"  {k:<24} {_fmt(v)}" for k, v in value.items()]
+            lines += [f"{indent}{key}:", render_table(value, indent + "  ")]
+        elif _is_records(value):
+            lines += [f"{indent}{key}:", *_records(value, indent + "  ")]
         else:
-            lines.append(f"{key:<26} {_fmt(value)}")
+            lines.append(f"{indent}{key:<{26 - len(indent)}} {_fmt(value)}")
     return "\n".join(lines)
+
+
+def _is_records(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _records(rows: list[dict[str, Any]], indent: str) -> list[str]:
+    """Rows of equal keys as aligned columns, the keys as the header."""
+    keys = list(rows[0])
+    cells = [[_fmt(row.get(k)) for k in keys] for row in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+
+    def line(values: list[str]) -> str:
+        return indent + "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True))
+
+    return [line(keys), *(line(c).rstrip() for c in cells)]
 
 
 def _fmt(value: Any) -> str:

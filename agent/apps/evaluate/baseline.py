@@ -1,0 +1,199 @@
+"""`edge-agent evaluate baseline`: learn a machine's healthy vibration, then watch it fail.
+
+For each run (agent/apps/evaluate/runs.py) the first part (`--learn`, default 10 %) is learned
+as healthy (agent/senses/audio/baseline.py); every later window is scored, calibrated, passed
+through fusion and the agent's alarm lifecycle on the run's own clock, exactly as the agent
+decides. The anchor to beat, `baseline_rule`, is a plain rule learned on the same part: RMS or
+kurtosis above mean + 3 sd, raised after 3 windows in a row and cleared after 3 below.
+
+Scoring (the keys of the JSON):
+- the first half of life is [end of learning, half the run); the second half, the rest;
+- `false_alarms_first_half`: alarms raised in the first half; `false_alarms`: every alarm that
+  is not a warning of the failure (in a healthy run, every alarm after learning; in a run that
+  ends in failure, those raised in the first half);
+- `alarmed`: a run ending in failure had an alarm raised in its second half, or one still open
+  at half-way; `lead_time_s` = end of run - the earlier of those two moments;
+- `alarm_open_first_half_fraction`: the share of all first halves with an alarm open, so an
+  alarm left open cannot pass for a warning.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.apps.evaluate.datasets import DatasetError
+from agent.apps.evaluate.runs import Run, learn_windows, read_runs
+from agent.config.decision import AlarmConfig, FusionConfig
+from agent.core.alarms import AlarmEvent, AlarmTracker, sequence_from
+from agent.core.calibration import SECONDS_PER_DAY, threshold_for
+from agent.core.fusion import fuse
+from agent.core.samples import Score
+from agent.senses.audio.baseline import VibrationBaseline
+from agent.senses.audio.config import SENSE
+
+TARGET_FALSE_ALARMS_PER_DAY = 1.0
+PERSISTENCE = 3  # the calibrated score is the median of this many windows
+RULE_SIGMAS = 3.0
+RULE_RUN = 3  # the anchor raises (and clears) after this many windows in a row
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """One alarm: when it was raised and cleared (None: still open at the end)."""
+
+    raised_s: float
+    cleared_s: float | None
+
+    def end(self, run_end: float) -> float:
+        """When it stopped being open: cleared, or the end of the run."""
+        return self.cleared_s if self.cleared_s is not None else run_end
+
+
+def evaluate(
+    data: Path,
+    learn: str = "0.1",
+    target_per_day: float = TARGET_FALSE_ALARMS_PER_DAY,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The learned baseline and the anchor rule over every run under `data`."""
+    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    ours, rule = [], []
+    for run in read_runs(data):
+        count = learn_windows(run, learn)
+        say(f"{run.name}: learning on {count} of {len(run.times_s)} windows")
+        episodes = learned_episodes(run, count, target_per_day)
+        ours.append(run_report(run, count, episodes))
+        rule.append(run_report(run, count, rule_episodes(run, count)))
+        say(f"{run.name}: {len(episodes)} alarms")
+    return {
+        **summary(ours),
+        "learn": learn,
+        "target_false_alarms_per_day": target_per_day,
+        "baseline_rule": summary(rule),
+    }
+
+
+def learned_episodes(run: Run, count: int, target_per_day: float) -> list[Episode]:
+    """Alarms of the learned, calibrated baseline through fusion and the alarm lifecycle."""
+    try:
+        baseline = VibrationBaseline.learn(run.windows[:count], run.rate)
+    except ValueError as exc:
+        raise DatasetError(f"{run.name}: cannot learn on {count} windows: {exc}") from exc
+    interval = float(np.median(np.diff(run.times_s))) if len(run.times_s) > 1 else 1.0
+    fusion = FusionConfig(
+        weights={SENSE: 1.0},
+        threshold=threshold_for(target_per_day, SECONDS_PER_DAY / interval),
+        stale_after_s=3 * interval,
+    )
+    tracker = AlarmTracker(run.name, AlarmConfig(min_hold_s=0.0), sequence_from())
+    recent: deque[float] = deque(maxlen=PERSISTENCE)
+    transitions = []
+    for window, at in zip(run.windows[count:], run.times_s[count:], strict=True):
+        recent.append(baseline.score(window))
+        value = float(np.median(recent))
+        score = Score(run.name, SENSE, value, "departure", {}, float(at), float(at))
+        decision = fuse(run.name, {SENSE: score}, fusion, [SENSE], float(at))
+        if (transition := tracker.update(decision, float(at))) is not None:
+            transitions.append((transition.event, float(at)))
+    return list(episodes_of(transitions))
+
+
+def episodes_of(transitions: list[tuple[AlarmEvent, float]]) -> Iterator[Episode]:
+    """Raised…cleared pairs from a tracker's events (updates change nothing here)."""
+    raised: float | None = None
+    for event, at in transitions:
+        if event is AlarmEvent.RAISED:
+            raised = at
+        elif event is AlarmEvent.CLEARED and raised is not None:
+            yield Episode(raised, at)
+            raised = None
+    if raised is not None:
+        yield Episode(raised, None)
+
+
+def rule_features(run: Run) -> np.ndarray:
+    """RMS and kurtosis of every window, [n, 2]."""
+    x = run.windows.astype(np.float64)
+    x = x - x.mean(axis=1, keepdims=True)
+    power = np.mean(x * x, axis=1)
+    kurtosis = np.mean(x**4, axis=1) / np.maximum(power * power, 1e-24)
+    return np.stack([np.sqrt(power), kurtosis], axis=1)
+
+
+def rule_episodes(run: Run, count: int) -> list[Episode]:
+    """The anchor: RMS or kurtosis over mean + 3 sd of the learned part, 3 in a row."""
+    features = rule_features(run)
+    limit = features[:count].mean(axis=0) + RULE_SIGMAS * features[:count].std(axis=0)
+    over = np.any(features[count:] > limit, axis=1)
+    episodes, raised, streak = [], None, 0
+    for is_over, at in zip(over, run.times_s[count:], strict=True):
+        streak = streak + 1 if is_over == (raised is None) else 0
+        if streak >= RULE_RUN:
+            if raised is None:
+                raised = float(at)
+            else:
+                episodes.append(Episode(raised, float(at)))
+                raised = None
+            streak = 0
+    if raised is not None:
+        episodes.append(Episode(raised, None))
+    return episodes
+
+
+def run_report(run: Run, count: int, episodes: list[Episode]) -> dict[str, Any]:
+    """One run's figures (see the module docstring)."""
+    start, half, end = float(run.times_s[count]), run.end_s / 2.0, run.end_s
+    first = [e for e in episodes if start <= e.raised_s < half]
+    open_at_half = [e for e in first if e.cleared_s is None or e.cleared_s > half]
+    second = [e for e in episodes if e.raised_s >= half]
+    warned_at = min(
+        [*(e.raised_s for e in second), *([half] if open_at_half else [])], default=None
+    )
+    alarmed = run.ends_in_failure and warned_at is not None
+    open_s = sum(
+        max(
+            0.0, min(half, e.cleared_s if e.cleared_s is not None else end) - max(start, e.raised_s)
+        )
+        for e in first
+    )
+    return {
+        "name": run.name,
+        "learn_snapshots": count,
+        "ends_in_failure": run.ends_in_failure,
+        "false_alarms_first_half": len(first),
+        "false_alarms": len(first) if run.ends_in_failure else len(episodes),
+        "alarmed": alarmed,
+        "lead_time_s": round(end - warned_at, 1) if alarmed and warned_at is not None else None,
+        "alarm_open_first_half_s": round(open_s, 1),
+        "first_half_s": round(max(0.0, half - start), 1),
+        "alarms": len(episodes),
+    }
+
+
+def summary(per_run: list[dict[str, Any]]) -> dict[str, Any]:
+    """The figures over all runs."""
+    first_half_s = sum(r["first_half_s"] for r in per_run)
+    leads = [r["lead_time_s"] for r in per_run if r["lead_time_s"] is not None]
+    return {
+        "runs": len(per_run),
+        "per_run": per_run,
+        "false_alarms_first_half_total": sum(r["false_alarms_first_half"] for r in per_run),
+        "false_alarms_total": sum(r["false_alarms"] for r in per_run),
+        "alarm_open_first_half_fraction": (
+            round(sum(r["alarm_open_first_half_s"] for r in per_run) / first_half_s, 5)
+            if first_half_s > 0 else None
+        ),
+        "alarmed_runs": sum(r["alarmed"] for r in per_run),
+        "runs_ending_in_failure": sum(r["ends_in_failure"] for r in per_run),
+        "lead_time_s": {
+            "p50": float(np.median(leads)) if leads else None,
+            "min": min(leads) if leads else None,
+        },
+    }  # fmt: skip

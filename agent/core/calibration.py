@@ -1,0 +1,101 @@
+"""Calibrated scores: how unusual a raw anomaly score is for this machine when it is healthy.
+
+A learned baseline gives each sample a raw score (a distance, an Isolation Forest score: its
+scale means nothing across senses). `HealthyTail` turns it into the probability that a healthy
+sample of this machine scores lower, so 0.999 means "one healthy sample in a thousand scores
+this high", whatever the sense. Below the top `tail_fraction` of the learned scores the
+probability is read off their empirical distribution; above, an exponential tail fitted to
+the excesses over that quantile extrapolates, so that a threshold such as 0.99999 is meaningful
+with a few hundred healthy samples. The maths is in docs/calibration.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+MIN_SAMPLES = 20  # fewer healthy samples say too little about their tail
+MIN_TAIL = 5  # the exponential's scale is fitted to at least this many excesses
+SECONDS_PER_DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class HealthyTail:
+    """The learned distribution of a raw score on healthy data (JSON-serialisable)."""
+
+    quantiles: tuple[float, ...]  # the healthy scores at probabilities 0, 1/(Q-1), …, 1
+    tail_start: float  # raw score above which the exponential tail applies
+    tail_fraction: float  # share of healthy samples above `tail_start`
+    tail_scale: float  # mean excess over `tail_start` of those samples
+    samples: int
+
+    @staticmethod
+    def fit(scores: np.ndarray, tail_fraction: float = 0.1, grid: int = 201) -> HealthyTail:
+        """Fit on healthy raw scores (higher = more anomalous)."""
+        values = np.sort(np.asarray(scores, dtype=np.float64).ravel())
+        if values.size < MIN_SAMPLES or not np.all(np.isfinite(values)):
+            raise ValueError(
+                f"need at least {MIN_SAMPLES} finite healthy scores, got {values.size}"
+            )
+        tail_count = max(MIN_TAIL, math.ceil(tail_fraction * values.size))
+        tail_start = float(values[-tail_count - 1])
+        excess = values[-tail_count:] - tail_start
+        spread = float(values[-1] - values[0]) or 1.0
+        scale = max(float(excess.mean()), 1e-9 * spread)
+        quantiles = np.quantile(values, np.linspace(0.0, 1.0, grid))
+        return HealthyTail(
+            quantiles=tuple(float(q) for q in quantiles),
+            tail_start=tail_start,
+            tail_fraction=tail_count / values.size,
+            tail_scale=scale,
+            samples=int(values.size),
+        )
+
+    def exceedance(self, raw: float) -> float:
+        """P(a healthy sample scores at least `raw`)."""
+        if not math.isfinite(raw):
+            return 0.0 if raw > 0 else 1.0
+        if raw > self.tail_start:
+            return self.tail_fraction * math.exp(-(raw - self.tail_start) / self.tail_scale)
+        grid = np.asarray(self.quantiles)
+        below = float(np.interp(raw, grid, np.linspace(0.0, 1.0, grid.size)))
+        return max(1.0 - below, self.tail_fraction)
+
+    def calibrated(self, raw: float) -> float:
+        """P(a healthy sample scores lower than `raw`): the score every sense shares."""
+        return 1.0 - self.exceedance(raw)
+
+    def raw_at(self, calibrated: float) -> float:
+        """The raw score whose calibrated value is `calibrated` (inverse of `calibrated`)."""
+        exceed = 1.0 - calibrated
+        if exceed < self.tail_fraction:
+            return self.tail_start + self.tail_scale * math.log(self.tail_fraction / exceed)
+        grid = np.asarray(self.quantiles)
+        return float(np.interp(1.0 - exceed, np.linspace(0.0, 1.0, grid.size), grid))
+
+    def summary(self) -> dict[str, Any]:
+        """What a learning card shows of it."""
+        grid = np.asarray(self.quantiles)
+        positions = np.linspace(0.0, 1.0, grid.size)
+        return {
+            "samples": self.samples,
+            "median": float(np.interp(0.5, positions, grid)),
+            "p90": float(np.interp(0.9, positions, grid)),
+            "max": float(grid[-1]),
+            "tail_start": self.tail_start,
+            "tail_scale": self.tail_scale,
+        }
+
+
+def threshold_for(target_false_alarms_per_day: float, samples_per_day: float) -> float:
+    """The calibrated threshold at which healthy samples cross `target` times a day.
+
+    Each sample is taken as one chance to cross: P(exceed) = target / samples_per_day. Alarms
+    that also need persistence (several samples in a row) cross less often than this.
+    """
+    if target_false_alarms_per_day <= 0 or samples_per_day <= 0:
+        raise ValueError("the target and the sampling rate must be positive")
+    return 1.0 - min(1.0, target_false_alarms_per_day / samples_per_day)

@@ -1,0 +1,88 @@
+"""`edge-agent evaluate baseline` on tiny runs with known answers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from agent.apps.evaluate import evaluate
+from agent.apps.evaluate.datasets import DatasetError
+
+RATE = 25_600
+SNAPSHOTS, ONSET = 300, 240  # the fault starts at snapshot 240, 10 s apart
+
+
+def failing_run(path: Path) -> Path:
+    """Healthy noise, then a growing impact train from ONSET to the end (the failure)."""
+    rng = np.random.default_rng(11)
+    t = np.arange(2560) / RATE
+    windows = []
+    for i in range(SNAPSHOTS):
+        window = 0.3 * rng.standard_normal(2560)
+        if i >= ONSET:
+            window += (0.5 + 0.05 * (i - ONSET)) * (np.sin(2 * np.pi * 3_000 * t) > 0.98)
+        windows.append(window)
+    np.savez(path, x=np.array(windows, np.float16), t_s=10.0 * np.arange(SNAPSHOTS), fs=RATE)
+    return path
+
+
+def healthy_clips(folder: Path, count: int = 60, seed: int = 5) -> Path:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        soundfile.write(folder / f"clip_{i:03d}.wav", 0.1 * rng.standard_normal(8000), 8000)
+    return folder
+
+
+def test_a_run_to_failure_alarms_once_with_a_known_lead_time(tmp_path: Path) -> None:
+    result = evaluate("baseline", failing_run(tmp_path / "bearing.npz"))
+    (run,) = result["per_run"]
+    assert run["learn_snapshots"] == 30 and run["ends_in_failure"]
+    assert run["false_alarms_first_half"] == run["false_alarms"] == 0
+    assert run["alarmed"] and run["alarms"] == 1
+    end = (SNAPSHOTS - 1) * 10.0 + 0.1
+    assert end - ONSET * 10.0 - 80.0 <= run["lead_time_s"] <= end - ONSET * 10.0  # 8 windows
+    assert result["alarm_open_first_half_fraction"] == 0.0
+    assert result["baseline_rule"]["runs"] == 1
+
+
+def test_a_healthy_clip_folder_never_alarms_and_run_yaml_is_read(tmp_path: Path) -> None:
+    healthy_clips(tmp_path / "runs" / "fan")
+    result = evaluate("baseline", tmp_path / "runs", learn="0.4")
+    (run,) = result["per_run"]
+    assert (run["name"], run["ends_in_failure"], run["alarms"]) == ("fan", False, 0)
+    assert result["lead_time_s"] == {"p50": None, "min": None}
+    (tmp_path / "runs" / "fan" / "run.yaml").write_text("ends_in_failure: true\ninterval_s: 60\n")
+    (run,) = evaluate("baseline", tmp_path / "runs", learn="25m")["per_run"]
+    assert run["ends_in_failure"] and run["learn_snapshots"] == 25
+
+
+def test_bad_inputs_are_named(tmp_path: Path) -> None:
+    healthy_clips(tmp_path / "runs" / "fan", count=30)
+    with pytest.raises(DatasetError, match="a fraction"):
+        evaluate("baseline", tmp_path / "runs", learn="lots")
+    with pytest.raises(DatasetError, match="cannot learn on 3 windows"):
+        evaluate("baseline", tmp_path / "runs", learn="0.1")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no runs"):
+        evaluate("baseline", tmp_path / "empty")
+
+
+def test_the_command_prints_the_contract_keys(tmp_path: Path) -> None:
+    failing_run(tmp_path / "bearing.npz")
+    out = subprocess.run(
+        [sys.executable, "-m", "agent", "evaluate", "baseline", "--data", str(tmp_path),
+         "--json"], capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    result = json.loads(out)
+    keys = {"runs", "per_run", "false_alarms_first_half_total", "alarm_open_first_half_fraction",
+            "alarmed_runs", "lead_time_s", "baseline_rule"}  # fmt: skip
+    assert keys <= set(result) and keys - {"baseline_rule"} <= set(result["baseline_rule"])
+    assert {"name", "learn_snapshots", "ends_in_failure", "false_alarms_first_half",
+            "false_alarms", "alarmed", "lead_time_s"} <= set(result["per_run"][0])  # fmt: skip
