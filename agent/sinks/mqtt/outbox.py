@@ -147,9 +147,6 @@ class Outbox:
             if not self._write(self._insert, self._memory[0]):
                 return False
             self._memory.pop(0)
-        if self._failing:
-            self._failing = ""
-            log.info("outbox writes again", extra={"fields": {"pending": len(self)}})
         return True
 
     def close(self) -> None:
@@ -204,6 +201,9 @@ class Outbox:
                     self.on_full("outbox")
             self._failing = str(exc)
             return False
+        if self._failing:
+            self._failing = ""
+            log.info("outbox writes again", extra={"fields": {"in_memory": self.in_memory}})
         return True
 
     def _insert(self, item: object) -> None:
