@@ -90,6 +90,17 @@ class StorageConfig(StrictModel):
 
     dir: Path | None = None  # None: $STATE_DIRECTORY (systemd), else ~/.local/state/edge-agent
     evidence: EvidenceConfig = EvidenceConfig()
+    # free space on the storage folder's filesystem: below min_free_mb evidence shrinks, below
+    # critical_free_mb no evidence file is written; checked every check_interval_s
+    min_free_mb: float = Field(default=256.0, ge=0.0, le=1_048_576.0, allow_inf_nan=False)
+    critical_free_mb: float = Field(default=64.0, ge=0.0, le=1_048_576.0, allow_inf_nan=False)
+    check_interval_s: Seconds = 10.0
+
+    @model_validator(mode="after")
+    def _critical_below_low(self) -> StorageConfig:
+        if self.critical_free_mb > self.min_free_mb:
+            raise ValueError("critical_free_mb must not exceed min_free_mb")
+        return self
 
     def evidence_dir(self) -> Path:
         """The evidence folder: its own setting, else `evidence/` in the storage folder."""

@@ -23,9 +23,11 @@ from agent.inference.backends import runs_on_gpu
 from agent.observe import stages as observe
 from agent.observe.gpu import gpu_memory_used_bytes
 from agent.runtime.health import ModelState, SourceState
+from agent.sinks.disk import DISK_STATES
 
 if TYPE_CHECKING:
     from agent.runtime.pipeline import DevicePipeline
+    from agent.sinks.disk import StorageWatch
     from agent.sinks.mqtt.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,24 @@ class AgentMetrics(observe.Observer):
             f"{PREFIX}_model_state", "Health of each modality's model (a rule counts as a model)",
             ["device", "modality"], states=MODEL_STATES, registry=r,
         )  # fmt: skip
+        self.disk_free = Gauge(
+            f"{PREFIX}_disk_free_bytes", "Free space on the storage folder's filesystem",
+            registry=r,
+        )  # fmt: skip
+        self.storage_bytes = Gauge(
+            f"{PREFIX}_storage_bytes",
+            "Size of the agent's files: the database, its -wal and -shm, the evidence files",
+            ["file"], registry=r,
+        )  # fmt: skip
+        self.storage_state = Enum(
+            f"{PREFIX}_storage_state", "The storage disk: ok, low or critical",
+            states=list(DISK_STATES), registry=r,
+        )  # fmt: skip
+        self.outbox_in_memory = Gauge(
+            f"{PREFIX}_outbox_in_memory",
+            "Alarm events (or changes to them) kept in memory while the database refuses writes",
+            registry=r,
+        )  # fmt: skip
         self.gpu_memory: Gauge | None = None  # created when a GPU backend first runs
         self._gpu_in_use = False
 
@@ -138,8 +158,20 @@ class AgentMetrics(observe.Observer):
         """Count a refused inbound message."""
         self.rejected_messages.labels(topic_kind, reason).inc()
 
-    def refresh(self, pipelines: Sequence[DevicePipeline], publisher: Publisher) -> None:
+    def refresh(
+        self,
+        pipelines: Sequence[DevicePipeline],
+        publisher: Publisher,
+        storage: StorageWatch | None = None,
+    ) -> None:
         """Copy the current state into the gauges (runs on the event loop)."""
+        if storage is not None:
+            disk = storage.status
+            self.disk_free.set(disk.free_bytes)
+            self.storage_state.state(disk.state)
+            for name, size in disk.files.items():
+                self.storage_bytes.labels(name).set(size)
+        self.outbox_in_memory.set(publisher.outbox.in_memory)
         for pipeline in pipelines:
             status = pipeline.status()
             if status.last_decision is not None:
@@ -169,12 +201,17 @@ class MetricsExporter:
     """Serves /metrics over HTTP and keeps the state gauges fresh while the agent runs."""
 
     def __init__(
-        self, config: MetricsConfig, pipelines: Sequence[DevicePipeline], publisher: Publisher
+        self,
+        config: MetricsConfig,
+        pipelines: Sequence[DevicePipeline],
+        publisher: Publisher,
+        storage: StorageWatch | None = None,
     ) -> None:
         self.config = config
         self.metrics = AgentMetrics()
         self._pipelines = pipelines
         self._publisher = publisher
+        self._storage = storage
         self._server: Any = None
         self._refresher: asyncio.Task[None] | None = None
         self._subscription = contextlib.ExitStack()
@@ -208,7 +245,7 @@ class MetricsExporter:
 
     async def _refresh_forever(self) -> None:
         while True:
-            self.metrics.refresh(self._pipelines, self._publisher)
+            self.metrics.refresh(self._pipelines, self._publisher, self._storage)
             await asyncio.sleep(REFRESH_S)
 
     async def stop(self) -> None:
@@ -224,7 +261,12 @@ class MetricsExporter:
 
 
 def exporter_for(
-    config: MetricsConfig, pipelines: Sequence[DevicePipeline], publisher: Publisher
+    config: MetricsConfig,
+    pipelines: Sequence[DevicePipeline],
+    publisher: Publisher,
+    storage: StorageWatch | None = None,
 ) -> MetricsExporter | None:
     """An exporter when a metrics port is configured, else None."""
-    return None if config.port is None else MetricsExporter(config, pipelines, publisher)
+    if config.port is None:
+        return None
+    return MetricsExporter(config, pipelines, publisher, storage)

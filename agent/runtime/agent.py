@@ -26,6 +26,7 @@ from agent.runtime.reload import (
 )
 from agent.runtime.service import serve_systemd
 from agent.sinks.base import Sink
+from agent.sinks.disk import StorageStatus, StorageWatch, keep_watching
 from agent.sinks.evidence.recorder import EvidenceSink, EvidenceWriter, keep_retention
 from agent.sinks.evidence.store import EvidenceStore, open_evidence_store
 from agent.sinks.mqtt.inbound import (
@@ -63,15 +64,21 @@ class Agent:
         )
         self.acks = Acknowledgements()  # before the pipelines: their sinks report to it
         self.outbox_path = config.storage.resolved() / OUTBOX_FILE
-        self.outbox = Outbox(self.outbox_path)
+        self.storage = StorageWatch.for_config(config.storage, self.outbox_path, None)
+        self.outbox = Outbox(self.outbox_path, on_full=self.storage.report_full)
         evidence = config.storage.evidence
         self.evidence_store: EvidenceStore | None = None
         if evidence.enabled:
             self.evidence_store = open_evidence_store(config.storage, self.outbox_path)
+            self.storage.evidence_bytes = self.evidence_store.total_bytes
         self.publisher = Publisher(self.link, self.outbox, evidence=self.evidence_store)
         self.evidence_writer = None
         if self.evidence_store is not None:
-            self.evidence_writer = EvidenceWriter(self.evidence_store, self.publisher, self.topics)
+            self.evidence_writer = EvidenceWriter(
+                self.evidence_store, self.publisher, self.topics, self.storage
+            )
+        self.storage.check()
+        self.storage.listeners.append(self._storage_changed)
         sequence = sequence_from(self.outbox.last_seq() + 1)  # continues across restarts
         self.pipelines = [
             build_pipeline(device, self.topics, sequence, self._sink_for)
@@ -80,7 +87,7 @@ class Agent:
         self.sequence = sequence  # reloaded pipelines go on numbering from it
         self._tasks: dict[str, asyncio.Task[None]] = {}  # device id -> its pipeline's task
         self.inspection = self._new_scheduler()
-        self.metrics = exporter_for(config.metrics, self.pipelines, self.publisher)
+        self.metrics = exporter_for(config.metrics, self.pipelines, self.publisher, self.storage)
 
     @property
     def pending_events(self) -> int:
@@ -126,7 +133,14 @@ class Agent:
             "topic": topic[:256], "reason": reason, "detail": detail}})  # fmt: skip
         observe.rejected("ack", reason)
 
+    def _storage_changed(self, status: StorageStatus) -> None:
+        """Every check: the devices' health hears of the disk; the outbox retries its writes."""
+        for pipeline in self.pipelines:
+            pipeline.storage_changed(status)
+        self.outbox.retry()
+
     def _start(self, pipeline: DevicePipeline) -> None:
+        pipeline.storage_changed(self.storage.status)
         self._tasks[pipeline.device] = asyncio.create_task(pipeline.run(), name=pipeline.device)
 
     def _start_inspection(self) -> None:
@@ -203,7 +217,12 @@ class Agent:
         self._start_inspection()
         link_task = asyncio.create_task(self.link.run(), name="mqtt")
         publisher_task = asyncio.create_task(self.publisher.run(), name="publisher")
-        helpers = [asyncio.create_task(serve_systemd(self), name="systemd")]
+        helpers = [
+            asyncio.create_task(serve_systemd(self), name="systemd"),
+            asyncio.create_task(
+                keep_watching(self.storage, self.config.storage.check_interval_s), name="storage"
+            ),
+        ]
         if reload_requested is not None and load is not None:
             reloads = reload_on_request(reload_requested, load, self.reload)
             helpers.append(asyncio.create_task(reloads, name="reload"))

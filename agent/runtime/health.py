@@ -5,6 +5,10 @@ models are `ok` or `failed`. A modality whose source failed or ended, or whose m
 is dropped from fusion. The device is `ok` when every part is, `failed` when no modality can
 be judged any more, and `degraded` in between: a pump still watched by three senses of four
 is degraded, not failed. Every change is logged once, with device, part, modality and reason.
+
+`storage` is the agent's disk (agent/sinks/disk.py), shared by every device and shown in each
+device's health: `ok`, `low` or `critical`, why, free MB and since when. It does not change
+the device's state (its senses still judge); its free MB is refreshed while it is not `ok`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any, Literal
 
 from agent.core.payload import iso
 from agent.core.samples import Modality
+from agent.sinks.disk import StorageStatus
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +66,20 @@ class DeviceHealth:
         now = clock()
         self.sources = {m: PartHealth("starting", "", now) for m in models}
         self.models = {m: PartHealth("ok", "", now) for m in models}
+        self.storage: StorageStatus | None = None
         self.updated_at = now
+
+    def set_storage(self, status: StorageStatus) -> bool:
+        """Record the disk's state; True (and on_change) when it changed, or its free MB did
+        while it is not ok. Logged by the storage watch, once for the agent."""
+        current = self.storage
+        if current is not None and current.state == status.state:  # noqa: SIM102
+            if status.state == "ok" or round(current.free_mb) == round(status.free_mb):
+                return False
+        self.storage = status
+        self.updated_at = self.clock()
+        self.on_change()
+        return True
 
     def set_source(self, modality: Modality, state: SourceState, reason: str = "") -> bool:
         """Record a source's state; True (and one log line) when it changed."""
@@ -135,5 +153,10 @@ class DeviceHealth:
             "models": {
                 str(m): {**h.view(), "model": self.model_names[m]} for m, h in self.models.items()
             },
+            **({"storage": self._storage_view()} if self.storage is not None else {}),
             "updated_at": iso(self.updated_at),
         }
+
+    def _storage_view(self) -> dict[str, Any]:
+        assert self.storage is not None
+        return {**self.storage.view(), "since": iso(self.storage.since)}

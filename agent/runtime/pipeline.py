@@ -7,9 +7,10 @@ import contextlib
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from agent.backoff import Backoff
 from agent.config.device import DeviceConfig
@@ -24,6 +25,7 @@ from agent.senses.registry import readings
 from agent.senses.scorer import Scorer
 from agent.senses.source import SourceError
 from agent.sinks.base import Sink
+from agent.sinks.disk import StorageStatus
 from agent.sinks.mqtt.publisher import raise_lost_cancellation
 from agent.sinks.mqtt.topics import Topics
 
@@ -99,6 +101,10 @@ class DevicePipeline:
         """The scorer that judges a sense's samples (for tools that time it alone)."""
         return self._channels[modality].scorer
 
+    def storage_changed(self, status: StorageStatus) -> None:
+        """The agent's disk was measured: shown in health when its state (or free MB) changed."""
+        self._health.set_storage(status)
+
     def carry_on(self, previous: DevicePipeline) -> None:
         """Take over the open alarm of the pipeline this one replaces (same id, raised_at)."""
         self._tracker.active = previous._tracker.active
@@ -118,7 +124,10 @@ class DevicePipeline:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            self.decide()
+            try:
+                self.decide()
+            except Exception:  # a bug here must not end the device's other tasks
+                log.exception("decision failed", extra={"fields": {"device": self.device}})
 
     async def _supervise(self, modality: Modality, channel: Channel) -> None:
         """Run a source; when it fails, mark it so and reopen it after a growing, jittered wait."""
@@ -159,18 +168,32 @@ class DevicePipeline:
         if score is None:
             return
         self._scores[modality] = score
-        self._sink.remember(sample)
+        self._hand_on("remember", self._sink.remember, sample)
         async with self._scored:
             self._scored.notify_all()
         decision = self.decide()
         latency_s = decision.decided_at - sample.captured_at
         self._latency_ms.append(latency_s * 1000.0)
         observe.decision(self.device, latency_s)
-        await self._sink.snapshot(sample, score)
+        try:
+            await self._sink.snapshot(sample, score)
+        except Exception:  # the sink's fault, not the source's: the source goes on
+            log.exception("sink failed: snapshot", extra={"fields": self._fields(modality)})
+
+    def _hand_on(self, what: str, call: Callable[..., None], *args: Any) -> bool:
+        """Call the sink; an exception there (a full disk, a bug) is logged, never raised
+        into the pipeline, whose sources, states and health must go on."""
+        try:
+            call(*args)
+        except Exception:
+            log.exception(f"sink failed: {what}", extra={"fields": {"device": self.device}})
+            return False
+        return True
 
     def _health_changed(self) -> None:
         """Publish the new health (retained) and re-decide: fusion drops what is unavailable."""
-        self._sink.retain(self._topics.health(self.device), encode(self._health.payload()))
+        payload = encode(self._health.payload())
+        self._hand_on("health", self._sink.retain, self._topics.health(self.device), payload)
         self.decide()
 
     def _fields(self, modality: Modality) -> dict[str, str]:
@@ -190,7 +213,7 @@ class DevicePipeline:
         if transition is not None:
             payload = alarm_payload(transition, self._topics.site, self.config.location)
             topic = self._topics.alarm(self.device)
-            self._sink.alarm(transition, topic, payload)
+            self._hand_on("alarm", self._sink.alarm, transition, topic, payload)
             observe.alarm_event(self.device, transition.event)
             log.info(
                 f"alarm {transition.event}",
@@ -229,7 +252,9 @@ class DevicePipeline:
         last_key, last_at = self._last_state
         if key != last_key or now - last_at >= STATE_EVERY_S:
             self._last_state = (key, now)
-            self._sink.retain(self._topics.state(self.device), encode(state))
+            self._hand_on(
+                "state", self._sink.retain, self._topics.state(self.device), encode(state)
+            )
 
     async def fresh_scores(self, after: float, timeout_s: float) -> list[Modality]:
         """Wait until every live modality has a score captured after `after`; return the missing."""

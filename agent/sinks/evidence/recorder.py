@@ -7,6 +7,12 @@ its evidence renders loses nothing (the next run sends it without the files). Th
 FIFO that renders and stores a raised/updated alarm's evidence in a worker thread, then
 releases the event with its `evidence_files`; the publisher sends events in seq order, so one
 waits for those before it.
+
+The disk degrades evidence before it can stop alarms: with the storage filesystem `low`, a
+file over `LOW_DISK_MAX_FILE_BYTES` (a camera frame, a long sound clip) is left out; when
+`critical`, or once a write failed for want of space, no file is written. The event then
+says so in `"evidence_degraded"` (`low_disk`, `disk_full`), and each change of that mode is
+logged once.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from agent.core.alarms import AlarmEvent, AlarmTransition
 from agent.core.payload import encode
 from agent.core.samples import Modality, Sample, Score
 from agent.senses.registry import SENSES
+from agent.sinks.disk import StorageWatch, is_disk_full
 from agent.sinks.evidence.store import EvidenceStore, StoredEvidence
 from agent.sinks.mqtt.publisher import Publisher
 from agent.sinks.mqtt.sink import MqttSink
@@ -33,6 +40,7 @@ from agent.sinks.mqtt.topics import Topics
 log = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 3600.0
+LOW_DISK_MAX_FILE_BYTES = 64 * 1024  # with the disk low, larger evidence files are left out
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +68,18 @@ class AlarmJob:
 class EvidenceWriter:
     """Agent-wide FIFO of alarm events: render and store evidence, then queue the event."""
 
-    def __init__(self, store: EvidenceStore, publisher: Publisher, topics: Topics) -> None:
+    def __init__(
+        self,
+        store: EvidenceStore,
+        publisher: Publisher,
+        topics: Topics,
+        storage: StorageWatch | None = None,
+    ) -> None:
         self.store = store
         self.publisher = publisher
         self.topics = topics
+        self.storage = storage
+        self._degraded: str | None = None  # the last event's evidence mode, logged on change
         self._jobs: asyncio.Queue[AlarmJob] = asyncio.Queue()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -80,11 +96,14 @@ class EvidenceWriter:
             while True:
                 job = await self._jobs.get()
                 try:
-                    files = await asyncio.to_thread(self._store_all, job)
+                    files, degraded = await asyncio.to_thread(self._store_all, job)
                 except asyncio.CancelledError:
                     self._send(job, [])
                     raise
-                self._send(job, files)
+                except Exception:  # never lose the event for its evidence
+                    log.exception("evidence failed", extra={"fields": {"alarm_id": job.alarm_id}})
+                    files, degraded = [], None
+                self._send(job, files, degraded)
                 if files:  # published only once their alarm event is released
                     await self._release(files)
                 if self._jobs.empty():
@@ -106,17 +125,45 @@ class EvidenceWriter:
         except Exception:  # the alarm is out; its files stay on disk, unpublished
             log.exception("evidence not queued for publishing")
 
-    def _send(self, job: AlarmJob, files: list[StoredEvidence]) -> None:
-        references = {"evidence_files": [f.reference() for f in files]} if files else {}
-        self.publisher.complete_event(job.seq, encode({**job.payload, **references}))
+    def _send(
+        self, job: AlarmJob, files: list[StoredEvidence], degraded: str | None = None
+    ) -> None:
+        extra: dict[str, Any] = {"evidence_files": [f.reference() for f in files]} if files else {}
+        if degraded is not None:
+            extra["evidence_degraded"] = degraded
+        self.publisher.complete_event(job.seq, encode({**job.payload, **extra}))
 
-    def _store_all(self, job: AlarmJob) -> list[StoredEvidence]:
-        """Render and store each modality's file; a failing one is logged and left out."""
-        stored = []
+    def _mode(self) -> str | None:
+        """How the disk limits evidence now: None (not at all), low_disk or disk_full."""
+        state = "ok" if self.storage is None else self.storage.state
+        return {"ok": None, "low": "low_disk", "critical": "disk_full"}[state]
+
+    def _note_mode(self, mode: str | None, job: AlarmJob) -> None:
+        """Log once per change of the evidence mode."""
+        if mode == self._degraded:
+            return
+        self._degraded = mode
+        fields = {"device": job.device, "alarm_id": job.alarm_id, "mode": mode or "full"}
+        if mode is None:
+            log.info("evidence stored in full again", extra={"fields": fields})
+        else:
+            log.warning(f"evidence degraded: {mode}", extra={"fields": fields})
+
+    def _store_all(self, job: AlarmJob) -> tuple[list[StoredEvidence], str | None]:
+        """Render and store each modality's file as the disk allows; a failing one is logged
+        and left out. Returns the files and how the disk degraded them (None: not at all)."""
+        if not job.captures:
+            return [], None
+        stored: list[StoredEvidence] = []
+        mode = self._mode()
         for capture in job.captures:
+            if mode == "disk_full":
+                break
             try:
                 kind = SENSES[capture.modality].evidence
                 data = kind.render(capture.samples, capture.score, capture.source)
+                if mode == "low_disk" and len(data) > LOW_DISK_MAX_FILE_BYTES:
+                    continue
                 stored.append(
                     self.store.put(
                         job.alarm_id,
@@ -128,11 +175,17 @@ class EvidenceWriter:
                         data,
                     )
                 )
-            except Exception:  # one bad frame must not cost the alarm its other evidence
+            except Exception as exc:  # one bad frame must not cost the alarm its other evidence
                 fields = {"device": job.device, "alarm_id": job.alarm_id, "sense": capture.modality}
-                log.exception("evidence not stored", extra={"fields": fields})
+                if not is_disk_full(exc):
+                    log.exception("evidence not stored", extra={"fields": fields})
+                    continue
+                mode = "disk_full"
+                if self.storage is not None:
+                    self.storage.report_full("evidence")
+        self._note_mode(mode, job)
         prune(self.store)  # the disk cap holds after every alarm, not only hourly
-        return stored
+        return stored, mode
 
 
 def prune(store: EvidenceStore) -> None:

@@ -137,16 +137,20 @@ class EvidenceStore:
         path = self.folder / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
-        partial.write_bytes(data)
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(
-                "INSERT INTO evidence (id, alarm_id, device, kind, media_type, file, size,"
-                " created_at, topic) VALUES (?, ?, ?, ?, ?, ?, ?,"
-                " max(?, coalesce((SELECT max(created_at) FROM evidence), 0)), ?)",
-                (evidence_id, alarm_id, device, kind, media_type, str(relative), len(data),
-                 self.clock(), topic),
-            )  # fmt: skip
+        try:
+            partial.write_bytes(data)
+            with self._lock, self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute(
+                    "INSERT INTO evidence (id, alarm_id, device, kind, media_type, file, size,"
+                    " created_at, topic) VALUES (?, ?, ?, ?, ?, ?, ?,"
+                    " max(?, coalesce((SELECT max(created_at) FROM evidence), 0)), ?)",
+                    (evidence_id, alarm_id, device, kind, media_type, str(relative), len(data),
+                     self.clock(), topic),
+                )  # fmt: skip
+        except BaseException:  # a full disk leaves no half-written file behind
+            partial.unlink(missing_ok=True)
+            raise
         partial.replace(path)  # after indexing: a crash leaves a row without a file, swept
         return StoredEvidence(evidence_id, kind, media_type, topic, len(data))
 

@@ -8,14 +8,29 @@ sequence number ever stored is kept too, so numbering continues across restarts.
 An event may be stored `held` while its evidence is still being rendered: it is durable at
 once but not published (nor anything after it) until `complete` gives its final payload.
 A held event left by a previous run is released as it was stored: its render died with it.
+
+A write the database refuses (`database or disk is full`, or any other SQLite error) never
+reaches the caller: the event, or the change to it, is kept in memory (at most
+`MEMORY_EVENTS` events), published from there like any other, and written to the database
+by `retry()` (the storage watch calls it at every check) and by every later write, in seq
+order, once the disk has room again. Nothing decided is lost unless the agent dies while
+the disk is full, or more than `MEMORY_EVENTS` events pile up in memory.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from agent.sinks.disk import is_disk_full
 from agent.sinks.durable import connect_durable
+
+log = logging.getLogger(__name__)
+
+MEMORY_EVENTS = 10_000  # events kept in memory while the database refuses writes (~30 MB)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -41,60 +56,176 @@ class OutboxEntry:
 
 
 class Outbox:
-    """A FIFO of events keyed by their sequence number, in one SQLite file (or `:memory:`)."""
+    """A FIFO of events keyed by their sequence number, in one SQLite file (or `:memory:`).
 
-    def __init__(self, path: Path | str) -> None:
+    Events the database could not take wait in memory, after every stored one (their seq is
+    higher), until `retry` writes them; `on_full` hears of each write refused for want of space.
+    """
+
+    def __init__(self, path: Path | str, on_full: Callable[[str], None] | None = None) -> None:
         self._db = connect_durable(path)
         self._db.executescript(SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
         if "held" not in columns:  # an outbox written before events could be held
             self._db.execute("ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
         self._db.execute("UPDATE outbox SET held = 0")
+        self.on_full = on_full
+        self._memory: list[OutboxEntry] = []  # not yet stored, oldest first
+        self._changes: dict[int, OutboxEntry] = {}  # stored events changed in memory only
+        self._acked: set[int] = set()  # stored events acknowledged, their deletion pending
+        self._last_seq = self._stored_last_seq()
+        self._failing = ""  # the last refused write's error, logged once per episode
+        self.dropped = 0  # events refused because memory was full too
         self.restored = len(self)  # events left by a previous run
+
+    @property
+    def in_memory(self) -> int:
+        """Events (or changes to them) that wait in memory for the database."""
+        return len(self._memory) + len(self._changes) + len(self._acked)
 
     def add(self, seq: int, topic: str, payload: bytes, held: bool = False) -> None:
         """Store an event and remember its sequence number, in one transaction."""
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(
-                "INSERT INTO outbox (seq, topic, payload, held) VALUES (?, ?, ?, ?)",
-                (seq, topic, payload, held),
-            )
-            self._db.execute(
-                "INSERT INTO meta (key, value) VALUES ('last_seq', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
-                (seq,),
-            )
+        self._last_seq = max(self._last_seq, seq)
+        entry = OutboxEntry(seq, topic, payload, 0, held)
+        if not self.retry() or not self._write(self._insert, entry):
+            if len(self._memory) >= MEMORY_EVENTS:
+                self.dropped += 1
+                log.error("outbox full in memory too, event lost", extra={"fields": {"seq": seq}})
+                return
+            self._memory.append(entry)
 
     def complete(self, seq: int, payload: bytes) -> None:
         """A held event's final payload: it may go out now."""
-        self._db.execute("UPDATE outbox SET payload = ?, held = 0 WHERE seq = ?", (payload, seq))
+        self._change(seq, lambda e: replace(e, payload=payload, held=False))
 
     def head(self) -> OutboxEntry | None:
         """The oldest event not yet acknowledged."""
-        row = self._db.execute(
-            "SELECT seq, topic, payload, attempts, held FROM outbox ORDER BY seq LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return None
-        return OutboxEntry(row[0], row[1], bytes(row[2]), row[3], bool(row[4]))
+        for row in self._rows():
+            if row[0] in self._acked:
+                continue
+            entry = OutboxEntry(row[0], row[1], bytes(row[2]), row[3], bool(row[4]))
+            return self._changes.get(entry.seq, entry)
+        return self._memory[0] if self._memory else None
 
     def failed(self, seq: int) -> None:
         """Count an attempt the broker did not acknowledge."""
-        self._db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?", (seq,))
+        self._change(seq, lambda e: replace(e, attempts=e.attempts + 1))
 
     def acknowledged(self, seq: int) -> None:
         """The broker has it: forget the event."""
-        self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+        if self._memory and self._memory[0].seq == seq:
+            self._memory.pop(0)
+            return
+        self._memory = [e for e in self._memory if e.seq != seq]
+        self._changes.pop(seq, None)
+        self._acked.add(seq)
+        self.retry()
 
     def last_seq(self) -> int:
-        """The highest sequence number ever stored here, 0 for a new outbox."""
+        """The highest sequence number ever stored (or decided) here, 0 for a new outbox."""
+        return self._last_seq
+
+    def _stored_last_seq(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
         return 0 if row is None else int(row[0])
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        stored = int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        return stored - len(self._acked) + len(self._memory)
+
+    def retry(self) -> bool:
+        """Write what waits in memory, oldest first; True when nothing waits any more."""
+        for seq in sorted(self._acked):
+            if not self._write(self._delete, seq):
+                return False
+            self._acked.discard(seq)
+        for seq, entry in sorted(self._changes.items()):
+            if not self._write(self._update, entry):
+                return False
+            del self._changes[seq]
+        while self._memory:
+            if not self._write(self._insert, self._memory[0]):
+                return False
+            self._memory.pop(0)
+        return True
 
     def close(self) -> None:
         """Flush and close the database."""
+        if not self.retry():
+            log.error("outbox closed with events it could not store", extra={"fields": {
+                "in_memory": self.in_memory, "error": self._failing}})  # fmt: skip
         self._db.close()
+
+    def _rows(self) -> list[tuple[int, str, bytes, int, int]]:
+        """The oldest stored rows: enough to skip those acknowledged but not yet deleted."""
+        return self._db.execute(
+            "SELECT seq, topic, payload, attempts, held FROM outbox ORDER BY seq LIMIT ?",
+            (len(self._acked) + 1,),
+        ).fetchall()
+
+    def _change(self, seq: int, change: Callable[[OutboxEntry], OutboxEntry]) -> None:
+        """Apply a change to an event in memory, or in the database (or in memory, if refused)."""
+        for index, entry in enumerate(self._memory):
+            if entry.seq == seq:
+                self._memory[index] = change(entry)
+                return
+        current = self._changes.get(seq) or self._stored(seq)
+        if current is None:
+            return
+        changed = change(current)
+        if seq in self._changes or not self._write(self._update, changed):
+            self._changes[seq] = changed
+
+    def _stored(self, seq: int) -> OutboxEntry | None:
+        row = self._db.execute(
+            "SELECT seq, topic, payload, attempts, held FROM outbox WHERE seq = ?", (seq,)
+        ).fetchone()
+        return (
+            None
+            if row is None
+            else OutboxEntry(row[0], row[1], bytes(row[2]), row[3], bool(row[4]))
+        )
+
+    def _write(self, write: Callable[[object], None], item: object) -> bool:
+        """Run one write; False (logged once, reported) when the database refuses it."""
+        try:
+            write(item)
+        except (sqlite3.Error, OSError) as exc:
+            if not self._failing:
+                full = is_disk_full(exc)
+                log.error(
+                    "outbox write failed, events kept in memory until it works",
+                    extra={"fields": {"error": str(exc), "disk_full": full, "pending": len(self)}},
+                )
+                if full and self.on_full is not None:
+                    self.on_full("outbox")
+            self._failing = str(exc)
+            return False
+        if self._failing:
+            self._failing = ""
+            log.info("outbox writes again", extra={"fields": {"in_memory": self.in_memory}})
+        return True
+
+    def _insert(self, item: object) -> None:
+        assert isinstance(item, OutboxEntry)
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT INTO outbox (seq, topic, payload, attempts, held) VALUES (?, ?, ?, ?, ?)",
+                (item.seq, item.topic, item.payload, item.attempts, item.held),
+            )
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('last_seq', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
+                (item.seq,),
+            )
+
+    def _update(self, item: object) -> None:
+        assert isinstance(item, OutboxEntry)
+        self._db.execute(
+            "UPDATE outbox SET payload = ?, attempts = ?, held = ? WHERE seq = ?",
+            (item.payload, item.attempts, item.held, item.seq),
+        )
+
+    def _delete(self, item: object) -> None:
+        self._db.execute("DELETE FROM outbox WHERE seq = ?", (item,))

@@ -107,6 +107,10 @@ class Publisher:
                 log.warning("publish failed, will retry", extra={"fields": {"error": str(exc)}})
                 await asyncio.sleep(self.retry_s)
                 continue
+            except Exception:  # e.g. the evidence index refused a write: retry, never stop
+                log.exception("publisher pass failed, will retry")
+                await asyncio.sleep(self.retry_s)
+                continue
             # new work wakes us at once; the timeout notices a reconnection to re-send state
             # (asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation)
             with contextlib.suppress(TimeoutError):
