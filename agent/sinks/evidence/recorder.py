@@ -26,6 +26,7 @@ from agent.core.payload import encode
 from agent.core.samples import Modality, Sample, Score
 from agent.senses.registry import SENSES
 from agent.sinks.evidence.store import EvidenceStore, StoredEvidence
+from agent.sinks.mqtt.outbox import AlarmKey
 from agent.sinks.mqtt.publisher import Publisher
 from agent.sinks.mqtt.sink import MqttSink
 from agent.sinks.mqtt.topics import Topics
@@ -56,6 +57,11 @@ class AlarmJob:
     alarm_id: str
     captures: list[Capture]
 
+    @property
+    def key(self) -> AlarmKey:
+        """Which alarm the event belongs to, and what happened to it."""
+        return AlarmKey(self.device, self.alarm_id, str(self.payload["event"]))
+
 
 class EvidenceWriter:
     """Agent-wide FIFO of alarm events: render and store evidence, then queue the event."""
@@ -70,7 +76,7 @@ class EvidenceWriter:
 
     def submit(self, job: AlarmJob) -> None:
         """Store the event, held, and queue its evidence (called where its seq was taken)."""
-        self.publisher.send_event(job.seq, job.topic, encode(job.payload), held=True)
+        self.publisher.send_event(job.seq, job.topic, encode(job.payload), held=True, alarm=job.key)
         self._idle.clear()
         self._jobs.put_nowait(job)
 
@@ -124,7 +130,7 @@ class EvidenceWriter:
                         kind.kind,
                         kind.media_type,
                         kind.extension,
-                        self.topics.evidence(job.device, job.alarm_id, kind.kind),
+                        self.topics.evidence(job.device, job.alarm_id, job.seq, kind.kind),
                         data,
                     )
                 )

@@ -8,12 +8,18 @@ sequence number ever stored is kept too, so numbering continues across restarts.
 An event may be stored `held` while its evidence is still being rendered: it is durable at
 once but not published (nor anything after it) until `complete` gives its final payload.
 A held event left by a previous run is released as it was stored: its render died with it.
+
+Beside the queue, `alarms` keeps per device the last event of its latest alarm (kept after
+the event is delivered), written in the same transaction as the event: on start, the agent
+restores from it the alarms a previous run left open (`open_alarms`).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent.sinks.durable import connect_durable
 
@@ -26,6 +32,13 @@ CREATE TABLE IF NOT EXISTS outbox (
     held INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS alarms (
+    device TEXT PRIMARY KEY,
+    alarm_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    payload BLOB NOT NULL
+);
 """
 
 
@@ -40,6 +53,26 @@ class OutboxEntry:
     held: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class AlarmKey:
+    """Which alarm an event belongs to, and what happened to it (`raised`, `updated`, …)."""
+
+    device: str
+    alarm_id: str
+    event: str
+
+
+@dataclass(frozen=True, slots=True)
+class LastAlarmEvent:
+    """A device's latest alarm event as stored: its sequence number and payload."""
+
+    device: str
+    alarm_id: str
+    event: str
+    seq: int
+    payload: dict[str, Any]
+
+
 class Outbox:
     """A FIFO of events keyed by their sequence number, in one SQLite file (or `:memory:`)."""
 
@@ -52,8 +85,16 @@ class Outbox:
         self._db.execute("UPDATE outbox SET held = 0")
         self.restored = len(self)  # events left by a previous run
 
-    def add(self, seq: int, topic: str, payload: bytes, held: bool = False) -> None:
-        """Store an event and remember its sequence number, in one transaction."""
+    def add(
+        self,
+        seq: int,
+        topic: str,
+        payload: bytes,
+        held: bool = False,
+        alarm: AlarmKey | None = None,
+    ) -> None:
+        """Store an event and remember its sequence number (and, for an alarm's event, that it
+        is its device's latest), in one transaction."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
@@ -65,6 +106,29 @@ class Outbox:
                 "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
                 (seq,),
             )
+            if alarm is not None:
+                self._db.execute(
+                    "INSERT INTO alarms (device, alarm_id, event, seq, payload)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT(device) DO UPDATE SET"
+                    " alarm_id = excluded.alarm_id, event = excluded.event,"
+                    " seq = excluded.seq, payload = excluded.payload WHERE excluded.seq > seq",
+                    (alarm.device, alarm.alarm_id, alarm.event, seq, payload),
+                )
+
+    def open_alarms(self) -> dict[str, LastAlarmEvent]:
+        """Per device, the latest event of an alarm left open (its last event not `cleared`)."""
+        rows = self._db.execute(
+            "SELECT device, alarm_id, event, seq, payload FROM alarms WHERE event != 'cleared'"
+        )
+        found = {}
+        for device, alarm_id, event, seq, payload in rows:
+            try:
+                parsed = json.loads(bytes(payload))
+            except ValueError:  # unreadable: nothing to restore it from
+                continue
+            if isinstance(parsed, dict):
+                found[device] = LastAlarmEvent(device, alarm_id, event, seq, parsed)
+        return found
 
     def complete(self, seq: int, payload: bytes) -> None:
         """A held event's final payload: it may go out now."""
