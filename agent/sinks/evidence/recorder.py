@@ -56,11 +56,12 @@ class AlarmJob:
     device: str
     alarm_id: str
     captures: list[Capture]
+    event: str = ""  # raised, updated or cleared; empty for an event of no alarm's life
 
     @property
-    def key(self) -> AlarmKey:
+    def key(self) -> AlarmKey | None:
         """Which alarm the event belongs to, and what happened to it."""
-        return AlarmKey(self.device, self.alarm_id, str(self.payload["event"]))
+        return AlarmKey(self.device, self.alarm_id, self.event) if self.event else None
 
 
 class EvidenceWriter:
@@ -197,7 +198,15 @@ class EvidenceSink:
                 if m in self._samples
             ]
         self.writer.submit(
-            AlarmJob(transition.seq, topic, payload, self.device.id, transition.alarm.id, captures)
+            AlarmJob(
+                transition.seq,
+                topic,
+                payload,
+                self.device.id,
+                transition.alarm.id,
+                captures,
+                str(transition.event),
+            )
         )
 
     async def snapshot(self, sample: Sample, score: Score) -> None:
