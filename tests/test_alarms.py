@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent.config.decision import AlarmConfig, FusionConfig
-from agent.core.alarms import AlarmEvent, AlarmTracker, sequence_from
+from agent.core.alarms import Alarm, AlarmEvent, AlarmTracker, ClearReason, sequence_from
 from agent.core.fusion import Decision, fuse
 from agent.core.samples import Score
 from agent.senses.registry import default_weights
@@ -83,3 +83,34 @@ def test_sequence_is_shared_and_increasing_and_ids_unique() -> None:
     assert [t1.seq, t2.seq, t3.seq] == [100, 101, 102]
     assert t1.alarm.id != t2.alarm.id
     assert t3.alarm.id == t1.alarm.id
+
+
+def restored(at: float = 0.0) -> Alarm:
+    """An alarm a previous run left open, raised at `at`."""
+    return Alarm("a1", "d1", at, "scratches", "warning", 0.5, at, restored=True)
+
+
+def test_a_restored_alarm_continues_with_an_update_at_the_first_alarming_decision() -> None:
+    tracker = AlarmTracker("d1", CONFIG, sequence_from(1), active=restored())
+    transition = tracker.update(decision(0.55, 1.0), 1.0)  # within update_interval and delta
+    assert transition is not None and transition.event is AlarmEvent.UPDATED
+    assert (transition.alarm.id, transition.alarm.raised_at, transition.reason) == ("a1", 0, None)
+    assert run(tracker, [(2, 0.5), (3, 0.1), (20, 0.1)]) == [(20, "cleared")]  # as usual now
+
+
+def test_a_restored_alarm_below_the_clear_level_is_cleared_for_restart_within_its_hold() -> None:
+    tracker = AlarmTracker("d1", CONFIG, sequence_from(1), active=restored(at=100.0))
+    assert tracker.update(decision(0.27, 101), 101) is None  # in the hysteresis band: waits
+    transition = tracker.update(decision(0.1, 102), 102)  # min_hold_s not over
+    assert transition is not None and transition.event is AlarmEvent.CLEARED
+    assert (transition.alarm.id, transition.reason) == ("a1", ClearReason.RESTART)
+    assert tracker.active is None
+
+
+def test_close_clears_the_open_alarm_with_its_reason_once() -> None:
+    tracker = AlarmTracker("d1", CONFIG, sequence_from(1))
+    run(tracker, [(0, 0.5)])
+    transition = tracker.close(decision(0.5, 1), 1, ClearReason.DEVICE_REMOVED)
+    assert transition is not None and transition.event is AlarmEvent.CLEARED
+    assert transition.reason is ClearReason.DEVICE_REMOVED
+    assert tracker.close(decision(0.5, 2), 2, ClearReason.DEVICE_REMOVED) is None

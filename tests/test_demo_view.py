@@ -20,8 +20,8 @@ def test_messages_are_routed_by_the_kind_their_topic_names(tmp_path: Path) -> No
     view.on_message(PLANT.state("pump"), json.dumps(STATE).encode())
     view.on_message(PLANT.inspection, json.dumps({"round": 1}).encode())
     view.on_message(PLANT.snapshot("pump", "image"), b"\xff\xd8\xff not json")
-    view.on_message(PLANT.evidence("pump", "a1", "audio"), b"RIFF....")
-    view.on_message(PLANT.evidence("pump", "a1", "audio"), b"")  # a cleared retained message
+    view.on_message(PLANT.evidence("pump", "a1", 4, "audio"), b"RIFF....")
+    view.on_message(PLANT.evidence("pump", "a1", 4, "audio"), b"")  # a cleared retained message
 
     assert view.states == {"pump": STATE}
     assert view.inspection == {"round": 1}

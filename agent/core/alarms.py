@@ -20,6 +20,13 @@ class AlarmEvent(StrEnum):
     CLEARED = "cleared"
 
 
+class ClearReason(StrEnum):
+    """Why an alarm was cleared other than by its condition ending while watched."""
+
+    RESTART = "restart"  # restored at start, and the first judged decision is below clear level
+    DEVICE_REMOVED = "device_removed"  # its device is no longer in the config
+
+
 SEVERITY_RANK = {"warning": 0, "major": 1, "critical": 2}
 
 
@@ -43,6 +50,7 @@ class Alarm:
     severity: str
     score: float
     last_event_at: float
+    restored: bool = False  # open when the agent started, not yet judged by this run
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,7 @@ class AlarmTransition:
     seq: int
     alarm: Alarm
     decision: Decision
+    reason: ClearReason | None = None  # on a cleared event that no decision of its own ended
 
 
 @dataclass
@@ -63,6 +72,11 @@ class AlarmTracker:
     (at once), or the type changes or the score moves by `update_delta` (at most every
     `update_interval_s`). Clear only when no critical rule holds, the score has fallen below
     threshold − hysteresis, and the alarm has been open for `min_hold_s`.
+
+    An alarm restored at start (`restored`, left open by a previous run) is judged by the
+    first decision that reaches the tracker: one that alarms continues it with an `updated`
+    at once; one below threshold − hysteresis (no critical rule) clears it with reason
+    `restart`, whatever `min_hold_s`; one in between leaves it open and waiting.
     """
 
     device: str
@@ -89,6 +103,9 @@ class AlarmTracker:
             self.active = alarm
             return self._emit(AlarmEvent.RAISED, alarm, decision)
 
+        if alarm.restored:
+            return self._judge_restored(decision, alarm, level, now)
+
         if self._may_clear(decision, alarm, now):
             self.active = None
             return self._emit(AlarmEvent.CLEARED, alarm, decision, now)
@@ -98,11 +115,32 @@ class AlarmTracker:
             return self._emit(AlarmEvent.UPDATED, alarm, decision, now)
         return None
 
-    def _may_clear(self, decision: Decision, alarm: Alarm, now: float) -> bool:
+    def close(self, decision: Decision, now: float, reason: ClearReason) -> AlarmTransition | None:
+        """Clear the open alarm, if any, for `reason` (its device is going away)."""
+        alarm, self.active = self.active, None
+        if alarm is None:
+            return None
+        return self._emit(AlarmEvent.CLEARED, alarm, decision, now, reason)
+
+    def _judge_restored(
+        self, decision: Decision, alarm: Alarm, level: str, now: float
+    ) -> AlarmTransition | None:
+        if decision.alarm:
+            alarm.restored = False
+            alarm.type, alarm.severity, alarm.score = decision.type, level, decision.score
+            return self._emit(AlarmEvent.UPDATED, alarm, decision, now)
+        if self._below_clear_level(decision):
+            self.active = None
+            return self._emit(AlarmEvent.CLEARED, alarm, decision, now, ClearReason.RESTART)
+        return None
+
+    def _below_clear_level(self, decision: Decision) -> bool:
         below = decision.score < decision.threshold - self.config.hysteresis
-        critical = decision.rule.startswith("critical:")
+        return below and not decision.rule.startswith("critical:")
+
+    def _may_clear(self, decision: Decision, alarm: Alarm, now: float) -> bool:
         held = now - alarm.raised_at >= self.config.min_hold_s
-        return below and not critical and held
+        return self._below_clear_level(decision) and held
 
     def _worth_update(self, decision: Decision, alarm: Alarm, level: str, now: float) -> bool:
         if SEVERITY_RANK[level] > SEVERITY_RANK[alarm.severity]:
@@ -115,11 +153,16 @@ class AlarmTracker:
         return changed and now - alarm.last_event_at >= self.config.update_interval_s
 
     def _emit(
-        self, event: AlarmEvent, alarm: Alarm, decision: Decision, now: float | None = None
+        self,
+        event: AlarmEvent,
+        alarm: Alarm,
+        decision: Decision,
+        now: float | None = None,
+        reason: ClearReason | None = None,
     ) -> AlarmTransition:
         if now is not None:
             alarm.last_event_at = now
-        return AlarmTransition(event=event, seq=next(self.sequence), alarm=alarm, decision=decision)
+        return AlarmTransition(event, next(self.sequence), alarm, decision, reason)
 
 
 def sequence_from(start: int = 1) -> Iterator[int]:

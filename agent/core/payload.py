@@ -8,7 +8,7 @@ from typing import Any
 
 from agent import __version__
 from agent.config.decision import LocationConfig
-from agent.core.alarms import AlarmTransition
+from agent.core.alarms import Alarm, AlarmEvent, AlarmTransition, ClearReason
 from agent.core.fusion import Decision
 
 
@@ -42,6 +42,7 @@ def alarm_payload(
     latency = None
     if decision.captured_at is not None:
         latency = round((decision.decided_at - decision.captured_at) * 1000.0, 1)
+    reason = {} if transition.reason is None else {"reason": str(transition.reason)}
     return {
         "id": alarm.id,
         "seq": transition.seq,
@@ -62,7 +63,46 @@ def alarm_payload(
         "latency_ms": latency,
         "models": {str(m): s.model for m, s in decision.scores.items() if s.model},
         "agent_version": __version__,
+        **reason,
     }
+
+
+def restored_alarm(last: dict[str, Any]) -> Alarm:
+    """The open alarm an event payload (its latest raised/updated) describes, for a new run."""
+    decided_at = epoch(last["decided_at"])
+    return Alarm(
+        id=str(last["id"]),
+        device=str(last["device"]),
+        raised_at=epoch(last.get("raised_at") or last["decided_at"]),
+        type=str(last["type"]),
+        severity=str(last["severity"]),
+        score=float(last["score"]),
+        last_event_at=decided_at,
+        restored=True,
+    )
+
+
+def cleared_payload(
+    last: dict[str, Any], seq: int, now: float, reason: ClearReason
+) -> dict[str, Any]:
+    """A `cleared` event for an alarm known only by its last payload (its device is gone):
+    what it last said, cleared now for `reason`; no samples stand behind it."""
+    kept = {k: v for k, v in last.items() if k not in ("evidence_files", "replayed")}
+    return {
+        **kept,
+        "seq": seq,
+        "event": str(AlarmEvent.CLEARED),
+        "captured_at": None,
+        "decided_at": iso(now),
+        "latency_ms": None,
+        "agent_version": __version__,
+        "reason": str(reason),
+    }
+
+
+def epoch(timestamp: Any) -> float:
+    """Seconds since the epoch of a timestamp written by `iso`."""
+    return datetime.fromisoformat(str(timestamp).replace("Z", "+00:00")).timestamp()
 
 
 def state_payload(

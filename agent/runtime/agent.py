@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 
 from agent.config.device import AgentConfig, DeviceConfig
-from agent.core.alarms import sequence_from
+from agent.core.alarms import ClearReason, sequence_from
+from agent.core.payload import cleared_payload, encode, restored_alarm
 from agent.observe import stages as observe
 from agent.observe.metrics import exporter_for
 from agent.runtime.acks import Acknowledgements, AlarmWatch
@@ -19,10 +21,10 @@ from agent.runtime.reload import (
     ReloadPlan,
     build_pipeline,
     build_pipelines,
+    clear_removed_alarm,
     inherit_alarm,
     plan_reload,
     reload_on_request,
-    report_abandoned_alarm,
 )
 from agent.runtime.service import serve_systemd
 from agent.sinks.base import Sink
@@ -38,7 +40,7 @@ from agent.sinks.mqtt.inbound import (
     validated,
 )
 from agent.sinks.mqtt.link import MqttLink
-from agent.sinks.mqtt.outbox import Outbox
+from agent.sinks.mqtt.outbox import AlarmKey, LastAlarmEvent, Outbox
 from agent.sinks.mqtt.publisher import Publisher
 from agent.sinks.mqtt.sink import MqttSink
 from agent.sinks.mqtt.topics import Topics
@@ -66,6 +68,9 @@ class Agent:
         self.outbox_path = config.storage.resolved() / OUTBOX_FILE
         self.storage = StorageWatch.for_config(config.storage, self.outbox_path, None)
         self.outbox = Outbox(self.outbox_path, on_full=self.storage.report_full)
+        sequence = sequence_from(self.outbox.last_seq() + 1)  # continues across restarts
+        left_open = self.outbox.open_alarms()
+        self._clear_removed(left_open, sequence)  # before the publisher: not late, not replayed
         evidence = config.storage.evidence
         self.evidence_store: EvidenceStore | None = None
         if evidence.enabled:
@@ -79,15 +84,51 @@ class Agent:
             )
         self.storage.check()
         self.storage.listeners.append(self._storage_changed)
-        sequence = sequence_from(self.outbox.last_seq() + 1)  # continues across restarts
         self.pipelines = [
             build_pipeline(device, self.topics, sequence, self._sink_for)
             for device in config.devices
         ]
+        self._restore(left_open)
         self.sequence = sequence  # reloaded pipelines go on numbering from it
         self._tasks: dict[str, asyncio.Task[None]] = {}  # device id -> its pipeline's task
         self.inspection = self._new_scheduler()
         self.metrics = exporter_for(config.metrics, self.pipelines, self.publisher, self.storage)
+
+    def _clear_removed(self, left_open: dict[str, LastAlarmEvent], sequence: Iterator[int]) -> None:
+        """Alarms a previous run left open on devices no longer configured: cleared now, with
+        reason `device_removed`, from what their last event said."""
+        configured = {device.id for device in self.config.devices}
+        for device, last in left_open.items():
+            if device in configured:
+                continue
+            seq = next(sequence)
+            payload = cleared_payload(last.payload, seq, time.time(), ClearReason.DEVICE_REMOVED)
+            key = AlarmKey(device, last.alarm_id, str(payload["event"]))
+            self.outbox.add(seq, self.topics.alarm(device), encode(payload), alarm=key)
+            fields = {"device": device, "alarm_id": last.alarm_id, "seq": seq,
+                      "reason": str(ClearReason.DEVICE_REMOVED)}  # fmt: skip
+            log.info("alarm cleared", extra={"fields": fields})
+
+    def _restore(self, left_open: dict[str, LastAlarmEvent]) -> None:
+        """Each configured device starts with the alarm a previous run left open, if any."""
+        for pipeline in self.pipelines:
+            last = left_open.get(pipeline.device)
+            if last is None:
+                continue
+            try:
+                alarm = restored_alarm(last.payload)
+            except (KeyError, TypeError, ValueError) as exc:  # never one bad row stops a start
+                problem = {"device": pipeline.device, "alarm_id": last.alarm_id, "error": str(exc)}
+                log.warning("open alarm not restored", extra={"fields": problem})
+                continue
+            pipeline.restore(alarm)
+            self.acks.seen(alarm.id)
+            fields: dict[str, object] = {
+                "device": pipeline.device,
+                "alarm_id": alarm.id,
+                "seq": last.seq,
+            }
+            log.info("open alarm restored", extra={"fields": fields})
 
     @property
     def pending_events(self) -> int:
@@ -177,7 +218,7 @@ class Agent:
         for device in plan.replace:
             inherit_alarm(old[device], fresh[device])
         for device in plan.remove:
-            report_abandoned_alarm(old[device])
+            clear_removed_alarm(old[device])
         inspection_changed = config.inspection != self.config.inspection
         self.config = config
         self.pipelines[:] = [fresh.get(d.id) or old[d.id] for d in config.devices]

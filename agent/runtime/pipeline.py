@@ -14,7 +14,7 @@ from typing import Any
 
 from agent.backoff import Backoff
 from agent.config.device import DeviceConfig
-from agent.core.alarms import Alarm, AlarmTracker
+from agent.core.alarms import Alarm, AlarmTracker, AlarmTransition, ClearReason
 from agent.core.fusion import Decision, fuse
 from agent.core.payload import alarm_payload, encode, state_payload
 from agent.core.samples import Modality, Sample, Score
@@ -109,6 +109,21 @@ class DevicePipeline:
         """Take over the open alarm of the pipeline this one replaces (same id, raised_at)."""
         self._tracker.active = previous._tracker.active
 
+    def restore(self, alarm: Alarm) -> None:
+        """Start with the alarm a previous run left open (`restored`: the first decision this
+        run judges continues it with an `updated` or clears it with reason `restart`)."""
+        self._tracker.active = alarm
+
+    def close_alarm(self, reason: ClearReason, now: float | None = None) -> Alarm | None:
+        """Clear the open alarm, if any, for `reason` (the device is going away); the alarm."""
+        now = time.time() if now is None else now
+        decision = self._last_decision or self._fuse(now)
+        transition = self._tracker.close(decision, now, reason)
+        if transition is None:
+            return None
+        self._emit(transition)
+        return transition.alarm
+
     async def run(self) -> None:
         """Supervise every source and re-decide once a second (staleness, alarm hold)."""
         self._started_at = time.time()
@@ -202,35 +217,43 @@ class DevicePipeline:
     def decide(self, now: float | None = None) -> Decision:
         """Fuse the latest scores, advance the alarm lifecycle, and publish what changed."""
         now = time.time() if now is None else now
-        unavailable = self._health.unavailable()
-        with observe.timed(observe.Stage.FUSION):
-            decision = fuse(
-                self.device, self._scores, self.config.fusion, self._channels, now, unavailable
-            )
+        decision = self._fuse(now)
         self._last_decision = decision
-        warming_up = self._warming_up(now, unavailable)
+        warming_up = self._warming_up(now, self._health.unavailable())
         transition = None if warming_up else self._tracker.update(decision, now)
         if transition is not None:
-            payload = alarm_payload(transition, self._topics.site, self.config.location)
-            topic = self._topics.alarm(self.device)
-            self._hand_on("alarm", self._sink.alarm, transition, topic, payload)
-            observe.alarm_event(self.device, transition.event)
-            log.info(
-                f"alarm {transition.event}",
-                extra={
-                    "fields": {
-                        "device": self.device,
-                        "alarm_id": transition.alarm.id,
-                        "seq": transition.seq,
-                        "type": transition.alarm.type,
-                        "severity": transition.alarm.severity,
-                        "score": round(decision.score, 3),
-                        "rule": decision.rule,
-                    }
-                },
-            )
+            self._emit(transition)
         self._publish_state(decision, now)
         return decision
+
+    def _fuse(self, now: float) -> Decision:
+        with observe.timed(observe.Stage.FUSION):
+            return fuse(
+                self.device,
+                self._scores,
+                self.config.fusion,
+                self._channels,
+                now,
+                self._health.unavailable(),
+            )
+
+    def _emit(self, transition: AlarmTransition) -> None:
+        payload = alarm_payload(transition, self._topics.site, self.config.location)
+        topic = self._topics.alarm(self.device)
+        self._hand_on("alarm", self._sink.alarm, transition, topic, payload)
+        observe.alarm_event(self.device, transition.event)
+        fields = {
+            "device": self.device,
+            "alarm_id": transition.alarm.id,
+            "seq": transition.seq,
+            "type": transition.alarm.type,
+            "severity": transition.alarm.severity,
+            "score": round(transition.decision.score, 3),
+            "rule": transition.decision.rule,
+        }
+        if transition.reason is not None:
+            fields["reason"] = str(transition.reason)
+        log.info(f"alarm {transition.event}", extra={"fields": fields})
 
     def _warming_up(self, now: float, unavailable: Collection[Modality]) -> bool:
         """At start, hold alarms until every live modality has spoken once (or `stale_after_s`).

@@ -6,9 +6,9 @@ queued alarms still go out in order and numbering goes on. Per device (matched b
 - changed: a new pipeline replaces it and inherits its open alarm, so the next event is an
   `updated` or `cleared` with the same id, never a second `raised`;
 - added: a new pipeline starts;
-- removed: its pipeline stops. An alarm it had open is NOT cleared (nobody watches the
-  device any more, so nobody knows it recovered): it is logged with its id, and its retained
-  state stays as last published.
+- removed: its pipeline stops. An alarm it had open is cleared with reason
+  `device_removed` (nobody watches the device any more, so none would ever clear it), and
+  its retained state stays as last published.
 Inspection rounds carry on, a round in progress included, on the new pipelines; only a change
 of the `inspection` section starts a new scheduler with its settings.
 Broker, site, storage, dashboard and metrics changes need a restart and are refused, as is
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from agent.config.device import AgentConfig, DeviceConfig
 from agent.config.loader import ConfigError
+from agent.core.alarms import ClearReason
 from agent.inference.session import ModelError
 from agent.runtime.channels import build_channels
 from agent.runtime.pipeline import DevicePipeline
@@ -97,12 +98,12 @@ def inherit_alarm(old: DevicePipeline, new: DevicePipeline) -> None:
     new.carry_on(old)
 
 
-def report_abandoned_alarm(pipeline: DevicePipeline) -> None:
-    """A removed device's open alarm is left open upstream; say so, with its id."""
-    alarm = pipeline.status().active_alarm
+def clear_removed_alarm(pipeline: DevicePipeline) -> None:
+    """A removed device's open alarm is cleared, reason `device_removed`: none else would."""
+    alarm = pipeline.close_alarm(ClearReason.DEVICE_REMOVED)
     if alarm is not None:
         log.warning(
-            "device removed with an open alarm; it is not cleared",
+            "device removed with an open alarm; it is cleared",
             extra={"fields": {"device": pipeline.device, "alarm_id": alarm.id}},
         )
 

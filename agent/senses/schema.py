@@ -30,7 +30,7 @@ def alarm_schema() -> dict[str, Any]:
     files = properties["evidence_files"]["items"]["properties"]
     files["kind"]["enum"] = kinds
     files["media_type"]["enum"] = media_types
-    files["topic"]["pattern"] = f"^.+/evidence/[^/]+/({alternatives(kinds)})$"
+    files["topic"]["pattern"] = f"^.+/evidence/[^/]+/[0-9]+/({alternatives(kinds)})$"
     return schema
 
 

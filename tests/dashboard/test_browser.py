@@ -103,7 +103,7 @@ async def test_operator_sees_devices_alarm_evidence_and_acknowledges(
             kinds = [file["kind"] for file in alarm["evidence_files"]]
             assert "image" in kinds and "thermal" in kinds, kinds
             for kind in kinds:
-                await agent_published(seen, f"{pump}/evidence/{alarm_id}/{kind}")
+                await agent_published(seen, f"{pump}/evidence/{alarm_id}/{alarm['seq']}/{kind}")
             await page.click(row)
             detail = f'.detail[data-alarm-id="{alarm_id}"]'
             await image_loaded(page, f"{detail} img.evidence-image.image")

@@ -58,7 +58,7 @@ async def test_alarm_evidence_and_ack_reach_history_and_listeners(ingest: Ingest
     alarm = {"id": "a1", "seq": 1, "event": "raised", "device": "pump", "type": "patches",
              "severity": "major", "score": 0.7}  # fmt: skip
     async with ingest.hub.listen() as events:
-        ingest.handle("edge/plant/pump/evidence/a1/image", jpeg)  # may come before the alarm
+        ingest.handle("edge/plant/pump/evidence/a1/3/image", jpeg)  # may come before the alarm
         ingest.handle("edge/plant/pump/alarm", json.dumps(alarm).encode())
         ingest.handle("edge/plant/pump/ack", json.dumps({"id": "a1", "by": "ana"}).encode())
         ingest.handle("edge/plant/pump/ack", json.dumps({"id": "unknown", "by": "bo"}).encode())
@@ -137,7 +137,7 @@ def test_oversize_messages_are_refused_unread_and_counted(tmp_path: Path) -> Non
     ingest = Ingest("edge", LiveView(), history, Hub(), max_message_bytes=4096,
                     max_media_bytes=64 * 1024)  # fmt: skip
     jpeg = b"\xff\xd8\xff" + bytes(64 * 1024)
-    ingest.handle("edge/plant/pump/evidence/a1/image", jpeg)
+    ingest.handle("edge/plant/pump/evidence/a1/3/image", jpeg)
     ingest.handle("edge/plant/pump/snapshot/image", jpeg)
     ingest.handle("edge/plant/pump/state", state("pump", "ok", readings={"x": "y" * 5000}))
     ingest.handle("edge/plant/status", b"online" * 20)
@@ -153,6 +153,6 @@ def test_oversize_messages_are_refused_unread_and_counted(tmp_path: Path) -> Non
 
 
 def test_the_default_media_limit_refuses_ten_megabytes(ingest: Ingest) -> None:
-    ingest.handle("edge/plant/pump/evidence/a1/image", b"\xff\xd8\xff" + bytes(10 * 2**20))
+    ingest.handle("edge/plant/pump/evidence/a1/3/image", b"\xff\xd8\xff" + bytes(10 * 2**20))
     assert ingest.rejected == {("evidence", "too_large"): 1}
     assert ingest.history.evidence("a1", "image") is None

@@ -12,7 +12,7 @@ import pytest
 
 from agent.config.device import BrokerConfig
 from agent.sinks.mqtt.link import MqttLink
-from agent.sinks.mqtt.outbox import Outbox
+from agent.sinks.mqtt.outbox import AlarmKey, Outbox
 from agent.sinks.mqtt.publisher import Publisher
 from tests.support.mqtt import MosquittoProcess, subscribe
 from tests.support.proxy import cuttable_proxy
@@ -64,6 +64,23 @@ def test_a_held_event_is_durable_and_released_as_stored_by_the_next_run(tmp_path
     head = again.head()
     assert head is not None and (head.seq, head.held) == (3, False)  # nothing will complete it
     assert json.loads(head.payload)["id"] == "alarm-3"
+
+
+def test_each_device_s_latest_alarm_event_outlives_delivery_and_reopening(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db")
+    events = [("pump", "a1", "raised"), ("motor", "b1", "raised"), ("pump", "a1", "updated"),
+              ("motor", "b1", "cleared"), ("valve", "c1", "raised")]  # fmt: skip
+    for seq, (device, alarm_id, event) in enumerate(events, start=1):
+        payload = json.dumps({"id": alarm_id, "event": event, "seq": seq}).encode()
+        outbox.add(seq, f"t/{device}/alarm", payload, alarm=AlarmKey(device, alarm_id, event))
+        outbox.acknowledged(seq)
+    outbox.add(6, "t/other", b"{}")  # not an alarm's event
+    outbox.close()
+
+    left_open = Outbox(tmp_path / "o.db").open_alarms()
+    assert sorted(left_open) == ["pump", "valve"]  # the motor's alarm was cleared
+    assert (left_open["pump"].alarm_id, left_open["pump"].event) == ("a1", "updated")
+    assert left_open["pump"].seq == 3 and left_open["pump"].payload["seq"] == 3
 
 
 def test_an_outbox_from_before_held_events_opens(tmp_path: Path) -> None:

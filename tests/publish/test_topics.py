@@ -16,7 +16,7 @@ PUBLISHED = [
     PLANT.alarm("pump"),
     PLANT.ack("pump"),
     PLANT.snapshot("pump", "thermal"),
-    PLANT.evidence("pump", "a1", "audio"),
+    PLANT.evidence("pump", "a1", 7, "audio"),
 ]
 
 
@@ -48,7 +48,7 @@ def test_every_published_topic_and_pattern_parses_back() -> None:
         TopicInfo("plant", "alarm", "pump"),
         TopicInfo("plant", "ack", "pump"),
         TopicInfo("plant", "snapshot", "pump", part="thermal"),
-        TopicInfo("plant", "evidence", "pump", alarm_id="a1", part="audio"),
+        TopicInfo("plant", "evidence", "pump", alarm_id="a1", part="audio", seq=7),
     ]
     for pattern in Topics("edge", ANY).every_topic():
         assert parse_topic("edge", pattern) is not None, pattern
@@ -59,3 +59,5 @@ def test_a_prefix_with_slashes_and_foreign_topics() -> None:
     assert parse_topic("edge", "edgex/plant/status") is None
     assert parse_topic("edge", "edge/plant/pump/unknown") is None
     assert parse_topic("edge", "edge/plant/pump/evidence/a1") is None
+    assert parse_topic("edge", "edge/plant/pump/evidence/a1/image") is None  # no event seq
+    assert parse_topic("edge", "edge/plant/pump/evidence/a1/x7/image") is None

@@ -142,7 +142,7 @@ async def test_alarm_evidence_is_stored_referenced_and_published(
     base = f"{topic_prefix}/plant/pump-01/evidence/{alarm['id']}"
     alarm_at = next(i for i, (t, p, _) in enumerate(seen.messages) if b'"raised"' in p)
     for kind, reference in files.items():
-        assert reference["topic"] == f"{base}/{kind}"
+        assert reference["topic"] == f"{base}/{alarm['seq']}/{kind}"
         (payload,) = payloads(seen, reference["topic"])  # published once
         assert len(payload) == reference["size"]
         stored = tmp_path / "state" / "evidence" / "pump-01"

@@ -82,7 +82,7 @@ async def test_events_enter_the_outbox_in_seq_order_with_the_files_that_rendered
     assert raised is not None and raised.seq == 7 and not raised.held
     (reference,) = json.loads(raised.payload)["evidence_files"]
     assert reference["kind"] == "image"
-    assert reference["topic"] == "edge/plant/pump-01/evidence/a1/image"
+    assert reference["topic"] == "edge/plant/pump-01/evidence/a1/7/image"
     assert "evidence not stored" in caplog.text  # the audio file, and only it
     outbox.acknowledged(7)
     cleared = outbox.head()

@@ -22,7 +22,7 @@ TEMPERATURE = SenseSpec(
     config=InfraredConfig,
     source=InfraredSource,
     scorer=TemperatureScorer,
-    # the file kind keeps the name subscribers know from its topics: evidence/<id>/thermal
+    # the file kind keeps the name subscribers know from its topics: evidence/<id>/<seq>/thermal
     evidence=EvidenceSpec("thermal", "image/png", ".png", thermal_png, snapshot=True),
     default_weight=0.3,
     colour="#ff8a65",

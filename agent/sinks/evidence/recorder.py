@@ -33,6 +33,7 @@ from agent.core.samples import Modality, Sample, Score
 from agent.senses.registry import SENSES
 from agent.sinks.disk import StorageWatch, is_disk_full
 from agent.sinks.evidence.store import EvidenceStore, StoredEvidence
+from agent.sinks.mqtt.outbox import AlarmKey
 from agent.sinks.mqtt.publisher import Publisher
 from agent.sinks.mqtt.sink import MqttSink
 from agent.sinks.mqtt.topics import Topics
@@ -63,6 +64,12 @@ class AlarmJob:
     device: str
     alarm_id: str
     captures: list[Capture]
+    event: str = ""  # raised, updated or cleared; empty for an event of no alarm's life
+
+    @property
+    def key(self) -> AlarmKey | None:
+        """Which alarm the event belongs to, and what happened to it."""
+        return AlarmKey(self.device, self.alarm_id, self.event) if self.event else None
 
 
 class EvidenceWriter:
@@ -86,7 +93,7 @@ class EvidenceWriter:
 
     def submit(self, job: AlarmJob) -> None:
         """Store the event, held, and queue its evidence (called where its seq was taken)."""
-        self.publisher.send_event(job.seq, job.topic, encode(job.payload), held=True)
+        self.publisher.send_event(job.seq, job.topic, encode(job.payload), held=True, alarm=job.key)
         self._idle.clear()
         self._jobs.put_nowait(job)
 
@@ -171,7 +178,7 @@ class EvidenceWriter:
                         kind.kind,
                         kind.media_type,
                         kind.extension,
-                        self.topics.evidence(job.device, job.alarm_id, kind.kind),
+                        self.topics.evidence(job.device, job.alarm_id, job.seq, kind.kind),
                         data,
                     )
                 )
@@ -244,7 +251,15 @@ class EvidenceSink:
                 if m in self._samples
             ]
         self.writer.submit(
-            AlarmJob(transition.seq, topic, payload, self.device.id, transition.alarm.id, captures)
+            AlarmJob(
+                transition.seq,
+                topic,
+                payload,
+                self.device.id,
+                transition.alarm.id,
+                captures,
+                str(transition.event),
+            )
         )
 
     async def snapshot(self, sample: Sample, score: Score) -> None:

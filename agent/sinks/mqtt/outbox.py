@@ -15,15 +15,21 @@ reaches the caller: the event, or the change to it, is kept in memory (at most
 by `retry()` (the storage watch calls it at every check) and by every later write, in seq
 order, once the disk has room again. Nothing decided is lost unless the agent dies while
 the disk is full, or more than `MEMORY_EVENTS` events pile up in memory.
+
+Beside the queue, `alarms` keeps per device the last event of its latest alarm (kept after
+the event is delivered), written in the same transaction as the event: on start, the agent
+restores from it the alarms a previous run left open (`open_alarms`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from agent.sinks.disk import is_disk_full
 from agent.sinks.durable import connect_durable
@@ -41,7 +47,34 @@ CREATE TABLE IF NOT EXISTS outbox (
     held INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS alarms (
+    device TEXT PRIMARY KEY,
+    alarm_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    payload BLOB NOT NULL
+);
 """
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmKey:
+    """Which alarm an event belongs to, and what happened to it (`raised`, `updated`, …)."""
+
+    device: str
+    alarm_id: str
+    event: str
+
+
+@dataclass(frozen=True, slots=True)
+class LastAlarmEvent:
+    """A device's latest alarm event as stored: its sequence number and payload."""
+
+    device: str
+    alarm_id: str
+    event: str
+    seq: int
+    payload: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +86,7 @@ class OutboxEntry:
     payload: bytes
     attempts: int
     held: bool = False
+    alarm: AlarmKey | None = None  # an alarm's event: also its device's latest, when stored
 
 
 class Outbox:
@@ -83,16 +117,39 @@ class Outbox:
         """Events (or changes to them) that wait in memory for the database."""
         return len(self._memory) + len(self._changes) + len(self._acked)
 
-    def add(self, seq: int, topic: str, payload: bytes, held: bool = False) -> None:
-        """Store an event and remember its sequence number, in one transaction."""
+    def add(
+        self,
+        seq: int,
+        topic: str,
+        payload: bytes,
+        held: bool = False,
+        alarm: AlarmKey | None = None,
+    ) -> None:
+        """Store an event and remember its sequence number (and, for an alarm's event, that it
+        is its device's latest), in one transaction."""
         self._last_seq = max(self._last_seq, seq)
-        entry = OutboxEntry(seq, topic, payload, 0, held)
+        entry = OutboxEntry(seq, topic, payload, 0, held, alarm)
         if not self.retry() or not self._write(self._insert, entry):
             if len(self._memory) >= MEMORY_EVENTS:
                 self.dropped += 1
                 log.error("outbox full in memory too, event lost", extra={"fields": {"seq": seq}})
                 return
             self._memory.append(entry)
+
+    def open_alarms(self) -> dict[str, LastAlarmEvent]:
+        """Per device, the latest event of an alarm left open (its last event not `cleared`)."""
+        rows = self._db.execute(
+            "SELECT device, alarm_id, event, seq, payload FROM alarms WHERE event != 'cleared'"
+        )
+        found = {}
+        for device, alarm_id, event, seq, payload in rows:
+            try:
+                parsed = json.loads(bytes(payload))
+            except ValueError:  # unreadable: nothing to restore it from
+                continue
+            if isinstance(parsed, dict):
+                found[device] = LastAlarmEvent(device, alarm_id, event, seq, parsed)
+        return found
 
     def complete(self, seq: int, payload: bytes) -> None:
         """A held event's final payload: it may go out now."""
@@ -219,6 +276,14 @@ class Outbox:
                 "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
                 (item.seq,),
             )
+            if (alarm := item.alarm) is not None:
+                self._db.execute(
+                    "INSERT INTO alarms (device, alarm_id, event, seq, payload)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT(device) DO UPDATE SET"
+                    " alarm_id = excluded.alarm_id, event = excluded.event,"
+                    " seq = excluded.seq, payload = excluded.payload WHERE excluded.seq > seq",
+                    (alarm.device, alarm.alarm_id, alarm.event, item.seq, item.payload),
+                )
 
     def _update(self, item: object) -> None:
         assert isinstance(item, OutboxEntry)

@@ -20,7 +20,7 @@ from agent.core.payload import with_replay_flag
 from agent.observe import stages as observe
 from agent.sinks.base import FileQueue
 from agent.sinks.mqtt.link import BrokerUnavailableError, MqttLink
-from agent.sinks.mqtt.outbox import Outbox
+from agent.sinks.mqtt.outbox import AlarmKey, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +57,26 @@ class Publisher:
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
-        if not self._restored:
+        if not len(outbox):  # events left by a previous run, or stored before we started
             self._idle.set()
         self._generation_sent = 0
         self.delivered = 0
 
-    def send_event(self, seq: int, topic: str, payload: bytes, held: bool = False) -> None:
+    def send_event(
+        self,
+        seq: int,
+        topic: str,
+        payload: bytes,
+        held: bool = False,
+        alarm: AlarmKey | None = None,
+    ) -> None:
         """Store an event (alarm) durably, then deliver it as soon as the broker allows.
 
         Raised while the broker is away, it counts as a failed first attempt: it will be late.
         A `held` event (its evidence still rendering) waits, with all after it, for `complete`.
+        `alarm` names the alarm it belongs to, remembered as its device's latest.
         """
-        self.outbox.add(seq, topic, payload, held)
+        self.outbox.add(seq, topic, payload, held, alarm)
         if not self.link.connected.is_set():
             self.outbox.failed(seq)
         self._kick()

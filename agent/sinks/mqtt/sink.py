@@ -7,7 +7,14 @@ from typing import Any
 from agent.core.alarms import AlarmTransition
 from agent.core.payload import encode
 from agent.core.samples import Sample, Score
+from agent.sinks.mqtt.outbox import AlarmKey
 from agent.sinks.mqtt.publisher import Publisher
+
+
+def alarm_key(transition: AlarmTransition) -> AlarmKey:
+    """The outbox's note of which alarm an event belongs to."""
+    alarm = transition.alarm
+    return AlarmKey(alarm.device, alarm.id, str(transition.event))
 
 
 class MqttSink:
@@ -22,7 +29,9 @@ class MqttSink:
 
     def alarm(self, transition: AlarmTransition, topic: str, payload: dict[str, Any]) -> None:
         """Into the outbox at once, without evidence files."""
-        self.publisher.send_event(transition.seq, topic, encode(payload))
+        self.publisher.send_event(
+            transition.seq, topic, encode(payload), alarm=alarm_key(transition)
+        )
 
     def remember(self, sample: Sample) -> None:
         """Nothing to keep."""

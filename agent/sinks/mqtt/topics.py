@@ -53,9 +53,9 @@ class Topics:
         """The device's current state, retained."""
         return f"{self.base}/{device}/state"
 
-    def evidence(self, device: str, alarm_id: str, kind: str) -> str:
-        """One evidence file of an alarm, QoS 1, not retained (contract C1)."""
-        return f"{self.base}/{device}/evidence/{alarm_id}/{kind}"
+    def evidence(self, device: str, alarm_id: str, seq: int | str, kind: str) -> str:
+        """One evidence file of an alarm's event (its `seq`), QoS 1, not retained (contract C1)."""
+        return f"{self.base}/{device}/evidence/{alarm_id}/{seq}/{kind}"
 
     def snapshot(self, device: str, kind: str) -> str:
         """The latest annotated camera (`image`) or thermal frame, retained (contract C1)."""
@@ -76,20 +76,22 @@ class Topics:
             self.alarm(ANY),
             self.ack(ANY),
             self.snapshot(ANY, ANY),
-            self.evidence(ANY, ANY, ANY),
+            self.evidence(ANY, ANY, ANY, ANY),
         ]
 
 
 @dataclass(frozen=True, slots=True)
 class TopicInfo:
     """A parsed topic: `kind` is status, inspection, state, health, alarm, ack, snapshot or
-    evidence; `alarm_id` and `part` (the snapshot's or evidence file's kind) when present."""
+    evidence; `alarm_id`, `seq` (the evidence file's event) and `part` (the snapshot's or
+    evidence file's kind) when present."""
 
     site: str
     kind: str
     device: str | None = None
     alarm_id: str | None = None
     part: str | None = None
+    seq: int | None = None
 
 
 def parse_topic(prefix: str, topic: str) -> TopicInfo | None:
@@ -104,6 +106,13 @@ def parse_topic(prefix: str, topic: str) -> TopicInfo | None:
             return TopicInfo(site, kind, device)
         case [site, device, "snapshot", part]:
             return TopicInfo(site, "snapshot", device, part=part)
-        case [site, device, "evidence", alarm_id, part]:
+        case [site, device, "evidence", alarm_id, seq, part] if is_seq(seq):
+            return TopicInfo(site, "evidence", device, alarm_id=alarm_id, part=part, seq=int(seq))
+        case [site, device, "evidence", alarm_id, "+", part]:  # the subscription pattern
             return TopicInfo(site, "evidence", device, alarm_id=alarm_id, part=part)
     return None
+
+
+def is_seq(text: str) -> bool:
+    """An event's sequence number as a topic level: ASCII digits, at most 19 (64-bit)."""
+    return 0 < len(text) <= 19 and text.isascii() and text.isdigit()
