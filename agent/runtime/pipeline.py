@@ -157,7 +157,10 @@ class DevicePipeline:
                         raise_lost_cancellation()  # e.g. pymodbus's wait_for on Python 3.11
                         observe.sample(observe.frames_skipped(last_index, sample.meta))
                         last_index = sample.meta.get("frame_index")
-                        self._health.set_source(modality, "ok")
+                        if degraded := sample.meta.get("degraded"):  # delivers, not as asked
+                            self._health.set_source(modality, "degraded", str(degraded))
+                        else:
+                            self._health.set_source(modality, "ok")
                         backoff.reset()
                         await self._score(modality, channel, sample)
                 self._health.set_source(modality, "ended", "input ended")

@@ -21,7 +21,9 @@ class Source(Protocol):
 
     `stream()` yields Samples as they are captured, never buffering more than one, and
     raises SourceError when the device fails; the runtime restarts it with backoff.
-    A finite input returns normally when it ends.
+    A finite input returns normally when it ends. A Sample whose `meta["degraded"]` gives a
+    reason marks the source `degraded` in health (it delivers, but not as configured: a
+    shared serial bus too slow for its poll rate); the next sample without it, `ok` again.
     """
 
     device: str

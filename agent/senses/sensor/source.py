@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
-from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.client.base import ModbusBaseClient
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
 from agent.core.samples import Sample
+from agent.senses.sensor.bus import BUSES, LineSettings, RateMeter, SerialBus
 from agent.senses.sensor.config import SENSE, ModbusConfig
 from agent.senses.sensor.registers import ReadBlock, decode_value, plan_reads
 from agent.senses.source import Pacer, SourceError
@@ -27,13 +29,21 @@ _READ_METHODS = {
     "discrete": "read_discrete_inputs",
 }
 
+Turn = Callable[[], AbstractAsyncContextManager[ModbusBaseClient]]  # the line for one poll
+
 
 class ModbusSource:
-    """Polls a device's register map at `poll_hz` over one connection.
+    """Polls a device's register map at `poll_hz`.
+
+    A TCP device has a connection of its own. An RTU device shares its serial port's client
+    with the other devices on that port (agent/senses/sensor/bus.py): one request on the bus
+    at a time, each device's poll whole; a device the bus cannot poll at its rate says so in
+    its samples' `meta["degraded"]` (the pipeline shows it in the source's health).
 
     Every failure (connect, timeout, exception response, malformed reply, undecodable value)
-    ends the stream with SourceError and closes the connection; pymodbus's own reconnect is
-    off (reconnect_delay=0) so the runtime's supervisor decides when to try again.
+    ends the stream with SourceError and leaves the connection (a TCP device's own, a serial
+    port once its last device has left); pymodbus's own reconnect is off (reconnect_delay=0)
+    so the runtime's supervisor decides when to try again.
     """
 
     modality = SENSE
@@ -43,6 +53,7 @@ class ModbusSource:
         self.config = config
         self._blocks = plan_reads(config.registers, max_gap=config.max_gap)
         self._units = {reg.name: reg.unit for reg in config.registers}
+        self._bus: SerialBus | None = None
 
     @property
     def endpoint(self) -> str:
@@ -52,45 +63,79 @@ class ModbusSource:
         return f"tcp {self.config.host}:{self.config.port}"
 
     async def stream(self) -> AsyncGenerator[Sample, None]:
-        """Connect, then yield one Sample per tick until the device fails."""
-        client = self._client()
-        try:
-            if not await client.connect():
-                raise SourceError(
-                    f"{self.device}: cannot connect to modbus {self.endpoint} "
-                    f"(timeout {self.config.timeout_s}s)"
-                )
+        """Connect (or join the serial bus), then yield one Sample per tick until it fails."""
+        meter = RateMeter(self.config.poll_hz) if self.config.transport == "rtu" else None
+        async with self._line() as turn:
             pacer = Pacer(self.config.poll_hz)
             while True:
                 await pacer.wait()
                 values: dict[str, float] = {}
-                for block in self._blocks:
-                    values.update(await self._read(client, block))
+                async with turn() as client:  # on a serial bus: the bus is ours till the end
+                    for block in self._blocks:
+                        values.update(await self._read(client, block))
+                meta: dict[str, object] = {"units": dict(self._units)}
+                if meter is not None and (achieved := meter.poll()) is not None:
+                    meta["degraded"] = self._shortfall(achieved)
                 yield Sample(
                     device=self.device,
                     modality=SENSE,
                     captured_at=time.time(),
                     data={reg.name: values[reg.name] for reg in self.config.registers},
-                    meta={"units": dict(self._units)},
+                    meta=meta,
                 )
+
+    def _line(self) -> AbstractAsyncContextManager[Turn]:
+        """The connection polls run on: the shared serial bus (RTU) or a client of our own."""
+        return self._serial_line() if self.config.transport == "rtu" else self._tcp_line()
+
+    @asynccontextmanager
+    async def _tcp_line(self) -> AsyncIterator[Turn]:
+        """A pymodbus TCP client of this device's own, without auto-reconnect."""
+        cfg = self.config
+        client = AsyncModbusTcpClient(
+            cfg.host, port=cfg.port, timeout=cfg.timeout_s, retries=cfg.retries,
+            reconnect_delay=0,
+        )  # fmt: skip
+        try:
+            if not await client.connect():
+                raise self._cannot_connect()
+            yield lambda: _alone(client)
         finally:
             client.close()
 
-    def _client(self) -> ModbusBaseClient:
-        """A pymodbus async client without auto-reconnect; it needs the running loop."""
+    @asynccontextmanager
+    async def _serial_line(self) -> AsyncIterator[Turn]:
+        """The serial port's bus, shared with the other devices on it; one poll at a time."""
         cfg = self.config
-        try:
-            if cfg.transport == "rtu":
-                return AsyncModbusSerialClient(
-                    str(cfg.serial_port), baudrate=cfg.baudrate, parity=cfg.parity,
-                    timeout=cfg.timeout_s, retries=cfg.retries, reconnect_delay=0,
-                )  # fmt: skip
-            return AsyncModbusTcpClient(
-                cfg.host, port=cfg.port, timeout=cfg.timeout_s, retries=cfg.retries,
-                reconnect_delay=0,
-            )  # fmt: skip
-        except RuntimeError as exc:  # pymodbus: pyserial missing for RTU
-            raise SourceError(f"{self.device}: modbus {self.endpoint}: {exc}") from exc
+        assert cfg.serial_port is not None  # the config requires it for rtu
+        settings = LineSettings(cfg.baudrate, cfg.parity)
+        async with AsyncExitStack() as stack:
+            try:
+                bus = await stack.enter_async_context(BUSES.attach(cfg.serial_port, settings))
+            except (RuntimeError, ValueError) as exc:  # no pyserial; port open at other settings
+                raise SourceError(f"{self.device}: modbus {self.endpoint}: {exc}") from exc
+            self._bus = bus
+            try:
+                if not await bus.connect():
+                    raise self._cannot_connect()
+                yield lambda: bus.turn(cfg.timeout_s, cfg.retries)
+            finally:
+                self._bus = None
+
+    def _cannot_connect(self) -> SourceError:
+        return SourceError(
+            f"{self.device}: cannot connect to modbus {self.endpoint} "
+            f"(timeout {self.config.timeout_s}s)"
+        )
+
+    def _shortfall(self, achieved_hz: float) -> str:
+        """Why a bus device is degraded: the rate it gets against the one configured."""
+        users = self._bus.users if self._bus is not None else 1
+        shared = f"shared by {users} devices" if users > 1 else "not shared"
+        return (
+            f"bus {self.config.serial_port} ({shared}) polls it at {achieved_hz:.2g} Hz "
+            f"of {self.config.poll_hz:g} Hz configured"
+        )
 
     async def _read(self, client: ModbusBaseClient, block: ReadBlock) -> dict[str, float]:
         """Read one block and decode its registers; any fault becomes SourceError."""
@@ -133,6 +178,12 @@ class ModbusSource:
             f"{self.device}: modbus {self.endpoint} unit {self.config.unit_id} "
             f"{block.span}: {reason}"
         )
+
+
+@asynccontextmanager
+async def _alone(client: ModbusBaseClient) -> AsyncIterator[ModbusBaseClient]:
+    """A turn on a connection nobody else uses."""
+    yield client
 
 
 def _exception_name(reply: ModbusPDU) -> str:
