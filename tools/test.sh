@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v mosquitto >/dev/null || need_apt+=(mosquitto)
+command -v socat >/dev/null || need_apt+=(socat)  # a serial line (pty pair) for the Modbus RTU tests
 command -v chromium >/dev/null || need_apt+=(chromium)  # browser tests of the dashboard
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)  # verifies the service unit
 if ((${#need_apt[@]})); then

@@ -134,3 +134,18 @@ class AgentConfig(StrictModel):
         if dupes:
             raise ValueError(f"duplicate device ids: {', '.join(dupes)}")
         return self
+
+    @model_validator(mode="after")
+    def _shared_hardware_agrees(self) -> AgentConfig:
+        """Each sense checks what its devices share, e.g. one serial port's baudrate."""
+        errors: list[str] = []
+        for name, spec in SENSES.items():
+            sections = {
+                d.id: section
+                for d in self.devices
+                if (section := d.sources.configured().get(name)) is not None
+            }
+            errors += spec.across_devices(sections)
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self

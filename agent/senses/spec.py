@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,11 @@ Renderer = Callable[[Sequence[Sample], Score, Any], bytes]
 def no_readings(score: Score | None) -> dict[str, Any]:
     """A sense whose raw values are not charted on their own."""
     return {}
+
+
+def no_conflicts(sections: Mapping[str, Any]) -> list[str]:
+    """A sense whose devices share nothing: any set of sections goes together."""
+    return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,9 @@ class SenseSpec:
     default_weight: float  # relative; fusion renormalises over the senses present
     colour: str  # the dashboard's colour for this sense
     readings: Callable[[Score | None], dict[str, Any]] = no_readings  # for the state's charts
+    # ({device id: its section} of every device with this sense) -> config errors, for what
+    # devices share (one serial port: one baudrate)
+    across_devices: Callable[[Mapping[str, Any]], list[str]] = no_conflicts
 
 
 def sense_view(spec: SenseSpec) -> dict[str, Any]:

@@ -93,6 +93,23 @@ def _block(kind: str, registers: Sequence[RegisterConfig], values: dict[str, flo
     return SimData(start, values=words, datatype=DataType.REGISTERS)
 
 
+def sim_device(
+    unit_id: int,
+    registers: list[RegisterConfig],
+    values: dict[str, float],
+    handle: ModbusDeviceServer | None = None,
+) -> SimDevice:
+    """A pymodbus SimDevice serving `values` for `registers`; `handle.set` changes them."""
+    unknown = set(values) - {r.name for r in registers}
+    if unknown:
+        raise ValueError(f"values for unknown registers: {sorted(unknown)}")
+    coils, discretes, holding, inputs = (
+        [_block(k, [r for r in registers if r.kind == k], values)] for k in _KINDS
+    )
+    action = handle._apply_pending if handle is not None else None
+    return SimDevice(unit_id, simdata=(coils, discretes, holding, inputs), action=action)
+
+
 @asynccontextmanager
 async def modbus_device_server(
     registers: list[RegisterConfig],
@@ -102,15 +119,8 @@ async def modbus_device_server(
     port: int = 0,
 ) -> AsyncIterator[ModbusDeviceServer]:
     """A pymodbus TCP server serving `values` for `registers` (port 0: a free one)."""
-    unknown = set(values) - {r.name for r in registers}
-    if unknown:
-        raise ValueError(f"values for unknown registers: {sorted(unknown)}")
     handle = ModbusDeviceServer(host, port, {r.name: r for r in registers})
-    coils, discretes, holding, inputs = (
-        [_block(k, [r for r in registers if r.kind == k], values)] for k in _KINDS
-    )
-    blocks = (coils, discretes, holding, inputs)
-    device = SimDevice(unit_id, simdata=blocks, action=handle._apply_pending)
+    device = sim_device(unit_id, registers, values, handle)
     server = ModbusTcpServer(device, address=(host, port))
     await server.serve_forever(background=True)
     try:

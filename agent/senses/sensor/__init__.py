@@ -3,7 +3,7 @@
 from typing import Any
 
 from agent.core.samples import Score
-from agent.senses.sensor.config import SENSE, ModbusConfig
+from agent.senses.sensor.config import SENSE, ModbusConfig, shared_port_conflicts
 from agent.senses.sensor.evidence import sensor_json
 from agent.senses.sensor.scorer import SensorScorer
 from agent.senses.sensor.source import ModbusSource
@@ -30,4 +30,5 @@ SENSOR = SenseSpec(
     default_weight=0.1,
     colour="#aed581",
     readings=register_values,
+    across_devices=shared_port_conflicts,
 )

@@ -11,7 +11,6 @@ device gets less than it asked for.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -21,19 +20,16 @@ from typing import NamedTuple
 
 from pymodbus.client import AsyncModbusSerialClient
 
+from agent.senses.sensor.config import port_key
+
 SHORT_BELOW = 0.9  # a device polled below 90 % of its rate is short of it ...
 KEPT_FROM = 0.97  # ... until it is back above 97 % (no flapping around one threshold)
 MOVE_BY = 0.1  # a reported shortfall is updated when the rate moves by more than 10 %
 MIN_WINDOW_S = 5.0  # the achieved rate is measured over 5 s, or 10 polls if those are longer
 
 
-def port_key(serial_port: str) -> str:
-    """The port's resolved path: /dev/serial/by-id/... and /dev/ttyUSB0 are one bus."""
-    return os.path.realpath(serial_port)
-
-
 class LineSettings(NamedTuple):
-    """What every device on one serial line must agree on."""
+    """What every device on one serial line must agree on (config.LINE_SETTINGS)."""
 
     baudrate: int
     parity: str

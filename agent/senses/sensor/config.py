@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -89,3 +91,37 @@ class ModbusConfig(StrictModel):
         if len(set(names)) != len(names):
             raise ValueError("register names must be unique")
         return self
+
+
+def port_key(serial_port: str) -> str:
+    """A serial port's resolved path: /dev/serial/by-id/... and /dev/ttyUSB0 are one bus."""
+    return os.path.realpath(serial_port)
+
+
+LINE_SETTINGS = ("baudrate", "parity")  # what every device on one serial port must agree on
+
+
+def shared_port_conflicts(sections: Mapping[str, ModbusConfig]) -> list[str]:
+    """{device id: its modbus section} -> one error per device whose serial line settings
+    differ from those of the first device configured on the same port."""
+    first: dict[str, tuple[str, ModbusConfig]] = {}
+    errors: list[str] = []
+    for device, cfg in sections.items():
+        if cfg.transport != "rtu" or cfg.serial_port is None:
+            continue
+        key = port_key(cfg.serial_port)
+        if key not in first:
+            first[key] = (device, cfg)
+            continue
+        other, other_cfg = first[key]
+        differ = [
+            f"{name} {getattr(other_cfg, name)} vs {getattr(cfg, name)}"
+            for name in LINE_SETTINGS
+            if getattr(other_cfg, name) != getattr(cfg, name)
+        ]
+        if differ:
+            errors.append(
+                f"devices {other} and {device} share serial port {cfg.serial_port} "
+                f"but differ in {', '.join(differ)} (one RS-485 line has one setting)"
+            )
+    return errors
