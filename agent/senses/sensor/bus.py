@@ -46,12 +46,13 @@ class SerialBus:
     users: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def connect(self) -> bool:
+    async def connect(self, timeout_s: float) -> bool:
         """Open the port unless it is open (another device may have opened it already)."""
         async with self.lock:
             if self.client.connected:
                 return True
             self.client.close()  # a port lost under another device: start it afresh
+            self.client.ctx.comm_params.timeout_connect = timeout_s
             return await self.client.connect()
 
     @asynccontextmanager

@@ -116,7 +116,7 @@ class ModbusSource:
                 raise SourceError(f"{self.device}: modbus {self.endpoint}: {exc}") from exc
             self._bus = bus
             try:
-                if not await bus.connect():
+                if not await bus.connect(cfg.timeout_s):
                     raise self._cannot_connect()
                 yield lambda: bus.turn(cfg.timeout_s, cfg.retries)
             finally:
