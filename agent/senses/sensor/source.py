@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import AsyncGenerator, Sequence
 
@@ -31,8 +32,9 @@ _READ_METHODS = {
 class ModbusSource:
     """Polls a device's register map at `poll_hz` over one connection.
 
-    Every failure (connect, timeout, exception response, malformed reply, undecodable value)
-    ends the stream with SourceError and closes the connection; pymodbus's own reconnect is
+    Every failure (connect, timeout, exception response, malformed reply, undecodable value,
+    a value that is NaN or infinite: a float32 register's NaN, a scale that overflows) ends the
+    stream with SourceError and closes the connection; pymodbus's own reconnect is
     off (reconnect_delay=0) so the runtime's supervisor decides when to try again.
     """
 
@@ -107,9 +109,15 @@ class ModbusSource:
             raise self._error(block, f"exception response {_exception_name(reply)}")
         words = self._words(reply, block)
         try:
-            return {reg.name: decode_value(block.words(reg, words), reg) for reg in block.registers}
+            values = {
+                reg.name: decode_value(block.words(reg, words), reg) for reg in block.registers
+            }
         except ValueError as exc:
             raise self._error(block, f"cannot decode: {exc}") from exc
+        for name, value in values.items():  # NaN is not JSON: no state could be published
+            if not math.isfinite(value):
+                raise self._error(block, f"register {name!r} reads {value}, not a finite number")
+        return values
 
     def _words(self, reply: ModbusPDU, block: ReadBlock) -> Sequence[int]:
         """The reply's registers or bits, checked against the count asked for.
