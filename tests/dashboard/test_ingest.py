@@ -9,6 +9,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from starlette.responses import JSONResponse
 
 from agent.apps.dashboard.history import History
 from agent.apps.dashboard.ingest import Ingest, sniff_media_type
@@ -117,8 +118,10 @@ HOSTILE = {
         ("state", b"[" * 100_000, "too_deep"),
         ("ack", b"[" * 100_000, "too_deep"),
         ("state", b'{"device": "pump", "score": NaN}', "not_json"),
+        ("state", b'{"device": "pump", "readings": {"x": "\\ud800"}}', "not_json"),
+        ("alarm", b'{"id": "a\\udfff", "event": "raised"}', "not_json"),
     ],
-    ids=[*HOSTILE, "nested state", "nested ack", "NaN score"],
+    ids=[*HOSTILE, "nested state", "nested ack", "NaN score", "lone surrogate", "surrogate id"],
 )
 async def test_a_hostile_message_is_refused_and_ingestion_goes_on(
     ingest: Ingest, topic_kind: str, payload: bytes, reason: str
@@ -130,6 +133,17 @@ async def test_a_hostile_message_is_refused_and_ingestion_goes_on(
     assert len(ingest.history.trend("plant", "pump", 0.0)) == 1
     ingest.handle("edge/plant/pump/alarm", json.dumps(VALID_ALARM).encode())
     assert ingest.history.alarm("a1") is not None
+
+
+def test_text_with_a_lone_surrogate_is_refused_and_the_api_still_renders(ingest: Ingest) -> None:
+    """Found by tools/fuzz.py: JSON may escape half a surrogate pair ("\\ud800"), which no
+    UTF-8 text holds. Taken in, it made /api/overview fail on every request while the state
+    was retained, and SQLite refused the alarm as a handler error."""
+    ingest.handle("edge/plant/pump/state", state("pump", "ok", rule="\ud800"))
+    assert ingest.rejected == {("state", "not_json"): 1}
+    ingest.handle("edge/plant/pump/state", state("pump", "ok", type="\U0001f600"))  # a pair
+    assert ingest.rejected == {("state", "not_json"): 1}
+    assert json.loads(JSONResponse(ingest.live.overview()).body)["devices"][0]["type"] == "😀"
 
 
 def test_oversize_messages_are_refused_unread_and_counted(tmp_path: Path) -> None:

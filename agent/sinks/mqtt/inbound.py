@@ -28,6 +28,7 @@ DEFAULT_MAX_DEPTH = 32  # the agent's deepest payload (an alarm's evidence) nest
 SQLITE_INT_MAX = 2**63 - 1
 
 _STRUCTURE = re.compile(rb'[\\"\[\]{}]')
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # \ud800 to \udfff
 _OPEN = frozenset(b"[{")
 _CLOSE = frozenset(b"]}")
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
@@ -82,8 +83,21 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _lone_surrogate(value: Any) -> bool:
+    """Whether a parsed value holds a surrogate that no UTF-8 text can carry ("\\ud800" alone):
+    stored in SQLite or served as JSON, it would fail there, on every later read."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_json(payload: bytes, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
-    """The JSON value of a payload, or RejectedMessage(too_large | too_deep | not_json)."""
+    """The JSON value of a payload, or RejectedMessage(too_large | too_deep | not_json).
+
+    Not JSON here also means a string escape of a lone surrogate (`"\\ud800"`): valid JSON
+    syntax, but not Unicode text."""
     check_size(payload, max_bytes)
     try:
         text = payload.decode("utf-8")
@@ -92,11 +106,14 @@ def parse_json(payload: bytes, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPT
     if too_deep(payload, max_depth):
         raise RejectedMessage(TOO_DEEP, f"nested deeper than {max_depth}")
     try:
-        return json.loads(text, parse_constant=_no_constants)
+        value = json.loads(text, parse_constant=_no_constants)
     except RecursionError as exc:  # cannot happen after the depth check; kept as a backstop
         raise RejectedMessage(TOO_DEEP) from exc
     except ValueError as exc:
         raise RejectedMessage(NOT_JSON, str(exc)[:120]) from exc
+    if _SURROGATE_ESCAPE.search(payload) and _lone_surrogate(value):  # the search is cheap
+        raise RejectedMessage(NOT_JSON, "a string escapes an unpaired surrogate (not Unicode)")
+    return value
 
 
 def validated(model: type[Model], value: Any) -> Model:
