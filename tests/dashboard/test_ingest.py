@@ -146,6 +146,23 @@ def test_text_with_a_lone_surrogate_is_refused_and_the_api_still_renders(ingest:
     assert json.loads(JSONResponse(ingest.live.overview()).body)["devices"][0]["type"] == "😀"
 
 
+@pytest.mark.parametrize("device", [None, "absent"])
+def test_an_alarm_or_state_without_device_takes_the_topics(ingest: Ingest, device: str) -> None:
+    """Found by tools/fuzz.py: `device` may be null or left out, but the history's alarm row
+    needs one; SQLite refused the row and the alarm was lost as a handler error."""
+    alarm: dict[str, Any] = {**VALID_ALARM, "device": None}
+    current: dict[str, Any] = {**json.loads(state("pump", "ok")), "device": None}
+    if device == "absent":
+        del alarm["device"], current["device"]
+    ingest.handle("edge/plant/pump/alarm", json.dumps(alarm).encode())
+    ingest.handle("edge/plant/pump/state", json.dumps(current).encode())
+    assert ingest.rejected == {}
+    found = ingest.history.alarm("a1")
+    assert found is not None
+    assert found["device"] == "pump"
+    assert len(ingest.history.trend("plant", "pump", 0.0)) == 1
+
+
 def test_oversize_messages_are_refused_unread_and_counted(tmp_path: Path) -> None:
     history = History(tmp_path / "h.sqlite", 1.0)
     ingest = Ingest("edge", LiveView(), history, Hub(), max_message_bytes=4096,

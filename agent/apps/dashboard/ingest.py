@@ -134,6 +134,8 @@ class Ingest:
 
     def _route_json(self, info: TopicInfo, message: dict[str, Any], now: float) -> None:
         device = str(info.device)
+        if info.kind in ("state", "alarm") and message.get("device") is None:
+            message = {**message, "device": device}  # the topic names it; history needs it
         if info.kind == "state":
             self.live.device(info.site, device).state = message
             point = self.history.add_state(
