@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import cv2
@@ -11,9 +12,11 @@ import numpy as np
 import pytest
 from starlette.responses import JSONResponse
 
+from agent.apps.dashboard import ingest as ingest_module
 from agent.apps.dashboard.history import History
 from agent.apps.dashboard.ingest import Ingest, sniff_media_type
 from agent.apps.dashboard.live import Hub, LiveView, driving_modality
+from agent.core.payload import iso
 
 
 @pytest.fixture
@@ -161,6 +164,28 @@ def test_an_alarm_or_state_without_device_takes_the_topics(ingest: Ingest, devic
     assert found is not None
     assert found["device"] == "pump"
     assert len(ingest.history.trend("plant", "pump", 0.0)) == 1
+
+
+def test_a_time_from_the_future_does_not_hold_back_the_chart(
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by tools/fuzz.py: one state dated 9999 made every later one look older than the
+    chart's last point, so the device's chart stopped, even across restarts (the point was
+    stored, and never aged out)."""
+    clock = SimpleNamespace(time=lambda: 1_800_000_000.0)
+    monkeypatch.setattr(ingest_module, "time", clock)
+    ingest.handle("edge/plant/pump/state", state("pump", "ok", updated_at="9999-12-31T00:00:00Z"))
+    alarm = {**VALID_ALARM, "raised_at": "9999-12-31T00:00:00Z"}
+    ingest.handle("edge/plant/pump/alarm", json.dumps(alarm).encode())
+    clock.time = lambda: 1_800_000_010.0
+    ingest.handle("edge/plant/pump/state", state("pump", "alarm", updated_at=iso(1_800_000_005)))
+    assert [p["at"] for p in ingest.history.trend("plant", "pump", 0.0)] == [
+        1_800_000_000.0,
+        1_800_000_005.0,
+    ]
+    found = ingest.history.alarm("a1")
+    assert found is not None
+    assert found["first_at"] == 1_800_000_000.0
 
 
 def test_oversize_messages_are_refused_unread_and_counted(tmp_path: Path) -> None:

@@ -169,15 +169,19 @@ class Ingest:
                 self._changed_device(s, d)
 
 
-def epoch(iso: Any, default: float) -> float:
-    """Seconds since the epoch of a payload's ISO-8601 timestamp; `default` when absent.
+def epoch(iso: Any, now: float) -> float:
+    """Seconds since the epoch of a payload's ISO-8601 timestamp; `now` when it is absent, not
+    a timestamp, or later than now.
 
     Retained and replayed messages carry their own time, which is what the charts must show.
+    A time from the future (a wrong clock, a hostile message) would hold back every later
+    point of the device's chart (one a second at most) and never age out of the history.
     """
     try:
-        return datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return default
+        at = datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp()
+    except (ValueError, OverflowError):
+        return now
+    return min(at, now)
 
 
 def snapshot_media_type(kind: str) -> str | None:
