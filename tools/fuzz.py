@@ -157,6 +157,11 @@ SPECIAL_NUMBERS = [
     0.0, -0.0, 0.5, 1.5, -1e-300, 5e-324, 1.7976931348623157e308, -1.7976931348623157e308,
     3.4e38, 1e300, math.nan, math.inf, -math.inf,
 ]  # fmt: skip
+TIMESTAMPS = [
+    "9999-12-31T23:59:59-14:00", "9999-12-31T00:00:00Z", "2100-01-01T00:00:00Z",
+    "0001-01-01T00:00:00+01:00", "0001-01-01", "1970-01-01T00:00:00Z", "2026-11-23T10:00:00",
+    "2026-02-30T00:00:00Z", "2026-11-23T10:00:00.000+25:00", "yesterday", "", 0, -1, None,
+]  # fmt: skip
 BYTE_SNIPPETS = [
     b"[" * 40, b"{" * 40, b'{"a":' * 40, b"]" * 5, b"}", b"NaN", b"-Infinity", b"Infinity",
     b"1e999", b"-1e999", b"9" * 5000, b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\x80", b"\x00",
@@ -233,7 +238,10 @@ def mutate_doc(rng: random.Random, doc: Doc, pool: list[Doc]) -> Doc:
     for _ in range(rng.randint(1, 4)):
         where = rng.choice(places(doc))
         op = rng.choice(("replace", "replace", "replace", "delete", "add", "wrap", "grow",
-                         "graft", "retype"))  # fmt: skip
+                         "graft", "retype", "retime"))  # fmt: skip
+        if op == "retime":  # a timestamp (`*_at`, `since`) from the future, the past, nowhere
+            times = [p for p in places(doc) if p and str(p[-1]).endswith(("_at", "since"))]
+            where = rng.choice(times) if times else where
         if not where:
             if op == "retype":
                 doc = rng.choice([[doc], json.dumps(doc)[:50], 1, None, []])
@@ -259,6 +267,8 @@ def mutate_doc(rng: random.Random, doc: Doc, pool: list[Doc]) -> Doc:
             parent[last] = copy.deepcopy(rng.choice(pool))
         elif op == "retype":
             parent[last] = str(target) if not isinstance(target, str) else rng.choice([1, [], {}])
+        elif op == "retime":
+            parent[last] = rng.choice(TIMESTAMPS)
         else:
             parent[last] = hostile_value(rng)
     return doc
@@ -612,6 +622,11 @@ def probe_dashboard(ingest: Any, result: Result, case: int, valid: dict[str, lis
         result.fail(case, "a valid alarm after hostile ones is not in the history", alarm)
     if ingest.live.device(SITE, "probe").state != state:
         result.fail(case, "a valid state after hostile ones is not shown", state)
+    db, now = ingest.history.db, time.time()
+    latest = db.execute("SELECT MAX(at) FROM scores").fetchone()[0] or 0.0
+    latest = max(latest, db.execute("SELECT MAX(last_at) FROM alarms").fetchone()[0] or 0.0)
+    if latest > now:  # it would hold back later chart points, and never age out
+        result.fail(case, f"the history holds a time {latest - now:.0f} s in the future", "")
 
 
 # ---------------------------------------------------------------------------------------------
