@@ -123,8 +123,17 @@ HOSTILE = {
         ("state", b'{"device": "pump", "score": NaN}', "not_json"),
         ("state", b'{"device": "pump", "readings": {"x": "\\ud800"}}', "not_json"),
         ("alarm", b'{"id": "a\\udfff", "event": "raised"}', "not_json"),
+        ("state", b'{"device": "pump", "readings": {"x": 1e999}}', "not_json"),
     ],
-    ids=[*HOSTILE, "nested state", "nested ack", "NaN score", "lone surrogate", "surrogate id"],
+    ids=[
+        *HOSTILE,
+        "nested state",
+        "nested ack",
+        "NaN score",
+        "lone surrogate",
+        "surrogate id",
+        "number too large",
+    ],
 )
 async def test_a_hostile_message_is_refused_and_ingestion_goes_on(
     ingest: Ingest, topic_kind: str, payload: bytes, reason: str
@@ -186,6 +195,21 @@ def test_a_time_from_the_future_does_not_hold_back_the_chart(
     found = ingest.history.alarm("a1")
     assert found is not None
     assert found["first_at"] == 1_800_000_000.0
+
+
+def test_an_integer_where_a_number_is_meant_is_stored_as_a_float(ingest: Ingest) -> None:
+    """Found by tools/fuzz.py: a score of 10**30 passed validation (a float field takes an
+    integer) but not SQLite's INTEGER, and the alarm was lost as a handler error."""
+    alarm = {**VALID_ALARM, "score": 10**30, "future_field": {"kept": 2**70}}
+    ingest.handle("edge/plant/pump/alarm", json.dumps(alarm).encode())
+    ingest.handle("edge/plant/pump/state", state("pump", "ok", score=10**30))
+    assert ingest.rejected == {}
+    found = ingest.history.alarm("a1")
+    assert found is not None
+    assert found["score"] == 1e30
+    assert found["payload"]["future_field"] == {"kept": 2**70}  # unknown fields as they came
+    assert "severity" not in found["payload"]  # no defaults added
+    assert ingest.history.trend("plant", "pump", 0.0)[0]["score"] == 1e30
 
 
 def test_oversize_messages_are_refused_unread_and_counted(tmp_path: Path) -> None:

@@ -121,9 +121,10 @@ class Ingest:
             self.history.add_evidence(alarm_id, kind, sniff_media_type(payload), payload, now)
             self.hub.publish({"type": "evidence", "id": info.alarm_id, "kind": info.part})
         else:
-            message = self._json_object(payload)
-            validated(MODELS[info.kind], message)
-            self._route_json(info, message, now)
+            checked = validated(MODELS[info.kind], self._json_object(payload))
+            # what was validated, as it came (no defaults added), but an integer where a
+            # number is meant as a float: 1e30 written as 10**30 does not fit SQLite's INTEGER
+            self._route_json(info, checked.model_dump(exclude_unset=True), now)
 
     def _json_object(self, payload: bytes) -> dict[str, Any]:
         """A JSON object within the size and depth limits, or RejectedMessage."""
