@@ -15,8 +15,8 @@ Targets (one generator each, shared with tests/test_fuzz.py, which runs them in 
 
 Each case starts from a valid input built by the agent's own builders (the payload functions
 of agent/core/payload.py, `DeviceHealth`, `InspectionRound`, a valid config) and is mutated
-structure-aware (values, types, keys, nesting, sizes) or byte-level (bit flips, truncation,
-huge numbers, deep nesting, invalid UTF-8). What must hold:
+structure-aware (values, types, keys, nesting, sizes, timestamps) or byte-level (bit flips,
+truncation, huge numbers, deep nesting, invalid UTF-8, surrogate escapes). What must hold:
 
 - a handler never raises: the agent's and the dashboard's log and count every refusal, once,
   with a documented reason, never `error` (a handler that failed); the config loader raises
@@ -24,7 +24,8 @@ huge numbers, deep nesting, invalid UTF-8). What must hold:
 - the process stays usable: every `PROBE_EVERY` cases a valid message must still be ingested,
   and accepted + refused + ignored messages add up to the cases sent;
 - nothing the agent or the dashboard would publish or serve holds NaN, infinity or text that
-  is not UTF-8 (Modbus values are finite; the dashboard's API renders);
+  is not UTF-8 (Modbus values are finite; the dashboard's API renders), and the dashboard's
+  history holds no time from the future (it would hold back a chart and never age out);
 - no case takes longer than `CASE_LIMIT_S`.
 
     tools/fuzz.py --cases 100000 --target all [--seed 1]
