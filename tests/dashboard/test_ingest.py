@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
+from starlette.responses import JSONResponse
 
+from agent.apps.dashboard import ingest as ingest_module
 from agent.apps.dashboard.history import History
 from agent.apps.dashboard.ingest import Ingest, sniff_media_type
 from agent.apps.dashboard.live import Hub, LiveView, driving_modality
+from agent.core.payload import iso
 
 
 @pytest.fixture
@@ -117,8 +121,19 @@ HOSTILE = {
         ("state", b"[" * 100_000, "too_deep"),
         ("ack", b"[" * 100_000, "too_deep"),
         ("state", b'{"device": "pump", "score": NaN}', "not_json"),
+        ("state", b'{"device": "pump", "readings": {"x": "\\ud800"}}', "not_json"),
+        ("alarm", b'{"id": "a\\udfff", "event": "raised"}', "not_json"),
+        ("state", b'{"device": "pump", "readings": {"x": 1e999}}', "not_json"),
     ],
-    ids=[*HOSTILE, "nested state", "nested ack", "NaN score"],
+    ids=[
+        *HOSTILE,
+        "nested state",
+        "nested ack",
+        "NaN score",
+        "lone surrogate",
+        "surrogate id",
+        "number too large",
+    ],
 )
 async def test_a_hostile_message_is_refused_and_ingestion_goes_on(
     ingest: Ingest, topic_kind: str, payload: bytes, reason: str
@@ -130,6 +145,71 @@ async def test_a_hostile_message_is_refused_and_ingestion_goes_on(
     assert len(ingest.history.trend("plant", "pump", 0.0)) == 1
     ingest.handle("edge/plant/pump/alarm", json.dumps(VALID_ALARM).encode())
     assert ingest.history.alarm("a1") is not None
+
+
+def test_text_with_a_lone_surrogate_is_refused_and_the_api_still_renders(ingest: Ingest) -> None:
+    """Found by tools/fuzz.py: JSON may escape half a surrogate pair ("\\ud800"), which no
+    UTF-8 text holds. Taken in, it made /api/overview fail on every request while the state
+    was retained, and SQLite refused the alarm as a handler error."""
+    ingest.handle("edge/plant/pump/state", state("pump", "ok", rule="\ud800"))
+    assert ingest.rejected == {("state", "not_json"): 1}
+    ingest.handle("edge/plant/pump/state", state("pump", "ok", type="\U0001f600"))  # a pair
+    assert ingest.rejected == {("state", "not_json"): 1}
+    assert json.loads(JSONResponse(ingest.live.overview()).body)["devices"][0]["type"] == "😀"
+
+
+@pytest.mark.parametrize("device", [None, "absent"])
+def test_an_alarm_or_state_without_device_takes_the_topics(ingest: Ingest, device: str) -> None:
+    """Found by tools/fuzz.py: `device` may be null or left out, but the history's alarm row
+    needs one; SQLite refused the row and the alarm was lost as a handler error."""
+    alarm: dict[str, Any] = {**VALID_ALARM, "device": None}
+    current: dict[str, Any] = {**json.loads(state("pump", "ok")), "device": None}
+    if device == "absent":
+        del alarm["device"], current["device"]
+    ingest.handle("edge/plant/pump/alarm", json.dumps(alarm).encode())
+    ingest.handle("edge/plant/pump/state", json.dumps(current).encode())
+    assert ingest.rejected == {}
+    found = ingest.history.alarm("a1")
+    assert found is not None
+    assert found["device"] == "pump"
+    assert len(ingest.history.trend("plant", "pump", 0.0)) == 1
+
+
+def test_a_time_from_the_future_does_not_hold_back_the_chart(
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by tools/fuzz.py: one state dated 9999 made every later one look older than the
+    chart's last point, so the device's chart stopped, even across restarts (the point was
+    stored, and never aged out)."""
+    clock = SimpleNamespace(time=lambda: 1_800_000_000.0)
+    monkeypatch.setattr(ingest_module, "time", clock)
+    ingest.handle("edge/plant/pump/state", state("pump", "ok", updated_at="9999-12-31T00:00:00Z"))
+    alarm = {**VALID_ALARM, "raised_at": "9999-12-31T00:00:00Z"}
+    ingest.handle("edge/plant/pump/alarm", json.dumps(alarm).encode())
+    clock.time = lambda: 1_800_000_010.0
+    ingest.handle("edge/plant/pump/state", state("pump", "alarm", updated_at=iso(1_800_000_005)))
+    assert [p["at"] for p in ingest.history.trend("plant", "pump", 0.0)] == [
+        1_800_000_000.0,
+        1_800_000_005.0,
+    ]
+    found = ingest.history.alarm("a1")
+    assert found is not None
+    assert found["first_at"] == 1_800_000_000.0
+
+
+def test_an_integer_where_a_number_is_meant_is_stored_as_a_float(ingest: Ingest) -> None:
+    """Found by tools/fuzz.py: a score of 10**30 passed validation (a float field takes an
+    integer) but not SQLite's INTEGER, and the alarm was lost as a handler error."""
+    alarm = {**VALID_ALARM, "score": 10**30, "future_field": {"kept": 2**70}}
+    ingest.handle("edge/plant/pump/alarm", json.dumps(alarm).encode())
+    ingest.handle("edge/plant/pump/state", state("pump", "ok", score=10**30))
+    assert ingest.rejected == {}
+    found = ingest.history.alarm("a1")
+    assert found is not None
+    assert found["score"] == 1e30
+    assert found["payload"]["future_field"] == {"kept": 2**70}  # unknown fields as they came
+    assert "severity" not in found["payload"]  # no defaults added
+    assert ingest.history.trend("plant", "pump", 0.0)[0]["score"] == 1e30
 
 
 def test_oversize_messages_are_refused_unread_and_counted(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import time
 from contextlib import aclosing
 
@@ -168,6 +169,26 @@ async def test_reply_with_wrong_register_count_fails(served: int) -> None:
     async with fixed_count_server(served) as endpoint:
         message, _ = await first_error(ModbusSource("dev", config(endpoint.port, [temp])))
     assert f"asked 2 registers, got {served}" in message
+
+
+@pytest.mark.parametrize(
+    ("register", "served"),
+    [
+        (RegisterConfig(name="flow", address=0, data_type="float32", high=10.0), math.nan),
+        (RegisterConfig(name="flow", address=0, data_type="float32"), -math.inf),
+        (RegisterConfig(name="flow", address=0, scale=1e308), 65535.0),
+    ],
+    ids=["float32 NaN", "float32 -inf", "scale overflows"],
+)
+async def test_a_value_that_is_not_finite_fails(register: RegisterConfig, served: float) -> None:
+    """Found by tools/fuzz.py: a NaN reading went into the state payload, which cannot be
+    encoded as JSON, so the device's state stopped being published (and NaN is never above a
+    `high` limit)."""
+    plain = register.model_copy(update={"scale": 1.0, "high": None})
+    async with modbus_tcp_server([plain], {"flow": served}) as server:
+        message, _ = await first_error(ModbusSource("dev", config(server.port, [register])))
+    assert "register 'flow' reads" in message
+    assert "not a finite number" in message
 
 
 async def test_reply_with_too_few_bits_fails() -> None:

@@ -121,9 +121,10 @@ class Ingest:
             self.history.add_evidence(alarm_id, kind, sniff_media_type(payload), payload, now)
             self.hub.publish({"type": "evidence", "id": info.alarm_id, "kind": info.part})
         else:
-            message = self._json_object(payload)
-            validated(MODELS[info.kind], message)
-            self._route_json(info, message, now)
+            checked = validated(MODELS[info.kind], self._json_object(payload))
+            # what was validated, as it came (no defaults added), but an integer where a
+            # number is meant as a float: 1e30 written as 10**30 does not fit SQLite's INTEGER
+            self._route_json(info, checked.model_dump(exclude_unset=True), now)
 
     def _json_object(self, payload: bytes) -> dict[str, Any]:
         """A JSON object within the size and depth limits, or RejectedMessage."""
@@ -134,6 +135,8 @@ class Ingest:
 
     def _route_json(self, info: TopicInfo, message: dict[str, Any], now: float) -> None:
         device = str(info.device)
+        if info.kind in ("state", "alarm") and message.get("device") is None:
+            message = {**message, "device": device}  # the topic names it; history needs it
         if info.kind == "state":
             self.live.device(info.site, device).state = message
             point = self.history.add_state(
@@ -167,15 +170,19 @@ class Ingest:
                 self._changed_device(s, d)
 
 
-def epoch(iso: Any, default: float) -> float:
-    """Seconds since the epoch of a payload's ISO-8601 timestamp; `default` when absent.
+def epoch(iso: Any, now: float) -> float:
+    """Seconds since the epoch of a payload's ISO-8601 timestamp; `now` when it is absent, not
+    a timestamp, or later than now.
 
     Retained and replayed messages carry their own time, which is what the charts must show.
+    A time from the future (a wrong clock, a hostile message) would hold back every later
+    point of the device's chart (one a second at most) and never age out of the history.
     """
     try:
-        return datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return default
+        at = datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp()
+    except (ValueError, OverflowError):
+        return now
+    return min(at, now)
 
 
 def snapshot_media_type(kind: str) -> str | None:

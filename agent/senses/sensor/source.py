@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -40,10 +41,11 @@ class ModbusSource:
     at a time, each device's poll whole; a device the bus cannot poll at its rate says so in
     its samples' `meta["degraded"]` (the pipeline shows it in the source's health).
 
-    Every failure (connect, timeout, exception response, malformed reply, undecodable value)
-    ends the stream with SourceError and leaves the connection (a TCP device's own, a serial
-    port once its last device has left); pymodbus's own reconnect is off (reconnect_delay=0)
-    so the runtime's supervisor decides when to try again.
+    Every failure (connect, timeout, exception response, malformed reply, undecodable value,
+    a value that is NaN or infinite: a float32 register's NaN, a scale that overflows) ends the
+    stream with SourceError and leaves the connection (a TCP device's own, a serial port once
+    its last device has left); pymodbus's own reconnect is off (reconnect_delay=0) so the
+    runtime's supervisor decides when to try again.
     """
 
     modality = SENSE
@@ -152,9 +154,15 @@ class ModbusSource:
             raise self._error(block, f"exception response {_exception_name(reply)}")
         words = self._words(reply, block)
         try:
-            return {reg.name: decode_value(block.words(reg, words), reg) for reg in block.registers}
+            values = {
+                reg.name: decode_value(block.words(reg, words), reg) for reg in block.registers
+            }
         except ValueError as exc:
             raise self._error(block, f"cannot decode: {exc}") from exc
+        for name, value in values.items():  # NaN is not JSON: no state could be published
+            if not math.isfinite(value):
+                raise self._error(block, f"register {name!r} reads {value}, not a finite number")
+        return values
 
     def _words(self, reply: ModbusPDU, block: ReadBlock) -> Sequence[int]:
         """The reply's registers or bits, checked against the count asked for.

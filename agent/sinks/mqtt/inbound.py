@@ -12,6 +12,7 @@ the dashboard's own live in agent/apps/dashboard/messages.py.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Annotated, Any, TypeVar
 
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 TOO_LARGE = "too_large"  # over the size limit, not parsed
 TOO_DEEP = "too_deep"  # nested deeper than the depth limit, not parsed
-NOT_JSON = "not_json"  # not UTF-8, not JSON, or NaN/Infinity
+NOT_JSON = "not_json"  # not UTF-8, not JSON, NaN/Infinity, 1e999, a lone surrogate
 INVALID = "invalid"  # JSON, but not the shape the topic carries
 UNKNOWN_ALARM = "unknown_alarm"  # an acknowledgement of an alarm the agent does not know
 ERROR = "error"  # the handler failed on it (a bug): logged and counted all the same
@@ -28,6 +29,7 @@ DEFAULT_MAX_DEPTH = 32  # the agent's deepest payload (an alarm's evidence) nest
 SQLITE_INT_MAX = 2**63 - 1
 
 _STRUCTURE = re.compile(rb'[\\"\[\]{}]')
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # \ud800 to \udfff
 _OPEN = frozenset(b"[{")
 _CLOSE = frozenset(b"]}")
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
@@ -82,8 +84,29 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    """A JSON number as a float; one too large for a double (1e999) would be infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """Whether a parsed value holds a surrogate that no UTF-8 text can carry ("\\ud800" alone):
+    stored in SQLite or served as JSON, it would fail there, on every later read."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_json(payload: bytes, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
-    """The JSON value of a payload, or RejectedMessage(too_large | too_deep | not_json)."""
+    """The JSON value of a payload, or RejectedMessage(too_large | too_deep | not_json).
+
+    Not JSON here also means a string escape of a lone surrogate (`"\\ud800"`): valid JSON
+    syntax, but not Unicode text."""
     check_size(payload, max_bytes)
     try:
         text = payload.decode("utf-8")
@@ -92,11 +115,14 @@ def parse_json(payload: bytes, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPT
     if too_deep(payload, max_depth):
         raise RejectedMessage(TOO_DEEP, f"nested deeper than {max_depth}")
     try:
-        return json.loads(text, parse_constant=_no_constants)
+        value = json.loads(text, parse_constant=_no_constants, parse_float=_finite)
     except RecursionError as exc:  # cannot happen after the depth check; kept as a backstop
         raise RejectedMessage(TOO_DEEP) from exc
     except ValueError as exc:
         raise RejectedMessage(NOT_JSON, str(exc)[:120]) from exc
+    if _SURROGATE_ESCAPE.search(payload) and _lone_surrogate(value):  # the search is cheap
+        raise RejectedMessage(NOT_JSON, "a string escapes an unpaired surrogate (not Unicode)")
+    return value
 
 
 def validated(model: type[Model], value: Any) -> Model:
