@@ -24,6 +24,7 @@ import os
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -44,6 +45,7 @@ STOP_TIMEOUT_S = 30.0
 RATE_KEYS = {"camera": "fps", "infrared": "fps", "modbus": "poll_hz"}  # what --speed scales
 COLUMNS = [
     "elapsed_s",
+    "speed",
     "rss_mb",
     "fds",
     "threads",
@@ -60,20 +62,61 @@ COLUMNS = [
 
 @dataclass(frozen=True, slots=True)
 class GrowthLimit:
-    """A metric grows without bound when its fitted slope AND its fitted rise exceed these."""
+    """A metric grows without bound when its fitted slope AND its fitted rise exceed these,
+    and the slope is a trend, not noise (over TREND_SIGMAS standard errors of the fit).
+
+    `per_hour` is per wall-clock hour, or per plant-hour when `plant` is set: an hour of the
+    plant's time, which the soak plays `--speed` times faster, so that a leak per sample is
+    judged the same at every speed.
+    """
 
     per_hour: float
     min_rise: float
+    plant: bool = False
 
 
+RSS_MB_PER_PLANT_H = 0.5  # 0.5 MB per plant-hour is 360 MB over 30 days: the most we allow
 LIMITS = {
-    "rss_mb": GrowthLimit(per_hour=30.0, min_rise=10.0),
+    "rss_mb": GrowthLimit(per_hour=RSS_MB_PER_PLANT_H, min_rise=1.0, plant=True),
     "fds": GrowthLimit(per_hour=20.0, min_rise=5.0),
     "threads": GrowthLimit(per_hour=20.0, min_rise=5.0),
     "loop_lag_p99_ms": GrowthLimit(per_hour=200.0, min_rise=50.0),
     "outbox_pending": GrowthLimit(per_hour=100.0, min_rise=20.0),
 }
 MIN_POINTS = 4
+TREND_SIGMAS = 3.0
+
+
+def limits_with(rss_mb_per_plant_h: float) -> dict[str, GrowthLimit]:
+    """LIMITS with another RSS slope limit (MB per plant-hour)."""
+    return LIMITS | {"rss_mb": GrowthLimit(rss_mb_per_plant_h, LIMITS["rss_mb"].min_rise, True)}
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    """A least-squares line through a metric over the second half of a run."""
+
+    slope: float  # per hour (wall or plant, as asked)
+    stderr: float  # of the slope
+    rise: float  # slope times the span fitted
+
+
+def fit_second_half(rows: Sequence[dict[str, float]], name: str, plant: bool = False) -> Fit:
+    """The metric's trend over the second half of the rows (the first half is warm-up)."""
+    tail = rows[len(rows) // 2 :]
+    hours = np.array([plant_hours(r) if plant else r["elapsed_s"] / 3600.0 for r in tail])
+    values = np.array([r[name] for r in tail], dtype=np.float64)
+    slope, intercept = np.polyfit(hours, values, 1)
+    residuals = values - (slope * hours + intercept)
+    spread = float(np.sum((hours - hours.mean()) ** 2))
+    dof = max(1, len(tail) - 2)
+    stderr = float(np.sqrt(np.sum(residuals**2) / dof / spread)) if spread > 0 else float("inf")
+    return Fit(float(slope), stderr, float(slope) * float(hours[-1] - hours[0]))
+
+
+def plant_hours(row: dict[str, float]) -> float:
+    """The plant's time at a row: elapsed wall time times the speed it was played at."""
+    return row["elapsed_s"] * row.get("speed", 1.0) / 3600.0
 
 
 def growth_failures(
@@ -83,16 +126,16 @@ def growth_failures(
     tail = rows[len(rows) // 2 :]
     if len(tail) < MIN_POINTS:
         return [f"too few samples to judge ({len(tail)} in the second half, need {MIN_POINTS})"]
-    hours = np.array([r["elapsed_s"] for r in tail]) / 3600.0
-    span_h = float(hours[-1] - hours[0])
     failures = []
     for name, limit in limits.items():
-        slope = float(np.polyfit(hours, np.array([r[name] for r in tail]), 1)[0])
-        rise = slope * span_h
-        if slope > limit.per_hour and rise > limit.min_rise:
+        fit = fit_second_half(rows, name, limit.plant)
+        unit = "plant-h" if limit.plant else "h"
+        trend = fit.slope > TREND_SIGMAS * fit.stderr
+        if fit.slope > limit.per_hour and fit.rise > limit.min_rise and trend:
             failures.append(
-                f"{name} grows {slope:.1f}/h (+{rise:.1f} over the second half; "
-                f"limit {limit.per_hour}/h and +{limit.min_rise})"
+                f"{name} grows {fit.slope:.{2 if limit.plant else 1}f}/{unit} "
+                f"(±{fit.stderr:.2g}; +{fit.rise:.1f} over the second half; "
+                f"limit {limit.per_hour}/{unit} and +{limit.min_rise})"
             )
     return failures
 
@@ -116,6 +159,58 @@ class LoopLagProbe:
         return float(np.percentile(lags, 99)), max(lags)
 
 
+class AllocationWatch:
+    """tracemalloc snapshots every `every_s`, each diffed against the first after warm-up.
+
+    The first snapshot is taken `every_s` into the run (models loaded, caches warm); each later
+    one prints, to stderr, the allocation sites that grew most since it and since the previous
+    one. Only Python's allocator is traced (numpy's buffers included; ONNX Runtime's and
+    SQLite's own memory not), so a growth in RSS that the traced total does not show lies there.
+    """
+
+    def __init__(self, every_s: float, top: int = 15, frames: int = 8) -> None:
+        self.every_s, self.top, self.frames = every_s, top, frames
+        self.baseline: tracemalloc.Snapshot | None = None
+        self.previous: tracemalloc.Snapshot | None = None
+
+    def take(self, elapsed: float) -> None:
+        """One snapshot; print what grew since the baseline and the previous snapshot."""
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)]
+        )
+        traced_mb = tracemalloc.get_traced_memory()[0] / 2**20
+        if self.baseline is None or self.previous is None:
+            self.baseline = self.previous = snapshot
+            print(f"[tracemalloc {elapsed:.0f} s] baseline, traced {traced_mb:.1f} MB",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            return
+        lines = [f"[tracemalloc {elapsed:.0f} s] traced {traced_mb:.1f} MB"]
+        for label, since in (("since baseline", self.baseline), ("since previous", self.previous)):
+            stats = snapshot.compare_to(since, "traceback")
+            growing = sorted(stats, key=lambda s: s.size_diff, reverse=True)[: self.top]
+            lines.append(f"  top growth {label}:")
+            for stat in growing:
+                if stat.size_diff <= 0:
+                    break
+                where = " <- ".join(  # the allocating line first, then its callers
+                    f"{Path(f.filename).name}:{f.lineno}" for f in reversed(stat.traceback)
+                )
+                lines.append(f"    {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  "
+                             f"{where}")  # fmt: skip
+        self.previous = snapshot
+        print("\n".join(lines), file=sys.stderr, flush=True)
+
+    async def run(self, started: float) -> None:
+        """Snapshot until cancelled."""
+        tracemalloc.start(self.frames)
+        try:
+            while True:
+                await asyncio.sleep(self.every_s)
+                self.take(time.monotonic() - started)
+        finally:
+            tracemalloc.stop()
+
+
 class AlarmCounter:
     """Counts alarm events as subscribers receive them, by kind (raised/updated/cleared)."""
 
@@ -129,12 +224,15 @@ class AlarmCounter:
                 self.events[str(json.loads(payload).get("event"))] += 1
 
 
-def sample_row(elapsed: float, agent: Agent, probe: LoopLagProbe, alarms: AlarmCounter) -> dict:
+def sample_row(
+    elapsed: float, speed: float, agent: Agent, probe: LoopLagProbe, alarms: AlarmCounter
+) -> dict:
     """One CSV row of measurements."""
     usage = ProcessUsage.now()
     lag_p99, lag_max = probe.take()
     return {
         "elapsed_s": round(elapsed, 1),
+        "speed": speed,
         "rss_mb": round(usage.rss_mb, 1),
         "fds": usage.fds,
         "threads": usage.threads,
@@ -188,6 +286,9 @@ async def soak(args: argparse.Namespace) -> list[dict]:
             asyncio.create_task(subscribe(broker, f"{prefix}/+/+/alarm", alarms)),
             asyncio.create_task(probe.run()),
         ]
+        if args.tracemalloc:
+            watch = AllocationWatch(args.tracemalloc * 60.0)
+            helpers.append(asyncio.create_task(watch.run(time.monotonic())))
         stop = asyncio.Event()
         running = asyncio.create_task(agent.run(stop))
         out = stack.enter_context(args.csv.open("w", newline=""))
@@ -196,14 +297,14 @@ async def soak(args: argparse.Namespace) -> list[dict]:
         started = time.monotonic()
         while (elapsed := time.monotonic() - started) < args.duration:
             await asyncio.sleep(min(args.every, args.duration - elapsed))
-            rows.append(sample_row(time.monotonic() - started, agent, probe, alarms))
+            rows.append(sample_row(time.monotonic() - started, args.speed, agent, probe, alarms))
             writer.writerow(rows[-1])
             out.flush()
         problems = await stop_agent(running, stop)
         if problems:  # a stuck task would hang every cleanup below, and asyncio.run's too
             print("exiting without cleanup: the agent is stuck", file=sys.stderr)
             sys.stdout.flush()
-            os._exit(report(rows, problems))
+            os._exit(report(rows, problems, limits_with(args.max_rss_slope)))
         for task in helpers:
             task.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
@@ -212,12 +313,27 @@ async def soak(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def signed(value: float) -> str:
+    """+1.23 or -1.23, and +0.00 for what rounds to zero from below."""
+    return f"{round(value, 2) + 0.0:+.2f}"
+
+
 def summary(rows: Sequence[dict]) -> str:
     """First and last values of what matters, for a report."""
     first, last = rows[0], rows[-1]
     lags = sorted(r["loop_lag_p99_ms"] for r in rows)
+    rss = "rss_mb slope over the second half: too few samples"
+    if len(rows) // 2 >= 2:
+        per_plant_h = fit_second_half(rows, "rss_mb", plant=True)
+        per_h = fit_second_half(rows, "rss_mb")
+        rss = (
+            f"rss_mb slope over the second half: {signed(per_plant_h.slope)} "
+            f"(±{per_plant_h.stderr:.2f}) MB per plant-hour, {signed(per_h.slope)} MB per wall-hour"
+        )
     return (
-        f"duration {last['elapsed_s']:.0f} s, {len(rows)} samples\n"
+        f"duration {last['elapsed_s']:.0f} s at speed {last['speed']:g}: "
+        f"{plant_hours(last):.2f} plant-hours, {len(rows)} samples\n"
+        f"{rss}\n"
         f"rss_mb {first['rss_mb']:g} -> {last['rss_mb']:g}, "
         f"fds {first['fds']:g} -> {last['fds']:g}, "
         f"threads {first['threads']:g} -> {last['threads']:g}\n"
@@ -229,10 +345,12 @@ def summary(rows: Sequence[dict]) -> str:
     )
 
 
-def report(rows: Sequence[dict], problems: Sequence[str] = ()) -> int:
+def report(
+    rows: Sequence[dict], problems: Sequence[str] = (), limits: dict[str, GrowthLimit] = LIMITS
+) -> int:
     """Print the summary and the verdict; the exit code: 1 when anything failed."""
     print(summary(rows))
-    failures = [*growth_failures(rows), *problems]
+    failures = [*growth_failures(rows, limits), *problems]
     if failures:
         print("verdict: FAIL\n" + "\n".join(f"  {f}" for f in failures))
         return 1
@@ -240,10 +358,12 @@ def report(rows: Sequence[dict], problems: Sequence[str] = ()) -> int:
     return 0
 
 
-def read_rows(path: Path) -> list[dict]:
-    """The rows of a soak CSV, as numbers."""
+def read_rows(path: Path, speed: float) -> list[dict]:
+    """The rows of a soak CSV, as numbers; `speed` where the CSV does not record it."""
     with path.open(newline="") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [
+            {"speed": speed} | {k: float(v) for k, v in row.items()} for row in csv.DictReader(f)
+        ]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -253,9 +373,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--every", type=float, default=5.0, help="seconds per CSV row (default 5)")
     parser.add_argument("--csv", type=Path, default=Path("soak.csv"), help="output CSV file")
     parser.add_argument("--speed", type=float, default=2.0, help="source rate x (default 2)")
+    parser.add_argument(
+        "--max-rss-slope",
+        type=float,
+        default=RSS_MB_PER_PLANT_H,
+        metavar="MB",
+        help=f"fail when RSS grows faster than MB per plant-hour over the second half "
+        f"(default {RSS_MB_PER_PLANT_H})",
+    )
     parser.add_argument("--broker-host", default="127.0.0.1")
     parser.add_argument("--broker-port", type=int, default=1883)
     parser.add_argument("--prefix", help="MQTT topic prefix (default: soak-<random>)")
+    parser.add_argument(
+        "--tracemalloc",
+        type=float,
+        metavar="MINUTES",
+        help="trace Python allocations; every MINUTES print (stderr) the sites that grew most "
+        "since the first snapshot and since the previous one",
+    )
     parser.add_argument("--judge", type=Path, help="judge an existing soak CSV instead of running")
     return parser
 
@@ -266,10 +401,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.duration <= 0 or args.every <= 0 or args.speed <= 0:
         print("--duration, --every and --speed must be positive", file=sys.stderr)
         return 2
+    limits = limits_with(args.max_rss_slope)
     if args.judge:
-        return report(read_rows(args.judge))
+        return report(read_rows(args.judge, args.speed), limits=limits)
     configure_logging("warning")
-    return report(asyncio.run(soak(args)))
+    return report(asyncio.run(soak(args)), limits=limits)
 
 
 if __name__ == "__main__":
