@@ -19,6 +19,8 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import ctypes
+import ctypes.util
 import json
 import os
 import sys
@@ -49,6 +51,9 @@ COLUMNS = [
     "rss_mb",
     "fds",
     "threads",
+    "heap_used_mb",
+    "heap_free_mb",
+    "sqlite_mb",
     "loop_lag_p99_ms",
     "loop_lag_max_ms",
     "events_created",
@@ -140,6 +145,42 @@ def growth_failures(
     return failures
 
 
+MALLINFO2_FIELDS = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in MALLINFO2_FIELDS.split()]
+
+
+class NativeMemory:
+    """Where RSS goes beyond Python's objects: glibc's heap (in use by anything: Python,
+    numpy, ONNX Runtime, OpenCV, SQLite; and free but kept) and SQLite's own allocations.
+
+    In use rising means something holds more; free rising at a flat in-use means fragmentation.
+    Zeros where glibc's mallinfo2 (2.33+) or the shared libsqlite3 are not found.
+    """
+
+    def __init__(self) -> None:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        self._mallinfo2 = getattr(libc, "mallinfo2", None)
+        if self._mallinfo2 is not None:
+            self._mallinfo2.restype = _MallInfo2
+        self._sqlite_used = None
+        with contextlib.suppress(OSError):
+            sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
+            self._sqlite_used = sqlite.sqlite3_memory_used
+            self._sqlite_used.restype = ctypes.c_int64
+
+    def now(self) -> tuple[float, float, float]:
+        """Heap in use and free, and SQLite's memory, in MB."""
+        used = free = 0.0
+        if self._mallinfo2 is not None:
+            info = self._mallinfo2()
+            used, free = (info.uordblks + info.hblkhd) / 2**20, info.fordblks / 2**20
+        sqlite = self._sqlite_used() / 2**20 if self._sqlite_used is not None else 0.0
+        return used, free, sqlite
+
+
 class LoopLagProbe:
     """Sleeps PROBE_S over and over; how late it wakes is how long the loop was busy."""
 
@@ -225,10 +266,16 @@ class AlarmCounter:
 
 
 def sample_row(
-    elapsed: float, speed: float, agent: Agent, probe: LoopLagProbe, alarms: AlarmCounter
+    elapsed: float,
+    speed: float,
+    agent: Agent,
+    probe: LoopLagProbe,
+    alarms: AlarmCounter,
+    native: NativeMemory,
 ) -> dict:
     """One CSV row of measurements."""
     usage = ProcessUsage.now()
+    heap_used, heap_free, sqlite = native.now()
     lag_p99, lag_max = probe.take()
     return {
         "elapsed_s": round(elapsed, 1),
@@ -236,6 +283,9 @@ def sample_row(
         "rss_mb": round(usage.rss_mb, 1),
         "fds": usage.fds,
         "threads": usage.threads,
+        "heap_used_mb": round(heap_used, 2),
+        "heap_free_mb": round(heap_free, 2),
+        "sqlite_mb": round(sqlite, 3),
         "loop_lag_p99_ms": round(lag_p99, 1),
         "loop_lag_max_ms": round(lag_max, 1),
         "events_created": agent.outbox.last_seq(),
@@ -281,7 +331,7 @@ async def soak(args: argparse.Namespace) -> list[dict]:
         ports = await start_simulators(stack, devices, rows_per_s=20.0 * args.speed)
         state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-soak-")))
         agent = Agent(demo_config(template, broker, prefix, ports, state_dir))
-        alarms, probe = AlarmCounter(), LoopLagProbe()
+        alarms, probe, native = AlarmCounter(), LoopLagProbe(), NativeMemory()
         helpers = [
             asyncio.create_task(subscribe(broker, f"{prefix}/+/+/alarm", alarms)),
             asyncio.create_task(probe.run()),
@@ -297,7 +347,9 @@ async def soak(args: argparse.Namespace) -> list[dict]:
         started = time.monotonic()
         while (elapsed := time.monotonic() - started) < args.duration:
             await asyncio.sleep(min(args.every, args.duration - elapsed))
-            rows.append(sample_row(time.monotonic() - started, args.speed, agent, probe, alarms))
+            rows.append(
+                sample_row(time.monotonic() - started, args.speed, agent, probe, alarms, native)
+            )
             writer.writerow(rows[-1])
             out.flush()
         problems = await stop_agent(running, stop)
