@@ -38,7 +38,7 @@ import numpy as np
 from agent.apps.demo.broker import demo_broker
 from agent.apps.demo.runner import demo_config, demo_template, start_simulators, subscribe
 from agent.observe.logs import configure_logging
-from agent.observe.process import ProcessUsage
+from agent.observe.process import ProcessUsage, heap_usage
 from agent.runtime.agent import Agent
 from agent.sinks.mqtt.retained import clear_retained
 
@@ -145,13 +145,6 @@ def growth_failures(
     return failures
 
 
-MALLINFO2_FIELDS = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in MALLINFO2_FIELDS.split()]
-
-
 class NativeMemory:
     """Where RSS goes beyond Python's objects: glibc's heap (in use by anything: Python,
     numpy, ONNX Runtime, OpenCV, SQLite; and free but kept) and SQLite's own allocations.
@@ -161,10 +154,6 @@ class NativeMemory:
     """
 
     def __init__(self) -> None:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        self._mallinfo2 = getattr(libc, "mallinfo2", None)
-        if self._mallinfo2 is not None:
-            self._mallinfo2.restype = _MallInfo2
         self._sqlite_used = None
         with contextlib.suppress(OSError):
             sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
@@ -173,10 +162,8 @@ class NativeMemory:
 
     def now(self) -> tuple[float, float, float]:
         """Heap in use and free, and SQLite's memory, in MB."""
-        used = free = 0.0
-        if self._mallinfo2 is not None:
-            info = self._mallinfo2()
-            used, free = (info.uordblks + info.hblkhd) / 2**20, info.fordblks / 2**20
+        heap = heap_usage()
+        used, free = (heap.used_mb, heap.free_mb) if heap is not None else (0.0, 0.0)
         sqlite = self._sqlite_used() / 2**20 if self._sqlite_used is not None else 0.0
         return used, free, sqlite
 
