@@ -82,7 +82,7 @@ class GrowthLimit:
 
 RSS_MB_PER_PLANT_H = 0.5  # 0.5 MB per plant-hour is 360 MB over 30 days: the most we allow
 LIMITS = {
-    "rss_mb": GrowthLimit(per_hour=RSS_MB_PER_PLANT_H, min_rise=1.0, plant=True),
+    "rss_mb": GrowthLimit(per_hour=RSS_MB_PER_PLANT_H, min_rise=0.5, plant=True),
     "fds": GrowthLimit(per_hour=20.0, min_rise=5.0),
     "threads": GrowthLimit(per_hour=20.0, min_rise=5.0),
     "loop_lag_p99_ms": GrowthLimit(per_hour=200.0, min_rise=50.0),
