@@ -2,15 +2,18 @@
 """Soak test: run the demo pipeline faster than real time and watch for unbounded growth.
 
 Every `--every` seconds one CSV row records this process's RSS, open file descriptors and
-threads (from /proc), the event loop's lag (p99 and max of a 50 ms probe over the interval)
-and the alarm events: created (outbox sequence), delivered (PUBACKed), pending in the outbox,
-and received back from the broker per kind. At the end a linear fit over the second half of
-the run (the first half is warm-up: model arenas, caches) decides: a metric whose slope and
-total rise both exceed its limit grows without bound, and the tool exits 1 naming it. An agent
-that does not stop within STOP_TIMEOUT_S when asked fails the soak too.
+threads (from /proc), the C heaps' memory in use and free (glibc's mallinfo2) and SQLite's
+own, the event loop's lag (p99 and max of a 50 ms probe over the interval) and the alarm
+events: created (outbox sequence), delivered (PUBACKed), pending in the outbox, and received
+back from the broker per kind. At the end a linear fit over the second half of the run (the
+first half is warm-up: model arenas, caches) decides: a metric whose slope and total rise both
+exceed its limit, by more than TREND_SIGMAS standard errors, grows without bound, and the tool
+exits 1 naming it. RSS is judged per plant-hour (wall time x `--speed`), at most
+`--max-rss-slope` MB. An agent that does not stop within STOP_TIMEOUT_S when asked fails too.
 
     tools/soak.py --duration 1800 --every 5 --csv soak.csv
     tools/soak.py --judge soak.csv        # summary and verdict of a CSV already written
+    tools/soak.py --duration 600 --speed 4 --tracemalloc 2   # what Python allocates, growing
 """
 
 from __future__ import annotations
