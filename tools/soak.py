@@ -2,14 +2,15 @@
 """Soak test: run the demo pipeline faster than real time and watch for unbounded growth.
 
 Every `--every` seconds one CSV row records this process's RSS, open file descriptors and
-threads (from /proc), the C heaps' memory in use and free (glibc's mallinfo2) and SQLite's
-own, the event loop's lag (p99 and max of a 50 ms probe over the interval) and the alarm
-events: created (outbox sequence), delivered (PUBACKed), pending in the outbox, and received
-back from the broker per kind. At the end a linear fit over the second half of the run (the
-first half is warm-up: model arenas, caches) decides: a metric whose slope and total rise both
-exceed its limit, by more than TREND_SIGMAS standard errors, grows without bound, and the tool
-exits 1 naming it. RSS is judged per plant-hour (wall time x `--speed`), at most
-`--max-rss-slope` MB. An agent that does not stop within STOP_TIMEOUT_S when asked fails too.
+threads (from /proc), its asyncio tasks, the C heaps' memory in use and free (glibc's
+mallinfo2) and SQLite's own, the event loop's lag (p99 and max of a 50 ms probe over the
+interval) and the alarm events: created (outbox sequence), delivered (PUBACKed), pending in
+the outbox, and received back from the broker per kind. At the end a linear fit over the
+second half of the run (the first half is warm-up: model arenas, caches) decides: a metric
+whose slope and total rise both exceed its limit, by more than TREND_SIGMAS standard errors,
+grows without bound, and the tool exits 1 naming it. RSS is judged per plant-hour (wall
+time x `--speed`), at most `--max-rss-slope` MB. An agent that does not stop within
+STOP_TIMEOUT_S when asked fails the soak too.
 
     tools/soak.py --duration 1800 --every 5 --csv soak.csv
     tools/soak.py --judge soak.csv        # summary and verdict of a CSV already written
@@ -54,6 +55,7 @@ COLUMNS = [
     "rss_mb",
     "fds",
     "threads",
+    "tasks",
     "heap_used_mb",
     "heap_free_mb",
     "sqlite_mb",
@@ -88,6 +90,7 @@ LIMITS = {
     "rss_mb": GrowthLimit(per_hour=RSS_MB_PER_PLANT_H, min_rise=0.5, plant=True),
     "fds": GrowthLimit(per_hour=20.0, min_rise=5.0),
     "threads": GrowthLimit(per_hour=20.0, min_rise=5.0),
+    "tasks": GrowthLimit(per_hour=20.0, min_rise=5.0),
     "loop_lag_p99_ms": GrowthLimit(per_hour=200.0, min_rise=50.0),
     "outbox_pending": GrowthLimit(per_hour=100.0, min_rise=20.0),
 }
@@ -273,6 +276,7 @@ def sample_row(
         "rss_mb": round(usage.rss_mb, 1),
         "fds": usage.fds,
         "threads": usage.threads,
+        "tasks": len(asyncio.all_tasks()),
         "heap_used_mb": round(heap_used, 2),
         "heap_free_mb": round(heap_free, 2),
         "sqlite_mb": round(sqlite, 3),
