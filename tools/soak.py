@@ -139,6 +139,8 @@ def growth_failures(
         return [f"too few samples to judge ({len(tail)} in the second half, need {MIN_POINTS})"]
     failures = []
     for name, limit in limits.items():
+        if name not in tail[0]:  # a CSV written before the soak recorded it
+            continue
         fit = fit_second_half(rows, name, limit.plant)
         unit = "plant-h" if limit.plant else "h"
         trend = fit.slope > TREND_SIGMAS * fit.stderr
