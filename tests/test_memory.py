@@ -3,15 +3,15 @@ what it frees (tools/soak.py measures the whole; these pin the parts)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tracemalloc
 
-import numpy as np
 import pytest
 
 from agent.observe.process import (
     ProcessUsage,
     heap_usage,
-    pin_large_blocks,
     release_free_memory,
 )
 from agent.runtime.pipeline import LatencyRing
@@ -46,19 +46,34 @@ def test_latency_ring_allocates_nothing_after_construction() -> None:
     assert ring.values()[-1] == 29_999 * 0.5
 
 
+FRAME_AFTER_A_BIG_FREE = """
+import sys
+import numpy as np
+from agent.observe.process import heap_usage, pin_large_blocks
+if sys.argv[1] == "pin":
+    assert pin_large_blocks()
+big = np.ones(8 * 2**20, dtype=np.uint8)
+del big
+before = heap_usage().mapped_blocks
+frame = np.ones(640 * 480 * 3, dtype=np.uint8)  # a camera frame, 900 KiB
+print(heap_usage().mapped_blocks - before)
+"""
+
+
+def mapped_for_a_frame(pin: bool) -> int:
+    """Blocks mapped of their own for a frame allocated after an 8 MiB buffer was freed, in a
+    process of its own (no other thread allocating meanwhile)."""
+    command = [sys.executable, "-c", FRAME_AFTER_A_BIG_FREE, "pin" if pin else "default"]
+    result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)
+    return int(result.stdout)
+
+
 @glibc
 def test_large_blocks_stay_mapped_after_a_larger_one_was_freed() -> None:
-    """Without the pin, freeing an 8 MiB buffer raises glibc's mmap threshold to 8 MiB and the
-    next frame-sized buffers come from the heap, where their holes stay in RSS."""
-    assert pin_large_blocks()
-    big = np.ones(8 * 2**20, dtype=np.uint8)
-    del big
-    usage = heap_usage()
-    assert usage is not None
-    frame = np.ones(640 * 480 * 3, dtype=np.uint8)  # a camera frame, 900 KiB
-    after = heap_usage()
-    assert after is not None and after.mapped_blocks == usage.mapped_blocks + 1
-    del frame
+    """By default, freeing an 8 MiB buffer raises glibc's mmap threshold to 8 MiB and the next
+    frame-sized buffers come from the heap, where their holes stay in RSS; pinned, they don't."""
+    assert mapped_for_a_frame(pin=False) == 0
+    assert mapped_for_a_frame(pin=True) == 1
 
 
 @glibc
