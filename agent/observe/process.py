@@ -1,9 +1,18 @@
-"""This process's own resource use, read from /proc (Linux), for the bench and the soak test."""
+"""This process's own resource use, read from /proc (Linux), for the bench and the soak test;
+and how the C allocator gives memory back (glibc)."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+MALLINFO2_FIELDS = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+LARGE_BLOCK_BYTES = 128 * 1024  # glibc's own starting value, kept fixed
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,3 +33,67 @@ class ProcessUsage:
             fds=sum(1 for _ in Path("/proc/self/fd").iterdir()),
             threads=int(fields["Threads"]),
         )
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in MALLINFO2_FIELDS.split()]
+
+
+@dataclass(frozen=True, slots=True)
+class HeapUsage:
+    """The C heaps (glibc's malloc, which Python, numpy, ONNX Runtime, OpenCV and SQLite use):
+    what is in use, what is free but kept by the process, and the blocks mapped on their own."""
+
+    used_mb: float
+    free_mb: float
+    mapped_blocks: int
+
+
+def heap_usage() -> HeapUsage | None:
+    """The heaps now; None without glibc 2.33's mallinfo2."""
+    libc = _glibc()
+    mallinfo2 = getattr(libc, "mallinfo2", None) if libc is not None else None
+    if mallinfo2 is None:
+        return None
+    mallinfo2.restype = _MallInfo2
+    info = mallinfo2()
+    return HeapUsage(
+        used_mb=(info.uordblks + info.hblkhd) / 2**20,
+        free_mb=info.fordblks / 2**20,
+        mapped_blocks=int(info.hblks),
+    )
+
+
+@functools.cache
+def _glibc() -> Any:
+    """The C library when it is glibc (it has mallopt and malloc_trim), else None."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    if not (hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim")):
+        return None
+    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    return libc
+
+
+def pin_large_blocks(threshold: int = LARGE_BLOCK_BYTES) -> bool:
+    """Serve every block of `threshold` bytes or more from a mapping of its own, returned to the
+    system when freed; True when the allocator took it (glibc).
+
+    glibc raises this threshold by itself up to the largest block freed so far (32 MiB at
+    most), after which decoded frames, model inputs and sound windows (hundreds of KiB to MiB,
+    freed within a sample) are carved from the heaps between smaller, longer-lived blocks.
+    The holes they leave are kept by the process, and RSS creeps up for hours; fixing the
+    threshold stops that, for one mapping and its page faults per large buffer.
+    """
+    libc = _glibc()
+    return libc is not None and bool(libc.mallopt(M_MMAP_THRESHOLD, threshold))
+
+
+def release_free_memory() -> bool:
+    """Give the free pages inside the C heaps back to the system (glibc's malloc_trim);
+    True when some were."""
+    libc = _glibc()
+    return libc is not None and bool(libc.malloc_trim(0))

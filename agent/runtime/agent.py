@@ -14,6 +14,7 @@ from agent.core.alarms import ClearReason, sequence_from
 from agent.core.payload import cleared_payload, encode, restored_alarm
 from agent.observe import stages as observe
 from agent.observe.metrics import exporter_for
+from agent.observe.process import pin_large_blocks, release_free_memory
 from agent.runtime.acks import Acknowledgements, AlarmWatch
 from agent.runtime.inspection import InspectionScheduler
 from agent.runtime.pipeline import DevicePipeline
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 5.0
 OUTBOX_FILE = "outbox.sqlite3"
 INSPECTION_TASK = "(inspection)"  # not a valid device id, so never a device's task
+TRIM_EVERY_S = 60.0  # free C heap pages go back to the system this often
 
 
 class Agent:
@@ -253,6 +255,7 @@ class Agent:
         )
         if self.metrics is not None:
             self.metrics.start()
+        pin_large_blocks()  # before the sources allocate their first frames
         for pipeline in self.pipelines:
             self._start(pipeline)
         self._start_inspection()
@@ -263,6 +266,7 @@ class Agent:
             asyncio.create_task(
                 keep_watching(self.storage, self.config.storage.check_interval_s), name="storage"
             ),
+            asyncio.create_task(keep_trimming(TRIM_EVERY_S), name="trim"),
         ]
         if reload_requested is not None and load is not None:
             reloads = reload_on_request(reload_requested, load, self.reload)
@@ -329,3 +333,11 @@ async def run_until_signalled(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, handler)
     await Agent(config).run(stop, reload_requested, load)
+
+
+async def keep_trimming(every_s: float) -> None:
+    """Hand the C heaps' free pages back every `every_s`, so that RSS follows what the agent
+    holds rather than the most it ever held (in a thread: the heaps' locks may be busy)."""
+    while True:
+        await asyncio.sleep(every_s)
+        await asyncio.to_thread(release_free_memory)

@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+
+import numpy as np
 
 from agent.backoff import Backoff
 from agent.config.device import DeviceConfig
@@ -33,6 +35,38 @@ log = logging.getLogger(__name__)
 
 RETRY_FIRST_S, RETRY_MAX_S = 1.0, 30.0  # a failed source is reopened after 1, 2, 4 … 30 s
 STATE_EVERY_S = 1.0
+
+
+LATENCIES_KEPT = 10_000
+
+
+class LatencyRing:
+    """The last `size` latencies in one array allocated up front.
+
+    A `deque(maxlen=...)` of floats costs 32 bytes a sample and grows for as long as it takes
+    to fill (minutes to hours, with the rate), so a soak's RSS climbs through its first hours
+    for no reason; this costs 8 bytes a sample and never allocates again.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._values = np.zeros(size, dtype=np.float64)
+        self._count = 0  # appended so far; the next goes to _count % size
+
+    def append(self, value: float) -> None:
+        """Keep `value`, dropping the oldest once full."""
+        self._values[self._count % self._values.size] = value
+        self._count += 1
+
+    def values(self) -> tuple[float, ...]:
+        """The kept values, oldest first."""
+        size = self._values.size
+        if self._count <= size:
+            return tuple(self._values[: self._count].tolist())
+        start = self._count % size
+        return tuple(np.concatenate((self._values[start:], self._values[:start])).tolist())
+
+    def __len__(self) -> int:
+        return min(self._count, self._values.size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +106,7 @@ class DevicePipeline:
         self._health = DeviceHealth(config.id, models, on_change=self._health_changed)
         self._last_decision: Decision | None = None
         self._processed: Counter[Modality] = Counter(dict.fromkeys(channels, 0))  # per sense
-        self._latency_ms: deque[float] = deque(maxlen=10_000)  # capture -> decision, per sample
+        self._latency_ms = LatencyRing(LATENCIES_KEPT)  # capture -> decision, per sample
         self._scored = asyncio.Condition()
         self._started_at = time.time()
         self._last_state: tuple[str, float] = ("", 0.0)
@@ -94,8 +128,8 @@ class DevicePipeline:
         )
 
     def latencies_ms(self) -> tuple[float, ...]:
-        """Capture → decision of each recent sample, oldest first (at most 10,000)."""
-        return tuple(self._latency_ms)
+        """Capture → decision of each recent sample, oldest first (at most LATENCIES_KEPT)."""
+        return self._latency_ms.values()
 
     def scorer(self, modality: Modality) -> Scorer:
         """The scorer that judges a sense's samples (for tools that time it alone)."""
