@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +17,8 @@ from agent.config.dashboard import DashboardConfig
 from agent.config.loader import parse_config
 from agent.senses.registry import SENSES
 from agent.senses.schema import alarm_schema
-from tests.support.mqtt import Collector, subscribe
+from tests.dashboard.support import get_json, poll
+from tests.support.mqtt import Collector, free_port, subscribe
 from tests.support.tasks import agent_running
 from tests.toy_sense import VIBRATION
 
@@ -30,25 +28,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def vibration_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(SENSES, VIBRATION.name, VIBRATION)  # the one registry line
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.load(response)
-
-
-async def poll(url: str, ready: Callable[[Any], bool], seconds: float = 20.0) -> Any:
-    """GET until ready(answer) holds (the dashboard ingests in the background)."""
-    async with asyncio.timeout(seconds):
-        while not ready(answer := await asyncio.to_thread(get_json, url)):  # noqa: ASYNC110 - HTTP
-            await asyncio.sleep(0.2)
-    return answer
 
 
 def raised_with_file(seen: Collector) -> dict[str, Any] | None:

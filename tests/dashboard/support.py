@@ -1,14 +1,18 @@
-"""Helpers for dashboard tests: the dashboard as a real process, and headless Chromium."""
+"""Helpers for dashboard tests: the dashboard as a real process, its JSON API, and headless
+Chromium."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import sys
-from collections.abc import AsyncIterator
+import urllib.request
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +23,20 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--no-first-run", "--disable-sync",
 ]  # fmt: skip
+
+
+def get_json(url: str) -> Any:
+    """One GET of the dashboard's JSON API."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+async def poll(url: str, ready: Callable[[Any], bool], seconds: float = 20.0) -> Any:
+    """GET until ready(answer) holds (the dashboard ingests in the background)."""
+    async with asyncio.timeout(seconds):
+        while not ready(answer := await asyncio.to_thread(get_json, url)):  # noqa: ASYNC110 - HTTP
+            await asyncio.sleep(0.2)
+    return answer
 
 
 def dashboard_config(

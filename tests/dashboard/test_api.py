@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import aiomqtt
 
-from tests.dashboard.support import dashboard_process
+from tests.dashboard.support import dashboard_process, get_json, poll
 
 SITE, DEVICE = "plant", "pump"
 # an hour ago, on a whole second: well inside the dashboard's retention on any day the test runs
@@ -22,21 +20,6 @@ START = float(int(time.time()) - 3600)
 
 def iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.load(response)
-
-
-async def poll(url: str, ready: Any, seconds: float = 20.0) -> Any:
-    """GET until ready(answer) holds; the last answer either way."""
-    async with asyncio.timeout(seconds):
-        while True:
-            answer = await asyncio.to_thread(get_json, url)
-            if ready(answer):
-                return answer
-            await asyncio.sleep(0.2)
 
 
 def state(score: float, second: int) -> bytes:
