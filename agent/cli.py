@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
-from agent.apps.bench.command import add_bench_parser, run_bench_command
+from agent.apps.bench.command import BENCH_HELP, add_bench_arguments, run_bench_command
 from agent.apps.evaluate import EVALUATORS, evaluate
 from agent.apps.evaluate.datasets import DatasetError
 from agent.apps.evaluate.report import render
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--bind", help="listen address (default 127.0.0.1)")
     dashboard.add_argument("--port", type=port_number, help="listen port (default 8080)")
 
-    add_bench_parser(sub, broker_address)
+    add_bench_arguments(command(sub, "bench", BENCH_HELP), broker_address)
 
     evaluate = command(sub, "evaluate", "Measure how well a model scores on labelled data.")
     evaluate.add_argument("kind", choices=sorted(EVALUATORS))

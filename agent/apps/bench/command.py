@@ -39,10 +39,11 @@ def frame_size(text: str) -> tuple[int, int]:
     return size
 
 
-def add_bench_parser(sub: Any, broker_address: Any) -> None:
-    """Register `bench` on the CLI's subparsers."""
-    text = "Time the real pipeline on generated 1080p camera streams, stage by stage."
-    bench = sub.add_parser("bench", help=text, description=text)
+BENCH_HELP = "Time the real pipeline on generated 1080p camera streams, stage by stage."
+
+
+def add_bench_arguments(bench: argparse.ArgumentParser, broker_address: Any) -> None:
+    """The options of `edge-agent bench` (its parser is made by the CLI, BENCH_HELP its text)."""
     bench.add_argument(
         "--duration",
         type=positive(float),

@@ -31,19 +31,17 @@ def evaluate(
 ) -> dict[str, Any]:
     """Run the evaluator of `kind` with the given model, or the shipped one."""
     module_name, shipped = EVALUATORS[kind]
-    if shipped is None:
-        if model is not None:
-            raise DatasetError(f"evaluate {kind} learns on the data: --model does not apply")
-        if not data.exists():
-            raise DatasetError(f"{data}: no such file or folder")
-        learned: Callable[[Path, str], dict[str, Any]] = importlib.import_module(
-            module_name
-        ).evaluate
-        return learned(data, learn)
-    model = model if model is not None else models_dir() / shipped
-    if not model.is_file():
-        raise ModelError(f"{model}: no such model file")
+    if shipped is None and model is not None:
+        raise DatasetError(f"evaluate {kind} learns on the data: --model does not apply")
+    if shipped is not None:
+        model = model if model is not None else models_dir() / shipped
+        if not model.is_file():
+            raise ModelError(f"{model}: no such model file")
     if not data.exists():
         raise DatasetError(f"{data}: no such file or folder")
-    run: Callable[[Path, Path], dict[str, Any]] = importlib.import_module(module_name).evaluate
+    module = importlib.import_module(module_name)
+    if model is None:  # the evaluator learns on the data
+        learned: Callable[[Path, str], dict[str, Any]] = module.evaluate
+        return learned(data, learn)
+    run: Callable[[Path, Path], dict[str, Any]] = module.evaluate
     return run(data, model)
