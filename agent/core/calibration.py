@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -67,27 +66,6 @@ class HealthyTail:
     def calibrated(self, raw: float) -> float:
         """P(a healthy sample scores lower than `raw`): the score every sense shares."""
         return 1.0 - self.exceedance(raw)
-
-    def raw_at(self, calibrated: float) -> float:
-        """The raw score whose calibrated value is `calibrated` (inverse of `calibrated`)."""
-        exceed = 1.0 - calibrated
-        if exceed < self.tail_fraction:
-            return self.tail_start + self.tail_scale * math.log(self.tail_fraction / exceed)
-        grid = np.asarray(self.quantiles)
-        return float(np.interp(1.0 - exceed, np.linspace(0.0, 1.0, grid.size), grid))
-
-    def summary(self) -> dict[str, Any]:
-        """What a learning card shows of it."""
-        grid = np.asarray(self.quantiles)
-        positions = np.linspace(0.0, 1.0, grid.size)
-        return {
-            "samples": self.samples,
-            "median": float(np.interp(0.5, positions, grid)),
-            "p90": float(np.interp(0.9, positions, grid)),
-            "max": float(grid[-1]),
-            "tail_start": self.tail_start,
-            "tail_scale": self.tail_scale,
-        }
 
 
 def threshold_for(target_false_alarms_per_day: float, samples_per_day: float) -> float:

@@ -30,13 +30,11 @@ def test_the_tail_extrapolates_beyond_the_largest_healthy_sample() -> None:
     assert tail.calibrated(20.0) > tail.calibrated(9.0)
 
 
-def test_calibrated_is_monotonic_and_raw_at_inverts_it() -> None:
+def test_calibrated_is_monotonic() -> None:
     tail = HealthyTail.fit(healthy(300, seed=7))
     raws = np.linspace(-1.0, 15.0, 200)
     values = [tail.calibrated(float(r)) for r in raws]
     assert all(b >= a for a, b in itertools.pairwise(values))
-    for level in (0.5, 0.95, 0.999, 0.99999):
-        assert tail.calibrated(tail.raw_at(level)) == pytest.approx(level, abs=1e-6)
 
 
 def test_too_few_or_broken_samples_are_refused() -> None:

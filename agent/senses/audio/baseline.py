@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -32,12 +31,6 @@ def band_edges(rate: int) -> list[tuple[float, float]]:
     nyquist = rate / 2.0
     pairs = itertools.pairwise(BAND_EDGES_HZ)
     return [(lo, min(hi, nyquist)) for lo, hi in pairs if min(hi, nyquist) - lo >= MIN_BAND_HZ]
-
-
-def feature_names(rate: int) -> list[str]:
-    """Names of `vibration_features` for this sample rate, in order."""
-    bands = [f"band_{lo:g}_{hi:g}_hz" for lo, hi in band_edges(rate)]
-    return ["log_rms", "log_kurtosis", "log_crest", *bands]
 
 
 def vibration_features(window: np.ndarray, rate: int) -> np.ndarray:
@@ -84,13 +77,3 @@ class VibrationBaseline:
     def score(self, window: np.ndarray) -> float:
         """The calibrated score: P(a healthy window of this machine departs less)."""
         return self.tail.calibrated(self.raw(window))
-
-    def summary(self) -> dict[str, Any]:
-        """What a learning card shows: the healthy centre per feature and the tail."""
-        names = feature_names(self.rate)
-        return {
-            "rate": self.rate,
-            "features": {n: {"median": c, "spread": s}
-                         for n, c, s in zip(names, self.centre, self.spread, strict=True)},
-            "raw_score": self.tail.summary(),
-        }  # fmt: skip
