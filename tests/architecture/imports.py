@@ -23,8 +23,8 @@ def modules() -> dict[str, Path]:
 def imports_of(path: Path, known: set[str]) -> set[str]:
     """The agent modules one file imports."""
     found: set[str] = set()
-    package = module_name(path) if path.name == "__init__.py" else module_name(path.parent / "x")
-    package = package if path.name == "__init__.py" else package.rsplit(".", 1)[0]
+    own = module_name(path)
+    package = own if path.name == "__init__.py" else own.rsplit(".", 1)[0]
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
