@@ -8,6 +8,7 @@ from typing import Any
 
 from agent.config.base import StrictModel
 from agent.core.samples import Sample, Score
+from agent.senses.learning import LearningSpec
 from agent.senses.scorer import Scorer
 from agent.senses.source import Source
 
@@ -53,6 +54,7 @@ class SenseSpec:
     # ({device id: its section} of every device with this sense) -> config errors, for what
     # devices share (one serial port: one baudrate)
     across_devices: Callable[[Mapping[str, Any]], list[str]] = no_conflicts
+    learning: LearningSpec | None = None  # how it learns this machine's normal on site
 
 
 def sense_view(spec: SenseSpec) -> dict[str, Any]:
