@@ -11,6 +11,7 @@ from agent.config.base import ReadableFile, Seconds, StrictModel
 from agent.config.dashboard import DashboardConfig
 from agent.config.decision import AlarmConfig, FusionConfig, LocationConfig
 from agent.config.evidence import EvidenceConfig
+from agent.config.learning import LearningConfig
 from agent.config.metrics import MetricsConfig
 from agent.config.sources import SourcesConfig, validate_sources
 from agent.senses.registry import SENSES, default_weights
@@ -26,6 +27,7 @@ class DeviceConfig(StrictModel):
     sources: SourcesConfig
     fusion: FusionConfig = Field(default_factory=FusionConfig, validate_default=True)
     alarm: AlarmConfig = AlarmConfig()
+    learning: LearningConfig = LearningConfig()
 
     _sources = field_validator("sources", mode="plain")(validate_sources)
 

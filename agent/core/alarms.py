@@ -30,9 +30,27 @@ class ClearReason(StrEnum):
 SEVERITY_RANK = {"warning": 0, "major": 1, "critical": 2}
 
 
+CALIBRATED_STEP = 10.0  # calibrated: major at 10 times rarer than the threshold, critical 100
+
+
 def severity(decision: Decision, config: AlarmConfig) -> str:
-    """A critical rule or a very high fused score is critical; then major; else warning."""
-    if decision.rule.startswith("critical:") or decision.score >= config.critical_at:
+    """A critical rule or a very high fused score is critical; then major; else warning.
+
+    A calibrated score is a probability near 1, so there the levels are how much rarer than
+    the threshold a healthy machine would be: 10 times for major, 100 times for critical.
+    """
+    if decision.rule.startswith("critical:"):
+        return "critical"
+    if decision.calibrated:
+        rarer = (1.0 - decision.threshold) / max(1.0 - decision.score, 1e-300)
+        return (
+            "critical"
+            if rarer >= CALIBRATED_STEP**2
+            else "major"
+            if rarer >= CALIBRATED_STEP
+            else "warning"
+        )
+    if decision.score >= config.critical_at:
         return "critical"
     if decision.score >= config.major_at:
         return "major"

@@ -77,3 +77,40 @@ def threshold_for(target_false_alarms_per_day: float, samples_per_day: float) ->
     if target_false_alarms_per_day <= 0 or samples_per_day <= 0:
         raise ValueError("the target and the sampling rate must be positive")
     return 1.0 - min(1.0, target_false_alarms_per_day / samples_per_day)
+
+
+@dataclass(frozen=True, slots=True)
+class CalibratedFusion:
+    """How a device whose senses are calibrated fuses them into one alarm (docs/learning.md).
+
+    Sense s scores n_s samples a day (N in all, K senses). A sample whose exceedance ε_s is
+    at most target / (K · n_s) alarms, so healthy senses together cross about `target` times a
+    day. The fused score 1 − min_s(ε_s · K · n_s / N) is a probability too, and it reaches
+    `threshold` = 1 − target / N exactly when one sense does.
+    """
+
+    threshold: float
+    shares: dict[str, float]  # K · n_s / N per sense; a sense not listed counts 1
+
+    @staticmethod
+    def for_target(
+        target_false_alarms_per_day: float, rates_hz: dict[str, float]
+    ) -> CalibratedFusion:
+        """From the operator's target and each sense's samples per second (learned)."""
+        rates = {sense: rate for sense, rate in rates_hz.items() if rate > 0}
+        if not rates:
+            raise ValueError("no sense with a positive sample rate")
+        total = sum(rates.values())
+        shares = {sense: len(rates) * rate / total for sense, rate in rates.items()}
+        return CalibratedFusion(
+            threshold_for(target_false_alarms_per_day, total * SECONDS_PER_DAY), shares
+        )
+
+    def fused(self, values: dict[str, float]) -> tuple[float, str | None]:
+        """The fused calibrated score of each sense's calibrated value, and the sense that
+        drives it (None when there is none)."""
+        if not values:
+            return 0.0, None
+        weighted = {s: (1.0 - v) * self.shares.get(s, 1.0) for s, v in values.items()}
+        top = min(weighted, key=weighted.__getitem__)
+        return 1.0 - min(1.0, weighted[top]), top

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from agent.config.decision import FusionConfig
+from agent.core.calibration import CalibratedFusion
 from agent.core.samples import Modality, Score
 
 
@@ -29,12 +30,13 @@ class Decision:
     score: float
     threshold: float
     alarm: bool
-    rule: str  # "weighted", "critical:<modality>", "none" or "no_data"
+    rule: str  # "weighted", "calibrated", "critical:<modality>", "none" or "no_data"
     type: str  # what drives the score: defect class, sound class, sensor, hot_spot
     modalities: dict[Modality, ModalityView]
     scores: dict[Modality, Score] = field(repr=False)
     decided_at: float
     captured_at: float | None
+    calibrated: bool = False  # scores are calibrated probabilities (fused by CalibratedFusion)
 
     @property
     def stale(self) -> list[Modality]:
@@ -49,12 +51,15 @@ def fuse(
     configured: Iterable[Modality],
     now: float,
     failed: Mapping[Modality, str] | None = None,
+    calibrated: CalibratedFusion | None = None,
 ) -> Decision:
     """Fuse the latest fresh score of each configured modality.
 
     A modality is dropped when it has no score, its score is older than `stale_after_s`, or it
     failed; the remaining weights are renormalised so they still sum to one. A fresh modality
-    at or above its critical level raises the alarm on its own.
+    at or above its critical level raises the alarm on its own. With `calibrated` (a device
+    that learned its own normal) the scores are calibrated probabilities and are fused by
+    `CalibratedFusion` against its threshold instead; a sense of weight 0 is left out.
     """
     failed = failed or {}
     fresh: dict[Modality, Score] = {}
@@ -74,18 +79,25 @@ def fuse(
     total = sum(weights[m] for m in fresh)
     effective = {m: (weights[m] / total if total > 0 else 0.0) for m in fresh}
     fused = sum(effective[m] * fresh[m].value for m in fresh)
+    threshold = config.threshold
 
     contributions = {m: effective[m] * fresh[m].value for m in fresh}
     critical = [m for m in fresh if m in config.critical and fresh[m].value >= config.critical[m]]
-    top: Modality | None
+    top: Modality | None = None
+    if calibrated is not None:
+        weighted = {m: fresh[m].value for m in fresh if weights[m] > 0}
+        fused, top = calibrated.fused(weighted)
+        threshold = calibrated.threshold
+    elif fresh:
+        top = max(contributions, key=contributions.__getitem__)
     if critical:
         top = max(critical, key=lambda m: fresh[m].value)
         rule = f"critical:{top}"
-    elif fresh:
-        top = max(contributions, key=contributions.__getitem__)
-        rule = "weighted" if fused >= config.threshold else "none"
+    elif top is not None:
+        passed = fused >= threshold
+        rule = ("calibrated" if calibrated is not None else "weighted") if passed else "none"
     else:
-        top, rule = None, "no_data"
+        rule = "none" if fresh else "no_data"
 
     views = {
         m: ModalityView(
@@ -100,13 +112,14 @@ def fuse(
     }
     return Decision(
         device=device,
-        score=round(fused, 6),
-        threshold=config.threshold,
-        alarm=rule.startswith("critical:") or rule == "weighted",
+        score=fused if calibrated is not None else round(fused, 6),  # 1 − 1e-9 must not round
+        threshold=threshold,
+        alarm=rule.startswith("critical:") or rule in ("weighted", "calibrated"),
         rule=rule,
         type=fresh[top].label if top is not None else "none",
         modalities=views,
         scores=fresh,
         decided_at=now,
         captured_at=min((s.captured_at for s in fresh.values()), default=None),
+        calibrated=calibrated is not None,
     )

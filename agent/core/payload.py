@@ -110,13 +110,17 @@ def state_payload(
     alarm_id: str | None,
     health: dict[str, str],
     readings: dict[str, Any],
+    learning: dict[str, Any] | None = None,
+    learned_version: int | None = None,
 ) -> dict[str, Any]:
     """The device's current state, published retained so a new subscriber sees it at once.
 
-    `readings` are the raw values behind the scores that the senses chart (the registry's).
+    `readings` are the raw values behind the scores that the senses chart (the registry's);
+    `learning` the progress while the device learns its own normal (state `learning`: only
+    hard limits alarm), `learned_version` the learned version its scores are calibrated by.
     """
     degraded = any(v.stale for v in decision.modalities.values())
-    state = "alarm" if alarm_id else "degraded" if degraded else "ok"
+    state = "alarm" if alarm_id else "learning" if learning else "degraded" if degraded else "ok"
     return {
         "device": decision.device,
         "state": state,
@@ -128,6 +132,8 @@ def state_payload(
         "modalities": modalities_view(decision),
         "health": health,
         "readings": readings,
+        "learning": learning,
+        "learned_version": learned_version,
         "updated_at": iso(decision.decided_at),
     }
 

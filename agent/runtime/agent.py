@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import time
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from agent.config.device import AgentConfig, DeviceConfig
 from agent.core.alarms import ClearReason, sequence_from
 from agent.core.payload import cleared_payload, encode, restored_alarm
+from agent.learning.store import LearnedStore, StoreError
 from agent.observe import stages as observe
 from agent.observe.metrics import exporter_for
 from agent.observe.process import pin_large_blocks, release_free_memory
@@ -35,7 +37,9 @@ from agent.sinks.evidence.store import EvidenceStore, open_evidence_store
 from agent.sinks.mqtt.inbound import (
     DEFAULT_MAX_DEPTH,
     ERROR,
+    UNKNOWN_DEVICE,
     AckRequest,
+    LearnRequest,
     RejectedMessage,
     parse_json,
     validated,
@@ -44,7 +48,7 @@ from agent.sinks.mqtt.link import MqttLink
 from agent.sinks.mqtt.outbox import AlarmKey, LastAlarmEvent, Outbox
 from agent.sinks.mqtt.publisher import Publisher
 from agent.sinks.mqtt.sink import MqttSink
-from agent.sinks.mqtt.topics import Topics
+from agent.sinks.mqtt.topics import Topics, parse_topic
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +67,7 @@ class Agent:
         self.link = MqttLink(
             config.broker,
             self.topics.status,
-            subscriptions=(self.topics.acks,),
+            subscriptions=(self.topics.acks, self.topics.learns),
             on_message=self._on_message,
         )
         self.acks = Acknowledgements()  # before the pipelines: their sinks report to it
@@ -86,8 +90,9 @@ class Agent:
             )
         self.storage.check()
         self.storage.listeners.append(self._storage_changed)
+        self.learned = LearnedStore(config.storage.resolved())
         self.pipelines = [
-            build_pipeline(device, self.topics, sequence, self._sink_for)
+            build_pipeline(device, self.topics, sequence, self._sink_for, self.learned)
             for device in config.devices
         ]
         self._restore(left_open)
@@ -148,11 +153,44 @@ class Agent:
         return self.link.failure
 
     def _on_message(self, topic: str, payload: bytes) -> None:
-        """Operators acknowledge alarms on <prefix>/<site>/<device>/ack with {"id": ...}.
+        """Operators acknowledge alarms on <prefix>/<site>/<device>/ack with {"id": ...} and
+        ask a device to relearn its normal on <prefix>/<site>/<device>/learn.
 
         The payload is untrusted: anything wrong with it is logged in one line, counted
         (edge_agent_rejected_messages_total) and dropped; nothing it holds can raise from here.
         """
+        info = parse_topic(self.topics.prefix, topic)
+        if info is not None and info.kind == "learn" and info.device is not None:
+            self._on_learn_request(topic, info.device, payload)
+        else:
+            self._on_ack(topic, payload)
+
+    def _on_learn_request(self, topic: str, device: str, payload: bytes) -> None:
+        """Relearn one device, as the request asks; its reason goes in the log and the state."""
+        try:
+            request = validated(
+                LearnRequest,
+                parse_json(payload, self.config.broker.max_message_bytes, DEFAULT_MAX_DEPTH),
+            )
+            pipeline = next((p for p in self.pipelines if p.device == device), None)
+            if pipeline is None:
+                raise RejectedMessage(UNKNOWN_DEVICE, device[:128])
+            reason = f"MQTT request by {request.by or 'unnamed'}"
+            if request.note:
+                reason += f": {request.note}"
+            pipeline.relearn(reason, request.duration_s)
+        except RejectedMessage as exc:
+            reason, detail = exc.reason, exc.detail
+        except Exception as exc:  # a bug met by a message: the link must go on regardless
+            reason, detail = ERROR, f"{type(exc).__name__}: {str(exc)[:160]}"
+        else:
+            return
+        log.warning("refused an inbound message", extra={"fields": {
+            "topic": topic[:256], "reason": reason, "detail": detail}})  # fmt: skip
+        observe.rejected("learn", reason)
+
+    def _on_ack(self, topic: str, payload: bytes) -> None:
+        """An acknowledgement: accepted only for an alarm this agent has open or saw lately."""
         try:
             ack = validated(
                 AckRequest,
@@ -209,13 +247,34 @@ class Agent:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _with_learned_changes(
+        self, plan: ReloadPlan, running: dict[str, DevicePipeline]
+    ) -> ReloadPlan:
+        """An unchanged device whose learned version in use changed on disk (a rollback, a
+        `learn` run beside the agent) is replaced too, so it scores with that version."""
+        moved = []
+        for device in plan.keep:
+            status = running[device].status()
+            try:
+                on_disk = self.learned.current(device)
+            except StoreError as exc:
+                log.warning("learned version unreadable", extra={"fields": {
+                    "device": device, "error": str(exc)}})  # fmt: skip
+                continue
+            if status.learning is None and on_disk != status.learned_version:
+                moved.append(device)
+        keep = [d for d in plan.keep if d not in moved]
+        return dataclasses.replace(plan, keep=keep, replace=[*plan.replace, *moved])
+
     async def reload(self, config: AgentConfig) -> ReloadPlan:
         """Apply a new config (see agent/runtime/reload.py); raises, changing nothing, if not."""
-        plan = plan_reload(self.config, config)
+        old = {p.device: p for p in self.pipelines}
+        plan = self._with_learned_changes(plan_reload(self.config, config), old)
         devices = {d.id: d for d in config.devices}
         wanted = [devices[i] for i in plan.replace + plan.add]
-        fresh = await build_pipelines(wanted, self.topics, self.sequence, self._sink_for)
-        old = {p.device: p for p in self.pipelines}
+        fresh = await build_pipelines(
+            wanted, self.topics, self.sequence, self._sink_for, self.learned
+        )
         await self._stop([*plan.replace, *plan.remove])
         for device in plan.replace:
             inherit_alarm(old[device], fresh[device])

@@ -17,12 +17,17 @@ import numpy as np
 from agent.backoff import Backoff
 from agent.config.device import DeviceConfig
 from agent.core.alarms import Alarm, AlarmTracker, AlarmTransition, ClearReason
+from agent.core.calibration import CalibratedFusion
 from agent.core.fusion import Decision, fuse
 from agent.core.payload import alarm_payload, encode, state_payload
 from agent.core.samples import Modality, Sample, Score
+from agent.learning.device import DeviceLearning, LearningProgress
+from agent.learning.scorers import calibrated_fusion, learned_scorers
+from agent.learning.store import Card, LearnedStore, StoreError
 from agent.observe import stages as observe
 from agent.runtime.channels import Channel
 from agent.runtime.health import DeviceHealth, PartHealth
+from agent.senses.learning import LearningRefused
 from agent.senses.registry import readings
 from agent.senses.scorer import Scorer
 from agent.senses.source import SourceError
@@ -79,6 +84,8 @@ class PipelineStatus:
     sources: Mapping[Modality, PartHealth]
     models: Mapping[Modality, PartHealth]
     processed: Mapping[Modality, int]  # samples scored since start, per sense
+    learning: LearningProgress | None = None  # while it learns its own normal
+    learned_version: int | None = None  # the learned version its scorers use, if any
 
 
 class DevicePipeline:
@@ -86,6 +93,10 @@ class DevicePipeline:
 
     A failing source or scorer degrades only its own modality: it is dropped from fusion
     (weights renormalised), reported in the device's health, and retried with backoff.
+
+    With a `store`, the device uses what it learned of its own normal (calibrated scorers and
+    fusion), or, with nothing learned and `learning.enabled`, learns first: its samples go to
+    the learners, only hard limits alarm, and its state is `learning` with the progress.
     """
 
     def __init__(
@@ -95,9 +106,16 @@ class DevicePipeline:
         sink: Sink,
         topics: Topics,
         sequence: Iterator[int],
+        store: LearnedStore | None = None,
     ) -> None:
         self.config = config
         self._channels = channels
+        self._store = store
+        self._calibrated: CalibratedFusion | None = None
+        self._learned_version: int | None = None
+        self._learning: DeviceLearning | None = None
+        if store is not None:
+            self._start_from(store)
         self._sink = sink
         self._topics = topics
         self._tracker = AlarmTracker(config.id, config.alarm, sequence)
@@ -125,6 +143,8 @@ class DevicePipeline:
             sources=MappingProxyType(dict(self._health.sources)),
             models=MappingProxyType(dict(self._health.models)),
             processed=MappingProxyType(dict(self._processed)),
+            learning=self._learning.status() if self._learning is not None else None,
+            learned_version=self._learned_version,
         )
 
     def latencies_ms(self) -> tuple[float, ...]:
@@ -158,6 +178,61 @@ class DevicePipeline:
         self._emit(transition)
         return transition.alarm
 
+    def _start_from(self, store: LearnedStore) -> None:
+        """Use the learned version in use; with none, learn first if the config says so."""
+        try:
+            card = store.card(self.device)
+        except StoreError as exc:  # a damaged card: said, and the device learns anew
+            log.error("learned version unusable", extra={"fields": {
+                "device": self.device, "error": str(exc)}})  # fmt: skip
+            card = None
+        if card is not None:
+            self._apply(card, store)
+        elif self.config.learning.enabled:
+            self._learning = DeviceLearning(self.config, "first run")
+
+    def _apply(self, card: Card, store: LearnedStore) -> None:
+        """Score with what the card holds, and fuse calibrated scores for its target."""
+        scorers = learned_scorers(self.config, card, store)
+        for sense, scorer in scorers.items():
+            self._channels[sense] = Channel(self._channels[sense].source, scorer)
+        self._calibrated = calibrated_fusion(card) if scorers else None
+        self._learned_version = card.version
+
+    def relearn(self, reason: str, duration_s: float | None = None) -> bool:
+        """Learn this machine's normal anew (after maintenance); False without a store."""
+        if self._store is None:
+            return False
+        self._learning = DeviceLearning(self.config, reason, duration_s)
+        self._scores.clear()  # scored on the old scale
+        fields = {"device": self.device, "reason": reason, "duration_s": self._learning.duration_s}
+        log.info("learning started", extra={"fields": fields})
+        self.decide()
+        return True
+
+    async def _finish_learning(self, learning: DeviceLearning, store: LearnedStore) -> None:
+        """Learn, save as a new version and use it; refused, start over and say why."""
+        try:
+            card, learned = await asyncio.to_thread(learning.finish)
+            version = await asyncio.to_thread(store.save, card, learned)
+        except (LearningRefused, StoreError, OSError) as exc:
+            reasons = exc.reasons if isinstance(exc, LearningRefused) else [f"not saved: {exc}"]
+            log.warning("learning refused", extra={"fields": {
+                "device": self.device, "reasons": reasons}})  # fmt: skip
+            if self._learning is learning:
+                self._learning = DeviceLearning(
+                    self.config, learning.reason, learning.duration_s, refused=reasons
+                )
+            return
+        saved = store.card(self.device, version)
+        if self._learning is not learning or saved is None:  # relearn asked for meanwhile
+            return
+        self._apply(saved, store)
+        self._learning = None
+        self._scores.clear()
+        log.info("learned", extra={"fields": {
+            "device": self.device, "version": version, "threshold": saved.threshold}})  # fmt: skip
+
     async def run(self) -> None:
         """Supervise every source and re-decide once a second (staleness, alarm hold)."""
         self._started_at = time.time()
@@ -174,6 +249,9 @@ class DevicePipeline:
         while True:
             await asyncio.sleep(1.0)
             try:
+                learning = self._learning
+                if learning is not None and self._store is not None and learning.ready():
+                    await self._finish_learning(learning, self._store)
                 self.decide()
             except Exception:  # a bug here must not end the device's other tasks
                 log.exception("decision failed", extra={"fields": {"device": self.device}})
@@ -196,7 +274,7 @@ class DevicePipeline:
                         else:
                             self._health.set_source(modality, "ok")
                         backoff.reset()
-                        await self._score(modality, channel, sample)
+                        await self._score(modality, sample)
                 self._health.set_source(modality, "ended", "input ended")
                 return
             except SourceError as exc:
@@ -206,10 +284,14 @@ class DevicePipeline:
                 self._health.set_source(modality, "failed", f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(backoff.next_delay())
 
-    async def _score(self, modality: Modality, channel: Channel, sample: Sample) -> None:
+    async def _score(self, modality: Modality, sample: Sample) -> None:
+        learning = self._learning
         try:
             with observe.timed(observe.Stage.SCORE):
-                score = await asyncio.to_thread(channel.scorer.score, sample)
+                if learning is not None and modality in learning.learners:
+                    score = await asyncio.to_thread(learning.observe, modality, sample)
+                else:
+                    score = await asyncio.to_thread(self._channels[modality].scorer.score, sample)
         except Exception as exc:  # a model that raises is isolated to its modality
             if self._health.models[modality].state == "ok":
                 log.exception("scorer failed", extra={"fields": self._fields(modality)})
@@ -272,6 +354,7 @@ class DevicePipeline:
                 self._channels,
                 now,
                 self._health.unavailable(),
+                self._calibrated if self._learning is None else None,
             )
 
     def _emit(self, transition: AlarmTransition) -> None:
@@ -305,8 +388,14 @@ class DevicePipeline:
     def _publish_state(self, decision: Decision, now: float) -> None:
         active = self._tracker.active
         health = self._health.summary()
+        learning = self._learning.status(now).payload() if self._learning is not None else None
         state = state_payload(
-            decision, active.id if active else None, health, readings(decision.scores)
+            decision,
+            active.id if active else None,
+            health,
+            readings(decision.scores),
+            learning,
+            self._learned_version,
         )
         key = f"{state['state']}|{state['alarm_id']}|{health}"
         last_key, last_at = self._last_state

@@ -27,6 +27,7 @@ from agent.config.device import AgentConfig, DeviceConfig
 from agent.config.loader import ConfigError
 from agent.core.alarms import ClearReason
 from agent.inference.session import ModelError
+from agent.learning.store import LearnedStore
 from agent.runtime.channels import build_channels
 from agent.runtime.pipeline import DevicePipeline
 from agent.runtime.systemd import notify
@@ -72,10 +73,12 @@ def build_pipeline(
     topics: Topics,
     sequence: Iterator[int],
     sink_for: Callable[[DeviceConfig], Sink],
+    learned: LearnedStore | None = None,
 ) -> DevicePipeline:
-    """One device's pipeline with its sources and models (loads the ONNX files)."""
+    """One device's pipeline with its sources and models (loads the ONNX files), scoring with
+    what it learned of its own normal when `learned` holds a version for it."""
     channels = build_channels(device)
-    return DevicePipeline(device, channels, sink_for(device), topics, sequence)
+    return DevicePipeline(device, channels, sink_for(device), topics, sequence, learned)
 
 
 async def build_pipelines(
@@ -83,12 +86,13 @@ async def build_pipelines(
     topics: Topics,
     sequence: Iterator[int],
     sink_for: Callable[[DeviceConfig], Sink],
+    learned: LearnedStore | None = None,
 ) -> dict[str, DevicePipeline]:
     """New pipelines, their models loaded in a thread while the old ones keep running."""
     pipelines = {}
     for device in devices:
         pipelines[device.id] = await asyncio.to_thread(
-            build_pipeline, device, topics, sequence, sink_for
+            build_pipeline, device, topics, sequence, sink_for, learned
         )
     return pipelines
 

@@ -23,6 +23,7 @@ TOO_DEEP = "too_deep"  # nested deeper than the depth limit, not parsed
 NOT_JSON = "not_json"  # not UTF-8, not JSON, NaN/Infinity, 1e999, a lone surrogate
 INVALID = "invalid"  # JSON, but not the shape the topic carries
 UNKNOWN_ALARM = "unknown_alarm"  # an acknowledgement of an alarm the agent does not know
+UNKNOWN_DEVICE = "unknown_device"  # a request for a device the agent does not watch
 ERROR = "error"  # the handler failed on it (a bug): logged and counted all the same
 
 DEFAULT_MAX_DEPTH = 32  # the agent's deepest payload (an alarm's evidence) nests 5 levels
@@ -157,3 +158,11 @@ class AckRequest(Inbound):
     by: Name | None = None
     at: Timestamp | None = None
     note: Text | None = None
+
+
+class LearnRequest(Inbound):
+    """A request to relearn a device's normal (after maintenance), on `<device>/learn`."""
+
+    by: Name | None = None
+    note: Text | None = None
+    duration_s: Annotated[float, Field(gt=0.0, le=7 * 86_400.0, allow_inf_nan=False)] | None = None

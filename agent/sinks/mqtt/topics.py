@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 ANY = "+"  # MQTT's single-level wildcard: Topics(prefix, ANY) speaks for every site
 SITE_KINDS = ("status", "inspection")
-DEVICE_KINDS = ("state", "health", "alarm", "ack")
+DEVICE_KINDS = ("state", "health", "alarm", "ack", "learn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,15 @@ class Topics:
     def ack(self, device: str) -> str:
         """An operator's acknowledgement of the device's alarm (contract C3)."""
         return f"{self.base}/{device}/ack"
+
+    @property
+    def learns(self) -> str:
+        """Requests to relearn a device's normal, for every device."""
+        return self.learn(ANY)
+
+    def learn(self, device: str) -> str:
+        """A request to relearn the device's normal, e.g. after maintenance."""
+        return f"{self.base}/{device}/learn"
 
     def alarm(self, device: str) -> str:
         """Alarm events, QoS 1, not retained."""

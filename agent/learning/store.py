@@ -1,0 +1,179 @@
+"""What a device learned, on disk: one folder per version, a JSON card each, a pointer to the
+one in use.
+
+    <storage>/learned/<device>/v0003/card.json      when, how long, per sense: samples, rate,
+    <storage>/learned/<device>/v0003/<sense>/...    params, summary, files; the fusion threshold
+    <storage>/learned/<device>/current              "v0003"
+
+A version is written in a temporary folder and renamed into place, and `current` is replaced
+atomically, so a crash leaves either the old version in use or the new one. Rolling back moves
+`current` to the version before it; the newest `KEEP` versions are kept. A card is read as
+untrusted input: bounded in size, validated, its file names plain names inside its folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent.senses.learning import Learned
+
+KEEP = 5  # versions kept per device: the one in use and those it can roll back to
+MAX_CARD_BYTES = 4 * 1024 * 1024
+CARD = "card.json"
+CURRENT = "current"
+_VERSION = re.compile(r"^v(\d{4,9})$")
+_FILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+
+
+class StoreError(Exception):
+    """A learned version is missing, damaged or cannot be written; the message says which."""
+
+
+class SenseCard(BaseModel):
+    """What one sense learned, as its card records it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    samples: int = Field(ge=0)
+    rate_hz: float = Field(ge=0.0, allow_inf_nan=False)  # samples per second while learning
+    params: dict[str, Any]
+    summary: dict[str, Any]
+    files: list[str] = Field(default_factory=list, max_length=64)
+    warnings: list[str] = Field(default_factory=list, max_length=64)
+
+
+class Card(BaseModel):
+    """One learned version of one device."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: str
+    version: int = Field(ge=1)
+    started_at: float
+    learned_at: float
+    reason: str  # why it learned: first run, command, MQTT request (who)
+    target_false_alarms_per_day: float = Field(gt=0.0, allow_inf_nan=False)
+    threshold: float = Field(ge=0.0, le=1.0)  # the device's calibrated fusion threshold
+    senses: dict[str, SenseCard]
+
+    def learned(self, sense: str) -> Learned:
+        """The sense's part as its learner returned it (files stay on disk)."""
+        part = self.senses[sense]
+        return Learned(sense, part.samples, part.params, part.summary, {}, part.warnings)
+
+    def rates_hz(self) -> dict[str, float]:
+        """Each sense's sample rate while learning."""
+        return {sense: part.rate_hz for sense, part in self.senses.items()}
+
+
+class LearnedStore:
+    """The learned versions of every device under one storage folder."""
+
+    def __init__(self, storage: Path) -> None:
+        self.root = storage / "learned"
+
+    def device_folder(self, device: str) -> Path:
+        """The device's folder (a device id such as ".." cannot leave the store)."""
+        if device in ("", ".", "..") or "/" in device or "\\" in device:
+            raise StoreError(f"{device!r} cannot name a folder")
+        return self.root / device
+
+    def versions(self, device: str) -> list[int]:
+        """Version numbers kept for the device, oldest first."""
+        folder = self.device_folder(device)
+        if not folder.is_dir():
+            return []
+        found = (_VERSION.match(p.name) for p in folder.iterdir() if p.is_dir())
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def current(self, device: str) -> int | None:
+        """The version in use, or None when the device has learned nothing."""
+        pointer = self.device_folder(device) / CURRENT
+        try:
+            text = pointer.read_text(encoding="ascii", errors="strict")[:32].strip()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeError) as exc:
+            raise StoreError(f"{pointer}: unreadable ({exc})") from exc
+        match = _VERSION.match(text)
+        if match is None:
+            raise StoreError(f"{pointer}: {text!r} names no version")
+        return int(match.group(1))
+
+    def folder(self, device: str, version: int) -> Path:
+        """Where a version's card and files are."""
+        return self.device_folder(device) / f"v{version:04d}"
+
+    def card(self, device: str, version: int | None = None) -> Card | None:
+        """The card of a version (default: the one in use); None when there is none."""
+        version = self.current(device) if version is None else version
+        if version is None:
+            return None
+        path = self.folder(device, version) / CARD
+        try:
+            with path.open("rb") as handle:
+                raw = handle.read(MAX_CARD_BYTES + 1)
+        except OSError as exc:
+            raise StoreError(f"{path}: unreadable ({exc})") from exc
+        if len(raw) > MAX_CARD_BYTES:
+            raise StoreError(f"{path}: over {MAX_CARD_BYTES} bytes")
+        try:
+            card = Card.model_validate(json.loads(raw))
+        except (ValueError, ValidationError) as exc:
+            raise StoreError(f"{path}: not a learned card ({exc})") from exc
+        for sense, part in card.senses.items():
+            for name in part.files:
+                if not re.match(_FILE_NAME, name):
+                    raise StoreError(f"{path}: senses.{sense}.files: {name!r} is not a file name")
+        return card
+
+    def save(self, card: Card, learned: dict[str, Learned]) -> int:
+        """Write a new version (its number replaces card.version) and put it in use."""
+        device_folder = self.device_folder(card.device)
+        device_folder.mkdir(parents=True, exist_ok=True)
+        version = max(self.versions(card.device), default=0) + 1
+        card = card.model_copy(update={"version": version})
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=device_folder))
+        try:
+            for sense, part in learned.items():
+                for name, data in part.files.items():
+                    if not re.match(_FILE_NAME, name):
+                        raise StoreError(f"{sense}: {name!r} is not a file name")
+                    (staging / sense).mkdir(exist_ok=True)
+                    (staging / sense / name).write_bytes(data)
+            (staging / CARD).write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
+            staging.rename(self.folder(card.device, version))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self._point(card.device, version)
+        self._prune(card.device)
+        return version
+
+    def rollback(self, device: str) -> int:
+        """Put the version before the one in use back in use; its number."""
+        current = self.current(device)
+        older = [v for v in self.versions(device) if current is None or v < current]
+        if not older:
+            raise StoreError(f"{device}: no earlier learned version to roll back to")
+        self._point(device, older[-1])
+        return older[-1]
+
+    def _point(self, device: str, version: int) -> None:
+        pointer = self.device_folder(device) / CURRENT
+        temporary = pointer.with_name(f".{CURRENT}.tmp")
+        temporary.write_text(f"v{version:04d}\n", encoding="ascii")
+        temporary.replace(pointer)
+
+    def _prune(self, device: str) -> None:
+        current = self.current(device)
+        for version in self.versions(device)[:-KEEP]:
+            if version != current:
+                shutil.rmtree(self.folder(device, version), ignore_errors=True)
