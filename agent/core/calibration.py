@@ -12,7 +12,9 @@ with a few hundred healthy samples. The maths is in docs/calibration.md.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +54,37 @@ class HealthyTail:
             tail_scale=scale,
             samples=int(values.size),
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """Its fields as JSON types (a learned card stores it so)."""
+        return {
+            "quantiles": list(self.quantiles),
+            "tail_start": self.tail_start,
+            "tail_fraction": self.tail_fraction,
+            "tail_scale": self.tail_scale,
+            "samples": self.samples,
+        }
+
+    @staticmethod
+    def from_json(value: Mapping[str, Any]) -> HealthyTail:
+        """Back from `to_json` (a ValueError naming what is wrong when it is not that)."""
+        try:
+            quantiles = tuple(float(q) for q in value["quantiles"])
+            tail = HealthyTail(
+                quantiles,
+                float(value["tail_start"]),
+                float(value["tail_fraction"]),
+                float(value["tail_scale"]),
+                int(value["samples"]),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a healthy tail: {exc!r}") from exc
+        numbers = (*quantiles, tail.tail_start, tail.tail_fraction, tail.tail_scale)
+        if len(quantiles) < 2 or not all(map(math.isfinite, numbers)) or tail.tail_scale <= 0:
+            raise ValueError("not a healthy tail: quantiles, start, fraction or scale unusable")
+        if not 0.0 < tail.tail_fraction <= 1.0 or list(quantiles) != sorted(quantiles):
+            raise ValueError("not a healthy tail: fraction outside (0, 1] or quantiles unsorted")
+        return tail
 
     def exceedance(self, raw: float) -> float:
         """P(a healthy sample scores at least `raw`)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from agent.config.base import PositiveFloat, StrictModel
@@ -10,8 +12,10 @@ SENSE = "vibration"
 
 
 class AccelerometerConfig(StrictModel):
-    """RMS values replayed in a loop at `rate_hz`; `alarm_rms` scores 1."""
+    """RMS values replayed in a loop at `rate_hz`, or read from `level_file` at every window
+    when set (a test changes the machine while it runs); `alarm_rms` scores 1."""
 
     rms: list[float] = Field(min_length=1)
+    level_file: Path | None = None
     rate_hz: PositiveFloat = 10.0
     alarm_rms: PositiveFloat = 1.0

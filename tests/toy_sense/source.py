@@ -29,5 +29,7 @@ class AccelerometerSource:
         pacer = Pacer(self.config.rate_hz)
         for index, level in enumerate(itertools.cycle(self.config.rms)):
             await pacer.wait()
+            if self.config.level_file is not None:
+                level = float(self.config.level_file.read_text())
             window = np.full(WINDOW, level, np.float32)
             yield Sample(self.device, SENSE, time.time(), window, {"frame_index": index})

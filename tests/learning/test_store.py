@@ -1,0 +1,92 @@
+"""Learned versions on disk: numbered, pointed at, rolled back, pruned, read as untrusted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from agent.learning.store import KEEP, Card, LearnedStore, SenseCard, StoreError
+from agent.senses.learning import Learned
+
+
+def card(device: str = "pump-01") -> Card:
+    part = SenseCard(samples=40, rate_hz=2.0, params={"tail": [1, 2]}, summary={}, files=["m.onnx"])
+    return Card(
+        device=device,
+        version=1,
+        started_at=1.0,
+        learned_at=2.0,
+        reason="test",
+        target_false_alarms_per_day=1.0,
+        threshold=0.99,
+        senses={"sensor": part},
+    )
+
+
+def learned() -> dict[str, Learned]:
+    return {"sensor": Learned("sensor", 40, {"tail": [1, 2]}, {}, {"m.onnx": b"model"})}
+
+
+def test_versions_count_up_and_the_newest_is_in_use(tmp_path: Path) -> None:
+    store = LearnedStore(tmp_path)
+    assert store.current("pump-01") is None and store.card("pump-01") is None
+    assert store.save(card(), learned()) == 1
+    assert store.save(card(), learned()) == 2
+    assert store.current("pump-01") == 2
+    loaded = store.card("pump-01")
+    assert loaded is not None and loaded.version == 2
+    assert loaded.learned("sensor").params == {"tail": [1, 2]}
+    assert (store.folder("pump-01", 2) / "sensor" / "m.onnx").read_bytes() == b"model"
+
+
+def test_rollback_goes_to_the_version_before_and_stops_at_the_first(tmp_path: Path) -> None:
+    store = LearnedStore(tmp_path)
+    for _ in range(3):
+        store.save(card(), learned())
+    assert store.rollback("pump-01") == 2
+    assert store.rollback("pump-01") == 1
+    with pytest.raises(StoreError, match="no earlier"):
+        store.rollback("pump-01")
+    assert store.save(card(), learned()) == 4  # a relearn after a rollback is the newest
+
+
+def test_old_versions_are_pruned_but_not_the_one_in_use(tmp_path: Path) -> None:
+    store = LearnedStore(tmp_path)
+    for _ in range(KEEP + 3):
+        store.save(card(), learned())
+    assert store.versions("pump-01") == list(range(4, KEEP + 4))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda p: p.write_text("{not json"), "not a learned card"),
+        (lambda p: p.write_bytes(b" " * (5 * 1024 * 1024)), "over"),
+        (lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "extra": 1})), "extra"),
+        (lambda p: p.write_text(p.read_text().replace('"m.onnx"', '"../../x"')), "not a file"),
+    ],
+)
+def test_a_damaged_card_is_refused_naming_why(
+    tmp_path: Path, damage: Callable[[Path], object], message: str
+) -> None:
+    store = LearnedStore(tmp_path)
+    store.save(card(), learned())
+    damage(store.folder("pump-01", 1) / "card.json")
+    with pytest.raises(StoreError, match=message):
+        store.card("pump-01")
+
+
+def test_a_device_id_cannot_leave_the_store(tmp_path: Path) -> None:
+    with pytest.raises(StoreError):
+        LearnedStore(tmp_path).save(card(".."), learned())
+
+
+def test_a_pointer_to_nothing_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    store = LearnedStore(tmp_path)
+    store.save(card(), learned())
+    (tmp_path / "learned" / "pump-01" / "current").write_text("../etc")
+    with pytest.raises(StoreError, match="names no version"):
+        store.current("pump-01")
