@@ -99,8 +99,12 @@ class DeviceLearning:
         )
 
     def ready(self, now: float | None = None) -> bool:
-        """Long enough, and every sense has what it needs."""
-        return self.status(now).progress >= 1.0
+        """Long enough, and every sense has what it needs or a problem to refuse for (after
+        which learning starts over, the refusal's reasons shown)."""
+        now = time.time() if now is None else now
+        status = self.status(now)
+        long_enough = now - self.started_at >= self.duration_s
+        return long_enough and (status.progress >= 1.0 or bool(status.problems))
 
     def rate_hz(self, sense: Modality, now: float) -> float:
         """Samples per second the sense delivered while learning."""

@@ -20,7 +20,5 @@ VIBRATION = SenseSpec(
     default_weight=0.25,
     colour="#ffd54f",
     readings=rms_reading,
-    learning=LearningSpec(
-        RmsLearner, lambda d, c, learned, folder: LearnedRmsScorer(d, c, learned)
-    ),
+    learning=LearningSpec(RmsLearner, LearnedRmsScorer),
 )

@@ -12,8 +12,9 @@ SENSE = "vibration"
 
 
 class AccelerometerConfig(StrictModel):
-    """RMS values replayed in a loop at `rate_hz`, or read from `level_file` at every window
-    when set (a test changes the machine while it runs); `alarm_rms` scores 1."""
+    """RMS values replayed in a loop at `rate_hz`, or, when `level_file` is set, the values it
+    holds (read at every window: a test changes the machine while it runs); `alarm_rms`
+    scores 1."""
 
     rms: list[float] = Field(min_length=1)
     level_file: Path | None = None

@@ -30,6 +30,7 @@ class AccelerometerSource:
         for index, level in enumerate(itertools.cycle(self.config.rms)):
             await pacer.wait()
             if self.config.level_file is not None:
-                level = float(self.config.level_file.read_text())
+                levels = self.config.level_file.read_text().split()
+                level = float(levels[index % len(levels)])
             window = np.full(WINDOW, level, np.float32)
             yield Sample(self.device, SENSE, time.time(), window, {"frame_index": index})

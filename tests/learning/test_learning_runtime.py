@@ -1,0 +1,114 @@
+"""A device learns its own normal in the running agent, then alarms on departures from it,
+with a real broker: state `learning` with progress, hard limits alarming meanwhile, refusal
+of abnormal data, relearn by an MQTT request, rollback (the toy sense of tests/toy_sense)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from agent.config.device import AgentConfig
+from agent.config.loader import parse_config
+from agent.learning.store import LearnedStore
+from agent.senses.registry import SENSES
+from tests.support.mqtt import Collector, subscribe
+from tests.support.tasks import agent_running
+from tests.toy_sense import VIBRATION
+
+pytestmark = pytest.mark.slow
+
+HEALTHY = "0.10 0.11 0.12 0.105 0.115 0.095 0.1 0.125"
+
+
+@pytest.fixture(autouse=True)
+def vibration_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(SENSES, VIBRATION.name, VIBRATION)
+
+
+def fan(tmp_path: Path, broker: tuple[str, int], prefix: str, levels: str) -> AgentConfig:
+    level_file = tmp_path / "levels"
+    level_file.write_text(levels)
+    return parse_config({
+        "site": "plant",
+        "broker": {"host": broker[0], "port": broker[1], "topic_prefix": prefix},
+        "inspection": {"enabled": False},
+        "storage": {"dir": str(tmp_path / "state"), "evidence": {"enabled": False}},
+        "devices": [{
+            "id": "fan-01",
+            "sources": {"accelerometer": {
+                "rms": [0.1], "rate_hz": 40, "level_file": str(level_file)}},
+            "alarm": {"min_hold_s": 0},
+            "learning": {"enabled": True, "duration_s": 1, "target_false_alarms_per_day": 1},
+        }],
+    })  # fmt: skip
+
+
+def states(seen: Collector) -> list[dict[str, Any]]:
+    return seen.json("/fan-01/state")
+
+
+def learned(seen: Collector, version: int) -> bool:
+    return any(s["learned_version"] == version and s["state"] == "ok" for s in states(seen))
+
+
+async def test_a_first_run_learns_then_alarms_on_a_departure_from_this_machines_normal(
+    tmp_path: Path, broker: tuple[str, int], topic_prefix: str
+) -> None:
+    config = fan(tmp_path, broker, topic_prefix, HEALTHY)
+    async with subscribe(*broker, f"{topic_prefix}/#") as seen, agent_running(config):
+        await seen.wait_for(lambda c: any(s["state"] == "learning" for s in states(c)), 10)
+        await seen.wait_for(lambda c: learned(c, 1), 20)
+        (tmp_path / "levels").write_text("0.5")  # 4x the healthy level, half the hard limit
+        await seen.wait_for(lambda c: any(a["event"] == "raised" for a in c.json("/alarm")), 10)
+    learning = [s["learning"] for s in states(seen) if s["state"] == "learning"]
+    assert 0 <= learning[0]["progress"] < 1 and learning[0]["reason"] == "first run"
+    assert not any(a["event"] == "raised" for a in seen.json("/alarm")[:-1])  # none before
+    (raised,) = [a for a in seen.json("/alarm") if a["event"] == "raised"]
+    assert raised["type"] == "imbalance" and raised["rule"] == "calibrated"
+    card = LearnedStore(tmp_path / "state").card("fan-01")
+    assert card is not None and card.senses["vibration"].samples >= 30
+    assert 20 < card.senses["vibration"].rate_hz < 60  # 40 a second, as configured
+    assert raised["threshold"] == card.threshold > 0.99999
+
+
+async def test_a_hard_limit_alarms_while_learning_and_the_data_is_refused_naming_why(
+    tmp_path: Path, broker: tuple[str, int], topic_prefix: str
+) -> None:
+    config = fan(tmp_path, broker, topic_prefix, "2.0")  # over alarm_rms from the start
+    async with subscribe(*broker, f"{topic_prefix}/#") as seen, agent_running(config):
+        await seen.wait_for(lambda c: any(a["event"] == "raised" for a in c.json("/alarm")), 10)
+        await seen.wait_for(
+            lambda c: any(s["learning"] and s["learning"]["refused"] for s in states(c)), 15
+        )
+        (tmp_path / "levels").write_text(HEALTHY)  # repaired: the next attempt learns
+        await seen.wait_for(lambda c: learned(c, 1), 20)
+    refused = next(s["learning"]["refused"] for s in states(seen) if s["learning"]["refused"])
+    assert any(r.startswith("vibration: alarm_rms reached") for r in refused)
+    problems = [p for s in states(seen) if s["learning"] for p in s["learning"]["problems"]]
+    assert any("alarm_rms reached" in p for p in problems)
+
+
+async def test_relearn_on_request_over_mqtt_then_roll_back(
+    tmp_path: Path, broker: tuple[str, int], topic_prefix: str
+) -> None:
+    config = fan(tmp_path, broker, topic_prefix, HEALTHY)
+    learn_topic = f"{topic_prefix}/plant/fan-01/learn"
+    async with subscribe(*broker, f"{topic_prefix}/#") as seen, agent_running(config) as agent:
+        await seen.wait_for(lambda c: learned(c, 1), 20)
+        async with aiomqtt.Client(*broker) as client:
+            await client.publish(learn_topic, b"{not json", qos=1)
+            await client.publish(f"{topic_prefix}/plant/ghost/learn", b"{}", qos=1)
+            request = b'{"by": "maintenance", "note": "bearing replaced", "duration_s": 1}'
+            await client.publish(learn_topic, request, qos=1)
+        await seen.wait_for(lambda c: learned(c, 2), 20)
+        assert LearnedStore(tmp_path / "state").rollback("fan-01") == 1
+        await agent.reload(config)  # what SIGHUP does: the device takes the rolled-back version
+        await seen.wait_for(lambda c: states(c)[-1]["learned_version"] == 1, 10)
+        await asyncio.sleep(0.2)
+        assert agent.pipelines[0].status().learned_version == 1
+    reasons = [s["learning"]["reason"] for s in states(seen) if s["state"] == "learning"]
+    assert "MQTT request by maintenance: bearing replaced" in reasons
