@@ -4,8 +4,8 @@ For each run (agent/apps/evaluate/runs.py) the first part (`--learn`, default 10
 as healthy (agent/senses/audio/baseline.py); every later window is scored, calibrated, made to
 persist (`persisted`: it counts only when two thirds of the last minute's windows reach it) and
 passed through fusion and the agent's alarm lifecycle on the run's own clock, exactly as the
-agent decides. The anchor to beat, `baseline_rule`, is a plain rule learned on the same part: RMS or
-kurtosis above mean + 3 sd, raised after 3 windows in a row and cleared after 3 below.
+agent decides. The anchor to beat, `baseline_rule`, is a plain rule learned on the same part:
+RMS or kurtosis above mean + 3 sd, raised after 3 windows in a row and cleared after 3 below.
 
 Scoring (the keys of the JSON):
 - the first half of life is [end of learning, half the run); the second half, the rest;
@@ -97,7 +97,7 @@ def learned_episodes(run: Run, count: int, target_per_day: float) -> list[Episod
     )
     tracker = AlarmTracker(run.name, AlarmConfig(min_hold_s=0.0), sequence_from())
     span = max(1, round(PERSISTENCE_S / interval))
-    recent: deque[float] = deque([0.0] * span, maxlen=span)
+    recent: deque[float] = deque([0.0] * span, maxlen=span)  # the learned windows: healthy
     transitions = []
     for window, at in zip(run.windows[count:], run.times_s[count:], strict=True):
         recent.append(baseline.score(window))
