@@ -12,6 +12,7 @@ import pytest
 import soundfile
 
 from agent.apps.evaluate import evaluate
+from agent.apps.evaluate.baseline import persisted
 from agent.apps.evaluate.datasets import DatasetError
 
 RATE = 25_600
@@ -30,6 +31,38 @@ def failing_run(path: Path) -> Path:
         windows.append(window)
     np.savez(path, x=np.array(windows, np.float16), t_s=10.0 * np.arange(SNAPSHOTS), fs=RATE)
     return path
+
+
+def stepped_run(path: Path, loud: list[int]) -> Path:
+    """A healthy run of SNAPSHOTS windows, twice as loud at the snapshots in `loud`."""
+    rng = np.random.default_rng(7)
+    windows = 0.3 * rng.standard_normal((SNAPSHOTS, 2560))
+    windows[loud] *= 2.0
+    np.savez(path, x=windows.astype(np.float16), t_s=10.0 * np.arange(SNAPSHOTS), fs=RATE)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("loud", "alarms"),
+    [
+        ([60, 90, 120, 130], 0),  # single knocks
+        (list(range(100, 103)), 0),  # 30 s: under two thirds of a minute
+        (list(range(100, 104)), 1),  # 40 s: two thirds of a minute
+    ],
+)
+def test_an_alarm_needs_two_thirds_of_a_minute(
+    tmp_path: Path, loud: list[int], alarms: int
+) -> None:
+    (run,) = evaluate("baseline", stepped_run(tmp_path / "b.npz", loud))["per_run"]
+    assert run["alarms"] == alarms
+    if alarms:  # raised at the fourth loud window, cleared once half the minute is quiet again
+        assert run["alarm_open_first_half_s"] == pytest.approx(30.0)
+
+
+def test_persisted_is_the_score_two_thirds_of_the_windows_reach() -> None:
+    assert persisted([0.0, 0.0, 1.0, 1.0, 1.0, 1.0]) == 1.0
+    assert persisted([1.0, 0.0, 1.0, 0.0, 1.0, 0.5]) == 0.5
+    assert persisted([0.2, 0.9, 0.7]) == 0.7
 
 
 def healthy_clips(folder: Path, count: int = 60, seed: int = 5) -> Path:

@@ -1,10 +1,11 @@
 """`edge-agent evaluate baseline`: learn a machine's healthy vibration, then watch it fail.
 
 For each run (agent/apps/evaluate/runs.py) the first part (`--learn`, default 10 %) is learned
-as healthy (agent/senses/audio/baseline.py); every later window is scored, calibrated, passed
-through fusion and the agent's alarm lifecycle on the run's own clock, exactly as the agent
-decides. The anchor to beat, `baseline_rule`, is a plain rule learned on the same part: RMS or
-kurtosis above mean + 3 sd, raised after 3 windows in a row and cleared after 3 below.
+as healthy (agent/senses/audio/baseline.py); every later window is scored, calibrated, made to
+persist (`persisted`: it counts only when two thirds of the last minute's windows reach it) and
+passed through fusion and the agent's alarm lifecycle on the run's own clock, exactly as the
+agent decides. The anchor to beat, `baseline_rule`, is a plain rule learned on the same part:
+RMS or kurtosis above mean + 3 sd, raised after 3 windows in a row and cleared after 3 below.
 
 Scoring (the keys of the JSON):
 - the first half of life is [end of learning, half the run); the second half, the rest;
@@ -19,9 +20,10 @@ Scoring (the keys of the JSON):
 
 from __future__ import annotations
 
+import math
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,8 @@ from agent.senses.audio.baseline import VibrationBaseline
 from agent.senses.audio.config import SENSE
 
 TARGET_FALSE_ALARMS_PER_DAY = 1.0
-PERSISTENCE = 3  # the calibrated score is the median of this many windows
+PERSISTENCE_S = 60.0  # a fault lasts; a knock or a load step does not fill a minute
+PERSISTENCE_SHARE = 2 / 3  # of the windows in that minute that must reach the score
 RULE_SIGMAS = 3.0
 RULE_RUN = 3  # the anchor raises (and clears) after this many windows in a row
 
@@ -93,16 +96,27 @@ def learned_episodes(run: Run, count: int, target_per_day: float) -> list[Episod
         stale_after_s=3 * interval,
     )
     tracker = AlarmTracker(run.name, AlarmConfig(min_hold_s=0.0), sequence_from())
-    recent: deque[float] = deque(maxlen=PERSISTENCE)
+    span = max(1, round(PERSISTENCE_S / interval))
+    recent: deque[float] = deque([0.0] * span, maxlen=span)  # the learned windows: healthy
     transitions = []
     for window, at in zip(run.windows[count:], run.times_s[count:], strict=True):
         recent.append(baseline.score(window))
-        value = float(np.median(recent))
+        value = persisted(recent)
         score = Score(run.name, SENSE, value, "departure", {}, float(at), float(at))
         decision = fuse(run.name, {SENSE: score}, fusion, [SENSE], float(at))
         if (transition := tracker.update(decision, float(at))) is not None:
             transitions.append((transition.event, float(at)))
     return list(episodes_of(transitions))
+
+
+def persisted(recent: Iterable[float]) -> float:
+    """The highest score that `PERSISTENCE_SHARE` of the recent windows reach.
+
+    Raising at a threshold then needs that share of the windows over it, and clearing below
+    threshold − hysteresis needs more than the rest under that: one window decides neither.
+    """
+    ranked = sorted(recent, reverse=True)
+    return ranked[math.ceil(PERSISTENCE_SHARE * len(ranked)) - 1]
 
 
 def episodes_of(transitions: list[tuple[AlarmEvent, float]]) -> Iterator[Episode]:

@@ -1,19 +1,22 @@
 """A machine's own healthy sound or vibration, learned on site, and how far a window departs.
 
-Each window becomes a few level and shape features that a developing bearing or gear fault
-moves: overall RMS, kurtosis and crest factor (impacts), and the energy in octave-wide bands
-(faults add energy at their own frequencies, often high ones first). Learning keeps each
-feature's median and robust spread over healthy windows; a window's raw score is the RMS of
-its robust z-scores, and a `HealthyTail` fitted to the healthy windows' raw scores makes it a
-calibrated score (docs/calibration.md). Nothing here is trained off site: any sample rate, any
-machine.
+Each window becomes its level features: overall RMS and the energy in octave-wide bands. A
+developing bearing or gear fault adds energy, at its own frequencies first and then across the
+spectrum, and keeps adding it as it grows, so levels trend with damage. Impulsiveness
+(kurtosis, crest factor) is left out: in a 0.1 s window one knock dominates it, so healthy
+running has a heavy tail of it that would push every threshold up. Learning keeps each
+feature's median and robust spread over healthy windows; a window's raw score is its largest
+rise above the healthy median in robust standard deviations (a quieter band is not a fault),
+and a `HealthyTail` fitted to the healthy windows' raw scores calibrates it
+(docs/calibration.md). Nothing here is trained off site: any sample rate, any machine.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -34,24 +37,26 @@ def band_edges(rate: int) -> list[tuple[float, float]]:
 
 
 def vibration_features(window: np.ndarray, rate: int) -> np.ndarray:
-    """Level and shape features of one mono window (any unit: acceleration or sound)."""
+    """Log RMS and log octave-band energies of one mono window (any unit)."""
     x = np.asarray(window, dtype=np.float64).ravel()
     if x.size < 16:
         raise ValueError(f"a window of {x.size} samples is too short")
     x = x - x.mean()
     power = float(np.mean(x * x)) + EPS
-    kurtosis = float(np.mean(x**4)) / (power * power)
-    crest = float(np.max(np.abs(x))) / np.sqrt(power)
     spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size))) ** 2
     freqs = np.fft.rfftfreq(x.size, 1.0 / rate)
     bands = [spectrum[(freqs >= lo) & (freqs < hi)].sum() for lo, hi in band_edges(rate)]
-    levels = [0.5 * np.log10(power), np.log10(kurtosis + EPS), np.log10(crest + EPS)]
-    return np.array([*levels, *np.log10(np.asarray(bands) + EPS)], dtype=np.float64)
+    return np.array([0.5 * np.log10(power), *np.log10(np.asarray(bands) + EPS)])
+
+
+def rise(features: np.ndarray, centre: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """The largest rise of each row of features above the centre, in spreads (0: none)."""
+    return np.maximum((features - centre) / spread, 0.0).max(axis=-1)
 
 
 @dataclass(frozen=True, slots=True)
 class VibrationBaseline:
-    """The healthy features of one machine and the calibration of their distance."""
+    """The healthy features of one machine and the calibration of their departure."""
 
     rate: int
     centre: tuple[float, ...]
@@ -65,15 +70,44 @@ class VibrationBaseline:
         centre = np.median(features, axis=0)
         mad = np.median(np.abs(features - centre), axis=0)
         spread = np.maximum(MAD_TO_SD * mad, SPREAD_FLOOR)
-        raw = np.sqrt(np.mean(((features - centre) / spread) ** 2, axis=1))
-        tail = HealthyTail.fit(raw)
+        tail = HealthyTail.fit(rise(features, centre, spread))
         return VibrationBaseline(rate, tuple(map(float, centre)), tuple(map(float, spread)), tail)
 
     def raw(self, window: np.ndarray) -> float:
-        """Distance of a window from the healthy centre, in robust standard deviations."""
-        z = (vibration_features(window, self.rate) - self.centre) / np.asarray(self.spread)
-        return float(np.sqrt(np.mean(z * z)))
+        """How far the most-risen level of a window is above healthy, in robust sd."""
+        features = vibration_features(window, self.rate)
+        return float(rise(features, np.asarray(self.centre), np.asarray(self.spread)))
 
     def score(self, window: np.ndarray) -> float:
         """The calibrated score: P(a healthy window of this machine departs less)."""
         return self.tail.calibrated(self.raw(window))
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain numbers and lists that `json.dumps` takes and `from_json` reads back."""
+        return {
+            "rate": self.rate,
+            "centre": list(self.centre),
+            "spread": list(self.spread),
+            "tail": {**asdict(self.tail), "quantiles": list(self.tail.quantiles)},
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> VibrationBaseline:
+        """The baseline `to_json` wrote (a ValueError when it does not fit these features)."""
+        try:
+            rate, tail = int(data["rate"]), data["tail"]
+            centre = tuple(float(v) for v in data["centre"])
+            spread = tuple(float(v) for v in data["spread"])
+            healthy = HealthyTail(
+                quantiles=tuple(float(v) for v in tail["quantiles"]),
+                tail_start=float(tail["tail_start"]),
+                tail_fraction=float(tail["tail_fraction"]),
+                tail_scale=float(tail["tail_scale"]),
+                samples=int(tail["samples"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a vibration baseline: {exc!r}") from exc
+        features = 1 + len(band_edges(rate))
+        if rate <= 0 or len(centre) != features or len(spread) != features:
+            raise ValueError(f"a baseline at {rate} Hz has {features} features")
+        return VibrationBaseline(rate, centre, spread, healthy)
