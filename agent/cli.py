@@ -14,6 +14,7 @@ from agent.apps.bench.command import BENCH_HELP, add_bench_arguments, run_bench_
 from agent.apps.evaluate import EVALUATORS, evaluate
 from agent.apps.evaluate.datasets import DatasetError
 from agent.apps.evaluate.report import render
+from agent.apps.learn.command import LEARN_HELP, add_learn_arguments, run_learn
 from agent.config.base import overridden
 from agent.config.device import AgentConfig
 from agent.config.loader import ConfigError, load_config
@@ -111,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_arguments(command(sub, "bench", BENCH_HELP), broker_address)
 
+    add_learn_arguments(command(sub, "learn", LEARN_HELP))
+
     evaluate = command(sub, "evaluate", "Measure how well a model scores on labelled data.")
     evaluate.add_argument("kind", choices=sorted(EVALUATORS))
     evaluate.add_argument("--data", required=True, type=Path, help="dataset to evaluate on")
@@ -185,13 +188,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "bench":
         return run_bench_command(args)
     try:
-        config = load_config(args.config if args.command == "run" else args.file)
+        config = load_config(args.file if args.command == "check-config" else args.config)
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "check-config":
         print(f"OK: {args.file} (site {config.site}, {len(config.devices)} devices)")
         return 0
+    if args.command == "learn":
+        return run_learn(config, args)
     from agent.runtime.agent import run_until_signalled  # loads the model stack only when running
 
     def with_overrides(loaded: AgentConfig) -> AgentConfig:  # at start and on every SIGHUP

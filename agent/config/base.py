@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
@@ -76,3 +77,13 @@ def resolve_local_uri(uri: str, info: ValidationInfo) -> str:
     if has_glob or exists:
         return str(candidate)
     return uri
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
+_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3_600.0, "d": 86_400.0}
+
+
+def duration_seconds(text: str) -> float | None:
+    """Seconds of a duration written as a person would (90s, 30m, 2h, 1.5d); None if not one."""
+    match = _DURATION.match(text.strip().lower())
+    return float(match.group(1)) * _UNIT_S[match.group(2)] if match else None

@@ -8,7 +8,6 @@ same within the run). A folder's optional `run.yaml` says `ends_in_failure: true
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,13 +17,11 @@ import yaml
 from pydantic import ValidationError
 
 from agent.apps.evaluate.datasets import DatasetError
-from agent.config.base import Seconds, StrictModel
+from agent.config.base import Seconds, StrictModel, duration_seconds
 from agent.senses.audio.preprocess import to_mono_float
 
 CLIP_SUFFIXES = (".wav", ".flac")
 MAX_RUN_YAML_BYTES = 64 * 1024
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h)$")
-UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 class RunInfo(StrictModel):
@@ -114,13 +111,11 @@ def read_run_info(path: Path) -> RunInfo:
 
 def learn_windows(run: Run, learn: str) -> int:
     """How many leading windows `learn` means: a fraction (0.1) or a duration (30m, 2h)."""
-    text = learn.strip().lower()
-    if match := DURATION.match(text):
-        seconds = float(match.group(1)) * UNIT_S[match.group(2)]
+    if (seconds := duration_seconds(learn)) is not None:
         count = int(np.searchsorted(run.times_s, seconds, side="left"))
     else:
         try:
-            fraction = float(text)
+            fraction = float(learn)
         except ValueError:
             raise DatasetError(f"--learn {learn!r}: a fraction (0.1) or a duration (30m)") from None
         if not 0.0 < fraction < 1.0:
