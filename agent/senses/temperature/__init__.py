@@ -3,9 +3,11 @@
 from typing import Any
 
 from agent.core.samples import Score
+from agent.senses.learning import LearningSpec
 from agent.senses.spec import EvidenceSpec, SenseSpec
 from agent.senses.temperature.config import SENSE, InfraredConfig
 from agent.senses.temperature.evidence import thermal_png
+from agent.senses.temperature.learn import TemperatureLearner, learned_scorer
 from agent.senses.temperature.scorer import TemperatureScorer
 from agent.senses.temperature.source import InfraredSource
 
@@ -27,4 +29,5 @@ TEMPERATURE = SenseSpec(
     default_weight=0.3,
     colour="#ff8a65",
     readings=max_temperature,
+    learning=LearningSpec(learner=TemperatureLearner, scorer=learned_scorer),
 )

@@ -1,0 +1,187 @@
+"""The audio sense learns this machine's healthy sound; the classifier names what departs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.core.samples import Sample
+from agent.senses.audio import AUDIO
+from agent.senses.audio.config import MicrophoneConfig
+from agent.senses.audio.learn import (
+    LEARN_WINDOWS,
+    LearnedSoundScorer,
+    baseline_from_params,
+    baseline_params,
+)
+from agent.senses.learning import EXCEEDANCE, RAW, Learned, LearningRefused
+from tests.support.audio_files import knock_model, knocking, microphone_config, noise, tone
+from tests.support.onnx_models import constant_model
+
+RATE = 16_000
+WINDOW_S = 0.5
+CLASSES = ["normal", "knocking"]
+SPEC = AUDIO.learning
+assert SPEC is not None
+
+
+def machine(seed: int, rate: int = RATE, noise_level: float = 0.05) -> np.ndarray:
+    """A healthy machine: a 120 Hz hum and its 1 kHz whine over broadband noise."""
+    hum = tone(120.0, WINDOW_S, rate, 0.3) + tone(1000.0, WINDOW_S, rate, 0.1)
+    return hum + noise(WINDOW_S, rate, noise_level, seed)
+
+
+def sample(signal: np.ndarray, rate: int = RATE) -> Sample:
+    return Sample("fan-01", "audio", 0.0, signal, {"sample_rate": rate})
+
+
+def impacts(seed: int) -> np.ndarray:
+    """The machine with a sharp knock 37 times a second, as a spalled bearing makes."""
+    signal = machine(seed)
+    signal[:: RATE // 37] += 0.8
+    return signal
+
+
+def new_band(seed: int) -> np.ndarray:
+    """The machine with a faint 5 kHz whistle it never had."""
+    return machine(seed) + tone(5000.0, WINDOW_S, RATE, 0.05)
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> MicrophoneConfig:
+    """The knock detector: steady sound is normal, pulsing sound is knocking."""
+    model = knock_model(tmp_path_factory.mktemp("audio") / "knock.onnx")
+    return microphone_config(
+        model, device=0, sample_rate=RATE, window_s=WINDOW_S, classifier={"class_names": CLASSES}
+    )
+
+
+@pytest.fixture(scope="module")
+def unsure_config(tmp_path_factory: pytest.TempPathFactory) -> MicrophoneConfig:
+    """A classifier that always leans to knocking (p 0.6) without being confident."""
+    path = tmp_path_factory.mktemp("audio") / "unsure.onnx"
+    model = constant_model(path, np.array([[0.0, 0.4]]), [1, "time", 40], input_name="mfcc")
+    return microphone_config(
+        model, device=0, sample_rate=RATE, window_s=WINDOW_S, classifier={"class_names": CLASSES}
+    )
+
+
+@pytest.fixture(scope="module")
+def learned(config: MicrophoneConfig) -> Learned:
+    learner = SPEC.learner("fan-01", config)
+    for seed in range(LEARN_WINDOWS):
+        assert learner.observe(sample(machine(seed))) is None
+    assert learner.progress() == pytest.approx(1.0)
+    assert learner.problems() == []
+    return learner.finish()
+
+
+def stored(learned: Learned) -> Learned:
+    """What the runtime reads back: params and summary through JSON."""
+    text = json.dumps({"params": learned.params, "summary": learned.summary})
+    back = json.loads(text)
+    return Learned(learned.sense, learned.samples, back["params"], back["summary"])
+
+
+def built(config: MicrophoneConfig, learned: Learned, folder: Path) -> LearnedSoundScorer:
+    scorer = SPEC.scorer("fan-01", config, stored(learned), folder)
+    assert isinstance(scorer, LearnedSoundScorer)
+    return scorer
+
+
+def test_what_is_learned_survives_json_unchanged(learned: Learned) -> None:
+    assert json.loads(json.dumps(learned.params)) == learned.params
+    assert json.loads(json.dumps(learned.summary)) == learned.summary
+    baseline = baseline_from_params(learned.params["baseline"])
+    assert baseline_params(baseline) == learned.params["baseline"]
+    assert learned.summary["windows"] == LEARN_WINDOWS
+    assert learned.summary["sample_rate"] == RATE
+
+
+def test_healthy_sound_stays_low(
+    config: MicrophoneConfig, learned: Learned, tmp_path: Path
+) -> None:
+    scorer = built(config, learned, tmp_path)
+    scores = [scorer.score(sample(machine(seed))) for seed in range(1000, 1200)]
+    values = np.array([s.value for s in scores])
+    assert np.mean(values >= 0.999) < 0.02
+    assert {s.label for s in scores if s.value < 0.999} == {"normal"}
+    assert all(s.evidence[EXCEEDANCE] == pytest.approx(1.0 - s.value) for s in scores)
+
+
+@pytest.mark.parametrize("departure", [impacts, new_band])
+def test_a_departure_scores_far_in_the_tail(
+    departure: Callable[[int], np.ndarray],
+    config: MicrophoneConfig,
+    learned: Learned,
+    tmp_path: Path,
+) -> None:
+    scorer = built(config, learned, tmp_path)
+    healthy = scorer.score(sample(machine(2000)))
+    departed = scorer.score(sample(departure(2000)))
+    assert departed.value > 0.9999
+    assert departed.evidence[RAW] > healthy.evidence[RAW]
+    assert set(departed.evidence["probabilities"]) == set(CLASSES)
+
+
+def test_the_label_names_the_classifiers_fault_only_when_the_score_is_high(
+    config: MicrophoneConfig,
+    unsure_config: MicrophoneConfig,
+    learned: Learned,
+    tmp_path: Path,
+) -> None:
+    unsure = built(unsure_config, learned, tmp_path)
+    healthy = unsure.score(sample(machine(3000)))
+    assert healthy.evidence["probabilities"]["knocking"] == pytest.approx(0.6, abs=0.01)
+    assert healthy.value < 0.999
+    assert healthy.label == "normal"
+    assert unsure.score(sample(new_band(3000))).label == "knocking"
+    # a high score the classifier calls normal is named as such, not as normal
+    knock_detector = built(config, learned, tmp_path)
+    whistle = knock_detector.score(sample(new_band(3000)))
+    assert whistle.evidence["probabilities"]["normal"] > 0.5
+    assert whistle.label == "departure"
+    assert knock_detector.score(sample(knocking(WINDOW_S, RATE))).label == "knocking"
+
+
+def test_a_run_the_classifier_confidently_calls_faulty_is_refused(
+    config: MicrophoneConfig,
+) -> None:
+    learner = SPEC.learner("fan-01", config)
+    for seed in range(10):
+        learner.observe(sample(machine(seed)))
+    for _ in range(30):
+        learner.observe(sample(knocking(WINDOW_S, RATE)))
+    faulty = [p for p in learner.problems() if "knocking" in p]
+    assert len(faulty) == 1
+    assert "75%" in faulty[0]
+    with pytest.raises(LearningRefused) as refused:
+        learner.finish()
+    assert faulty[0] in refused.value.reasons
+
+
+def test_silence_is_not_learned_nor_judged(
+    config: MicrophoneConfig, learned: Learned, tmp_path: Path
+) -> None:
+    quiet = noise(WINDOW_S, RATE, 1e-5)  # -100 dBFS: a stopped machine
+    learner = SPEC.learner("fan-01", config)
+    for seed in range(5):
+        learner.observe(sample(machine(seed)))
+    for _ in range(10):
+        learner.observe(sample(quiet))
+    assert learner.progress() == pytest.approx(5 / LEARN_WINDOWS)
+    assert any("10 of 15 windows were silence" in p for p in learner.problems())
+    score = built(config, learned, tmp_path).score(sample(quiet))
+    assert (score.value, score.label, score.evidence[RAW]) == (0.0, "silence", None)
+
+
+def test_a_window_at_another_rate_than_learned_is_refused(
+    config: MicrophoneConfig, learned: Learned, tmp_path: Path
+) -> None:
+    scorer = built(config, learned, tmp_path)
+    with pytest.raises(ValueError, match="learned at 16000 Hz"):
+        scorer.score(sample(machine(4000, 2 * RATE), 2 * RATE))
