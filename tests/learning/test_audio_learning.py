@@ -11,12 +11,11 @@ import pytest
 
 from agent.core.samples import Sample
 from agent.senses.audio import AUDIO
+from agent.senses.audio.baseline import VibrationBaseline
 from agent.senses.audio.config import MicrophoneConfig
 from agent.senses.audio.learn import (
     LEARN_WINDOWS,
     LearnedSoundScorer,
-    baseline_from_params,
-    baseline_params,
 )
 from agent.senses.learning import EXCEEDANCE, RAW, Learned, LearningRefused
 from tests.support.audio_files import knock_model, knocking, microphone_config, noise, tone
@@ -96,8 +95,8 @@ def built(config: MicrophoneConfig, learned: Learned, folder: Path) -> LearnedSo
 def test_what_is_learned_survives_json_unchanged(learned: Learned) -> None:
     assert json.loads(json.dumps(learned.params)) == learned.params
     assert json.loads(json.dumps(learned.summary)) == learned.summary
-    baseline = baseline_from_params(learned.params["baseline"])
-    assert baseline_params(baseline) == learned.params["baseline"]
+    baseline = VibrationBaseline.from_json(learned.params["baseline"])
+    assert baseline.to_json() == learned.params["baseline"]
     assert learned.summary["windows"] == LEARN_WINDOWS
     assert learned.summary["sample_rate"] == RATE
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -88,23 +88,17 @@ class VibrationBaseline:
             "rate": self.rate,
             "centre": list(self.centre),
             "spread": list(self.spread),
-            "tail": {**asdict(self.tail), "quantiles": list(self.tail.quantiles)},
+            "tail": self.tail.to_json(),
         }
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> VibrationBaseline:
         """The baseline `to_json` wrote (a ValueError when it does not fit these features)."""
         try:
-            rate, tail = int(data["rate"]), data["tail"]
+            rate = int(data["rate"])
             centre = tuple(float(v) for v in data["centre"])
             spread = tuple(float(v) for v in data["spread"])
-            healthy = HealthyTail(
-                quantiles=tuple(float(v) for v in tail["quantiles"]),
-                tail_start=float(tail["tail_start"]),
-                tail_fraction=float(tail["tail_fraction"]),
-                tail_scale=float(tail["tail_scale"]),
-                samples=int(tail["samples"]),
-            )
+            healthy = HealthyTail.from_json(data["tail"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a vibration baseline: {exc!r}") from exc
         features = 1 + len(band_edges(rate))

@@ -23,11 +23,9 @@ import dataclasses
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from agent.core.calibration import HealthyTail
 from agent.core.samples import Sample, Score
 from agent.senses.audio.baseline import VibrationBaseline
 from agent.senses.audio.config import SENSE, MicrophoneConfig
@@ -107,7 +105,7 @@ class SoundLearner:
         return Learned(
             sense=SENSE,
             samples=len(self._windows),
-            params={"baseline": baseline_params(baseline)},
+            params={"baseline": baseline.to_json()},
             summary={
                 "windows": len(self._windows),
                 "sample_rate": self._rate,
@@ -160,7 +158,9 @@ def learned_scorer(
     """The scorer for what `SoundLearner.finish` returned (it writes no files)."""
     if learned.sense != SENSE:
         raise ValueError(f"learned for {learned.sense}, not {SENSE}")
-    return LearnedSoundScorer(device, config, baseline_from_params(learned.params["baseline"]))
+    return LearnedSoundScorer(
+        device, config, VibrationBaseline.from_json(learned.params["baseline"])
+    )
 
 
 def rate_of(sample: Sample, config: MicrophoneConfig) -> int:
@@ -177,31 +177,3 @@ def window_at(sample: Sample, config: MicrophoneConfig, rate: int) -> np.ndarray
             "learn again at the new rate"
         )
     return np.array(sample.data, dtype=np.float32)
-
-
-def baseline_params(baseline: VibrationBaseline) -> dict[str, Any]:
-    """The baseline as JSON-ready values (lists, not tuples); baseline.py has no JSON form."""
-    tail = baseline.tail
-    return {
-        "rate": baseline.rate,
-        "centre": list(baseline.centre),
-        "spread": list(baseline.spread),
-        "tail": {
-            "quantiles": list(tail.quantiles),
-            "tail_start": tail.tail_start,
-            "tail_fraction": tail.tail_fraction,
-            "tail_scale": tail.tail_scale,
-            "samples": tail.samples,
-        },
-    }
-
-
-def baseline_from_params(params: dict[str, Any]) -> VibrationBaseline:
-    """Inverse of `baseline_params`."""
-    tail = params["tail"]
-    return VibrationBaseline(
-        rate=params["rate"],
-        centre=tuple(params["centre"]),
-        spread=tuple(params["spread"]),
-        tail=HealthyTail(**{**tail, "quantiles": tuple(tail["quantiles"])}),
-    )

@@ -106,7 +106,7 @@ class TemperatureLearner:
         return Learned(
             sense=SENSE,
             samples=relative.size,
-            params={"tail": tail_params(HealthyTail.fit(relative))},
+            params={"tail": HealthyTail.fit(relative).to_json()},
             summary={
                 "frames": relative.size,
                 "ambient_c": _quantiles(ambient, (0.0, 0.5, 1.0)),
@@ -150,23 +150,7 @@ def learned_scorer(
     """The scorer for what `TemperatureLearner.finish` returned (it writes no files)."""
     if learned.sense != SENSE:
         raise ValueError(f"learned for {learned.sense}, not {SENSE}")
-    return LearnedTemperatureScorer(device, config, tail_from_params(learned.params["tail"]))
-
-
-def tail_params(tail: HealthyTail) -> dict[str, Any]:
-    """The tail as JSON-ready values (lists, not tuples)."""
-    return {
-        "quantiles": list(tail.quantiles),
-        "tail_start": tail.tail_start,
-        "tail_fraction": tail.tail_fraction,
-        "tail_scale": tail.tail_scale,
-        "samples": tail.samples,
-    }
-
-
-def tail_from_params(params: dict[str, Any]) -> HealthyTail:
-    """Inverse of `tail_params`."""
-    return HealthyTail(**{**params, "quantiles": tuple(params["quantiles"])})
+    return LearnedTemperatureScorer(device, config, HealthyTail.from_json(learned.params["tail"]))
 
 
 def _narrow(span_c: float) -> list[str]:
