@@ -51,7 +51,8 @@ class LiveView:
         return self.devices[key]
 
     def tile(self, live: DeviceLive) -> dict[str, Any]:
-        """What an overview tile shows: ok / alarm / degraded / offline, score and its driver."""
+        """What an overview tile shows: ok / alarm / learning / degraded / offline, score and its
+        driver."""
         state = live.state or {}
         health = live.health or {}
         status = state.get("state") or "unknown"
@@ -70,6 +71,7 @@ class LiveView:
             "alarm_id": state.get("alarm_id"),
             "modalities": state.get("modalities") or {},
             "readings": state.get("readings") or {},
+            "learning": state.get("learning"),  # progress while it learns its own normal
             "health": health,
             "snapshots": sorted(live.snapshots),
             "updated_at": state.get("updated_at"),

@@ -15,6 +15,17 @@ function healthProblems(health) {
   return problems.length ? el("ul", { class: "health-problems" }, problems) : null;
 }
 
+// While a device learns its own normal: how far it is, and what looks wrong with its data.
+function learningNote(learning) {
+  if (!learning) return null;
+  const problems = [...(learning.problems || []), ...(learning.refused || []).map((r) => `refused: ${r}`)];
+  return el("div", { class: "learning-note" },
+    el("div", { class: "learning-track" },
+      el("span", { class: "learning-fill", style: `width:${Math.round(100 * learning.progress)}%` })),
+    el("span", {}, `learning ${Math.round(100 * learning.progress)}% · ${learning.reason}`),
+    problems.length ? el("ul", { class: "health-problems" }, problems.map((p) => el("li", {}, p))) : null);
+}
+
 export function tile(t) {
   const href = `#/device/${encodeURIComponent(t.site)}/${encodeURIComponent(t.device)}`;
   const driver = t.driver ? `${t.driver}${t.type && t.type !== "none" ? ` · ${t.type}` : ""}` : "–";
@@ -35,6 +46,7 @@ export function tile(t) {
       el("span", { class: "tile-threshold" }, ` / ${score(t.threshold)}`)),
     el("div", { class: "tile-driver" }, "driven by ", el("b", {}, driver)),
     el("div", { class: "bars" }, bars),
+    learningNote(t.learning),
     healthProblems(t.health),
     el("div", { class: "tile-time" }, `updated ${time(t.updated_at)}`));
 }
