@@ -87,6 +87,8 @@ class DeviceLearning:
         senses = {s: min(1.0, max(0.0, learner.progress())) for s, learner in self.learners.items()}
         elapsed = min(1.0, max(0.0, (now - self.started_at) / self.duration_s))
         problems = [f"{s}: {p}" for s, learner in self.learners.items() for p in learner.problems()]
+        if elapsed >= 1.0:  # a sense whose source gave nothing all along is missing
+            problems += [f"{s}: no samples" for s in self.learners if not self._samples[s]]
         return LearningProgress(
             started_at=self.started_at,
             duration_s=self.duration_s,

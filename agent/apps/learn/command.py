@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from agent.apps.learn.session import SourceFailed, learn_device
@@ -22,7 +23,7 @@ EXIT_REFUSED = 1
 
 def add_learn_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `edge-agent learn`."""
-    parser.add_argument("--config", required=True, help="YAML config file")
+    parser.add_argument("--config", required=True, type=Path, help="YAML config file")
     parser.add_argument("--device", action="append", help="only this device (repeatable)")
     parser.add_argument(
         "--duration", type=duration_text,
