@@ -76,11 +76,9 @@ class ImageLearner:
             samples=len(peaks),
             params=params.params(),
             summary={
-                "thresholds_before": dict(zip(names, before.tolist(), strict=True)),
-                "learned_thresholds": dict(zip(names, learned.tolist(), strict=True)),
-                "healthy_detection_share": dict(
-                    zip(names, (peaks > before).mean(axis=0).tolist(), strict=True)
-                ),
+                "thresholds_before": readable(names, before),
+                "learned_thresholds": readable(names, learned),
+                "healthy_detection_share": readable(names, (peaks > before).mean(axis=0)),
                 "raw_quantiles": {str(q): float(np.quantile(raw, q)) for q in QUANTILES_REPORTED},
             },
             warnings=self._confident_classes(),
@@ -101,3 +99,8 @@ class ImageLearner:
             for name, share in zip(self.detector.class_names, shares, strict=True)
             if share > CONFIDENT_SHARE
         ]
+
+
+def readable(names: list[str], values: np.ndarray) -> dict[str, float]:
+    """Per class, rounded for the card (float32 thresholds print as 0.30640000104904175)."""
+    return {name: round(float(v), 4) for name, v in zip(names, values, strict=True)}
