@@ -14,8 +14,14 @@ import pytest
 from agent.core.samples import Sample
 from agent.inference.loading import load_session
 from agent.inference.session import ModelError
-from agent.senses.image.config import CameraConfig, DetectorConfig
-from agent.senses.image.scorer import DetectorScorer, decode_yolov8, nms
+from agent.senses.image.config import DEFAULT_CONFIDENCE, CameraConfig, DetectorConfig
+from agent.senses.image.scorer import (
+    SHIPPED_THRESHOLDS,
+    DetectorScorer,
+    class_peaks,
+    decode_yolov8,
+    nms,
+)
 from tests.support.onnx_models import constant_model
 
 NEU = "{0: 'crazing', 1: 'inclusion', 2: 'scratches'}"  # as Ultralytics writes `names`
@@ -285,3 +291,53 @@ def test_unknown_input_size_is_a_model_error(tmp_path: Path) -> None:
     model = detector_model(tmp_path, [], metadata={"names": NEU}, input_shape=(1, 3, "h", "w"))
     with pytest.raises(ModelError, match="input size"):
         DetectorScorer("d", camera(model))
+
+
+def shipping(tmp_path: Path, thresholds: dict[str, float]) -> Path:
+    """The test detector with per-class thresholds stamped in, as tools/detector_thresholds.py
+    ships them."""
+    metadata = {"names": NEU, "imgsz": "[320, 320]", SHIPPED_THRESHOLDS: json.dumps(thresholds)}
+    return detector_model(tmp_path, [(100, 100, 20, 20, 0, 0.5)], metadata=metadata)
+
+
+def test_a_config_without_thresholds_uses_the_ones_shipped_in_the_model(tmp_path: Path) -> None:
+    model = shipping(tmp_path, {"crazing": 0.6, "scratches": 0.4})
+    scorer = DetectorScorer("press-7", camera(model))
+
+    np.testing.assert_allclose(scorer.thresholds, [0.6, DEFAULT_CONFIDENCE, 0.4])
+    score = scorer.score(jpeg_sample(tmp_path, 320, 320))
+    assert (score.value, score.label) == (0.0, "none")  # crazing at 0.5 is below its 0.6
+
+
+def test_thresholds_a_config_sets_win_over_the_shipped_ones(tmp_path: Path) -> None:
+    model = shipping(tmp_path, {"crazing": 0.6, "scratches": 0.4})
+
+    everywhere = DetectorScorer("press-7", camera(model, confidence=0.3))
+    np.testing.assert_allclose(everywhere.thresholds, [0.3, 0.3, 0.3])
+    assert everywhere.score(jpeg_sample(tmp_path, 320, 320)).label == "crazing"
+    one_class = DetectorScorer("press-7", camera(model, class_confidence={"scratches": 0.7}))
+    np.testing.assert_allclose(one_class.thresholds, [0.6, DEFAULT_CONFIDENCE, 0.7])
+
+
+@pytest.mark.parametrize(
+    "shipped", ['{"rust": 0.5}', '{"crazing": 1.5}', "[0.5, 0.5, 0.5]", '{"crazing": true}']
+)
+def test_shipped_thresholds_that_do_not_fit_the_classes_are_model_errors(
+    tmp_path: Path, shipped: str
+) -> None:
+    metadata = {"names": NEU, "imgsz": "[320, 320]", SHIPPED_THRESHOLDS: shipped}
+    with pytest.raises(ModelError, match=SHIPPED_THRESHOLDS):
+        DetectorScorer("press-7", camera(detector_model(tmp_path, [], metadata=metadata)))
+
+
+def test_class_peaks_count_each_anchor_for_its_best_class_only() -> None:
+    anchors = [
+        (20, 20, 10, 10, 0, 0.6),
+        (60, 20, 10, 10, 0, 0.3),
+        (100, 20, 10, 10, 2, 0.8),  # its runner-up, class 0 at 0.4, is not class 0's peak
+    ]
+    peaks = class_peaks(raw_output(anchors, 3), 3)
+
+    np.testing.assert_allclose(peaks, [0.6, 0.0, 0.8])
+    found = decode_yolov8(raw_output(anchors, 3), peaks - 1e-6, 0.45, 100)
+    assert sorted(found.class_ids.tolist()) == [0, 2]  # each class's peak is its top detection

@@ -2,8 +2,11 @@
 
 from agent.senses.image.config import SENSE, CameraConfig
 from agent.senses.image.evidence import annotated_jpeg
+from agent.senses.image.learn import ImageLearner
+from agent.senses.image.learned import LearnedDetectorScorer
 from agent.senses.image.scorer import DetectorScorer
 from agent.senses.image.source import CameraSource
+from agent.senses.learning import LearningSpec
 from agent.senses.spec import EvidenceSpec, SenseSpec
 
 IMAGE = SenseSpec(
@@ -16,4 +19,5 @@ IMAGE = SenseSpec(
     evidence=EvidenceSpec("image", "image/jpeg", ".jpg", annotated_jpeg, snapshot=True),
     default_weight=0.4,
     colour="#4fc3f7",
+    learning=LearningSpec(learner=ImageLearner, scorer=LearnedDetectorScorer),
 )

@@ -17,15 +17,20 @@ from agent.config.base import (
 )
 
 SENSE = "image"
+DEFAULT_CONFIDENCE = 0.25  # for a model that ships no thresholds (Ultralytics' own default)
 
 
 class DetectorConfig(StrictModel):
-    """YOLOv8 ONNX detector; class names fall back to the model's own metadata."""
+    """YOLOv8 ONNX detector; class names and thresholds fall back to the model's own metadata.
+
+    A class's threshold is `class_confidence[class]`, else `confidence`, else the one shipped
+    in the model (chosen on defect-free steel, see its card), else DEFAULT_CONFIDENCE.
+    """
 
     model: ReadableFile
     backend: Backend = "auto"
     class_names: list[str] | None = None
-    confidence: Probability = 0.25
+    confidence: Probability | None = None  # None: the model's shipped per-class thresholds
     class_confidence: dict[str, Probability] = Field(default_factory=dict)
     iou: Probability = 0.45
     max_detections: int = Field(default=100, ge=1)

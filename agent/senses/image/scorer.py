@@ -14,8 +14,10 @@ from agent.inference.batching import BatchingSession, batching_session
 from agent.inference.metadata import ModelMetadata
 from agent.inference.session import InferenceSession, ModelError
 from agent.observe.stages import Stage, timed
-from agent.senses.image.config import SENSE, CameraConfig, DetectorConfig
-from agent.senses.image.preprocess import FramePreparer, Size
+from agent.senses.image.config import DEFAULT_CONFIDENCE, SENSE, CameraConfig, DetectorConfig
+from agent.senses.image.preprocess import FrameGeometry, FramePreparer, Size
+
+SHIPPED_THRESHOLDS = "class_confidence"  # model metadata: JSON {class name: threshold}
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,23 +29,28 @@ class Detections:
     class_ids: np.ndarray  # [K] int64
 
 
-def decode_yolov8(
-    output: np.ndarray, conf_thresholds: np.ndarray, iou: float, max_det: int
-) -> Detections:
-    """Turn Ultralytics' raw [1, 4 + nc, N] export (cx, cy, w, h, class scores) into detections.
-
-    Each anchor keeps its best class and must beat that class's threshold; NMS is per class.
-    """
-    thresholds = np.asarray(conf_thresholds, dtype=np.float32).reshape(-1)
-    expected = 4 + thresholds.size
+def best_classes(output: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each anchor's best class and its score, from Ultralytics' raw [1, 4 + nc, N] export
+    (cx, cy, w, h, class scores); ModelError when the output does not have that shape."""
+    expected = 4 + classes
     if output.ndim != 3 or output.shape[0] != 1 or output.shape[1] != expected:
         raise ModelError(
-            f"YOLOv8 output should be [1, {expected}, N] for {thresholds.size} classes, "
+            f"YOLOv8 output should be [1, {expected}, N] for {classes} classes, "
             f"got {list(output.shape)}"
         )
     class_scores = output[0, 4:]  # [nc, N]: reduced along contiguous rows, never transposed
     class_ids = class_scores.argmax(axis=0)
     scores = np.take_along_axis(class_scores, class_ids[np.newaxis], axis=0)[0]
+    return class_ids, scores
+
+
+def decode_yolov8(
+    output: np.ndarray, conf_thresholds: np.ndarray, iou: float, max_det: int
+) -> Detections:
+    """Turn the raw export into detections: each anchor keeps its best class and must beat
+    that class's threshold; NMS is per class."""
+    thresholds = np.asarray(conf_thresholds, dtype=np.float32).reshape(-1)
+    class_ids, scores = best_classes(output, thresholds.size)
     confident = np.flatnonzero(scores > thresholds[class_ids])
     boxes = xywh_to_xyxy(output[0, :4][:, confident].T)
     scores, class_ids = scores[confident], class_ids[confident]
@@ -53,6 +60,16 @@ def decode_yolov8(
         scores[kept].astype(np.float32),
         class_ids[kept].astype(np.int64),
     )
+
+
+def class_peaks(output: np.ndarray, classes: int) -> np.ndarray:
+    """Per class, the highest score among the anchors whose best class it is (0 where none):
+    the confidence a class's top detection would have at threshold 0, so a class fires on a
+    frame exactly when its peak beats its threshold. What thresholds are learned from."""
+    class_ids, scores = best_classes(output, classes)
+    peaks = np.zeros(classes, dtype=np.float32)
+    np.maximum.at(peaks, class_ids, scores)
+    return peaks
 
 
 def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
@@ -154,15 +171,39 @@ def _positive(dim: object) -> bool:
     return isinstance(dim, int) and not isinstance(dim, bool) and dim > 0
 
 
-def class_thresholds(detector: DetectorConfig, names: list[str]) -> np.ndarray:
-    """One confidence threshold per class: `class_confidence` overrides, else `confidence`."""
+def shipped_thresholds(metadata: ModelMetadata, names: list[str]) -> dict[str, float]:
+    """The per-class thresholds stamped into the model (tools/detector_thresholds.py), if any."""
+    value = metadata.json(SHIPPED_THRESHOLDS)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        name in names and _probability(threshold) for name, threshold in value.items()
+    ):
+        raise metadata.error(SHIPPED_THRESHOLDS, f"must map class names {names} to [0, 1]")
+    return {name: float(threshold) for name, threshold in value.items()}
+
+
+def _probability(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+def class_thresholds(
+    detector: DetectorConfig, names: list[str], shipped: dict[str, float]
+) -> np.ndarray:
+    """One confidence threshold per class: the config's `class_confidence`, else its
+    `confidence`, else the model's shipped threshold, else DEFAULT_CONFIDENCE."""
     unknown = sorted(set(detector.class_confidence) - set(names))
     if unknown:
         raise ModelError(f"class_confidence names unknown classes {unknown}; known: {names}")
-    return np.array(
-        [detector.class_confidence.get(name, detector.confidence) for name in names],
-        dtype=np.float32,
-    )
+
+    def threshold(name: str) -> float:
+        if name in detector.class_confidence:
+            return detector.class_confidence[name]
+        if detector.confidence is not None:
+            return detector.confidence
+        return shipped.get(name, DEFAULT_CONFIDENCE)
+
+    return np.array([threshold(name) for name in names], dtype=np.float32)
 
 
 class DetectorScorer:
@@ -187,8 +228,11 @@ class DetectorScorer:
             )
         )
         self.session = self.batches.session
-        self.class_names = class_names(config.detector, ModelMetadata.of(self.session))
-        self.thresholds = class_thresholds(config.detector, self.class_names)
+        metadata = ModelMetadata.of(self.session)
+        self.class_names = class_names(config.detector, metadata)
+        self.thresholds = class_thresholds(
+            config.detector, self.class_names, shipped_thresholds(metadata, self.class_names)
+        )
         self.input_size = input_size(self.session)
         self.models = [self.session.version]
         self._prepare = FramePreparer(
@@ -215,20 +259,22 @@ class DetectorScorer:
         with self._buffers:
             return self._prepare.prepare(frame)[0].copy()
 
-    def score(self, sample: Sample) -> Score:
-        """Detect on one frame; boxes in the evidence are in the captured frame's pixels."""
-        frame = sample.data
+    def infer(self, frame: object) -> tuple[np.ndarray, FrameGeometry]:
+        """The raw model output for a BGR frame and how to map its boxes back onto the frame."""
         if not isinstance(frame, np.ndarray):
             raise TypeError(f"camera sample data must be a BGR frame, got {type(frame).__name__}")
-        detector = self.config.detector
         with self._buffers:
             with timed(Stage.PREPROCESS):
                 tensor, geometry = self._prepare.prepare(frame)
-            output = self._run(tensor)
+            return self._run(tensor), geometry
+
+    def detections(self, output: np.ndarray, geometry: FrameGeometry) -> list[dict[str, Any]]:
+        """The detections above the thresholds, most confident first, boxes in frame pixels."""
+        detector = self.config.detector
         with timed(Stage.POSTPROCESS):
             found = decode_yolov8(output, self.thresholds, detector.iou, detector.max_detections)
             boxes = geometry.to_original(found.boxes)
-            detections: list[dict[str, Any]] = [
+            return [
                 {
                     "class": self.class_names[class_id],
                     "confidence": round(float(score), 4),
@@ -236,6 +282,11 @@ class DetectorScorer:
                 }
                 for box, score, class_id in zip(boxes, found.scores, found.class_ids, strict=True)
             ]
+
+    def score(self, sample: Sample) -> Score:
+        """Detect on one frame; boxes in the evidence are in the captured frame's pixels."""
+        output, geometry = self.infer(sample.data)
+        detections = self.detections(output, geometry)
         top = detections[0] if detections else None
         return Score(
             device=self.device,

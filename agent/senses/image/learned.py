@@ -1,0 +1,179 @@
+"""The image sense's learned scorer: the shipped detector with this machine's own thresholds.
+
+The detector stays supervised; what a device learns (agent/senses/image/learn.py) is, per
+class, a threshold above the confidences that class reaches on this machine's healthy frames,
+and how the frames' raw score is distributed. The raw score is the frame's strongest class
+evidence relative to its class's threshold, `relative_peak`: above 1 the frame has a
+detection, and it is continuous below 1, so healthy frames with no detection do not pile up
+on one value. Score.value is its calibration (`FrameCalibration`, a HealthyTail): the
+probability that a healthy frame of this machine scores lower.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from agent.config.base import FiniteFloat, PositiveFloat, Probability, StrictModel
+from agent.core.calibration import MIN_SAMPLES, HealthyTail
+from agent.core.samples import Sample, Score
+from agent.inference.session import ModelError
+from agent.senses.image.config import SENSE, CameraConfig
+from agent.senses.image.scorer import DetectorScorer, class_peaks
+from agent.senses.learning import EXCEEDANCE, RAW, Learned
+
+MIN_THRESHOLD = 0.001  # at 0 every anchor would be a detection (Ultralytics evaluates at 0.001)
+MAX_QUANTILES = 10_001  # bounds what a card read back from disk may make the scorer hold
+
+
+def relative_peak(peaks: np.ndarray, thresholds: np.ndarray) -> float:
+    """The raw score: max over classes of (class peak / class threshold); > 1: a detection."""
+    return float(np.max(np.asarray(peaks) / np.maximum(thresholds, MIN_THRESHOLD)))
+
+
+@dataclass(frozen=True, slots=True)
+class FrameCalibration:
+    """P(a healthy frame scores lower), robust to many healthy frames sharing the lowest raw
+    score (blank frames, a model that outputs exact zeros): HealthyTail alone would read such
+    a mass as half of it lower, scoring each of those frames high, and would fit its tail to
+    it. So the frames at the floor are counted apart and the tail fitted to those above."""
+
+    floor: float  # the lowest healthy raw score
+    floor_share: float  # share of healthy frames at it, 0 when the tail was fitted to all
+    tail: HealthyTail
+
+    @staticmethod
+    def fit(raw: np.ndarray) -> FrameCalibration:
+        floor = float(np.min(raw))
+        above = raw[raw > floor]
+        if above.size < MIN_SAMPLES:  # too few frames rise above it to fit a tail of their own
+            return FrameCalibration(floor, 0.0, HealthyTail.fit(raw))
+        return FrameCalibration(floor, 1.0 - above.size / raw.size, HealthyTail.fit(above))
+
+    def value(self, raw: float) -> float:
+        if raw <= self.floor:
+            return 0.0
+        return self.floor_share + (1.0 - self.floor_share) * self.tail.calibrated(raw)
+
+
+class TailFields(StrictModel):
+    """HealthyTail's fields as JSON (lists, not tuples), validated: a card is read from disk."""
+
+    quantiles: list[FiniteFloat] = Field(min_length=2, max_length=MAX_QUANTILES)
+    tail_start: FiniteFloat
+    tail_fraction: float = Field(gt=0.0, le=1.0)
+    tail_scale: PositiveFloat
+    samples: int = Field(ge=1)
+
+    @field_validator("quantiles")
+    @classmethod
+    def _not_decreasing(cls, quantiles: list[float]) -> list[float]:
+        if any(b < a for a, b in itertools.pairwise(quantiles)):
+            raise ValueError("quantiles must not decrease")
+        return quantiles
+
+    @classmethod
+    def of(cls, tail: HealthyTail) -> TailFields:
+        return cls(
+            quantiles=list(tail.quantiles),
+            tail_start=tail.tail_start,
+            tail_fraction=tail.tail_fraction,
+            tail_scale=tail.tail_scale,
+            samples=tail.samples,
+        )
+
+    def healthy_tail(self) -> HealthyTail:
+        return HealthyTail(
+            tuple(self.quantiles), self.tail_start, self.tail_fraction, self.tail_scale,
+            self.samples,
+        )  # fmt: skip
+
+
+class LearnedThresholds(StrictModel):
+    """Learned.params of the image sense: per-class thresholds and the raw score's calibration."""
+
+    model: str = Field(min_length=1)  # name@version the thresholds were learned with
+    classes: list[str] = Field(min_length=1)
+    thresholds: list[Probability]
+    floor: FiniteFloat
+    floor_share: float = Field(ge=0.0, lt=1.0)
+    tail: TailFields
+
+    @model_validator(mode="after")
+    def _one_threshold_per_class(self) -> LearnedThresholds:
+        if len(self.thresholds) != len(self.classes):
+            raise ValueError("thresholds must have one entry per class")
+        return self
+
+    @classmethod
+    def of(
+        cls, model: str, classes: list[str], thresholds: np.ndarray, calibration: FrameCalibration
+    ) -> LearnedThresholds:
+        return cls(
+            model=model,
+            classes=classes,
+            thresholds=[float(t) for t in thresholds],
+            floor=calibration.floor,
+            floor_share=calibration.floor_share,
+            tail=TailFields.of(calibration.tail),
+        )
+
+    def calibration(self) -> FrameCalibration:
+        return FrameCalibration(self.floor, self.floor_share, self.tail.healthy_tail())
+
+    def params(self) -> dict[str, Any]:
+        """JSON-able, so that what is stored reads back equal."""
+        return self.model_dump(mode="json")
+
+
+class LearnedDetectorScorer:
+    """Scores camera frames against the thresholds and calibration this device learned."""
+
+    modality = SENSE
+
+    def __init__(self, device: str, config: CameraConfig, learned: Learned, folder: Path) -> None:
+        del folder  # the image sense learns no files: its thresholds are in `learned.params`
+        try:
+            self.params = LearnedThresholds.model_validate(learned.params)
+        except ValidationError as exc:
+            raise ModelError(f"learned image params are not valid: {exc}") from None
+        self.device = device
+        learned_confidence = dict(zip(self.params.classes, self.params.thresholds, strict=True))
+        detector = config.detector.model_copy(update={"class_confidence": learned_confidence})
+        self.detector = DetectorScorer(device, config.model_copy(update={"detector": detector}))
+        self.models = self.detector.models
+        if (self.models[0], self.detector.class_names) != (self.params.model, self.params.classes):
+            raise ModelError(
+                f"{device}: learned with {self.params.model} {self.params.classes}, the config "
+                f"now runs {self.models[0]} {self.detector.class_names}: learn this device again"
+            )
+        self.calibration = self.params.calibration()
+
+    def score(self, sample: Sample) -> Score:
+        """The frame's detections at the learned thresholds; the value is calibrated."""
+        output, geometry = self.detector.infer(sample.data)
+        detections = self.detector.detections(output, geometry)
+        peaks = class_peaks(output, len(self.detector.class_names))
+        raw = relative_peak(peaks, self.detector.thresholds)
+        value = self.calibration.value(raw)
+        return Score(
+            device=self.device,
+            modality=self.modality,
+            value=value,
+            label=detections[0]["class"] if detections else "none",
+            evidence={
+                "detections": detections,
+                "frame_size": list(geometry.original_size),
+                RAW: raw,
+                EXCEEDANCE: 1.0 - value,
+            },
+            captured_at=sample.captured_at,
+            scored_at=time.time(),
+            model=self.models[0],
+        )
