@@ -11,7 +11,6 @@ probability that a healthy frame of this machine scores lower.
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from agent.config.base import FiniteFloat, PositiveFloat, Probability, StrictModel
+from agent.config.base import FiniteFloat, Probability, StrictModel
 from agent.core.calibration import MIN_SAMPLES, HealthyTail
 from agent.core.samples import Sample, Score
 from agent.inference.session import ModelError
@@ -62,39 +61,6 @@ class FrameCalibration:
         return self.floor_share + (1.0 - self.floor_share) * self.tail.calibrated(raw)
 
 
-class TailFields(StrictModel):
-    """HealthyTail's fields as JSON (lists, not tuples), validated: a card is read from disk."""
-
-    quantiles: list[FiniteFloat] = Field(min_length=2, max_length=MAX_QUANTILES)
-    tail_start: FiniteFloat
-    tail_fraction: float = Field(gt=0.0, le=1.0)
-    tail_scale: PositiveFloat
-    samples: int = Field(ge=1)
-
-    @field_validator("quantiles")
-    @classmethod
-    def _not_decreasing(cls, quantiles: list[float]) -> list[float]:
-        if any(b < a for a, b in itertools.pairwise(quantiles)):
-            raise ValueError("quantiles must not decrease")
-        return quantiles
-
-    @classmethod
-    def of(cls, tail: HealthyTail) -> TailFields:
-        return cls(
-            quantiles=list(tail.quantiles),
-            tail_start=tail.tail_start,
-            tail_fraction=tail.tail_fraction,
-            tail_scale=tail.tail_scale,
-            samples=tail.samples,
-        )
-
-    def healthy_tail(self) -> HealthyTail:
-        return HealthyTail(
-            tuple(self.quantiles), self.tail_start, self.tail_fraction, self.tail_scale,
-            self.samples,
-        )  # fmt: skip
-
-
 class LearnedThresholds(StrictModel):
     """Learned.params of the image sense: per-class thresholds and the raw score's calibration."""
 
@@ -103,7 +69,13 @@ class LearnedThresholds(StrictModel):
     thresholds: list[Probability]
     floor: FiniteFloat
     floor_share: float = Field(ge=0.0, lt=1.0)
-    tail: TailFields
+    tail: dict[str, Any]  # HealthyTail.to_json()
+
+    @field_validator("tail")
+    @classmethod
+    def _a_healthy_tail(cls, tail: dict[str, Any]) -> dict[str, Any]:
+        HealthyTail.from_json(tail)  # a ValueError naming what is wrong
+        return tail
 
     @model_validator(mode="after")
     def _one_threshold_per_class(self) -> LearnedThresholds:
@@ -121,11 +93,11 @@ class LearnedThresholds(StrictModel):
             thresholds=[float(t) for t in thresholds],
             floor=calibration.floor,
             floor_share=calibration.floor_share,
-            tail=TailFields.of(calibration.tail),
+            tail=calibration.tail.to_json(),
         )
 
     def calibration(self) -> FrameCalibration:
-        return FrameCalibration(self.floor, self.floor_share, self.tail.healthy_tail())
+        return FrameCalibration(self.floor, self.floor_share, HealthyTail.from_json(self.tail))
 
     def params(self) -> dict[str, Any]:
         """JSON-able, so that what is stored reads back equal."""
