@@ -21,6 +21,7 @@ import numpy as np
 MIN_SAMPLES = 20  # fewer healthy samples say too little about their tail
 MIN_TAIL = 5  # the exponential's scale is fitted to at least this many excesses
 SECONDS_PER_DAY = 86_400.0
+MAX_QUANTILES = 10_001  # bounds what a learned card read back from disk makes a scorer hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,9 @@ class HealthyTail:
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a healthy tail: {exc!r}") from exc
         numbers = (*quantiles, tail.tail_start, tail.tail_fraction, tail.tail_scale)
-        if len(quantiles) < 2 or not all(map(math.isfinite, numbers)) or tail.tail_scale <= 0:
+        if not 2 <= len(quantiles) <= MAX_QUANTILES:
+            raise ValueError(f"not a healthy tail: {len(quantiles)} quantiles")
+        if not all(map(math.isfinite, numbers)) or tail.tail_scale <= 0:
             raise ValueError("not a healthy tail: quantiles, start, fraction or scale unusable")
         if not 0.0 < tail.tail_fraction <= 1.0 or list(quantiles) != sorted(quantiles):
             raise ValueError("not a healthy tail: fraction outside (0, 1] or quantiles unsorted")

@@ -28,7 +28,6 @@ from agent.senses.image.scorer import DetectorScorer, class_peaks
 from agent.senses.learning import EXCEEDANCE, RAW, Learned
 
 MIN_THRESHOLD = 0.001  # at 0 every anchor would be a detection (Ultralytics evaluates at 0.001)
-MAX_QUANTILES = 10_001  # bounds what a card read back from disk may make the scorer hold
 
 
 def relative_peak(peaks: np.ndarray, thresholds: np.ndarray) -> float:
