@@ -90,6 +90,16 @@ class AgentMetrics(observe.Observer):
         self.fused_score = Gauge(
             f"{PREFIX}_fused_score", "Latest fused score per device", ["device"], registry=r
         )
+        self.learning_progress = Gauge(
+            f"{PREFIX}_learning_progress",
+            "Share learned of its own normal, 0 to 1, while a device learns; 1 once it has",
+            ["device"], registry=r,
+        )  # fmt: skip
+        self.learned_version = Gauge(
+            f"{PREFIX}_learned_version",
+            "The learned version a device's calibrated scores use (0: none)",
+            ["device"], registry=r,
+        )  # fmt: skip
         self.outbox_depth = Gauge(
             f"{PREFIX}_outbox_depth", "Alarm events waiting for the broker's PUBACK", registry=r
         )
@@ -176,6 +186,10 @@ class AgentMetrics(observe.Observer):
             status = pipeline.status()
             if status.last_decision is not None:
                 self.fused_score.labels(pipeline.device).set(status.last_decision.score)
+            learned = status.learned_version or 0
+            progress = status.learning.progress if status.learning else float(learned > 0)
+            self.learning_progress.labels(pipeline.device).set(progress)
+            self.learned_version.labels(pipeline.device).set(learned)
             for modality, source in status.sources.items():
                 self.source_state.labels(pipeline.device, str(modality)).state(source.state)
             for modality, model in status.models.items():
