@@ -578,6 +578,10 @@ def main() -> None:
                 at_threshold(logits, labels, normal, threshold) for logits, labels in chosen
             ],
         },
+        "validation_at_chosen_epoch": {
+            fold.name: score(logits, labels, classes)
+            for fold, (logits, labels) in zip(folds, chosen, strict=True)
+        },
         "selection_wall_s": round(selection_s, 1),
         "refit_wall_s": round(refit_s, 1),
         "total_wall_s": round(time.time() - started, 1),
