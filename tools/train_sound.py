@@ -1,13 +1,19 @@
-"""Train the sound CNN-LSTM on the CWRU bearing clips (../shared/data/sound), export to ONNX.
+"""Train the sound CNN-LSTM on CWRU and UESTC bearing clips, export to ONNX.
 
-Needs the `train` extra (torch) plus the agent's audio dependencies; run from the repository
-root with PYTHONPATH=. so the features come from `agent.senses.audio.preprocess.window_features`,
-the very function the agent runs. The split is by recording (a recording's clips are all on
-one side); a class with a single recording (normal) is split in time instead. The epoch
-count is chosen on a validation split of the training recordings, then the model is refit
-on all of them; the held-out recordings are touched only for the final report.
+Two rigs, so the model does not learn one machine's sound as "normal": CWRU
+(../shared/data/sound, 12 kHz) and UESTC (../shared/data/bearings/uestc, 20 kHz, resampled by
+the agent's own preprocessing). Needs the `train` extra (torch) plus the agent's audio
+dependencies; run from the repository root with PYTHONPATH=. so the features come from
+`agent.senses.audio.preprocess.window_features`, the very function the agent runs.
 
-    PYTHONPATH=. .venv-train/bin/python tools/train_sound.py --data ../shared/data/sound
+Splits never cut a recording: CWRU is split by recording (its single normal recording in
+time), UESTC by shaft speed, one speed held out entirely as the test. Epochs and the score
+threshold are chosen by cross-validation over the UESTC training speeds (each fold validates
+on a speed it did not train on, plus CWRU validation recordings); the model is then refit on
+all training data. The test recordings are touched only for the final report.
+
+    PYTHONPATH=. ../venv-train/bin/python tools/train_sound.py \
+        --data ../shared/data/sound --uestc ../shared/data/bearings/uestc
 """
 
 from __future__ import annotations
@@ -37,10 +43,11 @@ MODEL_RATE = 12_000
 CLIP_S = 1.0
 NORMAL = "normal"
 NAME = "sound-cnn-lstm"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 OPSET = 17
 IR_VERSION = 8  # what the agent's tests pin: loadable by older ONNX Runtimes on the Jetson
 CLIP_NAME = re.compile(r"^(?P<recording>.+)_c(?P<index>\d+)$")
+UESTC_CLIP = re.compile(r"^(?P<rpm>\d+)rpm_f(?P<file>\d+)_c(?P<index>\d+)$")
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class Recording:
     name: str
     label: str
     clips: tuple[Path, ...]
+    rpm: int | None = None  # UESTC's shaft speed, the unit its split keeps whole
 
     def signal(self) -> tuple[np.ndarray, int]:
         """The clips joined back into one signal (they were cut back to back)."""
@@ -79,6 +87,21 @@ def discover(data: Path) -> list[Recording]:
         for name, indexed in sorted(groups.items()):
             recordings.append(Recording(name, folder.name, tuple(p for _, p in sorted(indexed))))
     return recordings
+
+
+def discover_uestc(data: Path) -> list[Recording]:
+    """One recording per class × speed × upstream file: clips are back to back only in a file."""
+    groups: dict[tuple[str, int, int], list[tuple[int, Path]]] = defaultdict(list)
+    for path in data.glob("*/*.wav"):
+        match = UESTC_CLIP.match(path.stem)
+        if match is None:
+            raise ValueError(f"{path}: expected <rpm>rpm_f<k>_c<NN>.wav")
+        key = (path.parent.name, int(match["rpm"]), int(match["file"]))
+        groups[key].append((int(match["index"]), path))
+    return [
+        Recording(f"UESTC_{label}_{rpm}rpm_f{file}", label, tuple(p for _, p in sorted(i)), rpm)
+        for (label, rpm, file), i in sorted(groups.items())
+    ]
 
 
 def bearing(recording: Recording) -> str:
@@ -159,7 +182,7 @@ def augmented_set(
     recordings: list[Recording],
     classes: list[str],
     silence_db: float,
-    crops: dict[str, int],
+    crops: Callable[[Recording], int],
     gain_db: float,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -171,7 +194,7 @@ def augmented_set(
     for recording in recordings:
         signal, rate = recording.signal()
         length = round(CLIP_S * rate)
-        for _ in range(crops[recording.label]):
+        for _ in range(crops(recording)):
             start = int(rng.integers(0, signal.size - length + 1))
             gain = 10.0 ** (rng.uniform(-gain_db, gain_db) / 20.0)
             crop = np.clip(signal[start : start + length] * gain, -1.0, 1.0)
@@ -287,13 +310,15 @@ def fit(
 
 
 class ValidationHook:
-    """Validation loss and macro-F1 of the current model on whole clips."""
+    """Validation loss and macro-F1 of the current model on whole clips; keeps the logits."""
 
     def __init__(self, clips: list[np.ndarray], labels: np.ndarray, classes: list[str]) -> None:
         self.clips, self.labels, self.classes = clips, labels, classes
+        self.logits: list[np.ndarray] = []
 
     def __call__(self, model: CnnLstm) -> dict[str, float]:
         logits = logits_of(model, self.clips)
+        self.logits.append(logits)
         loss = nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(self.labels))
         metrics = score(logits, self.labels, self.classes)
         return {
@@ -311,10 +336,68 @@ def score(logits: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict[st
     return classification_metrics(true, predicted, present, classes)
 
 
-def best_epoch(history: list[dict[str, float]]) -> int:
-    """Highest validation macro-F1; ties go to the lower validation loss, then the earlier."""
-    best = max(history, key=lambda r: (r["val_macro_f1"], -r["val_loss"], -r["epoch"]))
-    return int(best["epoch"])
+def best_epoch(histories: list[list[dict[str, float]]]) -> int:
+    """Highest mean validation macro-F1 over the folds; ties: lower mean loss, then earlier."""
+
+    def mean(epoch: int, key: str) -> float:
+        return float(np.mean([history[epoch - 1][key] for history in histories]))
+
+    epochs = range(1, len(histories[0]) + 1)
+    return max(epochs, key=lambda e: (mean(e, "val_macro_f1"), -mean(e, "val_loss"), -e))
+
+
+def fault_scores(logits: np.ndarray, normal: int) -> np.ndarray:
+    """The agent's sound score per clip: 1 − p(normal) of the softmax."""
+    wide = logits.astype(np.float64)
+    shifted = np.exp(wide - wide.max(axis=1, keepdims=True))
+    return 1.0 - shifted[:, normal] / shifted.sum(axis=1)
+
+
+def calibrate_threshold(normal_scores: np.ndarray) -> float:
+    """The first 0.01 step above every validation normal clip's score: none of them reaches it."""
+    return float(np.floor(normal_scores.max() * 100.0 + 1.0) / 100.0)
+
+
+def at_threshold(
+    logits: np.ndarray, labels: np.ndarray, normal: int, threshold: float
+) -> dict[str, object]:
+    """What the threshold does: normal clips it calls faulty, fault clips it lets pass."""
+    scores = fault_scores(logits, normal)
+    is_normal = labels == normal
+    normals, faults = scores[is_normal], scores[~is_normal]
+    return {
+        "threshold": threshold,
+        "normal_clips": int(is_normal.sum()),
+        "normal_called_faulty": int((normals >= threshold).sum()),
+        "max_normal_score": round(float(normals.max()), 4) if normals.size else None,
+        "fault_clips": int((~is_normal).sum()),
+        "faults_missed": int((faults < threshold).sum()),
+        "min_fault_score": round(float(faults.min()), 4) if faults.size else None,
+    }
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One selection run: fit on `fit`, validate on `val` (a UESTC speed it never trained on)."""
+
+    name: str
+    fit: list[Recording]
+    val: list[Recording]
+
+
+def speed_folds(
+    cwru_fit: list[Recording], cwru_val: list[Recording], uestc: list[Recording]
+) -> list[Fold]:
+    """One fold per UESTC training speed, validated on that speed and the CWRU validation part."""
+    speeds = sorted({r.rpm for r in uestc if r.rpm is not None})
+    return [
+        Fold(
+            f"val {speed} rpm",
+            cwru_fit + [r for r in uestc if r.rpm != speed],
+            cwru_val + [r for r in uestc if r.rpm == speed],
+        )
+        for speed in speeds
+    ]
 
 
 def export(model: CnnLstm, path: Path, metadata: dict[str, str], example: np.ndarray) -> None:
@@ -367,6 +450,7 @@ def describe(recordings: list[Recording]) -> dict[str, list[str]]:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/sound"))
+    parser.add_argument("--uestc", type=Path, default=Path("../shared/data/bearings/uestc"))
     parser.add_argument("--out", type=Path, default=Path("runs/sound"))
     parser.add_argument("--model-out", type=Path, default=Path(f"models/{NAME}.onnx"))
     parser.add_argument("--seed", type=int, default=20261123)
@@ -374,18 +458,25 @@ def parse_args() -> argparse.Namespace:
         "--group",
         choices=sorted(GROUPS),
         default="recording",
-        help="what a split keeps whole: a recording (one load), or a bearing (all its loads)",
+        help="what the CWRU split keeps whole: a recording (one load), or a bearing (all loads)",
     )
     parser.add_argument("--test-fraction", type=float, default=0.27)
     parser.add_argument("--val-fraction", type=float, default=0.25)
+    parser.add_argument("--test-rpm", type=int, default=1400, help="UESTC speed held out")
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--dropout", type=float, default=0.3)
-    parser.add_argument("--crops", type=int, default=40, help="1-s crops per fault recording")
-    parser.add_argument("--normal-crops", type=int, default=120, help="crops per normal part")
+    parser.add_argument("--crops", type=int, default=40, help="1-s crops per CWRU fault recording")
+    parser.add_argument("--normal-crops", type=int, default=120, help="crops per CWRU normal part")
+    parser.add_argument("--uestc-crops", type=int, default=24, help="crops per UESTC file")
     parser.add_argument("--gain-db", type=float, default=3.0)
-    parser.add_argument("--silence-db", type=float, default=-60.0)
+    parser.add_argument(
+        "--silence-db",
+        type=float,
+        default=-70.0,
+        help="below UESTC's quietest 20-ms frame (-64.5 dBFS, normal at 800 rpm)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     return parser.parse_args()
 
@@ -394,35 +485,52 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     started = time.time()
-    recordings = discover(args.data)
-    classes = [NORMAL, *sorted({r.label for r in recordings} - {NORMAL})]
+    cwru = discover(args.data)
+    uestc = discover_uestc(args.uestc)
+    classes = [NORMAL, *sorted({r.label for r in cwru + uestc} - {NORMAL})]
+    normal = classes.index(NORMAL)
     rng = np.random.default_rng(args.seed)
     group = GROUPS[args.group]
-    train, test = split(recordings, args.test_fraction, rng, group)
-    fit_part, val_part = split(train, args.val_fraction, rng, group)
-    crops = {c: args.normal_crops if c == NORMAL else args.crops for c in classes}
+    cwru_train, cwru_test = split(cwru, args.test_fraction, rng, group)
+    cwru_fit, cwru_val = split(cwru_train, args.val_fraction, rng, group)
+    uestc_train = [r for r in uestc if r.rpm != args.test_rpm]
+    uestc_test = [r for r in uestc if r.rpm == args.test_rpm]
+    if not uestc_test:
+        raise SystemExit(f"{args.uestc}: no clips at {args.test_rpm} rpm to hold out")
 
-    def training_set(part: list[Recording]) -> tuple[np.ndarray, np.ndarray]:
+    def crops(recording: Recording) -> int:
+        if recording.rpm is not None:
+            return args.uestc_crops
+        return args.normal_crops if recording.label == NORMAL else args.crops
+
+    def clips(part: list[Recording]) -> tuple[list[np.ndarray], np.ndarray]:
+        return clip_set(part, classes, args.silence_db)
+
+    def augmented(part: list[Recording]) -> tuple[np.ndarray, np.ndarray]:
         return augmented_set(part, classes, args.silence_db, crops, args.gain_db, rng)
 
-    fit_clips, _ = clip_set(fit_part, classes, args.silence_db)
-    val_clips, val_labels = clip_set(val_part, classes, args.silence_db)
-    probe = build_model(fit_clips, len(classes), args)
+    folds = speed_folds(cwru_fit, cwru_val, uestc_train)
+    histories, hooks = [], []
     selection_started = time.time()
-    history = fit(
-        probe,
-        training_set(fit_part),
-        args.max_epochs,
-        args,
-        ValidationHook(val_clips, val_labels, classes),
-    )
+    for fold in folds:
+        print(json.dumps({"fold": fold.name}), flush=True)
+        hook = ValidationHook(*clips(fold.val), classes)
+        probe = build_model(clips(fold.fit)[0], len(classes), args)
+        histories.append(fit(probe, augmented(fold.fit), args.max_epochs, args, hook))
+        hooks.append(hook)
     selection_s = time.time() - selection_started
-    epochs = best_epoch(history)
+    epochs = best_epoch(histories)
+    chosen = [(hook.logits[epochs - 1], hook.labels) for hook in hooks]
+    validation_normal = np.concatenate(
+        [fault_scores(logits, normal)[labels == normal] for logits, labels in chosen]
+    )
+    threshold = calibrate_threshold(validation_normal)
 
-    train_clips, _ = clip_set(train, classes, args.silence_db)
+    train = cwru_train + uestc_train
+    train_clips, _ = clips(train)
     model = build_model(train_clips, len(classes), args)
     refit_started = time.time()
-    fit(model, training_set(train), epochs, args)
+    fit(model, augmented(train), epochs, args)
     refit_s = time.time() - refit_started
 
     metadata = {
@@ -435,33 +543,56 @@ def main() -> None:
         "output": "logits",
     }
     export(model, args.model_out, metadata, train_clips[0])
-    test_clips, test_labels = clip_set(test, classes, args.silence_db)
     args.out.mkdir(parents=True, exist_ok=True)
-    link_heldout(test, args.out / "heldout")
+    tests = {"cwru": cwru_test, f"uestc-{args.test_rpm}rpm": uestc_test}
+    results, parities = {}, []
+    for name, part in tests.items():
+        link_heldout(part, args.out / "heldout" / name)
+        test_clips, test_labels = clips(part)
+        logits = logits_of(model, test_clips)
+        results[name] = score(logits, test_labels, classes) | {
+            "at_threshold": at_threshold(logits, test_labels, normal, threshold)
+        }
+        parities.append(parity(model, args.model_out, test_clips))
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "args": {k: str(v) for k, v in vars(args).items()},
         "classes": classes,
         "split": {
             "train": describe(train),
-            "test": describe(test),
-            "selection_fit": describe(fit_part),
-            "selection_val": describe(val_part),
+            "test": {name: describe(part) for name, part in tests.items()},
+            "selection_folds": [
+                {"name": f.name, "fit": describe(f.fit), "val": describe(f.val)} for f in folds
+            ],
             "train_clips": len(train_clips),
-            "test_clips": len(test_clips),
         },
-        "selection_history": history,
+        "selection_histories": histories,
         "epochs": epochs,
+        "threshold": {
+            "value": threshold,
+            "rule": "first 0.01 step above the highest 1 - p(normal) of the validation normal "
+            "clips of every fold, at the chosen epoch",
+            "validation_normal_clips": int(validation_normal.size),
+            "validation_max_normal_score": round(float(validation_normal.max()), 4),
+            "per_fold": [
+                at_threshold(logits, labels, normal, threshold) for logits, labels in chosen
+            ],
+        },
+        "validation_at_chosen_epoch": {
+            fold.name: score(logits, labels, classes)
+            for fold, (logits, labels) in zip(folds, chosen, strict=True)
+        },
         "selection_wall_s": round(selection_s, 1),
         "refit_wall_s": round(refit_s, 1),
         "total_wall_s": round(time.time() - started, 1),
-        "test": score(logits_of(model, test_clips), test_labels, classes),
-        "parity_max_abs_diff": parity(model, args.model_out, test_clips),
+        "test": results,
+        "parity_max_abs_diff": max(parities),
         "onnx_bytes": args.model_out.stat().st_size,
     }
     (args.out / "report.json").write_text(json.dumps(report, indent=2))
     print(json.dumps({k: report[k] for k in ("epochs", "total_wall_s", "parity_max_abs_diff")}))
-    print(json.dumps(report["test"]))
+    print(json.dumps(report["threshold"]))
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":

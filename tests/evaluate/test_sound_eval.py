@@ -132,6 +132,19 @@ def test_silence_counts_as_normal_and_is_reported(tmp_path: Path, model: Path) -
     }
 
 
+def test_max_normal_score_is_the_highest_score_a_normal_clip_got(
+    tmp_path: Path, model: Path
+) -> None:
+    quiet = evaluate(dataset(tmp_path / "quiet", {"normal": [steady_hum, silent]}), model)
+    assert quiet["max_normal_score"] < 0.5
+    loud = evaluate(dataset(tmp_path / "loud", {"normal": [steady_hum, knocking]}), model)
+    assert loud["max_normal_score"] > 0.5
+    assert (
+        evaluate(dataset(tmp_path / "none", {"knocking": [knocking]}), model)["max_normal_score"]
+        is None
+    )
+
+
 def test_a_folder_that_is_not_a_model_class_is_refused(tmp_path: Path, model: Path) -> None:
     data = dataset(tmp_path / "data", {"normal": [steady_hum], "squeal": [knocking]})
     with pytest.raises(DatasetError, match=r"\['squeal'\] are not classes of the model"):

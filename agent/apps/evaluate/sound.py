@@ -13,7 +13,9 @@ many there were, so a gate that swallows the data does not pass unnoticed.
 Result keys (a contract): `accuracy`; `macro_f1` (mean F1 over the classes present in the
 data); `classes` (those classes, in the model's order); `confusion` (true class → {predicted
 class: count}, rows for the classes present, columns for every model class, zeros included);
-`clips` (how many). Extra: `per_class` (precision, recall, f1, support), `silent_clips`.
+`clips` (how many). Extra: `per_class` (precision, recall, f1, support), `silent_clips`,
+`max_normal_score` (the highest score, 1 − p(normal), that a normal clip got: a sound alarm
+threshold above it lets every normal clip pass; None without normal clips).
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ def evaluate(data: Path, model: Path) -> dict[str, Any]:
             f"{data}: folders {unknown} are not classes of the model {scorer.models[0]} "
             f"(its classes: {scorer.class_names})"
         )
-    labels = [scorer.score(read_clip(c.path)).label for c in clips]
+    scores = [scorer.score(read_clip(c.path)) for c in clips]
+    labels = [score.label for score in scores]
     normal = config.classifier.normal_class
     predicted = [normal if label == SILENCE else label for label in labels]
     present = [name for name in scorer.class_names if name in {c.label for c in clips}]
@@ -68,6 +71,8 @@ def evaluate(data: Path, model: Path) -> dict[str, Any]:
         [c.label for c in clips], predicted, present, scorer.class_names
     )
     result["silent_clips"] = labels.count(SILENCE)
+    normal_scores = [s.value for s, c in zip(scores, clips, strict=True) if c.label == normal]
+    result["max_normal_score"] = round(max(normal_scores), 4) if normal_scores else None
     return result
 
 
