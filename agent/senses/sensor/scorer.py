@@ -377,4 +377,3 @@ def _warn_on_rate(metadata: ModelMetadata, poll_hz: float) -> None:
             trained / poll_hz,
             extra={"fields": {"event": RATE_MISMATCH, "model": metadata.model}},
         )
-
