@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 
 from agent.apps.evaluate.datasets import DatasetError
-from agent.apps.evaluate.sensor import TRAIN_ROWS, evaluate
+from agent.apps.evaluate.sensor import LEARNED_ALARM, TRAIN_ROWS, evaluate
 from agent.cli import main
 from agent.inference.loading import load_session
 from agent.inference.models import models_dir
@@ -82,6 +83,9 @@ def test_all_right(tmp_path: Path, model: Path) -> None:
     assert (result["f1"], result["far"], result["mar"], result["files"]) == (1.0, 0.0, 0.0, 1)
     counts = {k: result["per_file"]["valve1/0.csv"][k] for k in ("tp", "fp", "fn", "tn")}
     assert counts == {"tp": 10, "fp": 0, "fn": 0, "tn": 20}
+    # Pressure never moves in these files: the learner refuses, and flags nothing
+    assert any("Pressure stayed at 5" in r for r in result["learned"]["refused"]["valve1/0.csv"])
+    assert result["learned"]["per_file"]["valve1/0.csv"]["fn"] == 10
 
 
 def test_all_wrong(tmp_path: Path, model: Path) -> None:
@@ -203,3 +207,32 @@ def test_shipped_model_flags_the_real_anomaly_more_than_normal_rows() -> None:
     inside = counts["tp"] / (counts["tp"] + counts["fn"])
     outside = counts["fp"] / (counts["fp"] + counts["tn"])
     assert inside > 0.4 > 0.15 > outside
+
+
+def write_noisy_skab(path: Path, normal: int, shifted: int, seed: int) -> Path:
+    """400 healthy rows of noisy Current and Pressure, `normal` more, then `shifted` rows
+    (labelled anomalous) with Current 10 noise stds higher."""
+    rng = np.random.default_rng(seed)
+    rows = TRAIN_ROWS + normal + shifted
+    current = 10.0 + rng.normal(0.0, 0.5, rows)
+    current[TRAIN_ROWS + normal :] += 5.0
+    pressure = 5.0 + rng.normal(0.0, 0.1, rows)
+    lines = [";".join(HEADER)]
+    for i in range(rows):
+        label = int(i >= TRAIN_ROWS + normal)
+        lines.append(f"2020-03-09 10:00:00;{current[i]};{pressure[i]};70.0;{label}.0;0.0")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_learned_mode_learns_each_file_and_flags_its_departure(tmp_path: Path, model: Path) -> None:
+    write_noisy_skab(tmp_path / "valve1" / "0.csv", normal=200, shifted=150, seed=1)
+    learned = evaluate(tmp_path, model)["learned"]
+    assert learned["alarm"] == LEARNED_ALARM
+    assert learned["refused"] == {}
+    counts = learned["per_file"]["valve1/0.csv"]
+    assert (counts["tp"] + counts["fn"], counts["fp"] + counts["tn"]) == (150, 200)
+    # 400 rows calibrate the tail loosely: healthy rows cross 0.999 more often than 1 in 1,000
+    assert learned["far"] <= 15.0
+    assert learned["mar"] <= 10.0

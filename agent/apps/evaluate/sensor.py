@@ -11,29 +11,45 @@ threshold); a row without a Score (window filling, baseline learning) is predict
 As in SKAB's protocol, the first 400 rows of each file are its training part and only the
 remaining rows are scored: F1 of the anomalous class, FAR = FP / (FP + TN) * 100 and
 MAR = FN / (FN + TP) * 100, over all files' test rows together.
+
+Alongside, under `learned`, the sense's on-site learning as the agent runs it: a
+SensorLearner (the sense's LearningSpec) observes the file's first 400 rows, its params go
+through JSON as on the card, and the learned scorer is fed every row, the same registers and
+window as the model. A row is predicted anomalous when its calibrated score reaches
+LEARNED_ALARM, a level fixed before any SKAB run: one healthy window in a thousand scores
+higher. A file whose learning is refused is predicted all normal, and its reasons listed.
 """
 
 from __future__ import annotations
 
 import csv
-from dataclasses import asdict, dataclass
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from agent.apps.evaluate.datasets import DatasetError
-from agent.core.samples import Sample
+from agent.core.samples import Sample, Score
 from agent.inference.loading import load_session
 from agent.inference.metadata import ModelMetadata
 from agent.inference.session import InferenceSession, ModelError
+from agent.senses.learning import LearningRefused
+from agent.senses.sensor import SENSOR
 from agent.senses.sensor.config import SENSE, ModbusConfig, RegisterConfig
 from agent.senses.sensor.scorer import SensorScorer
 
 TRAIN_ROWS = 400  # SKAB: the first 400 rows of each file are its training part
 LABEL = "anomaly"
 ALARM = 0.5
+LEARNED_ALARM = 0.999  # calibrated: P(a healthy window of this file scores lower)
 SKAB_HZ = 1.0
+DEVICE = "skab"
+
+Scoring = Callable[[Sample], Score | None]  # a scorer's `score`, fed one row at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,14 +138,38 @@ def evaluation_config(channels: list[str]) -> ModbusConfig:
     return ModbusConfig(registers=registers, poll_hz=SKAB_HZ)
 
 
-def predict(scorer: SensorScorer, channels: list[str], values: np.ndarray) -> np.ndarray:
+def samples(channels: list[str], values: np.ndarray) -> list[Sample]:
+    """The rows as the Modbus source would yield them, one per second."""
+    return [
+        Sample(DEVICE, SENSE, float(i), dict(zip(channels, row, strict=True)))
+        for i, row in enumerate(values)
+    ]
+
+
+def predict(score: Scoring, rows: list[Sample], alarm: float) -> np.ndarray:
     """The agent's alarm decision for each row, fed in order as live samples."""
-    flags = np.zeros(len(values), dtype=bool)
-    for i, row in enumerate(values):
-        sample = Sample("skab", SENSE, float(i), dict(zip(channels, row, strict=True)))
-        score = scorer.score(sample)
-        flags[i] = score is not None and score.value >= ALARM
+    flags = np.zeros(len(rows), dtype=bool)
+    for i, sample in enumerate(rows):
+        result = score(sample)
+        flags[i] = result is not None and result.value >= alarm
     return flags
+
+
+def predict_learned(config: ModbusConfig, rows: list[Sample]) -> np.ndarray:
+    """Learn on the training part as the agent would on site, then flag every row."""
+    learning = SENSOR.learning
+    assert learning is not None  # the sensor sense learns (agent/senses/sensor/__init__.py)
+    learner = learning.learner(DEVICE, config)
+    for sample in rows[:TRAIN_ROWS]:
+        learner.observe(sample)
+    learned = learner.finish()
+    card = json.loads(json.dumps({"params": learned.params, "summary": learned.summary}))
+    learned = replace(learned, params=card["params"], summary=card["summary"])
+    with tempfile.TemporaryDirectory(prefix="evaluate-sensor-") as folder:
+        for name, content in learned.files.items():
+            (Path(folder) / name).write_bytes(content)
+        scorer = learning.scorer(DEVICE, config, learned, Path(folder))
+    return predict(scorer.score, rows, LEARNED_ALARM)
 
 
 def model_channels(session: InferenceSession) -> list[str]:
@@ -141,20 +181,35 @@ def model_channels(session: InferenceSession) -> list[str]:
 
 
 def evaluate(data: Path, model: Path) -> dict[str, Any]:
-    """Metrics over the test parts of every labelled file under `data`, plus per-file ones."""
+    """Metrics over the test parts of every labelled file under `data`, plus per-file ones,
+    for the model and, under `learned`, for the sense learning each file's training part."""
     session = load_session(model)
     channels = model_channels(session)
     config = evaluation_config(channels)
-    total = Counts(0, 0, 0, 0)
+    learning_config = config.model_copy(update={"window": model_window(session)})
+    total, learned_total = Counts(0, 0, 0, 0), Counts(0, 0, 0, 0)
     per_file: dict[str, dict[str, Any]] = {}
+    learned_per_file: dict[str, dict[str, Any]] = {}
+    refused: dict[str, list[str]] = {}
     for path in find_csvs(data):
         recording = read_recording(path, channels)
         if recording.anomaly is None:
             continue
-        flags = predict(SensorScorer("skab", config, session), channels, recording.values)
-        counts = count(recording.anomaly[TRAIN_ROWS:], flags[TRAIN_ROWS:])
+        name = path.relative_to(data).as_posix()
+        rows = samples(channels, recording.values)
+        truth = recording.anomaly[TRAIN_ROWS:]
+        flags = predict(SensorScorer(DEVICE, config, session).score, rows, ALARM)
+        counts = count(truth, flags[TRAIN_ROWS:])
         total += counts
-        per_file[path.relative_to(data).as_posix()] = {**outlier_metrics(counts), **asdict(counts)}
+        per_file[name] = {**outlier_metrics(counts), **asdict(counts)}
+        try:
+            learned_flags = predict_learned(learning_config, rows)
+        except LearningRefused as exc:
+            refused[name] = exc.reasons
+            learned_flags = np.zeros(len(rows), dtype=bool)
+        counts = count(truth, learned_flags[TRAIN_ROWS:])
+        learned_total += counts
+        learned_per_file[name] = {**outlier_metrics(counts), **asdict(counts)}
     if not per_file:
         raise DatasetError(f"{data}: no CSV has an {LABEL!r} column to evaluate against")
     return {
@@ -163,4 +218,15 @@ def evaluate(data: Path, model: Path) -> dict[str, Any]:
         "rows": total.tp + total.fp + total.fn + total.tn,
         "model": session.version,
         "per_file": per_file,
+        "learned": {
+            **outlier_metrics(learned_total),
+            "alarm": LEARNED_ALARM,
+            "refused": refused,
+            "per_file": learned_per_file,
+        },
     }
+
+
+def model_window(session: InferenceSession) -> int | None:
+    """The model's window, which the learner then uses too, so both rows see alike."""
+    return ModelMetadata.of(session).integer("window")

@@ -1,10 +1,14 @@
-"""The sensor sense: Modbus registers judged by an Isolation Forest and their limits."""
+"""The sensor sense: Modbus registers judged by an Isolation Forest (shipped, or learnt on
+the device) and their limits."""
 
 from typing import Any
 
 from agent.core.samples import Score
+from agent.senses.learning import LearningSpec
 from agent.senses.sensor.config import SENSE, ModbusConfig, shared_port_conflicts
 from agent.senses.sensor.evidence import sensor_json
+from agent.senses.sensor.learn import SensorLearner
+from agent.senses.sensor.learned import LearnedSensorScorer
 from agent.senses.sensor.scorer import SensorScorer
 from agent.senses.sensor.source import ModbusSource
 from agent.senses.spec import EvidenceSpec, SenseSpec
@@ -31,4 +35,5 @@ SENSOR = SenseSpec(
     colour="#aed581",
     readings=register_values,
     across_devices=shared_port_conflicts,
+    learning=LearningSpec(SensorLearner, LearnedSensorScorer),
 )

@@ -34,7 +34,6 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -43,7 +42,8 @@ from agent.inference.loading import load_session
 from agent.inference.metadata import ModelMetadata
 from agent.inference.session import InferenceSession, ModelError
 from agent.observe.stages import Stage, timed
-from agent.senses.sensor.config import SENSE, ModbusConfig, RegisterConfig
+from agent.senses.sensor.config import SENSE, ModbusConfig
+from agent.senses.sensor.limits import breaches, readings, sample_values
 from agent.senses.sensor.preprocess import (
     FEATURE_STATS,
     baseline_stats,
@@ -94,8 +94,14 @@ class SensorModel:
     def raw_score(self, smoothed: np.ndarray) -> float:
         """The forest's decision score of one (smoothed, all-register) window; > 0 is normal."""
         features = window_features(smoothed[:, self.spec.columns], self.spec.stats)
-        outputs = self.session.run({self.session.input_names[0]: features[None, :]})
-        return float(np.ravel(outputs[self.session.output_names.index(SCORE_OUTPUT)])[0])
+        return float(decisions(self.session, features[None, :])[0])
+
+
+def decisions(session: InferenceSession, features: np.ndarray) -> np.ndarray:
+    """The forest's decision score of each row of `features` (sklearn's decision_function:
+    > 0 normal, < 0 anomalous), through the model's ONNX session."""
+    outputs = session.run({session.input_names[0]: features})
+    return np.ravel(outputs[session.output_names.index(SCORE_OUTPUT)])
 
 
 class SensorScorer:
@@ -130,14 +136,10 @@ class SensorScorer:
 
         The model waits while it learns the baseline and while the window fills.
         """
-        latest = self._values(sample)
+        latest = sample_values(self.device, self._registers, sample)
         self._window.append(latest)
         learning = self._learn(latest)
-        out_of_range = [
-            _limit_evidence(reg, value)
-            for reg, value in zip(self._registers, latest, strict=True)
-            if _outside(reg, value)
-        ]
+        out_of_range = breaches(self._registers, latest)
         model = self._model
         ready = not learning and len(self._window) == self._window.maxlen
         if model is not None and not ready and not out_of_range:
@@ -160,8 +162,7 @@ class SensorScorer:
             value=value,
             label=label,
             evidence={
-                "values": {r.name: v for r, v in zip(self._registers, latest, strict=True)},
-                "units": {r.name: r.unit for r in self._registers},
+                **readings(self._registers, latest),
                 "out_of_range": out_of_range,
                 "raw_score": raw,
                 "decision_score": decision,
@@ -172,15 +173,6 @@ class SensorScorer:
             scored_at=time.time(),
             model=self.models[0] if self.models else None,
         )
-
-    def _values(self, sample: Sample) -> list[float]:
-        """The sample's register values in config order; a missing register is a bug upstream."""
-        if not isinstance(sample.data, dict):
-            raise TypeError(f"{self.device}: sensor sample data must be a dict of registers")
-        missing = [r.name for r in self._registers if r.name not in sample.data]
-        if missing:
-            raise ValueError(f"{self.device}: sample lacks registers {missing}")
-        return [float(sample.data[r.name]) for r in self._registers]
 
     def _learn(self, latest: list[float]) -> bool:
         """Collect the baseline; True while this sample still belongs to the learning period."""
@@ -218,14 +210,19 @@ class SensorScorer:
 
 def load_model(session: InferenceSession, config: ModbusConfig) -> SensorModel:
     """The session with its contract; fails at startup, not on the first full window."""
+    require_decisions(session)
+    spec = model_spec(session, config)
+    _check_width(session, spec, [config.registers[i].name for i in spec.columns])
+    return SensorModel(session, spec)
+
+
+def require_decisions(session: InferenceSession) -> None:
+    """A forest model must output the decision function `decisions` reads."""
     if SCORE_OUTPUT not in session.output_names:
         raise ModelError(
             f"model {session.version} has outputs {session.output_names}, expected "
             f"{SCORE_OUTPUT!r} (skl2onnx IsolationForest decision function)"
         )
-    spec = model_spec(session, config)
-    _check_width(session, spec, [config.registers[i].name for i in spec.columns])
-    return SensorModel(session, spec)
 
 
 def _check_width(session: InferenceSession, spec: ModelSpec, names: list[str]) -> None:
@@ -380,13 +377,3 @@ def _warn_on_rate(metadata: ModelMetadata, poll_hz: float) -> None:
             trained / poll_hz,
             extra={"fields": {"event": RATE_MISMATCH, "model": metadata.model}},
         )
-
-
-def _outside(reg: RegisterConfig, value: float) -> bool:
-    """Whether a value breaks the register's configured limits."""
-    return (reg.low is not None and value < reg.low) or (reg.high is not None and value > reg.high)
-
-
-def _limit_evidence(reg: RegisterConfig, value: float) -> dict[str, Any]:
-    """One out-of-range entry of a Score's evidence."""
-    return {"name": reg.name, "value": value, "low": reg.low, "high": reg.high, "unit": reg.unit}

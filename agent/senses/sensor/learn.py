@@ -1,0 +1,214 @@
+"""The sensor sense learns this machine's own normal: an Isolation Forest on its registers.
+
+While the device learns, `SensorLearner.observe` keeps every sample's register values (all
+registers of its config, whatever the map calls them) and judges only the hard limits: a
+value outside a register's low/high is a Score of 1.0 with HARD_LIMIT, and a reason to refuse.
+`finish` then
+
+1. expresses the samples in units of their own median and spread (`baseline_stats`, as the
+   shipped model does at a new site), so registers of any scale weigh alike in float32;
+2. splits them in time: the forest is fitted on the windows of the first FIT_SHARE of the
+   samples, and the windows of the rest, which share no sample with those, are scored
+   through the exported ONNX model to fit the HealthyTail. Windows the forest was fitted on
+   score as more normal than new healthy ones would, so calibrating on them would be
+   optimistic; the later part also carries whatever slow drift the learning period held;
+3. hands back the forest as ONNX (Learned.files) and the window chain, the calibration and
+   the decision median as JSON (Learned.params, see agent/senses/sensor/learned.py).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections import Counter, deque
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.core.calibration import HealthyTail
+from agent.core.samples import Sample, Score
+from agent.inference.loading import load_session
+from agent.senses.learning import HARD_LIMIT, Learned, LearningRefused
+from agent.senses.sensor.config import SENSE, ModbusConfig
+from agent.senses.sensor.learned import LearnedForest, WindowChain
+from agent.senses.sensor.limits import breaches, readings, sample_values
+from agent.senses.sensor.preprocess import baseline_stats, trailing_median
+from agent.senses.sensor.scorer import LIMITS_WINDOW, decisions
+
+MIN_WINDOWS = 200  # windows (one per sample) the forest and the calibration get between them
+MAX_KEPT = 20_000  # the newest samples kept (5.5 h at 1 Hz): bounds memory and finish()'s time
+FIT_SHARE = 0.5  # the forest learns from this first share of the samples, the tail the rest
+STATS = ("mean",)  # per register: the mean of the smoothed window (see models/sensor-iforest.md)
+DECISION_MEDIAN = 15  # the score is the median raw score of the last 15 windows
+TREES = 100
+SEED = 0
+OPSETS = {"": 17, "ai.onnx.ml": 3}  # what the shipped sensor model is exported with
+MODEL_FILE = "sensor-learned.onnx"
+
+
+class SensorLearner:
+    """Gathers one Modbus device's healthy samples and learns its normal from them."""
+
+    modality = SENSE
+
+    def __init__(self, device: str, config: ModbusConfig) -> None:
+        self.device = device
+        self.config = config
+        self._registers = list(config.registers)
+        self.window = config.window or LIMITS_WINDOW
+        self._kept: deque[list[float]] = deque(maxlen=MAX_KEPT)
+        self._seen = 0
+        self._broken: Counter[str] = Counter()  # register -> samples outside its limits
+        self._unreadable: Counter[str] = Counter()  # why -> samples not kept
+
+    def observe(self, sample: Sample) -> Score | None:
+        """Keep a healthy sample; a Score of 1.0 when it breaks a register's limits."""
+        self._seen += 1
+        try:
+            values = sample_values(self.device, self._registers, sample)
+        except (TypeError, ValueError) as exc:  # a register missing, a value not a number
+            self._unreadable[str(exc)[:200]] += 1
+            return None
+        if not all(math.isfinite(v) for v in values):
+            self._unreadable["a register value is not finite"] += 1
+            return None
+        out_of_range = breaches(self._registers, values)
+        if not out_of_range:
+            self._kept.append(values)
+            return None
+        names = [entry["name"] for entry in out_of_range]
+        self._broken.update(names)
+        return Score(
+            device=self.device,
+            modality=SENSE,
+            value=1.0,
+            label=names[0],
+            evidence={
+                **readings(self._registers, values),
+                HARD_LIMIT: names,
+                "out_of_range": out_of_range,
+            },
+            captured_at=sample.captured_at,
+            scored_at=time.time(),
+        )
+
+    def windows(self) -> int:
+        """Windows of kept samples the forest and the calibration would get between them:
+        each part loses the first window - 1 samples of its own."""
+        return max(0, len(self._kept) - 2 * (self.window - 1))
+
+    def progress(self) -> float:
+        return min(1.0, self.windows() / MIN_WINDOWS)
+
+    def problems(self) -> list[str]:
+        """Hard limits broken, samples unreadable, registers stuck, too few windows."""
+        found = [
+            f"register {name} was outside its limits in {count} samples while learning"
+            for name, count in sorted(self._broken.items())
+        ]
+        found += [f"{count} samples not kept: {why}" for why, count in self._unreadable.items()]
+        if len(self._kept) >= self.window:
+            kept = np.array(self._kept)
+            stuck = np.ptp(kept, axis=0) == 0
+            found += [
+                f"register {reg.name} stayed at {kept[0, i]:g} while learning "
+                "(a stuck sensor or a wrong address?)"
+                for i, reg in enumerate(self._registers)
+                if stuck[i]
+            ]
+        if self.windows() < MIN_WINDOWS:
+            found.append(f"{self.windows()} windows of {self.window} samples, {MIN_WINDOWS} needed")
+        return found
+
+    def finish(self) -> Learned:
+        """The forest and its calibration; LearningRefused while `problems` says why not."""
+        problems = self.problems()
+        if problems:
+            raise LearningRefused(SENSE, problems)
+        values = np.array(self._kept, dtype=np.float64)
+        centre, scale = baseline_stats(values)
+        chain = WindowChain(
+            registers=[r.name for r in self._registers],
+            window=self.window,
+            stats=list(STATS),
+            smoothing=self.config.smoothing,
+            outlier_sigma=self.config.outlier_sigma,
+            centre=centre.tolist(),
+            scale=scale.tolist(),
+        )
+        split = round(FIT_SHARE * len(values))
+        onnx_bytes = fit_forest(all_window_features(chain, values[:split]))
+        raw = -forest_decisions(onnx_bytes, all_window_features(chain, values[split:]))
+        medians = trailing_median(raw, DECISION_MEDIAN)[DECISION_MEDIAN - 1 :]
+        tail = HealthyTail.fit(medians)
+        params = LearnedForest(
+            **chain.model_dump(),
+            decision_median=DECISION_MEDIAN,
+            model_file=MODEL_FILE,
+            tail={**asdict(tail), "quantiles": list(tail.quantiles)},
+        ).model_dump()
+        warnings = []
+        if self._seen > len(self._kept):
+            warnings.append(f"learned from the newest {len(self._kept)} of {self._seen} samples")
+        return Learned(
+            sense=SENSE,
+            samples=len(values),
+            params=params,
+            summary=summary(chain, split, medians, tail),
+            files={MODEL_FILE: onnx_bytes},
+            warnings=warnings,
+        )
+
+
+def all_window_features(chain: WindowChain, values: np.ndarray) -> np.ndarray:
+    """The forest's input for every window of consecutive samples (one per sample), float32."""
+    count = len(values) - chain.window + 1
+    return np.stack([chain.features(values[i : i + chain.window]) for i in range(count)])
+
+
+def fit_forest(features: np.ndarray) -> bytes:
+    """An Isolation Forest fitted on healthy windows, as ONNX: outputs `label` and `scores`
+    (sklearn's decision function), as the shipped sensor model."""
+    # imported here: scikit-learn and skl2onnx take seconds to import, and only learning needs them
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.ensemble import IsolationForest
+
+    forest = IsolationForest(n_estimators=TREES, random_state=SEED, n_jobs=1).fit(features)
+    width = forest.n_features_in_
+    model = convert_sklearn(
+        forest, initial_types=[("features", FloatTensorType([None, width]))], target_opset=OPSETS
+    )
+    return bytes(model.SerializeToString())
+
+
+def forest_decisions(onnx_bytes: bytes, features: np.ndarray) -> np.ndarray:
+    """Decision scores through the ONNX path the learned scorer will run, not sklearn's,
+    so the calibration is fitted on exactly the numbers it will be applied to."""
+    with tempfile.TemporaryDirectory(prefix="sensor-learn-") as folder:
+        path = Path(folder) / MODEL_FILE
+        path.write_bytes(onnx_bytes)
+        return decisions(load_session(path), features)
+
+
+def summary(
+    chain: WindowChain, split: int, medians: np.ndarray, tail: HealthyTail
+) -> dict[str, Any]:
+    """What people read on the card: the registers' normal, the windows, the raw scores."""
+    levels = (0.5, 0.9, 0.99, 1.0)
+    return {
+        "registers": {
+            name: {"median": centre, "spread": spread}
+            for name, centre, spread in zip(chain.registers, chain.centre, chain.scale, strict=True)
+        },
+        "window": chain.window,
+        "forest_windows": split - chain.window + 1,
+        "calibration_windows": int(medians.size),
+        "raw_quantiles": {
+            str(q): float(v) for q, v in zip(levels, np.quantile(medians, levels), strict=True)
+        },
+        "raw_tail_start": tail.tail_start,
+    }

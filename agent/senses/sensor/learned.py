@@ -1,0 +1,189 @@
+"""The sensor sense's learned scorer: this device's own Isolation Forest, calibrated.
+
+`SensorLearner` (agent/senses/sensor/learn.py) leaves a `LearnedForest` (the JSON params of the
+card) and an ONNX forest beside it. `LearnedSensorScorer` runs the same chain as the learner:
+each window of the device's registers in units of its learning period (`standardise`),
+cleaned and smoothed (`smooth`), its `window_features`, the forest through ONNX Runtime
+(`decisions`, the shipped model's path), raw = minus the decision score (higher = more
+anomalous), the median of the last `decision_median` raw scores. Score.value is
+HealthyTail.calibrated of that median: the probability that a healthy window of this machine
+scores lower. A register outside its configured low/high gives 1.0 with HARD_LIMIT, as always.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections import deque
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from agent.config.base import FiniteFloat, PositiveFloat, StrictModel
+from agent.core.calibration import HealthyTail
+from agent.core.samples import Sample, Score
+from agent.inference.loading import load_session
+from agent.inference.session import ModelError
+from agent.senses.learning import EXCEEDANCE, HARD_LIMIT, RAW, Learned
+from agent.senses.sensor.config import SENSE, ModbusConfig
+from agent.senses.sensor.limits import breaches, readings, sample_values
+from agent.senses.sensor.preprocess import FEATURE_STATS, smooth, standardise, window_features
+from agent.senses.sensor.scorer import decisions, require_decisions
+
+MAX_REGISTERS = 1_000  # bounds what a card may ask the scorer to allocate
+MAX_WINDOW = 100_000
+MAX_QUANTILES = 10_001
+Stat = Annotated[str, Field(pattern="^(" + "|".join(FEATURE_STATS) + ")$")]
+
+
+class WindowChain(StrictModel):
+    """How a window of raw register values becomes the forest's input, as learnt."""
+
+    registers: list[str] = Field(min_length=1, max_length=MAX_REGISTERS)
+    window: int = Field(ge=4, le=MAX_WINDOW)
+    stats: list[Stat] = Field(min_length=1, max_length=len(FEATURE_STATS))
+    smoothing: int = Field(ge=1, le=MAX_WINDOW)
+    outlier_sigma: PositiveFloat
+    centre: list[FiniteFloat] = Field(max_length=MAX_REGISTERS)
+    scale: list[PositiveFloat] = Field(max_length=MAX_REGISTERS)
+
+    @model_validator(mode="after")
+    def _one_value_per_register(self) -> WindowChain:
+        if not len(self.registers) == len(self.centre) == len(self.scale):
+            raise ValueError("registers, centre and scale must have one entry per register")
+        return self
+
+    def features(self, window: np.ndarray) -> np.ndarray:
+        """The forest's input of one window of raw register values (samples, registers)."""
+        z = standardise(window, np.asarray(self.centre), np.asarray(self.scale))
+        return window_features(smooth(z, self.outlier_sigma, self.smoothing), self.stats)
+
+
+class LearnedForest(WindowChain):
+    """Everything the learned scorer needs but the ONNX file: Learned.params, validated
+    (a card is read back from disk, so nothing in it is trusted)."""
+
+    decision_median: int = Field(ge=1, le=MAX_WINDOW)
+    model_file: str = Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.onnx$")  # beside the card
+    tail: dict[str, Any]  # HealthyTail's fields, checked by `tail_from`
+
+    @field_validator("tail")
+    @classmethod
+    def _tail_is_a_distribution(cls, tail: dict[str, Any]) -> dict[str, Any]:
+        tail_from(tail)
+        return tail
+
+    def healthy_tail(self) -> HealthyTail:
+        """The calibration the learner fitted."""
+        return tail_from(self.tail)
+
+
+def tail_from(fields: dict[str, Any]) -> HealthyTail:
+    """A HealthyTail from its JSON fields, refused unless it is a distribution it could fit."""
+    if set(fields) != set(HealthyTail.__slots__):
+        raise ValueError(f"tail needs exactly the fields {sorted(HealthyTail.__slots__)}")
+    quantiles = fields["quantiles"]
+    if not isinstance(quantiles, list) or not 2 <= len(quantiles) <= MAX_QUANTILES:
+        raise ValueError(f"tail quantiles must be a list of 2 to {MAX_QUANTILES} numbers")
+    numbers = [*quantiles, fields["tail_start"], fields["tail_fraction"], fields["tail_scale"]]
+    if not all(isinstance(x, int | float) and math.isfinite(x) for x in numbers):
+        raise ValueError("tail values must be finite numbers")
+    if any(b < a for a, b in itertools.pairwise(quantiles)):
+        raise ValueError("tail quantiles must not decrease")
+    if not 0 < fields["tail_fraction"] <= 1 or fields["tail_scale"] <= 0:
+        raise ValueError("tail_fraction must be in (0, 1] and tail_scale above 0")
+    if not isinstance(fields["samples"], int) or fields["samples"] < 1:
+        raise ValueError("tail samples must be a positive integer")
+    return HealthyTail(
+        quantiles=tuple(float(q) for q in quantiles),
+        tail_start=float(fields["tail_start"]),
+        tail_fraction=float(fields["tail_fraction"]),
+        tail_scale=float(fields["tail_scale"]),
+        samples=fields["samples"],
+    )
+
+
+def learned_forest(learned: Learned, config: ModbusConfig) -> LearnedForest:
+    """The card's params, validated and checked against the device's config now."""
+    try:
+        forest = LearnedForest.model_validate(learned.params)
+    except ValidationError as exc:
+        raise ModelError(f"learned sensor params are not valid: {exc}") from None
+    names = [r.name for r in config.registers]
+    if names != forest.registers:
+        raise ModelError(
+            f"learned on registers {forest.registers}, but the config has {names}: "
+            "learn this device again"
+        )
+    changed = [
+        f"{key} {learnt} (config {configured})"
+        for key, learnt, configured in (
+            ("window", forest.window, config.window or forest.window),
+            ("smoothing", forest.smoothing, config.smoothing),
+            ("outlier_sigma", forest.outlier_sigma, config.outlier_sigma),
+        )
+        if learnt != configured
+    ]
+    if changed:
+        raise ModelError(f"learned with {', '.join(changed)}: learn this device again")
+    return forest
+
+
+class LearnedSensorScorer:
+    """Scores each Modbus sample with the forest this device learned, and its limits."""
+
+    modality = SENSE
+
+    def __init__(self, device: str, config: ModbusConfig, learned: Learned, folder: Path) -> None:
+        self.device = device
+        self._registers = list(config.registers)
+        self._forest = learned_forest(learned, config)
+        self._tail = self._forest.healthy_tail()
+        self._session = load_session(folder / self._forest.model_file)
+        require_decisions(self._session)
+        self.models = [self._session.version]
+        self._window: deque[list[float]] = deque(maxlen=self._forest.window)
+        self._raw: deque[float] = deque(maxlen=self._forest.decision_median)
+
+    def score(self, sample: Sample) -> Score | None:
+        """A Score once the window is full, or sooner when a hard limit is broken."""
+        latest = sample_values(self.device, self._registers, sample)
+        self._window.append(latest)
+        out_of_range = breaches(self._registers, latest)
+        full = len(self._window) == self._window.maxlen
+        if not full and not out_of_range:
+            return None
+        evidence: dict[str, Any] = {**readings(self._registers, latest)}
+        value, label = 0.0, ""
+        if full:
+            window = np.array(self._window, dtype=np.float64)
+            raw_now = -float(decisions(self._session, self._forest.features(window)[None, :])[0])
+            self._raw.append(raw_now)
+            raw = float(np.median(self._raw))
+            value = self._tail.calibrated(raw)
+            label = self._most_deviant(window)
+            evidence[RAW] = raw
+        if out_of_range:
+            value, label = 1.0, out_of_range[0]["name"]
+            evidence[HARD_LIMIT] = [entry["name"] for entry in out_of_range]
+            evidence["out_of_range"] = out_of_range
+        if full:
+            evidence[EXCEEDANCE] = 1.0 - value
+        return Score(
+            device=self.device,
+            modality=SENSE,
+            value=value,
+            label=label,
+            evidence=evidence,
+            captured_at=sample.captured_at,
+            scored_at=time.time(),
+            model=self.models[0],
+        )
+
+    def _most_deviant(self, window: np.ndarray) -> str:
+        """The register whose window mean lies most learning-period spreads from its centre."""
+        shift = np.abs(window.mean(axis=0) - self._forest.centre) / self._forest.scale
+        return self._registers[int(np.argmax(shift))].name

@@ -1,0 +1,238 @@
+"""The sensor sense learns a machine's own normal: a register map unlike SKAB's, no shipped model.
+
+A synthetic pump: `flow` swings slowly around 40 l/min, `motor_current` follows it, and
+`bearing_temp` wanders around 55 °C; every register carries noise. The learner sees 600
+healthy samples at 1 Hz; the scorer built from what it learned is then fed a fresh healthy
+continuation and the same continuation with the bearing 4 °C warmer.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.core.samples import Sample
+from agent.inference.session import ModelError
+from agent.senses.learning import EXCEEDANCE, HARD_LIMIT, RAW, Learned, LearningRefused
+from agent.senses.sensor import SENSOR
+from agent.senses.sensor.config import SENSE, ModbusConfig, RegisterConfig
+from agent.senses.sensor.learn import MIN_WINDOWS, SensorLearner
+from agent.senses.sensor.learned import LearnedSensorScorer
+
+DEVICE = "pump-7"
+WINDOW = 16
+LEVEL = 0.999  # one healthy window in a thousand scores higher
+DEPARTED = 0.99  # what a departure reaches (see test_a_warmer_bearing_scores_above_the_level)
+REGISTERS = ["flow", "bearing_temp", "motor_current"]
+
+
+def config(**limits: float) -> ModbusConfig:
+    """The pump's register map; `bearing_temp_high=80` sets that register's high limit."""
+    registers = [
+        RegisterConfig(
+            name=name,
+            address=2 * i,
+            data_type="float32",
+            low=limits.get(f"{name}_low"),
+            high=limits.get(f"{name}_high"),
+        )
+        for i, name in enumerate(REGISTERS)
+    ]
+    return ModbusConfig(registers=registers, poll_hz=1.0, window=WINDOW)
+
+
+def healthy(rows: int, seed: int, start: int = 0) -> np.ndarray:
+    """(rows, 3) healthy readings from sample `start` on, in REGISTERS order."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(start, start + rows)
+    flow = 40 + 2 * np.sin(2 * np.pi * t / 300) + rng.normal(0, 0.4, rows)
+    temp = 55 + np.cumsum(rng.normal(0, 0.02, rows)) + rng.normal(0, 0.2, rows)
+    current = 8 + 0.1 * flow + rng.normal(0, 0.1, rows)
+    return np.column_stack([flow, temp, current])
+
+
+def samples(values: np.ndarray, start: int = 0) -> list[Sample]:
+    return [
+        Sample(DEVICE, SENSE, float(start + i), dict(zip(REGISTERS, map(float, row), strict=True)))
+        for i, row in enumerate(values)
+    ]
+
+
+def learn(values: np.ndarray, cfg: ModbusConfig) -> SensorLearner:
+    learner = SensorLearner(DEVICE, cfg)
+    for sample in samples(values):
+        assert learner.observe(sample) is None
+    return learner
+
+
+def write_files(learned: Learned, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in learned.files.items():
+        (folder / name).write_bytes(content)
+    return folder
+
+
+def through_json(learned: Learned) -> Learned:
+    """What the runtime's card gives back: params and summary as JSON reads them."""
+    card = json.loads(json.dumps({"params": learned.params, "summary": learned.summary}))
+    return Learned(learned.sense, learned.samples, card["params"], card["summary"], learned.files)
+
+
+def values_of(scorer: LearnedSensorScorer, rows: list[Sample]) -> np.ndarray:
+    """Calibrated score of every sample once the window is full."""
+    scores = [scorer.score(sample) for sample in rows]
+    return np.array([s.value for s in scores[WINDOW - 1 :] if s is not None])
+
+
+@pytest.fixture(scope="module")
+def learned() -> Learned:
+    return learn(healthy(600, seed=1), config()).finish()
+
+
+@pytest.fixture(scope="module")
+def folder(learned: Learned, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_files(learned, tmp_path_factory.mktemp("card"))
+
+
+@pytest.fixture
+def scorer(learned: Learned, folder: Path) -> LearnedSensorScorer:
+    return LearnedSensorScorer(DEVICE, config(), through_json(learned), folder)
+
+
+def test_the_sensor_sense_learns_with_this_learner_and_scorer() -> None:
+    assert SENSOR.learning is not None
+    assert SENSOR.learning.learner is SensorLearner
+    assert SENSOR.learning.scorer is LearnedSensorScorer
+
+
+def test_no_shipped_model_is_involved(scorer: LearnedSensorScorer) -> None:
+    assert config().anomaly is None
+    assert scorer.models[0].startswith("sensor-learned@")
+
+
+def test_healthy_continuation_stays_below_the_level(scorer: LearnedSensorScorer) -> None:
+    values = values_of(scorer, samples(healthy(600, seed=2, start=600), start=600))
+    assert values.size == 600 - WINDOW + 1
+    assert np.mean(values >= LEVEL) <= 0.01, np.quantile(values, [0.5, 0.9, 0.99])
+    assert np.mean(values >= DEPARTED) <= 0.01
+    assert np.median(values) < 0.9
+
+
+def test_a_warmer_bearing_scores_above_the_level(scorer: LearnedSensorScorer) -> None:
+    """Beyond every learnt value, an Isolation Forest's score stops growing: the departure is
+    judged by how the forest isolated the learnt extremes, which depends on the other
+    registers (here the phase of `flow`). It reaches DEPARTED most of the time, not always."""
+    continuation = healthy(600, seed=2, start=600)
+    shift_at = 300
+    continuation[shift_at:, REGISTERS.index("bearing_temp")] += 4.0  # ~20 noise stds
+    rows = samples(continuation, start=600)
+    scores = [scorer.score(sample) for sample in rows]
+    settled = [s for s in scores[shift_at + 2 * WINDOW :] if s is not None]
+    assert len(settled) == 300 - 2 * WINDOW
+    assert np.mean([s.value >= DEPARTED for s in settled]) >= 0.5
+    assert np.mean([s.value >= 0.9 for s in settled]) >= 0.6
+    assert {s.label for s in settled} == {"bearing_temp"}
+    before = [s.value for s in scores[WINDOW - 1 : shift_at] if s is not None]
+    assert np.mean(before) < np.mean([s.value for s in settled])
+
+
+def test_score_evidence_carries_raw_and_exceedance(scorer: LearnedSensorScorer) -> None:
+    rows = samples(healthy(WINDOW, seed=3))
+    assert all(scorer.score(sample) is None for sample in rows[:-1])
+    score = scorer.score(rows[-1])
+    assert score is not None and 0.0 <= score.value <= 1.0
+    assert isinstance(score.evidence[RAW], float)
+    assert score.evidence[EXCEEDANCE] == pytest.approx(1.0 - score.value)
+    assert HARD_LIMIT not in score.evidence
+    assert set(score.evidence["values"]) == set(REGISTERS)
+
+
+def test_a_hard_limit_after_learning_scores_one(learned: Learned, folder: Path) -> None:
+    cfg = config(bearing_temp_high=80.0)
+    scorer = LearnedSensorScorer(DEVICE, cfg, through_json(learned), folder)
+    hot = samples(np.array([[40.0, 85.0, 12.0]]))[0]
+    score = scorer.score(hot)  # the window is not full: the limit alone speaks
+    assert score is not None
+    assert (score.value, score.label) == (1.0, "bearing_temp")
+    assert score.evidence[HARD_LIMIT] == ["bearing_temp"]
+
+
+def test_a_hard_limit_while_learning_alarms_and_refuses_learning() -> None:
+    cfg = config(bearing_temp_high=80.0)
+    values = healthy(600, seed=1)
+    values[100, REGISTERS.index("bearing_temp")] = 85.0
+    learner = SensorLearner(DEVICE, cfg)
+    scores = [learner.observe(sample) for sample in samples(values)]
+    alarms = [(i, s) for i, s in enumerate(scores) if s is not None]
+    assert [i for i, _ in alarms] == [100]
+    assert alarms[0][1].value == 1.0
+    assert alarms[0][1].evidence[HARD_LIMIT] == ["bearing_temp"]
+    assert any("bearing_temp" in p and "limits" in p for p in learner.problems())
+    with pytest.raises(LearningRefused, match="bearing_temp") as refused:
+        learner.finish()
+    assert refused.value.sense == SENSE
+
+
+def test_too_few_samples_are_refused() -> None:
+    learner = learn(healthy(MIN_WINDOWS, seed=1), config())
+    assert learner.progress() < 1.0
+    assert any(f"{MIN_WINDOWS} needed" in p for p in learner.problems())
+    with pytest.raises(LearningRefused, match="needed"):
+        learner.finish()
+
+
+def test_progress_reaches_one_with_enough_windows() -> None:
+    learner = learn(healthy(MIN_WINDOWS + 2 * (WINDOW - 1), seed=1), config())
+    assert learner.progress() == 1.0
+    assert learner.problems() == []
+
+
+def test_a_stuck_register_is_refused() -> None:
+    values = healthy(600, seed=1)
+    values[:, REGISTERS.index("motor_current")] = 12.0
+    learner = learn(values, config())
+    assert any("motor_current stayed at 12" in p for p in learner.problems())
+    with pytest.raises(LearningRefused, match="motor_current"):
+        learner.finish()
+
+
+def test_samples_missing_a_register_are_refused() -> None:
+    learner = learn(healthy(600, seed=1), config())
+    learner.observe(Sample(DEVICE, SENSE, 0.0, {"flow": 40.0, "motor_current": 12.0}))
+    assert any("bearing_temp" in p for p in learner.problems())
+    with pytest.raises(LearningRefused):
+        learner.finish()
+
+
+def test_params_survive_json_and_the_scorer_scores_alike(
+    learned: Learned, folder: Path, tmp_path: Path
+) -> None:
+    assert json.loads(json.dumps(learned.params)) == learned.params  # no tuples, no arrays
+    json.dumps(learned.summary)
+    assert set(learned.files) == {learned.params["model_file"]}
+    rows = samples(healthy(100, seed=4))
+    direct = LearnedSensorScorer(DEVICE, config(), learned, folder)
+    copied = write_files(learned, tmp_path / "elsewhere")
+    restored = LearnedSensorScorer(DEVICE, config(), through_json(learned), copied)
+    assert np.array_equal(values_of(direct, rows), values_of(restored, rows))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"model_file": "../../etc/x.onnx"}, "not valid"),
+        ({"registers": ["flow", "bearing_temp", "pressure"]}, "config has"),
+        ({"scale": [1.0, 0.0, 1.0]}, "not valid"),
+        ({"tail": {"quantiles": [1.0, 0.0]}}, "not valid"),
+        ({"window": 8}, "window 8"),
+    ],
+)
+def test_a_tampered_card_is_refused(
+    learned: Learned, folder: Path, change: dict[str, object], message: str
+) -> None:
+    bad = Learned(learned.sense, learned.samples, {**learned.params, **change}, {}, learned.files)
+    with pytest.raises(ModelError, match=message):
+        LearnedSensorScorer(DEVICE, config(), bad, folder)
