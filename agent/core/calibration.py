@@ -11,6 +11,7 @@ with a few hundred healthy samples. The maths is in docs/calibration.md.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,26 +69,32 @@ class HealthyTail:
 
     @staticmethod
     def from_json(value: Mapping[str, Any]) -> HealthyTail:
-        """Back from `to_json` (a ValueError naming what is wrong when it is not that)."""
-        try:
-            quantiles = tuple(float(q) for q in value["quantiles"])
-            tail = HealthyTail(
-                quantiles,
-                float(value["tail_start"]),
-                float(value["tail_fraction"]),
-                float(value["tail_scale"]),
-                int(value["samples"]),
+        """Back from `to_json`; a ValueError naming what is wrong when it is not a distribution
+        `fit` could have made (a learned card is read from disk: nothing in it is trusted)."""
+        if not isinstance(value, Mapping) or set(value) != set(HealthyTail.__slots__):
+            raise ValueError(
+                f"a healthy tail has exactly the fields {sorted(HealthyTail.__slots__)}"
             )
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"not a healthy tail: {exc!r}") from exc
-        numbers = (*quantiles, tail.tail_start, tail.tail_fraction, tail.tail_scale)
-        if not 2 <= len(quantiles) <= MAX_QUANTILES:
-            raise ValueError(f"not a healthy tail: {len(quantiles)} quantiles")
-        if not all(map(math.isfinite, numbers)) or tail.tail_scale <= 0:
-            raise ValueError("not a healthy tail: quantiles, start, fraction or scale unusable")
-        if not 0.0 < tail.tail_fraction <= 1.0 or list(quantiles) != sorted(quantiles):
-            raise ValueError("not a healthy tail: fraction outside (0, 1] or quantiles unsorted")
-        return tail
+        quantiles = value["quantiles"]
+        if not isinstance(quantiles, list) or not 2 <= len(quantiles) <= MAX_QUANTILES:
+            raise ValueError(f"tail quantiles must be a list of 2 to {MAX_QUANTILES} numbers")
+        numbers = [*quantiles, value["tail_start"], value["tail_fraction"], value["tail_scale"]]
+        if not all(_is_finite_number(x) for x in numbers):
+            raise ValueError("tail values must be finite numbers")
+        if any(b < a for a, b in itertools.pairwise(quantiles)):
+            raise ValueError("tail quantiles must not decrease")
+        if not 0 < value["tail_fraction"] <= 1 or value["tail_scale"] <= 0:
+            raise ValueError("tail_fraction must be in (0, 1] and tail_scale above 0")
+        samples = value["samples"]
+        if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+            raise ValueError("tail samples must be a positive integer")
+        return HealthyTail(
+            quantiles=tuple(float(q) for q in quantiles),
+            tail_start=float(value["tail_start"]),
+            tail_fraction=float(value["tail_fraction"]),
+            tail_scale=float(value["tail_scale"]),
+            samples=samples,
+        )
 
     def exceedance(self, raw: float) -> float:
         """P(a healthy sample scores at least `raw`)."""
@@ -102,6 +109,10 @@ class HealthyTail:
     def calibrated(self, raw: float) -> float:
         """P(a healthy sample scores lower than `raw`): the score every sense shares."""
         return 1.0 - self.exceedance(raw)
+
+
+def _is_finite_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def threshold_for(target_false_alarms_per_day: float, samples_per_day: float) -> float:

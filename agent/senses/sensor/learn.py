@@ -22,7 +22,6 @@ import math
 import tempfile
 import time
 from collections import Counter, deque
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +147,7 @@ class SensorLearner:
             **chain.model_dump(),
             decision_median=DECISION_MEDIAN,
             model_file=MODEL_FILE,
-            tail={**asdict(tail), "quantiles": list(tail.quantiles)},
+            tail=tail.to_json(),
         ).model_dump()
         warnings = []
         if self._seen > len(self._kept):

@@ -12,8 +12,6 @@ scores lower. A register outside its configured low/high gives 1.0 with HARD_LIM
 
 from __future__ import annotations
 
-import itertools
-import math
 import time
 from collections import deque
 from pathlib import Path
@@ -35,7 +33,6 @@ from agent.senses.sensor.scorer import decisions, require_decisions
 
 MAX_REGISTERS = 1_000  # bounds what a card may ask the scorer to allocate
 MAX_WINDOW = 100_000
-MAX_QUANTILES = 10_001
 Stat = Annotated[str, Field(pattern="^(" + "|".join(FEATURE_STATS) + ")$")]
 
 
@@ -68,42 +65,17 @@ class LearnedForest(WindowChain):
 
     decision_median: int = Field(ge=1, le=MAX_WINDOW)
     model_file: str = Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.onnx$")  # beside the card
-    tail: dict[str, Any]  # HealthyTail's fields, checked by `tail_from`
+    tail: dict[str, Any]  # HealthyTail.to_json()
 
     @field_validator("tail")
     @classmethod
     def _tail_is_a_distribution(cls, tail: dict[str, Any]) -> dict[str, Any]:
-        tail_from(tail)
+        HealthyTail.from_json(tail)  # a ValueError naming what is wrong
         return tail
 
     def healthy_tail(self) -> HealthyTail:
         """The calibration the learner fitted."""
-        return tail_from(self.tail)
-
-
-def tail_from(fields: dict[str, Any]) -> HealthyTail:
-    """A HealthyTail from its JSON fields, refused unless it is a distribution it could fit."""
-    if set(fields) != set(HealthyTail.__slots__):
-        raise ValueError(f"tail needs exactly the fields {sorted(HealthyTail.__slots__)}")
-    quantiles = fields["quantiles"]
-    if not isinstance(quantiles, list) or not 2 <= len(quantiles) <= MAX_QUANTILES:
-        raise ValueError(f"tail quantiles must be a list of 2 to {MAX_QUANTILES} numbers")
-    numbers = [*quantiles, fields["tail_start"], fields["tail_fraction"], fields["tail_scale"]]
-    if not all(isinstance(x, int | float) and math.isfinite(x) for x in numbers):
-        raise ValueError("tail values must be finite numbers")
-    if any(b < a for a, b in itertools.pairwise(quantiles)):
-        raise ValueError("tail quantiles must not decrease")
-    if not 0 < fields["tail_fraction"] <= 1 or fields["tail_scale"] <= 0:
-        raise ValueError("tail_fraction must be in (0, 1] and tail_scale above 0")
-    if not isinstance(fields["samples"], int) or fields["samples"] < 1:
-        raise ValueError("tail samples must be a positive integer")
-    return HealthyTail(
-        quantiles=tuple(float(q) for q in quantiles),
-        tail_start=float(fields["tail_start"]),
-        tail_fraction=float(fields["tail_fraction"]),
-        tail_scale=float(fields["tail_scale"]),
-        samples=fields["samples"],
-    )
+        return HealthyTail.from_json(self.tail)
 
 
 def learned_forest(learned: Learned, config: ModbusConfig) -> LearnedForest:
