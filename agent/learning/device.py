@@ -21,6 +21,8 @@ from agent.learning.store import Card, SenseCard
 from agent.senses.learning import Learned, Learner, LearningRefused
 from agent.senses.registry import SENSES
 
+GIVE_UP_AFTER = 3  # learning durations without enough healthy samples before a refusal
+
 
 @dataclass(frozen=True, slots=True)
 class LearningProgress:
@@ -101,12 +103,14 @@ class DeviceLearning:
         )
 
     def ready(self, now: float | None = None) -> bool:
-        """Long enough, and every sense has what it needs or a problem to refuse for (after
-        which learning starts over, the refusal's reasons shown)."""
+        """Time to finish: long enough and every sense has what it needs, or GIVE_UP_AFTER
+        times as long without (a sense stuck at a hard limit, a source that gives nothing):
+        then `finish` refuses, naming why, and learning starts over."""
         now = time.time() if now is None else now
-        status = self.status(now)
-        long_enough = now - self.started_at >= self.duration_s
-        return long_enough and (status.progress >= 1.0 or bool(status.problems))
+        elapsed = now - self.started_at
+        if elapsed >= GIVE_UP_AFTER * self.duration_s:
+            return True
+        return elapsed >= self.duration_s and self.status(now).progress >= 1.0
 
     def rate_hz(self, sense: Modality, now: float) -> float:
         """Samples per second the sense delivered while learning."""
