@@ -29,7 +29,7 @@ class InspectionRecord:
     device: str
     started_at: str | None
     duration_s: float
-    result: str  # "ok", "alarm" or "incomplete"
+    result: str  # "ok", "alarm", "incomplete" or "learning" (it learns its own normal)
     score: float
     missing: list[str]
 
@@ -57,12 +57,18 @@ class InspectionRound:
 
 
 async def inspect_device(pipeline: DevicePipeline, timeout_s: float) -> InspectionRecord:
-    """Wait for fresh scores of every modality, then decide; time first capture → decision."""
+    """Wait for fresh scores of every modality, then decide; time first capture → decision.
+
+    A device that learns its own normal scores only hard limits meanwhile: it is reported as
+    `learning` at once, not waited for."""
     requested = time.time()
-    missing = await pipeline.fresh_scores(after=requested, timeout_s=timeout_s)
+    learning = pipeline.status().learning is not None
+    missing = [] if learning else await pipeline.fresh_scores(requested, timeout_s)
     decision = pipeline.decide()
     first_capture = decision.captured_at if decision.captured_at is not None else requested
-    if missing:
+    if learning:
+        result = "learning"
+    elif missing:
         result = "incomplete"
     else:
         result = "alarm" if pipeline.status().active_alarm is not None else "ok"

@@ -14,6 +14,7 @@ import pytest
 from agent.config.device import AgentConfig
 from agent.config.loader import parse_config
 from agent.learning.store import LearnedStore
+from agent.runtime.inspection import inspect_device
 from agent.senses.registry import SENSES
 from tests.support.mqtt import Collector, subscribe
 from tests.support.tasks import agent_running
@@ -29,7 +30,9 @@ def vibration_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(SENSES, VIBRATION.name, VIBRATION)
 
 
-def fan(tmp_path: Path, broker: tuple[str, int], prefix: str, levels: str) -> AgentConfig:
+def fan(
+    tmp_path: Path, broker: tuple[str, int], prefix: str, levels: str, learn_s: float = 1.0
+) -> AgentConfig:
     level_file = tmp_path / "levels"
     level_file.write_text(levels)
     return parse_config({
@@ -42,7 +45,7 @@ def fan(tmp_path: Path, broker: tuple[str, int], prefix: str, levels: str) -> Ag
             "sources": {"accelerometer": {
                 "rms": [0.1], "rate_hz": 40, "level_file": str(level_file)}},
             "alarm": {"min_hold_s": 0},
-            "learning": {"enabled": True, "duration_s": 1, "target_false_alarms_per_day": 1},
+            "learning": {"enabled": True, "duration_s": learn_s, "target_false_alarms_per_day": 1},
         }],
     })  # fmt: skip
 
@@ -112,3 +115,13 @@ async def test_relearn_on_request_over_mqtt_then_roll_back(
         assert agent.pipelines[0].status().learned_version == 1
     reasons = [s["learning"]["reason"] for s in states(seen) if s["state"] == "learning"]
     assert "MQTT request by maintenance: bearing replaced" in reasons
+
+
+async def test_an_inspection_round_reports_a_learning_device_without_waiting(
+    tmp_path: Path, broker: tuple[str, int], topic_prefix: str
+) -> None:
+    config = fan(tmp_path, broker, topic_prefix, HEALTHY, learn_s=600.0)
+    async with agent_running(config) as agent:
+        record = await inspect_device(agent.pipelines[0], timeout_s=5.0)
+    assert (record.result, record.missing) == ("learning", [])
+    assert record.duration_s < 1.0
