@@ -15,9 +15,10 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import AfterValidator
 
 MIN_SAMPLES = 20  # fewer healthy samples say too little about their tail
 MIN_TAIL = 5  # the exponential's scale is fitted to at least this many excesses
@@ -109,6 +110,15 @@ class HealthyTail:
     def calibrated(self, raw: float) -> float:
         """P(a healthy sample scores lower than `raw`): the score every sense shares."""
         return 1.0 - self.exceedance(raw)
+
+
+def _checked_tail(value: dict[str, Any]) -> dict[str, Any]:
+    HealthyTail.from_json(value)  # a ValueError naming what is wrong
+    return value
+
+
+# a healthy tail in a learned card (its `to_json()`), checked when the card is read
+HealthyTailJson = Annotated[dict[str, Any], AfterValidator(_checked_tail)]
 
 
 def _is_finite_number(value: object) -> bool:

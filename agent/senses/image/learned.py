@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from agent.config.base import FiniteFloat, Probability, StrictModel
-from agent.core.calibration import MIN_SAMPLES, HealthyTail
+from agent.core.calibration import MIN_SAMPLES, HealthyTail, HealthyTailJson
 from agent.core.samples import Sample, Score
 from agent.inference.session import ModelError
 from agent.senses.image.config import SENSE, CameraConfig
@@ -68,13 +68,7 @@ class LearnedThresholds(StrictModel):
     thresholds: list[Probability]
     floor: FiniteFloat
     floor_share: float = Field(ge=0.0, lt=1.0)
-    tail: dict[str, Any]  # HealthyTail.to_json()
-
-    @field_validator("tail")
-    @classmethod
-    def _a_healthy_tail(cls, tail: dict[str, Any]) -> dict[str, Any]:
-        HealthyTail.from_json(tail)  # a ValueError naming what is wrong
-        return tail
+    tail: HealthyTailJson
 
     @model_validator(mode="after")
     def _one_threshold_per_class(self) -> LearnedThresholds:

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from agent.config.base import FiniteFloat, PositiveFloat, StrictModel
-from agent.core.calibration import HealthyTail
+from agent.core.calibration import HealthyTail, HealthyTailJson
 from agent.core.samples import Sample, Score
 from agent.inference.loading import load_session
 from agent.inference.session import ModelError
@@ -65,13 +65,7 @@ class LearnedForest(WindowChain):
 
     decision_median: int = Field(ge=1, le=MAX_WINDOW)
     model_file: str = Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.onnx$")  # beside the card
-    tail: dict[str, Any]  # HealthyTail.to_json()
-
-    @field_validator("tail")
-    @classmethod
-    def _tail_is_a_distribution(cls, tail: dict[str, Any]) -> dict[str, Any]:
-        HealthyTail.from_json(tail)  # a ValueError naming what is wrong
-        return tail
+    tail: HealthyTailJson
 
     def healthy_tail(self) -> HealthyTail:
         """The calibration the learner fitted."""
