@@ -37,8 +37,15 @@ class HealthyTail:
     samples: int
 
     @staticmethod
-    def fit(scores: np.ndarray, tail_fraction: float = 0.1, grid: int = 201) -> HealthyTail:
-        """Fit on healthy raw scores (higher = more anomalous)."""
+    def fit(
+        scores: np.ndarray, tail_fraction: float = 0.1, grid: int = 201, body_floor: bool = False
+    ) -> HealthyTail:
+        """Fit on healthy raw scores (higher = more anomalous).
+
+        `body_floor`: the tail is no lighter than the body implies (an exponential from the
+        median reaching the tail's start at its fraction), for scores of overlapping windows,
+        whose top few may be one excursion: alone, its spread would make the tail far too light.
+        """
         values = np.sort(np.asarray(scores, dtype=np.float64).ravel())
         if values.size < MIN_SAMPLES or not np.all(np.isfinite(values)):
             raise ValueError(
@@ -48,12 +55,16 @@ class HealthyTail:
         tail_start = float(values[-tail_count - 1])
         excess = values[-tail_count:] - tail_start
         spread = float(values[-1] - values[0]) or 1.0
+        fraction = tail_count / values.size
         scale = max(float(excess.mean()), 1e-9 * spread)
+        if body_floor and fraction < 0.5:
+            body = (tail_start - float(np.median(values))) / math.log(0.5 / fraction)
+            scale = max(scale, body)
         quantiles = np.quantile(values, np.linspace(0.0, 1.0, grid))
         return HealthyTail(
             quantiles=tuple(float(q) for q in quantiles),
             tail_start=tail_start,
-            tail_fraction=tail_count / values.size,
+            tail_fraction=fraction,
             tail_scale=scale,
             samples=int(values.size),
         )

@@ -49,3 +49,18 @@ def test_threshold_from_false_alarms_per_day() -> None:
     assert threshold_for(1.0, 8640.0) == pytest.approx(1.0 - 1.0 / 8640.0)
     with pytest.raises(ValueError):
         threshold_for(0.0, 8640.0)
+
+
+def test_the_body_floor_keeps_one_excursion_from_making_the_tail_light() -> None:
+    """Overlapping windows: the top tenth is one slow excursion, all near one value."""
+    rng = np.random.default_rng(3)
+    scores = np.concatenate([rng.normal(0.0, 1.0, 900), 2.0 + rng.normal(0.0, 0.01, 100)])
+    light, floored = HealthyTail.fit(scores), HealthyTail.fit(scores, body_floor=True)
+    assert light.tail_scale < 0.15  # about the excursion's own spread
+    # an exponential from the median reaching the tail's start (2.0) at one tenth: / ln 5
+    assert floored.tail_scale == pytest.approx((2.0 - np.median(scores)) / math.log(5), rel=0.05)
+    assert light.exceedance(3.0) < 1e-5  # one unit past the excursion: "never seen healthy"
+    assert 0.01 < floored.exceedance(3.0) < 0.1
+    exponential = healthy()  # where the tail is fitted well, the floor changes little
+    fitted = HealthyTail.fit(exponential, body_floor=True).tail_scale
+    assert fitted == pytest.approx(HealthyTail.fit(exponential).tail_scale, rel=0.15)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.core.calibration import threshold_for
 from agent.core.samples import Sample
 from agent.inference.session import ModelError
 from agent.senses.learning import EXCEEDANCE, HARD_LIMIT, RAW, Learned, LearningRefused
@@ -25,7 +26,7 @@ from agent.senses.sensor.learned import LearnedSensorScorer
 DEVICE = "pump-7"
 WINDOW = 16
 LEVEL = 0.999  # one healthy window in a thousand scores higher
-DEPARTED = 0.99  # what a departure reaches (see test_a_warmer_bearing_scores_above_the_level)
+ALARM = threshold_for(1.0, 86_400.0)  # one false alarm a day at this 1 Hz polling
 REGISTERS = ["flow", "bearing_temp", "motor_current"]
 
 
@@ -116,15 +117,16 @@ def test_no_shipped_model_is_involved(scorer: LearnedSensorScorer) -> None:
 def test_healthy_continuation_stays_below_the_level(scorer: LearnedSensorScorer) -> None:
     values = values_of(scorer, samples(healthy(600, seed=2, start=600), start=600))
     assert values.size == 600 - WINDOW + 1
-    assert np.mean(values >= LEVEL) <= 0.01, np.quantile(values, [0.5, 0.9, 0.99])
-    assert np.mean(values >= DEPARTED) <= 0.01
-    assert np.median(values) < 0.9
+    # the bearing's temperature wanders (a random walk): 600 samples on, it has drifted about
+    # two learnt spreads, so most windows sit in the learnt top few per cent; rarely beyond,
+    # never alarming
+    assert np.mean(values >= LEVEL) <= 0.05, np.quantile(values, [0.5, 0.9, 0.99])
+    assert values.max() < ALARM
 
 
 def test_a_warmer_bearing_scores_above_the_level(scorer: LearnedSensorScorer) -> None:
-    """Beyond every learnt value, an Isolation Forest's score stops growing: the departure is
-    judged by how the forest isolated the learnt extremes, which depends on the other
-    registers (here the phase of `flow`). It reaches DEPARTED most of the time, not always."""
+    """Beyond every learnt value an Isolation Forest's score stops growing; the register's
+    distance from its learnt normal does not, so the departure crosses the alarm level."""
     continuation = healthy(600, seed=2, start=600)
     shift_at = 300
     continuation[shift_at:, REGISTERS.index("bearing_temp")] += 4.0  # ~20 noise stds
@@ -132,7 +134,7 @@ def test_a_warmer_bearing_scores_above_the_level(scorer: LearnedSensorScorer) ->
     scores = [scorer.score(sample) for sample in rows]
     settled = [s for s in scores[shift_at + 2 * WINDOW :] if s is not None]
     assert len(settled) == 300 - 2 * WINDOW
-    assert np.mean([s.value >= DEPARTED for s in settled]) >= 0.5
+    assert np.mean([s.value >= ALARM for s in settled]) >= 0.9
     assert np.mean([s.value >= 0.9 for s in settled]) >= 0.6
     assert {s.label for s in settled} == {"bearing_temp"}
     before = [s.value for s in scores[WINDOW - 1 : shift_at] if s is not None]

@@ -32,7 +32,7 @@ from agent.core.samples import Sample, Score
 from agent.inference.loading import load_session
 from agent.senses.learning import HARD_LIMIT, Learned, LearningRefused
 from agent.senses.sensor.config import SENSE, ModbusConfig
-from agent.senses.sensor.learned import LearnedForest, WindowChain
+from agent.senses.sensor.learned import LearnedForest, WindowChain, distance
 from agent.senses.sensor.limits import breaches, readings, sample_values
 from agent.senses.sensor.preprocess import baseline_stats, trailing_median
 from agent.senses.sensor.scorer import LIMITS_WINDOW, decisions
@@ -140,14 +140,17 @@ class SensorLearner:
         )
         split = round(FIT_SHARE * len(values))
         onnx_bytes = fit_forest(all_window_features(chain, values[:split]))
-        raw = -forest_decisions(onnx_bytes, all_window_features(chain, values[split:]))
-        medians = trailing_median(raw, DECISION_MEDIAN)[DECISION_MEDIAN - 1 :]
+        calibration = all_window_features(chain, values[split:])
+        medians = trailing_median(-forest_decisions(onnx_bytes, calibration), DECISION_MEDIAN)
+        medians = medians[DECISION_MEDIAN - 1 :]
+        shifts = trailing_median(distance(calibration), DECISION_MEDIAN)[DECISION_MEDIAN - 1 :]
         tail = HealthyTail.fit(medians)
         params = LearnedForest(
             **chain.model_dump(),
             decision_median=DECISION_MEDIAN,
             model_file=MODEL_FILE,
             tail=tail.to_json(),
+            distance_tail=HealthyTail.fit(shifts, body_floor=True).to_json(),
         ).model_dump()
         warnings = []
         if self._seen > len(self._kept):

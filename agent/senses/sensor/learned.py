@@ -65,11 +65,27 @@ class LearnedForest(WindowChain):
 
     decision_median: int = Field(ge=1, le=MAX_WINDOW)
     model_file: str = Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.onnx$")  # beside the card
-    tail: HealthyTailJson
+    tail: HealthyTailJson  # of the forest's raw score
+    distance_tail: HealthyTailJson  # of the window's largest register shift (`distance`)
 
-    def healthy_tail(self) -> HealthyTail:
-        """The calibration the learner fitted."""
-        return HealthyTail.from_json(self.tail)
+    def exceedance(self, forest_raw: float, distance_raw: float) -> float:
+        """P(a healthy window is this unusual to either judge), Bonferroni over the two.
+
+        An Isolation Forest's score stops growing outside what it learned, so a register far
+        off its normal scores like the most unusual healthy window; the distance keeps growing.
+        """
+        forest = HealthyTail.from_json(self.tail).exceedance(forest_raw)
+        shift = HealthyTail.from_json(self.distance_tail).exceedance(distance_raw)
+        return min(1.0, JUDGES * min(forest, shift))
+
+
+JUDGES = 2  # the forest and the distance
+
+
+def distance(features: np.ndarray) -> np.ndarray:
+    """Each window's largest register shift, in learning-period spreads (features: windows ×
+    registers of smoothed, standardised window means)."""
+    return np.max(np.abs(np.atleast_2d(features)), axis=1)
 
 
 def learned_forest(learned: Learned, config: ModbusConfig) -> LearnedForest:
@@ -107,7 +123,7 @@ class LearnedSensorScorer:
         self.device = device
         self._registers = list(config.registers)
         self._forest = learned_forest(learned, config)
-        self._tail = self._forest.healthy_tail()
+        self._distances: deque[float] = deque(maxlen=self._forest.decision_median)
         self._session = load_session(folder / self._forest.model_file)
         require_decisions(self._session)
         self.models = [self._session.version]
@@ -126,12 +142,14 @@ class LearnedSensorScorer:
         value, label = 0.0, ""
         if full:
             window = np.array(self._window, dtype=np.float64)
-            raw_now = -float(decisions(self._session, self._forest.features(window)[None, :])[0])
-            self._raw.append(raw_now)
-            raw = float(np.median(self._raw))
-            value = self._tail.calibrated(raw)
+            features = self._forest.features(window)[None, :]
+            self._raw.append(-float(decisions(self._session, features)[0]))
+            self._distances.append(float(distance(features)[0]))
+            raw, shift = float(np.median(self._raw)), float(np.median(self._distances))
+            value = 1.0 - self._forest.exceedance(raw, shift)
             label = self._most_deviant(window)
             evidence[RAW] = raw
+            evidence["distance"] = shift
         if out_of_range:
             value, label = 1.0, out_of_range[0]["name"]
             evidence[HARD_LIMIT] = [entry["name"] for entry in out_of_range]
