@@ -14,7 +14,7 @@ import pytest
 from tools.fuzz import RUNNERS, Result
 
 SEED = 20261205
-CASES = {"agent-ack": 4000, "dashboard": 4000, "config": 1000, "modbus": 4000}
+CASES = {"agent": 4000, "dashboard": 4000, "config": 1000, "modbus": 4000}
 
 
 def explain(result: Result) -> str:
@@ -32,8 +32,9 @@ def test_fuzzed_inputs_are_taken_or_refused_as_documented(target: str) -> None:
 
 def test_every_kind_of_outcome_is_reached() -> None:
     """The generators reach past the first check: accepted, and each way of refusing."""
-    ack = RUNNERS["agent-ack"](600, SEED).outcomes
+    agent = RUNNERS["agent"](600, SEED).outcomes
     assert {"accepted", "refused:invalid", "refused:not_json", "refused:too_deep",
-            "refused:too_large", "refused:unknown_alarm"} <= set(ack)  # fmt: skip
+            "refused:too_large", "refused:unknown_alarm",
+            "refused:unknown_device"} <= set(agent)  # fmt: skip
     modbus = RUNNERS["modbus"](300, SEED).outcomes
     assert {"values", "source_error", "exception", "decoded", "transport"} <= set(modbus)

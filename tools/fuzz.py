@@ -3,7 +3,8 @@
 
 Targets (one generator each, shared with tests/test_fuzz.py, which runs them in CI):
 
-- `agent-ack`: payloads on `<prefix>/<site>/<device>/ack` into a real `Agent`'s message handler;
+- `agent`: payloads on `<prefix>/<site>/<device>/ack` and `.../learn` into a real `Agent`'s
+  message handler;
 - `dashboard`: payloads on every topic the dashboard subscribes to (`Topics.every_topic`:
   status, inspection, state, health, alarm, ack, snapshot/<kind>, evidence/<alarm>/<seq>/<kind>)
   and hostile topic names, into `Ingest.handle`;
@@ -56,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TARGETS = ("agent-ack", "dashboard", "config", "modbus")
+TARGETS = ("agent", "dashboard", "config", "modbus")
 CASE_LIMIT_S = 2.0  # generous: every case takes well under 10 ms
 PROBE_EVERY = 50  # cases between checks that a valid message is still taken
 MAX_EXAMPLES = 10  # failures kept per target in the summary
@@ -384,7 +385,7 @@ def _valid_payloads(rng: random.Random) -> dict[str, list[Doc]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# agent-ack
+# agent: acks and learn requests
 
 
 def reject_counter() -> Any:
@@ -401,7 +402,10 @@ def reject_counter() -> Any:
     return RejectCounter()
 
 
-AGENT_REASONS = {"too_large", "too_deep", "not_json", "invalid", "unknown_alarm"}
+AGENT_REASONS = {  # by topic kind
+    "ack": {"too_large", "too_deep", "not_json", "invalid", "unknown_alarm"},
+    "learn": {"too_large", "too_deep", "not_json", "invalid", "unknown_device"},
+}
 DASHBOARD_REASONS = {"too_large", "too_deep", "not_json", "invalid"}
 
 
@@ -418,15 +422,18 @@ def agent_config(state_dir: Path) -> Any:
     })  # fmt: skip
 
 
-def fuzz_agent_ack(cases: int, seed: int) -> Result:
-    """Hostile acks into a real Agent's message handler."""
+def fuzz_agent(cases: int, seed: int) -> Result:
+    """Hostile acks and learn requests into a real Agent's message handler."""
     from agent.observe import stages as observe
     from agent.runtime.agent import Agent
 
     rng = random.Random(seed)
-    result = Result("agent-ack")
+    result = Result("agent")
     known = [f"alarm-{i}" for i in range(5)]
-    acks = [{**ack, "id": rng.choice(known)} for ack in valid_payloads(rng)["ack"]]
+    valid = {
+        "ack": [{**ack, "id": rng.choice(known)} for ack in valid_payloads(rng)["ack"]],
+        "learn": [{}, {"by": "maintenance", "note": "bearing replaced", "duration_s": 3600}],
+    }
     counter = reject_counter()
     with ExitStack() as stack:
         state = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fuzz-agent-")))
@@ -439,8 +446,9 @@ def fuzz_agent_ack(cases: int, seed: int) -> Result:
         accepted = errors = 0
         for case in range(cases):
             device = rng.choice(("pump-01", "other", random_text(rng, surrogates=False)))
-            topic = f"{PREFIX}/{SITE}/{device}/ack"
-            how, payload = hostile_payload(rng, acks)
+            kind = rng.choice(("ack", "learn"))
+            topic = f"{PREFIX}/{SITE}/{device}/{kind}"
+            how, payload = hostile_payload(rng, valid[kind])
             before = sum(counter.counts.values())
             with timed_case(result, case, payload):
                 try:
@@ -469,7 +477,7 @@ def fuzz_agent_ack(cases: int, seed: int) -> Result:
                     result.fail(case, "a valid ack after hostile ones was not accepted", by)
         for (kind, reason), count in counter.counts.items():
             result.outcomes[f"refused:{reason}"] += count
-            if kind != "ack" or reason not in AGENT_REASONS:
+            if reason not in AGENT_REASONS.get(kind, set()):
                 result.fail(-1, f"{count} refusals as {kind}/{reason} (a handler failed)", "")
         refused_total = sum(counter.counts.values())
         probes = cases // PROBE_EVERY
@@ -911,7 +919,7 @@ def fuzz_modbus(cases: int, seed: int) -> Result:
 
 
 RUNNERS: dict[str, Callable[[int, int], Result]] = {
-    "agent-ack": fuzz_agent_ack,
+    "agent": fuzz_agent,
     "dashboard": fuzz_dashboard,
     "config": fuzz_config,
     "modbus": fuzz_modbus,
