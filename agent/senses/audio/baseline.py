@@ -66,7 +66,14 @@ class VibrationBaseline:
     @staticmethod
     def learn(windows: Iterable[np.ndarray], rate: int) -> VibrationBaseline:
         """Learn from healthy windows (a ValueError when there are too few)."""
-        features = np.stack([vibration_features(w, rate) for w in windows])
+        return VibrationBaseline.from_features(
+            np.stack([vibration_features(w, rate) for w in windows]), rate
+        )
+
+    @staticmethod
+    def from_features(features: np.ndarray, rate: int) -> VibrationBaseline:
+        """Learn from the `vibration_features` of healthy windows (windows × features), so a
+        learner keeps a dozen numbers a window, not the window."""
         centre = np.median(features, axis=0)
         mad = np.median(np.abs(features - centre), axis=0)
         spread = np.maximum(MAD_TO_SD * mad, SPREAD_FLOOR)

@@ -13,8 +13,7 @@ the label when the calibrated score is high (`departure` if that class is the no
 A silent window is not judged, as before: value 0, label `silence`, RAW null. Sound has no
 hard limit.
 
-Memory: the learner holds LEARN_WINDOWS windows (1-s windows at 48 kHz: 58 MB), since the
-baseline learns from windows, not from features.
+Memory: the learner keeps each window's features (a dozen numbers), not the window.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.core.samples import Sample, Score
-from agent.senses.audio.baseline import VibrationBaseline
+from agent.senses.audio.baseline import VibrationBaseline, vibration_features
 from agent.senses.audio.config import SENSE, MicrophoneConfig
 from agent.senses.audio.scorer import SILENCE, SoundScorer
 from agent.senses.learning import EXCEEDANCE, RAW, Learned, LearningRefused
@@ -48,7 +47,7 @@ class SoundLearner:
         self.device = device
         self.config = config
         self.classifier = SoundScorer(device, config)
-        self._windows: list[np.ndarray] = []
+        self._features: list[np.ndarray] = []  # vibration_features of each kept window
         self._rate: int | None = None
         self._heard = 0
         self._silent = 0
@@ -65,14 +64,15 @@ class SoundLearner:
         normal = self.config.classifier.normal_class
         if verdict.label != normal and probabilities[verdict.label] >= CONFIDENT:
             self._confident[verdict.label] += 1
-        if len(self._windows) < LEARN_WINDOWS:
+        if len(self._features) < LEARN_WINDOWS:
             self._rate = self._rate or rate_of(sample, self.config)
-            self._windows.append(window_at(sample, self.config, self._rate))
+            window = window_at(sample, self.config, self._rate)
+            self._features.append(vibration_features(window, self._rate))
         return None
 
     def progress(self) -> float:
         """Share of LEARN_WINDOWS kept."""
-        return len(self._windows) / LEARN_WINDOWS
+        return len(self._features) / LEARN_WINDOWS
 
     def problems(self) -> list[str]:
         """Confident fault calls, too few windows (and why: silence)."""
@@ -85,8 +85,8 @@ class SoundLearner:
                     f"of the learning windows ({count} of {voiced}): a faulty machine would "
                     "be learned as normal"
                 )
-        if len(self._windows) < LEARN_WINDOWS:
-            found.append(f"too few windows: {len(self._windows)} of {LEARN_WINDOWS}")
+        if len(self._features) < LEARN_WINDOWS:
+            found.append(f"too few windows: {len(self._features)} of {LEARN_WINDOWS}")
             if self._silent > voiced:
                 found.append(
                     f"{self._silent} of {self._heard} windows were silence (below "
@@ -99,15 +99,15 @@ class SoundLearner:
         """The baseline of the kept windows; LearningRefused while `problems` say why not."""
         if (problems := self.problems()) or self._rate is None:
             raise LearningRefused(SENSE, problems)
-        baseline = VibrationBaseline.learn(self._windows, self._rate)
+        baseline = VibrationBaseline.from_features(np.stack(self._features), self._rate)
         grid = baseline.tail.quantiles  # the learned raw scores at probabilities 0 … 1
         raw = {f"p{100 * q:g}": round(grid[round(q * (len(grid) - 1))], 3) for q in (0.5, 0.9, 1)}
         return Learned(
             sense=SENSE,
-            samples=len(self._windows),
+            samples=len(self._features),
             params={"baseline": baseline.to_json()},
             summary={
-                "windows": len(self._windows),
+                "windows": len(self._features),
                 "sample_rate": self._rate,
                 "silent_windows": self._silent,
                 "confident_fault_calls": dict(self._confident),
