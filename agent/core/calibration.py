@@ -174,6 +174,10 @@ class CalibratedFusion:
             threshold_for(target_false_alarms_per_day, total * SECONDS_PER_DAY), shares
         )
 
+    def sense_threshold(self, sense: str) -> float:
+        """The calibrated score at which this sense alone crosses the device's threshold."""
+        return 1.0 - (1.0 - self.threshold) / self.shares.get(sense, 1.0)
+
     def fused(self, values: dict[str, float]) -> tuple[float, str | None]:
         """The fused calibrated score of each sense's calibrated value, and the sense that
         drives it (None when there is none)."""

@@ -136,6 +136,7 @@ class DeviceLearning:
             raise LearningRefused(self.device.id, reasons)
         rates = {sense: self.rate_hz(sense, now) for sense in learned}
         target = self.device.learning.target_false_alarms_per_day
+        fusion = CalibratedFusion.for_target(target, rates)
         card = Card(
             device=self.device.id,
             version=1,  # the store numbers it
@@ -143,11 +144,12 @@ class DeviceLearning:
             learned_at=now,
             reason=self.reason,
             target_false_alarms_per_day=target,
-            threshold=CalibratedFusion.for_target(target, rates).threshold,
+            threshold=fusion.threshold,
             senses={
                 sense: SenseCard(
                     samples=part.samples,
                     rate_hz=rates[sense],
+                    threshold=fusion.sense_threshold(sense),
                     params=part.params,
                     summary=part.summary,
                     files=sorted(part.files),

@@ -43,6 +43,7 @@ class SenseCard(BaseModel):
 
     samples: int = Field(ge=0)
     rate_hz: float = Field(ge=0.0, allow_inf_nan=False)  # samples per second while learning
+    threshold: float = Field(ge=0.0, le=1.0)  # its calibrated score that alarms on its own
     params: dict[str, Any]
     summary: dict[str, Any]
     files: list[str] = Field(default_factory=list, max_length=64)

@@ -32,6 +32,8 @@ def test_a_sense_alarms_exactly_at_its_share_of_the_target(sense: str) -> None:
     above, _ = calibrated.fused({sense: 1 - at_limit * 0.99, other: 0.5})
     assert top == sense
     assert below < calibrated.threshold <= above
+    alone = calibrated.sense_threshold(sense)  # what the card tells of this sense
+    assert alone == pytest.approx(1 - at_limit, rel=1e-12)
 
 
 def test_fusion_uses_the_calibrated_rule_and_leaves_out_weight_zero() -> None:

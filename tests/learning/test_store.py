@@ -13,7 +13,10 @@ from agent.senses.learning import Learned
 
 
 def card(device: str = "pump-01") -> Card:
-    part = SenseCard(samples=40, rate_hz=2.0, params={"tail": [1, 2]}, summary={}, files=["m.onnx"])
+    part = SenseCard(
+        samples=40, rate_hz=2.0, threshold=0.99, params={"tail": [1, 2]}, summary={},
+        files=["m.onnx"],
+    )  # fmt: skip
     return Card(
         device=device,
         version=1,

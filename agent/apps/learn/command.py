@@ -121,7 +121,10 @@ def card_text(card: Card) -> str:
         f"{card.target_false_alarms_per_day:g} false alarm(s) a day on a healthy machine",
     ]
     for sense, part in card.senses.items():
-        lines.append(f"  {sense}: {part.samples} samples at {part.rate_hz:.3g}/s")
+        lines.append(
+            f"  {sense}: {part.samples} samples at {part.rate_hz:.3g}/s, "
+            f"alarms alone at >= {part.threshold:.9f}"
+        )
         lines += [f"    warning: {w}" for w in part.warnings]
     return "\n".join(lines)
 
