@@ -94,9 +94,11 @@ class Pool:
         name, path, fresh = self._target(f"{folder}/{image.path.stem}.png")
         if fresh:
             x1, y1, x2, y2 = image.free
-            frame = cv2.imread(str(image.path), cv2.IMREAD_COLOR)[y1:y2, x1:x2]
-            frame = np.clip(np.round(frame * gain), 0, 255).astype(np.uint8)
-            write_image(path, frame)
+            frame = cv2.imread(str(image.path), cv2.IMREAD_COLOR)
+            if frame is None:
+                raise ValueError(f"{image.path}: cannot decode image")
+            lit = np.round(frame[y1:y2, x1:x2] * gain)
+            write_image(path, np.clip(lit, 0, 255).astype(np.uint8))
         return name
 
     def thermal(
