@@ -38,8 +38,8 @@ class Decision:
     scores: dict[Modality, Score] = field(repr=False)
     decided_at: float
     captured_at: float | None
+    present: tuple[Modality, ...]  # the fresh senses fusion weighed (weight above 0)
     calibrated: bool = False  # scores are calibrated probabilities (fused by CalibratedFusion)
-    present: tuple[Modality, ...] = ()  # the fresh senses fusion weighed (weight above 0)
 
     @property
     def stale(self) -> list[Modality]:
@@ -134,6 +134,6 @@ def fuse(
         scores=fresh,
         decided_at=now,
         captured_at=min((s.captured_at for s in fresh.values()), default=None),
-        calibrated=calibrated is not None,
         present=present,
+        calibrated=calibrated is not None,
     )
