@@ -1,10 +1,13 @@
-"""Fusion: the reference weights, renormalisation over fresh modalities, critical levels."""
+"""Fusion: the reference weights, renormalisation over fresh modalities, critical levels and
+degraded operation (too few senses fresh)."""
 
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
-from agent.config.decision import FusionConfig
+from agent.config.decision import DegradedConfig, FusionConfig
+from agent.core.calibration import CalibratedFusion
 from agent.core.fusion import fuse
 from agent.core.samples import Modality, Score
 from agent.senses.registry import SENSES, default_weights
@@ -107,3 +110,87 @@ def test_captured_at_is_the_earliest_fresh_capture() -> None:
     }
     decision = fuse("d1", scores, FusionConfig(weights=default_weights()), ALL, NOW)
     assert decision.captured_at == NOW - 2.0
+
+
+THREE = ["image", "temperature", "audio"]
+
+
+def test_one_sense_left_of_three_does_not_alarm_on_a_moderate_score() -> None:
+    scores = {
+        "image": score("image", 0.5, label="scratches"),
+        "temperature": score("temperature", 0.9, age=60.0),
+    }
+    decision = fuse("d1", scores, FusionConfig(weights=default_weights()), THREE, NOW)
+    # renormalised, the camera alone scores 0.5 ≥ 0.3: reached, but not enough on its own
+    assert decision.score == pytest.approx(0.5)
+    assert (decision.alarm, decision.rule, decision.present) == (False, "degraded", ("image",))
+    assert set(decision.stale) == {"temperature", "audio"}
+
+    scores["image"] = score("image", 0.2)
+    assert fuse("d1", scores, FusionConfig(weights=default_weights()), THREE, NOW).rule == "none"
+
+
+def test_one_sense_left_alarms_through_its_critical_level() -> None:
+    scores = {"image": score("image", 0.95, label="scratches")}
+    config = FusionConfig(weights=default_weights(), critical={"image": 0.9})
+    decision = fuse("d1", scores, config, THREE, NOW)
+    assert (decision.alarm, decision.rule, decision.type) == (True, "critical:image", "scratches")
+    assert decision.present == ("image",)
+
+
+def test_min_senses_present_decide_by_the_weighted_rule() -> None:
+    scores = {"image": score("image", 0.5), "audio": score("audio", 0.1)}
+    decision = fuse("d1", scores, FusionConfig(weights=default_weights()), THREE, NOW)
+    assert (decision.alarm, decision.rule) == (True, "weighted")
+    assert decision.present == ("image", "audio")
+
+    strict = FusionConfig(weights=default_weights(), degraded=DegradedConfig(min_senses=3))
+    assert fuse("d1", scores, strict, THREE, NOW).rule == "degraded"
+    # a device that weighs two senses needs both, not three
+    assert fuse("d1", scores, strict, ["image", "audio"], NOW).rule == "weighted"
+    lenient = FusionConfig(weights=default_weights(), degraded=DegradedConfig(min_senses=1))
+    assert fuse("d1", {"image": score("image", 0.5)}, lenient, THREE, NOW).alarm
+
+
+@pytest.mark.parametrize(
+    ("configured", "weights"),
+    [
+        (["image"], default_weights()),  # one sense configured
+        (["image", "sensor"], {"image": 1.0}),  # the stale one is not weighed: critical only
+    ],
+)
+def test_a_device_that_weighs_one_sense_is_not_degraded(
+    configured: list[Modality], weights: dict[str, float]
+) -> None:
+    config = FusionConfig(weights=weights, critical={"sensor": 0.9})
+    decision = fuse("d1", {"image": score("image", 0.3)}, config, configured, NOW)
+    assert (decision.alarm, decision.rule, decision.present) == (True, "weighted", ("image",))
+
+
+def test_min_senses_is_at_least_one_and_alone_factor_at_least_one() -> None:
+    with pytest.raises(ValidationError):
+        DegradedConfig(min_senses=0)
+    with pytest.raises(ValidationError):
+        DegradedConfig(alone_factor=0.5)
+
+
+@pytest.mark.parametrize(
+    ("rarer", "rule"), [(0.5, "none"), (2.0, "degraded"), (99.0, "degraded"), (101.0, "calibrated")]
+)
+def test_one_calibrated_sense_left_alarms_only_alone_factor_times_rarer(
+    rarer: float, rule: str
+) -> None:
+    calibrated = CalibratedFusion.for_target(1.0, {m: 1.0 for m in THREE})
+    exceedance = (1 - calibrated.threshold) / rarer  # equal rates: each sense's share is 1
+    scores = {"audio": score("audio", 1 - exceedance, label="outer_race")}
+    config = FusionConfig(weights=default_weights())  # alone_factor 100
+    decision = fuse("d1", scores, config, THREE, NOW, calibrated=calibrated)
+    assert (decision.rule, decision.alarm) == (rule, rule == "calibrated")
+    assert decision.threshold == pytest.approx(1 - (1 - calibrated.threshold) / 100, abs=1e-15)
+    assert decision.present == ("audio",)
+
+    # with a second sense present, the same score is judged at the device's threshold
+    scores["image"] = score("image", 0.5)
+    both = fuse("d1", scores, config, THREE, NOW, calibrated=calibrated)
+    assert both.threshold == calibrated.threshold
+    assert both.alarm == (rarer >= 1)

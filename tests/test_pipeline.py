@@ -42,7 +42,10 @@ def device(tmp_path: Path, modbus_port: int) -> DeviceConfig:
                     "registers": [{"name": "pressure", "address": 0}],
                 },
             },
-            "fusion": {"weights": {"temperature": 0.5, "sensor": 0.5}},
+            "fusion": {
+                "weights": {"temperature": 0.5, "sensor": 0.5},
+                "critical": {"temperature": 1.0},
+            },
         }
     )
 
@@ -107,13 +110,14 @@ async def test_broken_modbus_device_is_reported_and_dropped_from_fusion(
     assert sensor.stale
     assert sensor.effective_weight == 0.0
     assert sensor.reason
-    # the thermal camera alone carries the renormalised weight and still raises the alarm
+    # the thermal camera alone carries the renormalised weight; one sense of two is too few
+    # for the weighted rule, but its 120 °C spot is past its critical level
     assert decision.modalities["temperature"].effective_weight == 1.0
-    assert decision.alarm
+    assert (decision.alarm, decision.present) == (True, ("temperature",))
     assert pipeline.status().active_alarm is not None
     (alarm,) = seen.json("/alarm")
     assert alarm["modalities"]["sensor"]["stale"]
-    assert alarm["rule"] == "weighted"
+    assert (alarm["rule"], alarm["present"]) == ("critical:temperature", ["temperature"])
     state = seen.json("/state")[-1]
     assert state["state"] == "alarm"
     assert state["health"]["sensor"].startswith("failed")

@@ -377,7 +377,7 @@ def _valid_payloads(rng: random.Random) -> dict[str, list[Doc]]:
         out["inspection"].append(InspectionRound(index, now, 12, [record], now + 2).summary())
     if not out["alarm"]:  # scores are random: make sure there is one raised event
         scores = {"image": Score("dev-a", "image", 1.0, "crack", {}, now, now, "m@1")}
-        decision = fuse("dev-a", scores, FusionConfig(weights=default_weights()), senses, now)
+        decision = fuse("dev-a", scores, FusionConfig(weights=default_weights()), ["image"], now)
         transition = AlarmTracker("dev-a", AlarmConfig(), sequence).update(decision, now)
         assert transition is not None
         out["alarm"].append(alarm_payload(transition, SITE, LocationConfig()))

@@ -6,6 +6,21 @@ from pydantic import Field
 
 from agent.config.base import NonNegativeSeconds, Probability, Seconds, StrictModel
 
+MAX_ALONE_FACTOR = 1e6  # far rarer, a calibrated threshold nears what a float resolves below 1
+
+
+class DegradedConfig(StrictModel):
+    """What a device may conclude when some of its senses are stale: fewer must not mean easier.
+
+    Renormalised, the weights of the senses left would let one weak sense alarm by itself.
+    With fewer than `min_senses` of the senses fusion weighs fresh (all of them, on a device
+    that weighs fewer), the fused score alone raises no alarm: a sense alarms on its own only
+    through its critical level or, calibrated, `alone_factor` times rarer than the threshold.
+    """
+
+    min_senses: int = Field(default=2, ge=1)
+    alone_factor: float = Field(default=100.0, ge=1.0, le=MAX_ALONE_FACTOR, allow_inf_nan=False)
+
 
 class FusionConfig(StrictModel):
     """Weighted fusion of the latest score per sense, plus per-sense critical levels.
@@ -20,6 +35,7 @@ class FusionConfig(StrictModel):
     threshold: Probability = 0.3
     critical: dict[str, Probability] = Field(default_factory=dict)
     stale_after_s: Seconds = 10.0
+    degraded: DegradedConfig = DegradedConfig()
 
 
 class AlarmConfig(StrictModel):

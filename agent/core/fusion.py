@@ -28,14 +28,17 @@ class Decision:
 
     device: str
     score: float
-    threshold: float
+    threshold: float  # degraded and calibrated: `alone_factor` times rarer than the device's
     alarm: bool
-    rule: str  # "weighted", "calibrated", "critical:<modality>", "none" or "no_data"
+    # "weighted", "calibrated", "critical:<modality>", "degraded" (the fused score reached the
+    # device's threshold, but too few senses were present to alarm on it), "none" or "no_data"
+    rule: str
     type: str  # what drives the score: defect class, sound class, sensor, hot_spot
     modalities: dict[Modality, ModalityView]
     scores: dict[Modality, Score] = field(repr=False)
     decided_at: float
     captured_at: float | None
+    present: tuple[Modality, ...]  # the fresh senses fusion weighed (weight above 0)
     calibrated: bool = False  # scores are calibrated probabilities (fused by CalibratedFusion)
 
     @property
@@ -60,6 +63,10 @@ def fuse(
     at or above its critical level raises the alarm on its own. With `calibrated` (a device
     that learned its own normal) the scores are calibrated probabilities and are fused by
     `CalibratedFusion` against its threshold instead; a sense of weight 0 is left out.
+
+    Degraded (fewer fresh weighed senses than `config.degraded.min_senses`, or than the device
+    weighs when that is fewer), the weighted rule does not alarm and the calibrated one only
+    at a threshold `alone_factor` times rarer: what is left is not taken for the whole device.
     """
     failed = failed or {}
     fresh: dict[Modality, Score] = {}
@@ -81,23 +88,29 @@ def fuse(
     fused = sum(effective[m] * fresh[m].value for m in fresh)
     threshold = config.threshold
 
+    present = tuple(m for m in fresh if weights[m] > 0)
+    weighed = sum(1 for w in weights.values() if w > 0)
+    degraded = len(present) < min(config.degraded.min_senses, weighed)
     contributions = {m: effective[m] * fresh[m].value for m in fresh}
     critical = [m for m in fresh if m in config.critical and fresh[m].value >= config.critical[m]]
     top: Modality | None = None
     if calibrated is not None:
-        weighted = {m: fresh[m].value for m in fresh if weights[m] > 0}
-        fused, top = calibrated.fused(weighted)
+        fused, top = calibrated.fused({m: fresh[m].value for m in present})
         threshold = calibrated.threshold
     elif fresh:
         top = max(contributions, key=contributions.__getitem__)
+    usual = threshold
+    if degraded and calibrated is not None:
+        threshold = 1.0 - (1.0 - usual) / config.degraded.alone_factor
     if critical:
         top = max(critical, key=lambda m: fresh[m].value)
         rule = f"critical:{top}"
-    elif top is not None:
-        passed = fused >= threshold
-        rule = ("calibrated" if calibrated is not None else "weighted") if passed else "none"
-    else:
+    elif top is None:
         rule = "none" if fresh else "no_data"
+    elif fused >= threshold and not (degraded and calibrated is None):
+        rule = "calibrated" if calibrated is not None else "weighted"
+    else:
+        rule = "degraded" if fused >= usual else "none"
 
     views = {
         m: ModalityView(
@@ -121,5 +134,6 @@ def fuse(
         scores=fresh,
         decided_at=now,
         captured_at=min((s.captured_at for s in fresh.values()), default=None),
+        present=present,
         calibrated=calibrated is not None,
     )
