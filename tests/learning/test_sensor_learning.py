@@ -20,7 +20,7 @@ from agent.inference.session import ModelError
 from agent.senses.learning import EXCEEDANCE, HARD_LIMIT, RAW, Learned, LearningRefused
 from agent.senses.sensor import SENSOR
 from agent.senses.sensor.config import SENSE, ModbusConfig, RegisterConfig
-from agent.senses.sensor.learn import MIN_WINDOWS, SensorLearner
+from agent.senses.sensor.learn import DECISION_MEDIAN, MIN_WINDOWS, SensorLearner
 from agent.senses.sensor.learned import LearnedSensorScorer
 
 DEVICE = "pump-7"
@@ -28,6 +28,7 @@ WINDOW = 16
 LEVEL = 0.999  # one healthy window in a thousand scores higher
 ALARM = threshold_for(1.0, 86_400.0)  # one false alarm a day at this 1 Hz polling
 REGISTERS = ["flow", "bearing_temp", "motor_current"]
+FIRST_JUDGED = WINDOW - 1 + DECISION_MEDIAN - 1  # index of the first sample with a verdict
 
 
 def config(**limits: float) -> ModbusConfig:
@@ -83,9 +84,9 @@ def through_json(learned: Learned) -> Learned:
 
 
 def values_of(scorer: LearnedSensorScorer, rows: list[Sample]) -> np.ndarray:
-    """Calibrated score of every sample once the window is full."""
+    """Calibrated score of every sample once the judges have their medians' windows."""
     scores = [scorer.score(sample) for sample in rows]
-    return np.array([s.value for s in scores[WINDOW - 1 :] if s is not None])
+    return np.array([s.value for s in scores[FIRST_JUDGED:] if s is not None])
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,7 @@ def test_no_shipped_model_is_involved(scorer: LearnedSensorScorer) -> None:
 
 def test_healthy_continuation_stays_below_the_level(scorer: LearnedSensorScorer) -> None:
     values = values_of(scorer, samples(healthy(600, seed=2, start=600), start=600))
-    assert values.size == 600 - WINDOW + 1
+    assert values.size == 600 - FIRST_JUDGED
     # the bearing's temperature wanders (a random walk): 600 samples on, it has drifted about
     # two learnt spreads, so most windows sit in the learnt top few per cent; rarely beyond,
     # never alarming
@@ -142,7 +143,8 @@ def test_a_warmer_bearing_scores_above_the_level(scorer: LearnedSensorScorer) ->
 
 
 def test_score_evidence_carries_raw_and_exceedance(scorer: LearnedSensorScorer) -> None:
-    rows = samples(healthy(WINDOW, seed=3))
+    """Not before the medians are calibrated: the first windows alone would look extreme."""
+    rows = samples(healthy(FIRST_JUDGED + 1, seed=3))
     assert all(scorer.score(sample) is None for sample in rows[:-1])
     score = scorer.score(rows[-1])
     assert score is not None and 0.0 <= score.value <= 1.0

@@ -131,20 +131,22 @@ class LearnedSensorScorer:
         self._raw: deque[float] = deque(maxlen=self._forest.decision_median)
 
     def score(self, sample: Sample) -> Score | None:
-        """A Score once the window is full, or sooner when a hard limit is broken."""
+        """A Score once the judges have `decision_median` windows (their medians are calibrated
+        over that many), or sooner when a hard limit is broken."""
         latest = sample_values(self.device, self._registers, sample)
         self._window.append(latest)
         out_of_range = breaches(self._registers, latest)
-        full = len(self._window) == self._window.maxlen
-        if not full and not out_of_range:
-            return None
-        evidence: dict[str, Any] = {**readings(self._registers, latest)}
-        value, label = 0.0, ""
-        if full:
-            window = np.array(self._window, dtype=np.float64)
+        window = np.array(self._window, dtype=np.float64)
+        if len(self._window) == self._window.maxlen:
             features = self._forest.features(window)[None, :]
             self._raw.append(-float(decisions(self._session, features)[0]))
             self._distances.append(float(distance(features)[0]))
+        judged = len(self._raw) == self._raw.maxlen
+        if not judged and not out_of_range:
+            return None
+        evidence: dict[str, Any] = {**readings(self._registers, latest)}
+        value, label = 0.0, ""
+        if judged:
             raw, shift = float(np.median(self._raw)), float(np.median(self._distances))
             value = 1.0 - self._forest.exceedance(raw, shift)
             label = self._most_deviant(window)
@@ -154,7 +156,7 @@ class LearnedSensorScorer:
             value, label = 1.0, out_of_range[0]["name"]
             evidence[HARD_LIMIT] = [entry["name"] for entry in out_of_range]
             evidence["out_of_range"] = out_of_range
-        if full:
+        if judged:
             evidence[EXCEEDANCE] = 1.0 - value
         return Score(
             device=self.device,
