@@ -138,7 +138,10 @@ class LearnedSensorScorer:
         full = len(self._window) == self._window.maxlen
         if not full and not out_of_range:
             return None
-        evidence: dict[str, Any] = {**readings(self._registers, latest)}
+        evidence: dict[str, Any] = {
+            **readings(self._registers, latest),
+            "out_of_range": out_of_range,
+        }
         value, label = 0.0, ""
         if full:
             window = np.array(self._window, dtype=np.float64)
@@ -153,7 +156,6 @@ class LearnedSensorScorer:
         if out_of_range:
             value, label = 1.0, out_of_range[0]["name"]
             evidence[HARD_LIMIT] = [entry["name"] for entry in out_of_range]
-            evidence["out_of_range"] = out_of_range
         if full:
             evidence[EXCEEDANCE] = 1.0 - value
         return Score(
