@@ -18,17 +18,22 @@ from pathlib import Path
 from agent.apps.demo.baselines import SHIPPED, learn_demo
 from agent.apps.demo.broker import BrokerAddress
 from agent.apps.demo.runner import DEMO_DIR, demo_config, demo_template
+from agent.config.device import DeviceConfig
 from agent.learning.store import Card, LearnedStore
 
 
-def learn(storage: Path) -> dict[str, Card]:
-    """Learn every demo device into `storage`/learned/ (one version each)."""
+def demo_devices() -> list[DeviceConfig]:
+    """The demo's devices as `edge-agent demo` configures them (broker and ports aside)."""
     template = demo_template()
     ids = [device["id"] for device in template["devices"]]
     with tempfile.TemporaryDirectory(prefix="demo-learn-") as state:
         broker = BrokerAddress("127.0.0.1", 1883, embedded=False)  # not contacted
-        config = demo_config(template, broker, "edge", dict.fromkeys(ids, 1), Path(state))
-    return learn_demo(config.devices, DEMO_DIR / "samples", storage)
+        return demo_config(template, broker, "edge", dict.fromkeys(ids, 1), Path(state)).devices
+
+
+def learn(storage: Path) -> dict[str, Card]:
+    """Learn every demo device into `storage`/learned/ (one version each)."""
+    return learn_demo(demo_devices(), DEMO_DIR / "samples", storage)
 
 
 def main() -> None:
