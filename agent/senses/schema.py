@@ -26,7 +26,9 @@ def alarm_schema() -> dict[str, Any]:
     properties = schema["properties"]
     properties["modalities"]["propertyNames"]["enum"] = names
     properties["evidence"]["propertyNames"]["enum"] = names
-    properties["rule"]["pattern"] = f"^(weighted|calibrated|none|no_data|critical:({alternatives(names)}))$"
+    properties["rule"]["pattern"] = (
+        f"^(weighted|calibrated|none|no_data|critical:({alternatives(names)}))$"
+    )
     files = properties["evidence_files"]["items"]["properties"]
     files["kind"]["enum"] = kinds
     files["media_type"]["enum"] = media_types

@@ -147,7 +147,7 @@ def sound(config: MicrophoneConfig, healthy_s: float | None) -> Replay:
     samples, rate = sf.read(str(config.file), dtype="float32", always_2d=True)
     size = round(config.window_s * rate)
     audio = to_mono_float(samples)
-    windows = [audio[i : i + size] for i in range(0, len(audio) - size + 1, size)]
+    windows: list[SampleData] = [audio[i : i + size] for i in range(0, len(audio) - size + 1, size)]
     windows = cut(windows, 1.0 / config.window_s, healthy_s)
     return Replay(1.0 / config.window_s, lambda k: windows[k % len(windows)], {"sample_rate": rate})
 
