@@ -1,8 +1,9 @@
-"""`edge-agent demo` in CI: the bundled streams, the shipped models, a real broker.
+"""`edge-agent demo` in CI: the bundled streams, the learned baselines, a real broker.
 
 It runs as a user would start it, in a shortened form, while a subscriber checks the story
-the demo tells: pump-01 develops a fault that its alarm evidence names on every sense,
-motor-02 stays healthy, and valve-03's sensor anomaly alone stays below the threshold.
+the demo tells through what each machine learned of its normal: pump-01's fault departs from
+it and raises an alarm by the calibrated rule, then every sense names it; motor-02 and
+valve-03 (whose valve cycles are part of what it learned) stay below the threshold.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tests.support.mqtt import Collector, free_port, subscribe
 pytestmark = pytest.mark.slow
 
 FAULTS = {"ball", "inner_race", "outer_race"}
+DEFECTS = {"crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches"}
 
 
 async def run_demo(*args: str) -> tuple[int, str]:
@@ -33,24 +35,26 @@ async def run_demo(*args: str) -> tuple[int, str]:
     return process.returncode or 0, output.decode()
 
 
-def names_every_sense(alarm: dict[str, Any]) -> bool:
-    evidence = alarm["evidence"]
-    probabilities = evidence.get("audio", {}).get("probabilities", {})
+def states(seen: Collector, device: str) -> list[dict[str, Any]]:
+    return [s for s in seen.json("/state") if s["device"] == device]
+
+
+def departed(state: dict[str, Any], modality: str) -> bool:
+    """The sense's calibrated score is as rare as the device's threshold."""
+    return (state["modalities"][modality]["score"] or 0.0) >= state["threshold"]
+
+
+def names_every_sense(pump: list[dict[str, Any]]) -> bool:
+    """While the alarm is open, each sense departs, named by what the fault is."""
+    open_ = [s for s in pump if s["state"] == "alarm"]
+    labels = {m: {s["modalities"][m]["label"] for s in open_ if departed(s, m)}
+              for m in ("image", "temperature", "audio", "sensor")}  # fmt: skip
     return (
-        bool(evidence.get("image", {}).get("detections"))
-        and bool(evidence.get("temperature", {}).get("regions"))
-        and bool(probabilities)
-        and max(probabilities, key=probabilities.get) in FAULTS
+        bool(labels["image"] & DEFECTS)
+        and "hot_spot" in labels["temperature"]
+        and bool(labels["audio"] & FAULTS)
+        and bool(labels["sensor"])
     )
-
-
-def sensor_scores(seen: Collector, device: str) -> list[float]:
-    states = [s for s in seen.json("/state") if s["device"] == device]
-    return [
-        s["modalities"]["sensor"]["score"]
-        for s in states
-        if s["modalities"]["sensor"]["score"] is not None
-    ]
 
 
 async def test_demo_tells_its_story_on_the_real_broker(
@@ -67,16 +71,17 @@ async def test_demo_tells_its_story_on_the_real_broker(
     alarms = seen.json("/alarm")
     for alarm in alarms:
         jsonschema.validate(alarm, alarm_schema())
-    pump = [a for a in alarms if a["device"] == "pump-01"]
-    assert pump, output[-3000:]
-    assert any(names_every_sense(a) for a in pump), [a["evidence"] for a in pump]
+    raised = [a for a in alarms if a["device"] == "pump-01" and a["event"] == "raised"]
+    assert [a["rule"] for a in raised] == ["calibrated"], output[-3000:]
+    assert names_every_sense(states(seen, "pump-01")), output[-3000:]
     assert [a for a in alarms if a["device"] in ("motor-02", "valve-03")] == []
-    valve_sensor = sensor_scores(seen, "valve-03")
-    assert valve_sensor and max(valve_sensor) > 0.5  # the anomaly is seen...
-    valve_fused = [s["score"] for s in seen.json("/state") if s["device"] == "valve-03"]
-    assert max(valve_fused) < 0.3  # ...but alone it does not reach the alarm threshold
+    for device in ("pump-01", "motor-02", "valve-03"):
+        assert {s["learned_version"] for s in states(seen, device)} == {1}
+    for device in ("motor-02", "valve-03"):
+        assert all(s["score"] < s["threshold"] for s in states(seen, device))
     assert "demo summary" in output
-    assert re.search(r"pump-01: raised 1", output)
+    assert re.search(r"pump-01: raised 1 .*\[learned v1 \(calibrated\)\]", output)
+    assert re.search(r"valve-03: no alarm \[learned v1 \(calibrated\)\]", output)
     assert (tmp_path / "evidence" / "pump-01").is_dir()
     assert (tmp_path / "events.jsonl").stat().st_size > 0
 
@@ -87,5 +92,7 @@ async def test_demo_starts_its_own_broker_when_none_answers() -> None:
     assert "embedded broker" in output
     assert "mosquitto_sub -h 127.0.0.1" in output
     # the plain status lines come from the demo's own subscriber, through that broker
-    assert re.search(r"^pump-01\s+\w+\s+fused", output, re.MULTILINE), output[-2000:]
+    assert re.search(r"^pump-01\s+\w+\s+learned v1 \(calibrated\) fused", output, re.MULTILINE), (
+        output[-2000:]
+    )
     assert "samples scored:" in output

@@ -151,6 +151,7 @@ def test_score_evidence_carries_raw_and_exceedance(scorer: LearnedSensorScorer) 
     assert isinstance(score.evidence[RAW], float)
     assert score.evidence[EXCEEDANCE] == pytest.approx(1.0 - score.value)
     assert HARD_LIMIT not in score.evidence
+    assert score.evidence["out_of_range"] == []  # the alarm schema requires it, even empty
     assert set(score.evidence["values"]) == set(REGISTERS)
 
 

@@ -1,4 +1,8 @@
-"""Runs the demo: simulators, broker, the real agent, and a subscriber that shows the result."""
+"""Runs the demo: simulators, broker, the real agent, and a subscriber that shows the result.
+
+Every device starts with the version it learned from its healthy recordings (baselines.py),
+so it scores calibrated and fuses by the `calibrated` rule from its first sample.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import yaml
 from rich.console import Console
 from rich.live import Live
 
+from agent.apps.demo.baselines import install
 from agent.apps.demo.broker import BrokerAddress, demo_broker
 from agent.apps.demo.summary import summary
 from agent.apps.demo.view import DemoView
@@ -146,7 +151,9 @@ def announce(broker: BrokerAddress, topics: str, out: TextIO) -> None:
     print(f"watch the alarms: mosquitto_sub -h {broker.host} -p {broker.port} -t '{topics}' -v",
           file=out)  # fmt: skip
     print(f"the Modbus simulators replay 1 Hz recordings {ROWS_PER_S:g}x faster, polled at "
-          f"{ROWS_PER_S:g} Hz, so the story fits in a minute", file=out, flush=True)  # fmt: skip
+          f"{ROWS_PER_S:g} Hz, so the story fits in a minute", file=out)  # fmt: skip
+    print("each machine is judged against the normal it learned from its healthy recordings",
+          file=out, flush=True)  # fmt: skip
 
 
 async def show(view: DemoView, until: asyncio.Event, deadline: float) -> None:
@@ -183,6 +190,7 @@ async def run_demo(options: DemoOptions) -> str:
         stack.enter_context(replay_rate_explained())  # the opening lines say it, once
         ports = await start_simulators(stack, [d["id"] for d in template["devices"]])
         state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-demo-")))
+        install(state_dir)  # what each device learned of its normal, in use from the start
         config = demo_config(
             template, broker, options.prefix, ports, state_dir, options.evidence_dir
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.apps.demo.view import DemoView
+from agent.apps.demo.view import DemoView, judged_by
 from agent.runtime.pipeline import DevicePipeline
 
 
@@ -27,11 +27,9 @@ def summary(
     counts = view.alarm_counts()
     for pipeline in pipelines:
         mine = {k: v for k, v in counts.items() if k[0] == pipeline.device}
-        if not mine:
-            lines.append(f"  {pipeline.device}: no alarm")
-            continue
         events = ", ".join(f"{event} {n} ({kind})" for (_, event, kind), n in sorted(mine.items()))
-        lines.append(f"  {pipeline.device}: {events}")
+        judged = judged_by(pipeline.status().learned_version)
+        lines.append(f"  {pipeline.device}: {events or 'no alarm'} [{judged}]")
     processed: Counter[str] = Counter()
     for pipeline in pipelines:
         processed.update({str(m): n for m, n in pipeline.status().processed.items()})

@@ -7,6 +7,7 @@ reached the broker.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,11 +41,24 @@ def evidence_summary(alarm: dict[str, Any]) -> str:
     return "; ".join(parts) or "no evidence"
 
 
+def judged_by(learned_version: int | None) -> str:
+    """What a device's scores mean: calibrated against the version it learned, or the shipped
+    models' own scores."""
+    return f"learned v{learned_version} (calibrated)" if learned_version else "shipped models"
+
+
+def probability(value: float, threshold: float) -> str:
+    """A score with the decimals its threshold needs: 0.9999995 is not 1.00."""
+    decimals = 2 if threshold < 0.99 else min(9, math.ceil(-math.log10(1.0 - threshold)))
+    return f"{value:.{decimals}f}"
+
+
 def alarm_line(alarm: dict[str, Any]) -> str:
     """An alarm event as one log line."""
+    score = probability(alarm["score"], alarm["threshold"])
     return (
         f"{alarm['decided_at'][11:19]} {alarm['device']:<9} {alarm['event']:<8} "
-        f"{alarm['severity']:<8} {alarm['type']:<16} score {alarm['score']:.2f} "
+        f"{alarm['severity']:<8} {alarm['type']:<16} score {score} "
         f"({alarm['rule']}) — {evidence_summary(alarm)}"
     )
 
@@ -98,13 +112,19 @@ class DemoView:
     def table(self) -> Group:
         """The live screen: one row per device, inspection progress, recent alarm events."""
         table = Table(title="edge-agent demo", expand=True)
-        for column in ("device", "state", *MODALITIES, "fused / threshold"):
+        for column in ("device", "state", "judged by", *MODALITIES, "fused / threshold"):
             table.add_column(column)
         for device, state in sorted(self.states.items()):
             scores = [self._modality_cell(state, m) for m in MODALITIES]
             colour = {"alarm": "bold red", "degraded": "yellow"}.get(state["state"], "green")
-            fused = f"{state['score']:.2f} / {state['threshold']:.2f}"
-            table.add_row(device, Text(state["state"], style=colour), *scores, fused)
+            fused = self._fused(state)
+            table.add_row(
+                device,
+                Text(state["state"], style=colour),
+                judged_by(state.get("learned_version")),
+                *scores,
+                fused,
+            )
         lines: list[RenderableType] = [table, Text(self.progress_line())]
         lines += [Text(line) for line in self.log[-LOG_LINES:]]
         return Group(*lines)
@@ -117,6 +137,11 @@ class DemoView:
         if view["score"] is None:
             return "stale"
         return f"{view['score']:.2f} {view.get('label') or ''}".strip()
+
+    @staticmethod
+    def _fused(state: dict[str, Any]) -> str:
+        threshold = state["threshold"]
+        return f"{probability(state['score'], threshold)} / {probability(threshold, threshold)}"
 
     def progress_line(self) -> str:
         """Inspection progress as a person reads it."""
@@ -133,10 +158,9 @@ class DemoView:
             scores = " ".join(
                 f"{m}={self._modality_cell(state, m).split(' ')[0]}" for m in MODALITIES
             )
-            lines.append(
-                f"{device:<9} {state['state']:<8} fused {state['score']:.2f}"
-                f"/{state['threshold']:.2f} {scores}"
-            )
+            fused = self._fused(state).replace(" ", "")
+            judged = judged_by(state.get("learned_version"))
+            lines.append(f"{device:<9} {state['state']:<8} {judged} fused {fused} {scores}")
         return lines
 
     def alarm_counts(self) -> Counter[tuple[str, str, str]]:

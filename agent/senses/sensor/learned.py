@@ -144,7 +144,10 @@ class LearnedSensorScorer:
         judged = len(self._raw) == self._raw.maxlen
         if not judged and not out_of_range:
             return None
-        evidence: dict[str, Any] = {**readings(self._registers, latest)}
+        evidence: dict[str, Any] = {
+            **readings(self._registers, latest),
+            "out_of_range": out_of_range,
+        }
         value, label = 0.0, ""
         if judged:
             raw, shift = float(np.median(self._raw)), float(np.median(self._distances))
@@ -155,7 +158,6 @@ class LearnedSensorScorer:
         if out_of_range:
             value, label = 1.0, out_of_range[0]["name"]
             evidence[HARD_LIMIT] = [entry["name"] for entry in out_of_range]
-            evidence["out_of_range"] = out_of_range
         if judged:
             evidence[EXCEEDANCE] = 1.0 - value
         return Score(

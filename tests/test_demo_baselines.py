@@ -1,0 +1,74 @@
+"""The demo's shipped learned versions stay valid: each builds a learned scorer for every sense
+(none falls back to a shipped one), and learning again from the bundled recordings gives them
+back, so a change to a learner's params fails here rather than quietly in the demo."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.apps.demo.baselines import HEALTHY_S, REASON, SHIPPED, install, replay
+from agent.core.samples import Sample
+from agent.learning.scorers import learned_scorers
+from agent.learning.store import LearnedStore
+from agent.senses.temperature.learn import relative_c
+from agent.senses.temperature.reading import read_frame
+from tools.make_demo_learned import demo_devices, learn
+
+
+def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
+    """Where two JSON-like values differ, numbers compared to a relative 1e-6."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        keys = expected.keys() | actual.keys()
+        return [d for k in sorted(keys) for d in differences(
+            expected.get(k), actual.get(k), f"{path}.{k}")]  # fmt: skip
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return [d for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+                for d in differences(e, a, f"{path}[{i}]")]  # fmt: skip
+    numbers = (int, float)
+    if isinstance(expected, numbers) and isinstance(actual, numbers):
+        same = math.isclose(expected, actual, rel_tol=1e-6, abs_tol=1e-12)
+    else:
+        same = expected == actual
+    return [] if same else [f"{path}: shipped {expected!r}, learned now {actual!r}"]
+
+
+def test_every_shipped_version_builds_a_learned_scorer_for_every_sense(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    install(tmp_path)  # as the demo does at start
+    store = LearnedStore(tmp_path)
+    for device in demo_devices():
+        card = store.card(device.id)
+        assert card is not None and card.reason == REASON
+        with caplog.at_level(logging.WARNING):
+            scorers = learned_scorers(device, card, store)
+        assert set(scorers) == set(device.sources.configured()) == set(card.senses)
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+def test_pump_01_learned_none_of_its_fault() -> None:
+    (pump,) = [device for device in demo_devices() if device.id == "pump-01"]
+    card = LearnedStore(SHIPPED).card(pump.id)
+    assert card is not None
+    config = pump.sources.infrared
+    frames = replay(config, SHIPPED, healthy_s=None)  # its whole loop, one frame a second
+    after = range(round(HEALTHY_S[pump.id]) + 1, 60)  # the hot spot rises from 20 s on
+    peaks = [relative_c(read_frame(Sample(pump.id, "temperature", 0.0, frames.data(k)), config))
+             for k in after]  # fmt: skip
+    assert min(peaks) > card.senses["temperature"].summary["relative_c"]["p100"]
+
+
+@pytest.mark.slow
+def test_learning_again_from_the_bundled_recordings_gives_the_shipped_versions(
+    tmp_path: Path,
+) -> None:
+    shipped = LearnedStore(SHIPPED)
+    for device, card in learn(tmp_path).items():
+        expected = shipped.card(device)
+        assert expected is not None
+        assert differences(expected.model_dump(), card.model_dump()) == [], device
