@@ -26,7 +26,7 @@ from agent.apps.evaluate.baseline import episodes_of
 from agent.apps.evaluate.datasets import DatasetError
 from agent.config.decision import FusionConfig
 from agent.config.device import DeviceConfig
-from agent.core.alarms import AlarmEvent, sequence_from
+from agent.core.alarms import AlarmTransition, sequence_from
 from agent.core.calibration import CalibratedFusion
 from agent.core.deciding import Decider
 from agent.core.samples import Modality, Sample
@@ -49,7 +49,11 @@ class Watch:
 
     decider: Decider
     calibrated: CalibratedFusion | None = None  # once learned
-    transitions: list[tuple[AlarmEvent, float]] = field(default_factory=list)
+    transitions: list[tuple[AlarmTransition, float]] = field(default_factory=list)  # at
+
+    def alarms(self) -> list[AlarmSpan]:
+        """Each alarm raised, from then until cleared (updates change nothing here)."""
+        return list(episodes_of([(t.event, at) for t, at in self.transitions]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +96,7 @@ class Replay:
                 self.tick(now)
             else:
                 self.take(sample)
-        alarms = {key: list(episodes_of(watch.transitions)) for key, watch in self.watches.items()}
+        alarms = {key: watch.alarms() for key, watch in self.watches.items()}
         return Outcome(alarms, self.samples, self.learned_at_s)
 
     def take(self, sample: Sample) -> None:
@@ -128,7 +132,7 @@ class Replay:
         calibrated = watch.calibrated if self.learning is None else None
         _, transition = watch.decider.decide(now, NO_FAILURES, calibrated)
         if transition is not None:
-            watch.transitions.append((transition.event, now))
+            watch.transitions.append((transition, now))
 
     def finish_learning(self, learning: DeviceLearning, now: float) -> None:
         """Learn, save and use it; refused, start over and say why (as the pipeline does)."""
