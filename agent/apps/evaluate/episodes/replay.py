@@ -10,7 +10,8 @@ fusion for `learning.target_false_alarms_per_day`. A refused learning starts ove
 in the agent. Nothing here reads the wall clock.
 
 Beside the device's own fusion, the same scores are decided for each sense alone (fusion
-restricted to it, at its own calibrated threshold once learned), for `per_sense_alone`.
+restricted to it: once learned, the device's calibrated fusion of that sense alone, which
+alarms at the sense's own threshold in the card), for `per_sense_alone`.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ class Watch:
     """One way of deciding the replay: the device's fusion, or one sense alone."""
 
     decider: Decider
-    calibrated: CalibratedFusion | None = None  # once learned
     transitions: list[tuple[AlarmTransition, float]] = field(default_factory=list)  # at
 
     def alarms(self) -> list[AlarmSpan]:
@@ -82,6 +82,8 @@ class Replay:
             self.watches[sense] = self._watch((sense,), alone(config.fusion, sense))
         self.samples = dict.fromkeys(self.scorers, 0)
         self.learned_at_s: float | None = None
+        # once learned; restricted to one sense, it alarms at that sense's threshold in the card
+        self.calibrated: CalibratedFusion | None = None
 
     def _watch(self, senses: tuple[Modality, ...], fusion: FusionConfig) -> Watch:
         decider = Decider(self.config.id, senses, fusion, self.config.alarm, sequence_from(), 0.0)
@@ -129,7 +131,7 @@ class Replay:
             self._decide(watch, now)
 
     def _decide(self, watch: Watch, now: float) -> None:
-        calibrated = watch.calibrated if self.learning is None else None
+        calibrated = self.calibrated if self.learning is None else None
         _, transition = watch.decider.decide(now, NO_FAILURES, calibrated)
         if transition is not None:
             watch.transitions.append((transition, now))
@@ -150,15 +152,7 @@ class Replay:
         assert saved is not None  # just saved
         scorers = learned_scorers(self.config, saved, self.store)
         self.scorers.update(scorers)
-        rates = saved.rates_hz()
-        target = saved.target_false_alarms_per_day
-        self.watches[DEVICE].calibrated = calibrated_fusion(saved) if scorers else None
-        for sense in self.scorers:
-            self.watches[sense].calibrated = (
-                CalibratedFusion.for_target(target, {sense: rates[sense]})
-                if sense in scorers
-                else None
-            )
+        self.calibrated = calibrated_fusion(saved) if scorers else None
         for watch in self.watches.values():
             watch.decider.scores.clear()  # scored on the old scale
         self.learning = None
