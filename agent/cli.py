@@ -122,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--learn", default="0.1",
         help="baseline: what each run learns on, a fraction (0.1) or a duration (30m, 2h)",
     )  # fmt: skip
+    evaluate.add_argument(
+        "--fusion", type=Path,
+        help="episodes: YAML with a device's fusion section (and learning's target)",
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--grace", type=float, metavar="S",
+        help="episodes: an alarm up to S seconds after a fault ends detects it (default 60)",
+    )  # fmt: skip
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -129,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_evaluate(args: argparse.Namespace) -> int:
     """`edge-agent evaluate`: print the metrics; a bad dataset or model is a clear error."""
     try:
-        result = evaluate(args.kind, args.data, args.model, args.learn)
+        result = evaluate(args.kind, args.data, args.model, args.learn, args.fusion, args.grace)
     except (ModelError, DatasetError) as exc:
         print(f"cannot evaluate: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -16,11 +16,12 @@ import numpy as np
 
 from agent.backoff import Backoff
 from agent.config.device import DeviceConfig
-from agent.core.alarms import Alarm, AlarmTracker, AlarmTransition, ClearReason
+from agent.core.alarms import Alarm, AlarmTransition, ClearReason
 from agent.core.calibration import CalibratedFusion
-from agent.core.fusion import Decision, fuse
+from agent.core.deciding import Decider
+from agent.core.fusion import Decision
 from agent.core.payload import alarm_payload, encode, state_payload
-from agent.core.samples import Modality, Sample, Score
+from agent.core.samples import Modality, Sample
 from agent.learning.device import DeviceLearning, LearningProgress
 from agent.learning.scorers import calibrated_fusion, learned_scorers
 from agent.learning.store import Card, LearnedStore, StoreError
@@ -118,15 +119,15 @@ class DevicePipeline:
             self._start_from(store)
         self._sink = sink
         self._topics = topics
-        self._tracker = AlarmTracker(config.id, config.alarm, sequence)
-        self._scores: dict[Modality, Score] = {}
+        self._decider = Decider(
+            config.id, channels, config.fusion, config.alarm, sequence, time.time()
+        )
         models = {m: next(iter(c.scorer.models), None) for m, c in channels.items()}
         self._health = DeviceHealth(config.id, models, on_change=self._health_changed)
         self._last_decision: Decision | None = None
         self._processed: Counter[Modality] = Counter(dict.fromkeys(channels, 0))  # per sense
         self._latency_ms = LatencyRing(LATENCIES_KEPT)  # capture -> decision, per sample
         self._scored = asyncio.Condition()
-        self._started_at = time.time()
         self._last_state: tuple[str, float] = ("", 0.0)
 
     @property
@@ -139,7 +140,7 @@ class DevicePipeline:
         return PipelineStatus(
             device=self.device,
             last_decision=self._last_decision,
-            active_alarm=self._tracker.active,
+            active_alarm=self._decider.tracker.active,
             sources=MappingProxyType(dict(self._health.sources)),
             models=MappingProxyType(dict(self._health.models)),
             processed=MappingProxyType(dict(self._processed)),
@@ -161,18 +162,20 @@ class DevicePipeline:
 
     def carry_on(self, previous: DevicePipeline) -> None:
         """Take over the open alarm of the pipeline this one replaces (same id, raised_at)."""
-        self._tracker.active = previous._tracker.active
+        self._decider.tracker.active = previous._decider.tracker.active
 
     def restore(self, alarm: Alarm) -> None:
         """Start with the alarm a previous run left open (`restored`: the first decision this
         run judges continues it with an `updated` or clears it with reason `restart`)."""
-        self._tracker.active = alarm
+        self._decider.tracker.active = alarm
 
     def close_alarm(self, reason: ClearReason, now: float | None = None) -> Alarm | None:
         """Clear the open alarm, if any, for `reason` (the device is going away); the alarm."""
         now = time.time() if now is None else now
-        decision = self._last_decision or self._fuse(now)
-        transition = self._tracker.close(decision, now, reason)
+        decision = self._last_decision or self._decider.fuse(
+            now, self._health.unavailable(), self._calibration()
+        )
+        transition = self._decider.tracker.close(decision, now, reason)
         if transition is None:
             return None
         self._emit(transition)
@@ -204,7 +207,7 @@ class DevicePipeline:
         if self._store is None:
             return False
         self._learning = DeviceLearning(self.config, reason, duration_s)
-        self._scores.clear()  # scored on the old scale
+        self._decider.scores.clear()  # scored on the old scale
         fields = {"device": self.device, "reason": reason, "duration_s": self._learning.duration_s}
         log.info("learning started", extra={"fields": fields})
         self.decide()
@@ -229,13 +232,13 @@ class DevicePipeline:
             return
         self._apply(saved, store)
         self._learning = None
-        self._scores.clear()
+        self._decider.scores.clear()
         log.info("learned", extra={"fields": {
             "device": self.device, "version": version, "threshold": saved.threshold}})  # fmt: skip
 
     async def run(self) -> None:
         """Supervise every source and re-decide once a second (staleness, alarm hold)."""
-        self._started_at = time.time()
+        self._decider.started_at = time.time()
         self._health_changed()  # every source starting: subscribers see the device exists
         observe.scope(self.device, "")
         async with asyncio.TaskGroup() as group:
@@ -301,7 +304,7 @@ class DevicePipeline:
         self._processed[modality] += 1
         if score is None:
             return
-        self._scores[modality] = score
+        self._decider.scores[modality] = score
         self._hand_on("remember", self._sink.remember, sample)
         async with self._scored:
             self._scored.notify_all()
@@ -336,26 +339,19 @@ class DevicePipeline:
     def decide(self, now: float | None = None) -> Decision:
         """Fuse the latest scores, advance the alarm lifecycle, and publish what changed."""
         now = time.time() if now is None else now
-        decision = self._fuse(now)
+        with observe.timed(observe.Stage.FUSION):
+            decision, transition = self._decider.decide(
+                now, self._health.unavailable(), self._calibration()
+            )
         self._last_decision = decision
-        warming_up = self._warming_up(now, self._health.unavailable())
-        transition = None if warming_up else self._tracker.update(decision, now)
         if transition is not None:
             self._emit(transition)
         self._publish_state(decision, now)
         return decision
 
-    def _fuse(self, now: float) -> Decision:
-        with observe.timed(observe.Stage.FUSION):
-            return fuse(
-                self.device,
-                self._scores,
-                self.config.fusion,
-                self._channels,
-                now,
-                self._health.unavailable(),
-                self._calibrated if self._learning is None else None,
-            )
+    def _calibration(self) -> CalibratedFusion | None:
+        """The calibrated fusion of what the device learned; none while it learns."""
+        return self._calibrated if self._learning is None else None
 
     def _emit(self, transition: AlarmTransition) -> None:
         payload = alarm_payload(transition, self._topics.site, self.config.location)
@@ -375,18 +371,8 @@ class DevicePipeline:
             fields["reason"] = str(transition.reason)
         log.info(f"alarm {transition.event}", extra={"fields": fields})
 
-    def _warming_up(self, now: float, unavailable: Collection[Modality]) -> bool:
-        """At start, hold alarms until every live modality has spoken once (or `stale_after_s`).
-
-        Otherwise the first modality to report would carry all the renormalised weight, and an
-        alarm would go out before the evidence of the other senses exists.
-        """
-        if now - self._started_at >= self.config.fusion.stale_after_s:
-            return False
-        return any(m not in self._scores and m not in unavailable for m in self._channels)
-
     def _publish_state(self, decision: Decision, now: float) -> None:
-        active = self._tracker.active
+        active = self._decider.tracker.active
         health = self._health.summary()
         learning = self._learning.status(now).payload() if self._learning is not None else None
         state = state_payload(
@@ -413,7 +399,7 @@ class DevicePipeline:
                 m
                 for m in self._channels
                 if self._health.sources[m].state != "ended"
-                and (m not in self._scores or self._scores[m].captured_at < after)
+                and (m not in self._decider.scores or self._decider.scores[m].captured_at < after)
             ]
 
         with contextlib.suppress(TimeoutError):

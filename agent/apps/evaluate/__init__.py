@@ -1,9 +1,10 @@
 """`edge-agent evaluate`: the shipped models' own ONNX path, scored on a user's labelled data.
 
-Each kind lives in its own module exposing `evaluate(data: Path, model: Path) -> dict`, or,
-for `baseline`, which learns from the data instead of loading a model,
-`evaluate(data: Path, learn: str) -> dict`; the key names of that dict are a contract scripts
-rely on.
+Each kind lives in its own module exposing `evaluate(data: Path, model: Path) -> dict`; for
+`baseline`, which learns from the data instead of loading a model,
+`evaluate(data: Path, learn: str) -> dict`; for `episodes`, which runs every sense through the
+agent with the shipped models, `evaluate(data: Path, fusion: Path | None, grace_s: float)
+-> dict`. The key names of that dict are a contract scripts rely on.
 """
 
 from __future__ import annotations
@@ -17,22 +18,39 @@ from agent.apps.evaluate.datasets import DatasetError
 from agent.inference.models import models_dir
 from agent.inference.session import ModelError
 
-# kind -> (module, shipped model file; None: the evaluator learns on the data)
+# sense -> its shipped model file in models/ (the temperature sense is a rule)
+SHIPPED_MODELS = {
+    "image": "defects-yolov8n.onnx",
+    "audio": "sound-cnn-lstm.onnx",
+    "sensor": "sensor-iforest.onnx",
+}
+EPISODES = "episodes"  # the kind that replays recorded episodes through the whole agent
+DEFAULT_GRACE_S = 60.0  # episodes: an alarm this long after a fault ends still detects it
+# kind -> (module, shipped model file; None: the evaluator learns on the data or, for
+# episodes, uses every sense's shipped model)
 EVALUATORS: dict[str, tuple[str, str | None]] = {
     "baseline": ("agent.apps.evaluate.baseline", None),
-    "detector": ("agent.apps.evaluate.detector", "defects-yolov8n.onnx"),
-    "sound": ("agent.apps.evaluate.sound", "sound-cnn-lstm.onnx"),
-    "sensor": ("agent.apps.evaluate.sensor", "sensor-iforest.onnx"),
+    "detector": ("agent.apps.evaluate.detector", SHIPPED_MODELS["image"]),
+    EPISODES: ("agent.apps.evaluate.episodes", None),
+    "sound": ("agent.apps.evaluate.sound", SHIPPED_MODELS["audio"]),
+    "sensor": ("agent.apps.evaluate.sensor", SHIPPED_MODELS["sensor"]),
 }
 
 
 def evaluate(
-    kind: str, data: Path, model: Path | None = None, learn: str = "0.1"
+    kind: str,
+    data: Path,
+    model: Path | None = None,
+    learn: str = "0.1",
+    fusion: Path | None = None,
+    grace_s: float | None = None,
 ) -> dict[str, Any]:
     """Run the evaluator of `kind` with the given model, or the shipped one."""
     module_name, shipped = EVALUATORS[kind]
     if shipped is None and model is not None:
-        raise DatasetError(f"evaluate {kind} learns on the data: --model does not apply")
+        raise DatasetError(f"evaluate {kind} uses no --model: it learns or uses the shipped ones")
+    if kind != EPISODES and (fusion is not None or grace_s is not None):
+        raise DatasetError(f"--fusion and --grace apply to evaluate {EPISODES} only")
     if shipped is not None:
         model = model if model is not None else models_dir() / shipped
         if not model.is_file():
@@ -40,6 +58,9 @@ def evaluate(
     if not data.exists():
         raise DatasetError(f"{data}: no such file or folder")
     module = importlib.import_module(module_name)
+    if kind == EPISODES:
+        replayed: Callable[[Path, Path | None, float], dict[str, Any]] = module.evaluate
+        return replayed(data, fusion, DEFAULT_GRACE_S if grace_s is None else grace_s)
     if model is None:  # the evaluator learns on the data
         learned: Callable[[Path, str], dict[str, Any]] = module.evaluate
         return learned(data, learn)

@@ -1,0 +1,113 @@
+"""`edge-agent evaluate episodes`: recorded multimodal episodes replayed through the agent.
+
+Each episode (format: docs/episodes.md, agent/apps/evaluate/episodes/format.py) runs through
+the agent's own preprocessing, scorers, learning (when `learn_s` > 0), fusion and alarm
+lifecycle, on the episode's own clock (replay.py). Without learning: the shipped scorers and
+the config's weighted fusion (`--fusion FILE` sets it). The figures (keys of the JSON):
+
+- a fault is `detected` when an alarm is raised or open between its start_s and end_s + grace
+  (`--grace`, default 60 s); its time to detect is the first moment in that window with an
+  alarm open, minus start_s (0 when one was already open); `time_to_detect_s` gives p50 and
+  p90 over detected faults (linear between ranks), `miss_rate` the share not detected;
+- a `false_alarm` is an alarm raised at or after learn_s outside every fault's start_s to
+  end_s + grace (updates of an open alarm do not count);
+- healthy time is what is left of [learn_s, duration_s] outside those windows
+  (`healthy_hours`); `alarm_open_healthy_fraction` is the share of it with an alarm open;
+- `per_episode`: per episode its faults, detected, false alarms, time to detect per fault
+  (null when missed) and when learning finished (`learned_at_s`, null without);
+- `per_sense_alone`: the same figures, each sense decided alone (the same replay with fusion
+  restricted to it, at its own calibrated threshold once learned); an episode without that
+  stream cannot alarm there.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agent.apps.evaluate import SHIPPED_MODELS
+from agent.apps.evaluate.datasets import DatasetError
+from agent.apps.evaluate.episodes.device import (
+    DecisionSettings,
+    device_config,
+    read_settings,
+    sensor_channels,
+)
+from agent.apps.evaluate.episodes.format import Episode, read_episodes
+from agent.apps.evaluate.episodes.media import episode_samples
+from agent.apps.evaluate.episodes.replay import DEVICE, Outcome, Replay
+from agent.apps.evaluate.episodes.scoring import EpisodeFigures, figures, summary
+from agent.inference.models import models_dir
+from agent.inference.session import ModelError
+from agent.senses.audio.config import SENSE as AUDIO
+from agent.senses.registry import SENSES
+from agent.senses.sensor.config import SENSE as SENSOR
+
+
+def evaluate(
+    data: Path,
+    fusion: Path | None = None,
+    grace_s: float = 60.0,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Replay every episode under `data` and score its alarms against its faults."""
+    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    if not (math.isfinite(grace_s) and grace_s >= 0):
+        raise DatasetError(f"--grace {grace_s}: a number of seconds, 0 or more")
+    settings = read_settings(fusion)
+    episodes = read_episodes(data)
+    senses = [s for s in SENSES if any(s in e.senses for e in episodes)]
+    models = models_dir()
+    for sense in senses:
+        if sense in SHIPPED_MODELS and not (models / SHIPPED_MODELS[sense]).is_file():
+            raise ModelError(f"{models / SHIPPED_MODELS[sense]}: no such model file")
+    channels = sensor_channels(models) if SENSOR in senses else None
+    device: list[EpisodeFigures] = []
+    alone: dict[str, list[EpisodeFigures]] = {sense: [] for sense in senses}
+    for episode in episodes:
+        outcome = replay(episode, settings, models, channels, say)
+        for key, figures_of in [(DEVICE, device), *alone.items()]:
+            alarms = outcome.alarms.get(key, [])
+            figures_of.append(
+                figures(episode.name, episode.spec, alarms, grace_s, outcome.learned_at_s)
+            )
+        done = device[-1]
+        say(f"{episode.name}: {done.detected} of {done.faults} faults detected, "
+            f"{done.false_alarms} false alarms")  # fmt: skip
+    return {
+        **summary(device),
+        "grace_s": grace_s,
+        "per_sense_alone": {sense: summary(rows) for sense, rows in alone.items()},
+    }
+
+
+def replay(
+    episode: Episode,
+    settings: DecisionSettings,
+    models: Path,
+    channels: list[str] | None,
+    say: Callable[[str], None],
+) -> Outcome:
+    """One episode through the agent; what it took is said on `say` (wall time only there)."""
+    config = device_config(episode, settings, models, channels)
+    modbus = config.sources.configured().get(SENSOR)
+    if modbus is not None and modbus.anomaly is None and not config.learning.enabled:
+        say(f"{episode.name}: the shipped sensor model reads {channels}: not all are columns "
+            "here, so its sensor stream only has limits (none) until it learns")  # fmt: skip
+    microphone = config.sources.configured().get(AUDIO)
+    window_s = microphone.window_s if microphone is not None else 1.0
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="episode-") as scratch:
+        run = Replay(config, Path(scratch), lambda line: say(f"{episode.name}: {line}"))
+        outcome = run.run(episode_samples(episode, window_s), episode.spec.duration_s)
+    took = time.perf_counter() - started
+    counts = ", ".join(f"{sense} {n}" for sense, n in outcome.samples.items())
+    speed = episode.spec.duration_s / max(took, 1e-9)
+    say(f"{episode.name}: {episode.spec.duration_s:g} s replayed in {took:.1f} s "
+        f"({speed:.0f}x real time; samples: {counts})")  # fmt: skip
+    return outcome

@@ -1,0 +1,156 @@
+"""`edge-agent evaluate episodes` on tiny episodes the tests write, with known answers.
+
+Thermal episodes need no model: the shipped temperature rule scores (peak − 60) / 30 °C, and
+alone the sense carries the whole fused score, so a frame peaking at 80 °C scores 0.67 (over
+the 0.3 threshold) and a spot-free 30 °C frame 0 (below the 0.25 clear level).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.apps.evaluate import evaluate
+from agent.apps.evaluate.datasets import DatasetError
+from agent.apps.evaluate.episodes.device import device_config, read_settings
+from agent.apps.evaluate.episodes.format import read_episodes
+from agent.apps.evaluate.episodes.media import episode_samples
+from agent.apps.evaluate.episodes.replay import DEVICE, Replay
+from agent.cli import main
+from agent.core.alarms import AlarmEvent
+from agent.inference.models import models_dir
+from tests.support.episode_files import four_sense_episode, stand_in_models, thermal_episode
+
+HOT = 80.0
+
+
+def fault(start: float, end: float) -> dict[str, object]:
+    return {"start_s": start, "end_s": end, "type": "overheating", "senses": ["thermal"]}
+
+
+def replayed(data: Path, tmp_path: Path) -> Replay:
+    """The replay of the one episode under `data`, kept for a look at its transitions."""
+    (episode,) = read_episodes(data)
+    config = device_config(episode, read_settings(None), models_dir(), None)
+    replay = Replay(config, tmp_path / "scratch", lambda line: None)
+    replay.run(episode_samples(episode, 1.0), episode.spec.duration_s)
+    return replay
+
+
+def test_a_healthy_episode_raises_no_alarm(tmp_path: Path) -> None:
+    thermal_episode(tmp_path / "data" / "cool", [None] * 120, faults=[])
+    result = evaluate("episodes", tmp_path / "data")
+    assert (result["episodes"], result["faults"], result["false_alarms"]) == (1, 0, 0)
+    assert result["miss_rate"] is None and result["time_to_detect_s"]["p50"] is None
+    assert result["healthy_hours"] == round(120 / 3600, 4)
+    assert result["alarm_open_healthy_fraction"] == 0.0
+    assert result["per_episode"] == [
+        {"name": "cool", "faults": 0, "detected": 0, "false_alarms": 0,
+         "time_to_detect_s": [], "learned_at_s": None}
+    ]  # fmt: skip
+
+
+def test_a_fault_is_detected_at_the_second_its_evidence_appears(tmp_path: Path) -> None:
+    """Truth says the fault starts at 190 s; the frames show it from 200 s: 10 s to detect."""
+    peaks = [None] * 200 + [HOT] * 60 + [None] * 40
+    thermal_episode(tmp_path / "data" / "hot", peaks, faults=[fault(190, 260)])
+    result = evaluate("episodes", tmp_path / "data")
+    assert (result["faults"], result["detected"], result["miss_rate"]) == (1, 1, 0.0)
+    assert result["time_to_detect_s"] == {"p50": 10.0, "p90": 10.0}
+    assert result["per_episode"][0]["time_to_detect_s"] == [10.0]
+    assert result["false_alarms"] == 0
+    # cleared at 260, within the grace: 190 s before the fault and 40 - 60 s after, none open
+    assert result["healthy_hours"] == round(190 / 3600, 4)
+    assert result["alarm_open_healthy_fraction"] == 0.0
+
+
+def test_an_alarm_after_the_grace_is_a_miss_and_a_false_alarm(tmp_path: Path) -> None:
+    peaks = [None] * 200 + [HOT] * 20 + [None] * 80
+    thermal_episode(tmp_path / "data" / "late", peaks, faults=[fault(100, 130)])
+    result = evaluate("episodes", tmp_path / "data", grace_s=30.0)
+    assert (result["detected"], result["false_alarms"]) == (0, 1)
+    assert result["per_episode"][0]["time_to_detect_s"] == [None]
+    assert result["grace_s"] == 30.0
+
+
+def test_a_false_alarm_counts_once_however_often_it_is_updated(tmp_path: Path) -> None:
+    """A spell whose peak climbs 70 → 89 °C: the open alarm is updated as its score moves."""
+    climbing: list[float | None] = [70.0 + t for t in range(20)]
+    peaks = [None] * 100 + climbing + [None] * 80
+    data = tmp_path / "data"
+    thermal_episode(data / "spell", peaks, faults=[])
+    events = [t.event for t, _ in replayed(data, tmp_path).watches[DEVICE].transitions]
+    assert events.count(AlarmEvent.UPDATED) >= 2 and events.count(AlarmEvent.RAISED) == 1
+    result = evaluate("episodes", data)
+    assert result["false_alarms"] == 1
+    assert result["false_alarms_per_hour"] == round(1 / (200 / 3600), 4)
+
+
+def test_an_alarm_left_open_counts_in_the_open_healthy_fraction(tmp_path: Path) -> None:
+    peaks = [None] * 150 + [HOT] * 50  # raised at 150, never cleared: open 50 of 200 s
+    thermal_episode(tmp_path / "data" / "open", peaks, faults=[])
+    result = evaluate("episodes", tmp_path / "data")
+    assert result["false_alarms"] == 1
+    assert result["alarm_open_healthy_fraction"] == 0.25
+
+
+def test_healthy_time_starts_after_learning_and_leaves_out_fault_windows(tmp_path: Path) -> None:
+    peaks: list[float | None] = [HOT if 500 <= t < 520 else 41.0 + t % 5 for t in range(800)]
+    thermal_episode(tmp_path / "data" / "e", peaks, faults=[fault(500, 520)], learn_s=400)
+    result = evaluate("episodes", tmp_path / "data", grace_s=60.0)
+    assert result["healthy_hours"] == round((800 - 400 - 80) / 3600, 4)
+
+
+def test_learning_when_learn_s_is_set_calibrates_the_alarms(tmp_path: Path) -> None:
+    """A spot warming to 55 °C stays under the shipped rule's 60 °C, but far above the 41-45 °C
+    this machine ran at while learning: only the learned, calibrated device alarms."""
+    healthy: list[float | None] = [41.0 + t % 5 for t in range(700)]
+    peaks = healthy[:600] + [55.0] * 60 + healthy[:40]
+    data = tmp_path / "data"
+    thermal_episode(data / "learned", peaks, faults=[fault(600, 660)], learn_s=400)
+    replay = replayed(data, tmp_path)
+    assert replay.learned_at_s == 400.0
+    (raised, at), *_ = replay.watches[DEVICE].transitions
+    assert raised.event is AlarmEvent.RAISED and raised.decision.rule == "calibrated"
+    assert at == 600.0
+    result = evaluate("episodes", data)
+    assert (result["detected"], result["false_alarms"]) == (1, 0)
+    assert result["per_episode"][0]["learned_at_s"] == 400.0
+    assert result["per_sense_alone"]["temperature"]["detected"] == 1
+
+    thermal_episode(data / "learned", peaks, faults=[fault(600, 660)], learn_s=0)
+    assert evaluate("episodes", data)["detected"] == 0  # the shipped rule sees nothing
+
+
+def test_two_runs_give_identical_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every sense, with stand-in models; the same figures to the byte, twice."""
+    monkeypatch.setenv("EDGE_AGENT_MODELS", str(stand_in_models(tmp_path / "m", ["Current"])))
+    four_sense_episode(tmp_path / "data" / "line" / "four", seconds=40, bright_from=20)
+    first = evaluate("episodes", tmp_path / "data")
+    assert json.dumps(first) == json.dumps(evaluate("episodes", tmp_path / "data"))
+    assert first["per_episode"][0]["name"] == "line/four"
+    assert set(first["per_sense_alone"]) == {"image", "temperature", "audio", "sensor"}
+    assert first["detected"] == first["per_sense_alone"]["image"]["detected"] == 1
+    assert first["per_sense_alone"]["temperature"]["detected"] == 0
+
+
+def test_the_command_prints_json_and_progress(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    thermal_episode(tmp_path / "data" / "hot", [None] * 30 + [HOT] * 30, [fault(30, 60)])
+    settings = tmp_path / "fusion.yaml"
+    settings.write_text("fusion: {threshold: 0.9}\nlearning: {target_false_alarms_per_day: 2}\n")
+    args = ["evaluate", "episodes", "--data", str(tmp_path / "data"), "--json"]
+    assert main([*args, "--grace", "5"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["detected"] == 1 and json.loads(out)["grace_s"] == 5.0
+    assert "hot: 60 s replayed" in err
+    assert main([*args, "--fusion", str(settings)]) == 0  # 0.67 is under 0.9 now
+    assert json.loads(capsys.readouterr().out)["detected"] == 0
+
+
+def test_fusion_and_grace_belong_to_episodes_only(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="--fusion and --grace"):
+        evaluate("baseline", tmp_path, grace_s=5.0)
