@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from agent.config.device import DeviceConfig
 from agent.core.calibration import CalibratedFusion
 from agent.core.samples import Modality, Sample, Score
-from agent.learning.store import Card, SenseCard
+from agent.learning.store import Card, LearnedStore, SenseCard, StoreError
 from agent.senses.learning import Learned, Learner, LearningRefused
 from agent.senses.registry import SENSES
 
@@ -75,6 +75,10 @@ class DeviceLearning:
         self._samples: Counter[Modality] = Counter()
         self._first: dict[Modality, float] = {}
         self._last: dict[Modality, float] = {}
+
+    def restarted(self, refused: list[str], now: float | None = None) -> DeviceLearning:
+        """Learning anew for the same reason and duration, after a refusal it shows."""
+        return DeviceLearning(self.device, self.reason, self.duration_s, now, refused)
 
     def observe(self, sense: Modality, sample: Sample) -> Score | None:
         """Hand the sample to its sense's learner; a Score when it broke a hard limit."""
@@ -159,3 +163,17 @@ class DeviceLearning:
             },
         )
         return card, learned
+
+
+def finish_and_save(
+    learning: DeviceLearning, store: LearnedStore, now: float | None = None
+) -> tuple[Card | None, list[str]]:
+    """Learn and save a new version: its card, or None and why it was refused or not saved."""
+    try:
+        card, learned = learning.finish(now)
+        version = store.save(card, learned)
+    except LearningRefused as exc:
+        return None, exc.reasons
+    except (StoreError, OSError) as exc:
+        return None, [f"not saved: {exc}"]
+    return store.card(learning.device.id, version), []

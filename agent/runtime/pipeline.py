@@ -22,13 +22,12 @@ from agent.core.deciding import Decider
 from agent.core.fusion import Decision
 from agent.core.payload import alarm_payload, encode, state_payload
 from agent.core.samples import Modality, Sample
-from agent.learning.device import DeviceLearning, LearningProgress
+from agent.learning.device import DeviceLearning, LearningProgress, finish_and_save
 from agent.learning.scorers import calibrated_fusion, learned_scorers
 from agent.learning.store import Card, LearnedStore, StoreError
 from agent.observe import stages as observe
 from agent.runtime.channels import Channel
 from agent.runtime.health import DeviceHealth, PartHealth
-from agent.senses.learning import LearningRefused
 from agent.senses.registry import readings
 from agent.senses.scorer import Scorer
 from agent.senses.source import SourceError
@@ -215,26 +214,20 @@ class DevicePipeline:
 
     async def _finish_learning(self, learning: DeviceLearning, store: LearnedStore) -> None:
         """Learn, save as a new version and use it; refused, start over and say why."""
-        try:
-            card, learned = await asyncio.to_thread(learning.finish)
-            version = await asyncio.to_thread(store.save, card, learned)
-        except (LearningRefused, StoreError, OSError) as exc:
-            reasons = exc.reasons if isinstance(exc, LearningRefused) else [f"not saved: {exc}"]
+        saved, reasons = await asyncio.to_thread(finish_and_save, learning, store)
+        if saved is None:
             log.warning("learning refused", extra={"fields": {
                 "device": self.device, "reasons": reasons}})  # fmt: skip
             if self._learning is learning:
-                self._learning = DeviceLearning(
-                    self.config, learning.reason, learning.duration_s, refused=reasons
-                )
+                self._learning = learning.restarted(reasons)
             return
-        saved = store.card(self.device, version)
-        if self._learning is not learning or saved is None:  # relearn asked for meanwhile
+        if self._learning is not learning:  # relearn asked for meanwhile
             return
         self._apply(saved, store)
         self._learning = None
         self._decider.scores.clear()
-        log.info("learned", extra={"fields": {
-            "device": self.device, "version": version, "threshold": saved.threshold}})  # fmt: skip
+        fields = {"device": self.device, "version": saved.version, "threshold": saved.threshold}
+        log.info("learned", extra={"fields": fields})
 
     async def run(self) -> None:
         """Supervise every source and re-decide once a second (staleness, alarm hold)."""

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
 
 from agent.config.device import DeviceConfig
-from agent.learning.device import DeviceLearning, LearningProgress
+from agent.learning.device import DeviceLearning, LearningProgress, finish_and_save
 from agent.learning.store import Card, LearnedStore
+from agent.senses.learning import LearningRefused
 from agent.senses.registry import SENSES
 from agent.senses.source import Source, SourceError
 
@@ -56,10 +56,9 @@ async def learn_device(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     report(learning.status())
-    card, learned = await asyncio.to_thread(learning.finish, time.time())
-    version = await asyncio.to_thread(store.save, card, learned)
-    saved = store.card(device.id, version)
-    assert saved is not None  # just written
+    saved, reasons = await asyncio.to_thread(finish_and_save, learning, store)
+    if saved is None:
+        raise LearningRefused(device.id, reasons)
     return saved
 
 

@@ -31,10 +31,9 @@ from agent.core.alarms import AlarmTransition, sequence_from
 from agent.core.calibration import CalibratedFusion
 from agent.core.deciding import Decider
 from agent.core.samples import Modality, Sample
-from agent.learning.device import DeviceLearning
+from agent.learning.device import DeviceLearning, finish_and_save
 from agent.learning.scorers import calibrated_fusion, learned_scorers
-from agent.learning.store import LearnedStore, StoreError
-from agent.senses.learning import LearningRefused
+from agent.learning.store import LearnedStore
 from agent.senses.registry import SENSES
 from agent.senses.scorer import Scorer
 
@@ -138,18 +137,11 @@ class Replay:
 
     def finish_learning(self, learning: DeviceLearning, now: float) -> None:
         """Learn, save and use it; refused, start over and say why (as the pipeline does)."""
-        try:
-            card, learned = learning.finish(now)
-            version = self.store.save(card, learned)
-        except (LearningRefused, StoreError, OSError) as exc:
-            reasons = exc.reasons if isinstance(exc, LearningRefused) else [f"not saved: {exc}"]
+        saved, reasons = finish_and_save(learning, self.store, now)
+        if saved is None:
             self.say(f"learning refused at {now:g} s: {'; '.join(reasons)}")
-            self.learning = DeviceLearning(
-                self.config, learning.reason, learning.duration_s, now=now, refused=reasons
-            )
+            self.learning = learning.restarted(reasons, now)
             return
-        saved = self.store.card(self.config.id, version)
-        assert saved is not None  # just saved
         scorers = learned_scorers(self.config, saved, self.store)
         self.scorers.update(scorers)
         self.calibrated = calibrated_fusion(saved) if scorers else None
