@@ -119,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True, type=Path, help="dataset to evaluate on")
     evaluate.add_argument("--model", type=Path, help="ONNX file (default: the shipped model)")
     evaluate.add_argument(
-        "--learn", default="0.1",
-        help="baseline: what each run learns on, a fraction (0.1) or a duration (30m, 2h)",
+        "--learn",
+        help="baseline: what each run learns on, a fraction or a duration (30m, 2h); default 0.1",
     )  # fmt: skip
     evaluate.add_argument(
         "--fusion", type=Path,

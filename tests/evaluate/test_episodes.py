@@ -154,3 +154,8 @@ def test_the_command_prints_json_and_progress(
 def test_fusion_and_grace_belong_to_episodes_only(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="--fusion and --grace"):
         evaluate("baseline", tmp_path, grace_s=5.0)
+
+
+def test_learn_belongs_to_baseline_only(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="--learn applies to evaluate baseline only"):
+        evaluate("episodes", tmp_path, learn="0.2")

@@ -25,11 +25,13 @@ SHIPPED_MODELS = {
     "sensor": "sensor-iforest.onnx",
 }
 EPISODES = "episodes"  # the kind that replays recorded episodes through the whole agent
+BASELINE = "baseline"  # the kind that learns each run's healthy start
+DEFAULT_LEARN = "0.1"  # baseline: each run learns on its first tenth
 DEFAULT_GRACE_S = 60.0  # episodes: an alarm this long after a fault ends still detects it
 # kind -> (module, shipped model file; None: the evaluator learns on the data or, for
 # episodes, uses every sense's shipped model)
 EVALUATORS: dict[str, tuple[str, str | None]] = {
-    "baseline": ("agent.apps.evaluate.baseline", None),
+    BASELINE: ("agent.apps.evaluate.baseline", None),
     "detector": ("agent.apps.evaluate.detector", SHIPPED_MODELS["image"]),
     EPISODES: ("agent.apps.evaluate.episodes", None),
     "sound": ("agent.apps.evaluate.sound", SHIPPED_MODELS["audio"]),
@@ -41,7 +43,7 @@ def evaluate(
     kind: str,
     data: Path,
     model: Path | None = None,
-    learn: str = "0.1",
+    learn: str | None = None,
     fusion: Path | None = None,
     grace_s: float | None = None,
 ) -> dict[str, Any]:
@@ -51,6 +53,8 @@ def evaluate(
         raise DatasetError(f"evaluate {kind} uses no --model: it learns or uses the shipped ones")
     if kind != EPISODES and (fusion is not None or grace_s is not None):
         raise DatasetError(f"--fusion and --grace apply to evaluate {EPISODES} only")
+    if kind != BASELINE and learn is not None:
+        raise DatasetError(f"--learn applies to evaluate {BASELINE} only")
     if shipped is not None:
         model = model if model is not None else models_dir() / shipped
         if not model.is_file():
@@ -63,6 +67,6 @@ def evaluate(
         return replayed(data, fusion, DEFAULT_GRACE_S if grace_s is None else grace_s)
     if model is None:  # the evaluator learns on the data
         learned: Callable[[Path, str], dict[str, Any]] = module.evaluate
-        return learned(data, learn)
+        return learned(data, DEFAULT_LEARN if learn is None else learn)
     run: Callable[[Path, Path], dict[str, Any]] = module.evaluate
     return run(data, model)
