@@ -35,7 +35,7 @@ from agent.sinks.disk import StorageWatch, is_disk_full
 from agent.sinks.evidence.store import EvidenceStore, StoredEvidence
 from agent.sinks.mqtt.outbox import AlarmKey
 from agent.sinks.mqtt.publisher import Publisher
-from agent.sinks.mqtt.sink import MqttSink
+from agent.sinks.mqtt.sink import MqttSink, trigger_captured_at
 from agent.sinks.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class AlarmJob:
     alarm_id: str
     captures: list[Capture]
     event: str = ""  # raised, updated or cleared; empty for an event of no alarm's life
+    trigger_captured_at: float | None = None  # its trigger sample's capture, to time delivery
 
     @property
     def key(self) -> AlarmKey | None:
@@ -93,7 +94,14 @@ class EvidenceWriter:
 
     def submit(self, job: AlarmJob) -> None:
         """Store the event, held, and queue its evidence (called where its seq was taken)."""
-        self.publisher.send_event(job.seq, job.topic, encode(job.payload), held=True, alarm=job.key)
+        self.publisher.send_event(
+            job.seq,
+            job.topic,
+            encode(job.payload),
+            held=True,
+            alarm=job.key,
+            trigger_captured_at=job.trigger_captured_at,
+        )
         self._idle.clear()
         self._jobs.put_nowait(job)
 
@@ -259,6 +267,7 @@ class EvidenceSink:
                 transition.alarm.id,
                 captures,
                 str(transition.event),
+                trigger_captured_at(transition),
             )
         )
 
