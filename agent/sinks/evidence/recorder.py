@@ -6,7 +6,8 @@ the agent-wide `EvidenceWriter`. The event enters the outbox at once, held: a `k
 its evidence renders loses nothing (the next run sends it without the files). The writer is a
 FIFO that renders and stores a raised/updated alarm's evidence in a worker thread, then
 releases the event with its `evidence_files`; the publisher sends events in seq order, so one
-waits for those before it.
+waits for those before it. Retention runs after the release, so an alarm never waits for old
+files to be deleted.
 
 The disk degrades evidence before it can stop alarms: with the storage filesystem `low`, a
 file over `LOW_DISK_MAX_FILE_BYTES` (a camera frame, a long sound clip) is left out; when
@@ -121,6 +122,8 @@ class EvidenceWriter:
                 self._send(job, files, degraded)
                 if files:  # published only once their alarm event is released
                     await self._release(files)
+                if job.captures:  # the disk cap holds after every alarm, once it is released
+                    await asyncio.to_thread(prune, self.store)
                 if self._jobs.empty():
                     self._idle.set()
         finally:
@@ -199,7 +202,6 @@ class EvidenceWriter:
                 if self.storage is not None:
                     self.storage.report_full("evidence")
         self._note_mode(mode, job)
-        prune(self.store)  # the disk cap holds after every alarm, not only hourly
         return stored, mode
 
 
