@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from agent.config.decision import AlarmConfig, FusionConfig
+import jsonschema
+
+from agent.config.decision import AlarmConfig, DegradedConfig, FusionConfig, LocationConfig
 from agent.core.alarms import Alarm, AlarmEvent, AlarmTracker, ClearReason, sequence_from
-from agent.core.fusion import Decision, fuse
+from agent.core.deciding import Decider
+from agent.core.fusion import Decision, Trigger, fuse
+from agent.core.payload import alarm_payload, iso
 from agent.core.samples import Score
 from agent.senses.registry import default_weights
+from agent.senses.schema import alarm_schema
 
 CONFIG = AlarmConfig(hysteresis=0.05, min_hold_s=10, update_interval_s=5, update_delta=0.1)
 
@@ -114,3 +119,22 @@ def test_close_clears_the_open_alarm_with_its_reason_once() -> None:
     assert transition is not None and transition.event is AlarmEvent.CLEARED
     assert transition.reason is ClearReason.DEVICE_REMOVED
     assert tracker.close(decision(0.5, 2), 2, ClearReason.DEVICE_REMOVED) is None
+
+
+def test_the_raised_event_carries_the_capture_time_of_the_sample_that_tipped_it() -> None:
+    fusion = FusionConfig(weights=default_weights(), degraded=DegradedConfig(min_senses=1))
+    decider = Decider("d1", ["image", "temperature"], fusion, CONFIG, sequence_from(1), 0.0)
+    image = {"detections": []}
+    decider.scores["image"] = Score("d1", "image", 0.1, "scratches", image, 10.0, 10.1)
+    assert decider.decide(10.1, {}, None, "image")[1] is None
+    # a hot spot captured 0.8 s later, scored 0.4 s after that, tips the decision
+    hot = {"max_c": 80.0, "regions": []}
+    decider.scores["temperature"] = Score("d1", "temperature", 0.9, "hot_spot", hot, 10.8, 11.2)
+    decision, transition = decider.decide(11.25, {}, None, "temperature")
+    assert transition is not None and transition.event is AlarmEvent.RAISED
+    assert decision.trigger == Trigger("temperature", 10.8)
+    assert decision.captured_at == 10.0  # the oldest sample behind it: not the alarm's latency
+    payload = alarm_payload(transition, "plant", LocationConfig())
+    jsonschema.validate(payload, alarm_schema())
+    assert payload["trigger"] == {"modality": "temperature", "captured_at": iso(10.8)}
+    assert payload["latency_ms"] == 450.0

@@ -80,6 +80,8 @@ async def test_demo_tells_its_story_on_the_real_broker(
     for device in ("motor-02", "valve-03"):
         assert all(s["score"] < s["threshold"] for s in states(seen, device))
     assert "demo summary" in output
+    timed = r"trigger -> published, raised alarms: p50 \d+ ms, p99 \d+ ms over 1\n"
+    assert re.search(timed, output), output[-3000:]
     assert re.search(r"pump-01: raised 1 .*\[learned v1 \(calibrated\)\]", output)
     assert re.search(r"valve-03: no alarm \[learned v1 \(calibrated\)\]", output)
     assert (tmp_path / "evidence" / "pump-01").is_dir()

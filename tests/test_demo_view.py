@@ -6,7 +6,9 @@ import io
 import json
 from pathlib import Path
 
+from agent.apps.demo.summary import Deliveries, summary
 from agent.apps.demo.view import DemoView
+from agent.observe import stages as observe
 from agent.sinks.mqtt.topics import Topics
 
 PLANT = Topics("edge", "plant")
@@ -37,3 +39,17 @@ def test_topics_of_another_prefix_or_unknown_kinds_are_ignored(tmp_path: Path) -
     view.on_message("edge/plant/pump/unknown", b"{}")
 
     assert (view.alarms, view.log, view.states) == ([], [], {})
+
+
+def test_the_summary_times_raised_alarms_and_every_event_from_trigger_to_published(
+    tmp_path: Path,
+) -> None:
+    deliveries = Deliveries()
+    for event, seconds in (("raised", 0.2), ("updated", 0.4), ("cleared", 0.1)):
+        deliveries.on_delivered(observe.Delivery("t", False, "pump", event, seconds))
+    deliveries.on_delivered(observe.Delivery("t", True))  # a previous run's event: not timed
+    text = summary(DemoView("edge", tmp_path), [], deliveries, 60.0, tmp_path)
+    assert "trigger -> published, raised alarms: p50 200 ms, p99 200 ms over 1" in text
+    assert "trigger -> published, every alarm event: p50 200 ms, p99 396 ms over 3" in text
+    empty = summary(DemoView("edge", tmp_path), [], Deliveries(), 60.0, tmp_path)
+    assert "trigger -> published, raised alarms: no samples" in empty

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from agent.config.decision import DegradedConfig, FusionConfig
 from agent.core.calibration import CalibratedFusion
-from agent.core.fusion import fuse
+from agent.core.fusion import Trigger, fuse
 from agent.core.samples import Modality, Score
 from agent.senses.registry import SENSES, default_weights
 
@@ -110,6 +110,29 @@ def test_captured_at_is_the_earliest_fresh_capture() -> None:
     }
     decision = fuse("d1", scores, FusionConfig(weights=default_weights()), ALL, NOW)
     assert decision.captured_at == NOW - 2.0
+
+
+def test_the_trigger_is_the_prompting_sense_not_the_newest_nor_the_oldest_capture() -> None:
+    scores = {
+        "image": score("image", 0.1, age=2.0),
+        "temperature": score("temperature", 0.1, age=0.5),  # the newest capture
+        "audio": score("audio", 0.1, age=1.0),  # scored last: its score prompts the decision
+    }
+    config = FusionConfig(weights=default_weights())
+    decision = fuse("d1", scores, config, ALL, NOW, trigger="audio")
+    assert decision.trigger == Trigger("audio", NOW - 1.0)
+    assert decision.captured_at == NOW - 2.0  # still the evidence's age
+
+
+def test_a_decision_the_clock_prompts_is_timed_from_the_newest_fresh_capture() -> None:
+    scores = {"image": score("image", 0.1, age=2.0), "audio": score("audio", 0.1, age=0.5)}
+    config = FusionConfig(weights=default_weights())
+    assert fuse("d1", scores, config, ALL, NOW).trigger == Trigger("audio", NOW - 0.5)
+    stale = {**scores, "sensor": score("sensor", 0.1, age=99.0)}  # prompted, but stale
+    assert fuse("d1", stale, config, ALL, NOW, trigger="sensor").trigger == Trigger(
+        "audio", NOW - 0.5
+    )
+    assert fuse("d1", {}, config, ALL, NOW, trigger="image").trigger is None
 
 
 THREE = ["image", "temperature", "audio"]

@@ -36,6 +36,7 @@ FAMILIES = {
     "edge_agent_stage_seconds": "histogram",
     "edge_agent_inference_seconds": "histogram",
     "edge_agent_capture_to_decision_seconds": "histogram",
+    "edge_agent_trigger_to_published_seconds": "histogram",
     "edge_agent_samples_received": "counter",
     "edge_agent_samples_dropped": "counter",
     "edge_agent_alarm_events": "counter",
@@ -167,6 +168,7 @@ def test_state_gauges_follow_the_agent(scraped: str) -> None:
     assert values[("edge_agent_fused_score", (("device", "pump-01"),))] > 0.3
     raised = (("device", "pump-01"), ("event", "raised"))
     assert values[("edge_agent_alarm_events_total", raised)] == 1
+    assert values[("edge_agent_trigger_to_published_seconds_count", raised)] == 1  # its PUBACK
     ok = (("device", "pump-01"), ("edge_agent_source_state", "ok"), ("modality", "image"))
     assert values[("edge_agent_source_state", ok)] == 1
     received = (("device", "pump-01"), ("modality", "image"))

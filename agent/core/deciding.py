@@ -37,18 +37,34 @@ class Decider:
         self.started_at = started_at  # alarms wait for every sense from here (warming up)
 
     def fuse(
-        self, now: float, unavailable: Mapping[Modality, str], calibrated: CalibratedFusion | None
+        self,
+        now: float,
+        unavailable: Mapping[Modality, str],
+        calibrated: CalibratedFusion | None,
+        trigger: Modality | None = None,
     ) -> Decision:
-        """The fused decision at `now`, leaving out the senses that are `unavailable`."""
+        """The fused decision at `now`, leaving out the senses that are `unavailable`;
+        `trigger` is the sense whose new score prompts it (None: the clock)."""
         return fuse(
-            self.device, self.scores, self.fusion, self.senses, now, unavailable, calibrated
+            self.device,
+            self.scores,
+            self.fusion,
+            self.senses,
+            now,
+            unavailable,
+            calibrated,
+            trigger,
         )
 
     def decide(
-        self, now: float, unavailable: Mapping[Modality, str], calibrated: CalibratedFusion | None
+        self,
+        now: float,
+        unavailable: Mapping[Modality, str],
+        calibrated: CalibratedFusion | None,
+        trigger: Modality | None = None,
     ) -> tuple[Decision, AlarmTransition | None]:
         """Fuse, then advance the alarm lifecycle: the decision and the event it causes."""
-        decision = self.fuse(now, unavailable, calibrated)
+        decision = self.fuse(now, unavailable, calibrated, trigger)
         if self.warming_up(now, unavailable):
             return decision, None
         return decision, self.tracker.update(decision, now)

@@ -23,6 +23,18 @@ class ModalityView:
 
 
 @dataclass(frozen=True, slots=True)
+class Trigger:
+    """The sample whose score prompted a decision: its sense and capture time.
+
+    Alarm latency runs from here. The oldest sample behind a decision (`captured_at`) may be
+    a second old on a 1 fps sense whatever the agent does, so it cannot time the agent.
+    """
+
+    modality: Modality
+    captured_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The fused verdict for a device at one instant, and why."""
 
@@ -37,7 +49,8 @@ class Decision:
     modalities: dict[Modality, ModalityView]
     scores: dict[Modality, Score] = field(repr=False)
     decided_at: float
-    captured_at: float | None
+    captured_at: float | None  # the earliest capture among the fresh scores: the evidence's age
+    trigger: Trigger | None  # None without a fresh score
     present: tuple[Modality, ...]  # the fresh senses fusion weighed (weight above 0)
     calibrated: bool = False  # scores are calibrated probabilities (fused by CalibratedFusion)
 
@@ -55,6 +68,7 @@ def fuse(
     now: float,
     failed: Mapping[Modality, str] | None = None,
     calibrated: CalibratedFusion | None = None,
+    trigger: Modality | None = None,
 ) -> Decision:
     """Fuse the latest fresh score of each configured modality.
 
@@ -67,6 +81,9 @@ def fuse(
     Degraded (fewer fresh weighed senses than `config.degraded.min_senses`, or than the device
     weighs when that is fewer), the weighted rule does not alarm and the calibrated one only
     at a threshold `alone_factor` times rarer: what is left is not taken for the whole device.
+
+    `trigger` names the sense whose new score prompts this decision; a decision the clock or
+    a health change prompts (None) is timed from the newest fresh score, the latest it knew.
     """
     failed = failed or {}
     fresh: dict[Modality, Score] = {}
@@ -134,6 +151,16 @@ def fuse(
         scores=fresh,
         decided_at=now,
         captured_at=min((s.captured_at for s in fresh.values()), default=None),
+        trigger=trigger_of(fresh, trigger),
         present=present,
         calibrated=calibrated is not None,
     )
+
+
+def trigger_of(fresh: Mapping[Modality, Score], prompted: Modality | None) -> Trigger | None:
+    """The prompting sense's fresh score, else the newest fresh one (None without any)."""
+    if prompted not in fresh:
+        prompted = max(fresh, key=lambda m: fresh[m].captured_at, default=None)
+    if prompted is None:
+        return None
+    return Trigger(prompted, fresh[prompted].captured_at)

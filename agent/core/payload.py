@@ -9,7 +9,7 @@ from typing import Any
 from agent import __version__
 from agent.config.decision import LocationConfig
 from agent.core.alarms import Alarm, AlarmEvent, AlarmTransition, ClearReason
-from agent.core.fusion import Decision
+from agent.core.fusion import Decision, Trigger
 
 
 def iso(ts: float | None) -> str | None:
@@ -39,9 +39,10 @@ def alarm_payload(
 ) -> dict[str, Any]:
     """The alarm message; top-level keys are a contract (see agent/schemas/alarm.schema.json)."""
     decision, alarm = transition.decision, transition.alarm
+    trigger = decision.trigger
     latency = None
-    if decision.captured_at is not None:
-        latency = round((decision.decided_at - decision.captured_at) * 1000.0, 1)
+    if trigger is not None:
+        latency = round((decision.decided_at - trigger.captured_at) * 1000.0, 1)
     reason = {} if transition.reason is None else {"reason": str(transition.reason)}
     return {
         "id": alarm.id,
@@ -59,6 +60,7 @@ def alarm_payload(
         "rule": decision.rule,
         "evidence": {str(m): s.evidence for m, s in decision.scores.items()},
         "captured_at": iso(decision.captured_at),
+        "trigger": trigger_view(trigger),
         "decided_at": iso(decision.decided_at),
         "raised_at": iso(alarm.raised_at),
         "latency_ms": latency,
@@ -66,6 +68,13 @@ def alarm_payload(
         "agent_version": __version__,
         **reason,
     }
+
+
+def trigger_view(trigger: Trigger | None) -> dict[str, str | None] | None:
+    """The sample that prompted the decision, as subscribers see it."""
+    if trigger is None:
+        return None
+    return {"modality": str(trigger.modality), "captured_at": iso(trigger.captured_at)}
 
 
 def restored_alarm(last: dict[str, Any]) -> Alarm:
@@ -94,6 +103,7 @@ def cleared_payload(
         "seq": seq,
         "event": str(AlarmEvent.CLEARED),
         "captured_at": None,
+        "trigger": None,
         "decided_at": iso(now),
         "latency_ms": None,
         "agent_version": __version__,

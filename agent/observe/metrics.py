@@ -65,6 +65,11 @@ class AgentMetrics(observe.Observer):
             "From a sample's capture to the fused decision it changed",
             ["device"], buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self.trigger_to_published_seconds = Histogram(
+            f"{PREFIX}_trigger_to_published_seconds",
+            "From the capture of the sample that triggered an alarm event to the broker's PUBACK",
+            ["device", "event"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
         self.samples_received = Counter(
             f"{PREFIX}_samples_received", "Samples delivered by a source",
             ["device", "modality"], registry=r,
@@ -159,10 +164,14 @@ class AgentMetrics(observe.Observer):
         """Raised, updated, cleared."""
         self.alarm_events.labels(device, event).inc()
 
-    def on_delivered(self, topic: str, replayed: bool) -> None:
-        """Count replayed deliveries."""
-        if replayed:
+    def on_delivered(self, delivery: observe.Delivery) -> None:
+        """Count replayed deliveries; time those whose trigger is known."""
+        if delivery.replayed:
             self.alarm_events_replayed.inc()
+        if delivery.trigger_to_published_s is not None:
+            self.trigger_to_published_seconds.labels(delivery.device, delivery.event).observe(
+                delivery.trigger_to_published_s
+            )
 
     def on_rejected(self, topic_kind: str, reason: str) -> None:
         """Count a refused inbound message."""

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 
 class Stage(StrEnum):
@@ -48,6 +49,19 @@ class StageTiming:
     backend: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An alarm event the broker acknowledged (its PUBACK)."""
+
+    topic: str
+    replayed: bool
+    device: str = ""  # with `event`: empty for an event of no alarm's life
+    event: str = ""  # raised, updated or cleared
+    # from the capture of the sample that triggered it, evidence rendering included; None
+    # when not known (an event a previous run stored, or one with no sample behind it)
+    trigger_to_published_s: float | None = None
+
+
 class Observer:
     """Override what you need; every hook runs on the thread that reports, so keep it cheap."""
 
@@ -63,20 +77,21 @@ class Observer:
     def on_alarm_event(self, device: str, event: str) -> None:
         """The alarm lifecycle emitted raised/updated/cleared."""
 
-    def on_delivered(self, topic: str, replayed: bool) -> None:
+    def on_delivered(self, delivery: Delivery) -> None:
         """The broker acknowledged an alarm event."""
 
     def on_rejected(self, topic_kind: str, reason: str) -> None:
         """An inbound message (an ack) was refused: too large, too deep, not JSON, invalid…"""
 
 
+AnObserver = TypeVar("AnObserver", bound=Observer)
 NO_SCOPE = Scope()
 _observers: tuple[Observer, ...] = ()  # replaced, never mutated: hooks iterate it as it is
 _scope: contextvars.ContextVar[Scope] = contextvars.ContextVar("observe_scope", default=NO_SCOPE)
 
 
 @contextlib.contextmanager
-def subscribed(observer: Observer) -> Iterator[Observer]:
+def subscribed(observer: AnObserver) -> Iterator[AnObserver]:
     """Hear every hook while inside the block."""
     global _observers
     _observers = (*_observers, observer)
@@ -140,10 +155,10 @@ def alarm_event(device: str, event: str) -> None:
         observer.on_alarm_event(device, event)
 
 
-def delivered(topic: str, replayed: bool) -> None:
+def delivered(delivery: Delivery) -> None:
     """Report an alarm event acknowledged by the broker."""
     for observer in observers():
-        observer.on_delivered(topic, replayed)
+        observer.on_delivered(delivery)
 
 
 def rejected(topic_kind: str, reason: str) -> None:

@@ -301,7 +301,7 @@ class DevicePipeline:
         self._hand_on("remember", self._sink.remember, sample)
         async with self._scored:
             self._scored.notify_all()
-        decision = self.decide()
+        decision = self.decide(trigger=modality)
         latency_s = decision.decided_at - sample.captured_at
         self._latency_ms.append(latency_s * 1000.0)
         observe.decision(self.device, latency_s)
@@ -329,12 +329,13 @@ class DevicePipeline:
     def _fields(self, modality: Modality) -> dict[str, str]:
         return {"device": self.device, "modality": str(modality)}
 
-    def decide(self, now: float | None = None) -> Decision:
-        """Fuse the latest scores, advance the alarm lifecycle, and publish what changed."""
+    def decide(self, now: float | None = None, trigger: Modality | None = None) -> Decision:
+        """Fuse the latest scores, advance the alarm lifecycle, and publish what changed;
+        `trigger` is the sense whose new score prompts it (None: the clock or health)."""
         now = time.time() if now is None else now
         with observe.timed(observe.Stage.FUSION):
             decision, transition = self._decider.decide(
-                now, self._health.unavailable(), self._calibration()
+                now, self._health.unavailable(), self._calibration(), trigger
             )
         self._last_decision = decision
         if transition is not None:

@@ -27,6 +27,7 @@ def alarm_schema() -> dict[str, Any]:
     properties["modalities"]["propertyNames"]["enum"] = names
     properties["evidence"]["propertyNames"]["enum"] = names
     properties["present"]["items"]["enum"] = names
+    properties["trigger"]["properties"]["modality"]["enum"] = names
     properties["rule"]["pattern"] = (
         f"^(weighted|calibrated|degraded|none|no_data|critical:({alternatives(names)}))$"
     )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
 
 from agent.config.device import BrokerConfig
+from agent.observe import stages as observe
 from agent.sinks.evidence.store import EvidenceStore, PendingPublish
 from agent.sinks.mqtt.link import MqttLink
-from agent.sinks.mqtt.outbox import Outbox
+from agent.sinks.mqtt.outbox import AlarmKey, Outbox
 from agent.sinks.mqtt.publisher import Publisher
 from tests.support.mqtt import Collector, subscribe
 from tests.support.proxy import CuttableProxy, cuttable_proxy
@@ -70,6 +72,37 @@ async def test_a_held_event_holds_the_ones_after_it_until_released(
             assert await publisher.drain(10)
             await seen.wait_for(lambda c: len(c.json("/alarm")) == 2, 10)
             assert seen.json("/alarm") == [{"n": 1}, {"n": 2}]
+
+
+class Deliveries(observe.Observer):
+    def __init__(self) -> None:
+        self.seen: list[observe.Delivery] = []
+
+    def on_delivered(self, delivery: observe.Delivery) -> None:
+        self.seen.append(delivery)
+
+
+async def test_an_event_is_timed_from_its_trigger_capture_to_its_puback_hold_included(
+    broker: tuple[str, int], topic_prefix: str
+) -> None:
+    link = MqttLink(BrokerConfig(port=broker[1]), f"{topic_prefix}/status")
+    publisher = Publisher(link, Outbox(":memory:"), retry_s=0.1)
+    topic = f"{topic_prefix}/d/alarm"
+    with observe.subscribed(Deliveries()) as deliveries:
+        async with running(link.run(), publisher.run()):
+            await asyncio.wait_for(link.connected.wait(), 10)
+            captured = time.time() - 5.0
+            key = AlarmKey("d", "a1", "raised")
+            publisher.send_event(1, topic, b"{}", True, key, trigger_captured_at=captured)
+            publisher.send_event(2, topic, b"{}")  # no trigger known: delivered, not timed
+            await asyncio.sleep(0.5)  # its evidence renders
+            publisher.complete_event(1, b'{"evidence_files": []}')
+            assert await publisher.drain(10)
+    first, second = deliveries.seen
+    assert (first.device, first.event, first.replayed) == ("d", "raised", False)
+    assert first.trigger_to_published_s is not None
+    assert first.trigger_to_published_s >= 5.5  # from the capture, through the hold
+    assert (second.event, second.trigger_to_published_s) == ("", None)
 
 
 async def test_retained_state_coalesces_and_is_resent_after_reconnect(

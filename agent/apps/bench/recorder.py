@@ -38,6 +38,7 @@ class BenchRecorder(observe.Observer):
         self.inference: defaultdict[str, list[float]] = defaultdict(list)
         self.backends: set[str] = set()
         self.decisions: defaultdict[str, list[float]] = defaultdict(list)  # by modality
+        self.published: defaultdict[str, list[float]] = defaultdict(list)  # by alarm event
         self.received: defaultdict[str, int] = defaultdict(int)
         self.dropped: defaultdict[str, int] = defaultdict(int)
 
@@ -65,6 +66,13 @@ class BenchRecorder(observe.Observer):
             return
         with self._lock:
             self.decisions[observe.current_scope().modality].append(latency_s)
+
+    def on_delivered(self, delivery: observe.Delivery) -> None:
+        """Trigger to published, by alarm event (raised, updated, cleared)."""
+        if not self.recording or delivery.trigger_to_published_s is None:
+            return
+        with self._lock:
+            self.published[delivery.event].append(delivery.trigger_to_published_s)
 
     def stage(self, stage: Stage, modality: str) -> list[float]:
         """Raw timings of one stage for one modality ('' for device-wide stages)."""

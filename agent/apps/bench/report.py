@@ -1,7 +1,8 @@
 """Turns recorded timings into the bench's JSON contract and its printed table.
 
-JSON keys other tools rely on: `stages`, `capture_to_alarm_ms` (`p50`, `p99`), `streams`,
-`pipeline_fps`, `model_fps`, `efficiency` (= pipeline_fps / model_fps), `backend`.
+JSON keys other tools rely on: `stages`, `capture_to_alarm_ms` and `trigger_to_published_ms`
+(`p50`, `p99`), `streams`, `pipeline_fps`, `model_fps`, `efficiency` (= pipeline_fps /
+model_fps), `backend`.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agent.apps.bench.recorder import BenchRecorder, Percentiles, percentiles
+from agent.core.alarms import AlarmEvent
 from agent.observe.stages import Stage
 from agent.senses.image.config import SENSE as IMAGE
 from agent.senses.registry import SENSES
+
+RAISED = str(AlarmEvent.RAISED)
 
 if TYPE_CHECKING:
     from agent.apps.bench.bare import BareModel, BareRuns
@@ -98,6 +102,11 @@ def summarise(
         "capture_to_alarm_by_modality_ms": {
             m: percentiles(times) for m, times in sorted(recorder.decisions.items())
         },
+        # the sample that triggered a raised alarm to the broker's PUBACK, evidence included
+        "trigger_to_published_ms": percentiles(recorder.published.get(RAISED, [])),
+        "trigger_to_published_by_event_ms": {
+            event: percentiles(times) for event, times in sorted(recorder.published.items())
+        },
         "stages": stage_table(recorder),
         "frames": {
             "received": recorder.received.get(IMAGE, 0),
@@ -135,6 +144,7 @@ def render(result: dict[str, Any]) -> str:
             lines.append(f"  {stage:<12} {name:<24} {_cell(p)}")
     lines += [
         f"capture to alarm (camera)  {_cell(result['capture_to_alarm_ms'])}",
+        f"trigger to published (raised)  {_cell(result['trigger_to_published_ms'])}",
         f"detector alone ({result['model_sessions']} x batch {result['model_batch']})  "
         f"{_cell(result['detector_model_ms'])}",
         f"pipeline fps {result['pipeline_fps']} ({result['pipeline_fps_per_stream']} per stream, "

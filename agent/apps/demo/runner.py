@@ -28,7 +28,7 @@ from rich.live import Live
 
 from agent.apps.demo.baselines import install
 from agent.apps.demo.broker import BrokerAddress, demo_broker
-from agent.apps.demo.summary import summary
+from agent.apps.demo.summary import Deliveries, summary
 from agent.apps.demo.view import DemoView
 from agent.apps.simulate.modbus_server import modbus_device_server
 from agent.apps.simulate.skab_replay import read_recording, recording_registers, replay
@@ -36,6 +36,7 @@ from agent.config.base import overridden
 from agent.config.device import AgentConfig
 from agent.config.loader import parse_config
 from agent.inference.models import models_dir
+from agent.observe import stages as observe
 from agent.runtime.agent import Agent
 from agent.senses.sensor import scorer as sensor_scorer
 from agent.sinks.mqtt.topics import Topics
@@ -202,6 +203,7 @@ async def run_demo(options: DemoOptions) -> str:
         view = DemoView(options.prefix, options.evidence_dir, json_log)
         subscriber = asyncio.create_task(subscribe(broker, topics, view))
         agent_stop = asyncio.Event()
+        deliveries = stack.enter_context(observe.subscribed(Deliveries()))
         running = asyncio.create_task(agent.run(agent_stop))
         started = time.monotonic()
         await show(view, stop, started + options.duration_s)
@@ -210,4 +212,5 @@ async def run_demo(options: DemoOptions) -> str:
         await asyncio.sleep(0.5)  # let the last messages reach the view
         subscriber.cancel()
         await asyncio.gather(subscriber, return_exceptions=True)
-        return summary(view, agent.pipelines, time.monotonic() - started, options.evidence_dir)
+        seconds = time.monotonic() - started
+        return summary(view, agent.pipelines, deliveries, seconds, options.evidence_dir)

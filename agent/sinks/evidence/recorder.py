@@ -6,7 +6,8 @@ the agent-wide `EvidenceWriter`. The event enters the outbox at once, held: a `k
 its evidence renders loses nothing (the next run sends it without the files). The writer is a
 FIFO that renders and stores a raised/updated alarm's evidence in a worker thread, then
 releases the event with its `evidence_files`; the publisher sends events in seq order, so one
-waits for those before it.
+waits for those before it. Retention runs after the release, so an alarm never waits for old
+files to be deleted.
 
 The disk degrades evidence before it can stop alarms: with the storage filesystem `low`, a
 file over `LOW_DISK_MAX_FILE_BYTES` (a camera frame, a long sound clip) is left out; when
@@ -35,7 +36,7 @@ from agent.sinks.disk import StorageWatch, is_disk_full
 from agent.sinks.evidence.store import EvidenceStore, StoredEvidence
 from agent.sinks.mqtt.outbox import AlarmKey
 from agent.sinks.mqtt.publisher import Publisher
-from agent.sinks.mqtt.sink import MqttSink
+from agent.sinks.mqtt.sink import MqttSink, trigger_captured_at
 from agent.sinks.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class AlarmJob:
     alarm_id: str
     captures: list[Capture]
     event: str = ""  # raised, updated or cleared; empty for an event of no alarm's life
+    trigger_captured_at: float | None = None  # its trigger sample's capture, to time delivery
 
     @property
     def key(self) -> AlarmKey | None:
@@ -93,7 +95,14 @@ class EvidenceWriter:
 
     def submit(self, job: AlarmJob) -> None:
         """Store the event, held, and queue its evidence (called where its seq was taken)."""
-        self.publisher.send_event(job.seq, job.topic, encode(job.payload), held=True, alarm=job.key)
+        self.publisher.send_event(
+            job.seq,
+            job.topic,
+            encode(job.payload),
+            held=True,
+            alarm=job.key,
+            trigger_captured_at=job.trigger_captured_at,
+        )
         self._idle.clear()
         self._jobs.put_nowait(job)
 
@@ -113,6 +122,8 @@ class EvidenceWriter:
                 self._send(job, files, degraded)
                 if files:  # published only once their alarm event is released
                     await self._release(files)
+                if job.captures:  # the disk cap holds after every alarm, once it is released
+                    await asyncio.to_thread(prune, self.store)
                 if self._jobs.empty():
                     self._idle.set()
         finally:
@@ -191,7 +202,6 @@ class EvidenceWriter:
                 if self.storage is not None:
                     self.storage.report_full("evidence")
         self._note_mode(mode, job)
-        prune(self.store)  # the disk cap holds after every alarm, not only hourly
         return stored, mode
 
 
@@ -259,6 +269,7 @@ class EvidenceSink:
                 transition.alarm.id,
                 captures,
                 str(transition.event),
+                trigger_captured_at(transition),
             )
         )
 

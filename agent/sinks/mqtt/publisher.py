@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from agent.core.payload import with_replay_flag
 from agent.observe import stages as observe
@@ -60,6 +61,7 @@ class Publisher:
         if not len(outbox):  # events left by a previous run, or stored before we started
             self._idle.set()
         self._generation_sent = 0
+        self._triggers: dict[int, tuple[AlarmKey, float]] = {}  # by seq, until acknowledged
         self.delivered = 0
 
     def send_event(
@@ -69,14 +71,19 @@ class Publisher:
         payload: bytes,
         held: bool = False,
         alarm: AlarmKey | None = None,
+        trigger_captured_at: float | None = None,
     ) -> None:
         """Store an event (alarm) durably, then deliver it as soon as the broker allows.
 
         Raised while the broker is away, it counts as a failed first attempt: it will be late.
         A `held` event (its evidence still rendering) waits, with all after it, for `complete`.
-        `alarm` names the alarm it belongs to, remembered as its device's latest.
+        `alarm` names the alarm it belongs to, remembered as its device's latest;
+        `trigger_captured_at` when its trigger sample was captured, to time its delivery.
         """
+        dropped = self.outbox.dropped
         self.outbox.add(seq, topic, payload, held, alarm)
+        if alarm is not None and trigger_captured_at is not None and self.outbox.dropped == dropped:
+            self._triggers[seq] = (alarm, trigger_captured_at)
         if not self.link.connected.is_set():
             self.outbox.failed(seq)
         self._kick()
@@ -139,7 +146,7 @@ class Publisher:
                 self.outbox.failed(entry.seq)
                 raise
             self.outbox.acknowledged(entry.seq)
-            observe.delivered(entry.topic, replayed)
+            observe.delivered(self._delivery(entry.seq, entry.topic, replayed))
             self._restored = max(0, self._restored - 1)
             self.delivered += 1
         if self.evidence is not None and self.evidence.queued:
@@ -154,6 +161,16 @@ class Publisher:
                 raise
         if entry is None and not self._dirty and not self._wake.is_set():
             self._idle.set()  # a held event is not idle: drain waits for its release
+
+    def _delivery(self, seq: int, topic: str, replayed: bool) -> observe.Delivery:
+        """What the observers hear of an acknowledged event, timed from its trigger if known."""
+        timed = self._triggers.pop(seq, None)
+        if timed is None:
+            return observe.Delivery(topic, replayed)
+        alarm, captured_at = timed
+        return observe.Delivery(
+            topic, replayed, alarm.device, alarm.event, time.time() - captured_at
+        )
 
     async def _publish_evidence(self, store: FileQueue) -> None:
         """One file per pass, so an alarm raised meanwhile goes first; the store works in a

@@ -17,6 +17,12 @@ def alarm_key(transition: AlarmTransition) -> AlarmKey:
     return AlarmKey(alarm.device, alarm.id, str(transition.event))
 
 
+def trigger_captured_at(transition: AlarmTransition) -> float | None:
+    """When the sample that triggered the event was captured (None: no sample behind it)."""
+    trigger = transition.decision.trigger
+    return None if trigger is None else trigger.captured_at
+
+
 class MqttSink:
     """A Sink that publishes; it keeps no samples and draws no evidence."""
 
@@ -30,7 +36,11 @@ class MqttSink:
     def alarm(self, transition: AlarmTransition, topic: str, payload: dict[str, Any]) -> None:
         """Into the outbox at once, without evidence files."""
         self.publisher.send_event(
-            transition.seq, topic, encode(payload), alarm=alarm_key(transition)
+            transition.seq,
+            topic,
+            encode(payload),
+            alarm=alarm_key(transition),
+            trigger_captured_at=trigger_captured_at(transition),
         )
 
     def remember(self, sample: Sample) -> None:

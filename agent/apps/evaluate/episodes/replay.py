@@ -120,7 +120,7 @@ class Replay:
         for watch in self.watches.values():
             if sense in watch.decider.senses:
                 watch.decider.scores[sense] = score
-                self._decide(watch, now)
+                self._decide(watch, now, sense)
 
     def tick(self, now: float) -> None:
         """The pipeline's once-a-second step: finish learning when ready, re-decide."""
@@ -129,9 +129,9 @@ class Replay:
         for watch in self.watches.values():
             self._decide(watch, now)
 
-    def _decide(self, watch: Watch, now: float) -> None:
+    def _decide(self, watch: Watch, now: float, trigger: Modality | None = None) -> None:
         calibrated = self.calibrated if self.learning is None else None
-        _, transition = watch.decider.decide(now, NO_FAILURES, calibrated)
+        _, transition = watch.decider.decide(now, NO_FAILURES, calibrated, trigger)
         if transition is not None:
             watch.transitions.append((transition, now))
 
