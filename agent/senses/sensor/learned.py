@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -68,15 +69,26 @@ class LearnedForest(WindowChain):
     tail: HealthyTailJson  # of the forest's raw score
     distance_tail: HealthyTailJson  # of the window's largest register shift (`distance`)
 
-    def exceedance(self, forest_raw: float, distance_raw: float) -> float:
-        """P(a healthy window is this unusual to either judge), Bonferroni over the two.
+    def judges(self) -> Judges:
+        """The two calibrations, read once (a scorer applies them to every window)."""
+        return Judges(HealthyTail.from_json(self.tail), HealthyTail.from_json(self.distance_tail))
 
-        An Isolation Forest's score stops growing outside what it learned, so a register far
-        off its normal scores like the most unusual healthy window; the distance keeps growing.
-        """
-        forest = HealthyTail.from_json(self.tail).exceedance(forest_raw)
-        shift = HealthyTail.from_json(self.distance_tail).exceedance(distance_raw)
-        return min(1.0, JUDGES * min(forest, shift))
+
+@dataclass(frozen=True, slots=True)
+class Judges:
+    """The forest's and the distance's healthy tails.
+
+    An Isolation Forest's score stops growing outside what it learned, so a register far off
+    its normal scores like the most unusual healthy window; the distance keeps growing.
+    """
+
+    forest: HealthyTail
+    distance: HealthyTail
+
+    def exceedance(self, forest_raw: float, distance_raw: float) -> float:
+        """P(a healthy window is this unusual to either judge), Bonferroni over the two."""
+        unusual = min(self.forest.exceedance(forest_raw), self.distance.exceedance(distance_raw))
+        return min(1.0, JUDGES * unusual)
 
 
 JUDGES = 2  # the forest and the distance
@@ -123,6 +135,7 @@ class LearnedSensorScorer:
         self.device = device
         self._registers = list(config.registers)
         self._forest = learned_forest(learned, config)
+        self._judges = self._forest.judges()
         self._distances: deque[float] = deque(maxlen=self._forest.decision_median)
         self._session = load_session(folder / self._forest.model_file)
         require_decisions(self._session)
@@ -136,12 +149,13 @@ class LearnedSensorScorer:
         latest = sample_values(self.device, self._registers, sample)
         self._window.append(latest)
         out_of_range = breaches(self._registers, latest)
-        window = np.array(self._window, dtype=np.float64)
-        if len(self._window) == self._window.maxlen:
+        full = len(self._window) == self._window.maxlen
+        window = np.array(self._window, dtype=np.float64) if full else None
+        if window is not None:
             features = self._forest.features(window)[None, :]
             self._raw.append(-float(decisions(self._session, features)[0]))
             self._distances.append(float(distance(features)[0]))
-        judged = len(self._raw) == self._raw.maxlen
+        judged = window is not None and len(self._raw) == self._raw.maxlen
         if not judged and not out_of_range:
             return None
         evidence: dict[str, Any] = {
@@ -149,9 +163,9 @@ class LearnedSensorScorer:
             "out_of_range": out_of_range,
         }
         value, label = 0.0, ""
-        if judged:
+        if window is not None and judged:
             raw, shift = float(np.median(self._raw)), float(np.median(self._distances))
-            value = 1.0 - self._forest.exceedance(raw, shift)
+            value = 1.0 - self._judges.exceedance(raw, shift)
             label = self._most_deviant(window)
             evidence[RAW] = raw
             evidence["distance"] = shift
