@@ -9,6 +9,9 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from agent.config.device import AgentConfig, DeviceConfig
 from agent.core.alarms import ClearReason, sequence_from
@@ -51,6 +54,7 @@ from agent.sinks.mqtt.sink import MqttSink
 from agent.sinks.mqtt.topics import Topics, parse_topic
 
 log = logging.getLogger(__name__)
+Request = TypeVar("Request", bound=BaseModel)  # an inbound message's model
 
 DRAIN_TIMEOUT_S = 5.0
 OUTBOX_FILE = "outbox.sqlite3"
@@ -160,59 +164,49 @@ class Agent:
         (edge_agent_rejected_messages_total) and dropped; nothing it holds can raise from here.
         """
         info = parse_topic(self.topics.prefix, topic)
-        if info is not None and info.kind == "learn" and info.device is not None:
-            self._on_learn_request(topic, info.device, payload)
+        relearned = info.device if info is not None and info.kind == "learn" else None
+        try:
+            if relearned is not None:
+                self._relearn(relearned, payload)
+            else:
+                self._acknowledge(topic, payload)
+        except RejectedMessage as exc:
+            reason, detail = exc.reason, exc.detail
+        except Exception as exc:  # a bug met by a message: the link must go on regardless
+            reason, detail = ERROR, f"{type(exc).__name__}: {str(exc)[:160]}"
         else:
-            self._on_ack(topic, payload)
+            return
+        log.warning("refused an inbound message", extra={"fields": {
+            "topic": topic[:256], "reason": reason, "detail": detail}})  # fmt: skip
+        observe.rejected("ack" if relearned is None else "learn", reason)
 
-    def _on_learn_request(self, topic: str, device: str, payload: bytes) -> None:
+    def _inbound(self, model: type[Request], payload: bytes) -> Request:
+        """The payload as `model`: RejectedMessage when too large, too deep, not JSON, invalid."""
+        limit = self.config.broker.max_message_bytes
+        return validated(model, parse_json(payload, limit, DEFAULT_MAX_DEPTH))
+
+    def _relearn(self, device: str, payload: bytes) -> None:
         """Relearn one device, as the request asks; its reason goes in the log and the state."""
-        try:
-            request = validated(
-                LearnRequest,
-                parse_json(payload, self.config.broker.max_message_bytes, DEFAULT_MAX_DEPTH),
-            )
-            pipeline = next((p for p in self.pipelines if p.device == device), None)
-            if pipeline is None:
-                raise RejectedMessage(UNKNOWN_DEVICE, device[:128])
-            reason = f"MQTT request by {request.by or 'unnamed'}"
-            if request.note:
-                reason += f": {request.note}"
-            pipeline.relearn(reason, request.duration_s)
-        except RejectedMessage as exc:
-            reason, detail = exc.reason, exc.detail
-        except Exception as exc:  # a bug met by a message: the link must go on regardless
-            reason, detail = ERROR, f"{type(exc).__name__}: {str(exc)[:160]}"
-        else:
-            return
-        log.warning("refused an inbound message", extra={"fields": {
-            "topic": topic[:256], "reason": reason, "detail": detail}})  # fmt: skip
-        observe.rejected("learn", reason)
+        request = self._inbound(LearnRequest, payload)
+        pipeline = next((p for p in self.pipelines if p.device == device), None)
+        if pipeline is None:
+            raise RejectedMessage(UNKNOWN_DEVICE, device[:128])
+        reason = f"MQTT request by {request.by or 'unnamed'}"
+        if request.note:
+            reason += f": {request.note}"
+        pipeline.relearn(reason, request.duration_s)
 
-    def _on_ack(self, topic: str, payload: bytes) -> None:
+    def _acknowledge(self, topic: str, payload: bytes) -> None:
         """An acknowledgement: accepted only for an alarm this agent has open or saw lately."""
-        try:
-            ack = validated(
-                AckRequest,
-                parse_json(payload, self.config.broker.max_message_bytes, DEFAULT_MAX_DEPTH),
-            )
-            open_ids = [
-                status.active_alarm.id
-                for status in (p.status() for p in self.pipelines)
-                if status.active_alarm is not None
-            ]
-            self.acks.accept(ack, open_ids)
-        except RejectedMessage as exc:
-            reason, detail = exc.reason, exc.detail
-        except Exception as exc:  # a bug met by a message: the link must go on regardless
-            reason, detail = ERROR, f"{type(exc).__name__}: {str(exc)[:160]}"
-        else:
-            fields = {"topic": topic, "alarm_id": ack.id, "by": ack.by}
-            log.info("alarm acknowledged", extra={"fields": fields})
-            return
-        log.warning("refused an inbound message", extra={"fields": {
-            "topic": topic[:256], "reason": reason, "detail": detail}})  # fmt: skip
-        observe.rejected("ack", reason)
+        ack = self._inbound(AckRequest, payload)
+        open_ids = [
+            status.active_alarm.id
+            for status in (p.status() for p in self.pipelines)
+            if status.active_alarm is not None
+        ]
+        self.acks.accept(ack, open_ids)
+        fields = {"topic": topic, "alarm_id": ack.id, "by": ack.by}
+        log.info("alarm acknowledged", extra={"fields": fields})
 
     def _storage_changed(self, status: StorageStatus) -> None:
         """Every check: the devices' health hears of the disk; the outbox retries its writes."""
