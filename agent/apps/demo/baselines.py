@@ -32,12 +32,13 @@ import soundfile as sf
 from agent.apps.simulate.skab_replay import read_recording
 from agent.config.device import DeviceConfig
 from agent.core.samples import Sample
-from agent.learning.device import DeviceLearning
+from agent.learning.device import DeviceLearning, finish_and_save
 from agent.learning.store import Card, LearnedStore
 from agent.senses.audio.config import MicrophoneConfig
 from agent.senses.audio.preprocess import to_mono_float
 from agent.senses.image.config import CameraConfig
 from agent.senses.image.source import open_capture
+from agent.senses.learning import LearningRefused
 from agent.senses.sensor.config import ModbusConfig
 from agent.senses.temperature.config import InfraredConfig
 from agent.senses.temperature.source import SequenceReader, read_raw_frame
@@ -84,9 +85,9 @@ def learn_demo(devices: list[DeviceConfig], samples: Path, storage: Path) -> dic
             learning.observe(sense, Sample(device.id, sense, now, part.data(k), part.meta))
             if k % max(1, round(part.rate_hz)) == 0 and learning.ready(now):
                 break  # checked once a second of a sense's samples: ready() is not free
-        card, learned = learning.finish(now)
-        saved = store.card(device.id, store.save(card, learned))
-        assert saved is not None  # just written
+        saved, reasons = finish_and_save(learning, store, now)
+        if saved is None:
+            raise LearningRefused(device.id, reasons)
         cards[device.id] = saved
     return cards
 
