@@ -90,8 +90,8 @@ class DeviceLearning:
     def status(self, now: float | None = None) -> LearningProgress:
         """Progress so far."""
         now = time.time() if now is None else now
-        senses = {s: min(1.0, max(0.0, learner.progress())) for s, learner in self.learners.items()}
-        elapsed = min(1.0, max(0.0, (now - self.started_at) / self.duration_s))
+        senses = self._sense_progress()
+        elapsed = self._elapsed(now)
         problems = [f"{s}: {p}" for s, learner in self.learners.items() for p in learner.problems()]
         if elapsed >= 1.0:  # a sense whose source gave nothing all along is missing
             problems += [f"{s}: no samples" for s in self.learners if not self._samples[s]]
@@ -114,7 +114,17 @@ class DeviceLearning:
         elapsed = now - self.started_at
         if elapsed >= GIVE_UP_AFTER * self.duration_s:
             return True
-        return elapsed >= self.duration_s and self.status(now).progress >= 1.0
+        # progress only: the learners' problems (they scan what they kept) are not needed here
+        return (
+            elapsed >= self.duration_s and min(self._sense_progress().values(), default=1.0) >= 1.0
+        )
+
+    def _sense_progress(self) -> dict[Modality, float]:
+        return {s: min(1.0, max(0.0, learner.progress())) for s, learner in self.learners.items()}
+
+    def _elapsed(self, now: float) -> float:
+        """Share of `duration_s` gone, 0 to 1."""
+        return min(1.0, max(0.0, (now - self.started_at) / self.duration_s))
 
     def rate_hz(self, sense: Modality, now: float) -> float:
         """Samples per second the sense delivered while learning."""
