@@ -7,7 +7,6 @@ docs/episodes-dataset.md gives the reasons and the counts.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import cv2
 import numpy as np
 
 from agent.apps.evaluate.detector import read_labels
+from agent.apps.evaluate.sensor import read_recording
 from tools.detector_thresholds import MIN_PATCH_SIDE, Rectangle, box_free_patch
 
 SPLITS = ("dev", "test")
@@ -102,28 +102,15 @@ def skab_type(file: str) -> str:
     return "rotor_imbalance" if number <= 9 else "water_increase"
 
 
-def read_skab(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Register values [rows, 8] in REGISTERS order and the anomaly label [rows] (bool)."""
-    with path.open(newline="") as handle:
-        reader = csv.reader(handle, delimiter=";")
-        header = next(reader)
-        rows = [line for line in reader if line]
-    columns = [header.index(name) for name in REGISTERS]
-    values = np.array([[float(line[c]) for c in columns] for line in rows], dtype=np.float64)
-    if "anomaly" not in header:
-        return values, np.zeros(len(rows), dtype=bool)
-    label = header.index("anomaly")
-    return values, np.array([float(line[label]) > 0 for line in rows])
-
-
 def timeline(skab: Path, session: str, files: tuple[str, ...]) -> Timeline:
     """Join a session's files; each file's labelled rows (first to last) become an Anomaly."""
     healthy: list[np.ndarray] = []
     anomalies: list[Anomaly] = []
     length = 0
     for file in files:
-        values, label = read_skab(skab / file)
-        marked = np.flatnonzero(label)
+        recording = read_recording(skab / file, list(REGISTERS))
+        values, label = recording.values, recording.anomaly  # label None: anomaly-free.csv
+        marked = np.flatnonzero(label) if label is not None else np.zeros(0, dtype=np.intp)
         if marked.size == 0:
             parts = [values]
         else:
