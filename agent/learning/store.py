@@ -13,19 +13,20 @@ untrusted input: bounded in size, validated, its file names plain names inside i
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from agent.jsontext import loads_bounded
 from agent.senses.learning import Learned
 
 KEEP = 5  # versions kept per device: the one in use and those it can roll back to
 MAX_CARD_BYTES = 4 * 1024 * 1024
+MAX_CARD_DEPTH = 16  # a card nests 6 levels (senses, learned params, a tail's quantiles)
 CARD = "card.json"
 CURRENT = "current"
 _VERSION = re.compile(r"^v(\d{4,9})$")
@@ -126,8 +127,8 @@ class LearnedStore:
         if len(raw) > MAX_CARD_BYTES:
             raise StoreError(f"{path}: over {MAX_CARD_BYTES} bytes")
         try:
-            card = Card.model_validate(json.loads(raw))
-        except (ValueError, ValidationError) as exc:
+            card = Card.model_validate(loads_bounded(raw, MAX_CARD_DEPTH))
+        except ValueError as exc:  # ValidationError is one
             raise StoreError(f"{path}: not a learned card ({exc})") from exc
         for sense, part in card.senses.items():
             for name in part.files:

@@ -68,6 +68,7 @@ def test_old_versions_are_pruned_but_not_the_one_in_use(tmp_path: Path) -> None:
     [
         (lambda p: p.write_text("{not json"), "not a learned card"),
         (lambda p: p.write_bytes(b" " * (5 * 1024 * 1024)), "over"),
+        (lambda p: p.write_text("[" * 100_000), "nested deeper than 16"),
         (lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "extra": 1})), "extra"),
         (lambda p: p.write_text(p.read_text().replace('"m.onnx"', '"../../x"')), "not a file"),
     ],

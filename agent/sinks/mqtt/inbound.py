@@ -18,6 +18,8 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from agent.jsontext import too_deep
+
 TOO_LARGE = "too_large"  # over the size limit, not parsed
 TOO_DEEP = "too_deep"  # nested deeper than the depth limit, not parsed
 NOT_JSON = "not_json"  # not UTF-8, not JSON, NaN/Infinity, 1e999, a lone surrogate
@@ -29,11 +31,7 @@ ERROR = "error"  # the handler failed on it (a bug): logged and counted all the 
 DEFAULT_MAX_DEPTH = 32  # the agent's deepest payload (an alarm's evidence) nests 5 levels
 SQLITE_INT_MAX = 2**63 - 1
 
-_STRUCTURE = re.compile(rb'[\\"\[\]{}]')
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # \ud800 to \udfff
-_OPEN = frozenset(b"[{")
-_CLOSE = frozenset(b"]}")
-_QUOTE, _BACKSLASH = ord('"'), ord("\\")
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -51,34 +49,6 @@ def check_size(payload: bytes, max_bytes: int) -> None:
     """RejectedMessage(too_large) when the payload is over `max_bytes`."""
     if len(payload) > max_bytes:
         raise RejectedMessage(TOO_LARGE, f"{len(payload)} bytes, limit {max_bytes}")
-
-
-def too_deep(payload: bytes, max_depth: int) -> bool:
-    """Whether JSON text nests arrays/objects deeper than `max_depth` (strings skipped).
-
-    Looks only at quotes, backslashes and brackets, and stops at the first level too deep,
-    so a megabyte of `[` costs no more than `max_depth` steps.
-    """
-    depth, in_string, skip = 0, False, -1
-    for match in _STRUCTURE.finditer(payload):
-        at = match.start()
-        if at == skip:  # the character after a backslash inside a string
-            continue
-        char = payload[at]
-        if in_string:
-            if char == _BACKSLASH:
-                skip = at + 1
-            elif char == _QUOTE:
-                in_string = False
-        elif char == _QUOTE:
-            in_string = True
-        elif char in _OPEN:
-            depth += 1
-            if depth > max_depth:
-                return True
-        elif char in _CLOSE:
-            depth -= 1
-    return False
 
 
 def _no_constants(name: str) -> Any:
