@@ -38,13 +38,19 @@ class HealthyTail:
 
     @staticmethod
     def fit(
-        scores: np.ndarray, tail_fraction: float = 0.1, grid: int = 201, body_floor: bool = False
+        scores: np.ndarray,
+        tail_fraction: float = 0.1,
+        grid: int = 201,
+        body_floor: bool = False,
+        min_scale: float = 0.0,
     ) -> HealthyTail:
         """Fit on healthy raw scores (higher = more anomalous).
 
         `body_floor`: the tail is no lighter than the body implies (an exponential from the
         median reaching the tail's start at its fraction), for scores of overlapping windows,
         whose top few may be one excursion: alone, its spread would make the tail far too light.
+        `min_scale`: the tail's scale in raw units is at least this (what a healthy machine is
+        known to vary by, whatever the learning period showed).
         """
         values = np.sort(np.asarray(scores, dtype=np.float64).ravel())
         if values.size < MIN_SAMPLES or not np.all(np.isfinite(values)):
@@ -56,7 +62,7 @@ class HealthyTail:
         excess = values[-tail_count:] - tail_start
         spread = float(values[-1] - values[0]) or 1.0
         fraction = tail_count / values.size
-        scale = max(float(excess.mean()), 1e-9 * spread)
+        scale = max(float(excess.mean()), 1e-9 * spread, min_scale)
         if body_floor and fraction < 0.5:
             body = (tail_start - float(np.median(values))) / math.log(0.5 / fraction)
             scale = max(scale, body)

@@ -104,10 +104,10 @@ def test_healthy_time_starts_after_learning_and_leaves_out_fault_windows(tmp_pat
 
 
 def test_learning_when_learn_s_is_set_calibrates_the_alarms(tmp_path: Path) -> None:
-    """A spot warming to 55 °C stays under the shipped rule's 60 °C, but far above the 41-45 °C
-    this machine ran at while learning: only the learned, calibrated device alarms."""
+    """A spot warming to 68 °C stays under the shipped rule's alarm (69 °C), but far above the
+    41-45 °C this machine ran at while learning: only the learned, calibrated device alarms."""
     healthy: list[float | None] = [41.0 + t % 5 for t in range(700)]
-    peaks = healthy[:600] + [55.0] * 60 + healthy[:40]
+    peaks = healthy[:600] + [68.0] * 60 + healthy[:40]
     data = tmp_path / "data"
     thermal_episode(data / "learned", peaks, faults=[fault(600, 660)], learn_s=400)
     replay = replayed(data, tmp_path)

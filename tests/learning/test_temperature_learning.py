@@ -13,7 +13,7 @@ from agent.senses.learning import EXCEEDANCE, HARD_LIMIT, RAW, Learned, Learning
 from agent.senses.scorer import Scorer
 from agent.senses.temperature import TEMPERATURE
 from agent.senses.temperature.config import InfraredConfig
-from agent.senses.temperature.learn import LEARN_FRAMES
+from agent.senses.temperature.learn import LEARN_FRAMES, MIN_TAIL_SCALE_C
 from tests.support.thermal_frames import CENTI_KELVIN, raw_from_celsius
 
 CONFIG = InfraredConfig.model_validate(
@@ -125,3 +125,17 @@ def test_learning_one_load_only_is_learned_with_a_warning(learned: Learned) -> N
     rng = np.random.default_rng(5)
     loads = [frame(25.0, 25.0 + rng.uniform(8.0, 12.0), seed) for seed in range(LEARN_FRAMES)]
     assert learn(loads).warnings == []
+
+
+def test_a_load_step_of_a_few_degrees_is_not_far_into_the_tail_but_a_hot_spot_is(
+    learned: Learned, scorer: Scorer
+) -> None:
+    """Learned at one load with 0.3 °C of pixel noise, the tail keeps a scale of at least
+    MIN_TAIL_SCALE_C: 4 °C more under a higher load stays above one healthy frame in 10^5,
+    a bearing 15 °C hotter is rarer than one in 10^6."""
+    assert learned.params["tail"]["tail_scale"] == MIN_TAIL_SCALE_C
+    load = scorer.score(frame(25.0, 25.0 + MOTOR_ABOVE_C + 4.0, 9001))
+    hot = scorer.score(frame(25.0, 25.0 + MOTOR_ABOVE_C + 15.0, 9002))
+    assert load is not None and hot is not None
+    assert 1.0 - load.value > 1e-5
+    assert 1.0 - hot.value < 1e-6

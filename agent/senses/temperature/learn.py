@@ -3,8 +3,9 @@
 A frame's raw score is its peak (the hottest region's maximum, else a high percentile) minus
 its ambient (the median valid pixel, `reading.py`), in °C: a warmer day or a heated hall
 lifts both, so only the machine's own heating moves it. A `HealthyTail` fitted to healthy
-frames' raw scores calibrates it. The configured critical temperature (`scorer.limit_c`,
-absolute °C) stays a hard limit: value 1.0 while learning and after.
+frames' raw scores calibrates it, its tail no steeper than `MIN_TAIL_SCALE_C` per e-fold.
+The configured critical temperature (`scorer.limit_c`, absolute °C) stays a hard limit:
+value 1.0 while learning and after.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from agent.senses.temperature.reading import NoValidPixelsError, ThermalReading,
 LEARN_FRAMES = 300  # the tail's exponential is then fitted to the top 30 frames
 MAX_INVALID_SHARE = 0.05  # more frames without a valid pixel: a camera or calibration fault
 NARROW_SPAN_C = 1.0  # a relative peak that moved less while learning has likely seen one load
+# A housing's peak over its surroundings follows the load by degrees, while ten minutes of one
+# load show tenths: its learned tail is never steeper than this many °C per e-fold of rarity.
+MIN_TAIL_SCALE_C = 1.0
 HOT_SCORE = 0.999  # at or above, the label says hot_spot: one healthy frame in 1,000 is as hot
 CRITICAL = "limit_c"  # the hard limit's name in HARD_LIMIT: its key in the scorer's config
 HOT_SPOT = "hot_spot"
@@ -106,7 +110,7 @@ class TemperatureLearner:
         return Learned(
             sense=SENSE,
             samples=relative.size,
-            params={"tail": HealthyTail.fit(relative).to_json()},
+            params={"tail": HealthyTail.fit(relative, min_scale=MIN_TAIL_SCALE_C).to_json()},
             summary={
                 "frames": relative.size,
                 "ambient_c": _quantiles(ambient, (0.0, 0.5, 1.0)),
