@@ -12,7 +12,9 @@ import yaml
 
 from agent.cli import main
 from agent.config.base import overridden
+from agent.config.decision import SHIPPED_FUSION
 from agent.config.loader import ConfigError, load_config, parse_config
+from agent.inference.models import models_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -111,6 +113,22 @@ def test_weights_are_relative_and_an_unknown_sense_is_named(model: Path) -> None
         "devices[0].fusion: weights: no sense named smell"
         " (senses: image, temperature, audio, sensor)"
     ]
+
+
+def test_learned_fusion_takes_the_shipped_model_unless_one_is_named(
+    model: Path, tmp_path: Path
+) -> None:
+    data = minimal(model)
+    data["devices"][0]["fusion"] = {"mode": "learned"}
+    assert parse_config(data).devices[0].fusion.model == models_dir() / SHIPPED_FUSION
+    data["devices"][0]["fusion"] = {"mode": "learned", "model": str(tmp_path / "none.json")}
+    assert problems(data) == [f"devices[0].fusion.model: file not found: {tmp_path / 'none.json'}"]
+    data["devices"][0]["fusion"] = {"model": str(model)}
+    assert problems(data) == [
+        "devices[0].fusion: model is the learned fusion's file: set mode: learned to use it"
+    ]
+    data["devices"][0]["fusion"] = {"mode": "attention"}
+    assert problems(data)[0].startswith("devices[0].fusion.mode: ")
 
 
 def test_unreadable_model_path_is_named(model: Path) -> None:

@@ -6,17 +6,26 @@ from pathlib import Path
 
 import pytest
 
+from agent.config.decision import SHIPPED_FUSION
+from agent.core.learned_fusion import FusionModel
 from agent.inference.loading import load_session
 from agent.inference.models import models_dir, read_manifest, sha256_of
 
 SHIPPED = sorted(models_dir().glob("*.onnx"))
+FUSION = models_dir() / SHIPPED_FUSION
 
 
 def test_every_model_is_in_the_manifest_and_has_a_card() -> None:
     manifest = read_manifest(models_dir())
-    assert sorted(manifest) == [p.name for p in SHIPPED]
-    for path in SHIPPED:
+    assert sorted(manifest) == sorted([p.name for p in SHIPPED] + [FUSION.name])
+    for path in [*SHIPPED, FUSION]:
         assert path.with_suffix(".md").is_file(), f"{path.name} has no model card"
+
+
+def test_the_learned_fusion_matches_manifest_and_reads() -> None:
+    entry = read_manifest(models_dir())[FUSION.name]
+    assert sha256_of(FUSION) == entry.sha256
+    assert FusionModel.read(FUSION).version == entry.version
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])

@@ -1,4 +1,5 @@
-"""Write models/MANIFEST: sha256, version (from each ONNX file's metadata) and file name.
+"""Write models/MANIFEST: sha256, version and file name of each ONNX model (its metadata says
+the version) and learned fusion file (its `version`).
 
 python tools/make_manifest.py [models]
 """
@@ -8,21 +9,25 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from agent.core.learned_fusion import FusionModel
 from agent.inference.models import MANIFEST_NAME, sha256_of
 from agent.inference.session import OnnxRuntimeSession
 
+FUSION_FILES = "fusion-*.json"
+
 
 def manifest_lines(folder: Path) -> list[str]:
-    """One line per ONNX model in the folder, sorted by name."""
-    lines = []
-    for path in sorted(folder.glob("*.onnx")):
-        version = OnnxRuntimeSession(path).metadata.get("version", "unversioned")
-        lines.append(f"{sha256_of(path)}  {version}  {path.name}")
-    return lines
+    """One line per ONNX model and fusion file in the folder, sorted by name."""
+    versions = {
+        path: OnnxRuntimeSession(path).metadata.get("version", "unversioned")
+        for path in folder.glob("*.onnx")
+    }
+    versions.update({path: FusionModel.read(path).version for path in folder.glob(FUSION_FILES)})
+    return [f"{sha256_of(p)}  {versions[p]}  {p.name}" for p in sorted(versions)]
 
 
 def write_manifest(folder: Path) -> None:
-    """Rewrite the folder's MANIFEST from the ONNX files it holds now."""
+    """Rewrite the folder's MANIFEST from the model files it holds now."""
     text = "# sha256  version  file; the agent refuses a listed file whose hash differs\n"
     (folder / MANIFEST_NAME).write_text(text + "\n".join(manifest_lines(folder)) + "\n")
 

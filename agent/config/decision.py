@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
 
-from agent.config.base import NonNegativeSeconds, Probability, Seconds, StrictModel
+from pydantic import Field, model_validator
 
+from agent.config.base import NonNegativeSeconds, Probability, ReadableFile, Seconds, StrictModel
+from agent.inference.models import models_dir
+
+SHIPPED_FUSION = "fusion-learned.json"  # in models/: the learned fusion `mode: learned` uses
 MAX_ALONE_FACTOR = 1e6  # far rarer, a calibrated threshold nears what a float resolves below 1
 
 
@@ -29,6 +33,11 @@ class FusionConfig(StrictModel):
     Left out, every sense takes its default weight from the sense registry; given, a sense it
     does not name has weight 0 (it can still alarm through its critical level). The device
     config checks that every key names a registered sense.
+
+    Once the device has learned its normal, its calibrated scores are fused by the rule of
+    `mode`: `weighted` by the calibrated fusion for the learning target, `learned` by the
+    learned fusion of `model` (docs/fusion.md; the shipped one when left out). Weights still
+    say which senses take part.
     """
 
     weights: dict[str, Probability] = Field(default_factory=dict)
@@ -36,6 +45,21 @@ class FusionConfig(StrictModel):
     critical: dict[str, Probability] = Field(default_factory=dict)
     stale_after_s: Seconds = 10.0
     degraded: DegradedConfig = DegradedConfig()
+    mode: Literal["weighted", "learned"] = "weighted"
+    model: ReadableFile | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shipped_model_when_learned(cls, value: object) -> object:
+        if isinstance(value, dict) and value.get("mode") == "learned" and "model" not in value:
+            return {**value, "model": models_dir() / SHIPPED_FUSION}
+        return value
+
+    @model_validator(mode="after")
+    def _model_only_when_learned(self) -> FusionConfig:
+        if self.model is not None and self.mode != "learned":
+            raise ValueError("model is the learned fusion's file: set mode: learned to use it")
+        return self
 
 
 class AlarmConfig(StrictModel):

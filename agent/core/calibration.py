@@ -15,7 +15,7 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import numpy as np
 from pydantic import AfterValidator
@@ -153,6 +153,32 @@ def threshold_for(target_false_alarms_per_day: float, samples_per_day: float) ->
     return 1.0 - min(1.0, target_false_alarms_per_day / samples_per_day)
 
 
+class CalibratedRule(Protocol):
+    """How a device that learned its normal fuses its senses' calibrated scores."""
+
+    @property
+    def rule(self) -> str:
+        """What an alarm it raises names as its rule."""
+        ...
+
+    @property
+    def threshold(self) -> float:
+        """The fused score at which the device alarms."""
+        ...
+
+    def fused(self, values: dict[str, float]) -> tuple[float, str | None]:
+        """The fused score and the sense that drives it (None without senses)."""
+        ...
+
+    def contributions(self, values: dict[str, float]) -> dict[str, float]:
+        """Each sense's part in the fused score, as its alarm shows it."""
+        ...
+
+    def degraded_threshold(self, alone_factor: float) -> float:
+        """The threshold when too few senses are fresh: `alone_factor` times rarer."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class CalibratedFusion:
     """How a device whose senses are calibrated fuses them into one alarm (docs/learning.md).
@@ -184,6 +210,15 @@ class CalibratedFusion:
         """The calibrated score at which this sense alone crosses the device's threshold."""
         return 1.0 - (1.0 - self.threshold) / self.shares.get(sense, 1.0)
 
+    @property
+    def rule(self) -> str:
+        """The decision rule an alarm it raises names."""
+        return "calibrated"
+
+    def contributions(self, values: dict[str, float]) -> dict[str, float]:
+        """Each sense's fused score were it alone: the largest one is the fused score."""
+        return {s: 1.0 - min(1.0, (1.0 - v) * self.shares.get(s, 1.0)) for s, v in values.items()}
+
     def fused(self, values: dict[str, float]) -> tuple[float, str | None]:
         """The fused calibrated score of each sense's calibrated value, and the sense that
         drives it (None when there is none)."""
@@ -192,3 +227,7 @@ class CalibratedFusion:
         weighted = {s: (1.0 - v) * self.shares.get(s, 1.0) for s, v in values.items()}
         top = min(weighted, key=weighted.__getitem__)
         return 1.0 - min(1.0, weighted[top]), top
+
+    def degraded_threshold(self, alone_factor: float) -> float:
+        """The threshold `alone_factor` times rarer than the device's."""
+        return 1.0 - (1.0 - self.threshold) / alone_factor

@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 
 from agent.config.decision import AlarmConfig, FusionConfig
 from agent.core.alarms import AlarmTracker, AlarmTransition
-from agent.core.calibration import CalibratedFusion
+from agent.core.calibration import CalibratedRule
 from agent.core.fusion import Decision, fuse
 from agent.core.samples import Modality, Score
 
@@ -40,7 +40,7 @@ class Decider:
         self,
         now: float,
         unavailable: Mapping[Modality, str],
-        calibrated: CalibratedFusion | None,
+        calibrated: CalibratedRule | None,
         trigger: Modality | None = None,
     ) -> Decision:
         """The fused decision at `now`, leaving out the senses that are `unavailable`;
@@ -60,7 +60,7 @@ class Decider:
         self,
         now: float,
         unavailable: Mapping[Modality, str],
-        calibrated: CalibratedFusion | None,
+        calibrated: CalibratedRule | None,
         trigger: Modality | None = None,
     ) -> tuple[Decision, AlarmTransition | None]:
         """Fuse, then advance the alarm lifecycle: the decision and the event it causes."""

@@ -6,8 +6,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from agent.config.decision import FusionConfig
-from agent.core.calibration import CalibratedFusion
+from agent.core.calibration import CalibratedRule
 from agent.core.samples import Modality, Score
+
+ALARM_RULES = ("weighted", "calibrated", "learned")  # the fused score's own rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +22,8 @@ class ModalityView:
     stale: bool
     label: str | None = None
     reason: str | None = None
+    # its part in the fused score: effective weight × score, or the calibrated rule's term
+    contribution: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +46,9 @@ class Decision:
     score: float
     threshold: float  # degraded and calibrated: `alone_factor` times rarer than the device's
     alarm: bool
-    # "weighted", "calibrated", "critical:<modality>", "degraded" (the fused score reached the
-    # device's threshold, but too few senses were present to alarm on it), "none" or "no_data"
+    # "weighted", "calibrated", "learned", "critical:<modality>", "degraded" (the fused score
+    # reached the device's threshold, but too few senses were present to alarm on it), "none"
+    # or "no_data"
     rule: str
     type: str  # what drives the score: defect class, sound class, sensor, hot_spot
     modalities: dict[Modality, ModalityView]
@@ -52,7 +57,7 @@ class Decision:
     captured_at: float | None  # the earliest capture among the fresh scores: the evidence's age
     trigger: Trigger | None  # None without a fresh score
     present: tuple[Modality, ...]  # the fresh senses fusion weighed (weight above 0)
-    calibrated: bool = False  # scores are calibrated probabilities (fused by CalibratedFusion)
+    calibrated: bool = False  # scores are calibrated probabilities (fused by a CalibratedRule)
 
     @property
     def stale(self) -> list[Modality]:
@@ -67,7 +72,7 @@ def fuse(
     configured: Iterable[Modality],
     now: float,
     failed: Mapping[Modality, str] | None = None,
-    calibrated: CalibratedFusion | None = None,
+    calibrated: CalibratedRule | None = None,
     trigger: Modality | None = None,
 ) -> Decision:
     """Fuse the latest fresh score of each configured modality.
@@ -76,7 +81,8 @@ def fuse(
     failed; the remaining weights are renormalised so they still sum to one. A fresh modality
     at or above its critical level raises the alarm on its own. With `calibrated` (a device
     that learned its own normal) the scores are calibrated probabilities and are fused by
-    `CalibratedFusion` against its threshold instead; a sense of weight 0 is left out.
+    that rule (`CalibratedFusion`, or `LearnedFusion`) against its threshold instead; a sense
+    of weight 0 is left out.
 
     Degraded (fewer fresh weighed senses than `config.degraded.min_senses`, or than the device
     weighs when that is fewer), the weighted rule does not alarm and the calibrated one only
@@ -112,20 +118,22 @@ def fuse(
     critical = [m for m in fresh if m in config.critical and fresh[m].value >= config.critical[m]]
     top: Modality | None = None
     if calibrated is not None:
-        fused, top = calibrated.fused({m: fresh[m].value for m in present})
+        values = {m: fresh[m].value for m in present}
+        fused, top = calibrated.fused(values)
+        contributions = calibrated.contributions(values)
         threshold = calibrated.threshold
     elif fresh:
         top = max(contributions, key=contributions.__getitem__)
     usual = threshold
     if degraded and calibrated is not None:
-        threshold = 1.0 - (1.0 - usual) / config.degraded.alone_factor
+        threshold = calibrated.degraded_threshold(config.degraded.alone_factor)
     if critical:
         top = max(critical, key=lambda m: fresh[m].value)
         rule = f"critical:{top}"
     elif top is None:
         rule = "none" if fresh else "no_data"
     elif fused >= threshold and not (degraded and calibrated is None):
-        rule = "calibrated" if calibrated is not None else "weighted"
+        rule = calibrated.rule if calibrated is not None else "weighted"
     else:
         rule = "degraded" if fused >= usual else "none"
 
@@ -137,6 +145,7 @@ def fuse(
             stale=m not in fresh,
             label=fresh[m].label if m in fresh else None,
             reason=reasons.get(m),
+            contribution=contributions.get(m),
         )
         for m in weights
     }
@@ -144,7 +153,7 @@ def fuse(
         device=device,
         score=fused if calibrated is not None else round(fused, 6),  # 1 − 1e-9 must not round
         threshold=threshold,
-        alarm=rule.startswith("critical:") or rule in ("weighted", "calibrated"),
+        alarm=rule.startswith("critical:") or rule in ALARM_RULES,
         rule=rule,
         type=fresh[top].label if top is not None else "none",
         modalities=views,

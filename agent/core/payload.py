@@ -20,11 +20,13 @@ def iso(ts: float | None) -> str | None:
 
 
 def modalities_view(decision: Decision) -> dict[str, dict[str, Any]]:
-    """Per-modality score, effective weight and staleness, as subscribers see them."""
+    """Per-modality score, effective weight, contribution and staleness, as subscribers see
+    them."""
     return {
         str(m): {
             "score": None if v.score is None else round(v.score, 4),
             "weight": round(v.effective_weight, 4),
+            "contribution": None if v.contribution is None else round(v.contribution, 4),
             "configured_weight": v.weight,
             "stale": v.stale,
             "label": v.label,

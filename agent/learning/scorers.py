@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 
+from agent.config.decision import FusionConfig
 from agent.config.device import DeviceConfig
-from agent.core.calibration import CalibratedFusion
+from agent.core.calibration import CalibratedFusion, CalibratedRule
+from agent.core.learned_fusion import FusionModel, LearnedFusion
 from agent.core.samples import Modality
+from agent.inference.loading import verify_against_manifest
+from agent.inference.session import ModelError
 from agent.learning.store import Card, LearnedStore
 from agent.senses.registry import SENSES
 from agent.senses.scorer import Scorer
@@ -47,3 +51,22 @@ def learned_scorers(
 def calibrated_fusion(card: Card) -> CalibratedFusion:
     """The fusion the card's target and the senses' learned rates ask for."""
     return CalibratedFusion.for_target(card.target_false_alarms_per_day, card.rates_hz())
+
+
+def device_rule(card: Card, learned: FusionModel | None) -> CalibratedRule:
+    """How the device fuses its calibrated scores: the calibrated fusion, or the `learned`
+    model over the senses' thresholds in it (`fusion.mode: learned`)."""
+    calibration = calibrated_fusion(card)
+    return calibration if learned is None else LearnedFusion(learned, calibration)
+
+
+def fusion_model(fusion: FusionConfig) -> FusionModel | None:
+    """The learned fusion `fusion.model` names (None in `weighted` mode), checked against the
+    MANIFEST beside it; a ModelError naming the field when it is not one."""
+    if fusion.model is None:
+        return None
+    try:
+        verify_against_manifest(fusion.model)
+        return FusionModel.read(fusion.model)
+    except (ModelError, OSError, ValueError) as exc:
+        raise ModelError(f"fusion.model: {exc}") from None

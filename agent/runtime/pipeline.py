@@ -17,13 +17,13 @@ import numpy as np
 from agent.backoff import Backoff
 from agent.config.device import DeviceConfig
 from agent.core.alarms import Alarm, AlarmTransition, ClearReason
-from agent.core.calibration import CalibratedFusion
+from agent.core.calibration import CalibratedRule
 from agent.core.deciding import Decider
 from agent.core.fusion import Decision
 from agent.core.payload import alarm_payload, encode, state_payload
 from agent.core.samples import Modality, Sample
 from agent.learning.device import DeviceLearning, LearningProgress, finish_and_save
-from agent.learning.scorers import calibrated_fusion, learned_scorers
+from agent.learning.scorers import device_rule, fusion_model, learned_scorers
 from agent.learning.store import Card, LearnedStore, StoreError
 from agent.observe import stages as observe
 from agent.runtime.channels import Channel
@@ -111,7 +111,8 @@ class DevicePipeline:
         self.config = config
         self._channels = channels
         self._store = store
-        self._calibrated: CalibratedFusion | None = None
+        self._fusion_model = fusion_model(config.fusion)  # refused at start when not one
+        self._calibrated: CalibratedRule | None = None
         self._learned_version: int | None = None
         self._learning: DeviceLearning | None = None
         if store is not None:
@@ -198,7 +199,7 @@ class DevicePipeline:
         scorers = learned_scorers(self.config, card, store)
         for sense, scorer in scorers.items():
             self._channels[sense] = Channel(self._channels[sense].source, scorer)
-        self._calibrated = calibrated_fusion(card) if scorers else None
+        self._calibrated = device_rule(card, self._fusion_model) if scorers else None
         self._learned_version = card.version
 
     def relearn(self, reason: str, duration_s: float | None = None) -> bool:
@@ -343,7 +344,7 @@ class DevicePipeline:
         self._publish_state(decision, now)
         return decision
 
-    def _calibration(self) -> CalibratedFusion | None:
+    def _calibration(self) -> CalibratedRule | None:
         """The calibrated fusion of what the device learned; none while it learns."""
         return self._calibrated if self._learning is None else None
 

@@ -159,3 +159,32 @@ def test_fusion_and_grace_belong_to_episodes_only(tmp_path: Path) -> None:
 def test_learn_belongs_to_baseline_only(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="--learn applies to evaluate baseline only"):
         evaluate("episodes", tmp_path, learn="0.2")
+
+
+def test_learned_fusion_decides_once_learned_beside_the_weighted_mode(tmp_path: Path) -> None:
+    """The same warm spot as above, fused by a hand-made learned model: its alarm names the
+    rule `learned`, and the weighted mode's figures come from the same replay."""
+    healthy: list[float | None] = [41.0 + t % 5 for t in range(700)]
+    data = tmp_path / "data"
+    peaks = healthy[:600] + [68.0] * 60 + healthy[:40]
+    thermal_episode(data / "learned", peaks, faults=[fault(600, 660)], learn_s=400)
+    model = {
+        "format": "edge-agent-fusion/1", "version": "1.0.0", "knots_decades": [-1.0],
+        "cap_decades": 12.0, "bias": -1.0, "threshold": 0.5,
+        "senses": {"temperature": {"weights": [10.0], "present": 0.0}},
+    }  # fmt: skip
+    (tmp_path / "fusion.json").write_text(json.dumps(model))
+    settings = tmp_path / "fusion.yaml"
+    settings.write_text(f"fusion: {{mode: learned, model: {tmp_path / 'fusion.json'}}}\n")
+    (episode,) = read_episodes(data)
+    config = device_config(episode, read_settings(settings), models_dir(), None)
+    replay = Replay(config, tmp_path / "scratch", lambda line: None)
+    replay.run(episode_samples(episode, 1.0), episode.spec.duration_s)
+    (raised, at), *_ = replay.watches[DEVICE].transitions
+    assert raised.decision.rule == "learned" and at == 600.0
+    contribution = raised.decision.modalities["temperature"].contribution
+    assert contribution is not None and contribution > 1.0
+    result = evaluate("episodes", data, fusion=settings)
+    assert result["mode"] == "learned" and result["detected"] == 1
+    assert result["weighted_mode"]["detected"] == 1
+    assert "weighted_mode" not in evaluate("episodes", data)

@@ -17,11 +17,19 @@ def driving_modality(state: dict[str, Any]) -> str | None:
     if rule.startswith("critical:"):
         return rule.removeprefix("critical:")
     contributions = {
-        name: (view.get("score") or 0.0) * (view.get("weight") or 0.0)
+        name: contribution(view)
         for name, view in (state.get("modalities") or {}).items()
         if not view.get("stale") and view.get("score") is not None
     }
     return max(contributions, key=contributions.__getitem__) if contributions else None
+
+
+def contribution(view: dict[str, Any]) -> float:
+    """A modality's part in the fused score: as the agent said, else weight × score."""
+    said = view.get("contribution")
+    if isinstance(said, int | float) and not isinstance(said, bool):
+        return float(said)
+    return float(view.get("score") or 0.0) * float(view.get("weight") or 0.0)
 
 
 @dataclass

@@ -15,6 +15,8 @@ the config's weighted fusion (`--fusion FILE` sets it). The figures (keys of the
   (`healthy_hours`); `alarm_open_healthy_fraction` is the share of it with an alarm open;
 - `per_episode`: per episode its faults, detected, false alarms, time to detect per fault
   (null when missed) and when learning finished (`learned_at_s`, null without);
+- `mode`: the fusion's `mode`; under `learned`, `weighted_mode` holds the same figures for
+  the device fused as `weighted` would (the same replay);
 - `per_sense_alone`: the same figures, each sense decided alone (the same replay with fusion
   restricted to it, at its own calibrated threshold once learned); an episode without that
   stream cannot alarm there.
@@ -40,7 +42,13 @@ from agent.apps.evaluate.episodes.device import (
 )
 from agent.apps.evaluate.episodes.format import Episode, read_episodes
 from agent.apps.evaluate.episodes.media import episode_samples
-from agent.apps.evaluate.episodes.replay import DEVICE, Outcome, Replay
+from agent.apps.evaluate.episodes.replay import (
+    DEVICE,
+    WEIGHTED_MODE,
+    Outcome,
+    Replay,
+    TickWatcher,
+)
 from agent.apps.evaluate.episodes.scoring import EpisodeFigures, figures, summary
 from agent.inference.models import models_dir
 from agent.inference.session import ModelError
@@ -68,10 +76,13 @@ def evaluate(
             raise ModelError(f"{models / SHIPPED_MODELS[sense]}: no such model file")
     channels = sensor_channels(models) if SENSOR in senses else None
     device: list[EpisodeFigures] = []
+    weighted: list[EpisodeFigures] = []
     alone: dict[str, list[EpisodeFigures]] = {sense: [] for sense in senses}
+    learned = settings.fusion.mode == "learned"
     for episode in episodes:
         outcome = replay(episode, settings, models, channels, say)
-        for key, figures_of in [(DEVICE, device), *alone.items()]:
+        also = [(WEIGHTED_MODE, weighted)] if learned else []
+        for key, figures_of in [(DEVICE, device), *also, *alone.items()]:
             alarms = outcome.alarms.get(key, [])
             figures_of.append(
                 figures(episode.name, episode.spec, alarms, grace_s, outcome.learned_at_s)
@@ -82,6 +93,8 @@ def evaluate(
     return {
         **summary(device),
         "grace_s": grace_s,
+        "mode": settings.fusion.mode,
+        **({WEIGHTED_MODE: summary(weighted)} if learned else {}),
         "per_sense_alone": {sense: summary(rows) for sense, rows in alone.items()},
     }
 
@@ -92,6 +105,7 @@ def replay(
     models: Path,
     channels: list[str] | None,
     say: Callable[[str], None],
+    on_tick: TickWatcher | None = None,
 ) -> Outcome:
     """One episode through the agent; what it took is said on `say` (wall time only there)."""
     config = device_config(episode, settings, models, channels)
@@ -103,7 +117,7 @@ def replay(
     window_s = microphone.window_s if microphone is not None else 1.0
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="episode-") as scratch:
-        run = Replay(config, Path(scratch), lambda line: say(f"{episode.name}: {line}"))
+        run = Replay(config, Path(scratch), lambda line: say(f"{episode.name}: {line}"), on_tick)
         outcome = run.run(episode_samples(episode, window_s), episode.spec.duration_s)
     took = time.perf_counter() - started
     counts = ", ".join(f"{sense} {n}" for sense, n in outcome.samples.items())

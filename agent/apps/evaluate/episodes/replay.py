@@ -28,16 +28,19 @@ from agent.apps.evaluate.datasets import DatasetError
 from agent.config.decision import FusionConfig
 from agent.config.device import DeviceConfig
 from agent.core.alarms import AlarmTransition, sequence_from
-from agent.core.calibration import CalibratedFusion
+from agent.core.calibration import CalibratedFusion, CalibratedRule
 from agent.core.deciding import Decider
+from agent.core.fusion import Decision
+from agent.core.learned_fusion import LearnedFusion
 from agent.core.samples import Modality, Sample
 from agent.learning.device import DeviceLearning, finish_and_save
-from agent.learning.scorers import calibrated_fusion, learned_scorers
+from agent.learning.scorers import calibrated_fusion, fusion_model, learned_scorers
 from agent.learning.store import LearnedStore
 from agent.senses.registry import SENSES
 from agent.senses.scorer import Scorer
 
 DEVICE = "device"  # the device's own fusion of every sense, beside each sense alone
+WEIGHTED_MODE = "weighted_mode"  # under `fusion.mode: learned`, the device as `weighted` fuses
 REASON = "episode commissioning"
 TICK_S = 1.0  # the pipeline re-decides (staleness, alarm hold, learning done) this often
 NO_FAILURES: dict[Modality, str] = {}  # an episode's sources and models never fail
@@ -48,6 +51,7 @@ class Watch:
     """One way of deciding the replay: the device's fusion, or one sense alone."""
 
     decider: Decider
+    learned: bool  # once learned, the device's rule decides it (else the calibrated fusion)
     transitions: list[tuple[AlarmTransition, float]] = field(default_factory=list)  # at
 
     def alarms(self) -> list[AlarmSpan]:
@@ -64,29 +68,45 @@ class Outcome:
     learned_at_s: float | None  # when learning finished (None: it did not, or none asked)
 
 
+# told of the device's decision at each tick and of its calibration (None: not learned)
+TickWatcher = Callable[[float, Decision, CalibratedFusion | None], None]
+
+
 class Replay:
     """One device's scorers, learning and decisions over one episode."""
 
-    def __init__(self, config: DeviceConfig, scratch: Path, say: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        config: DeviceConfig,
+        scratch: Path,
+        say: Callable[[str], None],
+        on_tick: TickWatcher | None = None,
+    ) -> None:
         self.config = config
         self.say = say
+        self.on_tick = on_tick  # tools/train_fusion.py records what fusion saw
         sections = config.sources.configured()
         self.scorers: dict[Modality, Scorer] = {
             sense: SENSES[sense].scorer(config.id, section) for sense, section in sections.items()
         }
         self.learning = DeviceLearning(config, REASON, now=0.0) if config.learning.enabled else None
         self.store = LearnedStore(scratch)
-        self.watches = {DEVICE: self._watch(tuple(self.scorers), config.fusion)}
+        self.fusion_model = fusion_model(config.fusion)
+        every = tuple(self.scorers)
+        self.watches = {DEVICE: self._watch(every, config.fusion, learned=True)}
+        if self.fusion_model is not None:
+            self.watches[WEIGHTED_MODE] = self._watch(every, config.fusion, learned=False)
         for sense in self.scorers:
-            self.watches[sense] = self._watch((sense,), alone(config.fusion, sense))
+            self.watches[sense] = self._watch((sense,), alone(config.fusion, sense), False)
         self.samples = dict.fromkeys(self.scorers, 0)
         self.learned_at_s: float | None = None
         # once learned; restricted to one sense, it alarms at that sense's threshold in the card
-        self.calibrated: CalibratedFusion | None = None
+        self.calibration: CalibratedFusion | None = None
+        self.rule: CalibratedRule | None = None  # the device's: `calibration` or learned
 
-    def _watch(self, senses: tuple[Modality, ...], fusion: FusionConfig) -> Watch:
+    def _watch(self, senses: tuple[Modality, ...], fusion: FusionConfig, learned: bool) -> Watch:
         decider = Decider(self.config.id, senses, fusion, self.config.alarm, sequence_from(), 0.0)
-        return Watch(decider)
+        return Watch(decider, learned)
 
     def run(self, samples: Iterator[Sample], duration_s: float) -> Outcome:
         """Every sample and tick in time order (a tick after the samples of its instant)."""
@@ -126,14 +146,17 @@ class Replay:
         """The pipeline's once-a-second step: finish learning when ready, re-decide."""
         if self.learning is not None and self.learning.ready(now):
             self.finish_learning(self.learning, now)
-        for watch in self.watches.values():
-            self._decide(watch, now)
+        for key, watch in self.watches.items():
+            decision = self._decide(watch, now)
+            if key == DEVICE and self.on_tick is not None:
+                self.on_tick(now, decision, self.calibration)
 
-    def _decide(self, watch: Watch, now: float, trigger: Modality | None = None) -> None:
-        calibrated = self.calibrated if self.learning is None else None
-        _, transition = watch.decider.decide(now, NO_FAILURES, calibrated, trigger)
+    def _decide(self, watch: Watch, now: float, trigger: Modality | None = None) -> Decision:
+        rule = self.rule if watch.learned else self.calibration
+        decision, transition = watch.decider.decide(now, NO_FAILURES, rule, trigger)
         if transition is not None:
             watch.transitions.append((transition, now))
+        return decision
 
     def finish_learning(self, learning: DeviceLearning, now: float) -> None:
         """Learn, save and use it; refused, start over and say why (as the pipeline does)."""
@@ -144,7 +167,11 @@ class Replay:
             return
         scorers = learned_scorers(self.config, saved, self.store)
         self.scorers.update(scorers)
-        self.calibrated = calibrated_fusion(saved) if scorers else None
+        if scorers:
+            self.calibration = calibrated_fusion(saved)
+            self.rule = self.calibration
+            if self.fusion_model is not None:
+                self.rule = LearnedFusion(self.fusion_model, self.calibration)
         for watch in self.watches.values():
             watch.decider.scores.clear()  # scored on the old scale
         self.learning = None

@@ -55,10 +55,12 @@ function jsonTable(data) {
 function modalityTable(payload) {
   const mods = payload.modalities || {};
   return el("table", { class: "compact" },
-    el("tr", {}, el("th", {}, "modality"), el("th", {}, "score"), el("th", {}, "weight"), el("th", {}, "label")),
+    el("tr", {}, ["modality", "score", "weight", "contribution", "label"].map((h) => el("th", {}, h))),
     MODALITIES.filter((m) => mods[m]).map((m) => el("tr", {},
       el("td", {}, m), el("td", {}, mods[m].stale ? "stale" : score(mods[m].score)),
-      el("td", {}, score(mods[m].weight)), el("td", {}, mods[m].label ?? "–"))));
+      el("td", {}, score(mods[m].weight)),
+      el("td", {}, score(mods[m].contribution)),
+      el("td", {}, mods[m].label ?? "–"))));
 }
 
 // Built once per opened alarm, so live re-renders of the detail keep what the operator typed.

@@ -1,0 +1,147 @@
+"""Learned fusion: a small additive model over each sense's calibrated evidence (docs/fusion.md).
+
+A device that learned its normal gives every sense a calibrated score v_s and a threshold
+t_s at which that sense alone would alarm (`CalibratedFusion.sense_threshold`). Its
+**evidence** is how many decades rarer than that threshold the sample is, capped:
+
+    d_s = min(log10((1 − t_s) / (1 − v_s)), cap_decades)
+
+Each sense's **contribution** rises with its evidence in straight pieces that bend at the
+shared `knots_decades`, never falling, so an ordinary sample brings only the sense's
+`present` term and no sense argues against an alarm:
+
+    c_s = present_s + Σ_k weight_sk · max(d_s − knot_k, 0)        (weight_sk ≥ 0)
+
+The fused score is p = sigmoid(bias + Σ c_s) over the fresh senses, and the device alarms at
+p ≥ `threshold`. Every alarm carries each c_s. `tools/train_fusion.py` fits the terms and picks
+the threshold on development episodes; the file is read as untrusted input.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Final, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from agent.config.base import FiniteFloat, StrictModel
+from agent.core.calibration import CalibratedFusion
+from agent.jsontext import loads_bounded
+
+FORMAT: Final = "edge-agent-fusion/1"
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 8  # the file nests 4 levels
+TINY = 1e-300  # an exceedance this small is as rare as a float can say
+MAX_LOGIT = 700.0  # exp() of more overflows a float
+
+Decades = Annotated[float, Field(ge=0.0, le=300.0, allow_inf_nan=False)]
+Knot = Annotated[float, Field(ge=-300.0, le=300.0, allow_inf_nan=False)]
+Weight = Annotated[float, Field(ge=0.0, le=1e3, allow_inf_nan=False)]
+Term = Annotated[float, Field(ge=-1e3, le=1e3, allow_inf_nan=False)]
+OpenProbability = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
+
+
+MAX_KNOTS = 8
+
+
+class SenseTerm(StrictModel):
+    """One sense's part: a weight per knot of its evidence, and the term for its presence."""
+
+    weights: list[Weight] = Field(min_length=1, max_length=MAX_KNOTS)
+    present: Term = 0.0
+
+
+class FusionModel(StrictModel):
+    """The learned fusion file (JSON): its version, terms and threshold, and what it saw."""
+
+    format: Literal["edge-agent-fusion/1"]
+    version: Annotated[str, Field(pattern=r"^\d{1,4}\.\d{1,4}\.\d{1,4}$")]
+    knots_decades: list[Knot] = Field(min_length=1, max_length=MAX_KNOTS)
+    cap_decades: Decades
+    bias: Term
+    threshold: OpenProbability
+    senses: dict[Annotated[str, Field(max_length=32)], SenseTerm] = Field(max_length=16)
+    trained: dict[str, str | int | FiniteFloat] = Field(default_factory=dict, max_length=64)
+
+    @model_validator(mode="after")
+    def _one_weight_per_knot(self) -> FusionModel:
+        if any(b <= a for a, b in itertools.pairwise(self.knots_decades)):
+            raise ValueError("knots_decades must rise")
+        for sense, term in self.senses.items():
+            if len(term.weights) != len(self.knots_decades):
+                raise ValueError(f"senses.{sense}.weights: one per knot in knots_decades")
+        return self
+
+    @staticmethod
+    def read(path: Path) -> FusionModel:
+        """The file, checked (a ValueError naming the file and the field when it is not one)."""
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise ValueError(f"{path}: a fusion model is at most {MAX_FILE_BYTES} bytes")
+        try:
+            document = loads_bounded(data, MAX_DEPTH)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not JSON: {exc}") from None
+        try:
+            return FusionModel.model_validate(document)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in e['loc']) or '(file)'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ValueError(f"{path}: {problems}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedFusion:
+    """A device's calibration (its senses' thresholds) fused by a learned model."""
+
+    model: FusionModel
+    calibration: CalibratedFusion
+
+    @property
+    def rule(self) -> str:
+        """The decision rule an alarm it raises names."""
+        return "learned"
+
+    @property
+    def threshold(self) -> float:
+        """The fused score at which the device alarms."""
+        return self.model.threshold
+
+    def evidence(self, sense: str, value: float) -> float:
+        """Decades rarer than the sense's own threshold (negative: less rare), capped."""
+        floor = 1.0 - self.calibration.sense_threshold(sense)
+        decades = math.log10(max(floor, TINY) / max(1.0 - value, TINY))
+        return min(decades, self.model.cap_decades)
+
+    def contribution(self, sense: str, value: float) -> float:
+        """The sense's term in the fused logit (0 for a sense the model does not know)."""
+        term = self.model.senses.get(sense)
+        if term is None:
+            return 0.0
+        decades = self.evidence(sense, value)
+        bends = zip(term.weights, self.model.knots_decades, strict=True)
+        return term.present + sum(w * max(decades - knot, 0.0) for w, knot in bends)
+
+    def contributions(self, values: dict[str, float]) -> dict[str, float]:
+        """Each fresh sense's term in the fused logit."""
+        return {sense: self.contribution(sense, value) for sense, value in values.items()}
+
+    def fused(self, values: dict[str, float]) -> tuple[float, str | None]:
+        """The fused score and the sense whose evidence weighs most (None without senses)."""
+        if not values:
+            return 0.0, None
+        contributions = self.contributions(values)
+        logit = self.model.bias + sum(contributions.values())
+        top = max(contributions, key=contributions.__getitem__)
+        return 1.0 / (1.0 + math.exp(-min(max(logit, -MAX_LOGIT), MAX_LOGIT))), top
+
+    def degraded_threshold(self, alone_factor: float) -> float:
+        """The threshold whose odds are `alone_factor` times the usual one's."""
+        odds = alone_factor * self.threshold / (1.0 - self.threshold)
+        return odds / (1.0 + odds)

@@ -1,0 +1,58 @@
+"""tools/train_fusion.py on made-up records (no replay): the fit weighs the sense that shows
+the faults, the threshold meets the development limits, and the file it writes reads back."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from agent.apps.evaluate.episodes.format import Episode, EpisodeSpec
+from agent.core.calibration import CalibratedFusion
+from agent.core.learned_fusion import FusionModel
+from tools.train_fusion import SENSE_ORDER, Recorded, chosen_threshold, fit, trained
+
+CALIBRATION = CalibratedFusion(1.0 - 1e-6, dict.fromkeys(SENSE_ORDER, 1.0))
+AUDIO, SENSOR = SENSE_ORDER.index("audio"), SENSE_ORDER.index("sensor")
+
+
+def record(k: int, fault: tuple[int, int] | None, rng: np.random.Generator) -> Recorded:
+    """An hour once a second: audio 4 decades past its threshold in the fault, else far below;
+    the sensor wanders over its threshold whatever happens (a drifting operating point)."""
+    t = np.arange(600.0, 3600.0)
+    faults = [] if fault is None else [{"start_s": fault[0], "end_s": fault[1], "type": "x"}]
+    spec = EpisodeSpec.model_validate({
+        "device": f"pump-{k}", "duration_s": 3600, "learn_s": 600, "faults": faults,
+        "streams": {"audio": {"index": "audio.csv"}, "sensor": {"csv": "sensor.csv"}},
+    })  # fmt: skip
+    decades = np.full((t.size, len(SENSE_ORDER)), np.nan)
+    decades[:, AUDIO] = rng.uniform(-6.0, -3.0, t.size)
+    decades[:, SENSOR] = rng.uniform(-3.0, 2.0, t.size)
+    label = np.zeros(t.size, dtype=np.int8)
+    if fault is not None:
+        on = (t >= fault[0]) & (t < fault[1])
+        decades[on, AUDIO] = rng.uniform(3.0, 5.0, int(on.sum()))
+        label[on] = 1
+        label[(t >= fault[1]) & (t < fault[1] + 60)] = -1
+    values = 1.0 - 1e-6 * 10.0**-decades
+    episode = Episode(f"dev/{k:03d}", Path(), spec, {}, None)
+    return Recorded(episode, CALIBRATION, t, values, label)
+
+
+def test_the_fit_weighs_the_sense_that_shows_faults_and_the_threshold_meets_the_limits(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(0)
+    records = [record(k, (1800, 2400) if k % 2 else None, rng) for k in range(6)]
+    model = fit(records, knots=[-4.0, -2.0, 0.0], cap=12.0, l2=1e-3)
+    weights = {s: sum(t.weights) for s, t in model.senses.items()}
+    assert weights["audio"] > 10 * weights["sensor"]
+
+    model, got = chosen_threshold(records, model, 60.0, max_per_hour=0.0, max_open=0.0)
+    assert (got["false_alarms"], got["detected"], got["faults"]) == (0, 3, 3)
+    args = argparse.Namespace(include="dev/*", data=tmp_path, l2=1e-3, version="2.0.0")
+    model = trained(model, args, records, got)
+    (tmp_path / "fusion.json").write_text(model.model_dump_json())
+    read = FusionModel.read(tmp_path / "fusion.json")
+    assert read.version == "2.0.0" and read.trained["dev_detected"] == 3

@@ -1,0 +1,354 @@
+"""Fit the learned fusion (docs/fusion.md) on the development episodes of tools/make_episodes.py.
+
+    python -m tools.train_fusion --data ../episodes --include 'dev/*' --cache .cache/fusion
+
+Step 1 replays each included episode through the agent (`edge-agent evaluate episodes`'s own
+replay, learning where learn_s > 0) and records, once a second after the device learned, every
+sense's calibrated score and threshold; each episode's record is cached, so an interrupted run
+goes on where it stopped. Step 2 fits the model and picks its threshold on those records only.
+Only the episodes `--include` names are read: the test split is never opened here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import expit
+
+from agent.apps.evaluate.baseline import Episode as AlarmSpan
+from agent.apps.evaluate.baseline import episodes_of
+from agent.apps.evaluate.episodes import replay
+from agent.apps.evaluate.episodes.device import read_settings, sensor_channels
+from agent.apps.evaluate.episodes.format import EPISODE_FILE, Episode, read_episode
+from agent.apps.evaluate.episodes.scoring import figures, summary
+from agent.config.decision import AlarmConfig, FusionConfig
+from agent.core.alarms import sequence_from
+from agent.core.calibration import CalibratedFusion, CalibratedRule
+from agent.core.deciding import Decider
+from agent.core.fusion import Decision
+from agent.core.learned_fusion import FORMAT, TINY, FusionModel, LearnedFusion, SenseTerm
+from agent.core.samples import Score
+from agent.inference.models import models_dir
+from agent.senses.registry import SENSES, default_weights
+from tools.make_manifest import write_manifest
+
+SENSE_ORDER = tuple(SENSES)  # columns of a record
+LOGIT_GRID = (0.0, 14.0, 0.5)  # thresholds tried, as logits: from, to, step
+
+
+def included(data: Path, pattern: str) -> list[Episode]:
+    """The episodes under `data` whose folder (relative to it) matches `pattern`, by name."""
+    root = data.resolve()
+    paths = sorted(root.rglob(EPISODE_FILE))
+    chosen = [p for p in paths if fnmatch.fnmatch(str(p.parent.relative_to(root)), pattern)]
+    if not chosen:
+        sys.exit(f"{data}: no episode matches {pattern!r}")
+    return [read_episode(path, root) for path in chosen]
+
+
+def record(episode: Episode, models: Path, channels: list[str] | None) -> dict[str, np.ndarray]:
+    """Replay one episode; once a second after learning, each sense's calibrated score (NaN
+    when it is not fresh) and the device's calibration (threshold, share per sense)."""
+    times: list[float] = []
+    values: list[list[float]] = []
+    calibration: list[CalibratedFusion] = []
+
+    def on_tick(now: float, decision: Decision, calibrated: CalibratedRule | None) -> None:
+        if not isinstance(calibrated, CalibratedFusion):
+            return
+        times.append(now)
+        values.append([decision.scores[s].value if s in decision.present else math.nan
+                       for s in SENSE_ORDER])  # fmt: skip
+        if not calibration or calibration[-1] != calibrated:
+            calibration.append(calibrated)
+
+    replay(episode, read_settings(None), models, channels, lambda line: None, on_tick)
+    last = calibration[-1] if calibration else None
+    return {
+        "t_s": np.asarray(times, dtype=np.float64),
+        "values": np.asarray(values, dtype=np.float64).reshape(-1, len(SENSE_ORDER)),
+        "threshold": np.float64(last.threshold if last else math.nan),
+        "shares": np.asarray(
+            [last.shares.get(s, 1.0) if last else math.nan for s in SENSE_ORDER], dtype=np.float64
+        ),
+    }
+
+
+def cached_records(episodes: list[Episode], cache: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Each episode's record, replayed where the cache lacks it (progress on stderr)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    models = models_dir()
+    channels = sensor_channels(models)
+    records: dict[str, dict[str, np.ndarray]] = {}
+    started = time.perf_counter()
+    for k, episode in enumerate(episodes, 1):
+        path = cache / (episode.name.replace("/", "__") + ".npz")
+        if not path.is_file():
+            taken = record(episode, models, channels)
+            np.savez(path.with_suffix(".part.npz"), **taken)
+            path.with_suffix(".part.npz").replace(path)
+        with np.load(path) as saved:
+            records[episode.name] = {key: saved[key] for key in saved.files}
+        took = time.perf_counter() - started
+        count = len(records[episode.name]["t_s"])
+        print(f"[{k}/{len(episodes)}] {episode.name}: {count} decisions recorded "
+              f"({took:.0f} s so far)", file=sys.stderr, flush=True)  # fmt: skip
+    return records
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One episode's record, ready to fit on: its calibration, values and labels."""
+
+    episode: Episode
+    calibration: CalibratedFusion
+    t_s: np.ndarray  # [n]
+    values: np.ndarray  # [n, senses], NaN where a sense is not fresh
+    label: np.ndarray  # [n] 1 in a fault, 0 healthy, -1 just after a fault (grace: not fitted)
+
+
+def recorded(episode: Episode, taken: dict[str, np.ndarray], grace_s: float) -> Recorded | None:
+    """The record with its labels; None when the device never learned (nothing to fit)."""
+    t = taken["t_s"]
+    if t.size == 0:
+        return None
+    shares = {s: float(v) for s, v in zip(SENSE_ORDER, taken["shares"], strict=True)}
+    calibration = CalibratedFusion(float(taken["threshold"]), shares)
+    label = np.zeros(t.size, dtype=np.int8)
+    for fault in episode.spec.faults:
+        label[(t >= fault.end_s) & (t < fault.end_s + grace_s) & (label == 0)] = -1
+    for fault in episode.spec.faults:
+        label[(t >= fault.start_s) & (t < fault.end_s)] = 1
+    return Recorded(episode, calibration, t, taken["values"], label)
+
+
+def decades(rec: Recorded, cap: float) -> np.ndarray:
+    """Each sense's evidence as LearnedFusion computes it, [n, senses]; NaN when not fresh."""
+    floors = np.array([1.0 - rec.calibration.sense_threshold(s) for s in SENSE_ORDER])
+    rest = np.maximum(1.0 - rec.values, TINY)
+    return np.minimum(np.log10(np.maximum(floors, TINY) / rest), cap)
+
+
+def design(rec: Recorded, knots: list[float], cap: float) -> np.ndarray:
+    """Columns: per sense, one hinge max(d − knot, 0) per knot; then per sense its presence."""
+    d = decades(rec, cap)
+    present = np.isfinite(d)
+    d = np.where(present, d, -np.inf)
+    hinges = [np.maximum(d[:, i] - knot, 0.0) for i in range(len(SENSE_ORDER)) for knot in knots]
+    return np.column_stack([*hinges, present.astype(np.float64)])
+
+
+def fit(records: list[Recorded], knots: list[float], cap: float, l2: float) -> FusionModel:
+    """The model's terms from every recorded second (threshold still to choose)."""
+    x = np.concatenate([design(r, knots, cap) for r in records])
+    theta = logistic(x, np.concatenate([r.label for r in records]), l2, len(knots))
+    hinge_columns = len(SENSE_ORDER) * len(knots)
+    per_knot = theta[1 : 1 + hinge_columns].reshape(len(SENSE_ORDER), len(knots))
+    senses = {
+        sense: SenseTerm(
+            weights=[round(float(w), 6) for w in per_knot[i]],
+            present=round(float(theta[1 + hinge_columns + i]), 6),
+        )
+        for i, sense in enumerate(SENSE_ORDER)
+    }
+    return FusionModel(
+        format=FORMAT,
+        version="0.0.0",
+        knots_decades=knots,
+        cap_decades=cap,
+        bias=round(float(theta[0]), 6),
+        threshold=0.5,
+        senses=senses,
+    )
+
+
+def logistic(x: np.ndarray, label: np.ndarray, l2: float, knots: int) -> np.ndarray:
+    """[bias, hinge weights ≥ 0, presence terms] of a class-balanced logistic regression on
+    the rows labelled 0 or 1 (−1: left out)."""
+    keep = label >= 0
+    x, y = x[keep], label[keep].astype(np.float64)
+    weight = np.where(y > 0, 0.5 / max(y.sum(), 1.0), 0.5 / max((1 - y).sum(), 1.0))
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        p = expit(x @ theta[1:] + theta[0])
+        value = -np.sum(weight * (y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12)))
+        residual = weight * (p - y)
+        grad = np.concatenate([[residual.sum()], x.T @ residual + 2 * l2 * theta[1:]])
+        return float(value + l2 * theta[1:] @ theta[1:]), grad
+
+    hinges = len(SENSE_ORDER) * knots
+    bounds = [(None, None), *[(0.0, None)] * hinges, *[(None, None)] * len(SENSE_ORDER)]
+    start = np.zeros(1 + x.shape[1])
+    return np.asarray(minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds).x)
+
+
+def fused_scores(rec: Recorded, rule: CalibratedRule) -> np.ndarray:
+    """The rule's fused score at each recorded tick (the agent's own code)."""
+    fresh = [
+        {s: float(v) for s, v in zip(SENSE_ORDER, row, strict=True) if math.isfinite(v)}
+        for row in rec.values
+    ]
+    return np.array([rule.fused(values)[0] for values in fresh])
+
+
+def replayed_alarms(
+    rec: Recorded, rule: CalibratedRule, scores: np.ndarray, alarm: AlarmConfig
+) -> list[AlarmSpan]:
+    """The alarms the agent's decide step raises over the record, deciding once a second.
+
+    A tick whose fused score is below threshold − hysteresis while no alarm is open changes
+    nothing in the lifecycle, so it is not decided (the sweep over thresholds stays fast)."""
+    senses = tuple(SENSE_ORDER)
+    device = rec.episode.spec.device
+    fusion = FusionConfig(weights=default_weights())
+    decider = Decider(device, senses, fusion, alarm, sequence_from(), 0.0)
+    quiet = rule.threshold - alarm.hysteresis
+    transitions = []
+    for now, row, score in zip(rec.t_s, rec.values, scores, strict=True):
+        if score < quiet and decider.tracker.active is None:
+            continue
+        decider.scores = {
+            s: Score(device, s, float(v), s, {}, float(now), float(now))
+            for s, v in zip(senses, row, strict=True)
+            if math.isfinite(v)
+        }
+        _, transition = decider.decide(float(now), {}, rule)
+        if transition is not None:
+            transitions.append((transition.event, float(now)))
+    return list(episodes_of(transitions))
+
+
+def dev_figures(
+    records: list[Recorded],
+    rules: list[CalibratedRule],
+    scores: list[np.ndarray],
+    grace_s: float,
+) -> dict[str, Any]:
+    """The episode figures of each record's rule, from when its device learned."""
+    rows = []
+    for rec, rule, fused in zip(records, rules, scores, strict=True):
+        alarms = replayed_alarms(rec, rule, fused, AlarmConfig())
+        spec = rec.episode.spec.model_copy(update={"learn_s": float(rec.t_s[0])})
+        rows.append(figures(rec.episode.name, spec, alarms, grace_s, float(rec.t_s[0])))
+    return summary(rows)
+
+
+def weighted_mode_figures(records: list[Recorded], grace_s: float) -> dict[str, Any]:
+    """The same figures for the devices fused as `fusion.mode: weighted` fuses them."""
+    rules: list[CalibratedRule] = [r.calibration for r in records]
+    scores = [fused_scores(r, rule) for r, rule in zip(records, rules, strict=True)]
+    return dev_figures(records, rules, scores, grace_s)
+
+
+def chosen_threshold(
+    records: list[Recorded],
+    model: FusionModel,
+    grace_s: float,
+    max_per_hour: float,
+    max_open: float,
+) -> tuple[FusionModel, dict[str, Any]]:
+    """The lowest threshold (most faults caught) whose development false alarms per hour and
+    open healthy time stay within the limits; the sweep is printed as it goes."""
+    scores = [fused_scores(r, LearnedFusion(model, r.calibration)) for r in records]
+    best: tuple[FusionModel, dict[str, Any]] | None = None
+    for logit in np.arange(LOGIT_GRID[0], LOGIT_GRID[1] + 1e-9, LOGIT_GRID[2]):
+        candidate = model.model_copy(update={"threshold": float(expit(logit))})
+        rules: list[CalibratedRule] = [LearnedFusion(candidate, r.calibration) for r in records]
+        got = dev_figures(records, rules, scores, grace_s)
+        print(f"threshold {candidate.threshold:.6f} (logit {logit:4.1f}): "
+              f"detected {got['detected']}/{got['faults']}, "
+              f"{got['false_alarms_per_hour']} false alarms/h, "
+              f"open {got['alarm_open_healthy_fraction']}, "
+              f"time to detect {got['time_to_detect_s']}", file=sys.stderr, flush=True)  # fmt: skip
+        within = (got["false_alarms_per_hour"] or 0.0) <= max_per_hour and (
+            got["alarm_open_healthy_fraction"] or 0.0
+        ) <= max_open
+        if within:
+            return candidate, got
+        best = (candidate, got)
+    assert best is not None
+    print("no threshold meets the limits on development episodes: the strictest is kept",
+          file=sys.stderr)  # fmt: skip
+    return best
+
+
+def trained(
+    model: FusionModel, args: argparse.Namespace, records: list[Recorded], got: dict[str, Any]
+) -> FusionModel:
+    """The model with its version and what it was fitted and chosen on."""
+    p50, p90 = got["time_to_detect_s"]["p50"], got["time_to_detect_s"]["p90"]
+    facts: dict[str, str | int | float] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "episodes": f"{args.include} of {args.data.name}: {len(records)} that learned",
+        "faults": got["faults"],
+        "healthy_hours": got["healthy_hours"],
+        "dev_detected": got["detected"],
+        "dev_false_alarms_per_hour": got["false_alarms_per_hour"],
+        "dev_alarm_open_healthy_fraction": got["alarm_open_healthy_fraction"],
+        "dev_time_to_detect_p50_s": -1.0 if p50 is None else p50,
+        "dev_time_to_detect_p90_s": -1.0 if p90 is None else p90,
+        "l2": args.l2,
+    }
+    return model.model_copy(update={"version": args.version, "trained": facts})
+
+
+def contribution_table(model: FusionModel) -> str:
+    """Each sense's contribution at a few evidence levels (Markdown, for the card)."""
+    levels = [-6.0, -4.0, -2.0, 0.0, 2.0, 4.0, model.cap_decades]
+    calibration = CalibratedFusion(0.5, {})  # sense thresholds 0.5: value = 1 − 0.5·10^−d
+    rule = LearnedFusion(model, calibration)
+    lines = ["| sense | " + " | ".join(f"{d:g}" for d in levels) + " |",
+             "|---|" + "---|" * len(levels)]  # fmt: skip
+    for sense in model.senses:
+        cells = [rule.contribution(sense, 1.0 - 0.5 * 10.0**-d) for d in levels]
+        lines.append(f"| {sense} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="tools/make_episodes.py's DIR")
+    parser.add_argument("--include", default="dev/*", help="episode folders to use (fnmatch)")
+    parser.add_argument("--cache", type=Path, default=Path(".cache/fusion"))
+    parser.add_argument("--grace", type=float, default=60.0)
+    parser.add_argument("--knots", default="-4,-3,-2,0,3", help="decades, comma-separated")
+    parser.add_argument("--cap", type=float, default=12.0, help="evidence cap, decades")
+    parser.add_argument("--l2", type=float, default=1e-5)
+    parser.add_argument("--max-false-alarms-per-hour", type=float, default=0.025)
+    parser.add_argument("--max-open", type=float, default=0.0025, help="healthy time share")
+    parser.add_argument("--version", default="1.0.0")
+    parser.add_argument("--out", type=Path, help="write the model here (and the MANIFEST)")
+    args = parser.parse_args(argv)
+    episodes = included(args.data, args.include)
+    taken = cached_records(episodes, args.cache)
+    records = [r for e in episodes if (r := recorded(e, taken[e.name], args.grace)) is not None]
+    knots = [float(k) for k in args.knots.split(",")]
+    model = fit(records, knots, args.cap, args.l2)
+    model, got = chosen_threshold(
+        records, model, args.grace, args.max_false_alarms_per_hour, args.max_open
+    )
+    missed = [row["name"] for row in got["per_episode"] if row["detected"] < row["faults"]]
+    print(f"missed on development episodes: {', '.join(missed) or 'none'}", file=sys.stderr)
+    model = trained(model, args, records, got)
+    text = model.model_dump_json(indent=2) + "\n"
+    print(text)
+    weighted = weighted_mode_figures(records, args.grace)
+    weighted.pop("per_episode")
+    print(f"the same episodes fused as `weighted` (calibrated rule): {weighted}", file=sys.stderr)
+    print(contribution_table(model), file=sys.stderr)
+    if args.out is not None:
+        args.out.write_text(text)
+        write_manifest(args.out.parent)
+
+
+if __name__ == "__main__":
+    main()
