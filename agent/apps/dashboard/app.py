@@ -94,9 +94,12 @@ class Dashboard:
         return JSONResponse({"points": points})
 
     async def snapshot(self, request: Request) -> Response:
-        """The latest retained camera or thermal snapshot of a device."""
+        """The latest retained camera or thermal snapshot of a device.
+
+        Only looked up: a request must not add the device it names to the live view."""
         p = request.path_params
-        found = self.live.device(p["site"], p["device"]).snapshots.get(p["kind"])
+        live = self.live.devices.get((p["site"], p["device"]))
+        found = live.snapshots.get(p["kind"]) if live is not None else None
         if found is None:
             return JSONResponse({"error": "no snapshot yet"}, status_code=404)
         media_type, data, _ = found
