@@ -10,6 +10,7 @@ from starlette.requests import Request
 from agent.apps.dashboard.app import Dashboard
 from agent.apps.dashboard.auth import TokenGate
 from agent.apps.dashboard.history import History
+from agent.apps.dashboard.ingest import Ingest
 from agent.apps.dashboard.live import Hub, LiveView
 from agent.config.device import BrokerConfig
 from agent.sinks.mqtt.link import MqttLink
@@ -21,8 +22,9 @@ def get(path_params: dict[str, str]) -> Request:
 
 async def test_asking_for_a_snapshot_does_not_add_the_device(tmp_path: Path) -> None:
     live = LiveView()
-    dashboard = Dashboard("edge", live, History(tmp_path / "h.sqlite", 1.0), Hub(),
-                          MqttLink(BrokerConfig(), None), TokenGate(None))  # fmt: skip
+    history, hub = History(tmp_path / "h.sqlite", 1.0), Hub()
+    dashboard = Dashboard("edge", live, history, hub, MqttLink(BrokerConfig(), None),
+                          TokenGate(None), Ingest("edge", live, history, hub))  # fmt: skip
     response = await dashboard.snapshot(get({"site": "x", "device": "made-up", "kind": "image"}))
     assert response.status_code == 404
     assert json.loads(response.body) == {"error": "no snapshot yet"}

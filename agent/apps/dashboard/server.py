@@ -85,7 +85,7 @@ async def serve(settings: DashboardSettings, stop: asyncio.Event | None = None) 
     every_site = tuple(Topics(prefix, ANY).every_topic())
     bridge = MqttLink(settings.broker, None, every_site, ingest.handle)
     gate = TokenGate(config.token)
-    app = build_app(Dashboard(prefix, live, history, hub, bridge, gate))
+    app = build_app(Dashboard(prefix, live, history, hub, bridge, gate, ingest))
     server = uvicorn.Server(
         uvicorn.Config(app, host=config.bind, port=config.port, log_level="warning",
                        access_log=False, log_config=None, timeout_graceful_shutdown=2,
