@@ -406,7 +406,7 @@ AGENT_REASONS = {  # by topic kind
     "ack": {"too_large", "too_deep", "not_json", "invalid", "unknown_alarm"},
     "learn": {"too_large", "too_deep", "not_json", "invalid", "unknown_device"},
 }
-DASHBOARD_REASONS = {"too_large", "too_deep", "not_json", "invalid"}
+DASHBOARD_REASONS = {"too_large", "too_deep", "not_json", "invalid", "too_many"}
 
 
 def agent_config(state_dir: Path) -> Any:

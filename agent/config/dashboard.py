@@ -23,6 +23,11 @@ class DashboardConfig(StrictModel):
     # inspection) and media (evidence files, snapshots)
     max_message_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_media_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    # the live view holds at most this many devices and sites: any topic may name a new one,
+    # so without a bound anyone who may publish could grow its memory by inventing names; a
+    # message that would add one more is refused (`too_many`), known ones keep updating
+    max_devices: int = Field(default=2000, ge=1, le=100_000)
+    max_sites: int = Field(default=256, ge=1, le=10_000)
 
     @field_validator("token")
     @classmethod

@@ -25,16 +25,19 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
-def get_json(url: str) -> Any:
-    """One GET of the dashboard's JSON API."""
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.load(response)
+def get_json(url: str, token: str | None = None) -> Any:
+    """One GET of the dashboard's JSON API, with the token as a bearer when given."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
+        return json.load(r)
 
 
-async def poll(url: str, ready: Callable[[Any], bool], seconds: float = 20.0) -> Any:
+async def poll(
+    url: str, ready: Callable[[Any], bool], seconds: float = 20.0, token: str | None = None
+) -> Any:
     """GET until ready(answer) holds (the dashboard ingests in the background)."""
     async with asyncio.timeout(seconds):
-        while not ready(answer := await asyncio.to_thread(get_json, url)):  # noqa: ASYNC110 - HTTP
+        while not ready(answer := await asyncio.to_thread(get_json, url, token)):  # noqa: ASYNC110 - HTTP
             await asyncio.sleep(0.2)
     return answer
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.error
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiomqtt
+import pytest
 
 from tests.dashboard.support import dashboard_process, get_json, poll
 
@@ -62,3 +64,24 @@ async def test_history_and_live_state_come_from_the_broker_and_survive_a_restart
         stats = await asyncio.to_thread(get_json, restarted.url + "/api/stats?days=100000")
         day = iso(START + 2)[:10]
         assert stats["per_type"] == [{"day": day, "name": "hot_spot", "n": 1}]
+
+
+async def test_refused_messages_are_served_to_signed_in_operators(
+    broker: tuple[str, int], topic_prefix: str, tmp_path: Path
+) -> None:
+    """A dashboard that drops messages says so: its refusal counts, by topic kind and reason,
+    are in the API behind the token like the rest."""
+    token = "s3cret-token-for-tests"
+    async with dashboard_process(tmp_path, broker[1], topic_prefix, token) as dash:
+        url = dash.url + "/api/ingest"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            await asyncio.to_thread(get_json, url)
+        refused.value.close()  # it holds the response's socket
+        assert refused.value.code == 401
+        assert await asyncio.to_thread(get_json, url, token) == {"rejected": []}
+        async with aiomqtt.Client(*broker) as client:
+            # retained, so it arrives whenever the dashboard subscribes
+            topic = f"{topic_prefix}/{SITE}/{DEVICE}/state"
+            await client.publish(topic, b"not json", qos=1, retain=True)
+        served = await poll(url, lambda answer: bool(answer["rejected"]), token=token)
+    assert served == {"rejected": [{"topic_kind": "state", "reason": "not_json", "count": 1}]}

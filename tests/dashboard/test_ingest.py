@@ -236,3 +236,53 @@ def test_the_default_media_limit_refuses_ten_megabytes(ingest: Ingest) -> None:
     ingest.handle("edge/plant/pump/evidence/a1/3/image", b"\xff\xd8\xff" + bytes(10 * 2**20))
     assert ingest.rejected == {("evidence", "too_large"): 1}
     assert ingest.history.evidence("a1", "image") is None
+
+
+def test_invented_devices_past_the_limit_are_refused_and_known_ones_still_update(
+    tmp_path: Path,
+) -> None:
+    """Anyone who may publish can name new devices in topics; each one would be kept in memory
+    for good, so past the limit a new one is refused like any other bad message."""
+    history = History(tmp_path / "h.sqlite", 1.0)
+    ingest = Ingest("edge", LiveView(max_devices=3), history, Hub())
+    for n in range(5):
+        ingest.handle(f"edge/plant/dev-{n}/state", state(f"dev-{n}", "ok"))
+    ingest.handle("edge/plant/dev-9/health", json.dumps({"state": "ok"}).encode())
+    png = cv2.imencode(".png", np.zeros((4, 4), np.uint8))[1].tobytes()
+    ingest.handle("edge/plant/dev-9/snapshot/thermal", png)
+    assert ingest.rejected == {("state", "too_many"): 2, ("health", "too_many"): 1,
+                               ("snapshot", "too_many"): 1}  # fmt: skip
+    assert sorted(d for _, d in ingest.live.devices) == ["dev-0", "dev-1", "dev-2"]
+    assert history.trend("plant", "dev-4", 0.0) == []  # refused before it changed anything
+    ingest.handle("edge/plant/dev-0/state", state("dev-0", "alarm"))
+    ingest.handle("edge/plant/dev-2/snapshot/thermal", png)
+    ingest.handle("edge/plant/dev-9/alarm", json.dumps(VALID_ALARM).encode())  # history only
+    assert sum(ingest.rejected.values()) == 4
+    tiles = {t["device"]: t for t in ingest.live.overview()["devices"]}
+    assert tiles["dev-0"]["state"] == "alarm"
+    assert tiles["dev-2"]["snapshots"] == ["thermal"]
+    assert history.alarm("a1") is not None
+
+
+def test_invented_sites_past_the_limit_are_refused_and_known_ones_still_update(
+    ingest: Ingest,
+) -> None:
+    ingest.live.max_sites = 2
+    ingest.handle("edge/plant/status", b"online")
+    ingest.handle("edge/yard/pump/state", state("pump", "ok"))
+    ingest.handle("edge/made-up/status", b"online")
+    ingest.handle("edge/made-up/inspection", b"{}")
+    ingest.handle("edge/made-up/pump/state", state("pump", "ok"))
+    assert ingest.rejected == {("status", "too_many"): 1, ("inspection", "too_many"): 1,
+                               ("state", "too_many"): 1}  # fmt: skip
+    ingest.handle("edge/plant/status", b"offline")
+    ingest.handle("edge/yard/inspection", b'{"round": 1}')
+    ingest.handle("edge/plant/valve/state", state("valve", "ok"))  # a new device, known site
+    assert sum(ingest.rejected.values()) == 3
+    overview = ingest.live.overview()
+    assert overview["sites"] == {"plant": "offline"}
+    assert overview["inspections"] == {"yard": {"round": 1}}
+    assert {(t["site"], t["device"], t["state"]) for t in overview["devices"]} == {
+        ("yard", "pump", "ok"),
+        ("plant", "valve", "offline"),
+    }

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent.apps.dashboard.auth import COOKIE, TokenGate
 from agent.apps.dashboard.history import History
+from agent.apps.dashboard.ingest import Ingest
 from agent.apps.dashboard.live import Hub, LiveView
 from agent.core.payload import iso
 from agent.senses.registry import SENSES
@@ -52,7 +53,7 @@ class Dashboard:
 
     def __init__(
         self, prefix: str, live: LiveView, history: History, hub: Hub, bridge: MqttLink,
-        gate: TokenGate,
+        gate: TokenGate, ingest: Ingest,
     ) -> None:  # fmt: skip
         self.prefix = prefix
         self.live = live
@@ -60,6 +61,7 @@ class Dashboard:
         self.hub = hub
         self.bridge = bridge
         self.gate = gate
+        self.ingest = ingest
 
     async def index(self, request: Request) -> Response:
         """The single page; views are chosen by the URL's fragment."""
@@ -94,9 +96,12 @@ class Dashboard:
         return JSONResponse({"points": points})
 
     async def snapshot(self, request: Request) -> Response:
-        """The latest retained camera or thermal snapshot of a device."""
+        """The latest retained camera or thermal snapshot of a device.
+
+        Only looked up: a request must not add the device it names to the live view."""
         p = request.path_params
-        found = self.live.device(p["site"], p["device"]).snapshots.get(p["kind"])
+        live = self.live.devices.get((p["site"], p["device"]))
+        found = live.snapshots.get(p["kind"]) if live is not None else None
         if found is None:
             return JSONResponse({"error": "no snapshot yet"}, status_code=404)
         media_type, data, _ = found
@@ -149,6 +154,16 @@ class Dashboard:
         """Alarms per device and per type per day, over the last `days`."""
         days = number_param(request, "days", 7.0)
         return JSONResponse(self.history.stats(time.time() - days * 86400.0))
+
+    async def rejected(self, request: Request) -> Response:
+        """Inbound messages refused since the dashboard started, by topic kind and reason (the
+        labels of the agent's edge_agent_rejected_messages_total): otherwise only its log
+        would tell an operator that messages are being dropped."""
+        counts = sorted(self.ingest.rejected.items())
+        return JSONResponse({"rejected": [
+            {"topic_kind": kind, "reason": reason, "count": count}
+            for (kind, reason), count in counts
+        ]})  # fmt: skip
 
     async def events(self, request: Request) -> Response:
         """The live event stream (Server-Sent Events) every open page listens to."""
@@ -218,6 +233,7 @@ def build_app(dashboard: Dashboard) -> ASGIApp:
         Route("/api/alarms/{id}/evidence/{kind}", d.evidence),
         Route("/api/alarms/{id}/ack", d.acknowledge, methods=["POST"]),
         Route("/api/stats", d.stats),
+        Route("/api/ingest", d.rejected),
         Route("/api/events", d.events),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -19,6 +19,7 @@ from agent.sinks.mqtt.inbound import (
     DEFAULT_MAX_DEPTH,
     ERROR,
     INVALID,
+    TOO_MANY,
     AckRequest,
     RejectedMessage,
     check_size,
@@ -36,6 +37,7 @@ MAGIC_MEDIA_TYPES = (
 )
 MAX_STATUS_BYTES = 64  # `online` / `offline`
 MAX_TOPIC_PART = 128  # an alarm id or a kind taken from a topic
+LIVE_KINDS = frozenset({"status", "inspection", "snapshot", "state", "health"})  # kept in LiveView
 MODELS: dict[str, type[BaseModel]] = {
     "state": StateMessage,
     "health": HealthMessage,
@@ -55,9 +57,10 @@ def sniff_media_type(data: bytes) -> str:
 class Ingest:
     """The one place where broker messages change what the dashboard shows.
 
-    Every message is untrusted: one over its size limit, not JSON, nested too deep or not of
-    its topic's shape is refused before it changes anything, logged in one line and counted
-    in `rejected` (by topic kind and reason); the next message is handled as usual.
+    Every message is untrusted: one over its size limit, not JSON, nested too deep, not of
+    its topic's shape or naming a site or device past the live view's bounds is refused
+    before it changes anything, logged in one line and counted in `rejected` (by topic kind
+    and reason); the next message is handled as usual.
     """
 
     def __init__(
@@ -95,14 +98,18 @@ class Ingest:
             "topic": topic[:256], "reason": reason, "detail": detail}})  # fmt: skip
 
     def _route(self, info: TopicInfo, payload: bytes, now: float) -> None:
+        if info.kind in LIVE_KINDS and not self.live.admits(info.site, info.device):
+            limits = f"{self.live.max_devices} devices, {self.live.max_sites} sites"
+            raise RejectedMessage(TOO_MANY, f"a new site or device past the limits ({limits})")
         if info.kind == "status":
             check_size(payload, MAX_STATUS_BYTES)
-            self.live.site_status[info.site] = payload.decode("utf-8", "replace").strip()
+            self.live.set_status(info.site, payload.decode("utf-8", "replace").strip())
             self._changed_site(info.site)
         elif info.kind == "inspection":
-            self.live.inspections[info.site] = self._json_object(payload)
+            inspection = self._json_object(payload)
+            self.live.set_inspection(info.site, inspection)
             self.hub.publish({"type": "inspection", "site": info.site,
-                              "inspection": self.live.inspections[info.site]})  # fmt: skip
+                              "inspection": inspection})  # fmt: skip
         elif info.kind == "snapshot":
             check_size(payload, self.max_media_bytes)
             kind = str(info.part)

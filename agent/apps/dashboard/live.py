@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.config.dashboard import DashboardConfig
+
 SUBSCRIBER_BACKLOG = 256  # events a slow browser may fall behind before it is dropped
 
 
@@ -45,18 +47,46 @@ class DeviceLive:
 
 @dataclass
 class LiveView:
-    """Latest state per device and per site, as tiles for the overview."""
+    """Latest state per device and per site, as tiles for the overview.
 
+    Bounded to `max_devices` devices and `max_sites` sites: names come from topics, which
+    anyone who may publish can invent, so the writer asks `admits` before adding one.
+    """
+
+    max_devices: int = DashboardConfig().max_devices
+    max_sites: int = DashboardConfig().max_sites
     devices: dict[tuple[str, str], DeviceLive] = field(default_factory=dict)
     site_status: dict[str, str] = field(default_factory=dict)
     inspections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    known_sites: set[str] = field(default_factory=set, init=False)  # named in the three above
+
+    def admits(self, site: str, device: str | None = None) -> bool:
+        """Whether holding this site (and device) stays within the bounds; known ones always do."""
+        if (
+            device is not None
+            and (site, device) not in self.devices
+            and len(self.devices) >= self.max_devices
+        ):
+            return False
+        return site in self.known_sites or len(self.known_sites) < self.max_sites
 
     def device(self, site: str, device: str) -> DeviceLive:
-        """The device's entry, created on first sight."""
+        """The device's entry, created on first sight (ask `admits` first: this does not)."""
         key = (site, device)
         if key not in self.devices:
             self.devices[key] = DeviceLive(site, device)
+            self.known_sites.add(site)
         return self.devices[key]
+
+    def set_status(self, site: str, status: str) -> None:
+        """A site's retained `online` / `offline`."""
+        self.site_status[site] = status
+        self.known_sites.add(site)
+
+    def set_inspection(self, site: str, inspection: dict[str, Any]) -> None:
+        """A site's latest inspection round."""
+        self.inspections[site] = inspection
+        self.known_sites.add(site)
 
     def tile(self, live: DeviceLive) -> dict[str, Any]:
         """What an overview tile shows: ok / alarm / learning / degraded / offline, score and its

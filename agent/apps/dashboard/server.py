@@ -79,13 +79,13 @@ async def serve(settings: DashboardSettings, stop: asyncio.Event | None = None) 
     require_token_off_loopback(config.bind, config.token)
     prefix = settings.broker.topic_prefix
     history = History(settings.history_file, config.retention_days)
-    live, hub = LiveView(), Hub()
+    live, hub = LiveView(config.max_devices, config.max_sites), Hub()
     ingest = Ingest(prefix, live, history, hub, config.max_message_bytes, config.max_media_bytes)
     # every site under the prefix: one dashboard serves all agents that report there
     every_site = tuple(Topics(prefix, ANY).every_topic())
     bridge = MqttLink(settings.broker, None, every_site, ingest.handle)
     gate = TokenGate(config.token)
-    app = build_app(Dashboard(prefix, live, history, hub, bridge, gate))
+    app = build_app(Dashboard(prefix, live, history, hub, bridge, gate, ingest))
     server = uvicorn.Server(
         uvicorn.Config(app, host=config.bind, port=config.port, log_level="warning",
                        access_log=False, log_config=None, timeout_graceful_shutdown=2,

@@ -26,6 +26,7 @@ NOT_JSON = "not_json"  # not UTF-8, not JSON, NaN/Infinity, 1e999, a lone surrog
 INVALID = "invalid"  # JSON, but not the shape the topic carries
 UNKNOWN_ALARM = "unknown_alarm"  # an acknowledgement of an alarm the agent does not know
 UNKNOWN_DEVICE = "unknown_device"  # a request for a device the agent does not watch
+TOO_MANY = "too_many"  # would add a site or device past the dashboard's bounds
 ERROR = "error"  # the handler failed on it (a bug): logged and counted all the same
 
 DEFAULT_MAX_DEPTH = 32  # the agent's deepest payload (an alarm's evidence) nests 5 levels
