@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from agent.config.decision import SHIPPED_FUSION
-from agent.core.learned_fusion import FusionModel
 from agent.inference.loading import load_session
 from agent.inference.models import models_dir, read_manifest, sha256_of
+from agent.learning.fusion_file import read_fusion_model
 
 SHIPPED = sorted(models_dir().glob("*.onnx"))
 FUSION = models_dir() / SHIPPED_FUSION
@@ -25,7 +25,7 @@ def test_every_model_is_in_the_manifest_and_has_a_card() -> None:
 def test_the_learned_fusion_matches_manifest_and_reads() -> None:
     entry = read_manifest(models_dir())[FUSION.name]
     assert sha256_of(FUSION) == entry.sha256
-    assert FusionModel.read(FUSION).version == entry.version
+    assert read_fusion_model(FUSION).version == entry.version
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])

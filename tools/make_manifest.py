@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from agent.core.learned_fusion import FusionModel
 from agent.inference.models import MANIFEST_NAME, sha256_of
 from agent.inference.session import OnnxRuntimeSession
+from agent.learning.fusion_file import read_fusion_model
 
 FUSION_FILES = "fusion-*.json"
 
@@ -22,7 +22,7 @@ def manifest_lines(folder: Path) -> list[str]:
         path: OnnxRuntimeSession(path).metadata.get("version", "unversioned")
         for path in folder.glob("*.onnx")
     }
-    versions.update({path: FusionModel.read(path).version for path in folder.glob(FUSION_FILES)})
+    versions.update({path: read_fusion_model(path).version for path in folder.glob(FUSION_FILES)})
     return [f"{sha256_of(p)}  {versions[p]}  {p.name}" for p in sorted(versions)]
 
 

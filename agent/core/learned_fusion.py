@@ -14,7 +14,7 @@ shared `knots_decades`, never falling, so an ordinary sample brings only the sen
 
 The fused score is p = sigmoid(bias + Σ c_s) over the fresh senses, and the device alarms at
 p ≥ `threshold`. Every alarm carries each c_s. `tools/train_fusion.py` fits the terms and picks
-the threshold on development episodes; the file is read as untrusted input.
+the threshold on development episodes; agent/learning/fusion_file.py reads the file.
 """
 
 from __future__ import annotations
@@ -22,18 +22,14 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Final, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from agent.config.base import FiniteFloat, StrictModel
 from agent.core.calibration import CalibratedFusion
-from agent.jsontext import loads_bounded
 
 FORMAT: Final = "edge-agent-fusion/1"
-MAX_FILE_BYTES = 1024 * 1024
-MAX_DEPTH = 8  # the file nests 4 levels
 TINY = 1e-300  # an exceedance this small is as rare as a float can say
 MAX_LOGIT = 700.0  # exp() of more overflows a float
 
@@ -74,26 +70,6 @@ class FusionModel(StrictModel):
             if len(term.weights) != len(self.knots_decades):
                 raise ValueError(f"senses.{sense}.weights: one per knot in knots_decades")
         return self
-
-    @staticmethod
-    def read(path: Path) -> FusionModel:
-        """The file, checked (a ValueError naming the file and the field when it is not one)."""
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-        if len(data) > MAX_FILE_BYTES:
-            raise ValueError(f"{path}: a fusion model is at most {MAX_FILE_BYTES} bytes")
-        try:
-            document = loads_bounded(data, MAX_DEPTH)
-        except ValueError as exc:
-            raise ValueError(f"{path}: not JSON: {exc}") from None
-        try:
-            return FusionModel.model_validate(document)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in e['loc']) or '(file)'}: {e['msg']}"
-                for e in exc.errors()
-            )
-            raise ValueError(f"{path}: {problems}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from agent.core.learned_fusion import FusionModel, LearnedFusion
 from agent.core.samples import Modality
 from agent.inference.loading import verify_against_manifest
 from agent.inference.session import ModelError
+from agent.learning.fusion_file import read_fusion_model
 from agent.learning.store import Card, LearnedStore
 from agent.senses.registry import SENSES
 from agent.senses.scorer import Scorer
@@ -67,6 +68,6 @@ def fusion_model(fusion: FusionConfig) -> FusionModel | None:
         return None
     try:
         verify_against_manifest(fusion.model)
-        return FusionModel.read(fusion.model)
+        return read_fusion_model(fusion.model)
     except (ModelError, OSError, ValueError) as exc:
         raise ModelError(f"fusion.model: {exc}") from None

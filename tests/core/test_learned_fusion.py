@@ -13,10 +13,11 @@ import pytest
 from agent.config.decision import FusionConfig
 from agent.core.calibration import CalibratedFusion
 from agent.core.fusion import fuse
-from agent.core.learned_fusion import MAX_FILE_BYTES, FusionModel, LearnedFusion
+from agent.core.learned_fusion import FusionModel, LearnedFusion
 from agent.core.payload import modalities_view
 from agent.core.samples import Score
 from agent.inference.session import ModelError
+from agent.learning.fusion_file import MAX_FILE_BYTES, read_fusion_model
 from agent.learning.scorers import fusion_model
 
 # two senses sharing the samples evenly: each alone alarms at exceedance 1e-6
@@ -148,25 +149,25 @@ def test_a_bad_file_is_refused_naming_the_field(
 ) -> None:
     path = write(tmp_path / "fusion.json", model_document(**changes))
     with pytest.raises(ValueError, match=named):
-        FusionModel.read(path)
+        read_fusion_model(path)
 
 
 def test_a_file_that_is_not_json_or_too_large_is_refused(tmp_path: Path) -> None:
     (tmp_path / "bytes.json").write_bytes(b"\xff\xfe{")
     with pytest.raises(ValueError, match="not JSON"):
-        FusionModel.read(tmp_path / "bytes.json")
+        read_fusion_model(tmp_path / "bytes.json")
     (tmp_path / "deep.json").write_text("[" * 100_000)
     with pytest.raises(ValueError, match="nested deeper than 8"):
-        FusionModel.read(tmp_path / "deep.json")
+        read_fusion_model(tmp_path / "deep.json")
     (tmp_path / "big.json").write_text(" " * (MAX_FILE_BYTES + 1))
     with pytest.raises(ValueError, match="at most"):
-        FusionModel.read(tmp_path / "big.json")
+        read_fusion_model(tmp_path / "big.json")
 
 
 def test_the_device_refuses_a_fusion_file_its_manifest_does_not_vouch_for(tmp_path: Path) -> None:
     path = write(tmp_path / "fusion.json", model_document())
     config = FusionConfig(mode="learned", model=path)
-    assert fusion_model(config) == FusionModel.read(path)
+    assert fusion_model(config) == read_fusion_model(path)
     (tmp_path / "MANIFEST").write_text(f"{'0' * 64}  1.0.0  fusion.json\n")
     with pytest.raises(ModelError, match=r"fusion.model: .*does not match MANIFEST"):
         fusion_model(config)

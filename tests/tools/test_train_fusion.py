@@ -10,7 +10,7 @@ import numpy as np
 
 from agent.apps.evaluate.episodes.format import Episode, EpisodeSpec
 from agent.core.calibration import CalibratedFusion
-from agent.core.learned_fusion import FusionModel
+from agent.learning.fusion_file import read_fusion_model
 from tools.train_fusion import SENSE_ORDER, Recorded, chosen_threshold, fit, trained
 
 CALIBRATION = CalibratedFusion(1.0 - 1e-6, dict.fromkeys(SENSE_ORDER, 1.0))
@@ -54,5 +54,5 @@ def test_the_fit_weighs_the_sense_that_shows_faults_and_the_threshold_meets_the_
     args = argparse.Namespace(include="dev/*", data=tmp_path, l2=1e-3, version="2.0.0")
     model = trained(model, args, records, got)
     (tmp_path / "fusion.json").write_text(model.model_dump_json())
-    read = FusionModel.read(tmp_path / "fusion.json")
+    read = read_fusion_model(tmp_path / "fusion.json")
     assert read.version == "2.0.0" and read.trained["dev_detected"] == 3

@@ -1,0 +1,33 @@
+"""The learned fusion file (models/fusion-learned.json): read as untrusted input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from agent.core.learned_fusion import FusionModel
+from agent.jsontext import loads_bounded
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 8  # the file nests 4 levels
+
+
+def read_fusion_model(path: Path) -> FusionModel:
+    """The file, checked: a ValueError naming the file and the field when it is not one."""
+    with path.open("rb") as handle:
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"{path}: a fusion model is at most {MAX_FILE_BYTES} bytes")
+    try:
+        document = loads_bounded(data, MAX_DEPTH)
+    except ValueError as exc:
+        raise ValueError(f"{path}: not JSON: {exc}") from None
+    try:
+        return FusionModel.model_validate(document)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or '(file)'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ValueError(f"{path}: {problems}") from None
