@@ -13,15 +13,17 @@ import json
 import os
 import sqlite3
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import numpy as np
 import pytest
 
-from agent.config.device import DeviceConfig
+from agent.config.device import BrokerConfig, DeviceConfig
 from agent.config.loader import parse_config
 from agent.core.alarms import AlarmTransition, sequence_from
 from agent.core.samples import Sample, Score
@@ -30,11 +32,15 @@ from agent.runtime.channels import build_channels
 from agent.runtime.pipeline import DevicePipeline
 from agent.senses.schema import alarm_schema
 from agent.sinks.disk import StorageWatch, is_disk_full
+from agent.sinks.evidence.recorder import LOW_DISK_MAX_FILE_BYTES, AlarmJob, Capture, EvidenceWriter
+from agent.sinks.evidence.store import EvidenceStore
+from agent.sinks.mqtt.link import MqttLink
 from agent.sinks.mqtt.outbox import Outbox
+from agent.sinks.mqtt.publisher import Publisher
 from agent.sinks.mqtt.topics import Topics
 from tests.support.mqtt import Collector, subscribe
 from tests.support.proxy import cuttable_proxy
-from tests.support.tasks import eventually
+from tests.support.tasks import eventually, running
 from tests.support.thermal_frames import frame_with_spot, infrared_source
 
 HOT, COLD = frame_with_spot(28.0, 120.0), frame_with_spot(28.0, None)
@@ -174,6 +180,72 @@ def test_the_watch_judges_free_space_and_holds_critical_after_a_failed_write(
     assert watch.check().state == "ok"
     assert seen == ["ok", "low", "critical", "ok", "critical", "ok"]
     assert set(watch.status.files) == {"db", "db-wal", "db-shm"}
+
+
+def captures() -> list[Capture]:
+    """A camera frame of noise (a JPEG far over the low-disk cap) and two register readings
+    (a JSON document far under it)."""
+    now = time.time()
+    frame = np.random.default_rng(1).integers(0, 256, (480, 640, 3), np.uint8)
+    readings = [{"pressure": 4.2 + i / 10} for i in range(2)]
+    image = Sample("pump-01", "image", now, frame, {})
+    sensor = [Sample("pump-01", "sensor", now + i, r, {}) for i, r in enumerate(readings)]
+    return [
+        Capture(
+            "image",
+            [image],
+            Score("pump-01", "image", 0.9, "x", {"detections": []}, now, now),
+            None,
+        ),
+        Capture("sensor", sensor, Score("pump-01", "sensor", 0.9, "pressure", {}, now, now), None),
+    ]
+
+
+async def test_on_a_low_disk_only_the_large_evidence_is_left_out_until_space_returns(
+    tmp_path: Path,
+) -> None:
+    free = {"bytes": 100 * 2**20}  # between critical (64 MiB) and min (256 MiB): low
+
+    class Usage:
+        def __init__(self, _: Path) -> None:
+            self.free = free["bytes"]
+
+    watch = StorageWatch(tmp_path, None, 256 * 2**20, 64 * 2**20, usage=Usage)
+    assert watch.check().state == "low"
+    topics = Topics("edge", "plant")
+    outbox = Outbox(":memory:")
+    publisher = Publisher(MqttLink(BrokerConfig(), topics.status), outbox)  # never connected
+    store = EvidenceStore(tmp_path / "db.sqlite3", tmp_path / "evidence", 3600.0, 10**8)
+    writer = EvidenceWriter(store, publisher, topics, watch)
+    topic = topics.alarm("pump-01")
+
+    async def raised(seq: int) -> dict[str, Any]:
+        writer.submit(AlarmJob(seq, topic, {"seq": seq}, "pump-01", "a1", captures(), "raised"))
+        async with running(writer.run()):
+            assert await writer.drain(10)
+        entry = outbox.head()
+        assert entry is not None and entry.seq == seq and not entry.held
+        outbox.acknowledged(seq)
+        return dict(json.loads(entry.payload))
+
+    low = await raised(1)
+    assert low["evidence_degraded"] == "low_disk"
+    assert [f["kind"] for f in low["evidence_files"]] == ["sensor"]
+    assert low["evidence_files"][0]["size"] < LOW_DISK_MAX_FILE_BYTES
+
+    free["bytes"] = 300 * 2**20
+    assert watch.check().state == "ok"
+    full = await raised(2)
+    assert "evidence_degraded" not in full
+    sizes = {f["kind"]: f["size"] for f in full["evidence_files"]}
+    assert set(sizes) == {"image", "sensor"}
+    assert sizes["image"] > LOW_DISK_MAX_FILE_BYTES  # the frame really was over the cap
+    queued = []  # what the store kept, in order: the low-disk event's sensor file, then both
+    while (pending := store.next_publish()) is not None:
+        queued.append(pending.topic.removeprefix("edge/plant/pump-01/evidence/a1/"))
+        store.published(pending.counter)
+    assert queued == ["1/sensor", "2/image", "2/sensor"]
+    assert len(store) == 3
 
 
 @pytest.fixture
