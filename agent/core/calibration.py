@@ -217,16 +217,20 @@ class CalibratedFusion:
 
     def contributions(self, values: dict[str, float]) -> dict[str, float]:
         """Each sense's fused score were it alone: the largest one is the fused score."""
-        return {s: 1.0 - min(1.0, (1.0 - v) * self.shares.get(s, 1.0)) for s, v in values.items()}
+        return {s: 1.0 - min(1.0, w) for s, w in self._weighted(values).items()}
 
     def fused(self, values: dict[str, float]) -> tuple[float, str | None]:
         """The fused calibrated score of each sense's calibrated value, and the sense that
         drives it (None when there is none)."""
         if not values:
             return 0.0, None
-        weighted = {s: (1.0 - v) * self.shares.get(s, 1.0) for s, v in values.items()}
+        weighted = self._weighted(values)
         top = min(weighted, key=weighted.__getitem__)
         return 1.0 - min(1.0, weighted[top]), top
+
+    def _weighted(self, values: dict[str, float]) -> dict[str, float]:
+        """Each sense's exceedance times its share: the device's exceedance were it alone."""
+        return {s: (1.0 - v) * self.shares.get(s, 1.0) for s, v in values.items()}
 
     def degraded_threshold(self, alone_factor: float) -> float:
         """The threshold `alone_factor` times rarer than the device's."""

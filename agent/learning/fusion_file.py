@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from agent.config.loader import field_path
 from agent.core.learned_fusion import FusionModel
 from agent.jsontext import loads_bounded
 
@@ -27,7 +28,7 @@ def read_fusion_model(path: Path) -> FusionModel:
         return FusionModel.model_validate(document)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc']) or '(file)'}: {e['msg']}"
+            f"{field_path(tuple(e['loc']))}: {str(e['msg']).removeprefix('Value error, ')}"
             for e in exc.errors()
         )
         raise ValueError(f"{path}: {problems}") from None

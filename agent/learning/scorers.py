@@ -54,10 +54,9 @@ def calibrated_fusion(card: Card) -> CalibratedFusion:
     return CalibratedFusion.for_target(card.target_false_alarms_per_day, card.rates_hz())
 
 
-def device_rule(card: Card, learned: FusionModel | None) -> CalibratedRule:
+def device_rule(calibration: CalibratedFusion, learned: FusionModel | None) -> CalibratedRule:
     """How the device fuses its calibrated scores: the calibrated fusion, or the `learned`
     model over the senses' thresholds in it (`fusion.mode: learned`)."""
-    calibration = calibrated_fusion(card)
     return calibration if learned is None else LearnedFusion(learned, calibration)
 
 

@@ -23,7 +23,12 @@ from agent.core.fusion import Decision
 from agent.core.payload import alarm_payload, encode, state_payload
 from agent.core.samples import Modality, Sample
 from agent.learning.device import DeviceLearning, LearningProgress, finish_and_save
-from agent.learning.scorers import device_rule, fusion_model, learned_scorers
+from agent.learning.scorers import (
+    calibrated_fusion,
+    device_rule,
+    fusion_model,
+    learned_scorers,
+)
 from agent.learning.store import Card, LearnedStore, StoreError
 from agent.observe import stages as observe
 from agent.runtime.channels import Channel
@@ -199,7 +204,8 @@ class DevicePipeline:
         scorers = learned_scorers(self.config, card, store)
         for sense, scorer in scorers.items():
             self._channels[sense] = Channel(self._channels[sense].source, scorer)
-        self._calibrated = device_rule(card, self._fusion_model) if scorers else None
+        rule = device_rule(calibrated_fusion(card), self._fusion_model) if scorers else None
+        self._calibrated = rule
         self._learned_version = card.version
 
     def relearn(self, reason: str, duration_s: float | None = None) -> bool:

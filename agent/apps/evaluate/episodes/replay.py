@@ -31,10 +31,14 @@ from agent.core.alarms import AlarmTransition, sequence_from
 from agent.core.calibration import CalibratedFusion, CalibratedRule
 from agent.core.deciding import Decider
 from agent.core.fusion import Decision
-from agent.core.learned_fusion import LearnedFusion
 from agent.core.samples import Modality, Sample
 from agent.learning.device import DeviceLearning, finish_and_save
-from agent.learning.scorers import calibrated_fusion, fusion_model, learned_scorers
+from agent.learning.scorers import (
+    calibrated_fusion,
+    device_rule,
+    fusion_model,
+    learned_scorers,
+)
 from agent.learning.store import LearnedStore
 from agent.senses.registry import SENSES
 from agent.senses.scorer import Scorer
@@ -169,9 +173,7 @@ class Replay:
         self.scorers.update(scorers)
         if scorers:
             self.calibration = calibrated_fusion(saved)
-            self.rule = self.calibration
-            if self.fusion_model is not None:
-                self.rule = LearnedFusion(self.fusion_model, self.calibration)
+            self.rule = device_rule(self.calibration, self.fusion_model)
         for watch in self.watches.values():
             watch.decider.scores.clear()  # scored on the old scale
         self.learning = None
