@@ -241,3 +241,24 @@ def test_a_tampered_card_is_refused(
     bad = Learned(learned.sense, learned.samples, {**learned.params, **change}, {}, learned.files)
     with pytest.raises(ModelError, match=message):
         LearnedSensorScorer(DEVICE, config(), bad, folder)
+
+
+@pytest.mark.parametrize("seed", [5, 25])
+def test_a_short_learning_does_not_alarm_on_its_own_healthy_continuation(
+    seed: int, tmp_path: Path
+) -> None:
+    """The fewest windows learning accepts, of white noise polled at 50 Hz: the windows overlap
+    and the medians run over 15 of them, so the calibration's top tenth is a single excursion
+    or two, too few to measure a tail by. The tails are floored by their body (HealthyTail.fit's
+    `body_floor`), so a healthy continuation stays under a threshold of one false alarm a day.
+    (Seeds whose excursions made unfloored tails alarm within seconds of healthy data: 25 the
+    forest's, 5 the distance's, then fitted on the second half only.)"""
+    rng = np.random.default_rng(seed)
+    level, noise = np.array([40.0, 55.0, 12.0]), np.array([0.4, 0.2, 0.1])
+    cfg = ModbusConfig(registers=config().registers, poll_hz=50.0, window=8)
+    rows = MIN_WINDOWS + 2 * (8 - 1)  # the fewest learning accepts
+    learned = learn(level + rng.normal(0.0, noise, (rows, 3)), cfg).finish()
+    scorer = LearnedSensorScorer(DEVICE, cfg, learned, write_files(learned, tmp_path))
+    continuation = samples(level + rng.normal(0.0, noise, (500, 3)))
+    scores = [s.value for s in map(scorer.score, continuation) if s is not None]
+    assert max(scores) < threshold_for(1.0, 50.0 * 86_400.0)

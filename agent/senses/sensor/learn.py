@@ -9,9 +9,12 @@ value outside a register's low/high is a Score of 1.0 with HARD_LIMIT, and a rea
    shipped model does at a new site), so registers of any scale weigh alike in float32;
 2. splits them in time: the forest is fitted on the windows of the first FIT_SHARE of the
    samples, and the windows of the rest, which share no sample with those, are scored
-   through the exported ONNX model to fit the HealthyTail. Windows the forest was fitted on
-   score as more normal than new healthy ones would, so calibrating on them would be
-   optimistic; the later part also carries whatever slow drift the learning period held;
+   through the exported ONNX model to fit the forest's HealthyTail. Windows the forest was
+   fitted on score as more normal than new healthy ones would, so calibrating on them would
+   be optimistic; the later part also carries whatever slow drift the learning period held.
+   The distance owes nothing to the forest: its tail is fitted on the windows of both parts.
+   Both tails are floored by their body: medians of overlapping windows make the top tenth
+   one or two excursions, too few to measure a tail by;
 3. hands back the forest as ONNX (Learned.files) and the window chain, the calibration and
    the decision median as JSON (Learned.params, see agent/senses/sensor/learned.py).
 """
@@ -139,12 +142,18 @@ class SensorLearner:
             scale=scale.tolist(),
         )
         split = round(FIT_SHARE * len(values))
-        onnx_bytes = fit_forest(all_window_features(chain, values[:split]))
+        fitted = all_window_features(chain, values[:split])
+        onnx_bytes = fit_forest(fitted)
         calibration = all_window_features(chain, values[split:])
         medians = trailing_median(-forest_decisions(onnx_bytes, calibration), DECISION_MEDIAN)
         medians = medians[DECISION_MEDIAN - 1 :]
-        shifts = trailing_median(distance(calibration), DECISION_MEDIAN)[DECISION_MEDIAN - 1 :]
-        tail = HealthyTail.fit(medians)
+        shifts = np.concatenate(
+            [
+                trailing_median(distance(part), DECISION_MEDIAN)[DECISION_MEDIAN - 1 :]
+                for part in (fitted, calibration)
+            ]
+        )
+        tail = HealthyTail.fit(medians, body_floor=True)
         params = LearnedForest(
             **chain.model_dump(),
             decision_median=DECISION_MEDIAN,
