@@ -35,7 +35,7 @@ from agent.sinks.disk import StorageWatch, is_disk_full
 from agent.sinks.evidence.recorder import LOW_DISK_MAX_FILE_BYTES, AlarmJob, Capture, EvidenceWriter
 from agent.sinks.evidence.store import EvidenceStore
 from agent.sinks.mqtt.link import MqttLink
-from agent.sinks.mqtt.outbox import Outbox
+from agent.sinks.mqtt.outbox import AlarmKey, Outbox
 from agent.sinks.mqtt.publisher import Publisher
 from agent.sinks.mqtt.topics import Topics
 from tests.support.mqtt import Collector, subscribe
@@ -369,3 +369,100 @@ async def test_on_a_full_disk_the_agent_goes_on_and_loses_nothing(
     later = [a for a in alarms(seen) if a["seq"] > last and a["event"] == "raised"]
     assert later and all("evidence_degraded" not in a for a in later), later
     assert json.loads(json.dumps(later[0]))["evidence_files"]
+
+
+async def test_an_agent_started_on_a_full_disk_runs_and_writes_down_once_space_returns(
+    tmp_path: Path, small_disk: Path, broker: tuple[str, int], topic_prefix: str
+) -> None:
+    """A restart on a disk already full (systemd restarts the agent; the disk stays full):
+    the outbox and the evidence index cannot even be opened. The previous run's undelivered
+    events are read from the file and published, numbering goes on after them, alarms flow
+    with their evidence flagged, and once space returns everything is written down and the
+    evidence comes back."""
+    topic = f"{topic_prefix}/plant/pump-00/note"
+    previous = Outbox(small_disk / "outbox.sqlite3")
+    for seq in (1, 2):
+        previous.add(seq, topic, json.dumps({"seq": seq}).encode())
+    previous.close()
+    camera = infrared_source(tmp_path / "ir", [HOT] * 4 + [COLD] * 4, fps=8)
+    filler = fill(small_disk)
+    config = parse_config({
+        "site": "plant",
+        "broker": {"host": broker[0], "port": broker[1], "topic_prefix": topic_prefix},
+        "inspection": {"enabled": False},
+        "storage": {"dir": str(small_disk), "min_free_mb": 0.3, "critical_free_mb": 0.1,
+                    "check_interval_s": 0.2},
+        "devices": [{
+            "id": "pump-01",
+            "sources": {"infrared": camera},
+            "fusion": {"weights": {"temperature": 1.0}},
+            "alarm": {"min_hold_s": 0, "update_interval_s": 3600},
+        }],
+    })  # fmt: skip
+    async with subscribe(*broker, f"{topic_prefix}/#") as seen:
+        agent = Agent(config)
+        assert agent.outbox.last_seq() == 2 and len(agent.outbox) == 2
+        stop = asyncio.Event()
+        task = asyncio.create_task(agent.run(stop))
+        try:
+            await seen.wait_for(lambda c: len(alarms(c)) >= 3, 30)
+            assert [e["seq"] for e in seen.json("/pump-00/note")] == [1, 2]
+            raised = [a for a in alarms(seen) if a["event"] == "raised"]
+            assert raised and all(a.get("evidence_degraded") == "disk_full" for a in raised)
+            assert min(a["seq"] for a in alarms(seen)) == 3
+            assert agent.storage.state == "critical"
+
+            filler.unlink()
+            await eventually(lambda: agent.outbox.in_memory == 0, 10)
+            assert agent.storage.state == "ok"
+            last = agent.outbox.last_seq()
+            await seen.wait_for(
+                lambda c: any(a.get("evidence_files") for a in alarms(c) if a["seq"] > last), 30
+            )
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+    stored = sqlite3.connect(small_disk / "outbox.sqlite3")
+    assert stored.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()[0] > last
+    stored.close()
+    seqs = list(dict.fromkeys(a["seq"] for a in alarms(seen)))
+    assert seqs == list(range(3, max(seqs) + 1))
+
+
+def test_an_outbox_opened_on_a_full_disk_reads_the_file_and_writes_it_once_space_returns(
+    small_disk: Path,
+) -> None:
+    path = small_disk / "outbox.sqlite3"
+    previous = Outbox(path)
+    previous.add(1, "t/alarm", b'{"seq": 1}', alarm=AlarmKey("pump-01", "a1", "raised"))
+    previous.add(2, "t/alarm", b'{"seq": 2}', held=True)  # its render died with that run
+    previous.close()
+    filler = fill(small_disk)
+
+    outbox = Outbox(path)
+    assert outbox.last_seq() == 2 and len(outbox) == 2
+    assert set(outbox.open_alarms()) == {"pump-01"}
+    outbox.acknowledged(1)
+    head = outbox.head()
+    assert head is not None and (head.seq, head.held) == (2, False)
+    outbox.add(3, "t/alarm", b'{"seq": 3}')
+    assert not outbox.retry() and outbox.in_memory == 2  # the deletion of 1, event 3
+
+    filler.unlink()
+    assert outbox.retry() and outbox.in_memory == 0
+    outbox.close()
+    stored = sqlite3.connect(path)
+    assert stored.execute("SELECT seq, held FROM outbox ORDER BY seq").fetchall() == [
+        (2, 0),
+        (3, 0),
+    ]
+    stored.close()
+
+
+def test_an_outbox_that_cannot_be_opened_at_all_starts_empty_in_memory(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    outbox = Outbox(tmp_path / "file" / "outbox.sqlite3")  # its folder cannot be made
+    assert outbox.last_seq() == 0 and len(outbox) == 0
+    outbox.add(1, "t", b"{}")
+    head = outbox.head()
+    assert head is not None and head.seq == 1 and outbox.in_memory == 1

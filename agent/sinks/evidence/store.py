@@ -16,6 +16,7 @@ never reorders deletion nor lets the disk cap be exceeded.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 import uuid
@@ -106,11 +107,44 @@ class EvidenceStore:
         self.retention_s = retention_s
         self.max_bytes = max_bytes
         self.clock = clock
-        folder.mkdir(parents=True, exist_ok=True)
+        self._database = database
         self._lock = threading.Lock()
-        self._db = connect_durable(database)
-        self._db.executescript(SCHEMA)
+        self._closed_by: str | None = None  # why the index is not open for writing, if it is not
+        try:
+            self._db = self._open()
+        except (sqlite3.Error, OSError) as exc:  # a disk full already, most likely
+            self._closed_by = str(exc)
+            self._db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            self._db.executescript(SCHEMA)
+            log.error(
+                "evidence index cannot be opened, no evidence is stored until it can",
+                extra={"fields": {"path": str(database), "error": self._closed_by}},
+            )
         self._queued = self.pending_publishes() > 0  # a previous run's queue, from the database
+
+    def _open(self) -> sqlite3.Connection:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        db = connect_durable(self._database)
+        try:
+            db.executescript(SCHEMA)
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
+    def _writable(self) -> None:
+        """Open the index for writing now if it could not be before (space came back);
+        the reason it still cannot be, as the error a write would have met."""
+        if self._closed_by is None:
+            return
+        try:
+            db = self._open()
+        except (sqlite3.Error, OSError) as exc:
+            raise sqlite3.OperationalError(f"evidence index not open: {exc}") from exc
+        with self._lock:
+            self._db.close()
+            self._db, self._closed_by = db, None
+        log.info("evidence index open", extra={"fields": {"path": str(self._database)}})
 
     @property
     def queued(self) -> bool:
@@ -132,6 +166,7 @@ class EvidenceStore:
         data: bytes,
     ) -> StoredEvidence:
         """Write a file (atomically: temp file, then rename) and index it, not yet published."""
+        self._writable()
         evidence_id = uuid.uuid4().hex
         relative = Path(device) / f"{evidence_id}{extension}"
         path = self.folder / relative

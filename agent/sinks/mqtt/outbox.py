@@ -23,6 +23,7 @@ restores from it the alarms a previous run left open (`open_alarms`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -97,13 +98,22 @@ class Outbox:
     """
 
     def __init__(self, path: Path | str, on_full: Callable[[str], None] | None = None) -> None:
-        self._db = connect_durable(path)
-        self._db.executescript(SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
-        if "held" not in columns:  # an outbox written before events could be held
-            self._db.execute("ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
-        self._db.execute("UPDATE outbox SET held = 0")
+        self._path = path
         self.on_full = on_full
+        self._writable = True
+        try:
+            self._db = _open_writable(path)
+        except (sqlite3.Error, OSError) as exc:  # a disk full already, most likely
+            self._writable = False
+            self._db = _open_read_only(path)
+            log.error(
+                "outbox database cannot be opened for writing, events kept in memory until it can",
+                extra={
+                    "fields": {"path": str(path), "error": str(exc), "disk_full": is_disk_full(exc)}
+                },
+            )
+            if is_disk_full(exc) and on_full is not None:
+                on_full("outbox")
         self._memory: list[OutboxEntry] = []  # not yet stored, oldest first
         self._changes: dict[int, OutboxEntry] = {}  # stored events changed in memory only
         self._acked: set[int] = set()  # stored events acknowledged, their deletion pending
@@ -192,6 +202,8 @@ class Outbox:
 
     def retry(self) -> bool:
         """Write what waits in memory, oldest first; True when nothing waits any more."""
+        if not self._writable and not self._reopen():
+            return False
         for seq in sorted(self._acked):
             if not self._write(self._delete, seq):
                 return False
@@ -243,8 +255,22 @@ class Outbox:
             else OutboxEntry(row[0], row[1], bytes(row[2]), row[3], bool(row[4]))
         )
 
+    def _reopen(self) -> bool:
+        """Open the database for writing at last (space came back); True when it is."""
+        try:
+            db = _open_writable(self._path)
+        except (sqlite3.Error, OSError):
+            return False
+        self._db.close()
+        self._db, self._writable = db, True
+        self._last_seq = max(self._last_seq, self._stored_last_seq())
+        log.info("outbox database open for writing", extra={"fields": {"path": str(self._path)}})
+        return True
+
     def _write(self, write: Callable[[object], None], item: object) -> bool:
         """Run one write; False (logged once, reported) when the database refuses it."""
+        if not self._writable:
+            return False
         try:
             write(item)
         except (sqlite3.Error, OSError) as exc:
@@ -294,3 +320,49 @@ class Outbox:
 
     def _delete(self, item: object) -> None:
         self._db.execute("DELETE FROM outbox WHERE seq = ?", (item,))
+
+
+def _open_writable(path: Path | str) -> sqlite3.Connection:
+    """The outbox's database, its tables made or brought up to date."""
+    db = connect_durable(path)
+    try:
+        db.executescript(SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+        if "held" not in columns:  # an outbox written before events could be held
+            db.execute("ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
+        db.execute("UPDATE outbox SET held = 0")
+    except sqlite3.Error:
+        db.close()
+        raise
+    return db
+
+
+def _open_read_only(path: Path | str) -> sqlite3.Connection:
+    """A copy in memory of what a previous run stored, read where the file cannot be written
+    (a full disk cannot even take SQLite's shared-memory file), so its events are published
+    and its numbering goes on; empty when there is no file or it cannot be read.
+
+    The file is read immutable: a write-ahead log a crash left behind is not read.
+    """
+    db = sqlite3.connect("file::memory:", uri=True, isolation_level=None, check_same_thread=False)
+    db.executescript(SCHEMA)
+    if str(path) == ":memory:" or not Path(path).is_file() or Path(path).stat().st_size == 0:
+        return db
+    try:
+        db.execute(
+            "ATTACH DATABASE ? AS old", (f"{Path(path).resolve().as_uri()}?mode=ro&immutable=1",)
+        )
+        with db:
+            db.execute("BEGIN")
+            db.execute("INSERT INTO outbox SELECT seq, topic, payload, attempts, 0 FROM old.outbox")
+            db.execute("INSERT INTO meta SELECT key, value FROM old.meta")
+            db.execute(
+                "INSERT INTO alarms SELECT device, alarm_id, event, seq, payload FROM old.alarms"
+            )
+    except sqlite3.Error as exc:
+        log.error("outbox database unreadable, a previous run's events are not restored",
+                  extra={"fields": {"path": str(path), "error": str(exc)}})  # fmt: skip
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("DETACH DATABASE old")
+    return db
