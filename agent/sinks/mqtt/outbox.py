@@ -342,7 +342,8 @@ def _open_read_only(path: Path | str) -> sqlite3.Connection:
     (a full disk cannot even take SQLite's shared-memory file), so its events are published
     and its numbering goes on; empty when there is no file or it cannot be read.
 
-    The file is read immutable: a write-ahead log a crash left behind is not read.
+    The file is read immutable: a write-ahead log a crash left behind is not read. At most
+    MEMORY_EVENTS events are read (the oldest); the rest wait in the file until it opens.
     """
     db = sqlite3.connect("file::memory:", uri=True, isolation_level=None, check_same_thread=False)
     db.executescript(SCHEMA)
@@ -354,7 +355,11 @@ def _open_read_only(path: Path | str) -> sqlite3.Connection:
         )
         with db:
             db.execute("BEGIN")
-            db.execute("INSERT INTO outbox SELECT seq, topic, payload, attempts, 0 FROM old.outbox")
+            db.execute(
+                "INSERT INTO outbox SELECT seq, topic, payload, attempts, 0 FROM old.outbox"
+                " ORDER BY seq LIMIT ?",
+                (MEMORY_EVENTS,),
+            )
             db.execute("INSERT INTO meta SELECT key, value FROM old.meta")
             db.execute(
                 "INSERT INTO alarms SELECT device, alarm_id, event, seq, payload FROM old.alarms"
