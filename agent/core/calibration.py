@@ -166,12 +166,13 @@ class CalibratedRule(Protocol):
         """The fused score at which the device alarms."""
         ...
 
-    def fused(self, values: dict[str, float]) -> tuple[float, str | None]:
-        """The fused score and the sense that drives it (None without senses)."""
-        ...
-
     def contributions(self, values: dict[str, float]) -> dict[str, float]:
         """Each sense's part in the fused score, as its alarm shows it."""
+        ...
+
+    def combine(self, contributions: dict[str, float]) -> tuple[float, str | None]:
+        """The fused score of these contributions, and the sense that drives it (None
+        without senses)."""
         ...
 
     def degraded_threshold(self, alone_factor: float) -> float:
@@ -219,14 +220,17 @@ class CalibratedFusion:
         """Each sense's fused score were it alone: the largest one is the fused score."""
         return {s: 1.0 - min(1.0, w) for s, w in self._weighted(values).items()}
 
+    def combine(self, contributions: dict[str, float]) -> tuple[float, str | None]:
+        """The largest contribution and its sense (None when there is none)."""
+        if not contributions:
+            return 0.0, None
+        top = max(contributions, key=contributions.__getitem__)
+        return contributions[top], top
+
     def fused(self, values: dict[str, float]) -> tuple[float, str | None]:
         """The fused calibrated score of each sense's calibrated value, and the sense that
         drives it (None when there is none)."""
-        if not values:
-            return 0.0, None
-        weighted = self._weighted(values)
-        top = min(weighted, key=weighted.__getitem__)
-        return 1.0 - min(1.0, weighted[top]), top
+        return self.combine(self.contributions(values))
 
     def _weighted(self, values: dict[str, float]) -> dict[str, float]:
         """Each sense's exceedance times its share: the device's exceedance were it alone."""

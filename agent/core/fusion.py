@@ -119,8 +119,8 @@ def fuse(
     top: Modality | None = None
     if calibrated is not None:
         values = {m: fresh[m].value for m in present}
-        fused, top = calibrated.fused(values)
         contributions = calibrated.contributions(values)
+        fused, top = calibrated.combine(contributions)
         threshold = calibrated.threshold
     elif fresh:
         top = max(contributions, key=contributions.__getitem__)

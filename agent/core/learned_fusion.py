@@ -108,14 +108,18 @@ class LearnedFusion:
         """Each fresh sense's term in the fused logit."""
         return {sense: self.contribution(sense, value) for sense, value in values.items()}
 
-    def fused(self, values: dict[str, float]) -> tuple[float, str | None]:
-        """The fused score and the sense whose evidence weighs most (None without senses)."""
-        if not values:
+    def combine(self, contributions: dict[str, float]) -> tuple[float, str | None]:
+        """The probability of the summed logit, and the sense whose term weighs most (None
+        without senses)."""
+        if not contributions:
             return 0.0, None
-        contributions = self.contributions(values)
         logit = self.model.bias + sum(contributions.values())
         top = max(contributions, key=contributions.__getitem__)
         return 1.0 / (1.0 + math.exp(-min(max(logit, -MAX_LOGIT), MAX_LOGIT))), top
+
+    def fused(self, values: dict[str, float]) -> tuple[float, str | None]:
+        """The fused score and the sense whose evidence weighs most (None without senses)."""
+        return self.combine(self.contributions(values))
 
     def degraded_threshold(self, alone_factor: float) -> float:
         """The threshold whose odds are `alone_factor` times the usual one's."""
