@@ -98,10 +98,12 @@ def calibration_batches(folder: Path | None, shape: list[int], limit: int) -> It
     return (preparer.prepare(frame)[0] for frame in frames if frame is not None)
 
 
-def _calibrator(trt: ModuleType, cudart: ModuleType, batches: Iterator[np.ndarray], cache: Path):
+def _calibrator(
+    trt: ModuleType, cudart: ModuleType, batches: Iterator[np.ndarray], cache: Path
+) -> Any:
     """An entropy calibrator that feeds `batches` and keeps its table in `cache`."""
 
-    class Calibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[misc, name-defined]
+    class Calibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[name-defined]
         def __init__(self) -> None:
             trt.IInt8EntropyCalibrator2.__init__(self)
             self.device: int | None = None

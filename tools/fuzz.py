@@ -761,6 +761,11 @@ def fuzz_config(cases: int, seed: int) -> Result:
 # modbus
 
 
+def answering(reply: Any) -> Callable[[str, int, int], Any]:
+    """A FakeClient's answer to every read: `reply`."""
+    return lambda kind, address, count: reply
+
+
 class FakeClient:
     """A pymodbus client stand-in: every read returns (or raises) what the case chose."""
 
@@ -844,7 +849,8 @@ def modbus_reply(rng: random.Random, kind: str, count: int) -> tuple[str, Any]:
         return "length", classes[kind](registers=words(n))
     if roll < 0.62:
         bad = [rng.choice((-1, 0x10000, 2**40, -(2**63))) for _ in range(count)]
-        return "range", classes[kind](registers=bad) if not bits else classes[kind](bits=bad)
+        hostile: Any = bad  # words and bits out of range, as a broken device might send
+        return "range", classes[kind](bits=hostile) if bits else classes[kind](registers=hostile)
     if roll < 0.72:
         code = rng.choice((1, 2, 3, 4, 6, 10, 11, 0, 255, rng.randint(0, 255)))
         return "exception", ExceptionResponse(classes[kind].function_code, code)
@@ -890,7 +896,7 @@ def fuzz_modbus(cases: int, seed: int) -> Result:
                 source = ModbusSource("fuzz", config)
                 for block in source._blocks:
                     how, reply = modbus_reply(rng, block.kind, block.count)
-                    client.reply = lambda kind, address, count, reply=reply: reply
+                    client.reply = answering(reply)
                     result.outcomes[how] += 1
                     shown = (how, block, getattr(reply, "registers", None),
                              getattr(reply, "bits", None), reply)  # fmt: skip

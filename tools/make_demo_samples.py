@@ -43,16 +43,24 @@ SKAB_FILES = {"pump-01": "other/9.csv", "motor-02": "anomaly-free/anomaly-free.c
 
 def clean_frame(defects: Path, stem: str) -> np.ndarray:
     """The largest box-free square of a held-out image, scaled to FRAME: steel without defects."""
-    image = cv2.imread(str(defects / "images" / "val" / f"{stem}.jpg"))
+    image = read_image(defects / "images" / "val" / f"{stem}.jpg")
     rows = np.loadtxt(defects / "labels" / "val" / f"{stem}.txt", ndmin=2)
-    busy = np.zeros(image.shape[:2], bool)
+    busy = np.zeros(image.shape[:2], dtype=np.bool_)
     for _, cx, cy, w, h in rows:
         x1, y1 = int((cx - w / 2) * FRAME) - 4, int((cy - h / 2) * FRAME) - 4
         x2, y2 = int((cx + w / 2) * FRAME) + 4, int((cy + h / 2) * FRAME) + 4
         busy[max(0, y1) : y2, max(0, x1) : x2] = True
     side, corner = largest_free_square(~busy)
     x, y = corner
-    return cv2.resize(image[y : y + side, x : x + side], (FRAME, FRAME), cv2.INTER_CUBIC)
+    return cv2.resize(image[y : y + side, x : x + side], (FRAME, FRAME))
+
+
+def read_image(path: Path) -> np.ndarray:
+    """The image at `path`; a missing or unreadable one stops the tool, naming it."""
+    image = cv2.imread(str(path))
+    if image is None:
+        raise SystemExit(f"{path}: not a readable image")
+    return np.asarray(image)
 
 
 def largest_free_square(free: np.ndarray) -> tuple[int, tuple[int, int]]:
@@ -78,7 +86,7 @@ def write_video(path: Path, frames: list[np.ndarray]) -> None:
 
 def videos(defects: Path, out: dict[str, Path]) -> None:
     clean = [clean_frame(defects, s) for s in CLEAN_SOURCES]
-    faulty = [cv2.imread(str(defects / "images" / "val" / f"{s}.jpg")) for s in DEFECT_SOURCES]
+    faulty = [read_image(defects / "images" / "val" / f"{s}.jpg") for s in DEFECT_SOURCES]
     per_image = VIDEO_FPS * 2  # each picture stays 2 s, like a strip passing slowly
     healthy = [clean[(i // per_image) % len(clean)] for i in range(DEMO_S * VIDEO_FPS)]
     fault_frame = FAULT_AT_S * VIDEO_FPS

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -33,7 +35,7 @@ SETTINGS = {  # name: (conf_thres, iou_thres, max_det)
 }
 
 
-def ultralytics_nms() -> object:
+def ultralytics_nms() -> Callable[..., list[Any]]:
     """`non_max_suppression` from wherever this Ultralytics version keeps it."""
     try:
         from ultralytics.utils.nms import non_max_suppression
@@ -59,6 +61,8 @@ def main() -> None:
     images = sorted(args.images.rglob("*.jpg"))
     for index, path in enumerate(images):
         frame = cv2.imread(str(path))
+        if frame is None:
+            raise SystemExit(f"{path}: not a readable image")
         tensor, _ = preparer.prepare(frame)
         raw = session.run({session.input_names[0]: tensor})[0]
         arrays[f"raw_{index}"] = raw
@@ -69,7 +73,7 @@ def main() -> None:
     arrays["settings"] = np.array([[*SETTINGS[name]] for name in SETTINGS], dtype=np.float64)
     arrays["setting_names"] = np.array(list(SETTINGS))
     arrays["ultralytics_version"] = np.array(importlib.metadata.version("ultralytics"))
-    np.savez_compressed(args.out, **arrays)
+    np.savez_compressed(args.out, **cast("dict[str, Any]", arrays))
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes, {len(images)} images)")
 
 

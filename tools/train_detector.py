@@ -4,7 +4,7 @@ Needs the `train` extra (torch, ultralytics). No pretrained weights are download
 starts from the yolov8n.yaml architecture. Validation is off during training so the val
 split stays unseen until the final evaluation (the last checkpoint is the one exported).
 
-    python tools/train_detector.py --data ../shared/data/defects --hours 1.75 --imgsz 192
+    python -m tools.train_detector --data ../shared/data/defects --hours 1.75 --imgsz 192
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 import yaml
-from stamp_model import stamp
+
+from tools.stamp_model import stamp
 
 
 def absolute_data_yaml(data_dir: Path, out_dir: Path) -> Path:
@@ -81,7 +82,7 @@ def main() -> None:
     shutil.copyfile(onnx_path, args.model_out)
     stamp(args.model_out, name=args.model_out.stem, version=args.version)
     report = {
-        "command": " ".join(["python", "tools/train_detector.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "-m", "tools.train_detector", *sys.argv[1:]]),
         "train_wall_s": round(trained_s, 1),
         "epochs_done": len((args.out / "train" / "results.csv").read_text().splitlines()) - 1,
         "imgsz": args.imgsz,

@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from scipy.optimize import minimize
@@ -76,7 +76,7 @@ def record(episode: Episode, models: Path, channels: list[str] | None) -> dict[s
     return {
         "t_s": np.asarray(times, dtype=np.float64),
         "values": np.asarray(values, dtype=np.float64).reshape(-1, len(SENSE_ORDER)),
-        "threshold": np.float64(last.threshold if last else math.nan),
+        "threshold": np.array(last.threshold if last else math.nan, dtype=np.float64),
         "shares": np.asarray(
             [last.shares.get(s, 1.0) if last else math.nan for s in SENSE_ORDER], dtype=np.float64
         ),
@@ -94,7 +94,7 @@ def cached_records(episodes: list[Episode], cache: Path) -> dict[str, dict[str, 
         path = cache / (episode.name.replace("/", "__") + ".npz")
         if not path.is_file():
             taken = record(episode, models, channels)
-            np.savez(path.with_suffix(".part.npz"), **taken)
+            np.savez(path.with_suffix(".part.npz"), **cast("dict[str, Any]", taken))
             path.with_suffix(".part.npz").replace(path)
         with np.load(path) as saved:
             records[episode.name] = {key: saved[key] for key in saved.files}
@@ -197,7 +197,7 @@ def fused_scores(rec: Recorded, rule: CalibratedRule) -> np.ndarray:
         {s: float(v) for s, v in zip(SENSE_ORDER, row, strict=True) if math.isfinite(v)}
         for row in rec.values
     ]
-    return np.array([rule.fused(values)[0] for values in fresh])
+    return np.array([rule.combine(rule.contributions(values))[0] for values in fresh])
 
 
 def replayed_alarms(

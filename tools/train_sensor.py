@@ -16,7 +16,7 @@ threshold is a quantile of the TRAINING windows' scores, never fitted to test ro
 files' test parts are touched only by the final `agent.apps.evaluate.sensor.evaluate` run, which
 the report splits into development and held-out files.
 
-    python tools/train_sensor.py --data ../shared/data/skab
+    python -m tools.train_sensor --data ../shared/data/skab
 """
 
 from __future__ import annotations
@@ -34,11 +34,9 @@ from typing import Any
 import numpy as np
 import onnx
 import sklearn
-from make_manifest import write_manifest
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import IsolationForest
-from stamp_model import stamp
 
 from agent.apps.evaluate.sensor import (
     TRAIN_ROWS,
@@ -60,6 +58,8 @@ from agent.senses.sensor.preprocess import (
     trailing_median,
     window_features,
 )
+from tools.make_manifest import write_manifest
+from tools.stamp_model import stamp
 
 NAME = "sensor-iforest"
 VERSION = "1.1.0"
@@ -286,7 +286,7 @@ def main() -> None:
     result = evaluate(args.data, args.model_out)
     held_out = [n for n in result["per_file"] if n not in dev]
     report = {
-        "command": " ".join(["python", "tools/train_sensor.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "-m", "tools.train_sensor", *sys.argv[1:]]),
         "train_wall_s": round(trained_s, 1),
         "sklearn": sklearn.__version__,
         "model_bytes": args.model_out.stat().st_size,

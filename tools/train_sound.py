@@ -323,9 +323,16 @@ class ValidationHook:
         metrics = score(logits, self.labels, self.classes)
         return {
             "val_loss": float(loss),
-            "val_macro_f1": metrics["macro_f1"],
-            "val_accuracy": metrics["accuracy"],
+            "val_macro_f1": as_float(metrics["macro_f1"]),
+            "val_accuracy": as_float(metrics["accuracy"]),
         }
+
+
+def as_float(value: object) -> float:
+    """A metric the evaluator reports as a number."""
+    if not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
 
 
 def score(logits: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict[str, object]:
