@@ -1,9 +1,9 @@
 """The dashboard in headless Chromium, fed by `edge-agent demo` through a real broker.
 
-The page is opened before the demo starts, so everything it shows arrives live: the
-devices' tiles, then pump-01's alarm (without a reload), the evidence the agent published
-for it (annotated frame, thermal image, sensor window), and the acknowledgement an operator
-sends, which the test sees on the broker.
+The page is opened before the demo starts, so everything it shows arrives live: a message
+the dashboard refused (in the header), the devices' tiles, then pump-01's alarm (without a
+reload), the evidence the agent published for it (annotated frame, thermal image, sensor
+window), and the acknowledgement an operator sends, which the test sees on the broker.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 from playwright.async_api import Page, async_playwright
 
@@ -84,6 +85,12 @@ async def test_operator_sees_devices_alarm_evidence_and_acknowledges(
         await page.goto(dash.url + "/")
         await page.wait_for_selector("#link.up", timeout=15_000)  # the live stream is open
         await page.evaluate("window.loadedOnce = true")  # gone if the page ever reloads
+        assert await page.is_hidden("#refused")  # nothing refused yet
+        async with aiomqtt.Client("127.0.0.1", port) as client:
+            await client.publish(f"{PREFIX}/demo-plant/pump-99/state", b"not json", qos=1)
+        await page.wait_for_selector("#refused:not([hidden])", timeout=15_000)
+        assert await page.inner_text("#refused") == "1 message refused"
+        assert await page.get_attribute("#refused", "title") == "state: not_json × 1"
 
         async with demo(port, tmp_path) as agent:
             for device in DEVICES:

@@ -1,11 +1,12 @@
 // Routing between views and the one live event stream (Server-Sent Events) they all share.
-import { bus, loadSenses } from "./util.js";
+import { bus, getJSON, loadSenses } from "./util.js";
 import { showOverview } from "./overview.js";
 import { showDevice } from "./device.js";
 import { showAlarms } from "./alarms.js";
 import { showStats } from "./stats.js";
 
 const view = document.getElementById("view");
+const REFUSED_POLL_MS = 5000;
 let leave = () => {};
 
 function route() {
@@ -40,6 +41,21 @@ function connect() {
   };
 }
 
+// Messages the dashboard refused (malformed, oversized…) show in the header, or the
+// only sign of a publisher sending bad data would be the dashboard's log.
+async function showRefused() {
+  const badge = document.getElementById("refused");
+  try {
+    const { rejected } = await getJSON("/api/ingest");
+    const total = rejected.reduce((sum, r) => sum + r.count, 0);
+    badge.hidden = total === 0;
+    badge.textContent = `${total} message${total === 1 ? "" : "s"} refused`;
+    badge.title = rejected.map((r) => `${r.topic_kind}: ${r.reason} × ${r.count}`).join("\n");
+  } catch {
+    // the next poll tries again; the link badge already says when the server is away
+  }
+}
+
 function tick() {
   document.getElementById("clock").textContent = new Date().toLocaleTimeString();
 }
@@ -50,3 +66,5 @@ connect();
 route();
 tick();
 setInterval(tick, 1000);
+showRefused();
+setInterval(showRefused, REFUSED_POLL_MS);
