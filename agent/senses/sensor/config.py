@@ -50,7 +50,7 @@ class RegisterConfig(StrictModel):
 
 
 class SensorAnomalyConfig(StrictModel):
-    """Isolation Forest over window features, exported with skl2onnx."""
+    """Isolation Forest over window features, exported to ONNX (tools/train_sensor.py)."""
 
     model: ReadableFile
     backend: Backend = "auto"

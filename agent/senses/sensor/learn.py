@@ -35,6 +35,7 @@ from agent.core.samples import Sample, Score
 from agent.inference.loading import load_session
 from agent.senses.learning import HARD_LIMIT, Learned, LearningRefused
 from agent.senses.sensor.config import SENSE, ModbusConfig
+from agent.senses.sensor.forest_onnx import isolation_forest_onnx
 from agent.senses.sensor.learned import LearnedForest, WindowChain, distance
 from agent.senses.sensor.limits import breaches, readings, sample_values
 from agent.senses.sensor.preprocess import baseline_stats, trailing_median
@@ -47,7 +48,6 @@ STATS = ("mean",)  # per register: the mean of the smoothed window (see models/s
 DECISION_MEDIAN = 15  # the score is the median raw score of the last 15 windows
 TREES = 100
 SEED = 0
-OPSETS = {"": 17, "ai.onnx.ml": 3}  # what the shipped sensor model is exported with
 MODEL_FILE = "sensor-learned.onnx"
 
 
@@ -181,19 +181,13 @@ def all_window_features(chain: WindowChain, values: np.ndarray) -> np.ndarray:
 
 
 def fit_forest(features: np.ndarray) -> bytes:
-    """An Isolation Forest fitted on healthy windows, as ONNX: outputs `label` and `scores`
-    (sklearn's decision function), as the shipped sensor model."""
-    # imported here: scikit-learn and skl2onnx take seconds to import, and only learning needs them
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import FloatTensorType
+    """An Isolation Forest fitted on healthy windows, as ONNX (forest_onnx.py): outputs
+    `label` and `scores` (sklearn's decision function), as the shipped sensor model."""
+    # imported here: scikit-learn takes seconds to import, and only learning needs it
     from sklearn.ensemble import IsolationForest
 
     forest = IsolationForest(n_estimators=TREES, random_state=SEED, n_jobs=1).fit(features)
-    width = forest.n_features_in_
-    model = convert_sklearn(
-        forest, initial_types=[("features", FloatTensorType([None, width]))], target_opset=OPSETS
-    )
-    return bytes(model.SerializeToString())
+    return isolation_forest_onnx(forest, forest.n_features_in_)
 
 
 def forest_decisions(onnx_bytes: bytes, features: np.ndarray) -> np.ndarray:

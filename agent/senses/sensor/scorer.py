@@ -1,6 +1,7 @@
 """Sensor scorer: register limits on every sample, Isolation Forest on full windows.
 
-The model is a scikit-learn IsolationForest exported with skl2onnx. Its graph has two
+The model is a scikit-learn IsolationForest exported to ONNX (the shipped one by skl2onnx, a
+learned one by agent/senses/sensor/forest_onnx.py). Its graph has two
 outputs, `label` (1 inlier, -1 outlier) and `scores`, which equals sklearn's
 `decision_function`: `score_samples - offset_`, positive for normal windows, negative for
 anomalous ones, 0 at the forest's own contamination cut. We read `scores` as the raw score
@@ -221,7 +222,7 @@ def require_decisions(session: InferenceSession) -> None:
     if SCORE_OUTPUT not in session.output_names:
         raise ModelError(
             f"model {session.version} has outputs {session.output_names}, expected "
-            f"{SCORE_OUTPUT!r} (skl2onnx IsolationForest decision function)"
+            f"{SCORE_OUTPUT!r} (an IsolationForest's decision function)"
         )
 
 
