@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from agent.config.base import Days, StrictModel
 
@@ -28,6 +28,20 @@ class DashboardConfig(StrictModel):
     # message that would add one more is refused (`too_many`), known ones keep updating
     max_devices: int = Field(default=2000, ge=1, le=100_000)
     max_sites: int = Field(default=256, ge=1, le=10_000)
+    # the latest snapshot per device and kind is held in memory: at most this many bytes of
+    # them, the oldest dropped first (max_devices × four kinds × max_media_bytes is 64 GB)
+    snapshot_memory_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1024, le=16 * 1024 * 1024 * 1024
+    )
+
+    @model_validator(mode="after")
+    def _a_snapshot_fits(self) -> DashboardConfig:
+        if self.snapshot_memory_bytes < self.max_media_bytes:
+            raise ValueError(
+                f"snapshot_memory_bytes ({self.snapshot_memory_bytes}) must hold at least one "
+                f"snapshot of max_media_bytes ({self.max_media_bytes})"
+            )
+        return self
 
     @field_validator("token")
     @classmethod

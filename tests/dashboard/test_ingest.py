@@ -10,12 +10,14 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
 from agent.apps.dashboard import ingest as ingest_module
 from agent.apps.dashboard.history import History
 from agent.apps.dashboard.ingest import Ingest, sniff_media_type
 from agent.apps.dashboard.live import Hub, LiveView, driving_modality
+from agent.config.dashboard import DashboardConfig
 from agent.core.payload import iso
 
 
@@ -286,3 +288,27 @@ def test_invented_sites_past_the_limit_are_refused_and_known_ones_still_update(
         ("yard", "pump", "ok"),
         ("plant", "valve", "offline"),
     }
+
+
+def test_snapshots_past_their_memory_budget_drop_the_oldest(tmp_path: Path) -> None:
+    """Every device's latest snapshot of each kind is held in memory; without a budget the
+    devices allowed times their kinds times the largest file would be tens of gigabytes."""
+    history = History(tmp_path / "h.sqlite", 1.0)
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64), np.uint8)
+    png = cv2.imencode(".png", noise)[1].tobytes()  # incompressible: ~4 KiB
+    live = LiveView(snapshot_memory_bytes=3 * len(png))
+    ingest = Ingest("edge", live, history, Hub())
+    for n in range(3):
+        ingest.handle(f"edge/plant/dev-{n}/snapshot/thermal", png)
+    ingest.handle("edge/plant/dev-0/snapshot/thermal", png)  # replaces its own: no drop
+    assert (live.snapshot_bytes, live.snapshots_dropped) == (3 * len(png), 0)
+    ingest.handle("edge/plant/dev-3/snapshot/thermal", png)  # the oldest (dev-1's) goes
+    held = {t["device"]: t["snapshots"] for t in live.overview()["devices"]}
+    assert held == {"dev-0": ["thermal"], "dev-1": [], "dev-2": ["thermal"], "dev-3": ["thermal"]}
+    assert (live.snapshot_bytes, live.snapshots_dropped) == (3 * len(png), 1)
+    assert sum(ingest.rejected.values()) == 0  # dropping is not refusing
+
+
+def test_the_snapshot_budget_must_hold_one_snapshot() -> None:
+    with pytest.raises(ValidationError, match="snapshot_memory_bytes"):
+        DashboardConfig(max_media_bytes=8 * 2**20, snapshot_memory_bytes=2**20)

@@ -117,7 +117,7 @@ class Ingest:
             if media_type is None:  # only the registry's kinds: a topic cannot add new keys
                 raise RejectedMessage(INVALID, f"unknown snapshot kind {kind[:MAX_TOPIC_PART]!r}")
             device = self.live.device(info.site, str(info.device))
-            device.snapshots[kind] = (media_type, payload, now)
+            self.live.set_snapshot(device, kind, media_type, payload, now)
             self.hub.publish({"type": "snapshot", "site": info.site, "device": info.device,
                               "kind": info.part, "at": now})  # fmt: skip
         elif info.kind == "evidence":

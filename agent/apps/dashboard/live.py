@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent.config.dashboard import DashboardConfig
+
+log = logging.getLogger(__name__)
 
 SUBSCRIBER_BACKLOG = 256  # events a slow browser may fall behind before it is dropped
 
@@ -55,10 +58,13 @@ class LiveView:
 
     max_devices: int = DashboardConfig().max_devices
     max_sites: int = DashboardConfig().max_sites
+    snapshot_memory_bytes: int = DashboardConfig().snapshot_memory_bytes
     devices: dict[tuple[str, str], DeviceLive] = field(default_factory=dict)
     site_status: dict[str, str] = field(default_factory=dict)
     inspections: dict[str, dict[str, Any]] = field(default_factory=dict)
     known_sites: set[str] = field(default_factory=set, init=False)  # named in the three above
+    snapshot_bytes: int = field(default=0, init=False)  # held in every device's snapshots
+    snapshots_dropped: int = field(default=0, init=False)  # the oldest, for the budget
 
     def admits(self, site: str, device: str | None = None) -> bool:
         """Whether holding this site (and device) stays within the bounds; known ones always do."""
@@ -77,6 +83,27 @@ class LiveView:
             self.devices[key] = DeviceLive(site, device)
             self.known_sites.add(site)
         return self.devices[key]
+
+    def set_snapshot(
+        self, live: DeviceLive, kind: str, media_type: str, data: bytes, at: float
+    ) -> None:
+        """Hold a device's latest snapshot of `kind`; past `snapshot_memory_bytes` in all, the
+        oldest snapshots (of any device, never the one just set) are dropped until it fits."""
+        old = live.snapshots.get(kind)
+        self.snapshot_bytes += len(data) - (len(old[1]) if old else 0)
+        live.snapshots[kind] = (media_type, data, at)
+        while self.snapshot_bytes > self.snapshot_memory_bytes:
+            held = [(d, k) for d in self.devices.values() for k in d.snapshots
+                    if d is not live or k != kind]  # fmt: skip
+            if not held:
+                break
+            owner, oldest = min(held, key=lambda h: h[0].snapshots[h[1]][2])
+            self.snapshot_bytes -= len(owner.snapshots.pop(oldest)[1])
+            if not self.snapshots_dropped:
+                fields = {"snapshot_memory_bytes": self.snapshot_memory_bytes}
+                log.warning("snapshots past their memory budget, the oldest are dropped",
+                            extra={"fields": fields})  # fmt: skip
+            self.snapshots_dropped += 1
 
     def set_status(self, site: str, status: str) -> None:
         """A site's retained `online` / `offline`."""

@@ -79,7 +79,8 @@ async def serve(settings: DashboardSettings, stop: asyncio.Event | None = None) 
     require_token_off_loopback(config.bind, config.token)
     prefix = settings.broker.topic_prefix
     history = History(settings.history_file, config.retention_days)
-    live, hub = LiveView(config.max_devices, config.max_sites), Hub()
+    live = LiveView(config.max_devices, config.max_sites, config.snapshot_memory_bytes)
+    hub = Hub()
     ingest = Ingest(prefix, live, history, hub, config.max_message_bytes, config.max_media_bytes)
     # every site under the prefix: one dashboard serves all agents that report there
     every_site = tuple(Topics(prefix, ANY).every_topic())
