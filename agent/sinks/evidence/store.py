@@ -114,8 +114,7 @@ class EvidenceStore:
             self._db = self._open()
         except (sqlite3.Error, OSError) as exc:  # a disk full already, most likely
             self._closed_by = str(exc)
-            self._db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-            self._db.executescript(SCHEMA)
+            self._db = connect_durable(":memory:", SCHEMA)
             log.error(
                 "evidence index cannot be opened, no evidence is stored until it can",
                 extra={"fields": {"path": str(database), "error": self._closed_by}},
@@ -124,13 +123,7 @@ class EvidenceStore:
 
     def _open(self) -> sqlite3.Connection:
         self.folder.mkdir(parents=True, exist_ok=True)
-        db = connect_durable(self._database)
-        try:
-            db.executescript(SCHEMA)
-        except sqlite3.Error:
-            db.close()
-            raise
-        return db
+        return connect_durable(self._database, SCHEMA)
 
     def _writable(self) -> None:
         """Open the index for writing now if it could not be before (space came back);
@@ -141,7 +134,14 @@ class EvidenceStore:
             db = self._open()
         except (sqlite3.Error, OSError) as exc:
             raise sqlite3.OperationalError(f"evidence index not open: {exc}") from exc
+        self._adopt(db)
+
+    def _adopt(self, db: sqlite3.Connection) -> None:
+        """Write to `db` from now on, unless another thread opened the index meanwhile."""
         with self._lock:
+            if self._closed_by is None:
+                db.close()
+                return
             self._db.close()
             self._db, self._closed_by = db, None
         log.info("evidence index open", extra={"fields": {"path": str(self._database)}})

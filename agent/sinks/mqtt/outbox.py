@@ -324,9 +324,8 @@ class Outbox:
 
 def _open_writable(path: Path | str) -> sqlite3.Connection:
     """The outbox's database, its tables made or brought up to date."""
-    db = connect_durable(path)
+    db = connect_durable(path, SCHEMA)
     try:
-        db.executescript(SCHEMA)
         columns = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
         if "held" not in columns:  # an outbox written before events could be held
             db.execute("ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
