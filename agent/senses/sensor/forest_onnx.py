@@ -39,7 +39,7 @@ def average_path_length(samples: int) -> float:
 
 def isolation_forest_onnx(forest: Any, width: int) -> bytes:
     """The fitted `forest` (sklearn.ensemble.IsolationForest on `width` features) as ONNX."""
-    from onnx import TensorProto, helper  # imported here: only learning needs it
+    from onnx import TensorProto, helper, numpy_helper  # imported here: only learning needs it
 
     nodes: dict[str, list[Any]] = {key: [] for key in (
         "nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values",
@@ -109,10 +109,7 @@ def isolation_forest_onnx(forest: Any, width: int) -> bytes:
             helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
             helper.make_tensor_value_info("scores", TensorProto.FLOAT, [None, 1]),
         ],
-        initializer=[
-            helper.make_tensor(name, _onnx_type(v), list(v.shape), v.tolist())
-            for name, v in constants.items()
-        ],
+        initializer=[numpy_helper.from_array(value, name) for name, value in constants.items()],
     )
     model = helper.make_model(
         graph,
@@ -120,9 +117,3 @@ def isolation_forest_onnx(forest: Any, width: int) -> bytes:
         producer_name="edge-inspection-agent",
     )
     return bytes(model.SerializeToString())
-
-
-def _onnx_type(array: np.ndarray) -> int:
-    from onnx import TensorProto
-
-    return int(TensorProto.INT64 if array.dtype == np.int64 else TensorProto.FLOAT)
