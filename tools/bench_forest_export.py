@@ -16,12 +16,11 @@ from collections.abc import Callable
 import numpy as np
 import onnx
 import onnxruntime as ort
-from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import IsolationForest
 
 from agent.senses.sensor.forest_onnx import isolation_forest_onnx
 from agent.senses.sensor.learn import SEED, TREES
+from tools.skl_forest import skl2onnx_forest
 
 WIDTH = 8
 ROWS = 300
@@ -39,11 +38,7 @@ def main() -> None:
     forest.fit(rng.normal(size=(1000, WIDTH)).astype(np.float32))
     rows = rng.normal(scale=2.0, size=(ROWS, WIDTH)).astype(np.float32)
     exports: dict[str, Callable[[], bytes]] = {
-        "skl2onnx": lambda: convert_sklearn(
-            forest,
-            initial_types=[("features", FloatTensorType([None, WIDTH]))],
-            target_opset={"": 17, "ai.onnx.ml": 3},
-        ).SerializeToString(),
+        "skl2onnx": lambda: skl2onnx_forest(forest).SerializeToString(),
         "forest_onnx": lambda: isolation_forest_onnx(forest, WIDTH),
     }
     scores: dict[str, np.ndarray] = {}

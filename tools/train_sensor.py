@@ -34,8 +34,6 @@ from typing import Any
 import numpy as np
 import onnx
 import sklearn
-from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import IsolationForest
 
 from agent.apps.evaluate.sensor import (
@@ -59,6 +57,7 @@ from agent.senses.sensor.preprocess import (
     window_features,
 )
 from tools.make_manifest import write_manifest
+from tools.skl_forest import skl2onnx_forest
 from tools.stamp_model import stamp
 
 NAME = "sensor-iforest"
@@ -220,12 +219,7 @@ def best(table: list[dict[str, Any]]) -> Setting:
 
 def export(forest: Forest, s: Setting, path: Path) -> dict[str, str]:
     """skl2onnx (opset 17, ai.onnx.ml 3) plus the metadata the agent's scorer reads."""
-    width = forest.model.n_features_in_
-    model = convert_sklearn(
-        forest.model,
-        initial_types=[("features", FloatTensorType([None, width]))],
-        target_opset={"": 17, "ai.onnx.ml": 3},
-    )
+    model = skl2onnx_forest(forest.model)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
     metadata = {

@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
-from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import IsolationForest
 
 from agent.senses.sensor.preprocess import moving_average, reject_outliers, window_features
+from tools.skl_forest import skl2onnx_forest
 
 
 def chain_features(window: np.ndarray, smoothing: int) -> np.ndarray:
@@ -27,11 +26,7 @@ def fit_forest(windows: np.ndarray, smoothing: int, seed: int = 0) -> IsolationF
 
 def export_forest(forest: IsolationForest) -> onnx.ModelProto:
     """skl2onnx export: outputs `label` and `scores` (the decision function)."""
-    return convert_sklearn(
-        forest,
-        initial_types=[("features", FloatTensorType([None, forest.n_features_in_]))],
-        target_opset={"": 17, "ai.onnx.ml": 3},
-    )
+    return skl2onnx_forest(forest)
 
 
 def save_model(model: onnx.ModelProto, path: Path, **metadata: str) -> Path:
