@@ -14,6 +14,7 @@ from agent.apps.bench.command import BENCH_HELP, add_bench_arguments, run_bench_
 from agent.apps.evaluate import EVALUATORS, evaluate
 from agent.apps.evaluate.datasets import DatasetError
 from agent.apps.evaluate.report import render
+from agent.apps.fleet.command import FLEET_HELP, add_fleet_arguments, run_fleet
 from agent.apps.learn.command import LEARN_HELP, add_learn_arguments, run_learn
 from agent.config.base import overridden
 from agent.config.device import AgentConfig
@@ -114,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_learn_arguments(command(sub, "learn", LEARN_HELP))
 
+    add_fleet_arguments(command(sub, "fleet", FLEET_HELP))
+
     evaluate = command(sub, "evaluate", "Measure how well a model scores on labelled data.")
     evaluate.add_argument("kind", choices=sorted(EVALUATORS))
     evaluate.add_argument("--data", required=True, type=Path, help="dataset to evaluate on")
@@ -195,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "bench":
         return run_bench_command(args)
+    if args.command == "fleet":
+        return run_fleet(args)
     try:
         config = load_config(args.file if args.command == "check-config" else args.config)
     except ConfigError as exc:

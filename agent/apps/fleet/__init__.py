@@ -1,0 +1,1 @@
+"""`edge-agent fleet`: make, sign and check rollout bundles."""

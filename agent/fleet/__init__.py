@@ -1,0 +1,1 @@
+"""Rollout to a fleet of agents: signed bundles of models and config, verified before use."""
