@@ -2,19 +2,21 @@
 // and the latest retained snapshots, all updated live.
 import { COLOURS, el, getJSON, MODALITIES, on, SENSES } from "./util.js";
 import { tile } from "./overview.js";
+import { gapThreshold, seriesOptions, trendColumns } from "./trend.js";
 
 const RANGES = { "1": "last hour", "24": "last 24 h" };
 
-// One uPlot chart over the points; `series` is [{label, colour, value(point)}].
-function chart(title, series, points, range) {
+// One uPlot chart over the points; `series` is [{label, colour, value(point)}]; `gap()` is
+// the spacing in seconds past which two points are not joined.
+function chart(title, series, points, gap, range) {
   const box = el("div", { class: "chart" }, el("h3", {}, title));
   const opts = {
     width: 560, height: 220,
     scales: { y: range ? { range: () => range } : {} },
     axes: [{ stroke: "#bbb", grid: { stroke: "#333" } }, { stroke: "#bbb", grid: { stroke: "#333" } }],
-    series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.colour, width: 2, spanGaps: true }))],
+    series: seriesOptions(series),
   };
-  const columns = () => [points.map((p) => p.at), ...series.map((s) => points.map(s.value))];
+  const columns = () => trendColumns(points, series, gap());
   const plot = new uPlot(opts, columns(), box);
   return { box, redraw: () => plot.setData(columns()), resize: (w) => plot.setSize({ width: w, height: 220 }) };
 }
@@ -36,6 +38,13 @@ export function showDevice(root, site, device) {
     el("div", { class: "split wide-left" }, head, snaps), charts);
   let points = [];
   let drawn = [];
+  let spacing = { count: 0, gap: Infinity };  // measured again each time the points double
+  const gap = () => {
+    if (points.length < 50 || points.length >= 2 * spacing.count) {
+      spacing = { count: points.length, gap: gapThreshold(points) };
+    }
+    return spacing.gap;
+  };
   const base = `/api/devices/${encodeURIComponent(site)}/${encodeURIComponent(device)}`;
 
   function snapshot(kind) {
@@ -52,12 +61,12 @@ export function showDevice(root, site, device) {
   function drawCharts() {
     const width = Math.max(320, Math.min(900, ((charts.clientWidth || 1200) - 16) / 2 - 24));
     const scoreSeries = [{ label: "fused", colour: COLOURS.fused, value: (p) => p.score },
-      ...MODALITIES.map((m) => ({ label: m, colour: COLOURS[m], value: (p) => p.modalities[m] ?? null }))];
-    drawn = [chart("Scores (0–1)", scoreSeries, points, [0, 1]),
+      ...MODALITIES.map((m) => ({ label: m, colour: COLOURS[m], value: (p) => p.modalities[m] }))];
+    drawn = [chart("Scores (0–1)", scoreSeries, points, gap, [0, 1]),
       chart("Max temperature (°C)", [{ label: "max °C", colour: COLOURS.temperature,
-        value: (p) => p.readings?.max_temp_c ?? null }], points)];
+        value: (p) => p.readings?.max_temp_c }], points, gap)];
     drawn.push(...sensorNames(points).map((name, i) => chart(`Modbus: ${name}`,
-      [{ label: name, colour: PALETTE[i % PALETTE.length], value: (p) => p.readings?.sensor?.[name] ?? null }], points)));
+      [{ label: name, colour: PALETTE[i % PALETTE.length], value: (p) => p.readings?.sensor?.[name] }], points, gap)));
     drawn.forEach((c) => c.resize(width));
     charts.replaceChildren(...drawn.map((c) => c.box));
   }
@@ -66,6 +75,7 @@ export function showDevice(root, site, device) {
     const mine = overview.devices.find((t) => t.site === site && t.device === device);
     head.replaceChildren(mine ? tile(mine) : el("p", { class: "muted" }, "no state received yet"));
     points = (await getJSON(`${base}/trend?hours=${range.value}`)).points;
+    spacing = { count: 0, gap: Infinity };
     drawCharts();
     drawSnapshots();
   }
