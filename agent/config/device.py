@@ -63,11 +63,24 @@ class TlsConfig(StrictModel):
     insecure: bool = False
 
 
+class BrokerAddress(StrictModel):
+    """Where one broker listens."""
+
+    host: str = Field(min_length=1, max_length=253)
+    port: int = Field(default=1883, ge=1, le=65535)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
 class BrokerConfig(StrictModel):
     """The MQTT broker the agent reports to."""
 
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=253)
     port: int = Field(default=1883, ge=1, le=65535)
+    # brokers to move to, in this order, while the one above is unreachable (another node of
+    # a cluster, a second bridge); credentials, TLS and client id are the same for every one
+    failover: list[BrokerAddress] = Field(default_factory=list, max_length=8)
     tls: TlsConfig = TlsConfig()
     username: str | None = None
     password: SecretStr | None = None
@@ -77,6 +90,10 @@ class BrokerConfig(StrictModel):
     ack_timeout_s: Seconds = 10.0
     # inbound JSON control messages (acks) over this are refused unread
     max_message_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+
+    def addresses(self) -> list[BrokerAddress]:
+        """Every broker, the preferred first."""
+        return [BrokerAddress(host=self.host, port=self.port), *self.failover]
 
 
 class InspectionConfig(StrictModel):

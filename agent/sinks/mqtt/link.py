@@ -13,7 +13,7 @@ from collections.abc import Callable
 import aiomqtt
 
 from agent.backoff import Backoff, ProbeSchedule
-from agent.config.device import BrokerConfig
+from agent.config.device import BrokerAddress, BrokerConfig
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,10 @@ class MqttLink:
     restarts it with backoff; after GIVE_UP_AFTER of them within GIVE_UP_WITHIN_S it gives up:
     `failure` says why (the systemd watchdog stops being fed), and the retained status is set
     to `offline`.
+
+    With `failover` brokers in the config it moves to the next that accepts when the one in
+    use cannot be reached or refuses the session, and tries the preferred broker first again
+    once a session it had has dropped.
     """
 
     def __init__(
@@ -73,13 +77,15 @@ class MqttLink:
         self.generation = 0
         self.failure: str | None = None  # set when the link gave up after repeated failures
         self.first_retry_s = first_retry_s
+        self.address = config.addresses()[0]  # the broker in use, or tried next
+        self._first = 0  # which broker the next probe round prefers
         self._client: aiomqtt.Client | None = None
 
     def _new_client(self) -> aiomqtt.Client:
         c = self.config
         return aiomqtt.Client(
-            c.host,
-            c.port,
+            self.address.host,
+            self.address.port,
             username=c.username,
             password=c.password.get_secret_value() if c.password else None,
             identifier=c.client_id,
@@ -118,6 +124,7 @@ class MqttLink:
         probes = ProbeSchedule()
         failures: deque[float] = deque()
         while True:
+            generation = self.generation
             try:
                 await self._session(backoff)
             except aiomqtt.MqttError as exc:
@@ -139,25 +146,39 @@ class MqttLink:
             finally:
                 self._client = None
                 self.connected.clear()
-            await self._wait_for_broker(backoff.next_delay(), probes)
+            self._prefer_next(had_session=self.generation != generation)
+            self.address = await self._wait_for_broker(backoff.next_delay(), probes)
 
-    async def _wait_for_broker(self, pause_s: float, probes: ProbeSchedule) -> None:
-        """Return once the broker's port accepts TCP and `pause_s` has passed since now."""
+    def _prefer_next(self, had_session: bool) -> None:
+        """After a dropped session, the preferred broker first again; after a failed attempt,
+        the broker after the one that failed (one that accepts TCP but refuses the session
+        must not keep the link from the others)."""
+        addresses = self.config.addresses()
+        self._first = 0 if had_session else (addresses.index(self.address) + 1) % len(addresses)
+
+    async def _wait_for_broker(self, pause_s: float, probes: ProbeSchedule) -> BrokerAddress:
+        """The first broker, in order of preference, whose port accepts TCP; returned once
+        `pause_s` has passed since now. Every broker is probed at once in each round."""
         loop = asyncio.get_running_loop()
         down_since = loop.time()
         not_before = down_since + pause_s
         probes.reset()
+        addresses = self.config.addresses()
+        ordered = addresses[self._first :] + addresses[: self._first]
         while True:
-            if await self._probe():
+            accepted = await asyncio.gather(*(self._probe(a) for a in ordered))
+            chosen = next((a for a, ok in zip(ordered, accepted, strict=True) if ok), None)
+            if chosen is not None:
                 break
             await asyncio.sleep(probes.next_delay(loop.time() - down_since))
         await asyncio.sleep(max(0.0, not_before - loop.time()))
+        return chosen
 
-    async def _probe(self) -> bool:
+    async def _probe(self, address: BrokerAddress) -> bool:
         """True when the broker's host accepts a TCP connection on its port (closed at once)."""
         try:
             async with asyncio.timeout(PROBE_TIMEOUT_S):
-                _, writer = await asyncio.open_connection(self.config.host, self.config.port)
+                _, writer = await asyncio.open_connection(address.host, address.port)
         except (OSError, TimeoutError):
             return False
         writer.transport.abort()  # nothing to flush, nothing to wait for
@@ -174,9 +195,10 @@ class MqttLink:
             self.generation += 1
             self.connected.set()
             backoff.reset()
+            preferred = self.address == self.config.addresses()[0]
             log.info(
-                "broker connected",
-                extra={"fields": {"broker": f"{self.config.host}:{self.config.port}"}},
+                "broker connected" if preferred else "failover broker connected",
+                extra={"fields": {"broker": str(self.address)}},
             )
             async for message in client.messages:
                 self._deliver(str(message.topic), bytes(message.payload or b""))
