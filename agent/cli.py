@@ -167,6 +167,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
 def run_dashboard_command(args: argparse.Namespace) -> int:
     """`edge-agent dashboard`: serve until stopped; refuse an open non-loopback bind."""
     from agent.apps.dashboard.auth import DashboardAuthError
+    from agent.apps.dashboard.history import HistoryDatabaseError
     from agent.apps.dashboard.server import serve, settings_from
 
     try:
@@ -177,7 +178,7 @@ def run_dashboard_command(args: argparse.Namespace) -> int:
     settings = settings_from(config, args.broker, args.prefix, args.bind, args.port)
     try:
         asyncio.run(serve(settings))
-    except DashboardAuthError as exc:
+    except (DashboardAuthError, HistoryDatabaseError) as exc:
         print(f"dashboard cannot start: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return 0

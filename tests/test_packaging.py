@@ -20,7 +20,14 @@ DIST = "edge-inspection-agent"
 ROOT = Path(__file__).resolve().parents[1]
 ORT = {"onnxruntime", "onnxruntime-gpu"}
 # every combination of extras a doc or script tells a user to install, checked below as well
-DOCUMENTED = [("cpu",), ("gpu",), ("jetson",), ("cpu", "dev"), ("cpu", "train")]
+DOCUMENTED = [
+    ("cpu",),
+    ("gpu",),
+    ("jetson",),
+    ("cpu", "dev"),
+    ("cpu", "train"),
+    ("cpu", "postgresql"),
+]
 DOC_FILES = ["README.md", "tools/test.sh", "agent/apps/bench/ultralytics_compare.py"]
 DOC_FOLDERS = ["docs", "deploy", "models"]
 TEXT_SUFFIXES = {".md", ".sh", ".yaml", ".service"}

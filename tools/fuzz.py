@@ -528,10 +528,15 @@ def media(rng: random.Random) -> bytes:
 
 
 def fuzz_dashboard(cases: int, seed: int) -> Result:
-    """Hostile messages on every dashboard topic into Ingest.handle."""
+    """Hostile messages on every dashboard topic into the dashboard's ingestion."""
+    return asyncio.run(fuzz_dashboard_async(cases, seed))
+
+
+async def fuzz_dashboard_async(cases: int, seed: int) -> Result:
+    """`fuzz_dashboard` on an event loop: the ingestion and the history are coroutines."""
     from starlette.responses import JSONResponse
 
-    from agent.apps.dashboard.history import History
+    from agent.apps.dashboard.history_sqlite import SqliteHistory
     from agent.apps.dashboard.ingest import Ingest
     from agent.apps.dashboard.live import Hub, LiveView
     from agent.sinks.mqtt.topics import Topics, parse_topic
@@ -542,18 +547,18 @@ def fuzz_dashboard(cases: int, seed: int) -> Result:
     kinds = [parse_topic(PREFIX, t) for t in Topics(PREFIX, SITE).every_topic()]
     assert all(k is not None for k in kinds), "every_topic and parse_topic disagree"
     topic_kinds = [k.kind for k in kinds if k is not None]
-    history = History(Path(":memory:"), 7.0)  # SQLite's in-memory database
+    history = SqliteHistory(Path(":memory:"), 7.0)  # SQLite's in-memory database
     ingest = Ingest(PREFIX, LiveView(), history, Hub())
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     ingest.hub._queues.add(events)  # a browser that keeps up
 
-    def serves() -> str | None:
+    async def serves() -> str | None:
         """What the dashboard serves renders as strict JSON; else why not."""
         try:
             JSONResponse(ingest.live.overview())
-            JSONResponse({"alarms": history.alarms(0.0)})
+            JSONResponse({"alarms": await history.alarms(0.0)})
             for key in list(ingest.live.devices)[-20:]:
-                JSONResponse({"points": history.trend(*key, 0.0)})
+                JSONResponse({"points": await history.trend(*key, 0.0)})
         except Exception as exc:
             return f"{type(exc).__name__}: {exc}"
         return None
@@ -573,7 +578,7 @@ def fuzz_dashboard(cases: int, seed: int) -> Result:
             before = sum(ingest.rejected.values())
             with timed_case(result, case, (topic, payload)):
                 try:
-                    ingest.handle(topic, payload)
+                    await ingest.process(topic, payload)
                 except Exception as exc:  # the property: never
                     result.fail(case, f"handle raised {type(exc).__name__}: {exc}",
                                 (topic, payload))  # fmt: skip
@@ -597,8 +602,8 @@ def fuzz_dashboard(cases: int, seed: int) -> Result:
                 except (TypeError, ValueError) as exc:
                     result.fail(case, f"a browser event is not JSON: {exc}", (topic, payload))
             if case % PROBE_EVERY == PROBE_EVERY - 1:
-                probe_dashboard(ingest, result, case, valid)
-                problem = serves()
+                await probe_dashboard(ingest, result, case, valid)
+                problem = await serves()
                 if problem is not None:
                     result.fail(case, f"the dashboard API cannot render: {problem}",
                                 (topic, payload))  # fmt: skip
@@ -610,24 +615,26 @@ def fuzz_dashboard(cases: int, seed: int) -> Result:
     total = result.outcomes["accepted"] + sum(ingest.rejected.values()) + ignored
     if total != cases + 2 * probes:
         result.fail(-1, f"accepted + refused + ignored = {total}, sent {cases + 2 * probes}", "")
-    problem = serves()
+    problem = await serves()
     if problem is not None:
         result.fail(cases, f"the dashboard API cannot render: {problem}", "")
-    history.close()
+    await history.close()
     return result
 
 
-def probe_dashboard(ingest: Any, result: Result, case: int, valid: dict[str, list[Doc]]) -> None:
+async def probe_dashboard(
+    ingest: Any, result: Result, case: int, valid: dict[str, list[Doc]]
+) -> None:
     """A valid alarm and state after hostile messages are still taken."""
     alarm = {**valid["alarm"][0], "id": f"probe-{case}"}
     state = {**valid["state"][0], "device": "probe", "updated_at": None}
     before = sum(ingest.rejected.values())
-    ingest.handle(f"{PREFIX}/{SITE}/probe/alarm", json.dumps(alarm).encode())
-    ingest.handle(f"{PREFIX}/{SITE}/probe/state", json.dumps(state).encode())
+    await ingest.process(f"{PREFIX}/{SITE}/probe/alarm", json.dumps(alarm).encode())
+    await ingest.process(f"{PREFIX}/{SITE}/probe/state", json.dumps(state).encode())
     result.outcomes["accepted"] += 2
     if sum(ingest.rejected.values()) != before:
         result.fail(case, "a valid message after hostile ones was refused", alarm)
-    if ingest.history.alarm(alarm["id"]) is None:
+    if await ingest.history.alarm(alarm["id"]) is None:
         result.fail(case, "a valid alarm after hostile ones is not in the history", alarm)
     if ingest.live.device(SITE, "probe").state != state:
         result.fail(case, "a valid state after hostile ones is not shown", state)

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from agent.config.base import Days, StrictModel
 
 MIN_TOKEN_LENGTH = 8
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 
 
 class DashboardConfig(StrictModel):
@@ -17,7 +18,10 @@ class DashboardConfig(StrictModel):
     bind: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     token: SecretStr | None = None
-    history_file: Path | None = None  # None: dashboard.sqlite in the agent's storage dir
+    # a postgresql:// URL (several dashboards may share the database); without one the
+    # history is the SQLite history_file (None: dashboard.sqlite in the agent's storage dir)
+    history: SecretStr | None = None
+    history_file: Path | None = None
     retention_days: Days = 7.0
     # inbound messages over these are refused unread: JSON (state, health, alarm, ack,
     # inspection) and media (evidence files, snapshots)
@@ -42,6 +46,13 @@ class DashboardConfig(StrictModel):
                 f"snapshot of max_media_bytes ({self.max_media_bytes})"
             )
         return self
+
+    @field_validator("history")
+    @classmethod
+    def _postgresql_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not url.get_secret_value().startswith(POSTGRESQL_SCHEMES):
+            raise ValueError("expected a postgresql://user:password@host:port/database URL")
+        return url
 
     @field_validator("token")
     @classmethod

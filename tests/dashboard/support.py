@@ -43,15 +43,22 @@ async def poll(
 
 
 def dashboard_config(
-    folder: Path, broker_port: int, prefix: str, port: int, token: str | None = None
+    folder: Path,
+    broker_port: int,
+    prefix: str,
+    port: int,
+    token: str | None = None,
+    history: str | None = None,
 ) -> Path:
-    """A minimal agent config whose broker and dashboard sections the dashboard reads."""
+    """A minimal agent config whose broker and dashboard sections the dashboard reads; the
+    history in `history` (a PostgreSQL URL) or else in a SQLite file in `folder`."""
     token_line = f", token: {token}" if token else ""
+    store = f"history: '{history}'" if history else f"history_file: {folder / 'history.sqlite'}"
     path = folder / "dashboard.yaml"
     path.write_text(
         f"site: test-site\n"
         f"broker: {{host: 127.0.0.1, port: {broker_port}, topic_prefix: {prefix}}}\n"
-        f"dashboard: {{port: {port}, history_file: {folder / 'history.sqlite'}{token_line}}}\n"
+        f"dashboard: {{port: {port}, {store}{token_line}}}\n"
         "devices:\n"
         "  - id: placeholder\n"
         "    sources: {modbus: {registers: [{name: a, address: 0}]}}\n"
@@ -74,11 +81,15 @@ class RunningDashboard:
 
 @contextlib.asynccontextmanager
 async def dashboard_process(
-    folder: Path, broker_port: int, prefix: str, token: str | None = None
+    folder: Path,
+    broker_port: int,
+    prefix: str,
+    token: str | None = None,
+    history: str | None = None,
 ) -> AsyncIterator[RunningDashboard]:
     """`edge-agent dashboard` as a user starts it; stopped with SIGTERM afterwards."""
     port = free_port()
-    config = dashboard_config(folder, broker_port, prefix, port, token)
+    config = dashboard_config(folder, broker_port, prefix, port, token, history)
     log = folder / "dashboard.log"
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,7 +16,7 @@ from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
 from agent.apps.dashboard import ingest as ingest_module
-from agent.apps.dashboard.history import History
+from agent.apps.dashboard.history_sqlite import SqliteHistory
 from agent.apps.dashboard.ingest import Ingest, sniff_media_type
 from agent.apps.dashboard.live import Hub, LiveView, driving_modality
 from agent.config.dashboard import DashboardConfig
@@ -23,7 +25,7 @@ from agent.core.payload import iso
 
 @pytest.fixture
 def ingest(tmp_path: Path) -> Ingest:
-    return Ingest("edge", LiveView(), History(tmp_path / "h.sqlite", 1.0), Hub())
+    return Ingest("edge", LiveView(), SqliteHistory(tmp_path / "h.sqlite", 1.0), Hub())
 
 
 def state(device: str, state_name: str, **extra: Any) -> bytes:
@@ -36,27 +38,27 @@ def state(device: str, state_name: str, **extra: Any) -> bytes:
             "sensor": {"score": None, "weight": 0.0, "stale": True},
         },
         "readings": {"max_temp_c": 50.0, "sensor": {}},
-        "updated_at": "2026-11-23T10:00:00.000Z",
+        "updated_at": iso(time.time()),  # recent: older than the retention is not kept
     }  # fmt: skip
     return json.dumps({**payload, **extra}).encode()
 
 
-def test_tiles_follow_state_health_and_site_status(ingest: Ingest) -> None:
-    ingest.handle("edge/plant/pump/state", state("pump", "ok"))
-    ingest.handle("edge/plant/valve/state", state("valve", "alarm", rule="critical:sensor"))
+async def test_tiles_follow_state_health_and_site_status(ingest: Ingest) -> None:
+    await ingest.process("edge/plant/pump/state", state("pump", "ok"))
+    await ingest.process("edge/plant/valve/state", state("valve", "alarm", rule="critical:sensor"))
     tiles = {t["device"]: t for t in ingest.live.overview()["devices"]}
     assert tiles["pump"]["state"] == "ok"
     assert tiles["pump"]["driver"] == "image"  # 0.9 * 0.4 beats 1.0 * 0.2
     assert tiles["valve"]["driver"] == "sensor"
-    ingest.handle("edge/plant/pump/health", json.dumps({"state": "degraded"}).encode())
+    await ingest.process("edge/plant/pump/health", json.dumps({"state": "degraded"}).encode())
     assert ingest.live.overview()["devices"][0]["state"] == "degraded"
-    ingest.handle("edge/plant/status", b"offline")
+    await ingest.process("edge/plant/status", b"offline")
     assert {t["state"] for t in ingest.live.overview()["devices"]} == {"offline"}
-    ingest.handle("edge/plant/status", b"online")
-    ingest.handle("edge/plant/pump/state", b"not json")  # skipped, not fatal
-    ingest.handle("edge/plant/pump/state", b"[1, 2]")
+    await ingest.process("edge/plant/status", b"online")
+    await ingest.process("edge/plant/pump/state", b"not json")  # skipped, not fatal
+    await ingest.process("edge/plant/pump/state", b"[1, 2]")
     assert ingest.live.overview()["devices"][0]["score"] == 0.5
-    assert len(ingest.history.trend("plant", "pump", 0.0)) == 1
+    assert len(await ingest.history.trend("plant", "pump", 0.0)) == 1
 
 
 async def test_alarm_evidence_and_ack_reach_history_and_listeners(ingest: Ingest) -> None:
@@ -64,33 +66,38 @@ async def test_alarm_evidence_and_ack_reach_history_and_listeners(ingest: Ingest
     alarm = {"id": "a1", "seq": 1, "event": "raised", "device": "pump", "type": "patches",
              "severity": "major", "score": 0.7}  # fmt: skip
     async with ingest.hub.listen() as events:
-        ingest.handle("edge/plant/pump/evidence/a1/3/image", jpeg)  # may come before the alarm
-        ingest.handle("edge/plant/pump/alarm", json.dumps(alarm).encode())
-        ingest.handle("edge/plant/pump/ack", json.dumps({"id": "a1", "by": "ana"}).encode())
-        ingest.handle("edge/plant/pump/ack", json.dumps({"id": "unknown", "by": "bo"}).encode())
+        await ingest.process(
+            "edge/plant/pump/evidence/a1/3/image", jpeg
+        )  # may come before the alarm
+        await ingest.process("edge/plant/pump/alarm", json.dumps(alarm).encode())
+        await ingest.process("edge/plant/pump/ack", json.dumps({"id": "a1", "by": "ana"}).encode())
+        await ingest.process(
+            "edge/plant/pump/ack", json.dumps({"id": "unknown", "by": "bo"}).encode()
+        )
         received = [events.get_nowait() for _ in range(events.qsize())]
     assert [e["type"] for e in received] == ["evidence", "alarm", "ack"]
     assert received[1]["alarm"]["severity"] == "major"
-    found = ingest.history.alarm("a1")
+    found = await ingest.history.alarm("a1")
     assert found is not None
     assert found["evidence_files"] == [{"kind": "image", "media_type": "image/jpeg",
                                         "size": len(jpeg)}]  # fmt: skip
     assert found["acks"][0]["by"] == "ana"
 
 
-def test_retained_state_keeps_its_own_time_across_restarts(tmp_path: Path) -> None:
-    retained = state("pump", "ok", updated_at="2026-11-23T10:00:00.000Z")
+async def test_retained_state_keeps_its_own_time_across_restarts(tmp_path: Path) -> None:
+    published = float(int(time.time()) - 3600)  # an hour before the dashboard started
+    retained = state("pump", "ok", updated_at=iso(published))
     for _ in range(2):  # the dashboard restarts and gets the same retained state again
-        history = History(tmp_path / "restart.sqlite", 1.0)
-        Ingest("edge", LiveView(), history, Hub()).handle("edge/plant/pump/state", retained)
-        history.close()
-    points = History(tmp_path / "restart.sqlite", 1.0).trend("plant", "pump", 0.0)
-    assert [p["at"] for p in points] == [1795428000.0]
+        history = SqliteHistory(tmp_path / "restart.sqlite", 1.0)
+        await Ingest("edge", LiveView(), history, Hub()).process("edge/plant/pump/state", retained)
+        await history.close()
+    points = await SqliteHistory(tmp_path / "restart.sqlite", 1.0).trend("plant", "pump", 0.0)
+    assert [p["at"] for p in points] == [published]
 
 
-def test_snapshots_are_kept_in_memory(ingest: Ingest) -> None:
+async def test_snapshots_are_kept_in_memory(ingest: Ingest) -> None:
     png = cv2.imencode(".png", np.zeros((4, 4), np.uint8))[1].tobytes()
-    ingest.handle("edge/plant/pump/snapshot/thermal", png)
+    await ingest.process("edge/plant/pump/snapshot/thermal", png)
     media_type, data, _ = ingest.live.device("plant", "pump").snapshots["thermal"]
     assert (media_type, data) == ("image/png", png)
 
@@ -140,146 +147,151 @@ HOSTILE = {
 async def test_a_hostile_message_is_refused_and_ingestion_goes_on(
     ingest: Ingest, topic_kind: str, payload: bytes, reason: str
 ) -> None:
-    ingest.handle(f"edge/plant/pump/{topic_kind}", payload)
+    await ingest.process(f"edge/plant/pump/{topic_kind}", payload)
     assert ingest.rejected == {(topic_kind, reason): 1}
-    ingest.handle("edge/plant/pump/state", state("pump", "alarm"))
+    await ingest.process("edge/plant/pump/state", state("pump", "alarm"))
     assert ingest.live.overview()["devices"][0]["state"] == "alarm"
-    assert len(ingest.history.trend("plant", "pump", 0.0)) == 1
-    ingest.handle("edge/plant/pump/alarm", json.dumps(VALID_ALARM).encode())
-    assert ingest.history.alarm("a1") is not None
+    assert len(await ingest.history.trend("plant", "pump", 0.0)) == 1
+    await ingest.process("edge/plant/pump/alarm", json.dumps(VALID_ALARM).encode())
+    assert await ingest.history.alarm("a1") is not None
 
 
-def test_text_with_a_lone_surrogate_is_refused_and_the_api_still_renders(ingest: Ingest) -> None:
+async def test_text_with_a_lone_surrogate_is_refused_and_the_api_still_renders(
+    ingest: Ingest,
+) -> None:
     """Found by tools/fuzz.py: JSON may escape half a surrogate pair ("\\ud800"), which no
     UTF-8 text holds. Taken in, it made /api/overview fail on every request while the state
     was retained, and SQLite refused the alarm as a handler error."""
-    ingest.handle("edge/plant/pump/state", state("pump", "ok", rule="\ud800"))
+    await ingest.process("edge/plant/pump/state", state("pump", "ok", rule="\ud800"))
     assert ingest.rejected == {("state", "not_json"): 1}
-    ingest.handle("edge/plant/pump/state", state("pump", "ok", type="\U0001f600"))  # a pair
+    await ingest.process("edge/plant/pump/state", state("pump", "ok", type="\U0001f600"))  # a pair
     assert ingest.rejected == {("state", "not_json"): 1}
     assert json.loads(JSONResponse(ingest.live.overview()).body)["devices"][0]["type"] == "😀"
 
 
 @pytest.mark.parametrize("device", [None, "absent"])
-def test_an_alarm_or_state_without_device_takes_the_topics(ingest: Ingest, device: str) -> None:
+async def test_an_alarm_or_state_without_device_takes_the_topics(
+    ingest: Ingest, device: str
+) -> None:
     """Found by tools/fuzz.py: `device` may be null or left out, but the history's alarm row
     needs one; SQLite refused the row and the alarm was lost as a handler error."""
     alarm: dict[str, Any] = {**VALID_ALARM, "device": None}
     current: dict[str, Any] = {**json.loads(state("pump", "ok")), "device": None}
     if device == "absent":
         del alarm["device"], current["device"]
-    ingest.handle("edge/plant/pump/alarm", json.dumps(alarm).encode())
-    ingest.handle("edge/plant/pump/state", json.dumps(current).encode())
+    await ingest.process("edge/plant/pump/alarm", json.dumps(alarm).encode())
+    await ingest.process("edge/plant/pump/state", json.dumps(current).encode())
     assert ingest.rejected == {}
-    found = ingest.history.alarm("a1")
+    found = await ingest.history.alarm("a1")
     assert found is not None
     assert found["device"] == "pump"
-    assert len(ingest.history.trend("plant", "pump", 0.0)) == 1
+    assert len(await ingest.history.trend("plant", "pump", 0.0)) == 1
 
 
-def test_a_time_from_the_future_does_not_hold_back_the_chart(
+async def test_a_time_from_the_future_does_not_hold_back_the_chart(
     ingest: Ingest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Found by tools/fuzz.py: one state dated 9999 made every later one look older than the
     chart's last point, so the device's chart stopped, even across restarts (the point was
     stored, and never aged out)."""
-    clock = SimpleNamespace(time=lambda: 1_800_000_000.0)
+    now = float(int(time.time()))
+    clock = SimpleNamespace(time=lambda: now)
     monkeypatch.setattr(ingest_module, "time", clock)
-    ingest.handle("edge/plant/pump/state", state("pump", "ok", updated_at="9999-12-31T00:00:00Z"))
+    future = state("pump", "ok", updated_at="9999-12-31T00:00:00Z")
+    await ingest.process("edge/plant/pump/state", future)
     alarm = {**VALID_ALARM, "raised_at": "9999-12-31T00:00:00Z"}
-    ingest.handle("edge/plant/pump/alarm", json.dumps(alarm).encode())
-    clock.time = lambda: 1_800_000_010.0
-    ingest.handle("edge/plant/pump/state", state("pump", "alarm", updated_at=iso(1_800_000_005)))
-    assert [p["at"] for p in ingest.history.trend("plant", "pump", 0.0)] == [
-        1_800_000_000.0,
-        1_800_000_005.0,
-    ]
-    found = ingest.history.alarm("a1")
+    await ingest.process("edge/plant/pump/alarm", json.dumps(alarm).encode())
+    clock.time = lambda: now + 10.0
+    later = state("pump", "alarm", updated_at=iso(now + 5.0))
+    await ingest.process("edge/plant/pump/state", later)
+    points = await ingest.history.trend("plant", "pump", 0.0)
+    assert [p["at"] for p in points] == [now, now + 5.0]
+    found = await ingest.history.alarm("a1")
     assert found is not None
-    assert found["first_at"] == 1_800_000_000.0
+    assert found["first_at"] == now
 
 
-def test_an_integer_where_a_number_is_meant_is_stored_as_a_float(ingest: Ingest) -> None:
+async def test_an_integer_where_a_number_is_meant_is_stored_as_a_float(ingest: Ingest) -> None:
     """Found by tools/fuzz.py: a score of 10**30 passed validation (a float field takes an
     integer) but not SQLite's INTEGER, and the alarm was lost as a handler error."""
     alarm = {**VALID_ALARM, "score": 10**30, "future_field": {"kept": 2**70}}
-    ingest.handle("edge/plant/pump/alarm", json.dumps(alarm).encode())
-    ingest.handle("edge/plant/pump/state", state("pump", "ok", score=10**30))
+    await ingest.process("edge/plant/pump/alarm", json.dumps(alarm).encode())
+    await ingest.process("edge/plant/pump/state", state("pump", "ok", score=10**30))
     assert ingest.rejected == {}
-    found = ingest.history.alarm("a1")
+    found = await ingest.history.alarm("a1")
     assert found is not None
     assert found["score"] == 1e30
     assert found["payload"]["future_field"] == {"kept": 2**70}  # unknown fields as they came
     assert "severity" not in found["payload"]  # no defaults added
-    assert ingest.history.trend("plant", "pump", 0.0)[0]["score"] == 1e30
+    assert (await ingest.history.trend("plant", "pump", 0.0))[0]["score"] == 1e30
 
 
-def test_oversize_messages_are_refused_unread_and_counted(tmp_path: Path) -> None:
-    history = History(tmp_path / "h.sqlite", 1.0)
+async def test_oversize_messages_are_refused_unread_and_counted(tmp_path: Path) -> None:
+    history = SqliteHistory(tmp_path / "h.sqlite", 1.0)
     ingest = Ingest("edge", LiveView(), history, Hub(), max_message_bytes=4096,
                     max_media_bytes=64 * 1024)  # fmt: skip
     jpeg = b"\xff\xd8\xff" + bytes(64 * 1024)
-    ingest.handle("edge/plant/pump/evidence/a1/3/image", jpeg)
-    ingest.handle("edge/plant/pump/snapshot/image", jpeg)
-    ingest.handle("edge/plant/pump/state", state("pump", "ok", readings={"x": "y" * 5000}))
-    ingest.handle("edge/plant/status", b"online" * 20)
+    await ingest.process("edge/plant/pump/evidence/a1/3/image", jpeg)
+    await ingest.process("edge/plant/pump/snapshot/image", jpeg)
+    await ingest.process("edge/plant/pump/state", state("pump", "ok", readings={"x": "y" * 5000}))
+    await ingest.process("edge/plant/status", b"online" * 20)
     assert ingest.rejected == {("evidence", "too_large"): 1, ("snapshot", "too_large"): 1,
                                ("state", "too_large"): 1, ("status", "too_large"): 1}  # fmt: skip
-    assert history.evidence("a1", "image") is None
+    assert await history.evidence("a1", "image") is None
     assert ingest.live.overview()["devices"] == []
-    ingest.handle("edge/plant/pump/snapshot/image", jpeg[:1024])  # within the limit: kept
-    ingest.handle("edge/plant/pump/snapshot/../../x", jpeg[:1024])  # not a topic of ours
-    ingest.handle("edge/plant/pump/snapshot/made-up", jpeg[:1024])  # not a registered kind
+    await ingest.process("edge/plant/pump/snapshot/image", jpeg[:1024])  # within the limit: kept
+    await ingest.process("edge/plant/pump/snapshot/../../x", jpeg[:1024])  # not a topic of ours
+    await ingest.process("edge/plant/pump/snapshot/made-up", jpeg[:1024])  # not a registered kind
     assert ingest.live.overview()["devices"][0]["snapshots"] == ["image"]
     assert ingest.rejected[("snapshot", "invalid")] == 1
 
 
-def test_the_default_media_limit_refuses_ten_megabytes(ingest: Ingest) -> None:
-    ingest.handle("edge/plant/pump/evidence/a1/3/image", b"\xff\xd8\xff" + bytes(10 * 2**20))
+async def test_the_default_media_limit_refuses_ten_megabytes(ingest: Ingest) -> None:
+    await ingest.process("edge/plant/pump/evidence/a1/3/image", b"\xff\xd8\xff" + bytes(10 * 2**20))
     assert ingest.rejected == {("evidence", "too_large"): 1}
-    assert ingest.history.evidence("a1", "image") is None
+    assert await ingest.history.evidence("a1", "image") is None
 
 
-def test_invented_devices_past_the_limit_are_refused_and_known_ones_still_update(
+async def test_invented_devices_past_the_limit_are_refused_and_known_ones_still_update(
     tmp_path: Path,
 ) -> None:
     """Anyone who may publish can name new devices in topics; each one would be kept in memory
     for good, so past the limit a new one is refused like any other bad message."""
-    history = History(tmp_path / "h.sqlite", 1.0)
+    history = SqliteHistory(tmp_path / "h.sqlite", 1.0)
     ingest = Ingest("edge", LiveView(max_devices=3), history, Hub())
     for n in range(5):
-        ingest.handle(f"edge/plant/dev-{n}/state", state(f"dev-{n}", "ok"))
-    ingest.handle("edge/plant/dev-9/health", json.dumps({"state": "ok"}).encode())
+        await ingest.process(f"edge/plant/dev-{n}/state", state(f"dev-{n}", "ok"))
+    await ingest.process("edge/plant/dev-9/health", json.dumps({"state": "ok"}).encode())
     png = cv2.imencode(".png", np.zeros((4, 4), np.uint8))[1].tobytes()
-    ingest.handle("edge/plant/dev-9/snapshot/thermal", png)
+    await ingest.process("edge/plant/dev-9/snapshot/thermal", png)
     assert ingest.rejected == {("state", "too_many"): 2, ("health", "too_many"): 1,
                                ("snapshot", "too_many"): 1}  # fmt: skip
     assert sorted(d for _, d in ingest.live.devices) == ["dev-0", "dev-1", "dev-2"]
-    assert history.trend("plant", "dev-4", 0.0) == []  # refused before it changed anything
-    ingest.handle("edge/plant/dev-0/state", state("dev-0", "alarm"))
-    ingest.handle("edge/plant/dev-2/snapshot/thermal", png)
-    ingest.handle("edge/plant/dev-9/alarm", json.dumps(VALID_ALARM).encode())  # history only
+    assert await history.trend("plant", "dev-4", 0.0) == []  # refused before it changed anything
+    await ingest.process("edge/plant/dev-0/state", state("dev-0", "alarm"))
+    await ingest.process("edge/plant/dev-2/snapshot/thermal", png)
+    await ingest.process("edge/plant/dev-9/alarm", json.dumps(VALID_ALARM).encode())  # history only
     assert sum(ingest.rejected.values()) == 4
     tiles = {t["device"]: t for t in ingest.live.overview()["devices"]}
     assert tiles["dev-0"]["state"] == "alarm"
     assert tiles["dev-2"]["snapshots"] == ["thermal"]
-    assert history.alarm("a1") is not None
+    assert await history.alarm("a1") is not None
 
 
-def test_invented_sites_past_the_limit_are_refused_and_known_ones_still_update(
+async def test_invented_sites_past_the_limit_are_refused_and_known_ones_still_update(
     ingest: Ingest,
 ) -> None:
     ingest.live.max_sites = 2
-    ingest.handle("edge/plant/status", b"online")
-    ingest.handle("edge/yard/pump/state", state("pump", "ok"))
-    ingest.handle("edge/made-up/status", b"online")
-    ingest.handle("edge/made-up/inspection", b"{}")
-    ingest.handle("edge/made-up/pump/state", state("pump", "ok"))
+    await ingest.process("edge/plant/status", b"online")
+    await ingest.process("edge/yard/pump/state", state("pump", "ok"))
+    await ingest.process("edge/made-up/status", b"online")
+    await ingest.process("edge/made-up/inspection", b"{}")
+    await ingest.process("edge/made-up/pump/state", state("pump", "ok"))
     assert ingest.rejected == {("status", "too_many"): 1, ("inspection", "too_many"): 1,
                                ("state", "too_many"): 1}  # fmt: skip
-    ingest.handle("edge/plant/status", b"offline")
-    ingest.handle("edge/yard/inspection", b'{"round": 1}')
-    ingest.handle("edge/plant/valve/state", state("valve", "ok"))  # a new device, known site
+    await ingest.process("edge/plant/status", b"offline")
+    await ingest.process("edge/yard/inspection", b'{"round": 1}')
+    await ingest.process("edge/plant/valve/state", state("valve", "ok"))  # a new device, known site
     assert sum(ingest.rejected.values()) == 3
     overview = ingest.live.overview()
     assert overview["sites"] == {"plant": "offline"}
@@ -290,19 +302,19 @@ def test_invented_sites_past_the_limit_are_refused_and_known_ones_still_update(
     }
 
 
-def test_snapshots_past_their_memory_budget_drop_the_oldest(tmp_path: Path) -> None:
+async def test_snapshots_past_their_memory_budget_drop_the_oldest(tmp_path: Path) -> None:
     """Every device's latest snapshot of each kind is held in memory; without a budget the
     devices allowed times their kinds times the largest file would be tens of gigabytes."""
-    history = History(tmp_path / "h.sqlite", 1.0)
+    history = SqliteHistory(tmp_path / "h.sqlite", 1.0)
     noise = np.random.default_rng(0).integers(0, 256, (64, 64), np.uint8)
     png = cv2.imencode(".png", noise)[1].tobytes()  # incompressible: ~4 KiB
     live = LiveView(snapshot_memory_bytes=3 * len(png))
     ingest = Ingest("edge", live, history, Hub())
     for n in range(3):
-        ingest.handle(f"edge/plant/dev-{n}/snapshot/thermal", png)
-    ingest.handle("edge/plant/dev-0/snapshot/thermal", png)  # replaces its own: no drop
+        await ingest.process(f"edge/plant/dev-{n}/snapshot/thermal", png)
+    await ingest.process("edge/plant/dev-0/snapshot/thermal", png)  # replaces its own: no drop
     assert (live.snapshot_bytes, live.snapshots_dropped) == (3 * len(png), 0)
-    ingest.handle("edge/plant/dev-3/snapshot/thermal", png)  # the oldest (dev-1's) goes
+    await ingest.process("edge/plant/dev-3/snapshot/thermal", png)  # the oldest (dev-1's) goes
     held = {t["device"]: t["snapshots"] for t in live.overview()["devices"]}
     assert held == {"dev-0": ["thermal"], "dev-1": [], "dev-2": ["thermal"], "dev-3": ["thermal"]}
     assert (live.snapshot_bytes, live.snapshots_dropped) == (3 * len(png), 1)
@@ -312,3 +324,22 @@ def test_snapshots_past_their_memory_budget_drop_the_oldest(tmp_path: Path) -> N
 def test_the_snapshot_budget_must_hold_one_snapshot() -> None:
     with pytest.raises(ValidationError, match="snapshot_memory_bytes"):
         DashboardConfig(max_media_bytes=8 * 2**20, snapshot_memory_bytes=2**20)
+
+
+async def test_messages_are_stored_in_order_and_past_the_backlog_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_module, "MAX_BACKLOG", 2)
+    ingest = Ingest("edge", LiveView(), SqliteHistory(tmp_path / "h.sqlite", 1.0), Hub())
+    alarm = json.dumps(VALID_ALARM).encode()
+    ingest.handle("edge/plant/pump/alarm", alarm)  # the broker link hands over, never waits
+    ingest.handle("edge/plant/pump/ack", json.dumps({"id": "a1", "by": "ana"}).encode())
+    ingest.handle("edge/plant/pump/state", state("pump", "ok"))  # a slow database: no room
+    assert ingest.rejected == {("state", "backlog"): 1}
+    running = asyncio.create_task(ingest.run())
+    try:
+        await asyncio.wait_for(ingest.drained(), 5)
+        found = await ingest.history.alarm("a1")
+        assert found is not None and [a["by"] for a in found["acks"]] == ["ana"]
+    finally:
+        running.cancel()

@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from agent.apps.dashboard.app import Dashboard
 from agent.apps.dashboard.auth import TokenGate
-from agent.apps.dashboard.history import History
+from agent.apps.dashboard.history_sqlite import SqliteHistory
 from agent.apps.dashboard.ingest import Ingest
 from agent.apps.dashboard.live import Hub, LiveView
 from agent.config.device import BrokerConfig
@@ -22,7 +22,7 @@ def get(path_params: dict[str, str]) -> Request:
 
 async def test_asking_for_a_snapshot_does_not_add_the_device(tmp_path: Path) -> None:
     live = LiveView()
-    history, hub = History(tmp_path / "h.sqlite", 1.0), Hub()
+    history, hub = SqliteHistory(tmp_path / "h.sqlite", 1.0), Hub()
     dashboard = Dashboard("edge", live, history, hub, MqttLink(BrokerConfig(), None),
                           TokenGate(None), Ingest("edge", live, history, hub))  # fmt: skip
     response = await dashboard.snapshot(get({"site": "x", "device": "made-up", "kind": "image"}))

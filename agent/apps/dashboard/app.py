@@ -92,7 +92,7 @@ class Dashboard:
         """One device's trend points over the last `hours`."""
         hours = number_param(request, "hours", 1.0)
         p = request.path_params
-        points = self.history.trend(p["site"], p["device"], time.time() - hours * 3600.0)
+        points = await self.history.trend(p["site"], p["device"], time.time() - hours * 3600.0)
         return JSONResponse({"points": points})
 
     async def snapshot(self, request: Request) -> Response:
@@ -111,28 +111,28 @@ class Dashboard:
         """Alarms first seen in the last `hours`, filtered by device, type and severity."""
         q = request.query_params
         since = time.time() - number_param(request, "hours", 24.0) * 3600.0
-        found = self.history.alarms(
+        found = await self.history.alarms(
             since, device=q.get("device"), type=q.get("type"), severity=q.get("severity")
         )
         return JSONResponse({"alarms": found})
 
     async def alarm(self, request: Request) -> Response:
         """One alarm with its latest payload, acknowledgements and evidence files."""
-        found = self.history.alarm(request.path_params["id"])
+        found = await self.history.alarm(request.path_params["id"])
         if found is None:
             return JSONResponse({"error": "unknown alarm"}, status_code=404)
         return JSONResponse(found)
 
     async def evidence(self, request: Request) -> Response:
         """One evidence file's bytes, with its media type."""
-        found = self.history.evidence(request.path_params["id"], request.path_params["kind"])
+        found = await self.history.evidence(request.path_params["id"], request.path_params["kind"])
         if found is None:
             return JSONResponse({"error": "no such evidence file"}, status_code=404)
         return Response(found[1], media_type=found[0])
 
     async def acknowledge(self, request: Request) -> Response:
         """Publish the operator's C3 ack; the dashboard records it when the broker echoes it."""
-        alarm = self.history.alarm(request.path_params["id"])
+        alarm = await self.history.alarm(request.path_params["id"])
         if alarm is None:
             return JSONResponse({"error": "unknown alarm"}, status_code=404)
         try:
@@ -153,7 +153,7 @@ class Dashboard:
     async def stats(self, request: Request) -> Response:
         """Alarms per device and per type per day, over the last `days`."""
         days = number_param(request, "days", 7.0)
-        return JSONResponse(self.history.stats(time.time() - days * 86400.0))
+        return JSONResponse(await self.history.stats(time.time() - days * 86400.0))
 
     async def rejected(self, request: Request) -> Response:
         """Inbound messages refused since the dashboard started, by topic kind and reason (the

@@ -1,194 +1,100 @@
-"""The dashboard's memory: scores, alarms, acknowledgements and evidence in SQLite.
+"""The dashboard's memory: scores, alarms, acknowledgements and evidence, kept so a restarted
+dashboard still draws its charts and lists its alarms; everything older than the retention is
+deleted.
 
-Kept so a restarted dashboard still draws its charts and lists its alarms; everything older
-than the retention is deleted.
+Two stores keep it behind one interface: a SQLite file (`history_sqlite.py`, the zero-setup
+default) and PostgreSQL (`history_postgres.py`, `dashboard.history: postgresql://…`), which
+several dashboard processes can share.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
-import time
-from pathlib import Path
-from typing import Any
+import re
+from typing import Any, Protocol
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS scores (
-    site TEXT NOT NULL, device TEXT NOT NULL, at REAL NOT NULL,
-    score REAL, modalities TEXT NOT NULL, readings TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS scores_by_device ON scores (site, device, at);
-CREATE TABLE IF NOT EXISTS alarms (
-    id TEXT PRIMARY KEY, site TEXT NOT NULL, device TEXT NOT NULL, type TEXT,
-    severity TEXT, score REAL, event TEXT NOT NULL, seq INTEGER,
-    first_at REAL NOT NULL, last_at REAL NOT NULL, payload TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS alarms_by_time ON alarms (first_at);
-CREATE TABLE IF NOT EXISTS acks (
-    alarm_id TEXT NOT NULL, by TEXT, at TEXT, note TEXT, received_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS evidence (
-    alarm_id TEXT NOT NULL, kind TEXT NOT NULL, media_type TEXT NOT NULL,
-    size INTEGER NOT NULL, data BLOB NOT NULL, received_at REAL NOT NULL,
-    PRIMARY KEY (alarm_id, kind));
-"""
-ALARM_FILTERS = {"device": "device = ?", "type": "type = ?", "severity": "severity = ?"}
-RETAINED = (
-    ("scores", "at"),
-    ("alarms", "last_at"),
-    ("acks", "received_at"),
-    ("evidence", "received_at"),
-)
+ALARM_COLUMNS = ("id", "site", "device", "type", "severity", "score", "event", "first_at")
 MIN_SCORE_INTERVAL_S = 1.0  # a trend point per device per second is plenty for a chart
+MAX_ALARMS = 500  # rows one alarm list returns
 
 
-class History:
-    """One SQLite file; methods are small and synchronous (local disk, tiny rows)."""
+class HistoryDatabaseError(Exception):
+    """The history database cannot be used: unreachable, or migrated past this version."""
 
-    def __init__(self, path: Path, retention_days: float) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.retention_s = retention_days * 86400.0
-        self.db = sqlite3.connect(path)
-        self.db.row_factory = sqlite3.Row
-        self.db.executescript(SCHEMA)
-        self._last_point: dict[tuple[str, str], float] = {}
 
-    def close(self) -> None:
-        """Flush and close the file."""
-        self.db.close()
+class History(Protocol):
+    """What the ingestion writes and the pages read."""
 
-    def add_state(self, site: str, state: dict[str, Any], at: float) -> dict[str, Any] | None:
-        """One trend point from a device's state; None when throttled."""
-        key = (site, str(state.get("device")))
-        if key not in self._last_point:  # e.g. the retained state after a restart: stored already
-            row = self.db.execute("SELECT MAX(at) FROM scores WHERE site = ? AND device = ?", key)
-            self._last_point[key] = row.fetchone()[0] or 0.0
-        if at - self._last_point[key] < MIN_SCORE_INTERVAL_S:
-            return None
-        self._last_point[key] = at
-        point = {
-            "at": at,
-            "score": state.get("score"),
-            "modalities": {m: v.get("score") for m, v in (state.get("modalities") or {}).items()},
-            "readings": state.get("readings") or {},
-        }
-        with self.db:
-            self.db.execute(
-                "INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?)",
-                (*key, at, point["score"], json.dumps(point["modalities"]),
-                 json.dumps(point["readings"])),
-            )  # fmt: skip
-        return point
+    async def add_state(self, site: str, state: dict[str, Any], at: float) -> dict[str, Any] | None:
+        """One trend point from a device's state; None when throttled or past the retention."""
 
-    def trend(self, site: str, device: str, since: float) -> list[dict[str, Any]]:
+    async def trend(self, site: str, device: str, since: float) -> list[dict[str, Any]]:
         """Trend points of one device since a time, oldest first."""
-        rows = self.db.execute(
-            "SELECT at, score, modalities, readings FROM scores"
-            " WHERE site = ? AND device = ? AND at >= ? ORDER BY at",
-            (site, device, since),
-        )
-        return [
-            {"at": r["at"], "score": r["score"], "modalities": json.loads(r["modalities"]),
-             "readings": json.loads(r["readings"])}
-            for r in rows
-        ]  # fmt: skip
 
-    def add_alarm(
+    async def add_alarm(
         self, site: str, payload: dict[str, Any], first_at: float, last_at: float
     ) -> None:
-        """An alarm event: the first creates the row, later ones update it (by `id`)."""
-        with self.db:
-            self.db.execute(
-                "INSERT INTO alarms VALUES (:id, :site, :device, :type, :severity, :score,"
-                " :event, :seq, :first_at, :last_at, :payload) ON CONFLICT (id) DO UPDATE SET"
-                " type = :type, severity = :severity, score = :score, event = :event,"
-                " seq = :seq, last_at = :last_at, payload = :payload WHERE :seq >= alarms.seq",
-                {"id": payload["id"], "site": site, "device": payload.get("device"),
-                 "type": payload.get("type"), "severity": payload.get("severity"),
-                 "score": payload.get("score"), "event": payload.get("event"),
-                 "seq": payload.get("seq") or 0, "first_at": first_at, "last_at": last_at,
-                 "payload": json.dumps(payload)},
-            )  # fmt: skip
+        """An alarm event: the first creates the row, later ones update it (by `id` and `seq`)."""
 
-    def alarms(self, since: float = 0.0, **filters: str | None) -> list[dict[str, Any]]:
+    async def alarms(self, since: float = 0.0, **filters: str | None) -> list[dict[str, Any]]:
         """Alarms first seen since a time, newest first, filtered by device/type/severity."""
-        clauses: list[str] = ["first_at >= ?"]
-        params: list[float | str] = [since]
-        for name, value in filters.items():
-            if value:
-                clauses.append(ALARM_FILTERS[name])
-                params.append(value)
-        rows = self.db.execute(
-            f"SELECT * FROM alarms WHERE {' AND '.join(clauses)} ORDER BY first_at DESC LIMIT 500",
-            params,
-        ).fetchall()
-        return [self._alarm_row(r) for r in rows]
 
-    def alarm(self, alarm_id: str) -> dict[str, Any] | None:
+    async def alarm(self, alarm_id: str) -> dict[str, Any] | None:
         """One alarm with its latest payload, its acknowledgements and its evidence files."""
-        row = self.db.execute("SELECT * FROM alarms WHERE id = ?", (alarm_id,)).fetchone()
-        if row is None:
-            return None
-        evidence = self.db.execute(
-            "SELECT kind, media_type, size FROM evidence WHERE alarm_id = ? ORDER BY kind",
-            (alarm_id,),
-        )
-        return {
-            **self._alarm_row(row),
-            "payload": json.loads(row["payload"]),
-            "evidence_files": [dict(e) for e in evidence],
-        }
 
-    def _alarm_row(self, row: sqlite3.Row) -> dict[str, Any]:
-        acks = self.db.execute(
-            "SELECT by, at, note FROM acks WHERE alarm_id = ? ORDER BY received_at", (row["id"],)
-        )
-        keys = ("id", "site", "device", "type", "severity", "score", "event", "first_at")
-        return {**{k: row[k] for k in keys}, "last_at": row["last_at"],
-                "acks": [dict(a) for a in acks]}  # fmt: skip
-
-    def add_ack(self, ack: dict[str, Any], at: float) -> None:
+    async def add_ack(self, ack: dict[str, Any], at: float) -> None:
         """An operator's acknowledgement as seen on the broker."""
-        with self.db:
-            self.db.execute(
-                "INSERT INTO acks VALUES (?, ?, ?, ?, ?)",
-                (str(ack["id"]), ack.get("by"), ack.get("at"), ack.get("note"), at),
-            )
 
-    def add_evidence(
+    async def add_evidence(
         self, alarm_id: str, kind: str, media_type: str, data: bytes, at: float
     ) -> None:
         """An evidence file; published once per alarm and kind, so a repeat replaces it."""
-        with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO evidence VALUES (?, ?, ?, ?, ?, ?)",
-                (alarm_id, kind, media_type, len(data), data, at),
-            )
 
-    def evidence(self, alarm_id: str, kind: str) -> tuple[str, bytes] | None:
+    async def evidence(self, alarm_id: str, kind: str) -> tuple[str, bytes] | None:
         """(media type, bytes) of one evidence file."""
-        row = self.db.execute(
-            "SELECT media_type, data FROM evidence WHERE alarm_id = ? AND kind = ?",
-            (alarm_id, kind),
-        ).fetchone()
-        return None if row is None else (row["media_type"], bytes(row["data"]))
 
-    def stats(self, since: float) -> dict[str, list[dict[str, Any]]]:
+    async def stats(self, since: float) -> dict[str, list[dict[str, Any]]]:
         """Alarms per device and per type per UTC day, since a time."""
 
-        def per(column: str) -> list[dict[str, Any]]:
-            rows = self.db.execute(
-                f"SELECT date(first_at, 'unixepoch') AS day, {column} AS name, COUNT(*) AS n"
-                f" FROM alarms WHERE first_at >= ? GROUP BY day, name ORDER BY day, name",
-                (since,),
-            )
-            return [dict(r) for r in rows]
+    async def prune(self, now: float | None = None) -> int:
+        """Delete everything older than the retention; the rows deleted."""
 
-        return {"per_device": per("device"), "per_type": per("type")}
+    async def close(self) -> None:
+        """Finish writing and let go of the store."""
 
-    def prune(self, now: float | None = None) -> int:
-        """Delete everything older than the retention; returns the rows deleted."""
-        cutoff = (time.time() if now is None else now) - self.retention_s
-        with self.db:
-            deleted = sum(
-                self.db.execute(f"DELETE FROM {table} WHERE {column} < ?", (cutoff,)).rowcount
-                for table, column in RETAINED
-            )
-        return deleted
+
+def trend_point(state: dict[str, Any], at: float) -> dict[str, Any]:
+    """The part of a device's state a chart draws."""
+    return {
+        "at": at,
+        "score": state.get("score"),
+        "modalities": {m: v.get("score") for m, v in (state.get("modalities") or {}).items()},
+        "readings": state.get("readings") or {},
+    }
+
+
+class Throttle:
+    """At most one trend point per device per MIN_SCORE_INTERVAL_S, across restarts (the store
+    says when it last kept one for a device it has not seen since it started)."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], float] = {}
+
+    def known(self, key: tuple[str, str]) -> bool:
+        """Whether the device's last point time is known (else ask the store, then `seed`)."""
+        return key in self._last
+
+    def seed(self, key: tuple[str, str], last_at: float | None) -> None:
+        """The time of the device's latest stored point, if any."""
+        self._last[key] = last_at or 0.0
+
+    def admits(self, key: tuple[str, str], at: float) -> bool:
+        """True (and remembered) when a point at `at` is due."""
+        if at - self._last[key] < MIN_SCORE_INTERVAL_S:
+            return False
+        self._last[key] = at
+        return True
+
+
+def masked(url: str) -> str:
+    """A database URL fit for a log: its password replaced by ***."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)

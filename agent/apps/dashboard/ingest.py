@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -16,6 +17,7 @@ from agent.apps.dashboard.messages import AlarmMessage, HealthMessage, StateMess
 from agent.config.dashboard import DashboardConfig
 from agent.senses.registry import SENSES
 from agent.sinks.mqtt.inbound import (
+    BACKLOG,
     DEFAULT_MAX_DEPTH,
     ERROR,
     INVALID,
@@ -37,6 +39,7 @@ MAGIC_MEDIA_TYPES = (
 )
 MAX_STATUS_BYTES = 64  # `online` / `offline`
 MAX_TOPIC_PART = 128  # an alarm id or a kind taken from a topic
+MAX_BACKLOG = 10_000  # messages waiting for the history; more are refused, counted (`backlog`)
 LIVE_KINDS = frozenset({"status", "inspection", "snapshot", "state", "health"})  # kept in LiveView
 MODELS: dict[str, type[BaseModel]] = {
     "state": StateMessage,
@@ -61,6 +64,10 @@ class Ingest:
     its topic's shape or naming a site or device past the live view's bounds is refused
     before it changes anything, logged in one line and counted in `rejected` (by topic kind
     and reason); the next message is handled as usual.
+
+    The broker link hands messages over (`handle`) without waiting; `run` processes them one
+    at a time, in the order they came, so a slow history database never holds up the link
+    and an acknowledgement is never stored before its alarm.
     """
 
     def __init__(
@@ -79,25 +86,48 @@ class Ingest:
         self.max_message_bytes = max_message_bytes
         self.max_media_bytes = max_media_bytes
         self.rejected: Counter[tuple[str, str]] = Counter()  # (topic kind, reason) -> count
+        self._backlog: asyncio.Queue[tuple[str, bytes, float]] = asyncio.Queue(MAX_BACKLOG)
 
     def handle(self, topic: str, payload: bytes) -> None:
+        """Take a message from the broker link; `run` processes it."""
+        try:
+            self._backlog.put_nowait((topic, payload, time.time()))
+        except asyncio.QueueFull:
+            info = parse_topic(self.prefix, topic)
+            self._refused(topic, info.kind if info else "unknown", BACKLOG,
+                          f"{MAX_BACKLOG} messages wait for the history")  # fmt: skip
+
+    async def run(self) -> None:
+        """Process the messages `handle` took, in order, forever."""
+        while True:
+            topic, payload, received = await self._backlog.get()
+            try:
+                await self.process(topic, payload, received)
+            finally:
+                self._backlog.task_done()
+
+    async def drained(self) -> None:
+        """Return once every message taken so far has been processed."""
+        await self._backlog.join()
+
+    async def process(self, topic: str, payload: bytes, now: float | None = None) -> None:
         """Route one message; a refused or failing one is logged and counted, never fatal."""
         info = parse_topic(self.prefix, topic)
         if info is None or not payload:  # an empty payload clears a retained message
             return
         try:
-            self._route(info, payload, time.time())
+            await self._route(info, payload, time.time() if now is None else now)
         except RejectedMessage as exc:
-            reason, detail = exc.reason, exc.detail
+            self._refused(topic, info.kind, exc.reason, exc.detail)
         except Exception as exc:  # a bug met by a message: ingestion goes on regardless
-            reason, detail = ERROR, f"{type(exc).__name__}: {str(exc)[:160]}"
-        else:
-            return
-        self.rejected[(info.kind, reason)] += 1
+            self._refused(topic, info.kind, ERROR, f"{type(exc).__name__}: {str(exc)[:160]}")
+
+    def _refused(self, topic: str, kind: str, reason: str, detail: str) -> None:
+        self.rejected[(kind, reason)] += 1
         log.warning("refused an inbound message", extra={"fields": {
             "topic": topic[:256], "reason": reason, "detail": detail}})  # fmt: skip
 
-    def _route(self, info: TopicInfo, payload: bytes, now: float) -> None:
+    async def _route(self, info: TopicInfo, payload: bytes, now: float) -> None:
         if info.kind in LIVE_KINDS and not self.live.admits(info.site, info.device):
             limits = f"{self.live.max_devices} devices, {self.live.max_sites} sites"
             raise RejectedMessage(TOO_MANY, f"a new site or device past the limits ({limits})")
@@ -125,13 +155,13 @@ class Ingest:
             alarm_id, kind = str(info.alarm_id), str(info.part)
             if len(alarm_id) > MAX_TOPIC_PART or len(kind) > MAX_TOPIC_PART:
                 raise RejectedMessage(INVALID, "alarm id or kind too long")
-            self.history.add_evidence(alarm_id, kind, sniff_media_type(payload), payload, now)
+            await self.history.add_evidence(alarm_id, kind, sniff_media_type(payload), payload, now)
             self.hub.publish({"type": "evidence", "id": info.alarm_id, "kind": info.part})
         else:
             checked = validated(MODELS[info.kind], self._json_object(payload))
             # what was validated, as it came (no defaults added), but an integer where a
             # number is meant as a float: 1e30 written as 10**30 does not fit SQLite's INTEGER
-            self._route_json(info, checked.model_dump(exclude_unset=True), now)
+            await self._route_json(info, checked.model_dump(exclude_unset=True), now)
 
     def _json_object(self, payload: bytes) -> dict[str, Any]:
         """A JSON object within the size and depth limits, or RejectedMessage."""
@@ -140,13 +170,13 @@ class Ingest:
             raise RejectedMessage(INVALID, f"expected a JSON object, got {type(value).__name__}")
         return value
 
-    def _route_json(self, info: TopicInfo, message: dict[str, Any], now: float) -> None:
+    async def _route_json(self, info: TopicInfo, message: dict[str, Any], now: float) -> None:
         device = str(info.device)
         if info.kind in ("state", "alarm") and message.get("device") is None:
             message = {**message, "device": device}  # the topic names it; history needs it
         if info.kind == "state":
             self.live.device(info.site, device).state = message
-            point = self.history.add_state(
+            point = await self.history.add_state(
                 info.site, message, epoch(message.get("updated_at"), now)
             )
             if point is not None:
@@ -158,13 +188,14 @@ class Ingest:
             self._changed_device(info.site, device)
         elif info.kind == "alarm":
             raised_at = epoch(message.get("raised_at"), now)
-            self.history.add_alarm(
+            await self.history.add_alarm(
                 info.site, message, raised_at, epoch(message.get("decided_at"), now)
             )
-            self.hub.publish({"type": "alarm", "alarm": self.history.alarm(str(message["id"]))})
+            alarm = await self.history.alarm(str(message["id"]))
+            self.hub.publish({"type": "alarm", "alarm": alarm})
         elif info.kind == "ack":
-            self.history.add_ack(message, now)
-            alarm = self.history.alarm(str(message["id"]))
+            await self.history.add_ack(message, now)
+            alarm = await self.history.alarm(str(message["id"]))
             if alarm is not None:
                 self.hub.publish({"type": "ack", "alarm": alarm})
 

@@ -12,7 +12,8 @@ import uvicorn
 
 from agent.apps.dashboard.app import Dashboard, build_app
 from agent.apps.dashboard.auth import TokenGate, require_token_off_loopback
-from agent.apps.dashboard.history import History
+from agent.apps.dashboard.history import History, HistoryDatabaseError, masked
+from agent.apps.dashboard.history_sqlite import SqliteHistory
 from agent.apps.dashboard.ingest import Ingest
 from agent.apps.dashboard.live import Hub, LiveView
 from agent.config.base import overridden
@@ -59,10 +60,33 @@ def settings_from(
     )
 
 
+async def open_history(settings: DashboardSettings) -> tuple[History, str]:
+    """The configured history and where it is (for the log); HistoryDatabaseError when the
+    database cannot be used."""
+    dashboard = settings.dashboard
+    if dashboard.history is None:
+        path = settings.history_file
+        return SqliteHistory(path, dashboard.retention_days), str(path)
+    try:
+        from agent.apps.dashboard.history_postgres import PostgresHistory
+    except ImportError as exc:
+        raise HistoryDatabaseError(
+            f"dashboard.history is a PostgreSQL URL but psycopg is missing ({exc}): "
+            "pip install 'edge-agent[cpu,postgresql]'"
+        ) from exc
+    url = dashboard.history.get_secret_value()
+    return await PostgresHistory.open(url, dashboard.retention_days), masked(url)
+
+
 async def prune_forever(history: History) -> None:
-    """Keep the history within its retention while the dashboard runs."""
+    """Keep the history within its retention while the dashboard runs; a failed pruning
+    (the database away for a while) is logged and tried again next time."""
     while True:
-        history.prune()
+        try:
+            await history.prune()
+        except Exception as exc:
+            log.error("history not pruned", extra={"fields": {
+                "error": f"{type(exc).__name__}: {str(exc)[:200]}"}})  # fmt: skip
         await asyncio.sleep(PRUNE_EVERY_S)
 
 
@@ -78,7 +102,7 @@ async def serve(settings: DashboardSettings, stop: asyncio.Event | None = None) 
     config = settings.dashboard
     require_token_off_loopback(config.bind, config.token)
     prefix = settings.broker.topic_prefix
-    history = History(settings.history_file, config.retention_days)
+    history, where = await open_history(settings)
     live = LiveView(config.max_devices, config.max_sites, config.snapshot_memory_bytes)
     hub = Hub()
     ingest = Ingest(prefix, live, history, hub, config.max_message_bytes, config.max_media_bytes)
@@ -94,8 +118,12 @@ async def serve(settings: DashboardSettings, stop: asyncio.Event | None = None) 
     )  # fmt: skip
     log.info("dashboard serving", extra={"fields": {
         "url": f"http://{config.bind}:{config.port}/", "token_required": gate.enabled,
-        "history": str(settings.history_file)}})  # fmt: skip
-    background = [asyncio.create_task(bridge.run()), asyncio.create_task(prune_forever(history))]
+        "history": where}})  # fmt: skip
+    background = [
+        asyncio.create_task(ingest.run()),
+        asyncio.create_task(bridge.run()),
+        asyncio.create_task(prune_forever(history)),
+    ]
     if stop is not None:
         background.append(asyncio.create_task(exit_when(stop, server)))
     try:
@@ -105,4 +133,4 @@ async def serve(settings: DashboardSettings, stop: asyncio.Event | None = None) 
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        history.close()
+        await history.close()

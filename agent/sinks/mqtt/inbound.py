@@ -28,6 +28,7 @@ UNKNOWN_ALARM = "unknown_alarm"  # an acknowledgement of an alarm the agent does
 UNKNOWN_DEVICE = "unknown_device"  # a request for a device the agent does not watch
 TOO_MANY = "too_many"  # would add a site or device past the dashboard's bounds
 ERROR = "error"  # the handler failed on it (a bug): logged and counted all the same
+BACKLOG = "backlog"  # arrived while too many messages waited to be stored (a slow database)
 
 DEFAULT_MAX_DEPTH = 32  # the agent's deepest payload (an alarm's evidence) nests 5 levels
 SQLITE_INT_MAX = 2**63 - 1
