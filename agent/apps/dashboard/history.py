@@ -13,7 +13,9 @@ import re
 from typing import Any, Protocol
 
 ALARM_COLUMNS = ("id", "site", "device", "type", "severity", "score", "event", "first_at")
-MIN_SCORE_INTERVAL_S = 1.0  # a trend point per device per second is plenty for a chart
+# about a trend point per device per second, plenty for a chart; under 1 s so that states
+# published once a second, which arrive a little early or late, are not every other one dropped
+MIN_SCORE_INTERVAL_S = 0.9
 MAX_ALARMS = 500  # rows one alarm list returns
 
 

@@ -1,0 +1,22 @@
+"""The fleet benchmark runs end to end on a small fleet: a dashboard fed and measured."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from tools.fleet_bench import bench
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+
+async def test_a_small_fleet_is_stored_and_measured(broker: tuple[str, int]) -> None:
+    args = argparse.Namespace(agents=2, devices=2, duration=6.0, processes=1, history=None,
+                              broker=broker, browser=False)  # fmt: skip
+    result = await bench(args)
+    assert result["devices"] == 4 and result["refused"] == []
+    assert result["published_per_s"]["state"] > 3.0
+    assert result["stored_points_per_s"] > 2.0  # about one point per device per second
+    assert result["live_points"] > 10 and result["lag_p99_ms"] is not None
+    assert result["history_mb_per_device_day"] > 0
