@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from agent.apps.learn.command import LEARN_HELP, add_learn_arguments, run_learn
 from agent.config.base import overridden
 from agent.config.device import AgentConfig
 from agent.config.loader import ConfigError, load_config
+from agent.fleet.overlay import load_effective_config
 from agent.inference.session import ModelError
 from agent.observe.logs import LOG_FORMATS, configure_logging
 from agent.observe.metrics import MetricsError
@@ -202,7 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "fleet":
         return run_fleet(args)
     try:
-        config = load_config(args.file if args.command == "check-config" else args.config)
+        if args.command == "run":  # with the config fragments of the bundles in use
+            config = load_effective_config(args.config)
+        else:
+            config = load_config(args.file if args.command == "check-config" else args.config)
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
         return EXIT_CONFIG
@@ -221,8 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             metrics=overridden(loaded.metrics, port=args.metrics_port),
         )
 
-    def reload() -> AgentConfig:
-        return with_overrides(load_config(args.config))
+    def reload(running: Mapping[str, str] | None = None) -> AgentConfig:
+        return with_overrides(load_effective_config(args.config, running))
 
     try:
         asyncio.run(run_until_signalled(with_overrides(config), reload))

@@ -11,6 +11,7 @@ from agent.config.base import ReadableFile, Seconds, StrictModel
 from agent.config.dashboard import DashboardConfig
 from agent.config.decision import AlarmConfig, FusionConfig, LocationConfig
 from agent.config.evidence import EvidenceConfig
+from agent.config.fleet import FleetConfig
 from agent.config.learning import LearningConfig
 from agent.config.metrics import MetricsConfig
 from agent.config.sources import SourcesConfig, validate_sources
@@ -135,6 +136,9 @@ class StorageConfig(StrictModel):
         return Path(base) / "edge-agent"
 
 
+RESERVED_SITE = "fleet"
+
+
 class AgentConfig(StrictModel):
     """The whole YAML file."""
 
@@ -144,7 +148,15 @@ class AgentConfig(StrictModel):
     inspection: InspectionConfig = InspectionConfig()
     dashboard: DashboardConfig = DashboardConfig()
     metrics: MetricsConfig = MetricsConfig()
+    fleet: FleetConfig = FleetConfig()
     devices: list[DeviceConfig] = Field(min_length=1)
+
+    @field_validator("site")
+    @classmethod
+    def _not_reserved(cls, site: str) -> str:
+        if site == RESERVED_SITE:
+            raise ValueError(f"'{RESERVED_SITE}' is reserved: <prefix>/fleet/ carries bundles")
+        return site
 
     @model_validator(mode="after")
     def _unique_devices(self) -> AgentConfig:

@@ -119,6 +119,23 @@ def verify_bundle(
     particular, the signer's own check, so no target is matched) with `running` (bundle name
     -> the version in use); BundleRefused with the first failed check's reason."""
     envelope = read_bounded(folder / ENVELOPE_FILE, limits.max_envelope_bytes)
+    manifest, devices = check_envelope(envelope, trusted, identity, running, limits)
+    verified = VerifiedBundle(folder, manifest, devices)
+    for entry in manifest.files:
+        check_file(verified.file(entry), entry)
+    return verified
+
+
+def check_envelope(
+    envelope: bytes,
+    trusted: Mapping[str, Ed25519PublicKey],
+    identity: Identity | None,
+    running: Mapping[str, str],
+    limits: BundleLimits = BundleLimits(),
+) -> tuple[Manifest, tuple[str, ...]]:
+    """Every check but the files': the manifest and the devices it is for; BundleRefused.
+
+    An agent runs these before it fetches a single file."""
     manifest = parse_manifest(open_envelope(envelope, trusted, limits.max_envelope_bytes))
     devices = () if identity is None else targeted_devices(manifest, identity)
     if identity is not None and not devices:
@@ -137,10 +154,7 @@ def verify_bundle(
             Reason.TOO_LARGE,
             f"{manifest.total_bytes} bytes of files, limit {limits.max_total_bytes}",
         )
-    verified = VerifiedBundle(folder, manifest, devices)
-    for entry in manifest.files:
-        check_file(verified.file(entry), entry)
-    return verified
+    return manifest, devices
 
 
 def read_bounded(path: Path, max_bytes: int) -> bytes:

@@ -16,6 +16,8 @@ class Reason(StrEnum):
     TOO_LARGE = "too_large"  # past the size or file-count limits
     MISSING_FILE = "missing_file"  # a listed file absent, not a plain file, or of another size
     WRONG_HASH = "wrong_hash"  # a listed file whose sha256 differs from the manifest's
+    ROLLED_BACK = "rolled_back"  # this version was rolled back here: never taken again
+    INVALID_CONFIG = "invalid_config"  # its config fragment does not apply to this agent
 
 
 class BundleRefused(Exception):  # noqa: N818 - a verdict on a bundle, not an error

@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -16,6 +16,10 @@ from pydantic import BaseModel
 from agent.config.device import AgentConfig, DeviceConfig
 from agent.core.alarms import ClearReason, sequence_from
 from agent.core.payload import cleared_payload, encode, restored_alarm
+from agent.fleet.manifest import Identity
+from agent.fleet.rollout import Rollout, RolloutHooks
+from agent.fleet.store import BundleStore
+from agent.fleet.transfer import bundle_name, bundles_topic
 from agent.learning.store import LearnedStore, StoreError
 from agent.observe import stages as observe
 from agent.observe.metrics import exporter_for
@@ -24,6 +28,7 @@ from agent.runtime.acks import Acknowledgements, AlarmWatch
 from agent.runtime.inspection import InspectionScheduler
 from agent.runtime.pipeline import DevicePipeline
 from agent.runtime.reload import (
+    ConfigLoader,
     ReloadPlan,
     build_pipeline,
     build_pipelines,
@@ -47,7 +52,7 @@ from agent.sinks.mqtt.inbound import (
     parse_json,
     validated,
 )
-from agent.sinks.mqtt.link import MqttLink
+from agent.sinks.mqtt.link import BrokerUnavailableError, MqttLink, client_for
 from agent.sinks.mqtt.outbox import AlarmKey, LastAlarmEvent, Outbox
 from agent.sinks.mqtt.publisher import Publisher
 from agent.sinks.mqtt.sink import MqttSink
@@ -68,12 +73,17 @@ class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
         self.topics = Topics(config.broker.topic_prefix, config.site)
+        subscriptions = [self.topics.acks, self.topics.learns]
+        if config.fleet.trusted_keys:  # takes bundles: hears of every one
+            subscriptions.append(bundles_topic(config.broker.topic_prefix))
         self.link = MqttLink(
             config.broker,
             self.topics.status,
-            subscriptions=(self.topics.acks, self.topics.learns),
+            subscriptions=tuple(subscriptions),
             on_message=self._on_message,
         )
+        self.fleet_store = BundleStore(config.storage.resolved() / "fleet")
+        self.rollout: Rollout | None = None  # taking bundles: set by run() given a loader
         self.acks = Acknowledgements()  # before the pipelines: their sinks report to it
         self.outbox_path = config.storage.resolved() / OUTBOX_FILE
         self.storage = StorageWatch.for_config(config.storage, self.outbox_path, None)
@@ -163,6 +173,11 @@ class Agent:
         The payload is untrusted: anything wrong with it is logged in one line, counted
         (edge_agent_rejected_messages_total) and dropped; nothing it holds can raise from here.
         """
+        bundle = bundle_name(self.topics.prefix, topic)
+        if bundle is not None:
+            if self.rollout is not None:
+                self.rollout.offer(bundle, payload)
+            return
         info = parse_topic(self.topics.prefix, topic)
         relearned = info.device if info is not None and info.kind == "learn" else None
         try:
@@ -290,7 +305,7 @@ class Agent:
         self,
         stop: asyncio.Event,
         reload_requested: asyncio.Event | None = None,
-        load: Callable[[], AgentConfig] | None = None,
+        load: ConfigLoader | None = None,
     ) -> None:
         """Run until `stop` is set, then deliver what is queued and say offline.
 
@@ -324,6 +339,9 @@ class Agent:
         if reload_requested is not None and load is not None:
             reloads = reload_on_request(reload_requested, load, self.reload)
             helpers.append(asyncio.create_task(reloads, name="reload"))
+        if load is not None and self.config.fleet.trusted_keys:
+            self.rollout = self._new_rollout(load)
+            helpers.append(asyncio.create_task(self.rollout.run(), name="rollout"))
         evidence_tasks = self._start_evidence()
         await stop.wait()
         log.info("agent stopping")
@@ -347,6 +365,39 @@ class Agent:
         if self.evidence_store is not None:
             self.evidence_store.close()
         log.info("agent stopped")
+
+    def _new_rollout(self, load: ConfigLoader) -> Rollout:
+        """Taking signed bundles (agent/fleet/rollout.py), through this agent's reload."""
+        hooks = RolloutHooks(
+            identity=lambda: Identity(self.config.site, tuple(d.id for d in self.config.devices)),
+            load=load,
+            apply=self.reload,
+            failures=self._failures,
+            publish=self._publish_retained,
+            connect=lambda: client_for(self.config.broker, self.link.address),
+        )
+        return Rollout(self.config, self.fleet_store, self.topics.prefix, self.topics.fleet, hooks)
+
+    def _failures(self, devices: tuple[str, ...]) -> set[str]:
+        """The failed models and sources of these devices, one line each."""
+        found = set()
+        for status in (p.status() for p in self.pipelines if p.device in devices):
+            for part, states in (("model", status.models), ("source", status.sources)):
+                for modality, health in states.items():
+                    if health.state == "failed":
+                        found.add(f"{status.device} {modality} {part}: {health.reason}")
+        return found
+
+    async def _publish_retained(self, topic: str, payload: bytes) -> None:
+        """Retained on the broker link, waiting a while for it to be up."""
+        async with asyncio.timeout(self.config.broker.ack_timeout_s * 3):
+            while True:
+                await self.link.connected.wait()
+                try:
+                    await self.link.publish(topic, payload, retain=True)
+                    return
+                except BrokerUnavailableError:
+                    await asyncio.sleep(0.5)
 
     def _sink_for(self, device: DeviceConfig) -> Sink:
         """The evidence sink (which publishes through MQTT) when evidence is on, else MQTT's."""
@@ -373,9 +424,7 @@ class Agent:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def run_until_signalled(
-    config: AgentConfig, load: Callable[[], AgentConfig] | None = None
-) -> None:
+async def run_until_signalled(config: AgentConfig, load: ConfigLoader | None = None) -> None:
     """Run the agent until SIGINT or SIGTERM; SIGHUP reloads the config through `load`."""
     stop, reload_requested = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -11,7 +11,7 @@ queued alarms still go out in order and numbering goes on. Per device (matched b
   its retained state stays as last published.
 Inspection rounds carry on, a round in progress included, on the new pipelines; only a change
 of the `inspection` section starts a new scheduler with its settings.
-Broker, site, storage, dashboard and metrics changes need a restart and are refused, as is
+Broker, site, storage, dashboard, metrics and fleet changes need a restart and are refused, as is
 any config that does not validate or whose models do not load; the running config then stays
 in force.
 """
@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from agent.config.device import AgentConfig, DeviceConfig
 from agent.config.loader import ConfigError
@@ -36,7 +37,14 @@ from agent.sinks.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
 
-RESTART_ONLY = ("broker", "site", "storage", "dashboard", "metrics")
+RESTART_ONLY = ("broker", "site", "storage", "dashboard", "metrics", "fleet")
+
+
+class ConfigLoader(Protocol):
+    """Reads the config the agent runs: its file, with the bundles in use (`running`: these
+    bundle versions instead of those recorded as in use)."""
+
+    def __call__(self, running: Mapping[str, str] | None = None) -> AgentConfig: ...
 
 
 class ReloadRefusedError(Exception):

@@ -1,22 +1,32 @@
-"""`edge-agent fleet`: make signing keys, sign bundles of models and config, check them.
+"""`edge-agent fleet`: make signing keys, sign bundles of models and config, check them,
+push them to the agents over MQTT, see what each site runs, roll one back on an agent.
 
     edge-agent fleet keygen --out keys/
     edge-agent fleet sign --key keys/fleet.key --name sound-model --version 1.3.0 \\
         --target 'plant-a/pump-*' --model models/sound.onnx --out bundles/sound-1.3.0
     edge-agent fleet verify bundles/sound-1.3.0 --trust keys/fleet.pub --config agent.yaml
 
+    edge-agent fleet push bundles/sound-1.3.0 --config agent.yaml
+    edge-agent fleet status --config agent.yaml
+    edge-agent fleet rollback --config agent.yaml --name sound-model   # on the agent's machine
+
 `verify` runs the checks an agent runs before it applies a bundle and prints the reason of the
 first that fails (exit 1), or what the bundle holds and which devices it is for (exit 0).
+`push` verifies with the config's `fleet.trusted_keys` (or `--trust`), then publishes.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from agent.config.device import AgentConfig
 from agent.config.loader import ConfigError, load_config
 from agent.fleet.bundle import Content, make_bundle, verify_bundle
 from agent.fleet.manifest import Identity, version_key
@@ -29,8 +39,14 @@ from agent.fleet.signing import (
     public_key_text,
     trusted_keys,
 )
+from agent.fleet.store import BundleStore, FleetStateError
+from agent.fleet.transfer import publish_bundle
+from agent.jsontext import loads_bounded
+from agent.sinks.mqtt.link import client_for
+from agent.sinks.mqtt.topics import ANY, Topics
 
-FLEET_HELP = "Make signing keys, sign bundles of models and config for agents, check bundles."
+FLEET_HELP = "Sign bundles of models and config, push them to agents, see and roll back."
+STATUS_WAIT_S = 3.0
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 CONFIG_PATH = "config.yaml"
@@ -68,6 +84,23 @@ def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
         help="a version in use, so an older bundle is refused (repeatable)",
     )  # fmt: skip
 
+    push = sub.add_parser("push", help="publish a bundle to the agents (retained, over MQTT)")
+    push.add_argument("bundle", type=Path, help="the bundle's folder")
+    push.add_argument("--config", required=True, type=Path, help="its broker section is used")
+    push.add_argument("--trust", action="append", default=[],
+                      help="a public key to verify with (default: fleet.trusted_keys)")  # fmt: skip
+
+    status = sub.add_parser("status", help="what each site runs, and its last rollout")
+    status.add_argument("--config", required=True, type=Path, help="its broker section is used")
+    status.add_argument("--wait", type=float, default=STATUS_WAIT_S, help="seconds to listen")
+    status.add_argument("--json", action="store_true", help="one JSON object")
+
+    rollback = sub.add_parser(
+        "rollback", help="on an agent's machine: back to the bundle version before"
+    )
+    rollback.add_argument("--config", required=True, type=Path, help="the agent's config")
+    rollback.add_argument("--name", required=True, help="the bundle's name")
+
 
 def version_text(text: str) -> str:
     """Parse --version."""
@@ -80,7 +113,10 @@ def version_text(text: str) -> str:
 
 def run_fleet(args: argparse.Namespace) -> int:
     """Do what the subcommand asks; the exit status."""
-    actions: dict[str, Any] = {"keygen": keygen, "sign": sign, "verify": verify}
+    actions: dict[str, Any] = {
+        "keygen": keygen, "sign": sign, "verify": verify, "push": push, "status": status,
+        "rollback": rollback,
+    }  # fmt: skip
     try:
         return int(actions[args.fleet_command](args))
     except ValueError as exc:
@@ -160,3 +196,84 @@ def running_pair(text: str) -> tuple[str, str]:
         raise ValueError(f"--running {text!r}: expected NAME=VERSION")
     version_key(version)
     return name, version
+
+
+def agent_config(path: Path) -> AgentConfig:
+    """The config file, or ValueError with its report."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise ValueError(exc.report()) from exc
+
+
+def push(args: argparse.Namespace) -> int:
+    """Verify the bundle, then publish it: chunks, then the envelope, all retained."""
+    config = agent_config(args.config)
+    keys = trusted_keys([read_key(t) for t in args.trust] or config.fleet.trusted_keys)
+    if not keys:
+        raise ValueError("no key to verify with: give --trust or set fleet.trusted_keys")
+    try:
+        verified = verify_bundle(args.bundle, keys, None, {})
+    except BundleRefused as exc:
+        print(f"not pushed, refused ({exc.reason}): {exc.detail}")
+        return EXIT_REFUSED
+    prefix = config.broker.topic_prefix
+
+    async def publish() -> int:
+        async with client_for(config.broker, config.broker.addresses()[0]) as client:
+            return await publish_bundle(client, prefix, args.bundle, verified.manifest)
+
+    sent = asyncio.run(publish())
+    manifest = verified.manifest
+    print(f"pushed {manifest.name} {manifest.version} ({sent} messages, retained) for "
+          f"{', '.join(manifest.targets)}; see it applied: edge-agent fleet status")  # fmt: skip
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    """Listen to every site's retained fleet report for a few seconds; print them."""
+    config = agent_config(args.config)
+    pattern = Topics(config.broker.topic_prefix, ANY).fleet
+
+    async def listen() -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        async with client_for(config.broker, config.broker.addresses()[0]) as client:
+            await client.subscribe(pattern, qos=1)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(args.wait):
+                    async for message in client.messages:
+                        site = str(message.topic).split("/")[-2]
+                        with contextlib.suppress(ValueError):
+                            found[site] = loads_bounded(bytes(message.payload or b""), 8)
+        return found
+
+    reports = asyncio.run(listen())
+    if args.json:
+        print(json.dumps({"sites": reports}, indent=1))
+        return 0
+    if not reports:
+        print(f"no agent reported on {pattern} within {args.wait:g} s")
+    for site, report in sorted(reports.items()):
+        running = report.get("running") or {}
+        versions = ", ".join(f"{n} {v}" for n, v in sorted(running.items())) or "no bundle"
+        print(f"{site}: {versions}")
+        last = report.get("last")
+        if isinstance(last, dict):
+            why = f" ({last['reason']})" if last.get("reason") else ""
+            print(f"  last: {last.get('name')} {last.get('version')} {last.get('result')}"
+                  f" at {last.get('at')}{why}")  # fmt: skip
+    return 0
+
+
+def rollback(args: argparse.Namespace) -> int:
+    """Back to the version before, recorded on disk; the running agent takes it on reload."""
+    config = agent_config(args.config)
+    store = BundleStore(config.storage.resolved() / "fleet")
+    try:
+        previous = store.rollback(args.name)
+    except (ValueError, FleetStateError) as exc:
+        print(f"fleet rollback: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{args.name}: now {previous or 'no bundle (the config file alone)'}; "
+          "the running agent takes it on reload (systemctl reload edge-agent)")  # fmt: skip
+    return 0

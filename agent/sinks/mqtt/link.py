@@ -42,6 +42,27 @@ def tls_context(config: BrokerConfig) -> ssl.SSLContext | None:
     return context
 
 
+def client_for(
+    config: BrokerConfig,
+    address: BrokerAddress,
+    identifier: str | None = None,
+    will: aiomqtt.Will | None = None,
+) -> aiomqtt.Client:
+    """A client of the broker at `address` with the config's credentials, TLS and timeouts
+    (None as identifier: the broker gives it one)."""
+    return aiomqtt.Client(
+        address.host,
+        address.port,
+        username=config.username,
+        password=config.password.get_secret_value() if config.password else None,
+        identifier=identifier,
+        will=will,
+        keepalive=config.keepalive_s,
+        timeout=config.ack_timeout_s,
+        tls_context=tls_context(config),
+    )
+
+
 class MqttLink:
     """Owns one MQTT session and its reconnect loop; never blocks callers while disconnected.
 
@@ -82,20 +103,10 @@ class MqttLink:
         self._client: aiomqtt.Client | None = None
 
     def _new_client(self) -> aiomqtt.Client:
-        c = self.config
-        return aiomqtt.Client(
-            self.address.host,
-            self.address.port,
-            username=c.username,
-            password=c.password.get_secret_value() if c.password else None,
-            identifier=c.client_id,
-            will=aiomqtt.Will(self.status_topic, OFFLINE, qos=1, retain=True)
-            if self.status_topic
-            else None,
-            keepalive=c.keepalive_s,
-            timeout=c.ack_timeout_s,
-            tls_context=tls_context(c),
-        )
+        will = None
+        if self.status_topic:
+            will = aiomqtt.Will(self.status_topic, OFFLINE, qos=1, retain=True)
+        return client_for(self.config, self.address, self.config.client_id, will)
 
     async def run(self) -> None:
         """Connect, and reconnect forever as soon as the broker is back.

@@ -37,6 +37,11 @@ class Topics:
         return f"{self.base}/inspection"
 
     @property
+    def fleet(self) -> str:
+        """Retained: the bundles the agent runs and its last rollout's outcome."""
+        return f"{self.base}/fleet"
+
+    @property
     def acks(self) -> str:
         """Operators' acknowledgements of alarms, for every device."""
         return self.ack(ANY)

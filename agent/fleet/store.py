@@ -1,0 +1,135 @@
+"""The bundles an agent holds, and which of them run: `<storage>/fleet/`.
+
+    bundles/<name>/<version>/   a verified bundle (bundle.json, files/), kept for rollback
+    staging/<name>-<version>/   a bundle being fetched: never read as config
+    state.json                  per name, the versions switched to in order (the last runs)
+                                and the versions rolled back (never taken again)
+
+`state.json` is replaced atomically (written beside, synced, renamed), so a power cut leaves
+the old state or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.fleet.bundle import ENVELOPE_FILE, FILES_DIR
+from agent.jsontext import loads_bounded
+
+STATE_FILE = "state.json"
+MAX_STATE_BYTES = 1024 * 1024
+CONFIG_FRAGMENT = "config.yaml"
+
+
+class FleetStateError(Exception):
+    """The store's state file cannot be read: the agent runs without bundles, and says so."""
+
+
+@dataclass
+class FleetState:
+    """Versions switched to (per name, in order) and versions rolled back."""
+
+    history: dict[str, list[str]] = field(default_factory=dict)
+    rolled_back: dict[str, list[str]] = field(default_factory=dict)
+
+    def running(self) -> dict[str, str]:
+        """Bundle name -> the version in use."""
+        return {name: versions[-1] for name, versions in self.history.items() if versions}
+
+
+class BundleStore:
+    """The fleet folder of one agent."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def state(self) -> FleetState:
+        """What runs and what was rolled back; empty before the first bundle."""
+        path = self.folder / STATE_FILE
+        try:
+            with path.open("rb") as f:
+                raw = f.read(MAX_STATE_BYTES + 1)
+        except FileNotFoundError:
+            return FleetState()
+        except OSError as exc:
+            raise FleetStateError(f"{path}: {exc.strerror or exc}") from exc
+        try:
+            if len(raw) > MAX_STATE_BYTES:
+                raise ValueError(f"over {MAX_STATE_BYTES} bytes")
+            data = loads_bounded(raw, 4)
+            return FleetState(
+                history={str(k): [str(v) for v in vs] for k, vs in data["history"].items()},
+                rolled_back={str(k): [str(v) for v in vs] for k, vs in data["rolled_back"].items()},
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise FleetStateError(f"{path}: unreadable ({exc})") from exc
+
+    def running(self) -> dict[str, str]:
+        """Bundle name -> the version in use."""
+        return self.state().running()
+
+    def bundle_dir(self, name: str, version: str) -> Path:
+        """Where a verified bundle is kept."""
+        return self.folder / "bundles" / name / version
+
+    def files_dir(self, name: str, version: str) -> Path:
+        """A kept bundle's files (what `${BUNDLE}` in its config fragment names)."""
+        return self.bundle_dir(name, version) / FILES_DIR
+
+    def fragment(self, name: str, version: str) -> Path | None:
+        """A kept bundle's config fragment, if it has one."""
+        path = self.files_dir(name, version) / CONFIG_FRAGMENT
+        return path if path.is_file() else None
+
+    def staging(self, name: str, version: str) -> Path:
+        """An empty folder to fetch a bundle into (a previous attempt's leftovers removed)."""
+        path = self.folder / "staging" / f"{name}-{version}"
+        shutil.rmtree(path, ignore_errors=True)
+        (path / FILES_DIR).mkdir(parents=True)
+        return path
+
+    def install(self, staged: Path, name: str, version: str) -> Path:
+        """Move a verified staged bundle to where it is kept."""
+        if not (staged / ENVELOPE_FILE).is_file():
+            raise ValueError(f"{staged}: no {ENVELOPE_FILE}")
+        target = self.bundle_dir(name, version)
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged.replace(target)
+        return target
+
+    def activate(self, name: str, version: str) -> None:
+        """Switch `name` to `version` (recorded before the agent reloads)."""
+        state = self.state()
+        state.history.setdefault(name, []).append(version)
+        self._save(state)
+
+    def rollback(self, name: str) -> str | None:
+        """Back to the version of `name` before the one in use (None: no bundle of that name);
+        the version left is never taken again. ValueError when none of `name` runs."""
+        state = self.state()
+        versions = state.history.get(name) or []
+        if not versions:
+            raise ValueError(f"no bundle {name} is in use")
+        state.rolled_back.setdefault(name, []).append(versions.pop())
+        self._save(state)
+        return versions[-1] if versions else None
+
+    def was_rolled_back(self, name: str, version: str) -> bool:
+        """Whether this version of `name` was rolled back here."""
+        return version in self.state().rolled_back.get(name, [])
+
+    def _save(self, state: FleetState) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / STATE_FILE
+        temporary = path.with_suffix(".tmp")
+        data = json.dumps({"history": state.history, "rolled_back": state.rolled_back}, indent=1)
+        with temporary.open("w") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        temporary.replace(path)

@@ -1,0 +1,148 @@
+"""The rollout's other outcomes, on an agent's hooks stood in for: a reload that fails rolls
+back at once and that version is never taken again, a fragment that does not apply and files
+that never come refuse the bundle, the same version again is not newer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agent.config.device import AgentConfig
+from agent.config.loader import ConfigError, parse_config
+from agent.fleet.bundle import ENVELOPE_FILE, Content, make_bundle, verify_bundle
+from agent.fleet.manifest import Identity
+from agent.fleet.rollout import Rollout, RolloutHooks
+from agent.fleet.signing import public_key_text
+from agent.fleet.store import BundleStore
+from agent.fleet.transfer import bundle_topic, publish_bundle
+
+
+class Agent:
+    """What the rollout asks of an agent, recorded; `fail_reload` / `bad_config` to break it."""
+
+    def __init__(self, config: AgentConfig, broker: tuple[str, int]) -> None:
+        self.config = config
+        self.broker = broker
+        self.fail_reload = False
+        self.bad_config = False
+        self.applied: list[AgentConfig] = []
+        self.reports: list[bytes] = []
+
+    def hooks(self) -> RolloutHooks:
+        return RolloutHooks(
+            identity=lambda: Identity("plant-a", ("kiln-01",)),
+            load=self.load,
+            apply=self.apply,
+            failures=lambda devices: set(),
+            publish=self.publish,
+            connect=lambda: aiomqtt.Client(*self.broker),
+        )
+
+    def load(self, running: Any) -> AgentConfig:
+        if self.bad_config:
+            raise ConfigError("bundle tune", ["devices[0]: names no device"])
+        return self.config
+
+    async def apply(self, config: AgentConfig) -> None:
+        if self.fail_reload:
+            self.fail_reload = False  # the rollback's own reload works
+            raise RuntimeError("model did not load")
+        self.applied.append(config)
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        self.reports.append(payload)
+
+
+@pytest.fixture
+def key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture
+def setup(
+    tmp_path: Path, key: Ed25519PrivateKey, broker: tuple[str, int], topic_prefix: str
+) -> tuple[Rollout, Agent, BundleStore]:
+    config = parse_config({
+        "site": "plant-a",
+        "fleet": {"trusted_keys": [public_key_text(key.public_key())],
+                  "rollback_window_s": 0.5, "fetch_timeout_s": 2},
+        "devices": [{"id": "kiln-01",
+                     "sources": {"modbus": {"registers": [{"name": "a", "address": 0}]}}}],
+    })  # fmt: skip
+    agent = Agent(config, broker)
+    store = BundleStore(tmp_path / "fleet")
+    return Rollout(config, store, topic_prefix, "site/fleet", agent.hooks()), agent, store
+
+
+def bundle(tmp_path: Path, key: Ed25519PrivateKey, version: str) -> Path:
+    (tmp_path / "fragment.yaml").write_text("devices: []\n")
+    folder = tmp_path / f"tune-{version}"
+    make_bundle(folder, key, "tune", version, ["plant-a/*"],
+                [Content("config", tmp_path / "fragment.yaml", "config.yaml")])  # fmt: skip
+    return folder
+
+
+async def offer(rollout: Rollout, broker: tuple[str, int], prefix: str, folder: Path) -> None:
+    """Publish the bundle like `fleet push`, and hand the rollout its envelope."""
+    manifest = verify_bundle(folder, rollout.trusted, None, {}).manifest
+    async with aiomqtt.Client(*broker) as client:
+        await publish_bundle(client, prefix, folder, manifest)
+    await rollout.consider("tune", (folder / ENVELOPE_FILE).read_bytes())
+
+
+async def test_a_reload_that_fails_rolls_back_at_once_and_for_good(
+    setup: tuple[Rollout, Agent, BundleStore], tmp_path: Path, key: Ed25519PrivateKey,
+    broker: tuple[str, int], topic_prefix: str,
+) -> None:  # fmt: skip
+    rollout, agent, store = setup
+    agent.fail_reload = True
+    await offer(rollout, broker, topic_prefix, bundle(tmp_path, key, "2.0"))
+    assert rollout.last is not None and rollout.last["result"] == "rolled_back"
+    assert "reload failed: RuntimeError: model did not load" in rollout.last["reason"]
+    assert store.running() == {} and len(agent.applied) == 1  # the config before, again
+    await rollout.consider("tune", (tmp_path / "tune-2.0" / ENVELOPE_FILE).read_bytes())
+    assert rollout.last["result"] == "refused" and rollout.last["reason"].startswith("rolled_back")
+
+
+async def test_a_fragment_that_does_not_apply_switches_nothing(
+    setup: tuple[Rollout, Agent, BundleStore], tmp_path: Path, key: Ed25519PrivateKey,
+    broker: tuple[str, int], topic_prefix: str,
+) -> None:  # fmt: skip
+    rollout, agent, store = setup
+    agent.bad_config = True
+    await offer(rollout, broker, topic_prefix, bundle(tmp_path, key, "2.0"))
+    assert rollout.last is not None and rollout.last["reason"].startswith("invalid_config")
+    assert store.running() == {} and agent.applied == []
+
+
+async def test_applied_once_then_the_same_version_is_not_newer(
+    setup: tuple[Rollout, Agent, BundleStore], tmp_path: Path, key: Ed25519PrivateKey,
+    broker: tuple[str, int], topic_prefix: str,
+) -> None:  # fmt: skip
+    rollout, agent, store = setup
+    folder = bundle(tmp_path, key, "2.0")
+    await offer(rollout, broker, topic_prefix, folder)
+    assert rollout.last is not None and rollout.last["result"] == "applied"
+    assert store.running() == {"tune": "2.0"} and len(agent.applied) == 1
+    await rollout.consider("tune", (folder / ENVELOPE_FILE).read_bytes())
+    assert rollout.last["reason"].startswith("not_newer") and len(agent.applied) == 1
+    assert b'"running":{"tune":"2.0"}' in agent.reports[-1]
+
+
+async def test_files_that_never_come_refuse_the_bundle(
+    setup: tuple[Rollout, Agent, BundleStore], tmp_path: Path, key: Ed25519PrivateKey,
+    broker: tuple[str, int], topic_prefix: str,
+) -> None:  # fmt: skip
+    rollout, agent, store = setup
+    folder = bundle(tmp_path, key, "2.0")
+    envelope = (folder / ENVELOPE_FILE).read_bytes()
+    async with aiomqtt.Client(*broker) as client:  # the envelope, but none of its chunks
+        await client.publish(bundle_topic(topic_prefix, "tune"), envelope, qos=1, retain=True)
+    await rollout.consider("tune", envelope)
+    assert rollout.last is not None and rollout.last["reason"].startswith("missing_file")
+    assert "1 of 1 chunks did not arrive" in rollout.last["reason"]
+    assert store.running() == {} and agent.applied == []

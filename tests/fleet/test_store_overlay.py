@@ -1,0 +1,106 @@
+"""The fleet folder (what runs, what was rolled back) and the config an agent runs with its
+bundles' fragments laid over its file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agent.config.loader import ConfigError
+from agent.fleet.bundle import ENVELOPE_FILE, FILES_DIR
+from agent.fleet.overlay import load_effective_config
+from agent.fleet.store import BundleStore, FleetStateError
+from agent.fleet.transfer import CHUNK_BYTES, bundle_name, chunk_count
+
+
+def config_file(tmp_path: Path) -> Path:
+    config = {
+        "site": "plant-a",
+        "storage": {"dir": str(tmp_path / "state")},
+        "devices": [
+            {"id": "kiln-01", "sources": {"infrared": {"uri": str(tmp_path / "ir" / "*.png")}}},
+            {"id": "kiln-02", "sources": {"infrared": {"uri": str(tmp_path / "ir" / "*.png")}},
+             "fusion": {"threshold": 0.5}},
+        ],
+    }  # fmt: skip
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def keep(store: BundleStore, name: str, version: str, fragment: str | None) -> None:
+    """A bundle as the store keeps it after verification."""
+    staged = store.staging(name, version)
+    (staged / ENVELOPE_FILE).write_text("{}")
+    if fragment is not None:
+        (staged / FILES_DIR / "config.yaml").write_text(fragment)
+    store.install(staged, name, version)
+
+
+def test_versions_switch_and_roll_back_in_order(tmp_path: Path) -> None:
+    store = BundleStore(tmp_path / "fleet")
+    assert store.running() == {}
+    store.activate("tune", "1.0")
+    store.activate("tune", "1.1")
+    store.activate("model", "2")
+    assert store.running() == {"tune": "1.1", "model": "2"}
+    assert store.rollback("tune") == "1.0"
+    assert store.was_rolled_back("tune", "1.1") and not store.was_rolled_back("tune", "1.0")
+    assert store.rollback("tune") is None and store.running() == {"model": "2"}
+    with pytest.raises(ValueError, match="no bundle tune"):
+        store.rollback("tune")
+    assert BundleStore(tmp_path / "fleet").running() == {"model": "2"}  # on disk
+    (tmp_path / "fleet" / "state.json").write_text("[" * 10)
+    with pytest.raises(FleetStateError, match="unreadable"):
+        store.running()
+
+
+def test_fragments_change_devices_and_name_their_bundle_files(tmp_path: Path) -> None:
+    path = config_file(tmp_path)
+    store = BundleStore(tmp_path / "state" / "fleet")
+    keep(store, "tune", "1", "devices:\n  - id: kiln-02\n    fusion: {threshold: 0.42}\n")
+    frames = "devices:\n  - id: kiln-01\n    sources: {infrared: {uri: '${BUNDLE}/f/*.png'}}\n"
+    keep(store, "frames", "2", frames)
+    keep(store, "plain", "1", None)  # files only
+    assert load_effective_config(path).devices[1].fusion.threshold == 0.5  # none in use yet
+    store.activate("tune", "1")
+    store.activate("frames", "2")
+    store.activate("plain", "1")
+    config = load_effective_config(path)
+    kiln_01, kiln_02 = config.devices
+    assert kiln_02.fusion.threshold == 0.42
+    assert kiln_02.sources.infrared is not None and kiln_02.sources.infrared.uri.endswith(
+        "ir/*.png"
+    )
+    assert kiln_01.sources.infrared is not None
+    assert kiln_01.sources.infrared.uri == f"{store.files_dir('frames', '2').resolve()}/f/*.png"
+    assert load_effective_config(path, running={}).devices[1].fusion.threshold == 0.5
+
+
+@pytest.mark.parametrize(
+    ("fragment", "problem"),
+    [
+        ("broker: {host: evil.example}\n", "broker: a bundle may set only devices, inspection"),
+        ("devices:\n  - id: pump-99\n    fusion: {threshold: 0.1}\n", "names no device"),
+        ("devices:\n  - id: kiln-01\n    fusion: {threshold: 7}\n", "threshold"),
+        ("- just a list\n", "a fragment is a mapping"),
+    ],
+)
+def test_a_fragment_that_does_not_apply_is_a_config_error_naming_the_bundle(
+    tmp_path: Path, fragment: str, problem: str
+) -> None:
+    path = config_file(tmp_path)
+    store = BundleStore(tmp_path / "state" / "fleet")
+    keep(store, "tune", "3", fragment)
+    with pytest.raises(ConfigError, match="tune 3") as caught:
+        load_effective_config(path, running={"tune": "3"})
+    assert problem in caught.value.report()
+
+
+def test_chunk_topics_and_lengths() -> None:
+    assert bundle_name("edge", "edge/fleet/tune/bundle") == "tune"
+    for topic in ("edge/plant/tune/bundle", "edge/fleet/tune/1/bundle", "other/fleet/t/bundle"):
+        assert bundle_name("edge", topic) is None
+    assert [chunk_count(n) for n in (0, 1, CHUNK_BYTES, CHUNK_BYTES + 1)] == [0, 1, 1, 2]
