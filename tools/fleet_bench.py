@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from agent.apps.demo.broker import demo_broker
+from agent.cli import broker_address
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
@@ -237,11 +238,6 @@ async def port_open(port: int) -> bool:
         return False
     writer.close()
     return True
-
-
-def broker_address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return host or "127.0.0.1", int(port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

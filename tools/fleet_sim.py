@@ -30,6 +30,7 @@ from typing import Any
 
 import aiomqtt
 
+from agent.cli import broker_address
 from agent.config.decision import AlarmConfig, FusionConfig, LocationConfig
 from agent.core.deciding import Decider
 from agent.core.payload import alarm_payload, encode, state_payload
@@ -179,11 +180,6 @@ def simulate(agents: int, processes: int, options: SimOptions) -> dict[str, int]
     for result in results:
         total.update(result)
     return dict(total)
-
-
-def broker_address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return host or "127.0.0.1", int(port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,9 +9,11 @@ several dashboard processes can share.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Protocol
 
+ALARM_FILTERED = ("device", "type", "severity")  # what an alarm list may be filtered by
 ALARM_COLUMNS = ("id", "site", "device", "type", "severity", "score", "event", "first_at")
 # about a trend point per device per second, plenty for a chart; under 1 s so that states
 # published once a second, which arrive a little early or late, are not every other one dropped
@@ -72,6 +74,33 @@ def trend_point(state: dict[str, Any], at: float) -> dict[str, Any]:
         "modalities": {m: v.get("score") for m, v in (state.get("modalities") or {}).items()},
         "readings": state.get("readings") or {},
     }
+
+
+def alarm_columns(
+    site: str, payload: dict[str, Any], first_at: float, last_at: float
+) -> dict[str, Any]:
+    """The columns of an alarm's row, from one of its events."""
+    return {
+        "id": payload["id"], "site": site, "device": payload.get("device"),
+        "type": payload.get("type"), "severity": payload.get("severity"),
+        "score": payload.get("score"), "event": payload.get("event"),
+        "seq": payload.get("seq") or 0, "first_at": first_at, "last_at": last_at,
+        "payload": json.dumps(payload),
+    }  # fmt: skip
+
+
+def alarm_filters(
+    since: float, filters: dict[str, str | None], placeholder: str
+) -> tuple[str, list[float | str]]:
+    """The WHERE clause of an alarm list (first seen since, device/type/severity), written
+    with the database's `placeholder`, and its parameters."""
+    clauses = [f"first_at >= {placeholder}"]
+    params: list[float | str] = [since]
+    for name in ALARM_FILTERED:
+        if value := filters.get(name):
+            clauses.append(f"{name} = {placeholder}")
+            params.append(value)
+    return " AND ".join(clauses), params
 
 
 class Throttle:

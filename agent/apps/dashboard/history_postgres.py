@@ -32,6 +32,8 @@ from agent.apps.dashboard.history import (
     MAX_ALARMS,
     HistoryDatabaseError,
     Throttle,
+    alarm_columns,
+    alarm_filters,
     trend_point,
 )
 
@@ -44,7 +46,6 @@ MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 PARTITION = re.compile(r"^scores_(\d{4})_(\d{2})_(\d{2})$")
 POOL_SIZE = 4  # ingestion and the pages' queries, side by side
 CONNECT_TIMEOUT_S = 10.0
-ALARM_FILTERS = {"device": "device = %s", "type": "type = %s", "severity": "severity = %s"}
 RETAINED = (("alarms", "last_at"), ("acks", "received_at"), ("evidence", "received_at"))
 
 
@@ -213,25 +214,13 @@ class PostgresHistory:
                 " severity = excluded.severity, score = excluded.score, event = excluded.event,"
                 " seq = excluded.seq, last_at = excluded.last_at, payload = excluded.payload"
                 " WHERE excluded.seq >= alarms.seq",
-                {"id": payload["id"], "site": site, "device": payload.get("device"),
-                 "type": payload.get("type"), "severity": payload.get("severity"),
-                 "score": payload.get("score"), "event": payload.get("event"),
-                 "seq": payload.get("seq") or 0, "first_at": first_at, "last_at": last_at,
-                 "payload": json.dumps(payload)},
-            )  # fmt: skip
+                alarm_columns(site, payload, first_at, last_at),
+            )
 
     async def alarms(self, since: float = 0.0, **filters: str | None) -> list[dict[str, Any]]:
         """Alarms first seen since a time, newest first, filtered by device/type/severity."""
-        clauses: list[str] = ["first_at >= %s"]
-        params: list[float | str] = [since]
-        for name, value in filters.items():
-            if value:
-                clauses.append(ALARM_FILTERS[name])
-                params.append(value)
-        query = (
-            f"SELECT * FROM alarms WHERE {' AND '.join(clauses)}"
-            f" ORDER BY first_at DESC LIMIT {MAX_ALARMS}"
-        )
+        where, params = alarm_filters(since, filters, "%s")
+        query = f"SELECT * FROM alarms WHERE {where} ORDER BY first_at DESC LIMIT {MAX_ALARMS}"
         async with self.pool.connection() as conn:
             rows = await (await conn.execute(query.encode(), params)).fetchall()
             return [await self._alarm_row(conn, r) for r in rows]

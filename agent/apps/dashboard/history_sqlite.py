@@ -12,7 +12,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.apps.dashboard.history import ALARM_COLUMNS, MAX_ALARMS, Throttle, trend_point
+from agent.apps.dashboard.history import (
+    ALARM_COLUMNS,
+    MAX_ALARMS,
+    Throttle,
+    alarm_columns,
+    alarm_filters,
+    trend_point,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS scores (
@@ -31,7 +38,6 @@ CREATE TABLE IF NOT EXISTS evidence (
     size INTEGER NOT NULL, data BLOB NOT NULL, received_at REAL NOT NULL,
     PRIMARY KEY (alarm_id, kind));
 """
-ALARM_FILTERS = {"device": "device = ?", "type": "type = ?", "severity": "severity = ?"}
 RETAINED = (
     ("scores", "at"),
     ("alarms", "last_at"),
@@ -97,24 +103,14 @@ class SqliteHistory:
                 " :event, :seq, :first_at, :last_at, :payload) ON CONFLICT (id) DO UPDATE SET"
                 " type = :type, severity = :severity, score = :score, event = :event,"
                 " seq = :seq, last_at = :last_at, payload = :payload WHERE :seq >= alarms.seq",
-                {"id": payload["id"], "site": site, "device": payload.get("device"),
-                 "type": payload.get("type"), "severity": payload.get("severity"),
-                 "score": payload.get("score"), "event": payload.get("event"),
-                 "seq": payload.get("seq") or 0, "first_at": first_at, "last_at": last_at,
-                 "payload": json.dumps(payload)},
-            )  # fmt: skip
+                alarm_columns(site, payload, first_at, last_at),
+            )
 
     async def alarms(self, since: float = 0.0, **filters: str | None) -> list[dict[str, Any]]:
         """Alarms first seen since a time, newest first, filtered by device/type/severity."""
-        clauses: list[str] = ["first_at >= ?"]
-        params: list[float | str] = [since]
-        for name, value in filters.items():
-            if value:
-                clauses.append(ALARM_FILTERS[name])
-                params.append(value)
+        where, params = alarm_filters(since, filters, "?")
         rows = self.db.execute(
-            f"SELECT * FROM alarms WHERE {' AND '.join(clauses)}"
-            f" ORDER BY first_at DESC LIMIT {MAX_ALARMS}",
+            f"SELECT * FROM alarms WHERE {where} ORDER BY first_at DESC LIMIT {MAX_ALARMS}",
             params,
         ).fetchall()
         return [self._alarm_row(r) for r in rows]
