@@ -1,6 +1,7 @@
 """What a bundle holds and whom it is for: the manifest its envelope signs.
 
-A bundle carries models and a config fragment, each listed with its size and sha256, under a
+A bundle carries models, a config fragment and devices' learned baselines (what another agent
+learned of the same machine), each listed with its size and sha256, under a
 `name` (what is rolled out, e.g. `sound-model`) and a `version` (dotted numbers, compared
 number by number: 1.10 is newer than 1.9). `targets` are `site/device` glob patterns
 (`plant-a/pump-*`, `*/*`): an agent takes the bundle when one matches its site and one of its
@@ -19,13 +20,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_FILES = 256
+LEARNED_DIR = "learned"  # learned/<device>/card.json and learned/<device>/<sense>/<file>
 MAX_TARGETS = 64
 MANIFEST_DEPTH = 6
 NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 VERSION = re.compile(r"^\d{1,9}(\.\d{1,9}){0,3}$")
 PATTERN = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]{1,128}/[A-Za-z0-9_.*?\[\]!-]{1,128}$")
 PATH_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-Role = Literal["model", "config"]
+Role = Literal["model", "config", "learned"]
 
 
 def version_key(version: str) -> tuple[int, ...]:
@@ -93,7 +95,17 @@ class Manifest(BaseModel):
             raise ValueError("a path is listed twice")
         if sum(f.role == "config" for f in self.files) > 1:
             raise ValueError("at most one config fragment")
+        for entry in self.files:
+            if (entry.role == "learned") != entry.path.startswith(f"{LEARNED_DIR}/"):
+                raise ValueError(f"{entry.path}: learned files, and only they, are under "
+                                 f"{LEARNED_DIR}/<device>/")  # fmt: skip
         return self
+
+    def learned_devices(self) -> tuple[str, ...]:
+        """The devices whose learned baseline the bundle brings."""
+        return tuple(sorted({
+            f.path.split("/")[1] for f in self.files if f.role == "learned" and "/" in f.path
+        }))  # fmt: skip
 
     @property
     def total_bytes(self) -> int:

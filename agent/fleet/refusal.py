@@ -18,6 +18,7 @@ class Reason(StrEnum):
     WRONG_HASH = "wrong_hash"  # a listed file whose sha256 differs from the manifest's
     ROLLED_BACK = "rolled_back"  # this version was rolled back here: never taken again
     INVALID_CONFIG = "invalid_config"  # its config fragment does not apply to this agent
+    INVALID_LEARNED = "invalid_learned"  # a learned baseline it brings cannot be put in use
 
 
 class BundleRefused(Exception):  # noqa: N818 - a verdict on a bundle, not an error

@@ -6,12 +6,14 @@ For every envelope the broker hands it (`<prefix>/fleet/<name>/bundle`, retained
    size limit; a version rolled back here is refused for good) before a single file moves;
 2. the files fetched into `<storage>/fleet/staging/` and each one's size and sha256 checked;
 3. the bundle kept, and the config the agent would run with it (file + fragments) loaded and
-   validated: a fragment that does not apply refuses the bundle, nothing switched;
+   validated: a fragment that does not apply refuses the bundle, nothing switched; the
+   learned baselines it brings for this agent's devices put in use as new learned versions;
 4. the switch, recorded first, then applied through the agent's reload (only the devices
    whose config changed restart); a reload that fails (a model that does not load) is rolled
    back at once;
 5. for `fleet.rollback_window_s` the targeted devices are watched: a model or source of
-   theirs that fails (and had not before) rolls the bundle back.
+   theirs that fails (and had not before) rolls the bundle back, with the learned versions it
+   put in use (unless the device learned anew since).
 Each outcome is logged, counted (a refusal in `edge_agent_rejected_messages_total` as topic
 kind `bundle`) and published, with the versions running, retained on `<prefix>/<site>/fleet`.
 """
@@ -30,12 +32,13 @@ import aiomqtt
 from agent.config.device import AgentConfig
 from agent.config.loader import ConfigError
 from agent.core.payload import encode, iso
-from agent.fleet.bundle import ENVELOPE_FILE, BundleLimits, check_envelope, check_file
-from agent.fleet.manifest import Identity
+from agent.fleet.bundle import ENVELOPE_FILE, FILES_DIR, BundleLimits, check_envelope, check_file
+from agent.fleet.manifest import LEARNED_DIR, Identity, Manifest
 from agent.fleet.refusal import BundleRefused, Reason
 from agent.fleet.signing import trusted_keys
 from agent.fleet.store import BundleStore
 from agent.fleet.transfer import fetch_files
+from agent.learning.store import LearnedStore, StoreError
 from agent.observe import stages as observe
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,7 @@ class Rollout:
         self,
         config: AgentConfig,
         store: BundleStore,
+        learned: LearnedStore,
         prefix: str,
         report_topic: str,
         hooks: RolloutHooks,
@@ -74,6 +78,7 @@ class Rollout:
         self.window_s = fleet.rollback_window_s
         self.fetch_timeout_s = fleet.fetch_timeout_s
         self.store = store
+        self.learned = learned
         self.prefix = prefix
         self.report_topic = report_topic
         self.hooks = hooks
@@ -122,13 +127,14 @@ class Rollout:
                 self.hooks.connect, self.prefix, manifest, staged, self.fetch_timeout_s
             )
             for entry in manifest.files:
-                check_file(staged / "files" / entry.path, entry)
+                check_file(staged / FILES_DIR / entry.path, entry)
             self.store.install(staged, name, version)
             wanted = {**running, name: version}
             try:
                 config = await asyncio.to_thread(self.hooks.load, wanted)
             except ConfigError as exc:
                 raise BundleRefused(Reason.INVALID_CONFIG, exc.report()[:300]) from exc
+            self._adopt_learned(manifest, devices)
         except BundleRefused as exc:
             self._refused(name, version, exc)
             await self._report()
@@ -161,9 +167,26 @@ class Rollout:
             "bundle kept after its watch", extra={"fields": {"name": name, "version": version}}
         )
 
+    def _adopt_learned(self, manifest: Manifest, devices: tuple[str, ...]) -> None:
+        """Put in use the learned baselines the bundle brings for this agent's devices; all
+        or none (BundleRefused, invalid_learned, with those already adopted undone)."""
+        files = self.store.files_dir(manifest.name, manifest.version) / LEARNED_DIR
+        done: list[tuple[str, int | None]] = []
+        try:
+            for device in (d for d in manifest.learned_devices() if d in devices):
+                before = self.learned.current(device)
+                brought = self.learned.adopt(device, files / device)
+                done.append((device, before))
+                self.store.record_learned(manifest.name, manifest.version, device, before, brought)
+        except StoreError as exc:
+            for device, before in done:
+                self.learned.use(device, before)
+            raise BundleRefused(Reason.INVALID_LEARNED, str(exc)[:300]) from exc
+
     async def roll_back(self, name: str, version: str, reason: str) -> None:
         """Back to the version before (the agent's config file alone when there was none)."""
         previous = self.store.rollback(name)
+        restore_learned(self.store, self.learned, name, version)
         try:
             await self.hooks.apply(await asyncio.to_thread(self.hooks.load, self.store.running()))
         except Exception as exc:
@@ -201,3 +224,15 @@ class Rollout:
             await self.hooks.publish(self.report_topic, encode(report))
         except Exception as exc:
             log.warning("fleet report not published", extra={"fields": {"error": str(exc)}})
+
+
+def restore_learned(store: BundleStore, learned: LearnedStore, name: str, version: str) -> None:
+    """The learned versions a rolled-back bundle put in use, replaced by those before; a
+    device that learned anew since keeps what it learned."""
+    for device, (before, brought) in store.learned_of(name, version).items():
+        try:
+            if learned.current(device) == brought:
+                learned.use(device, before)
+        except StoreError as exc:
+            log.error("learned version not restored", extra={"fields": {
+                "device": device, "bundle": f"{name} {version}", "error": str(exc)}})  # fmt: skip

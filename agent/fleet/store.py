@@ -2,8 +2,9 @@
 
     bundles/<name>/<version>/   a verified bundle (bundle.json, files/), kept for rollback
     staging/<name>-<version>/   a bundle being fetched: never read as config
-    state.json                  per name, the versions switched to in order (the last runs)
-                                and the versions rolled back (never taken again)
+    state.json                  per name, the versions switched to in order (the last runs),
+                                the versions rolled back (never taken again), and the learned
+                                versions a bundle put in use (to undo on its rollback)
 
 `state.json` is replaced atomically (written beside, synced, renamed), so a power cut leaves
 the old state or the new one.
@@ -35,6 +36,8 @@ class FleetState:
 
     history: dict[str, list[str]] = field(default_factory=dict)
     rolled_back: dict[str, list[str]] = field(default_factory=dict)
+    # "<name> <version>" -> device -> [learned version before, learned version it brought]
+    learned: dict[str, dict[str, list[int | None]]] = field(default_factory=dict)
 
     def running(self) -> dict[str, str]:
         """Bundle name -> the version in use."""
@@ -60,10 +63,14 @@ class BundleStore:
         try:
             if len(raw) > MAX_STATE_BYTES:
                 raise ValueError(f"over {MAX_STATE_BYTES} bytes")
-            data = loads_bounded(raw, 4)
+            data = loads_bounded(raw, 5)
             return FleetState(
                 history={str(k): [str(v) for v in vs] for k, vs in data["history"].items()},
                 rolled_back={str(k): [str(v) for v in vs] for k, vs in data["rolled_back"].items()},
+                learned={
+                    str(k): {str(d): [_version(v) for v in pair] for d, pair in by_device.items()}
+                    for k, by_device in data.get("learned", {}).items()
+                },
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise FleetStateError(f"{path}: unreadable ({exc})") from exc
@@ -119,6 +126,19 @@ class BundleStore:
         self._save(state)
         return versions[-1] if versions else None
 
+    def record_learned(
+        self, name: str, version: str, device: str, before: int | None, brought: int
+    ) -> None:
+        """A bundle put a learned version of a device in use (in place of `before`)."""
+        state = self.state()
+        state.learned.setdefault(f"{name} {version}", {})[device] = [before, brought]
+        self._save(state)
+
+    def learned_of(self, name: str, version: str) -> dict[str, tuple[int | None, int | None]]:
+        """Device -> (learned version before, learned version the bundle brought)."""
+        recorded = self.state().learned.get(f"{name} {version}", {})
+        return {device: (pair[0], pair[1]) for device, pair in recorded.items()}
+
     def was_rolled_back(self, name: str, version: str) -> bool:
         """Whether this version of `name` was rolled back here."""
         return version in self.state().rolled_back.get(name, [])
@@ -127,9 +147,17 @@ class BundleStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / STATE_FILE
         temporary = path.with_suffix(".tmp")
-        data = json.dumps({"history": state.history, "rolled_back": state.rolled_back}, indent=1)
+        data = json.dumps(
+            {"history": state.history, "rolled_back": state.rolled_back, "learned": state.learned},
+            indent=1,
+        )
         with temporary.open("w") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         temporary.replace(path)
+
+
+def _version(value: object) -> int | None:
+    """A learned version number as state.json holds it."""
+    return None if value is None else int(str(value))

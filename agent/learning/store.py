@@ -13,6 +13,7 @@ untrusted input: bounded in size, validated, its file names plain names inside i
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import tempfile
@@ -118,23 +119,23 @@ class LearnedStore:
         version = self.current(device) if version is None else version
         if version is None:
             return None
-        path = self.folder(device, version) / CARD
-        try:
-            with path.open("rb") as handle:
-                raw = handle.read(MAX_CARD_BYTES + 1)
-        except OSError as exc:
-            raise StoreError(f"{path}: unreadable ({exc})") from exc
-        if len(raw) > MAX_CARD_BYTES:
-            raise StoreError(f"{path}: over {MAX_CARD_BYTES} bytes")
-        try:
-            card = Card.model_validate(loads_bounded(raw, MAX_CARD_DEPTH))
-        except ValueError as exc:  # ValidationError is one
-            raise StoreError(f"{path}: not a learned card ({exc})") from exc
+        return read_card(self.folder(device, version) / CARD)
+
+    def adopt(self, device: str, source: Path) -> int:
+        """A version learned elsewhere (another agent's, brought by a bundle), copied in as a
+        new version and put in use; its number. Its card is read as untrusted input and must
+        be this device's; only the files it lists are copied."""
+        card = read_card(source / CARD)
+        if card.device != device:
+            raise StoreError(f"{source}: learned by {card.device!r}, not {device!r}")
+        learned = {}
         for sense, part in card.senses.items():
-            for name in part.files:
-                if not re.match(_FILE_NAME, name):
-                    raise StoreError(f"{path}: senses.{sense}.files: {name!r} is not a file name")
-        return card
+            try:
+                files = {name: (source / sense / name).read_bytes() for name in part.files}
+            except OSError as exc:
+                raise StoreError(f"{source}: {sense}: {exc.strerror or exc}") from exc
+            learned[sense] = dataclasses.replace(card.learned(sense), files=files)
+        return self.save(card, learned)
 
     def save(self, card: Card, learned: dict[str, Learned]) -> int:
         """Write a new version (its number replaces card.version) and put it in use."""
@@ -168,6 +169,16 @@ class LearnedStore:
         self._point(device, older[-1])
         return older[-1]
 
+    def use(self, device: str, version: int | None) -> None:
+        """Put a kept version in use, or none (the device has learned nothing until it learns
+        again)."""
+        if version is None:
+            (self.device_folder(device) / CURRENT).unlink(missing_ok=True)
+        elif version not in self.versions(device):
+            raise StoreError(f"{device}: no learned version {version}")
+        else:
+            self._point(device, version)
+
     def _point(self, device: str, version: int) -> None:
         pointer = self.device_folder(device) / CURRENT
         temporary = pointer.with_name(f".{CURRENT}.tmp")
@@ -179,3 +190,25 @@ class LearnedStore:
         for version in self.versions(device)[:-KEEP]:
             if version != current:
                 shutil.rmtree(self.folder(device, version), ignore_errors=True)
+
+
+def read_card(path: Path) -> Card:
+    """A card file, bounded in size and validated, its file names plain names."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CARD_BYTES + 1)
+    except OSError as exc:
+        raise StoreError(f"{path}: unreadable ({exc})") from exc
+    if len(raw) > MAX_CARD_BYTES:
+        raise StoreError(f"{path}: over {MAX_CARD_BYTES} bytes")
+    try:
+        card = Card.model_validate(loads_bounded(raw, MAX_CARD_DEPTH))
+    except ValueError as exc:  # ValidationError is one
+        raise StoreError(f"{path}: not a learned card ({exc})") from exc
+    for sense, part in card.senses.items():
+        if not re.match(_FILE_NAME, sense):  # a folder of the version: a plain name too
+            raise StoreError(f"{path}: senses: {sense[:64]!r} is not a plain name")
+        for name in part.files:
+            if not re.match(_FILE_NAME, name):
+                raise StoreError(f"{path}: senses.{sense}.files: {name!r} is not a file name")
+    return card

@@ -376,7 +376,10 @@ class Agent:
             publish=self._publish_retained,
             connect=lambda: client_for(self.config.broker, self.link.address),
         )
-        return Rollout(self.config, self.fleet_store, self.topics.prefix, self.topics.fleet, hooks)
+        return Rollout(
+            self.config, self.fleet_store, self.learned, self.topics.prefix, self.topics.fleet,
+            hooks,
+        )  # fmt: skip
 
     def _failures(self, devices: tuple[str, ...]) -> set[str]:
         """The failed models and sources of these devices, one line each."""

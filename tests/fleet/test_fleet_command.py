@@ -10,6 +10,7 @@ import yaml
 
 from agent.cli import main
 from agent.fleet.bundle import FILES_DIR
+from tests.support.learned import learned_elsewhere
 from tests.support.thermal_frames import frame_with_spot, infrared_source
 
 
@@ -78,3 +79,19 @@ def test_usage_errors_name_what_is_wrong(
     with pytest.raises(SystemExit):
         main([*base[:-4], "--version", "one", "--target", "a/b", "--out", "x"])
     assert "dotted numbers" in capsys.readouterr().err
+
+
+def test_a_learned_baseline_goes_in_a_bundle_for_its_device_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    version = learned_elsewhere(tmp_path, "pump-01")[0].source.parent  # a learned version folder
+    assert main(["fleet", "keygen", "--out", str(tmp_path / "keys")]) == 0
+    base = ["fleet", "sign", "--key", str(tmp_path / "keys" / "fleet.key"), "--name", "normal",
+            "--version", "1", "--target", "*/pump-01"]  # fmt: skip
+    assert main([*base, "--learned", f"pump-01={version}", "--out", str(tmp_path / "b")]) == 0
+    files = sorted(str(p.relative_to(tmp_path / "b" / FILES_DIR))
+                   for p in (tmp_path / "b" / FILES_DIR).rglob("*") if p.is_file())  # fmt: skip
+    assert files == ["learned/pump-01/card.json", "learned/pump-01/sensor/f.bin"]
+    capsys.readouterr()
+    assert main([*base, "--learned", f"pump-02={version}", "--out", str(tmp_path / "c")]) == 2
+    assert "was learned by 'pump-01'" in capsys.readouterr().err

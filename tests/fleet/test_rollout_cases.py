@@ -19,6 +19,8 @@ from agent.fleet.rollout import Rollout, RolloutHooks
 from agent.fleet.signing import public_key_text
 from agent.fleet.store import BundleStore
 from agent.fleet.transfer import bundle_topic, publish_bundle
+from agent.learning.store import LearnedStore
+from tests.support.learned import learned_elsewhere
 
 
 class Agent:
@@ -75,14 +77,19 @@ def setup(
     })  # fmt: skip
     agent = Agent(config, broker)
     store = BundleStore(tmp_path / "fleet")
-    return Rollout(config, store, topic_prefix, "site/fleet", agent.hooks()), agent, store
+    learned = LearnedStore(tmp_path)
+    rollout = Rollout(config, store, learned, topic_prefix, "site/fleet", agent.hooks())
+    return rollout, agent, store
 
 
-def bundle(tmp_path: Path, key: Ed25519PrivateKey, version: str) -> Path:
+def bundle(
+    tmp_path: Path, key: Ed25519PrivateKey, version: str, learned: list[Content] | None = None
+) -> Path:
     (tmp_path / "fragment.yaml").write_text("devices: []\n")
     folder = tmp_path / f"tune-{version}"
     make_bundle(folder, key, "tune", version, ["plant-a/*"],
-                [Content("config", tmp_path / "fragment.yaml", "config.yaml")])  # fmt: skip
+                [Content("config", tmp_path / "fragment.yaml", "config.yaml"),
+                 *(learned or [])])  # fmt: skip
     return folder
 
 
@@ -146,3 +153,35 @@ async def test_files_that_never_come_refuse_the_bundle(
     assert rollout.last is not None and rollout.last["reason"].startswith("missing_file")
     assert "1 of 1 chunks did not arrive" in rollout.last["reason"]
     assert store.running() == {} and agent.applied == []
+
+
+async def test_a_learned_baseline_is_put_in_use_and_undone_with_its_bundle(
+    setup: tuple[Rollout, Agent, BundleStore], tmp_path: Path, key: Ed25519PrivateKey,
+    broker: tuple[str, int], topic_prefix: str,
+) -> None:  # fmt: skip
+    rollout, agent, _ = setup
+    learned = [*learned_elsewhere(tmp_path, "kiln-01"), *learned_elsewhere(tmp_path, "kiln-99")]
+    await offer(rollout, broker, topic_prefix, bundle(tmp_path, key, "2.0", learned))
+    assert rollout.last is not None and rollout.last["result"] == "applied"
+    here = rollout.learned
+    assert here.current("kiln-01") == 1 and here.current("kiln-99") is None  # its own only
+    card = here.card("kiln-01")
+    assert card is not None and card.threshold == 0.9
+    assert (here.folder("kiln-01", 1) / "sensor" / "f.bin").read_bytes() == b"x"
+
+    agent.fail_reload = True
+    await offer(rollout, broker, topic_prefix, bundle(tmp_path, key, "3.0", learned))
+    assert rollout.last["result"] == "rolled_back"
+    assert here.current("kiln-01") == 1 and here.versions("kiln-01") == [1, 2]  # 3.0's undone
+
+
+async def test_a_learned_baseline_of_another_device_is_refused(
+    setup: tuple[Rollout, Agent, BundleStore], tmp_path: Path, key: Ed25519PrivateKey,
+    broker: tuple[str, int], topic_prefix: str,
+) -> None:  # fmt: skip
+    rollout, _, store = setup
+    foreign = learned_elsewhere(tmp_path, "kiln-07")
+    renamed = [Content(c.role, c.source, c.path.replace("kiln-07", "kiln-01")) for c in foreign]
+    await offer(rollout, broker, topic_prefix, bundle(tmp_path, key, "2.0", renamed))
+    assert rollout.last is not None and rollout.last["reason"].startswith("invalid_learned")
+    assert rollout.learned.current("kiln-01") is None and store.running() == {}

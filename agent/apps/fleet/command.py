@@ -29,8 +29,9 @@ from typing import Any
 from agent.config.device import AgentConfig
 from agent.config.loader import ConfigError, load_config
 from agent.fleet.bundle import Content, make_bundle, verify_bundle
-from agent.fleet.manifest import Identity, version_key
+from agent.fleet.manifest import LEARNED_DIR, Identity, version_key
 from agent.fleet.refusal import BundleRefused
+from agent.fleet.rollout import restore_learned
 from agent.fleet.signing import (
     key_id,
     load_private_key,
@@ -42,6 +43,7 @@ from agent.fleet.signing import (
 from agent.fleet.store import BundleStore, FleetStateError
 from agent.fleet.transfer import publish_bundle
 from agent.jsontext import loads_bounded
+from agent.learning.store import CARD, LearnedStore, StoreError, read_card
 from agent.sinks.mqtt.link import client_for
 from agent.sinks.mqtt.topics import ANY, Topics
 
@@ -70,6 +72,11 @@ def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     sign.add_argument("--model", action="append", type=Path, default=[], help="(repeatable)")
     sign.add_argument("--config", type=Path, help="a config fragment (YAML)")
+    sign.add_argument(
+        "--learned", action="append", default=[], type=learned_source, metavar="DEVICE=FOLDER",
+        help="a device's learned baseline: a version folder of <storage>/learned/DEVICE/ "
+        "(its card.json and files), for the agent watching that device (repeatable)",
+    )  # fmt: skip
     sign.add_argument("--out", required=True, type=Path, help="new folder for the bundle")
 
     verify = sub.add_parser("verify", help="run the checks an agent runs before it applies one")
@@ -147,8 +154,10 @@ def sign(args: argparse.Namespace) -> int:
     contents = [Content("model", path, f"models/{path.name}") for path in args.model]
     if args.config is not None:
         contents.append(Content("config", args.config, CONFIG_PATH))
+    for device, folder in args.learned:
+        contents += learned_contents(device, folder)
     if not contents:
-        raise ValueError("nothing to sign: give --model and/or --config")
+        raise ValueError("nothing to sign: give --model, --config and/or --learned")
     for content in contents:
         if not content.source.is_file():
             raise ValueError(f"{content.source}: no such file")
@@ -266,14 +275,43 @@ def status(args: argparse.Namespace) -> int:
 
 
 def rollback(args: argparse.Namespace) -> int:
-    """Back to the version before, recorded on disk; the running agent takes it on reload."""
+    """Back to the version before, recorded on disk (with the learned versions the bundle put
+    in use); the running agent takes it on reload."""
     config = agent_config(args.config)
     store = BundleStore(config.storage.resolved() / "fleet")
     try:
+        current = store.running().get(args.name)
         previous = store.rollback(args.name)
     except (ValueError, FleetStateError) as exc:
         print(f"fleet rollback: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if current is not None:
+        restore_learned(store, LearnedStore(config.storage.resolved()), args.name, current)
     print(f"{args.name}: now {previous or 'no bundle (the config file alone)'}; "
           "the running agent takes it on reload (systemctl reload edge-agent)")  # fmt: skip
     return 0
+
+
+def learned_source(text: str) -> tuple[str, Path]:
+    """DEVICE=FOLDER of --learned."""
+    device, sep, folder = text.partition("=")
+    if not sep or not device or not folder:
+        raise argparse.ArgumentTypeError(f"expected DEVICE=FOLDER, got {text!r}")
+    return device, Path(folder)
+
+
+def learned_contents(device: str, folder: Path) -> list[Content]:
+    """A learned version's card and the files it lists, under learned/<device>/."""
+    try:
+        card = read_card(folder / CARD)
+    except StoreError as exc:
+        raise ValueError(f"--learned {device}: {exc}") from exc
+    if card.device != device:
+        raise ValueError(f"--learned {device}: {folder} was learned by {card.device!r}")
+    base = f"{LEARNED_DIR}/{device}"
+    contents = [Content("learned", folder / CARD, f"{base}/{CARD}")]
+    for sense, part in card.senses.items():
+        contents += [
+            Content("learned", folder / sense / n, f"{base}/{sense}/{n}") for n in part.files
+        ]
+    return contents
