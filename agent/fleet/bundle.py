@@ -78,6 +78,7 @@ def make_bundle(
     targets: Sequence[str],
     contents: Sequence[Content],
     created: datetime | None = None,
+    url: str | None = None,
 ) -> Manifest:
     """Copy the contents under `folder/files`, list them in a manifest and sign it.
 
@@ -96,6 +97,7 @@ def make_bundle(
         created=created or datetime.now(UTC),
         targets=list(targets),
         files=entries,
+        url=url,
     )
     if folder.exists() and any(folder.iterdir()):
         raise ValueError(f"{folder}: not empty; a bundle goes in a new folder")

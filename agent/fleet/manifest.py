@@ -1,11 +1,11 @@
 """What a bundle holds and whom it is for: the manifest its envelope signs.
 
 A bundle carries models, a config fragment and devices' learned baselines (what another agent
-learned of the same machine), each listed with its size and sha256, under a
-`name` (what is rolled out, e.g. `sound-model`) and a `version` (dotted numbers, compared
-number by number: 1.10 is newer than 1.9). `targets` are `site/device` glob patterns
-(`plant-a/pump-*`, `*/*`): an agent takes the bundle when one matches its site and one of its
-devices.
+learned of the same machine), each listed with its size and sha256, under a `name` (what is
+rolled out, e.g. `sound-model`) and a `version` (dotted numbers, compared number by number:
+1.10 is newer than 1.9). `targets` are `site/device` glob patterns (`plant-a/pump-*`, `*/*`):
+an agent takes the bundle when one matches its site and one of its devices. `url`, when set,
+is where the files are served over HTTP(S); without it they travel over MQTT.
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ class Manifest(BaseModel):
     created: datetime
     targets: Annotated[list[str], Field(min_length=1, max_length=MAX_TARGETS)]
     files: Annotated[list[BundleFile], Field(min_length=1, max_length=MAX_FILES)]
+    # where the files are served over HTTP(S) (each at <url>/<path>); none: over MQTT
+    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=512)] | None = None
 
     @field_validator("version")
     @classmethod

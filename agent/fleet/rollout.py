@@ -4,7 +4,8 @@ watch, and roll back by itself.
 For every envelope the broker hands it (`<prefix>/fleet/<name>/bundle`, retained), in order:
 1. the envelope's checks (signature by a trusted key, schema, targets, a newer version, the
    size limit; a version rolled back here is refused for good) before a single file moves;
-2. the files fetched into `<storage>/fleet/staging/` and each one's size and sha256 checked;
+2. the files fetched into `<storage>/fleet/staging/` (MQTT chunks, or HTTP(S) from the
+   manifest's `url`) and each one's size and sha256 checked;
 3. the bundle kept, and the config the agent would run with it (file + fragments) loaded and
    validated: a fragment that does not apply refuses the bundle, nothing switched; the
    learned baselines it brings for this agent's devices put in use as new learned versions;
@@ -37,7 +38,7 @@ from agent.fleet.manifest import LEARNED_DIR, Identity, Manifest
 from agent.fleet.refusal import BundleRefused, Reason
 from agent.fleet.signing import trusted_keys
 from agent.fleet.store import BundleStore
-from agent.fleet.transfer import fetch_files
+from agent.fleet.transfer import download_files, fetch_files
 from agent.learning.store import LearnedStore, StoreError
 from agent.observe import stages as observe
 
@@ -123,9 +124,11 @@ class Rollout:
                 raise BundleRefused(Reason.ROLLED_BACK, f"{name} {version} was rolled back here")
             staged = self.store.staging(name, version)
             (staged / ENVELOPE_FILE).write_bytes(envelope)
-            await fetch_files(
-                self.hooks.connect, self.prefix, manifest, staged, self.fetch_timeout_s
-            )
+            timeout = self.fetch_timeout_s
+            if manifest.url is None:
+                await fetch_files(self.hooks.connect, self.prefix, manifest, staged, timeout)
+            else:
+                await asyncio.to_thread(download_files, manifest, staged, timeout)
             for entry in manifest.files:
                 check_file(staged / FILES_DIR / entry.path, entry)
             self.store.install(staged, name, version)

@@ -1,5 +1,6 @@
 """Bundles over MQTT: the signed envelope retained on `<prefix>/fleet/<name>/bundle`, each file
-in retained QoS 1 chunks of CHUNK_BYTES on `<prefix>/fleet/<name>/<version>/file/<n>/<chunk>`.
+in retained QoS 1 chunks of CHUNK_BYTES on `<prefix>/fleet/<name>/<version>/file/<n>/<chunk>`,
+or served over HTTP(S) at the manifest's `url` (only the envelope goes over MQTT then).
 
 `edge-agent fleet push` publishes the chunks first and the envelope last, so an agent that
 sees the envelope finds every chunk there. An agent checks the envelope, then fetches the
@@ -12,6 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,9 +65,10 @@ def chunk_count(size: int) -> int:
 async def publish_bundle(
     client: aiomqtt.Client, prefix: str, folder: Path, manifest: Manifest
 ) -> int:
-    """Publish a verified bundle, chunks first; the number of messages."""
+    """Publish a verified bundle, chunks first (none when its files are served over HTTP);
+    the number of messages."""
     sent = 0
-    for index, entry in enumerate(manifest.files):
+    for index, entry in enumerate(manifest.files if manifest.url is None else []):
         data = (folder / FILES_DIR / entry.path).read_bytes()
         for chunk in range(chunk_count(entry.size)):
             piece = data[chunk * CHUNK_BYTES : (chunk + 1) * CHUNK_BYTES]
@@ -135,3 +140,26 @@ def chunk_place(rest: str, manifest: Manifest) -> tuple[int, int, int] | None:
     if chunk >= chunk_count(size):
         return None
     return index, chunk, min(CHUNK_BYTES, size - chunk * CHUNK_BYTES)
+
+
+def download_files(manifest: Manifest, staging: Path, timeout_s: float) -> None:
+    """Every file from the manifest's `url` (each at <url>/<path>) into `staging/files/`,
+    never more than its declared size (blocking: run it in a thread); BundleRefused
+    (missing_file) when one cannot be had in time. The caller checks sizes and hashes."""
+    assert manifest.url is not None
+    deadline = time.monotonic() + timeout_s
+    for entry in manifest.files:
+        target = staging / FILES_DIR / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        url = f"{manifest.url.rstrip('/')}/{urllib.parse.quote(entry.path)}"
+        left = deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError(f"not in {timeout_s:g} s")
+            with urllib.request.urlopen(url, timeout=left) as response, target.open("wb") as out:
+                while chunk := response.read(min(CHUNK_BYTES, entry.size + 1 - out.tell())):
+                    out.write(chunk)
+                    if out.tell() > entry.size:
+                        break  # more than declared: the size check refuses it
+        except (OSError, ValueError) as exc:  # URLError and timeouts are OSErrors
+            raise BundleRefused(Reason.MISSING_FILE, f"{entry.path}: {url}: {exc}") from exc

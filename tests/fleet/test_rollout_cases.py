@@ -4,6 +4,11 @@ that never come refuse the bundle, the same version again is not newer."""
 
 from __future__ import annotations
 
+import functools
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.config.device import AgentConfig
 from agent.config.loader import ConfigError, parse_config
-from agent.fleet.bundle import ENVELOPE_FILE, Content, make_bundle, verify_bundle
+from agent.fleet.bundle import ENVELOPE_FILE, FILES_DIR, Content, make_bundle, verify_bundle
 from agent.fleet.manifest import Identity
 from agent.fleet.rollout import Rollout, RolloutHooks
 from agent.fleet.signing import public_key_text
@@ -185,3 +190,52 @@ async def test_a_learned_baseline_of_another_device_is_refused(
     await offer(rollout, broker, topic_prefix, bundle(tmp_path, key, "2.0", renamed))
     assert rollout.last is not None and rollout.last["reason"].startswith("invalid_learned")
     assert rollout.learned.current("kiln-01") is None and store.running() == {}
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A real HTTP server of a folder (a web server where the bundles' files are published)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+async def test_files_served_over_http_are_downloaded_and_checked(
+    setup: tuple[Rollout, Agent, BundleStore], tmp_path: Path, key: Ed25519PrivateKey,
+    http_server: tuple[str, Path],
+) -> None:  # fmt: skip
+    rollout, _, store = setup
+    url, root = http_server
+    (tmp_path / "fragment.yaml").write_text("devices: []\n")
+    (tmp_path / "model.onnx").write_bytes(b"m" * 300_000)  # more than one read
+    contents = [Content("config", tmp_path / "fragment.yaml", "config.yaml"),
+                Content("model", tmp_path / "model.onnx", "models/model.onnx")]  # fmt: skip
+    folder = tmp_path / "served"
+    make_bundle(folder, key, "tune", "5.0", ["plant-a/*"], contents, url=f"{url}/tune-5.0")
+    shutil.copytree(folder / FILES_DIR, root / "tune-5.0")  # published as the bundle has them
+    envelope = (folder / ENVELOPE_FILE).read_bytes()
+
+    (root / "tune-5.0" / "models" / "model.onnx").write_bytes(b"M" * 300_000)  # tampered
+    await rollout.consider("tune", envelope)
+    assert rollout.last is not None and rollout.last["reason"].startswith("wrong_hash")
+
+    (root / "tune-5.0" / "models" / "model.onnx").unlink()  # gone
+    await rollout.consider("tune", envelope)
+    assert rollout.last["reason"].startswith("missing_file") and "404" in rollout.last["reason"]
+
+    shutil.copy(tmp_path / "model.onnx", root / "tune-5.0" / "models" / "model.onnx")
+    await rollout.consider("tune", envelope)
+    assert rollout.last["result"] == "applied" and store.running() == {"tune": "5.0"}
+    kept = store.files_dir("tune", "5.0") / "models" / "model.onnx"
+    assert kept.read_bytes() == b"m" * 300_000

@@ -77,6 +77,10 @@ def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
         help="a device's learned baseline: a version folder of <storage>/learned/DEVICE/ "
         "(its card.json and files), for the agent watching that device (repeatable)",
     )  # fmt: skip
+    sign.add_argument(
+        "--url", help="where the files will be served over HTTP(S), each at URL/<its path> "
+        "(the bundle's files/ folder as it is); without it they go over MQTT",
+    )  # fmt: skip
     sign.add_argument("--out", required=True, type=Path, help="new folder for the bundle")
 
     verify = sub.add_parser("verify", help="run the checks an agent runs before it applies one")
@@ -162,8 +166,9 @@ def sign(args: argparse.Namespace) -> int:
         if not content.source.is_file():
             raise ValueError(f"{content.source}: no such file")
     manifest = make_bundle(
-        args.out, load_private_key(args.key), args.name, args.version, args.target, contents
-    )
+        args.out, load_private_key(args.key), args.name, args.version, args.target, contents,
+        url=args.url,
+    )  # fmt: skip
     print(f"signed {manifest.name} {manifest.version} in {args.out}: "
           f"{len(manifest.files)} files, {manifest.total_bytes} bytes, "
           f"for {', '.join(manifest.targets)}")  # fmt: skip
