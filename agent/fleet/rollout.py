@@ -16,7 +16,8 @@ For every envelope the broker hands it (`<prefix>/fleet/<name>/bundle`, retained
    theirs that fails (and had not before) rolls the bundle back, with the learned versions it
    put in use (unless the device learned anew since).
 Each outcome is logged, counted (a refusal in `edge_agent_rejected_messages_total` as topic
-kind `bundle`) and published, with the versions running, retained on `<prefix>/<site>/fleet`.
+kind `bundle`) and published, with the versions running, retained on `<prefix>/<site>/fleet`;
+each device's health message names the bundles in use that target it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from agent.fleet.bundle import ENVELOPE_FILE, FILES_DIR, BundleLimits, check_env
 from agent.fleet.manifest import LEARNED_DIR, Identity, Manifest
 from agent.fleet.refusal import BundleRefused, Reason
 from agent.fleet.signing import trusted_keys
-from agent.fleet.store import BundleStore
+from agent.fleet.store import BundleStore, FleetStateError
 from agent.fleet.transfer import download_files, fetch_files
 from agent.learning.store import LearnedStore, StoreError
 from agent.observe import stages as observe
@@ -59,6 +60,7 @@ class RolloutHooks:
     failures: Callable[[tuple[str, ...]], set[str]]  # failed models and sources of devices
     publish: Callable[[str, bytes], Awaitable[None]]  # retained, on the agent's broker link
     connect: Callable[[], aiomqtt.Client]  # a connection of its own, to fetch files
+    versions: Callable[[dict[str, dict[str, str]]], None]  # per device, the bundles in use
 
 
 class Rollout:
@@ -216,6 +218,24 @@ class Rollout:
             level = logging.INFO if result == "applied" else logging.ERROR
             log.log(level, f"bundle {result}", extra={"fields": self.last})
 
+    def versions_by_device(self) -> dict[str, dict[str, str]]:
+        """Per device of this agent, the bundles in use that target it (name -> version)."""
+        identity = self.hooks.identity()
+        found: dict[str, dict[str, str]] = {device: {} for device in identity.devices}
+        for name, version in self.store.running().items():
+            try:
+                envelope = self.store.envelope(name, version)
+                manifest, devices = check_envelope(
+                    envelope, self.trusted, identity, {}, self.limits
+                )
+            except (BundleRefused, FleetStateError) as exc:
+                log.warning("bundle in use unreadable", extra={"fields": {
+                    "name": name, "version": version, "error": str(exc)}})  # fmt: skip
+                continue
+            for device in devices:
+                found[device][manifest.name] = version
+        return found
+
     async def _report(self) -> None:
         """The versions running and the last outcome, retained (best effort)."""
         report = {
@@ -223,6 +243,7 @@ class Rollout:
             "last": self.last,
             "updated_at": iso(time.time()),
         }
+        self.hooks.versions(self.versions_by_device())
         try:
             await self.hooks.publish(self.report_topic, encode(report))
         except Exception as exc:

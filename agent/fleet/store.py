@@ -92,6 +92,14 @@ class BundleStore:
         path = self.files_dir(name, version) / CONFIG_FRAGMENT
         return path if path.is_file() else None
 
+    def envelope(self, name: str, version: str) -> bytes:
+        """A kept bundle's envelope (verified when it was kept; verify again to use it)."""
+        path = self.bundle_dir(name, version) / ENVELOPE_FILE
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise FleetStateError(f"{path}: {exc.strerror or exc}") from exc
+
     def staging(self, name: str, version: str) -> Path:
         """An empty folder to fetch a bundle into (a previous attempt's leftovers removed)."""
         path = self.folder / "staging" / f"{name}-{version}"

@@ -296,6 +296,8 @@ class Agent:
             self._start(pipeline)
         if inspection_changed:
             await self._restart_inspection()
+        if self.rollout is not None:  # new pipelines: their health names the bundles again
+            self._bundles_changed(self.rollout.versions_by_device())
         log.info("config reloaded", extra={"fields": {
             "kept": plan.keep, "replaced": plan.replace, "added": plan.add, "removed": plan.remove,
         }})  # fmt: skip
@@ -375,11 +377,17 @@ class Agent:
             failures=self._failures,
             publish=self._publish_retained,
             connect=lambda: client_for(self.config.broker, self.link.address),
+            versions=self._bundles_changed,
         )
         return Rollout(
             self.config, self.fleet_store, self.learned, self.topics.prefix, self.topics.fleet,
             hooks,
         )  # fmt: skip
+
+    def _bundles_changed(self, by_device: dict[str, dict[str, str]]) -> None:
+        """Each device's health names the bundles in use that target it."""
+        for pipeline in self.pipelines:
+            pipeline.bundles_changed(by_device.get(pipeline.device, {}))
 
     def _failures(self, devices: tuple[str, ...]) -> set[str]:
         """The failed models and sources of these devices, one line each."""

@@ -67,6 +67,7 @@ class DeviceHealth:
         self.sources = {m: PartHealth("starting", "", now) for m in models}
         self.models = {m: PartHealth("ok", "", now) for m in models}
         self.storage: StorageStatus | None = None
+        self.bundles: dict[str, str] = {}  # the signed bundles in use that target the device
         self.updated_at = now
 
     def set_storage(self, status: StorageStatus) -> bool:
@@ -77,6 +78,15 @@ class DeviceHealth:
             if status.state == "ok" or round(current.free_mb) == round(status.free_mb):
                 return False
         self.storage = status
+        self.updated_at = self.clock()
+        self.on_change()
+        return True
+
+    def set_bundles(self, bundles: Mapping[str, str]) -> bool:
+        """Record the bundle versions in use for the device; True (and on_change) on a change."""
+        if dict(bundles) == self.bundles:
+            return False
+        self.bundles = dict(bundles)
         self.updated_at = self.clock()
         self.on_change()
         return True
@@ -154,6 +164,7 @@ class DeviceHealth:
                 str(m): {**h.view(), "model": self.model_names[m]} for m, h in self.models.items()
             },
             **({"storage": self._storage_view()} if self.storage is not None else {}),
+            **({"bundles": dict(sorted(self.bundles.items()))} if self.bundles else {}),
             "updated_at": iso(self.updated_at),
         }
 

@@ -161,6 +161,10 @@ class DevicePipeline:
         """The scorer that judges a sense's samples (for tools that time it alone)."""
         return self._channels[modality].scorer
 
+    def bundles_changed(self, bundles: Mapping[str, str]) -> None:
+        """The signed bundles in use for this device: in its health when they changed."""
+        self._health.set_bundles(bundles)
+
     def storage_changed(self, status: StorageStatus) -> None:
         """The agent's disk was measured: shown in health when its state (or free MB) changed."""
         self._health.set_storage(status)

@@ -74,6 +74,15 @@ async def push(folder: Path, config: Path) -> int:
     return await asyncio.to_thread(main, ["fleet", "push", str(folder), "--config", str(config)])
 
 
+def health_bundles(seen: Collector) -> dict[str, Any]:
+    """The bundles each site's kiln health message names."""
+    latest = {}
+    for topic, payload, _ in seen.messages:
+        if topic.endswith("/kiln-01/health"):
+            latest[topic.split("/")[1]] = json.loads(payload).get("bundles")
+    return latest
+
+
 def thresholds(seen: Collector) -> set[float]:
     """The fused threshold of each site's latest state."""
     latest = {}
@@ -105,6 +114,8 @@ async def test_a_bundle_is_applied_refused_or_rolled_back_by_every_agent(
         assert await push(good, configs[0]) == 0
         await seen.wait_for(lambda c: every_site(c, "applied", "tune", "1.0.0"), WITHIN_S)
         await seen.wait_for(lambda c: thresholds(c) == {0.42}, WITHIN_S)
+        in_health = {site: {"tune": "1.0.0"} for site in SITES}
+        await seen.wait_for(lambda c: health_bundles(c) == in_health, WITHIN_S)
 
         assert await push(untrusted, configs[0]) == 1  # push verifies before it publishes
         manifest = verify_bundle(untrusted, trusted_keys([public_key_text(stranger.public_key())]),

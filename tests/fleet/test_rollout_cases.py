@@ -38,6 +38,7 @@ class Agent:
         self.bad_config = False
         self.applied: list[AgentConfig] = []
         self.reports: list[bytes] = []
+        self.versions: list[dict[str, dict[str, str]]] = []  # per device, what health shows
 
     def hooks(self) -> RolloutHooks:
         return RolloutHooks(
@@ -47,6 +48,7 @@ class Agent:
             failures=lambda devices: set(),
             publish=self.publish,
             connect=lambda: aiomqtt.Client(*self.broker),
+            versions=self.versions.append,
         )
 
     def load(self, running: Any) -> AgentConfig:
@@ -143,6 +145,7 @@ async def test_applied_once_then_the_same_version_is_not_newer(
     await rollout.consider("tune", (folder / ENVELOPE_FILE).read_bytes())
     assert rollout.last["reason"].startswith("not_newer") and len(agent.applied) == 1
     assert b'"running":{"tune":"2.0"}' in agent.reports[-1]
+    assert agent.versions[-1] == {"kiln-01": {"tune": "2.0"}}  # in the device's health
 
 
 async def test_files_that_never_come_refuse_the_bundle(
