@@ -47,7 +47,9 @@ log = logging.getLogger(__name__)
 
 MAX_WAITING = 16  # envelopes waiting to be considered; the newest per name is kept
 WATCH_EVERY_S = 1.0
-QUIET_REASONS = (Reason.NOT_FOR_THIS_AGENT, Reason.NOT_NEWER)  # every agent sees every bundle
+# every agent sees every bundle, and again at each start: these are logged at info level and
+# counted, but leave the last outcome reported as it was
+QUIET_REASONS = (Reason.NOT_FOR_THIS_AGENT, Reason.NOT_NEWER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,11 +143,15 @@ class Rollout:
                 raise BundleRefused(Reason.INVALID_CONFIG, exc.report()[:300]) from exc
             self._adopt_learned(manifest, devices)
         except BundleRefused as exc:
+            if version != "?":
+                self.store.discard(name, version)
             self._refused(name, version, exc)
-            await self._report()
+            if exc.reason not in QUIET_REASONS:  # those leave the last outcome as it was
+                await self._report()
             return
         before = self.hooks.failures(devices)
         self.store.activate(name, version)
+        self.store.prune(name)
         try:
             await self.hooks.apply(config)
         except Exception as exc:
@@ -206,7 +212,8 @@ class Rollout:
         level = logging.INFO if exc.reason in QUIET_REASONS else logging.WARNING
         fields = {"name": name, "version": version, "reason": str(exc.reason), "detail": exc.detail}
         log.log(level, "bundle refused", extra={"fields": fields})
-        self._outcome("refused", name, version, f"{exc.reason}: {exc.detail}", (), log_it=False)
+        if exc.reason not in QUIET_REASONS:
+            self._outcome("refused", name, version, f"{exc.reason}: {exc.detail}", (), False)
 
     def _outcome(
         self, result: str, name: str, version: str, reason: str, devices: tuple[str, ...],

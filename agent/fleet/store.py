@@ -24,6 +24,7 @@ from agent.jsontext import loads_bounded
 STATE_FILE = "state.json"
 MAX_STATE_BYTES = 1024 * 1024
 CONFIG_FRAGMENT = "config.yaml"
+KEEP = 5  # versions of a bundle kept on disk: the one in use and those it can roll back to
 
 
 class FleetStateError(Exception):
@@ -116,6 +117,22 @@ class BundleStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         staged.replace(target)
         return target
+
+    def discard(self, name: str, version: str) -> None:
+        """Remove what a refused bundle left: its staging folder, and its kept copy unless
+        that version is in use or was used (rollback needs it)."""
+        shutil.rmtree(self.folder / "staging" / f"{name}-{version}", ignore_errors=True)
+        if version not in self.state().history.get(name, []):
+            shutil.rmtree(self.bundle_dir(name, version), ignore_errors=True)
+
+    def prune(self, name: str) -> None:
+        """Keep the KEEP latest versions of `name` switched to (rollback's reach); remove the
+        other kept copies."""
+        keep = set(self.state().history.get(name, [])[-KEEP:])
+        folder = self.folder / "bundles" / name
+        for kept in folder.iterdir() if folder.is_dir() else []:
+            if kept.name not in keep:
+                shutil.rmtree(kept, ignore_errors=True)
 
     def activate(self, name: str, version: str) -> None:
         """Switch `name` to `version` (recorded before the agent reloads)."""

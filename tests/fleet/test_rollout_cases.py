@@ -142,8 +142,10 @@ async def test_applied_once_then_the_same_version_is_not_newer(
     await offer(rollout, broker, topic_prefix, folder)
     assert rollout.last is not None and rollout.last["result"] == "applied"
     assert store.running() == {"tune": "2.0"} and len(agent.applied) == 1
-    await rollout.consider("tune", (folder / ENVELOPE_FILE).read_bytes())
-    assert rollout.last["reason"].startswith("not_newer") and len(agent.applied) == 1
+    reports = len(agent.reports)
+    await rollout.consider("tune", (folder / ENVELOPE_FILE).read_bytes())  # seen again
+    assert rollout.last["result"] == "applied" and len(agent.applied) == 1  # quietly not newer
+    assert len(agent.reports) == reports
     assert b'"running":{"tune":"2.0"}' in agent.reports[-1]
     assert agent.versions[-1] == {"kiln-01": {"tune": "2.0"}}  # in the device's health
 
@@ -232,6 +234,7 @@ async def test_files_served_over_http_are_downloaded_and_checked(
     (root / "tune-5.0" / "models" / "model.onnx").write_bytes(b"M" * 300_000)  # tampered
     await rollout.consider("tune", envelope)
     assert rollout.last is not None and rollout.last["reason"].startswith("wrong_hash")
+    assert not (store.folder / "staging" / "tune-5.0").exists()  # nothing left of it
 
     (root / "tune-5.0" / "models" / "model.onnx").unlink()  # gone
     await rollout.consider("tune", envelope)

@@ -104,3 +104,17 @@ def test_chunk_topics_and_lengths() -> None:
     for topic in ("edge/plant/tune/bundle", "edge/fleet/tune/1/bundle", "other/fleet/t/bundle"):
         assert bundle_name("edge", topic) is None
     assert [chunk_count(n) for n in (0, 1, CHUNK_BYTES, CHUNK_BYTES + 1)] == [0, 1, 1, 2]
+
+
+def test_only_the_versions_rollback_can_reach_are_kept(tmp_path: Path) -> None:
+    store = BundleStore(tmp_path / "fleet")
+    for n in range(1, 8):
+        keep(store, "tune", str(n), None)
+        store.activate("tune", str(n))
+        store.prune("tune")
+    kept = sorted(p.name for p in (tmp_path / "fleet" / "bundles" / "tune").iterdir())
+    assert kept == ["3", "4", "5", "6", "7"]
+    keep(store, "tune", "8", None)
+    store.discard("tune", "8")  # refused: never used, nothing kept
+    store.discard("tune", "7")  # in use: kept
+    assert not store.bundle_dir("tune", "8").exists() and store.bundle_dir("tune", "7").exists()
