@@ -12,6 +12,8 @@ import aiomqtt
 import pytest
 
 from agent.apps.dashboard.history import HistoryDatabaseError
+from agent.apps.dashboard.ingest import Ingest
+from agent.apps.dashboard.live import Hub, LiveView
 from tests.dashboard.support import dashboard_process, get_json, poll
 from tests.dashboard.test_api import DEVICE, SITE, START, iso, state
 from tests.support.postgres import fresh_database
@@ -95,3 +97,15 @@ async def test_two_dashboards_on_one_database_serve_the_same_history(
             await conn.execute("SELECT (SELECT count(*) FROM scores), (SELECT count(*) FROM acks)")
         ).fetchone()
     assert counts == (3, 1)
+
+
+async def test_while_the_database_is_away_the_live_view_goes_on(database: str) -> None:
+    history = await history_postgres.PostgresHistory.open(database, 7.0)
+    ingest = Ingest("edge", LiveView(), history, Hub())
+    await history.pool.close()  # the database gone, as far as the dashboard can tell
+    await ingest.process("edge/plant/pump/state", state(0.5, 0))
+    alarm = {"id": "a-1", "seq": 1, "event": "raised", "device": DEVICE, "type": "hot_spot"}
+    await ingest.process("edge/plant/pump/alarm", json.dumps(alarm).encode())
+    assert ingest.rejected == {}  # not the messages' fault
+    assert ingest.history_failures >= 2
+    assert [t["device"] for t in ingest.live.overview()["devices"]] == [DEVICE]

@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -115,7 +116,7 @@ class PostgresHistory:
         """Apply the migrations the database lacks, in order; the versions applied now."""
         known = migrations()
         applied: list[int] = []
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS history_migrations (version integer PRIMARY KEY,"
@@ -146,12 +147,22 @@ class PostgresHistory:
         """Close every connection."""
         await self.pool.close()
 
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Connection]:
+        """A connection of the pool; HistoryDatabaseError when the database is away (down,
+        unreachable, the connection lost mid-query)."""
+        try:
+            async with self.pool.connection() as conn:
+                yield conn
+        except psycopg.OperationalError as exc:  # PoolTimeout and PoolClosed are ones too
+            raise HistoryDatabaseError(f"history database: {str(exc).strip()[:200]}") from exc
+
     async def add_state(self, site: str, state: dict[str, Any], at: float) -> dict[str, Any] | None:
         """One trend point from a device's state; None when throttled or past the retention."""
         key = (site, str(state.get("device")))
         if at < time.time() - self.retention_s:
             return None  # it would be pruned at once, and would make a partition for nothing
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             if not self._throttle.known(key):
                 row = await (
                     await conn.execute(
@@ -188,7 +199,7 @@ class PostgresHistory:
 
     async def trend(self, site: str, device: str, since: float) -> list[dict[str, Any]]:
         """Trend points of one device since a time, oldest first."""
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             rows = await (
                 await conn.execute(
                     "SELECT at, score, modalities, readings FROM scores"
@@ -206,7 +217,7 @@ class PostgresHistory:
         self, site: str, payload: dict[str, Any], first_at: float, last_at: float
     ) -> None:
         """An alarm event: the first creates the row, later ones update it (by `id`)."""
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             await conn.execute(
                 "INSERT INTO alarms VALUES (%(id)s, %(site)s, %(device)s, %(type)s, %(severity)s,"
                 " %(score)s, %(event)s, %(seq)s, %(first_at)s, %(last_at)s, %(payload)s)"
@@ -221,13 +232,13 @@ class PostgresHistory:
         """Alarms first seen since a time, newest first, filtered by device/type/severity."""
         where, params = alarm_filters(since, filters, "%s")
         query = f"SELECT * FROM alarms WHERE {where} ORDER BY first_at DESC LIMIT {MAX_ALARMS}"
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             rows = await (await conn.execute(query.encode(), params)).fetchall()
             return [await self._alarm_row(conn, r) for r in rows]
 
     async def alarm(self, alarm_id: str) -> dict[str, Any] | None:
         """One alarm with its latest payload, its acknowledgements and its evidence files."""
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             row = await (
                 await conn.execute("SELECT * FROM alarms WHERE id = %s", (alarm_id,))
             ).fetchone()
@@ -258,7 +269,7 @@ class PostgresHistory:
 
     async def add_ack(self, ack: dict[str, Any], at: float) -> None:
         """An operator's acknowledgement as seen on the broker (once, however many see it)."""
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             await conn.execute(
                 "INSERT INTO acks VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 (str(ack["id"]), ack.get("by") or "", ack.get("at") or "", ack.get("note"), at),
@@ -268,7 +279,7 @@ class PostgresHistory:
         self, alarm_id: str, kind: str, media_type: str, data: bytes, at: float
     ) -> None:
         """An evidence file; published once per alarm and kind, so a repeat replaces it."""
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             await conn.execute(
                 "INSERT INTO evidence VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (alarm_id, kind)"
                 " DO UPDATE SET media_type = excluded.media_type, size = excluded.size,"
@@ -278,7 +289,7 @@ class PostgresHistory:
 
     async def evidence(self, alarm_id: str, kind: str) -> tuple[str, bytes] | None:
         """(media type, bytes) of one evidence file."""
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             row = await (
                 await conn.execute(
                     "SELECT media_type, data FROM evidence WHERE alarm_id = %s AND kind = %s",
@@ -290,7 +301,7 @@ class PostgresHistory:
     async def stats(self, since: float) -> dict[str, list[dict[str, Any]]]:
         """Alarms per device and per type per UTC day, since a time."""
         result = {}
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             for key, column in (("per_device", "device"), ("per_type", "type")):
                 rows = await (
                     await conn.execute(
@@ -310,7 +321,7 @@ class PostgresHistory:
         rows deleted."""
         cutoff = (time.time() if now is None else now) - self.retention_s
         deleted = 0
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (PRUNE_LOCK,))
             parts = await (
                 await conn.execute(

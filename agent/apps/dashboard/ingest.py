@@ -6,12 +6,13 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from agent.apps.dashboard.history import History
+from agent.apps.dashboard.history import History, HistoryDatabaseError
 from agent.apps.dashboard.live import Hub, LiveView
 from agent.apps.dashboard.messages import AlarmMessage, HealthMessage, StateMessage
 from agent.config.dashboard import DashboardConfig
@@ -31,6 +32,7 @@ from agent.sinks.mqtt.inbound import (
 from agent.sinks.mqtt.topics import TopicInfo, parse_topic
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAGIC_MEDIA_TYPES = (
     (b"\xff\xd8\xff", "image/jpeg"),
@@ -86,6 +88,8 @@ class Ingest:
         self.max_message_bytes = max_message_bytes
         self.max_media_bytes = max_media_bytes
         self.rejected: Counter[tuple[str, str]] = Counter()  # (topic kind, reason) -> count
+        self.history_failures = 0  # history calls that met the database away
+        self._history_down = False
         self._backlog: asyncio.Queue[tuple[str, bytes, float]] = asyncio.Queue(MAX_BACKLOG)
 
     def handle(self, topic: str, payload: bytes) -> None:
@@ -155,7 +159,8 @@ class Ingest:
             alarm_id, kind = str(info.alarm_id), str(info.part)
             if len(alarm_id) > MAX_TOPIC_PART or len(kind) > MAX_TOPIC_PART:
                 raise RejectedMessage(INVALID, "alarm id or kind too long")
-            await self.history.add_evidence(alarm_id, kind, sniff_media_type(payload), payload, now)
+            media_type = sniff_media_type(payload)
+            await self._stored(self.history.add_evidence(alarm_id, kind, media_type, payload, now))
             self.hub.publish({"type": "evidence", "id": info.alarm_id, "kind": info.part})
         else:
             checked = validated(MODELS[info.kind], self._json_object(payload))
@@ -176,28 +181,45 @@ class Ingest:
             message = {**message, "device": device}  # the topic names it; history needs it
         if info.kind == "state":
             self.live.device(info.site, device).state = message
-            point = await self.history.add_state(
-                info.site, message, epoch(message.get("updated_at"), now)
-            )
+            self._changed_device(info.site, device)
+            at = epoch(message.get("updated_at"), now)
+            point = await self._stored(self.history.add_state(info.site, message, at))
             if point is not None:
                 self.hub.publish({"type": "point", "site": info.site, "device": device,
                                   "point": point})  # fmt: skip
-            self._changed_device(info.site, device)
         elif info.kind == "health":
             self.live.device(info.site, device).health = message
             self._changed_device(info.site, device)
         elif info.kind == "alarm":
             raised_at = epoch(message.get("raised_at"), now)
-            await self.history.add_alarm(
-                info.site, message, raised_at, epoch(message.get("decided_at"), now)
-            )
-            alarm = await self.history.alarm(str(message["id"]))
-            self.hub.publish({"type": "alarm", "alarm": alarm})
+            decided_at = epoch(message.get("decided_at"), now)
+            await self._stored(self.history.add_alarm(info.site, message, raised_at, decided_at))
+            alarm = await self._stored(self.history.alarm(str(message["id"])))
+            if alarm is not None:
+                self.hub.publish({"type": "alarm", "alarm": alarm})
         elif info.kind == "ack":
-            await self.history.add_ack(message, now)
-            alarm = await self.history.alarm(str(message["id"]))
+            await self._stored(self.history.add_ack(message, now))
+            alarm = await self._stored(self.history.alarm(str(message["id"])))
             if alarm is not None:
                 self.hub.publish({"type": "ack", "alarm": alarm})
+
+    async def _stored(self, call: Awaitable[T]) -> T | None:
+        """A history call's result; None while the history database is away: that is logged
+        once per outage and counted (`history_failures`), and the live view goes on."""
+        try:
+            result = await call
+        except HistoryDatabaseError as exc:
+            self.history_failures += 1
+            if not self._history_down:
+                self._history_down = True
+                message = ("history database unavailable: the live view goes on, the history "
+                           "misses what arrives meanwhile")  # fmt: skip
+                log.error(message, extra={"fields": {"error": str(exc)}})
+            return None
+        if self._history_down:
+            self._history_down = False
+            log.info("history database back", extra={"fields": {"failures": self.history_failures}})
+        return result
 
     def _changed_device(self, site: str, device: str) -> None:
         self.hub.publish({"type": "device", "tile": self.live.tile(self.live.device(site, device))})
