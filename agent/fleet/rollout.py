@@ -92,7 +92,14 @@ class Rollout:
         self.last: dict[str, Any] | None = None
 
     def offer(self, name: str, envelope: bytes) -> None:
-        """An envelope from the broker (the link's thread of control: never waits)."""
+        """An envelope from the broker (the link's thread of control: never waits); kept only
+        within the envelope's size limit."""
+        if len(envelope) > self.limits.max_envelope_bytes:
+            limit = self.limits.max_envelope_bytes
+            self._refused(
+                name, "?", BundleRefused(Reason.TOO_LARGE, f"envelope over {limit} bytes")
+            )
+            return
         if name not in self._waiting and len(self._waiting) >= MAX_WAITING:
             self._refused(name, "?", BundleRefused(Reason.TOO_LARGE, "too many bundles waiting"))
             return

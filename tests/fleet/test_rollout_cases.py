@@ -245,3 +245,10 @@ async def test_files_served_over_http_are_downloaded_and_checked(
     assert rollout.last["result"] == "applied" and store.running() == {"tune": "5.0"}
     kept = store.files_dir("tune", "5.0") / "models" / "model.onnx"
     assert kept.read_bytes() == b"m" * 300_000
+
+
+def test_an_oversized_envelope_is_not_even_kept(setup: tuple[Rollout, Agent, BundleStore]) -> None:
+    rollout, _, _ = setup
+    rollout.offer("tune", b"{" + b" " * (rollout.limits.max_envelope_bytes + 1))
+    assert rollout.last is not None and rollout.last["reason"].startswith("too_large")
+    assert not rollout._waiting
