@@ -53,6 +53,20 @@ def test_flicker_across_threshold_raises_once_per_hold() -> None:
     assert [t for t, _ in events] == [0, 11, 12, 23, 24]
 
 
+def test_an_on_delay_raises_only_what_alarms_that_long_without_a_break() -> None:
+    tracker = AlarmTracker("d1", CONFIG.model_copy(update={"on_delay_s": 5.0}), sequence_from(1))
+    blip = [(0, 0.1), (1, 0.6), (2, 0.6), (3, 0.1), (4, 0.6), (5, 0.6), (6, 0.6), (7, 0.6)]
+    assert run(tracker, blip) == []  # 1-2 s, then 4-7 s: neither lasted 5 s
+    assert run(tracker, [(9, 0.6), (10, 0.1)]) == [(9, "raised")]  # 4 to 9 s: 5 s unbroken
+    assert tracker.active is not None and tracker.active.raised_at == 9
+
+
+def test_a_critical_rule_raises_at_once_whatever_the_on_delay() -> None:
+    tracker = AlarmTracker("d1", CONFIG.model_copy(update={"on_delay_s": 60.0}), sequence_from(1))
+    first = tracker.update(decision(0.25, 0, critical={"image": 0.2}), 0)
+    assert first is not None and first.event == AlarmEvent.RAISED
+
+
 def test_updates_are_rate_limited_but_escalation_is_immediate() -> None:
     tracker = AlarmTracker("d1", CONFIG, sequence_from(1))
     events = run(tracker, [(0, 0.35), (1, 0.5), (2, 0.55), (6, 0.55), (7, 0.65), (8, 0.9)])

@@ -66,6 +66,10 @@ class AlarmConfig(StrictModel):
     """Lifecycle tuning so a flickering score does not flood subscribers."""
 
     hysteresis: Probability = 0.05
+    # raise only once the decision has alarmed this long without a break (an on-delay, as
+    # ISA-18.2 calls it): a score that crosses the threshold for a moment raises nothing; a
+    # critical rule still raises at once
+    on_delay_s: NonNegativeSeconds = 0.0
     min_hold_s: NonNegativeSeconds = 10.0
     update_interval_s: NonNegativeSeconds = 5.0
     update_delta: Probability = 0.1

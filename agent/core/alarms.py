@@ -86,7 +86,8 @@ class AlarmTransition:
 class AlarmTracker:
     """Turns a device's stream of decisions into few, meaningful alarm events.
 
-    Raise when the decision alarms. While open, publish an update only when severity rises
+    Raise when the decision alarms (for `on_delay_s` without a break, unless by a critical
+    rule). While open, publish an update only when severity rises
     (at once), or the type changes or the score moves by `update_delta` (at most every
     `update_interval_s`). Clear only when no critical rule holds, the score has fallen below
     threshold − hysteresis, and the alarm has been open for `min_hold_s`.
@@ -101,13 +102,14 @@ class AlarmTracker:
     config: AlarmConfig
     sequence: Iterator[int]
     active: Alarm | None = field(default=None)
+    alarming_since: float | None = field(default=None)  # no alarm open: the on-delay's start
 
     def update(self, decision: Decision, now: float) -> AlarmTransition | None:
         """Feed one decision; return the event it causes, if any."""
         level = severity(decision, self.config)
         alarm = self.active
         if alarm is None:
-            if not decision.alarm:
+            if not self._due(decision, now):
                 return None
             alarm = Alarm(
                 id=str(uuid.uuid4()),
@@ -132,6 +134,21 @@ class AlarmTracker:
             alarm.type, alarm.severity, alarm.score = decision.type, level, decision.score
             return self._emit(AlarmEvent.UPDATED, alarm, decision, now)
         return None
+
+    def _due(self, decision: Decision, now: float) -> bool:
+        """With no alarm open: whether this decision raises one (its on-delay has run)."""
+        if not decision.alarm:
+            self.alarming_since = None
+            return False
+        if decision.rule.startswith("critical:") or self.config.on_delay_s <= 0:
+            self.alarming_since = None
+            return True
+        if self.alarming_since is None:
+            self.alarming_since = now
+        if now - self.alarming_since < self.config.on_delay_s:
+            return False
+        self.alarming_since = None
+        return True
 
     def close(self, decision: Decision, now: float, reason: ClearReason) -> AlarmTransition | None:
         """Clear the open alarm, if any, for `reason` (its device is going away)."""

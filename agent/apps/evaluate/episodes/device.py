@@ -12,7 +12,7 @@ from agent.apps.evaluate import SHIPPED_MODELS
 from agent.apps.evaluate.datasets import DatasetError
 from agent.apps.evaluate.episodes.format import EPISODE_FILE, Episode, RegisterTable, describe
 from agent.config.base import MAX_RATE_HZ, MIN_RATE_HZ, StrictModel
-from agent.config.decision import FusionConfig
+from agent.config.decision import AlarmConfig, FusionConfig
 from agent.config.device import DeviceConfig
 from agent.config.learning import LearningConfig
 from agent.config.loader import ConfigError, parse_yaml, read_config_file
@@ -30,10 +30,12 @@ TARGET = "target_false_alarms_per_day"
 
 
 class DecisionSettings(StrictModel):
-    """`--fusion FILE`: a device's `fusion` section and, optionally, `learning`'s target (the
-    episode's learn_s decides whether and how long it learns)."""
+    """`--fusion FILE`: a device's `fusion` section and, optionally, its `alarm` section (e.g.
+    an on-delay) and `learning`'s target (the episode's learn_s decides whether and how long
+    it learns)."""
 
     fusion: FusionConfig = Field(default_factory=FusionConfig)
+    alarm: AlarmConfig = Field(default_factory=AlarmConfig)
     learning: LearningConfig = LearningConfig()
 
     @field_validator("learning", mode="before")
@@ -81,6 +83,7 @@ def device_config(
                 "id": episode.spec.device,
                 "sources": sections,
                 "fusion": settings.fusion,
+                "alarm": settings.alarm,
                 "learning": learning,
             }
         )
