@@ -188,3 +188,12 @@ def test_learned_fusion_decides_once_learned_beside_the_weighted_mode(tmp_path: 
     assert result["mode"] == "learned" and result["detected"] == 1
     assert result["weighted_mode"]["detected"] == 1
     assert "weighted_mode" not in evaluate("episodes", data)
+
+
+def test_an_on_delay_from_the_fusion_file_delays_the_raise_by_as_much(tmp_path: Path) -> None:
+    peaks = [None] * 200 + [HOT] * 60 + [None] * 40
+    thermal_episode(tmp_path / "data" / "hot", peaks, faults=[fault(190, 260)])
+    settings = tmp_path / "fusion.yaml"
+    settings.write_text("alarm: {on_delay_s: 15}\n")
+    result = evaluate("episodes", tmp_path / "data", fusion=settings)
+    assert result["detected"] == 1 and result["time_to_detect_s"]["p50"] == 10.0 + 15.0
