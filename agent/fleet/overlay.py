@@ -12,6 +12,7 @@ by key, anything else replaces.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from agent.fleet.store import BundleStore, FleetStateError
 
 FRAGMENT_KEYS = ("devices", "inspection")
 BUNDLE_REF = "${BUNDLE}"
+
+log = logging.getLogger(__name__)
 
 
 def load_effective_config(path: Path, running: Mapping[str, str] | None = None) -> AgentConfig:
@@ -34,8 +37,10 @@ def load_effective_config(path: Path, running: Mapping[str, str] | None = None) 
     if running is None:
         try:
             running = store.running()
-        except FleetStateError as exc:
-            raise ConfigError(str(path), [f"bundles in use unknown: {exc}"]) from None
+        except FleetStateError as exc:  # the agent must still start: on its config file alone
+            log.error("bundles in use unknown, running the config file alone",
+                      extra={"fields": {"error": str(exc)}})  # fmt: skip
+            running = {}
     if not running:
         return base
     for name in sorted(running):

@@ -118,3 +118,12 @@ def test_only_the_versions_rollback_can_reach_are_kept(tmp_path: Path) -> None:
     store.discard("tune", "8")  # refused: never used, nothing kept
     store.discard("tune", "7")  # in use: kept
     assert not store.bundle_dir("tune", "8").exists() and store.bundle_dir("tune", "7").exists()
+
+
+def test_a_damaged_fleet_state_runs_the_config_file_alone(tmp_path: Path) -> None:
+    path = config_file(tmp_path)
+    store = BundleStore(tmp_path / "state" / "fleet")
+    keep(store, "tune", "1", "devices:\n  - id: kiln-02\n    fusion: {threshold: 0.42}\n")
+    store.activate("tune", "1")
+    (store.folder / "state.json").write_text("{not json")
+    assert load_effective_config(path).devices[1].fusion.threshold == 0.5
