@@ -13,13 +13,17 @@ the old state or the new one.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.fleet.bundle import ENVELOPE_FILE, FILES_DIR
 from agent.jsontext import loads_bounded
+
+log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
 MAX_STATE_BYTES = 1024 * 1024
@@ -28,7 +32,7 @@ KEEP = 5  # versions of a bundle kept on disk: the one in use and those it can r
 
 
 class FleetStateError(Exception):
-    """The store's state file cannot be read: the agent runs without bundles, and says so."""
+    """The store's state file cannot be read (not damaged: unreadable, e.g. its permissions)."""
 
 
 @dataclass
@@ -74,7 +78,16 @@ class BundleStore:
                 },
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise FleetStateError(f"{path}: unreadable ({exc})") from exc
+            # damaged (a card that lied about a write): kept aside for a look, and the agent
+            # goes on as if no bundle had been switched to; the next switch writes it anew
+            aside = path.with_name(
+                f"{STATE_FILE}.damaged-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+            )
+            path.replace(aside)
+            fields = {"path": str(path), "moved_to": str(aside), "error": str(exc)}
+            log.error("fleet state damaged, moved aside: no bundle is in use",
+                      extra={"fields": fields})  # fmt: skip
+            return FleetState()
 
     def running(self) -> dict[str, str]:
         """Bundle name -> the version in use."""

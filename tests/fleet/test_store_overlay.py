@@ -11,7 +11,7 @@ import yaml
 from agent.config.loader import ConfigError
 from agent.fleet.bundle import ENVELOPE_FILE, FILES_DIR
 from agent.fleet.overlay import load_effective_config
-from agent.fleet.store import BundleStore, FleetStateError
+from agent.fleet.store import BundleStore
 from agent.fleet.transfer import CHUNK_BYTES, bundle_name, chunk_count
 
 
@@ -52,9 +52,11 @@ def test_versions_switch_and_roll_back_in_order(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no bundle tune"):
         store.rollback("tune")
     assert BundleStore(tmp_path / "fleet").running() == {"model": "2"}  # on disk
-    (tmp_path / "fleet" / "state.json").write_text("[" * 10)
-    with pytest.raises(FleetStateError, match="unreadable"):
-        store.running()
+    (tmp_path / "fleet" / "state.json").write_text("[" * 10)  # damaged
+    assert store.running() == {}
+    assert [p.name.split("-")[0] for p in (tmp_path / "fleet").glob("state.json.*")] == [
+        "state.json.damaged"
+    ]
 
 
 def test_fragments_change_devices_and_name_their_bundle_files(tmp_path: Path) -> None:
@@ -120,10 +122,11 @@ def test_only_the_versions_rollback_can_reach_are_kept(tmp_path: Path) -> None:
     assert not store.bundle_dir("tune", "8").exists() and store.bundle_dir("tune", "7").exists()
 
 
-def test_a_damaged_fleet_state_runs_the_config_file_alone(tmp_path: Path) -> None:
+def test_an_unreadable_fleet_state_runs_the_config_file_alone(tmp_path: Path) -> None:
     path = config_file(tmp_path)
     store = BundleStore(tmp_path / "state" / "fleet")
     keep(store, "tune", "1", "devices:\n  - id: kiln-02\n    fusion: {threshold: 0.42}\n")
     store.activate("tune", "1")
-    (store.folder / "state.json").write_text("{not json")
+    (store.folder / "state.json").unlink()
+    (store.folder / "state.json").mkdir()  # cannot be read as a file
     assert load_effective_config(path).devices[1].fusion.threshold == 0.5
