@@ -11,6 +11,7 @@ import yaml
 from agent.cli import main
 from agent.fleet.bundle import FILES_DIR
 from tests.support.learned import learned_elsewhere
+from tests.support.mqtt import free_port
 from tests.support.thermal_frames import frame_with_spot, infrared_source
 
 
@@ -95,3 +96,14 @@ def test_a_learned_baseline_goes_in_a_bundle_for_its_device_only(
     capsys.readouterr()
     assert main([*base, "--learned", f"pump-02={version}", "--out", str(tmp_path / "c")]) == 2
     assert "was learned by 'pump-01'" in capsys.readouterr().err
+
+
+def test_an_unreachable_broker_is_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = yaml.safe_load(agent_config(tmp_path).read_text())
+    config["broker"] = {"host": "127.0.0.1", "port": free_port()}  # nothing listens there
+    path = tmp_path / "unreachable.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["fleet", "status", "--config", str(path), "--wait", "1"]) == 2
+    assert "fleet status: broker unreachable" in capsys.readouterr().err

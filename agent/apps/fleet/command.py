@@ -26,6 +26,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
+
 from agent.config.device import AgentConfig
 from agent.config.loader import ConfigError, load_config
 from agent.fleet.bundle import Content, make_bundle, verify_bundle
@@ -62,7 +64,9 @@ def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
     keygen.add_argument("--out", required=True, type=Path, help="folder for NAME.key, NAME.pub")
     keygen.add_argument("--name", default="fleet", help="file name of the pair (default fleet)")
 
-    sign = sub.add_parser("sign", help="put models and a config fragment in a signed bundle")
+    sign = sub.add_parser(
+        "sign", help="put models, a config fragment, learned baselines in a signed bundle"
+    )
     sign.add_argument("--key", required=True, type=Path, help="private key (from keygen)")
     sign.add_argument("--name", required=True, help="what is rolled out, e.g. sound-model")
     sign.add_argument("--version", required=True, type=version_text, help="e.g. 1.3.0")
@@ -132,6 +136,9 @@ def run_fleet(args: argparse.Namespace) -> int:
         return int(actions[args.fleet_command](args))
     except ValueError as exc:
         print(f"fleet {args.fleet_command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except aiomqtt.MqttError as exc:
+        print(f"fleet {args.fleet_command}: broker unreachable: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
 
