@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sinks.durable import connect_durable
+from agent.sinks.durable import CACHE_KIB, connect_durable
 from agent.sinks.evidence.store import EvidenceStore
 from agent.sinks.mqtt.outbox import Outbox
 
@@ -68,3 +68,11 @@ def test_an_error_that_is_not_corruption_is_raised_and_nothing_is_moved(tmp_path
     with pytest.raises(sqlite3.OperationalError):
         connect_durable(path, "CREATE TABLE t (a)")
     assert path.is_dir() and not list(tmp_path.glob("*.corrupt-*"))
+
+
+def test_the_page_cache_is_capped(tmp_path: Path) -> None:
+    """Left at SQLite's 2 MiB per connection it filled over a day of a soak, slowly raising
+    RSS; the agent's files are small and hot."""
+    db = connect_durable(tmp_path / "outbox.sqlite3", "CREATE TABLE t (a)")
+    assert db.execute("PRAGMA cache_size").fetchone() == (-CACHE_KIB,)
+    db.close()
