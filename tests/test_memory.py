@@ -89,3 +89,23 @@ def test_freed_heap_pages_go_back_to_the_system() -> None:
     assert release_free_memory()
     assert ProcessUsage.now().rss_mb < before - 50
     del keep
+
+
+@glibc
+def test_the_arenas_glibc_makes_for_threads_are_counted() -> None:
+    """The soak reports them: growth there at a flat heap in use is threads' fragmentation."""
+    code = (
+        "import threading\n"
+        "from agent.observe.process import arena_usage\n"
+        "assert arena_usage().arenas == 1\n"
+        "def work():\n"
+        "    kept = [bytearray(1000) for _ in range(5000)]\n"
+        "threads = [threading.Thread(target=work) for _ in range(3)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "usage = arena_usage()\n"
+        "print(usage.arenas, usage.thread_arenas_mb)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    arenas, thread_mb = out.stdout.split()
+    assert int(arenas) >= 2 and float(thread_mb) > 0.0

@@ -42,7 +42,7 @@ import numpy as np
 from agent.apps.demo.broker import demo_broker
 from agent.apps.demo.runner import demo_config, demo_template, start_simulators, subscribe
 from agent.observe.logs import configure_logging
-from agent.observe.process import ProcessUsage, heap_usage
+from agent.observe.process import ProcessUsage, arena_usage, heap_usage
 from agent.runtime.agent import Agent
 from agent.sinks.mqtt.retained import clear_retained
 
@@ -59,6 +59,8 @@ COLUMNS = [
     "heap_used_mb",
     "heap_free_mb",
     "sqlite_mb",
+    "arenas",
+    "thread_arenas_mb",
     "loop_lag_p99_ms",
     "loop_lag_max_ms",
     "events_created",
@@ -155,10 +157,12 @@ def growth_failures(
 
 class NativeMemory:
     """Where RSS goes beyond Python's objects: glibc's heap (in use by anything: Python,
-    numpy, ONNX Runtime, OpenCV, SQLite; and free but kept) and SQLite's own allocations.
+    numpy, ONNX Runtime, OpenCV, SQLite; and free but kept), SQLite's own allocations, and
+    the arenas glibc made for threads (what they hold from the system).
 
-    In use rising means something holds more; free rising at a flat in-use means fragmentation.
-    Zeros where glibc's mallinfo2 (2.33+) or the shared libsqlite3 are not found.
+    In use rising means something holds more; free rising at a flat in-use means fragmentation,
+    in the threads' arenas when they grow. Zeros where glibc's mallinfo2 (2.33+), malloc_info or
+    the shared libsqlite3 are not found.
     """
 
     def __init__(self) -> None:
@@ -168,12 +172,15 @@ class NativeMemory:
             self._sqlite_used = sqlite.sqlite3_memory_used
             self._sqlite_used.restype = ctypes.c_int64
 
-    def now(self) -> tuple[float, float, float]:
-        """Heap in use and free, and SQLite's memory, in MB."""
+    def now(self) -> tuple[float, float, float, int, float]:
+        """Heap in use and free, SQLite's memory (MB), glibc's arenas and what the threads'
+        arenas hold from the system (MB)."""
         heap = heap_usage()
         used, free = (heap.used_mb, heap.free_mb) if heap is not None else (0.0, 0.0)
         sqlite = self._sqlite_used() / 2**20 if self._sqlite_used is not None else 0.0
-        return used, free, sqlite
+        arenas = arena_usage()
+        count, threads = (arenas.arenas, arenas.thread_arenas_mb) if arenas else (0, 0.0)
+        return used, free, sqlite, count, threads
 
 
 class LoopLagProbe:
@@ -270,7 +277,7 @@ def sample_row(
 ) -> dict:
     """One CSV row of measurements."""
     usage = ProcessUsage.now()
-    heap_used, heap_free, sqlite = native.now()
+    heap_used, heap_free, sqlite, arenas, thread_arenas = native.now()
     lag_p99, lag_max = probe.take()
     return {
         "elapsed_s": round(elapsed, 1),
@@ -282,6 +289,8 @@ def sample_row(
         "heap_used_mb": round(heap_used, 2),
         "heap_free_mb": round(heap_free, 2),
         "sqlite_mb": round(sqlite, 3),
+        "arenas": arenas,
+        "thread_arenas_mb": round(thread_arenas, 2),
         "loop_lag_p99_ms": round(lag_p99, 1),
         "loop_lag_max_ms": round(lag_max, 1),
         "events_created": agent.outbox.last_seq(),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,50 @@ def heap_usage() -> HeapUsage | None:
         free_mb=info.fordblks / 2**20,
         mapped_blocks=int(info.hblks),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ArenaUsage:
+    """glibc's heaps (arenas: the main one, and those made for threads): how many, and what
+    the thread arenas hold from the system (their free pages are not handed back as readily
+    as the main heap's, so growth there with a flat `used_mb` is threads' fragmentation)."""
+
+    arenas: int
+    thread_arenas_mb: float
+
+
+def arena_usage() -> ArenaUsage | None:
+    """The arenas now, from glibc's malloc_info; None without glibc."""
+    libc = _glibc()
+    if libc is None or not hasattr(libc, "malloc_info") or not hasattr(libc, "open_memstream"):
+        return None
+    buffer, size = ctypes.c_char_p(), ctypes.c_size_t()
+    libc.open_memstream.restype = ctypes.c_void_p
+    libc.open_memstream.argtypes = [
+        ctypes.POINTER(ctypes.c_char_p),
+        ctypes.POINTER(ctypes.c_size_t),
+    ]
+    libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    libc.free.argtypes = [ctypes.c_void_p]
+    stream = libc.open_memstream(ctypes.byref(buffer), ctypes.byref(size))
+    if not stream:
+        return None
+    try:
+        libc.malloc_info(0, stream)
+    finally:
+        libc.fclose(stream)
+    try:
+        xml = (buffer.value or b"").decode(errors="replace")
+    finally:
+        libc.free(buffer)
+    heaps = re.findall(r'<heap nr="(\d+)">(.*?)</heap>', xml, re.S)
+    thread_bytes = 0
+    for number, body in heaps:
+        current = re.search(r'<system type="current" size="(\d+)"/>', body)
+        if number != "0" and current is not None:
+            thread_bytes += int(current.group(1))
+    return ArenaUsage(len(heaps), thread_bytes / 2**20)
 
 
 @functools.cache
