@@ -15,7 +15,8 @@ answers at `--broker`), waits until every one has reported on `<prefix>/<site>/f
    (`unknown_key`);
 3. pushes a newer bundle whose fragment points the device's frames nowhere: until every agent
    has rolled it back after its source failed.
-One JSON object at the end: seconds from each push to the last agent, per step.
+One JSON object at the end: seconds from each push to the last agent, per step, and the
+sites whose agent did not stop within STOP_TIMEOUT_S of SIGTERM (then killed).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from agent.inference.models import models_dir
 
 WINDOW_S = 8.0  # rollback window of the agents: the broken bundle's source fails well within
 STEP_TIMEOUT_S = 600.0
+STOP_TIMEOUT_S = 30.0  # an agent asked to stop that has not is reported, then killed
 
 
 def frames(folder: Path) -> str:
@@ -191,7 +193,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             for process in processes:
                 with contextlib.suppress(ProcessLookupError):
                     process.terminate()
-            await asyncio.gather(*(p.wait() for p in processes))
+            stuck = await stopped_or_killed(processes, sites)
             listener.cancel()
     return {
         "date": datetime.now().astimezone().date().isoformat(),
@@ -204,7 +206,24 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "rolled_back_by_all_s": rolled,
         "rollback_window_s": WINDOW_S,
         "all_back_on_1.0.0": all(r == {"tune": "1.0.0"} for r in running.values()),
+        "not_stopped_by_sigterm": stuck,
     }
+
+
+async def stopped_or_killed(
+    processes: Sequence[asyncio.subprocess.Process], sites: Sequence[str]
+) -> list[str]:
+    """Wait for the agents asked to stop; the sites of those still running after
+    STOP_TIMEOUT_S, killed."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(STOP_TIMEOUT_S):
+            await asyncio.gather(*(p.wait() for p in processes))
+    stuck = [site for site, p in zip(sites, processes, strict=True) if p.returncode is None]
+    for site, process in zip(sites, processes, strict=True):
+        if site in stuck:
+            process.kill()
+            await process.wait()
+    return stuck
 
 
 def main(argv: Sequence[str] | None = None) -> int:
