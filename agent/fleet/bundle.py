@@ -37,7 +37,6 @@ from agent.jsontext import loads_bounded
 
 ENVELOPE_FILE = "bundle.json"
 FILES_DIR = "files"
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,17 +196,12 @@ def check_file(path: Path, entry: BundleFile) -> None:
                 Reason.MISSING_FILE,
                 f"{entry.path}: {info.st_size} bytes where the manifest says {entry.size}",
             )
-        digest = hashlib.sha256()
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
+        digest = hashlib.file_digest(f, "sha256")
     if digest.hexdigest() != entry.sha256:
         raise BundleRefused(Reason.WRONG_HASH, f"{entry.path}: sha256 {digest.hexdigest()[:16]}…")
 
 
 def sha256_of(path: Path) -> str:
     """The file's sha256, read in chunks."""
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
