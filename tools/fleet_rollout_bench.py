@@ -16,7 +16,9 @@ answers at `--broker`), waits until every one has reported on `<prefix>/<site>/f
 3. pushes a newer bundle whose fragment points the device's frames nowhere: until every agent
    has rolled it back after its source failed.
 One JSON object at the end: seconds from each push to the last agent, per step, and the
-sites whose agent did not stop within STOP_TIMEOUT_S of SIGTERM (then killed).
+sites whose agent did not stop within STOP_TIMEOUT_S of SIGTERM (then killed), and those that
+stopped with an error status (a stop past the agent's deadline: their log tail, with every
+thread's stack, goes to stderr).
 """
 
 from __future__ import annotations
@@ -195,6 +197,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                     process.terminate()
             stuck = await stopped_or_killed(processes, sites)
             listener.cancel()
+            failed = {s: p.returncode for s, p in zip(sites, processes, strict=True)
+                      if p.returncode != 0 and s not in stuck}  # fmt: skip
+            for site in failed:  # a hung stop dumps its threads' stacks into the log
+                tail = (root / site / "agent.log").read_text(errors="replace")[-4000:]
+                print(f"--- {site} stopped with {failed[site]}:\n{tail}", file=sys.stderr)
     return {
         "date": datetime.now().astimezone().date().isoformat(),
         "agents": args.agents,
@@ -207,6 +214,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "rollback_window_s": WINDOW_S,
         "all_back_on_1.0.0": all(r == {"tune": "1.0.0"} for r in running.values()),
         "not_stopped_by_sigterm": stuck,
+        "stopped_with_error": failed,
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import faulthandler
 import logging
 import signal
 import time
@@ -65,6 +66,9 @@ DRAIN_TIMEOUT_S = 5.0
 OUTBOX_FILE = "outbox.sqlite3"
 INSPECTION_TASK = "(inspection)"  # not a valid device id, so never a device's task
 TRIM_EVERY_S = 60.0  # free C heap pages go back to the system this often
+# a stop that takes longer than this is a hang: every thread's stack goes to stderr (the
+# journal) and the process ends with status 1, before systemd's TimeoutStopSec (30 s) kills it
+STOP_DEADLINE_S = 25.0
 
 
 class Agent:
@@ -436,10 +440,21 @@ class Agent:
 
 
 async def run_until_signalled(config: AgentConfig, load: ConfigLoader | None = None) -> None:
-    """Run the agent until SIGINT or SIGTERM; SIGHUP reloads the config through `load`."""
+    """Run the agent until SIGINT or SIGTERM; SIGHUP reloads the config through `load`.
+
+    From the stop signal on, the process has STOP_DEADLINE_S to end, threads included (the
+    interpreter waits for every worker thread at exit): past it, all stacks are dumped and it
+    exits with status 1, so a hang is seen with where it hung instead of waiting for a kill.
+    """
     stop, reload_requested = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
-    handlers = {signal.SIGINT: stop.set, signal.SIGTERM: stop.set}
+
+    def stop_within_deadline() -> None:
+        if not stop.is_set():
+            faulthandler.dump_traceback_later(STOP_DEADLINE_S, exit=True)
+        stop.set()
+
+    handlers = {signal.SIGINT: stop_within_deadline, signal.SIGTERM: stop_within_deadline}
     if load is not None:
         handlers[signal.SIGHUP] = reload_requested.set
     for sig, handler in handlers.items():

@@ -1,0 +1,55 @@
+"""A stop that hangs is cut short with every thread's stack in the log, not left to a kill."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.agent_process import agent_config, log_records, thermal_device
+from tests.support.tasks import eventually
+
+# the agent, with a worker thread that never ends (as a blocked read would) and a short deadline
+STUCK_AGENT = """
+import sys, threading, time
+import agent.runtime.agent as running
+running.STOP_DEADLINE_S = 2.0
+threading.Thread(target=time.sleep, args=(3600,), name="stuck-read").start()
+from agent.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_a_thread_that_holds_the_exit_is_dumped_and_the_process_ends(
+    tmp_path: Path, broker: tuple[str, int], topic_prefix: str
+) -> None:
+    devices = [thermal_device("pump-01", tmp_path, None)]
+    config = agent_config(topic_prefix, tmp_path / "state", devices)
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(config))
+    log = tmp_path / "agent.log"
+    with log.open("ab") as stderr:
+        agent = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", STUCK_AGENT, "run", "--config", str(path),
+            "--broker", f"{broker[0]}:{broker[1]}", stderr=stderr, env={**os.environ},
+        )  # fmt: skip
+        try:
+            await eventually(lambda: bool(log_records(log, "agent starting")), 180)
+            agent.send_signal(signal.SIGTERM)
+            status = await asyncio.wait_for(agent.wait(), 60)
+        finally:
+            if agent.returncode is None:
+                agent.kill()
+                await agent.wait()
+    text = log.read_text(errors="replace")
+    assert log_records(log, "agent stopped")  # the agent's own stop was done...
+    assert status == 1  # ...but the thread held the exit, until the deadline
+    assert "Timeout (0:00:02)!" in text
+    assert text.count("(most recent call first)") >= 2  # the main thread and the stuck one
