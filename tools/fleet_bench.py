@@ -9,12 +9,13 @@ with its history in a fresh SQLite file (or `--history`, a PostgreSQL database: 
 are dropped first), and the simulated fleet on a topic prefix of its own. While the fleet
 publishes it measures:
 - lag: from a state's `updated_at` (when the simulated agent decided it) to the dashboard's
-  live event for it, read from `/api/events` like a browser (p50, p99);
+  live event for it, read like a browser from the overview's stream (every device's tile) and
+  from the page of one device (`sim-00/dev-00`: its trend points), p50 and p99 each;
 - stored: trend points per second written to the history, against the states published;
 - refused: the dashboard's refusal counts (`/api/ingest`), a `backlog` among them when it
   fell behind;
 - in headless Chromium (`--no-browser` to skip): from opening the overview to the first
-  device tile, the tiles shown, and the latency of live events in the page (p95);
+  device tile, the tiles shown, and the latency of the tiles' live events in the page (p95);
 - history growth per device-day, from the database's size before and after.
 One JSON object at the end.
 """
@@ -73,27 +74,41 @@ def get_json(url: str) -> Any:
         return json.load(response)
 
 
-async def live_lags(url: str, lags: list[float], stop: asyncio.Event) -> None:
-    """Read the dashboard's event stream; the lag of every trend point, until `stop`."""
+FOLLOWED = ("sim-00", "dev-00")  # the device whose page the bench follows
+
+
+def event_time(event: dict[str, Any]) -> float | None:
+    """When the simulated agent decided what a live event shows: a trend point's `at`, a
+    tile's `updated_at`; None for other events."""
+    if event.get("type") == "point":
+        return float(event["point"]["at"])
+    if event.get("type") == "device" and event["tile"].get("updated_at"):
+        return datetime.fromisoformat(event["tile"]["updated_at"]).timestamp()
+    return None
+
+
+async def live_lags(url: str, query: str, lags: list[float], stop: asyncio.Event) -> None:
+    """Read one page's event stream (`query`: the overview's, or a device page's) as a
+    browser does; the lag of every tile and trend point, until `stop`."""
     host, port = url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(f"GET /api/events HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    writer.write(f"GET /api/events{query} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
     await writer.drain()
     while not stop.is_set():
         try:
             line = await asyncio.wait_for(reader.readline(), 1.0)
         except TimeoutError:
             continue
-        if not line.startswith(b"data: "):
-            continue
-        event = json.loads(line[6:])
-        if event.get("type") == "point":
-            lags.append(time.time() - float(event["point"]["at"]))
+        if not line:
+            break  # the dashboard dropped this page: the lags stop here
+        if line.startswith(b"data: ") and (at := event_time(json.loads(line[6:]))) is not None:
+            lags.append(time.time() - at)
     writer.close()
 
 
 async def browser_view(url: str, seconds: float) -> dict[str, Any]:
-    """Open the overview in Chromium: time to the first tile, tiles, live-event latency p95."""
+    """Open the overview in Chromium: time to the first tile, tiles, and the latency of the
+    tiles' live events in the page (p95)."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -108,7 +123,9 @@ async def browser_view(url: str, seconds: float) -> dict[str, Any]:
             const source = new EventSource('/api/events');
             source.onmessage = (m) => {
               const e = JSON.parse(m.data);
-              if (e.type === 'point') window.benchLags.push(Date.now() / 1000 - e.point.at);
+              if (e.type === 'device' && e.tile.updated_at) {
+                window.benchLags.push(Date.now() / 1000 - Date.parse(e.tile.updated_at) / 1000);
+              }
             };
         }""")
         await asyncio.sleep(seconds)
@@ -118,8 +135,8 @@ async def browser_view(url: str, seconds: float) -> dict[str, Any]:
     return {
         "first_tile_ms": round(first_tile_ms),
         "tiles": tiles,
-        "live_event_p95_ms": percentile_ms(lags, 95),
-        "live_events": len(lags),
+        "tile_event_p95_ms": percentile_ms(lags, 95),
+        "tile_events": len(lags),
     }
 
 
@@ -185,9 +202,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 while not await port_open(port):  # noqa: ASYNC110 - nothing to wait on but TCP
                     await asyncio.sleep(0.2)
             size_before = await history_bytes(folder, args.history)
-            lags: list[float] = []
+            tile_lags: list[float] = []
+            point_lags: list[float] = []
             stop = asyncio.Event()
-            listener = asyncio.create_task(live_lags(url, lags, stop))
+            device_page = f"?site={FOLLOWED[0]}&device={FOLLOWED[1]}"
+            listeners = [
+                asyncio.create_task(live_lags(url, "", tile_lags, stop)),
+                asyncio.create_task(live_lags(url, device_page, point_lags, stop)),
+            ]
             sim = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "tools.fleet_sim", "--agents", str(args.agents),
                 "--devices", str(args.devices), "--duration", str(args.duration),
@@ -203,7 +225,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             elapsed = time.monotonic() - started
             await asyncio.sleep(DRAIN_S)
             stop.set()
-            await listener
+            await asyncio.gather(*listeners)
             refused = get_json(url + "/api/ingest")["rejected"]
             points = await stored_points(folder, args.history)
             size_after = await history_bytes(folder, args.history)
@@ -220,9 +242,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": round(elapsed, 1),
         "published_per_s": published["per_second"],
         "stored_points_per_s": round(points / elapsed, 1),
-        "lag_p50_ms": percentile_ms(lags, 50),
-        "lag_p99_ms": percentile_ms(lags, 99),
-        "live_points": len(lags),
+        "overview_lag_p50_ms": percentile_ms(tile_lags, 50),
+        "overview_lag_p99_ms": percentile_ms(tile_lags, 99),
+        "overview_tiles": len(tile_lags),
+        "device_page_lag_p50_ms": percentile_ms(point_lags, 50),
+        "device_page_lag_p99_ms": percentile_ms(point_lags, 99),
+        "device_page_points": len(point_lags),
         "refused": refused,
         "browser": view,
         "history_mb_per_device_day": round(

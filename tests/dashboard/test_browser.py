@@ -133,6 +133,11 @@ async def test_operator_sees_devices_alarm_evidence_and_acknowledges(
             await agent_published(seen, f"{pump}/snapshot/image")
             await page.evaluate("location.hash = '#/device/demo-plant/pump-01'")
             await page.wait_for_selector(".chart canvas", timeout=15_000)
+            drawn = int(await page.get_attribute(".charts", "data-points") or 0)
+            await page.wait_for_function(  # the device's own stream brings its trend points
+                f"Number(document.querySelector('.charts').dataset.points) > {drawn}",
+                timeout=15_000,
+            )
             await image_loaded(page, "img.snapshot.image")
             await page.screenshot(path=tmp_path / "device.png", full_page=True)
             await page.click('nav a[data-nav="overview"]')

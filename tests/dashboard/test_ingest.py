@@ -74,7 +74,7 @@ async def test_alarm_evidence_and_ack_reach_history_and_listeners(ingest: Ingest
         await ingest.process(
             "edge/plant/pump/ack", json.dumps({"id": "unknown", "by": "bo"}).encode()
         )
-        received = [events.get_nowait() for _ in range(events.qsize())]
+        received = await events.take(0.0)
     assert [e["type"] for e in received] == ["evidence", "alarm", "ack"]
     assert received[1]["alarm"]["severity"] == "major"
     found = await ingest.history.alarm("a1")

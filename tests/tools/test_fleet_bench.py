@@ -18,5 +18,6 @@ async def test_a_small_fleet_is_stored_and_measured(broker: tuple[str, int]) -> 
     assert result["devices"] == 4 and result["refused"] == []
     assert result["published_per_s"]["state"] > 3.0
     assert result["stored_points_per_s"] > 2.0  # about one point per device per second
-    assert result["live_points"] > 10 and result["lag_p99_ms"] is not None
+    assert result["overview_tiles"] > 10 and result["overview_lag_p99_ms"] is not None
+    assert 3 <= result["device_page_points"] <= 8  # one device's, about one a second
     assert result["history_mb_per_device_day"] > 0

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from agent.apps.dashboard.auth import COOKIE, TokenGate
 from agent.apps.dashboard.history import History
 from agent.apps.dashboard.ingest import Ingest
-from agent.apps.dashboard.live import Hub, LiveView
+from agent.apps.dashboard.live import Hub, Interest, LiveView
 from agent.core.payload import iso
 from agent.senses.registry import SENSES
 from agent.senses.spec import sense_view
@@ -36,6 +36,8 @@ from agent.sinks.mqtt.topics import Topics
 
 STATIC = Path(__file__).parent / "static"
 HEARTBEAT_S = 15.0
+LIVE_BATCH_S = 0.2  # what a page waits at most for a change, so changes travel in batches
+MAX_NAME = 256  # characters of a site or device name in a query
 LOGIN_PAGE = (Path(__file__).parent / "login.html").read_text()
 
 
@@ -166,20 +168,30 @@ class Dashboard:
         ]})  # fmt: skip
 
     async def events(self, request: Request) -> Response:
-        """The live event stream (Server-Sent Events) every open page listens to."""
-        return StreamingResponse(self._stream(), media_type="text/event-stream",
+        """The live event stream (Server-Sent Events) of one open page: the overview's, or with
+        `?site=S&device=D` a device page's (its trend points and snapshots too)."""
+        site, device = (request.query_params.get(k) for k in ("site", "device"))
+        if (site is None) != (device is None):
+            return JSONResponse({"error": "site and device: both or neither"}, status_code=422)
+        if site is not None and device is not None and max(len(site), len(device)) > MAX_NAME:
+            return JSONResponse({"error": f"site, device: over {MAX_NAME} characters"},
+                                status_code=422)  # fmt: skip
+        interest = Interest(None if site is None or device is None else (site, device))
+        return StreamingResponse(self._stream(interest), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"})  # fmt: skip
 
-    async def _stream(self) -> AsyncIterator[str]:
-        async with self.hub.listen() as queue:
+    async def _stream(self, interest: Interest) -> AsyncIterator[str]:
+        """Events in batches, at most one per LIVE_BATCH_S: a busy fleet's tiles are coalesced
+        (the latest of each device) instead of queued behind one another."""
+        async with self.hub.listen(interest) as listener:
             yield "retry: 2000\n\n"
-            while self.hub.attached(queue):
-                try:
-                    event = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
-                except TimeoutError:
+            while self.hub.attached(listener):
+                events = await listener.take(HEARTBEAT_S)
+                if not events:
                     yield ": heartbeat\n\n"
                     continue
-                yield f"data: {json.dumps(event)}\n\n"
+                yield "".join(f"data: {json.dumps(event)}\n\n" for event in events)
+                await asyncio.sleep(LIVE_BATCH_S)
 
 
 def number_param(request: Request, name: str, default: float) -> float:

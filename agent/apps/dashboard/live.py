@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,7 @@ from agent.config.dashboard import DashboardConfig
 
 log = logging.getLogger(__name__)
 
-SUBSCRIBER_BACKLOG = 256  # events a slow browser may fall behind before it is dropped
+SUBSCRIBER_BACKLOG = 256  # events (tiles aside) a slow page may fall behind before it is dropped
 
 
 def driving_modality(state: dict[str, Any]) -> str | None:
@@ -151,30 +152,84 @@ class LiveView:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Interest:
+    """What one open page listens for: the overview wants every device's tile; a device's page
+    wants that device's tile, trend points and snapshots. Alarms, acks, evidence and
+    inspection rounds go to every page."""
+
+    device: tuple[str, str] | None = None  # (site, device) of a device's page
+
+    def wants(self, event: dict[str, Any]) -> bool:
+        kind = event["type"]
+        if kind == "device":
+            tile = event["tile"]
+            return self.device is None or (tile["site"], tile["device"]) == self.device
+        if kind in DEVICE_PAGE_ONLY:
+            return (event["site"], event["device"]) == self.device
+        return True
+
+
+DEVICE_PAGE_ONLY = ("point", "snapshot")  # per second and per device: only its own page needs them
+
+
+class Listener:
+    """One open page's events, waiting to be sent: a device's newer tile replaces the one not
+    yet sent (a page behind gets the latest, not every step), other events keep their order,
+    at most SUBSCRIBER_BACKLOG of them."""
+
+    def __init__(self, interest: Interest) -> None:
+        self.interest = interest
+        self._tiles: dict[tuple[str, str], dict[str, Any]] = {}  # bounded by LiveView's devices
+        self._events: deque[dict[str, Any]] = deque()
+        self._waiting = asyncio.Event()
+
+    def offer(self, event: dict[str, Any]) -> bool:
+        """Queue an event; False when the page is too far behind to keep."""
+        if event["type"] == "device":
+            self._tiles[(event["tile"]["site"], event["tile"]["device"])] = event
+        elif len(self._events) >= SUBSCRIBER_BACKLOG:
+            return False
+        else:
+            self._events.append(event)
+        self._waiting.set()
+        return True
+
+    async def take(self, timeout_s: float) -> list[dict[str, Any]]:
+        """Every event waiting (tiles last), as soon as there is one; [] after `timeout_s`."""
+        if not self._events and not self._tiles:
+            self._waiting.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout_s):
+                    await self._waiting.wait()
+        taken = [*self._events, *self._tiles.values()]
+        self._events.clear()
+        self._tiles.clear()
+        return taken
+
+
 class Hub:
-    """Fans events out to every connected browser (one queue each)."""
+    """Fans events out to every connected page, each getting what its Interest wants."""
 
     def __init__(self) -> None:
-        self._queues: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._listeners: set[Listener] = set()
 
     def publish(self, event: dict[str, Any]) -> None:
-        """Queue an event for every listener; a listener too far behind is disconnected."""
-        for queue in list(self._queues):
-            try:
-                queue.put_nowait(event)
-            except asyncio.QueueFull:
-                self._queues.discard(queue)
+        """Queue an event for every listener that wants it; one too far behind is dropped."""
+        for listener in list(self._listeners):
+            if listener.interest.wants(event) and not listener.offer(event):
+                self._listeners.discard(listener)
 
-    def attached(self, queue: asyncio.Queue[dict[str, Any]]) -> bool:
+    def attached(self, listener: Listener) -> bool:
         """False once a listener was dropped for falling behind (it reconnects and reloads)."""
-        return queue in self._queues
+        return listener in self._listeners
 
     @contextlib.asynccontextmanager
-    async def listen(self) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
-        """A queue of events for the duration of one connection."""
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_BACKLOG)
-        self._queues.add(queue)
+    async def listen(self, interest: Interest | None = None) -> AsyncIterator[Listener]:
+        """A listener for the duration of one connection (the overview's by default)."""
+        listener = Listener(interest or Interest())
+        self._listeners.add(listener)
         try:
-            yield queue
+            yield listener
         finally:
-            self._queues.discard(queue)
+            self._listeners.discard(listener)

@@ -69,6 +69,7 @@ export function showDevice(root, site, device) {
       [{ label: name, colour: PALETTE[i % PALETTE.length], value: (p) => p.readings?.sensor?.[name] }], points, gap)));
     drawn.forEach((c) => c.resize(width));
     charts.replaceChildren(...drawn.map((c) => c.box));
+    charts.dataset.points = points.length;
   }
   async function load() {
     const overview = await getJSON("/api/overview");
@@ -91,6 +92,7 @@ export function showDevice(root, site, device) {
       while (points.length && points[0].at < cutoff) points.shift();
       if (sensorNames(points).join() !== known) drawCharts();
       else drawn.forEach((c) => c.redraw());
+      charts.dataset.points = points.length;
     })),
     on("snapshot", mineOnly((e) => {
       const fig = snaps.querySelector(`figure[data-kind="${CSS.escape(e.kind)}"]`);

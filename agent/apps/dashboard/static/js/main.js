@@ -1,4 +1,6 @@
-// Routing between views and the one live event stream (Server-Sent Events) they all share.
+// Routing between views, and the live event stream (Server-Sent Events) of the view shown: a
+// device's page asks for that device's trend points and snapshots; every other view for the
+// tiles of all devices, alarms and acks.
 import { bus, getJSON, loadSenses } from "./util.js";
 import { showOverview } from "./overview.js";
 import { showDevice } from "./device.js";
@@ -17,15 +19,24 @@ function route() {
   document.querySelectorAll("[data-nav]").forEach((a) => {
     a.classList.toggle("active", a.dataset.nav === (page || "overview"));
   });
+  listen(page === "device" ? `?site=${encodeURIComponent(parts[0] ?? "")}&device=${encodeURIComponent(parts[1] ?? "")}` : "");
   if (page === "device") leave = showDevice(view, parts[0], parts[1]);
   else if (page === "alarms") leave = showAlarms(view, parts[0]);
   else if (page === "stats") leave = showStats(view);
   else leave = showOverview(view);
 }
 
-function connect() {
+let source = null;
+let listening = null;
+
+// (Re)opens the stream when the view wants other events; each opening reloads the view, so
+// nothing sent before it is missed.
+function listen(query) {
+  if (query === listening) return;
+  source?.close();
+  listening = query;
   const link = document.getElementById("link");
-  const source = new EventSource("/api/events");
+  source = new EventSource(`/api/events${query}`);
   source.onopen = () => {
     link.textContent = "live";
     link.className = "link up";
@@ -62,7 +73,6 @@ function tick() {
 
 window.addEventListener("hashchange", route);
 await loadSenses();
-connect();
 route();
 tick();
 setInterval(tick, 1000);
