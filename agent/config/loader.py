@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from agent.boundedfile import FileTooLargeError, read_at_most
 from agent.config.device import AgentConfig
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -139,15 +140,13 @@ def load_config(path: Path) -> AgentConfig:
 def read_config_file(path: Path) -> bytes:
     """The file's bytes; refused beyond MAX_FILE_BYTES (read no further, even from a pipe)."""
     try:
-        with path.open("rb") as file:
-            raw = file.read(MAX_FILE_BYTES + 1)
+        return read_at_most(path, MAX_FILE_BYTES)
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read file: {exc.strerror or exc}"]) from None
-    if len(raw) > MAX_FILE_BYTES:
+    except FileTooLargeError:
         raise ConfigError(
             str(path), [f"file is larger than {_size(MAX_FILE_BYTES)}: not read as a config"]
-        )
-    return raw
+        ) from None
 
 
 def config_from_bytes(raw: bytes, source: str, base_dir: Path | None = None) -> AgentConfig:

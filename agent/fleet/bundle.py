@@ -22,6 +22,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import ValidationError
 
+from agent.boundedfile import FileTooLargeError, read_at_most
 from agent.fleet.manifest import (
     MANIFEST_DEPTH,
     BundleFile,
@@ -161,13 +162,11 @@ def check_envelope(
 def read_bounded(path: Path, max_bytes: int) -> bytes:
     """At most `max_bytes` of a file; BundleRefused when it is larger or cannot be read."""
     try:
-        with path.open("rb") as f:
-            raw = f.read(max_bytes + 1)
+        return read_at_most(path, max_bytes)
     except OSError as exc:
         raise BundleRefused(Reason.MALFORMED, f"{path.name}: {exc.strerror or exc}") from exc
-    if len(raw) > max_bytes:
-        raise BundleRefused(Reason.TOO_LARGE, f"{path.name} over {max_bytes} bytes")
-    return raw
+    except FileTooLargeError as exc:
+        raise BundleRefused(Reason.TOO_LARGE, str(exc)) from exc
 
 
 def parse_manifest(payload: bytes) -> Manifest:

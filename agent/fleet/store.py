@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.boundedfile import FileTooLargeError, read_at_most
 from agent.fleet.bundle import ENVELOPE_FILE, FILES_DIR
 from agent.jsontext import loads_bounded
 
@@ -59,15 +60,14 @@ class BundleStore:
         """What runs and what was rolled back; empty before the first bundle."""
         path = self.folder / STATE_FILE
         try:
-            with path.open("rb") as f:
-                raw = f.read(MAX_STATE_BYTES + 1)
+            raw = read_at_most(path, MAX_STATE_BYTES)
         except FileNotFoundError:
             return FleetState()
         except OSError as exc:
             raise FleetStateError(f"{path}: {exc.strerror or exc}") from exc
+        except FileTooLargeError:
+            raw = b""  # damaged, as below
         try:
-            if len(raw) > MAX_STATE_BYTES:
-                raise ValueError(f"over {MAX_STATE_BYTES} bytes")
             data = loads_bounded(raw, 5)
             return FleetState(
                 history={str(k): [str(v) for v in vs] for k, vs in data["history"].items()},

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from agent.boundedfile import FileTooLargeError, read_at_most
 from agent.config.loader import field_path
 from agent.core.learned_fusion import FusionModel
 from agent.jsontext import loads_bounded
@@ -16,10 +17,10 @@ MAX_DEPTH = 8  # the file nests 4 levels
 
 def read_fusion_model(path: Path) -> FusionModel:
     """The file, checked: a ValueError naming the file and the field when it is not one."""
-    with path.open("rb") as handle:
-        data = handle.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise ValueError(f"{path}: a fusion model is at most {MAX_FILE_BYTES} bytes")
+    try:
+        data = read_at_most(path, MAX_FILE_BYTES)
+    except FileTooLargeError:
+        raise ValueError(f"{path}: a fusion model is at most {MAX_FILE_BYTES} bytes") from None
     try:
         document = loads_bounded(data, MAX_DEPTH)
     except ValueError as exc:

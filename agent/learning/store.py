@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.boundedfile import FileTooLargeError, read_at_most
 from agent.jsontext import loads_bounded
 from agent.senses.learning import Learned
 
@@ -195,12 +196,11 @@ class LearnedStore:
 def read_card(path: Path) -> Card:
     """A card file, bounded in size and validated, its file names plain names."""
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_CARD_BYTES + 1)
+        raw = read_at_most(path, MAX_CARD_BYTES)
     except OSError as exc:
         raise StoreError(f"{path}: unreadable ({exc})") from exc
-    if len(raw) > MAX_CARD_BYTES:
-        raise StoreError(f"{path}: over {MAX_CARD_BYTES} bytes")
+    except FileTooLargeError:
+        raise StoreError(f"{path}: over {MAX_CARD_BYTES} bytes") from None
     try:
         card = Card.model_validate(loads_bounded(raw, MAX_CARD_DEPTH))
     except ValueError as exc:  # ValidationError is one
