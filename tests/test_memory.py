@@ -10,6 +10,7 @@ import tracemalloc
 import pytest
 
 from agent.observe.process import (
+    ARENAS,
     ProcessUsage,
     heap_usage,
     release_free_memory,
@@ -91,21 +92,35 @@ def test_freed_heap_pages_go_back_to_the_system() -> None:
     del keep
 
 
-@glibc
-def test_the_arenas_glibc_makes_for_threads_are_counted() -> None:
-    """The soak reports them: growth there at a flat heap in use is threads' fragmentation."""
-    code = (
-        "import threading\n"
-        "from agent.observe.process import arena_usage\n"
-        "assert arena_usage().arenas == 1\n"
-        "def work():\n"
-        "    kept = [bytearray(1000) for _ in range(5000)]\n"
-        "threads = [threading.Thread(target=work) for _ in range(3)]\n"
-        "[t.start() for t in threads]\n"
-        "[t.join() for t in threads]\n"
-        "usage = arena_usage()\n"
-        "print(usage.arenas, usage.thread_arenas_mb)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+THREADS_ALLOCATING = """
+import sys, threading
+from agent.observe.process import arena_usage, tune_allocator
+assert arena_usage().arenas == 1
+if sys.argv[1] == "tuned":
+    tune_allocator()
+def work():
+    kept = [bytearray(1000) for _ in range(5000)]
+threads = [threading.Thread(target=work) for _ in range(6)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+usage = arena_usage()
+print(usage.arenas, usage.thread_arenas_mb)
+"""
+
+
+def arenas_after_threads(tuned: bool) -> tuple[int, float]:
+    """glibc's heaps after six threads allocated, in a process of its own."""
+    command = [sys.executable, "-c", THREADS_ALLOCATING, "tuned" if tuned else "default"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)
     arenas, thread_mb = out.stdout.split()
-    assert int(arenas) >= 2 and float(thread_mb) > 0.0
+    return int(arenas), float(thread_mb)
+
+
+@glibc
+def test_the_arenas_glibc_makes_for_threads_are_counted_and_capped() -> None:
+    """The soak reports them (growth there at a flat heap in use is threads' fragmentation);
+    the agent lets its threads share at most ARENAS of them."""
+    arenas, thread_mb = arenas_after_threads(tuned=False)
+    assert arenas >= 3 and thread_mb > 0.0  # a heap per thread, up to 8 per core
+    arenas, _ = arenas_after_threads(tuned=True)
+    assert 1 <= arenas <= ARENAS

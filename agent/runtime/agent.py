@@ -24,7 +24,7 @@ from agent.fleet.transfer import bundle_name, bundles_topic
 from agent.learning.store import LearnedStore, StoreError
 from agent.observe import stages as observe
 from agent.observe.metrics import exporter_for
-from agent.observe.process import pin_large_blocks, release_free_memory
+from agent.observe.process import release_free_memory, tune_allocator
 from agent.runtime.acks import Acknowledgements, AlarmWatch
 from agent.runtime.inspection import InspectionScheduler
 from agent.runtime.pipeline import DevicePipeline
@@ -75,6 +75,7 @@ class Agent:
     """Wires config to pipelines; `run()` returns after a stop request has been handled."""
 
     def __init__(self, config: AgentConfig) -> None:
+        tune_allocator()  # before the models' and sources' threads allocate
         self.config = config
         self.topics = Topics(config.broker.topic_prefix, config.site)
         subscriptions = [self.topics.acks, self.topics.learns]
@@ -329,7 +330,6 @@ class Agent:
         )
         if self.metrics is not None:
             self.metrics.start()
-        pin_large_blocks()  # before the sources allocate their first frames
         for pipeline in self.pipelines:
             self._start(pipeline)
         self._start_inspection()
