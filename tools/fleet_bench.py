@@ -77,19 +77,22 @@ def get_json(url: str) -> Any:
 FOLLOWED = ("sim-00", "dev-00")  # the device whose page the bench follows
 
 
-def event_time(event: dict[str, Any]) -> float | None:
-    """When the simulated agent decided what a live event shows: a trend point's `at`, a
-    tile's `updated_at`; None for other events."""
-    if event.get("type") == "point":
+def event_time(event: dict[str, Any], kind: str) -> float | None:
+    """When the simulated agent decided what a live event of `kind` shows: a trend point's
+    `at`, a tile's `updated_at`; None for events of other kinds."""
+    if event.get("type") != kind:
+        return None
+    if kind == "point":
         return float(event["point"]["at"])
-    if event.get("type") == "device" and event["tile"].get("updated_at"):
-        return datetime.fromisoformat(event["tile"]["updated_at"]).timestamp()
-    return None
+    updated_at = event["tile"].get("updated_at")
+    return datetime.fromisoformat(updated_at).timestamp() if updated_at else None
 
 
-async def live_lags(url: str, query: str, lags: list[float], stop: asyncio.Event) -> None:
+async def live_lags(
+    url: str, query: str, kind: str, lags: list[float], stop: asyncio.Event
+) -> None:
     """Read one page's event stream (`query`: the overview's, or a device page's) as a
-    browser does; the lag of every tile and trend point, until `stop`."""
+    browser does; the lag of every event of `kind` (`device`: a tile; `point`), until `stop`."""
     host, port = url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     writer.write(f"GET /api/events{query} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
@@ -101,7 +104,9 @@ async def live_lags(url: str, query: str, lags: list[float], stop: asyncio.Event
             continue
         if not line:
             break  # the dashboard dropped this page: the lags stop here
-        if line.startswith(b"data: ") and (at := event_time(json.loads(line[6:]))) is not None:
+        if not line.startswith(b"data: "):
+            continue
+        if (at := event_time(json.loads(line[6:]), kind)) is not None:
             lags.append(time.time() - at)
     writer.close()
 
@@ -207,8 +212,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             stop = asyncio.Event()
             device_page = f"?site={FOLLOWED[0]}&device={FOLLOWED[1]}"
             listeners = [
-                asyncio.create_task(live_lags(url, "", tile_lags, stop)),
-                asyncio.create_task(live_lags(url, device_page, point_lags, stop)),
+                asyncio.create_task(live_lags(url, "", "device", tile_lags, stop)),
+                asyncio.create_task(live_lags(url, device_page, "point", point_lags, stop)),
             ]
             sim = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "tools.fleet_sim", "--agents", str(args.agents),
