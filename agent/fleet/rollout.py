@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 MAX_WAITING = 16  # envelopes waiting to be considered; the newest per name is kept
 WATCH_EVERY_S = 1.0
+MAX_TARGETS_KEPT = 128  # bundle versions whose targets are remembered (5 kept per name)
 # every agent sees every bundle, and again at each start: these are logged at info level and
 # counted, but leave the last outcome reported as it was
 QUIET_REASONS = (Reason.NOT_FOR_THIS_AGENT, Reason.NOT_NEWER)
@@ -90,6 +91,7 @@ class Rollout:
         self._waiting: dict[str, bytes] = {}  # name -> its newest envelope not yet considered
         self._arrived = asyncio.Event()
         self.last: dict[str, Any] | None = None
+        self._targeted: dict[tuple[str, str, Identity], tuple[str, ...]] = {}
 
     def offer(self, name: str, envelope: bytes) -> None:
         """An envelope from the broker (the link's thread of control: never waits); kept only
@@ -237,18 +239,26 @@ class Rollout:
         identity = self.hooks.identity()
         found: dict[str, dict[str, str]] = {device: {} for device in identity.devices}
         for name, version in self.store.running().items():
+            for device in self._targets(name, version, identity):
+                found[device][name] = version
+        return found
+
+    def _targets(self, name: str, version: str, identity: Identity) -> tuple[str, ...]:
+        """This agent's devices a kept bundle targets, from its envelope checked once per
+        version and identity (a kept version's envelope does not change); () when unreadable."""
+        key = (name, version, identity)
+        if key not in self._targeted:
             try:
                 envelope = self.store.envelope(name, version)
-                manifest, devices = check_envelope(
-                    envelope, self.trusted, identity, {}, self.limits
-                )
+                _, devices = check_envelope(envelope, self.trusted, identity, {}, self.limits)
             except (BundleRefused, FleetStateError) as exc:
                 log.warning("bundle in use unreadable", extra={"fields": {
                     "name": name, "version": version, "error": str(exc)}})  # fmt: skip
-                continue
-            for device in devices:
-                found[device][manifest.name] = version
-        return found
+                return ()
+            if len(self._targeted) >= MAX_TARGETS_KEPT:
+                self._targeted.clear()
+            self._targeted[key] = devices
+        return self._targeted[key]
 
     async def _report(self) -> None:
         """The versions running and the last outcome, retained (best effort)."""
