@@ -538,7 +538,7 @@ async def fuzz_dashboard_async(cases: int, seed: int) -> Result:
 
     from agent.apps.dashboard.history_sqlite import SqliteHistory
     from agent.apps.dashboard.ingest import Ingest
-    from agent.apps.dashboard.live import Hub, LiveView
+    from agent.apps.dashboard.live import Hub, Interest, LiveView
     from agent.sinks.mqtt.topics import Topics, parse_topic
 
     rng = random.Random(seed)
@@ -549,8 +549,12 @@ async def fuzz_dashboard_async(cases: int, seed: int) -> Result:
     topic_kinds = [k.kind for k in kinds if k is not None]
     history = SqliteHistory(Path(":memory:"), 7.0)  # SQLite's in-memory database
     ingest = Ingest(PREFIX, LiveView(), history, Hub())
-    events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    ingest.hub._queues.add(events)  # a browser that keeps up
+
+    class EveryEvent(Interest):
+        """A page that wants every event, every device's points included."""
+
+        def wants(self, event: dict[str, Any]) -> bool:
+            return True
 
     async def serves() -> str | None:
         """What the dashboard serves renders as strict JSON; else why not."""
@@ -564,49 +568,54 @@ async def fuzz_dashboard_async(cases: int, seed: int) -> Result:
         return None
 
     ignored = errors = 0
-    with quiet_logs():
-        for case in range(cases):
-            kind = rng.choice(topic_kinds)
-            topic = dashboard_topic(rng, kind) if rng.random() < 0.95 else hostile_topic(rng)
-            if kind == "status":
-                how, payload = "status", rng.choice((b"online", b"offline", b"x" * 65,
-                                                     rng.randbytes(8), b""))  # fmt: skip
-            elif kind in ("snapshot", "evidence"):
-                how, payload = "media", media(rng)
-            else:
-                how, payload = hostile_payload(rng, valid[kind])
-            before = sum(ingest.rejected.values())
-            with timed_case(result, case, (topic, payload)):
-                try:
-                    await ingest.process(topic, payload)
-                except Exception as exc:  # the property: never
-                    result.fail(case, f"handle raised {type(exc).__name__}: {exc}",
-                                (topic, payload))  # fmt: skip
-                    continue
-            refused = sum(ingest.rejected.values()) - before
-            if sum(n for (_, reason), n in ingest.rejected.items() if reason == "error") > errors:
-                errors += 1
-                result.fail(case, f"the handler failed: {LAST_DETAIL[0]}", (topic, payload))
-            if refused > 1:
-                result.fail(case, f"counted {refused} refusals for one message", (topic, payload))
-            if parse_topic(PREFIX, topic) is None or not payload:
-                ignored += 1
-                result.outcomes["ignored"] += 1
-            elif refused == 0:
-                result.outcomes["accepted"] += 1
-            result.outcomes[how] += 1
-            while not events.empty():
-                event = events.get_nowait()
-                try:
-                    json.dumps(event, allow_nan=False)
-                except (TypeError, ValueError) as exc:
-                    result.fail(case, f"a browser event is not JSON: {exc}", (topic, payload))
-            if case % PROBE_EVERY == PROBE_EVERY - 1:
-                await probe_dashboard(ingest, result, case, valid)
-                problem = await serves()
-                if problem is not None:
-                    result.fail(case, f"the dashboard API cannot render: {problem}",
-                                (topic, payload))  # fmt: skip
+    async with ingest.hub.listen(EveryEvent()) as browser:
+        with quiet_logs():
+            for case in range(cases):
+                kind = rng.choice(topic_kinds)
+                topic = dashboard_topic(rng, kind) if rng.random() < 0.95 else hostile_topic(rng)
+                if kind == "status":
+                    how, payload = "status", rng.choice((b"online", b"offline", b"x" * 65,
+                                                         rng.randbytes(8), b""))  # fmt: skip
+                elif kind in ("snapshot", "evidence"):
+                    how, payload = "media", media(rng)
+                else:
+                    how, payload = hostile_payload(rng, valid[kind])
+                before = sum(ingest.rejected.values())
+                with timed_case(result, case, (topic, payload)):
+                    try:
+                        await ingest.process(topic, payload)
+                    except Exception as exc:  # the property: never
+                        result.fail(case, f"handle raised {type(exc).__name__}: {exc}",
+                                    (topic, payload))  # fmt: skip
+                        continue
+                refused = sum(ingest.rejected.values()) - before
+                if (
+                    sum(n for (_, reason), n in ingest.rejected.items() if reason == "error")
+                    > errors
+                ):
+                    errors += 1
+                    result.fail(case, f"the handler failed: {LAST_DETAIL[0]}", (topic, payload))
+                if refused > 1:
+                    result.fail(
+                        case, f"counted {refused} refusals for one message", (topic, payload)
+                    )
+                if parse_topic(PREFIX, topic) is None or not payload:
+                    ignored += 1
+                    result.outcomes["ignored"] += 1
+                elif refused == 0:
+                    result.outcomes["accepted"] += 1
+                result.outcomes[how] += 1
+                for event in await browser.take(0.0):  # a browser that keeps up
+                    try:
+                        json.dumps(event, allow_nan=False)
+                    except (TypeError, ValueError) as exc:
+                        result.fail(case, f"a browser event is not JSON: {exc}", (topic, payload))
+                if case % PROBE_EVERY == PROBE_EVERY - 1:
+                    await probe_dashboard(ingest, result, case, valid)
+                    problem = await serves()
+                    if problem is not None:
+                        result.fail(case, f"the dashboard API cannot render: {problem}",
+                                    (topic, payload))  # fmt: skip
     probes = cases // PROBE_EVERY
     for (kind, reason), count in ingest.rejected.items():
         result.outcomes[f"refused:{reason}"] += count
