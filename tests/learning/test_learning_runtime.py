@@ -105,7 +105,9 @@ async def test_relearn_on_request_over_mqtt_then_roll_back(
         async with aiomqtt.Client(*broker) as client:
             await client.publish(learn_topic, b"{not json", qos=1)
             await client.publish(f"{topic_prefix}/plant/ghost/learn", b"{}", qos=1)
-            request = b'{"by": "maintenance", "note": "bearing replaced", "duration_s": 1}'
+            # long enough for a state published while it learns to get out: states are
+            # retained, latest wins, so on a busy machine a 1-s learning can pass unseen
+            request = b'{"by": "maintenance", "note": "bearing replaced", "duration_s": 3}'
             await client.publish(learn_topic, request, qos=1)
         await seen.wait_for(lambda c: learned(c, 2), 20)
         assert LearnedStore(tmp_path / "state").rollback("fan-01") == 1
