@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--grace", type=float, metavar="S",
         help="episodes: an alarm up to S seconds after a fault ends detects it (default 60)",
     )  # fmt: skip
+    evaluate.add_argument(
+        "--jobs", type=int, metavar="N",
+        help="episodes: replay N episodes at a time, each in a process (default 1)",
+    )  # fmt: skip
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -141,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
 def run_evaluate(args: argparse.Namespace) -> int:
     """`edge-agent evaluate`: print the metrics; a bad dataset or model is a clear error."""
     try:
-        result = evaluate(args.kind, args.data, args.model, args.learn, args.fusion, args.grace)
+        result = evaluate(
+            args.kind, args.data, args.model, args.learn, args.fusion, args.grace, args.jobs
+        )
     except (ModelError, DatasetError) as exc:
         print(f"cannot evaluate: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -14,6 +14,7 @@ import pytest
 
 from agent.apps.evaluate import evaluate
 from agent.apps.evaluate.datasets import DatasetError
+from agent.apps.evaluate.episodes import evaluate as replay_episodes
 from agent.apps.evaluate.episodes.device import device_config, read_settings
 from agent.apps.evaluate.episodes.format import read_episodes
 from agent.apps.evaluate.episodes.media import episode_samples
@@ -136,6 +137,23 @@ def test_two_runs_give_identical_json(tmp_path: Path, monkeypatch: pytest.Monkey
     assert first["per_sense_alone"]["temperature"]["detected"] == 0
 
 
+def test_episodes_replayed_in_worker_processes_give_the_same_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two episodes in two spawned workers: the figures to the byte of one process, the
+    episodes in their order, each one's progress said."""
+    monkeypatch.setenv("EDGE_AGENT_MODELS", str(stand_in_models(tmp_path / "m", ["Current"])))
+    four_sense_episode(tmp_path / "data" / "line" / "four", seconds=40, bright_from=20)
+    thermal_episode(tmp_path / "data" / "hot", [None] * 30 + [HOT] * 30, [fault(30, 60)])
+    alone = evaluate("episodes", tmp_path / "data")
+    lines: list[str] = []
+    together = replay_episodes(tmp_path / "data", None, 60.0, lines.append, jobs=2)
+    assert json.dumps(together) == json.dumps(alone)
+    assert [e["name"] for e in together["per_episode"]] == ["hot", "line/four"]
+    assert any(line.startswith("hot: 60 s replayed") for line in lines)
+    assert any(line.startswith("line/four: 40 s replayed") for line in lines)
+
+
 def test_the_command_prints_json_and_progress(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -152,8 +170,10 @@ def test_the_command_prints_json_and_progress(
 
 
 def test_fusion_and_grace_belong_to_episodes_only(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="--fusion and --grace"):
+    with pytest.raises(DatasetError, match="--fusion, --grace and --jobs"):
         evaluate("baseline", tmp_path, grace_s=5.0)
+    with pytest.raises(DatasetError, match="--jobs 0: 1 to 64"):
+        evaluate("episodes", tmp_path, jobs=0)
 
 
 def test_learn_belongs_to_baseline_only(tmp_path: Path) -> None:

@@ -46,13 +46,14 @@ def evaluate(
     learn: str | None = None,
     fusion: Path | None = None,
     grace_s: float | None = None,
+    jobs: int | None = None,
 ) -> dict[str, Any]:
     """Run the evaluator of `kind` with the given model, or the shipped one."""
     module_name, shipped = EVALUATORS[kind]
     if shipped is None and model is not None:
         raise DatasetError(f"evaluate {kind} uses no --model: it learns or uses the shipped ones")
-    if kind != EPISODES and (fusion is not None or grace_s is not None):
-        raise DatasetError(f"--fusion and --grace apply to evaluate {EPISODES} only")
+    if kind != EPISODES and (fusion is not None or grace_s is not None or jobs is not None):
+        raise DatasetError(f"--fusion, --grace and --jobs apply to evaluate {EPISODES} only")
     if kind != BASELINE and learn is not None:
         raise DatasetError(f"--learn applies to evaluate {BASELINE} only")
     if shipped is not None:
@@ -63,8 +64,8 @@ def evaluate(
         raise DatasetError(f"{data}: no such file or folder")
     module = importlib.import_module(module_name)
     if kind == EPISODES:
-        replayed: Callable[[Path, Path | None, float], dict[str, Any]] = module.evaluate
-        return replayed(data, fusion, DEFAULT_GRACE_S if grace_s is None else grace_s)
+        grace = DEFAULT_GRACE_S if grace_s is None else grace_s
+        return dict(module.evaluate(data, fusion, grace, jobs=1 if jobs is None else jobs))
     if model is None:  # the evaluator learns on the data
         learned: Callable[[Path, str], dict[str, Any]] = module.evaluate
         return learned(data, DEFAULT_LEARN if learn is None else learn)

@@ -24,11 +24,14 @@ the config's weighted fusion (`--fusion FILE` sets it). The figures (keys of the
 
 from __future__ import annotations
 
+import logging
 import math
+import multiprocessing
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +55,12 @@ from agent.apps.evaluate.episodes.replay import (
 from agent.apps.evaluate.episodes.scoring import EpisodeFigures, figures, summary
 from agent.inference.models import models_dir
 from agent.inference.session import ModelError
+from agent.observe.logs import configure_logging
 from agent.senses.audio.config import SENSE as AUDIO
 from agent.senses.registry import SENSES
 from agent.senses.sensor.config import SENSE as SENSOR
+
+MAX_JOBS = 64  # worker processes for --jobs
 
 
 def evaluate(
@@ -62,11 +68,16 @@ def evaluate(
     fusion: Path | None = None,
     grace_s: float = 60.0,
     progress: Callable[[str], None] | None = None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
-    """Replay every episode under `data` and score its alarms against its faults."""
+    """Replay every episode under `data` and score its alarms against its faults; `jobs`
+    episodes at a time, each in a process of its own when more than one (the figures are the
+    same for every `jobs`)."""
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     if not (math.isfinite(grace_s) and grace_s >= 0):
         raise DatasetError(f"--grace {grace_s}: a number of seconds, 0 or more")
+    if not 1 <= jobs <= MAX_JOBS:
+        raise DatasetError(f"--jobs {jobs}: 1 to {MAX_JOBS} episodes at a time")
     settings = read_settings(fusion)
     episodes = read_episodes(data)
     senses = [s for s in SENSES if any(s in e.senses for e in episodes)]
@@ -79,8 +90,8 @@ def evaluate(
     weighted: list[EpisodeFigures] = []
     alone: dict[str, list[EpisodeFigures]] = {sense: [] for sense in senses}
     learned = settings.fusion.mode == "learned"
-    for episode in episodes:
-        outcome = replay(episode, settings, models, channels, say)
+    outcomes = replay_all(episodes, settings, models, channels, say, jobs)
+    for episode, outcome in zip(episodes, outcomes, strict=True):
         also = [(WEIGHTED_MODE, weighted)] if learned else []
         for key, figures_of in [(DEVICE, device), *also, *alone.items()]:
             alarms = outcome.alarms.get(key, [])
@@ -97,6 +108,39 @@ def evaluate(
         **({WEIGHTED_MODE: summary(weighted)} if learned else {}),
         "per_sense_alone": {sense: summary(rows) for sense, rows in alone.items()},
     }
+
+
+def replay_all(
+    episodes: list[Episode],
+    settings: DecisionSettings,
+    models: Path,
+    channels: list[str] | None,
+    say: Callable[[str], None],
+    jobs: int,
+) -> Iterator[Outcome]:
+    """Each episode's outcome, in the episodes' order; with `jobs` > 1 replayed in that many
+    worker processes (spawned: no model session crosses a fork), their progress lines said
+    as each episode is taken in order."""
+    if jobs == 1:
+        yield from (replay(e, settings, models, channels, say) for e in episodes)
+        return
+    level = logging.getLevelName(logging.getLogger().level).lower()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, context, configure_logging, (level,)) as pool:
+        running = [pool.submit(replay_said, e, settings, models, channels) for e in episodes]
+        for future in running:
+            outcome, lines = future.result()
+            for line in lines:
+                say(line)
+            yield outcome
+
+
+def replay_said(
+    episode: Episode, settings: DecisionSettings, models: Path, channels: list[str] | None
+) -> tuple[Outcome, list[str]]:
+    """`replay` in a worker process: its outcome and the lines it would have said."""
+    lines: list[str] = []
+    return replay(episode, settings, models, channels, lines.append), lines
 
 
 def replay(
