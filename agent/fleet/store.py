@@ -65,8 +65,8 @@ class BundleStore:
             return FleetState()
         except OSError as exc:
             raise FleetStateError(f"{path}: {exc.strerror or exc}") from exc
-        except FileTooLargeError:
-            raw = b""  # damaged, as below
+        except FileTooLargeError as exc:
+            return self._moved_aside(path, exc)
         try:
             data = loads_bounded(raw, 5)
             return FleetState(
@@ -78,16 +78,20 @@ class BundleStore:
                 },
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            # damaged (a card that lied about a write): kept aside for a look, and the agent
-            # goes on as if no bundle had been switched to; the next switch writes it anew
-            aside = path.with_name(
-                f"{STATE_FILE}.damaged-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
-            )
-            path.replace(aside)
-            fields = {"path": str(path), "moved_to": str(aside), "error": str(exc)}
-            log.error("fleet state damaged, moved aside: no bundle is in use",
-                      extra={"fields": fields})  # fmt: skip
-            return FleetState()
+            return self._moved_aside(path, exc)
+
+    @staticmethod
+    def _moved_aside(path: Path, exc: Exception) -> FleetState:
+        """A damaged state file (a card that lied about a write), kept aside for a look; the
+        agent goes on as if no bundle had been switched to, and the next switch writes it anew."""
+        aside = path.with_name(
+            f"{STATE_FILE}.damaged-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+        )
+        path.replace(aside)
+        fields = {"path": str(path), "moved_to": str(aside), "error": str(exc)}
+        log.error("fleet state damaged, moved aside: no bundle is in use",
+                  extra={"fields": fields})  # fmt: skip
+        return FleetState()
 
     def running(self) -> dict[str, str]:
         """Bundle name -> the version in use."""

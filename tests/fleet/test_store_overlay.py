@@ -11,7 +11,7 @@ import yaml
 from agent.config.loader import ConfigError
 from agent.fleet.bundle import ENVELOPE_FILE, FILES_DIR
 from agent.fleet.overlay import load_effective_config
-from agent.fleet.store import BundleStore
+from agent.fleet.store import MAX_STATE_BYTES, BundleStore
 from agent.fleet.transfer import CHUNK_BYTES, bundle_name, chunk_count
 
 
@@ -57,6 +57,18 @@ def test_versions_switch_and_roll_back_in_order(tmp_path: Path) -> None:
     assert [p.name.split("-")[0] for p in (tmp_path / "fleet").glob("state.json.*")] == [
         "state.json.damaged"
     ]
+
+
+def test_a_state_file_past_its_bound_is_moved_aside_and_named_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = BundleStore(tmp_path / "fleet")
+    store.activate("tune", "1.0")
+    (tmp_path / "fleet" / "state.json").write_bytes(b" " * (MAX_STATE_BYTES + 1))
+    assert store.running() == {}
+    assert len(list((tmp_path / "fleet").glob("state.json.damaged-*"))) == 1
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("fleet state damaged")]
+    assert record.fields["error"] == f"state.json: over {MAX_STATE_BYTES} bytes"  # type: ignore[attr-defined]
 
 
 def test_fragments_change_devices_and_name_their_bundle_files(tmp_path: Path) -> None:

@@ -171,12 +171,15 @@ class Dashboard:
         """The live event stream (Server-Sent Events) of one open page: the overview's, or with
         `?site=S&device=D` a device page's (its trend points and snapshots too)."""
         site, device = (request.query_params.get(k) for k in ("site", "device"))
-        if (site is None) != (device is None):
+        if site is None and device is None:
+            interest = Interest()
+        elif site is None or device is None:
             return JSONResponse({"error": "site and device: both or neither"}, status_code=422)
-        if site is not None and device is not None and max(len(site), len(device)) > MAX_NAME:
+        elif max(len(site), len(device)) > MAX_NAME:
             return JSONResponse({"error": f"site, device: over {MAX_NAME} characters"},
                                 status_code=422)  # fmt: skip
-        interest = Interest(None if site is None or device is None else (site, device))
+        else:
+            interest = Interest((site, device))
         return StreamingResponse(self._stream(interest), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"})  # fmt: skip
 

@@ -64,8 +64,9 @@ def evaluate(
         raise DatasetError(f"{data}: no such file or folder")
     module = importlib.import_module(module_name)
     if kind == EPISODES:
+        replayed: Callable[..., dict[str, Any]] = module.evaluate
         grace = DEFAULT_GRACE_S if grace_s is None else grace_s
-        return dict(module.evaluate(data, fusion, grace, jobs=1 if jobs is None else jobs))
+        return replayed(data, fusion, grace, jobs=1 if jobs is None else jobs)
     if model is None:  # the evaluator learns on the data
         learned: Callable[[Path, str], dict[str, Any]] = module.evaluate
         return learned(data, DEFAULT_LEARN if learn is None else learn)
