@@ -21,7 +21,7 @@ from agent.senses.learning import EXCEEDANCE, HARD_LIMIT, RAW, Learned, Learning
 from agent.senses.sensor import SENSOR
 from agent.senses.sensor.config import SENSE, ModbusConfig, RegisterConfig
 from agent.senses.sensor.learn import DECISION_MEDIAN, MIN_WINDOWS, SensorLearner
-from agent.senses.sensor.learned import LearnedSensorScorer
+from agent.senses.sensor.learned import LearnedForest, LearnedSensorScorer
 
 DEVICE = "pump-7"
 WINDOW = 16
@@ -233,6 +233,8 @@ def test_params_survive_json_and_the_scorer_scores_alike(
         ({"scale": [1.0, 0.0, 1.0]}, "not valid"),
         ({"tail": {"quantiles": [1.0, 0.0]}}, "not valid"),
         ({"window": 8}, "window 8"),
+        ({"drifting": ["pressure"]}, "not valid"),
+        ({"drifting": REGISTERS}, "not valid"),
     ],
 )
 def test_a_tampered_card_is_refused(
@@ -241,6 +243,66 @@ def test_a_tampered_card_is_refused(
     bad = Learned(learned.sense, learned.samples, {**learned.params, **change}, {}, learned.files)
     with pytest.raises(ModelError, match=message):
         LearnedSensorScorer(DEVICE, config(), bad, folder)
+
+
+def warming(rows: int, seed: int, start: int = 0) -> np.ndarray:
+    """Healthy readings whose bearing warms steadily (0.5 °C every 100 s), as after a start."""
+    values = healthy(rows, seed, start)
+    t = np.arange(start, start + rows)
+    values[:, REGISTERS.index("bearing_temp")] += 0.005 * t
+    return values
+
+
+@pytest.fixture(scope="module")
+def learned_warming() -> Learned:
+    return learn(warming(600, seed=1), config()).finish()
+
+
+def test_registers_slow_for_their_jitter_are_drifting(
+    learned: Learned, learned_warming: Learned
+) -> None:
+    """The flow swings over five minutes, far more than it jitters; the warming bearing
+    trends; the current jitters around a level that follows the flow."""
+    assert learned.params["drifting"] == ["flow"]
+    assert learned_warming.params["drifting"] == ["flow", "bearing_temp"]
+    shares = {n: r["jitter_share"] for n, r in learned_warming.summary["registers"].items()}
+    assert max(shares["flow"], shares["bearing_temp"]) < 0.3 < shares["motor_current"]
+
+
+def test_a_drifting_register_warming_on_does_not_alarm(
+    learned_warming: Learned, tmp_path: Path
+) -> None:
+    """An hour on, the bearing is 18 °C above its learnt median, ~60 learnt spreads: judged
+    by its level, every window would alarm; judged as drifting, none does."""
+    scorer = LearnedSensorScorer(
+        DEVICE, config(), learned_warming, write_files(learned_warming, tmp_path)
+    )
+    values = values_of(scorer, samples(warming(3600, seed=2, start=600), start=600))
+    assert values.max() < ALARM
+
+
+def test_the_other_registers_are_still_judged_by_their_level(
+    learned_warming: Learned, tmp_path: Path
+) -> None:
+    scorer = LearnedSensorScorer(
+        DEVICE, config(), learned_warming, write_files(learned_warming, tmp_path)
+    )
+    continuation = warming(600, seed=2, start=600)
+    continuation[300:, REGISTERS.index("motor_current")] += 2.0  # ~20 noise stds
+    scores = [scorer.score(sample) for sample in samples(continuation, start=600)]
+    settled = [s for s in scores[300 + 2 * WINDOW :] if s is not None]
+    assert np.mean([s.value >= ALARM for s in settled]) >= 0.9
+    assert {s.label for s in settled} == {"motor_current"}
+
+
+def test_a_card_from_before_drifting_registers_judges_every_register(
+    learned: Learned, folder: Path
+) -> None:
+    params = {key: value for key, value in learned.params.items() if key != "drifting"}
+    old = Learned(learned.sense, learned.samples, params, {}, learned.files)
+    assert LearnedForest.model_validate(params).judged().all()
+    scorer = LearnedSensorScorer(DEVICE, config(), old, folder)
+    assert values_of(scorer, samples(healthy(100, seed=4))).size == 100 - FIRST_JUDGED
 
 
 @pytest.mark.parametrize("seed", [5, 25])

@@ -12,9 +12,14 @@ value outside a register's low/high is a Score of 1.0 with HARD_LIMIT, and a rea
    through the exported ONNX model to fit the forest's HealthyTail. Windows the forest was
    fitted on score as more normal than new healthy ones would, so calibrating on them would
    be optimistic; the later part also carries whatever slow drift the learning period held.
-   The distance owes nothing to the forest: its tail is fitted on the windows of both parts.
    Both tails are floored by their body: medians of overlapping windows make the top tenth
-   one or two excursions, too few to measure a tail by;
+   one or two excursions, too few to measure a tail by. The distance owes nothing to the
+   forest; its tail is fitted on single samples of the whole period, not on window means:
+   minutes of window means show how little a mean moves in minutes, not how far it wanders
+   over a day, which a single sample's spread bounds better. A register that wandered far
+   more than it jitters (`drifting`: a temperature warming up) is not judged by the distance:
+   its level while learning is not its normal of tomorrow. The forest and the register's
+   limits still see it;
 3. hands back the forest as ONNX (Learned.files) and the window chain, the calibration and
    the decision median as JSON (Learned.params, see agent/senses/sensor/learned.py).
 """
@@ -38,13 +43,14 @@ from agent.senses.sensor.config import SENSE, ModbusConfig
 from agent.senses.sensor.forest_onnx import isolation_forest_onnx
 from agent.senses.sensor.learned import LearnedForest, WindowChain, distance
 from agent.senses.sensor.limits import breaches, readings, sample_values
-from agent.senses.sensor.preprocess import baseline_stats, trailing_median
+from agent.senses.sensor.preprocess import baseline_stats, standardise, trailing_median
 from agent.senses.sensor.scorer import LIMITS_WINDOW, decisions
 
 MIN_WINDOWS = 200  # windows (one per sample) the forest and the calibration get between them
 MAX_KEPT = 20_000  # the newest samples kept (5.5 h at 1 Hz): bounds memory and finish()'s time
 FIT_SHARE = 0.5  # the forest learns from this first share of the samples, the tail the rest
 STATS = ("mean",)  # per register: the mean of the smoothed window (see models/sensor-iforest.md)
+DRIFT_JITTER = 0.3  # a register jittering less than this share of its spread is `drifting`
 DECISION_MEDIAN = 15  # the score is the median raw score of the last 15 windows
 TREES = 100
 SEED = 0
@@ -132,6 +138,12 @@ class SensorLearner:
             raise LearningRefused(SENSE, problems)
         values = np.array(self._kept, dtype=np.float64)
         centre, scale = baseline_stats(values)
+        jitter = jitter_share(values, scale)
+        drifting = [
+            r.name for r, share in zip(self._registers, jitter, strict=True) if share < DRIFT_JITTER
+        ]
+        if len(drifting) == len(self._registers):
+            drifting = []  # none judged would leave a judge with nothing to see: judge them all
         chain = WindowChain(
             registers=[r.name for r in self._registers],
             window=self.window,
@@ -147,16 +159,13 @@ class SensorLearner:
         calibration = all_window_features(chain, values[split:])
         medians = trailing_median(-forest_decisions(onnx_bytes, calibration), DECISION_MEDIAN)
         medians = medians[DECISION_MEDIAN - 1 :]
-        shifts = np.concatenate(
-            [
-                trailing_median(distance(part), DECISION_MEDIAN)[DECISION_MEDIAN - 1 :]
-                for part in (fitted, calibration)
-            ]
-        )
+        judged = np.array([r.name not in drifting for r in self._registers])
+        shifts = distance(standardise(values, centre, scale), judged)
         tail = HealthyTail.fit(medians, body_floor=True)
         params = LearnedForest(
             **chain.model_dump(),
             decision_median=DECISION_MEDIAN,
+            drifting=drifting,
             model_file=MODEL_FILE,
             tail=tail.to_json(),
             distance_tail=HealthyTail.fit(shifts, body_floor=True).to_json(),
@@ -168,7 +177,7 @@ class SensorLearner:
             sense=SENSE,
             samples=len(values),
             params=params,
-            summary=summary(chain, split, medians, tail),
+            summary=summary(chain, split, medians, tail, jitter),
             files={MODEL_FILE: onnx_bytes},
             warnings=warnings,
         )
@@ -199,15 +208,26 @@ def forest_decisions(onnx_bytes: bytes, features: np.ndarray) -> np.ndarray:
         return decisions(load_session(path), features)
 
 
+def jitter_share(values: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Per register: its sample-to-sample noise (the std of successive differences over √2)
+    as a share of its learning-period spread. About 1 for a register that only jitters around
+    its level; well under 1 for one that wandered or trended while learning."""
+    if len(values) < 2:
+        return np.ones(values.shape[1])
+    return np.std(np.diff(values, axis=0), axis=0) / math.sqrt(2) / scale
+
+
 def summary(
-    chain: WindowChain, split: int, medians: np.ndarray, tail: HealthyTail
+    chain: WindowChain, split: int, medians: np.ndarray, tail: HealthyTail, jitter: np.ndarray
 ) -> dict[str, Any]:
     """What people read on the card: the registers' normal, the windows, the raw scores."""
     levels = (0.5, 0.9, 0.99, 1.0)
     return {
         "registers": {
-            name: {"median": centre, "spread": spread}
-            for name, centre, spread in zip(chain.registers, chain.centre, chain.scale, strict=True)
+            name: {"median": centre, "spread": spread, "jitter_share": float(share)}
+            for name, centre, spread, share in zip(
+                chain.registers, chain.centre, chain.scale, jitter, strict=True
+            )
         },
         "window": chain.window,
         "forest_windows": split - chain.window + 1,

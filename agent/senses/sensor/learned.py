@@ -5,9 +5,11 @@ card) and an ONNX forest beside it. `LearnedSensorScorer` runs the same chain as
 each window of the device's registers in units of its learning period (`standardise`),
 cleaned and smoothed (`smooth`), its `window_features`, the forest through ONNX Runtime
 (`decisions`, the shipped model's path), raw = minus the decision score (higher = more
-anomalous), the median of the last `decision_median` raw scores. Score.value is
-HealthyTail.calibrated of that median: the probability that a healthy window of this machine
-scores lower. A register outside its configured low/high gives 1.0 with HARD_LIMIT, as always.
+anomalous), the median of the last `decision_median` raw scores; beside it the `distance`,
+the largest shift of a register that is not `drifting`, with its own median. Score.value is
+1 minus the two judges' Bonferroni exceedance: about the probability that a healthy window of
+this machine scores lower. A register outside its configured low/high gives 1.0 with
+HARD_LIMIT, as always.
 """
 
 from __future__ import annotations
@@ -65,9 +67,25 @@ class LearnedForest(WindowChain):
     (a card is read back from disk, so nothing in it is trusted)."""
 
     decision_median: int = Field(ge=1, le=MAX_WINDOW)
+    # registers whose level wandered far more than it jitters while learning (a temperature
+    # warming up): the distance does not judge them (`drifting`); cards before it: []
+    drifting: list[str] = Field(default_factory=list, max_length=MAX_REGISTERS)
     model_file: str = Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.onnx$")  # beside the card
     tail: HealthyTailJson  # of the forest's raw score
     distance_tail: HealthyTailJson  # of the window's largest register shift (`distance`)
+
+    @model_validator(mode="after")
+    def _drifting_are_registers(self) -> LearnedForest:
+        unknown = sorted(set(self.drifting) - set(self.registers))
+        if unknown:
+            raise ValueError(f"drifting names registers it does not have: {unknown}")
+        if set(self.drifting) >= set(self.registers):
+            raise ValueError("drifting must leave at least one register to judge")
+        return self
+
+    def judged(self) -> np.ndarray:
+        """Which registers (in `registers` order) the distance judges."""
+        return np.array([name not in self.drifting for name in self.registers])
 
     def judges(self) -> Judges:
         """The two calibrations, read once (a scorer applies them to every window)."""
@@ -94,10 +112,11 @@ class Judges:
 JUDGES = 2  # the forest and the distance
 
 
-def distance(features: np.ndarray) -> np.ndarray:
-    """Each window's largest register shift, in learning-period spreads (features: windows ×
-    registers of smoothed, standardised window means)."""
-    return np.max(np.abs(np.atleast_2d(features)), axis=1)
+def distance(features: np.ndarray, judged: np.ndarray) -> np.ndarray:
+    """Each window's largest shift of a `judged` register, in learning-period spreads
+    (features: windows × registers of smoothed, standardised window means; or single samples,
+    standardised, which is how learning fits the distance's tail)."""
+    return np.max(np.abs(np.atleast_2d(features)[:, judged]), axis=1)
 
 
 def learned_forest(learned: Learned, config: ModbusConfig) -> LearnedForest:
@@ -136,6 +155,7 @@ class LearnedSensorScorer:
         self._registers = list(config.registers)
         self._forest = learned_forest(learned, config)
         self._judges = self._forest.judges()
+        self._judged = self._forest.judged()
         self._distances: deque[float] = deque(maxlen=self._forest.decision_median)
         self._session = load_session(folder / self._forest.model_file)
         require_decisions(self._session)
@@ -154,7 +174,7 @@ class LearnedSensorScorer:
         if window is not None:
             features = self._forest.features(window)[None, :]
             self._raw.append(-float(decisions(self._session, features)[0]))
-            self._distances.append(float(distance(features)[0]))
+            self._distances.append(float(distance(features, self._judged)[0]))
         judged = window is not None and len(self._raw) == self._raw.maxlen
         if not judged and not out_of_range:
             return None
@@ -186,6 +206,7 @@ class LearnedSensorScorer:
         )
 
     def _most_deviant(self, window: np.ndarray) -> str:
-        """The register whose window mean lies most learning-period spreads from its centre."""
+        """The judged register whose window mean lies most learning-period spreads from its
+        centre."""
         shift = np.abs(window.mean(axis=0) - self._forest.centre) / self._forest.scale
-        return self._registers[int(np.argmax(shift))].name
+        return self._registers[int(np.argmax(np.where(self._judged, shift, -np.inf)))].name
