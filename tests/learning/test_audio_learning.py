@@ -14,7 +14,7 @@ from agent.senses.audio import AUDIO
 from agent.senses.audio.baseline import VibrationBaseline
 from agent.senses.audio.config import MicrophoneConfig
 from agent.senses.audio.learn import (
-    LEARN_WINDOWS,
+    MIN_WINDOWS,
     LearnedSoundScorer,
 )
 from agent.senses.learning import EXCEEDANCE, RAW, Learned, LearningRefused
@@ -72,7 +72,7 @@ def unsure_config(tmp_path_factory: pytest.TempPathFactory) -> MicrophoneConfig:
 @pytest.fixture(scope="module")
 def learned(config: MicrophoneConfig) -> Learned:
     learner = SPEC.learner("fan-01", config)
-    for seed in range(LEARN_WINDOWS):
+    for seed in range(MIN_WINDOWS):
         assert learner.observe(sample(machine(seed))) is None
     assert learner.progress() == pytest.approx(1.0)
     assert learner.problems() == []
@@ -97,7 +97,7 @@ def test_what_is_learned_survives_json_unchanged(learned: Learned) -> None:
     assert json.loads(json.dumps(learned.summary)) == learned.summary
     baseline = VibrationBaseline.from_json(learned.params["baseline"])
     assert baseline.to_json() == learned.params["baseline"]
-    assert learned.summary["windows"] == LEARN_WINDOWS
+    assert learned.summary["windows"] == MIN_WINDOWS
     assert learned.summary["sample_rate"] == RATE
 
 
@@ -172,7 +172,7 @@ def test_silence_is_not_learned_nor_judged(
         learner.observe(sample(machine(seed)))
     for _ in range(10):
         learner.observe(sample(quiet))
-    assert learner.progress() == pytest.approx(5 / LEARN_WINDOWS)
+    assert learner.progress() == pytest.approx(5 / MIN_WINDOWS)
     assert any("10 of 15 windows were silence" in p for p in learner.problems())
     score = built(config, learned, tmp_path).score(sample(quiet))
     assert (score.value, score.label, score.evidence[RAW]) == (0.0, "silence", None)

@@ -13,7 +13,7 @@ from agent.senses.learning import EXCEEDANCE, HARD_LIMIT, RAW, Learned, Learning
 from agent.senses.scorer import Scorer
 from agent.senses.temperature import TEMPERATURE
 from agent.senses.temperature.config import InfraredConfig
-from agent.senses.temperature.learn import LEARN_FRAMES, MIN_TAIL_SCALE_C
+from agent.senses.temperature.learn import MIN_FRAMES, MIN_TAIL_SCALE_C
 from tests.support.thermal_frames import CENTI_KELVIN, raw_from_celsius
 
 CONFIG = InfraredConfig.model_validate(
@@ -48,7 +48,7 @@ def learn(frames: list[Sample]) -> Learned:
 
 @pytest.fixture(scope="module")
 def learned() -> Learned:
-    return learn(healthy(25.0, range(LEARN_FRAMES)))
+    return learn(healthy(25.0, range(MIN_FRAMES)))
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def scorer(learned: Learned, tmp_path: Path) -> Scorer:
 def test_what_is_learned_survives_json_unchanged(learned: Learned) -> None:
     assert json.loads(json.dumps(learned.params)) == learned.params
     assert json.loads(json.dumps(learned.summary)) == learned.summary
-    assert learned.samples == LEARN_FRAMES
+    assert learned.samples == MIN_FRAMES
     assert learned.summary["ambient_c"]["p50"] == pytest.approx(25.0, abs=0.1)
     assert learned.summary["relative_c"]["p50"] == pytest.approx(MOTOR_ABOVE_C, abs=1.0)
 
@@ -87,7 +87,7 @@ def test_a_motor_hotter_than_its_usual_scores_high(scorer: Scorer) -> None:
 
 def test_the_critical_temperature_alarms_while_learning_and_refuses_the_run() -> None:
     learner = SPEC.learner("press-01", CONFIG)
-    for sample in healthy(25.0, range(LEARN_FRAMES)):
+    for sample in healthy(25.0, range(MIN_FRAMES)):
         learner.observe(sample)
     alarm = learner.observe(frame(25.0, 95.0, seed=3000))
     assert alarm is not None
@@ -112,10 +112,10 @@ def test_frames_without_a_valid_pixel_and_too_few_frames_are_refused() -> None:
     dead = Sample("press-01", "temperature", 0.0, np.zeros(SHAPE, dtype=np.uint16))
     for sample in [*healthy(25.0, range(50)), *[dead] * 10]:
         assert learner.observe(sample) is None
-    assert learner.progress() == pytest.approx(50 / LEARN_FRAMES)
+    assert learner.progress() == pytest.approx(50 / MIN_FRAMES)
     problems = learner.problems()
     assert any("10 of 60 frames had no pixel in the valid range" in p for p in problems)
-    assert any(f"too few frames: 50 of {LEARN_FRAMES}" in p for p in problems)
+    assert any(f"too few frames: 50 of {MIN_FRAMES}" in p for p in problems)
     with pytest.raises(LearningRefused):
         learner.finish()
 
@@ -123,7 +123,7 @@ def test_frames_without_a_valid_pixel_and_too_few_frames_are_refused() -> None:
 def test_learning_one_load_only_is_learned_with_a_warning(learned: Learned) -> None:
     assert any("learn across its loads" in w for w in learned.warnings)
     rng = np.random.default_rng(5)
-    loads = [frame(25.0, 25.0 + rng.uniform(8.0, 12.0), seed) for seed in range(LEARN_FRAMES)]
+    loads = [frame(25.0, 25.0 + rng.uniform(8.0, 12.0), seed) for seed in range(MIN_FRAMES)]
     assert learn(loads).warnings == []
 
 

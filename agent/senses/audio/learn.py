@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,8 @@ from agent.senses.audio.config import SENSE, MicrophoneConfig
 from agent.senses.audio.scorer import SILENCE, SoundScorer
 from agent.senses.learning import EXCEEDANCE, RAW, Learned, LearningRefused
 
-LEARN_WINDOWS = 300  # the tail's exponential is then fitted to the top 30 windows
+MIN_WINDOWS = 300  # the tail's exponential is then fitted to at least the top 30 windows
+MAX_KEPT = 20_000  # the newest windows kept (5.5 h at 1 Hz), a dozen numbers each
 CONFIDENT = 0.9  # a fault class this probable is the classifier's confident call
 MAX_FAULT_SHARE = 0.2  # a class called confidently in more of the windows: not a healthy run
 NAMED_FAULT_SCORE = 0.999  # from here the label names the classifier's class (1 in 1,000)
@@ -47,7 +48,7 @@ class SoundLearner:
         self.device = device
         self.config = config
         self.classifier = SoundScorer(device, config)
-        self._features: list[np.ndarray] = []  # vibration_features of each kept window
+        self._features: deque[np.ndarray] = deque(maxlen=MAX_KEPT)  # vibration_features
         self._rate: int | None = None
         self._heard = 0
         self._silent = 0
@@ -64,15 +65,14 @@ class SoundLearner:
         normal = self.config.classifier.normal_class
         if verdict.label != normal and probabilities[verdict.label] >= CONFIDENT:
             self._confident[verdict.label] += 1
-        if len(self._features) < LEARN_WINDOWS:
-            self._rate = self._rate or rate_of(sample, self.config)
-            window = window_at(sample, self.config, self._rate)
-            self._features.append(vibration_features(window, self._rate))
+        self._rate = self._rate or rate_of(sample, self.config)
+        window = window_at(sample, self.config, self._rate)
+        self._features.append(vibration_features(window, self._rate))
         return None
 
     def progress(self) -> float:
-        """Share of LEARN_WINDOWS kept."""
-        return len(self._features) / LEARN_WINDOWS
+        """Share of MIN_WINDOWS kept."""
+        return min(1.0, len(self._features) / MIN_WINDOWS)
 
     def problems(self) -> list[str]:
         """Confident fault calls, too few windows (and why: silence)."""
@@ -85,8 +85,8 @@ class SoundLearner:
                     f"of the learning windows ({count} of {voiced}): a faulty machine would "
                     "be learned as normal"
                 )
-        if len(self._features) < LEARN_WINDOWS:
-            found.append(f"too few windows: {len(self._features)} of {LEARN_WINDOWS}")
+        if len(self._features) < MIN_WINDOWS:
+            found.append(f"too few windows: {len(self._features)} of {MIN_WINDOWS}")
             if self._silent > voiced:
                 found.append(
                     f"{self._silent} of {self._heard} windows were silence (below "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from agent.senses.learning import EXCEEDANCE, HARD_LIMIT, RAW, Learned, Learning
 from agent.senses.temperature.config import SENSE, InfraredConfig
 from agent.senses.temperature.reading import NoValidPixelsError, ThermalReading, read_frame
 
-LEARN_FRAMES = 300  # the tail's exponential is then fitted to the top 30 frames
+MIN_FRAMES = 300  # the tail's exponential is then fitted to at least the top 30 frames
+MAX_KEPT = 20_000  # the newest frames kept (5.5 h at 1 Hz), two numbers each
 MAX_INVALID_SHARE = 0.05  # more frames without a valid pixel: a camera or calibration fault
 NARROW_SPAN_C = 1.0  # a relative peak that moved less while learning has likely seen one load
 # A housing's peak over its surroundings follows the load by degrees, while ten minutes of one
@@ -53,8 +55,8 @@ class TemperatureLearner:
     def __init__(self, device: str, config: InfraredConfig) -> None:
         self.device = device
         self.config = config
-        self._relative: list[float] = []
-        self._ambient: list[float] = []
+        self._relative: deque[float] = deque(maxlen=MAX_KEPT)
+        self._ambient: deque[float] = deque(maxlen=MAX_KEPT)
         self._frames = 0
         self._invalid = 0
         self._critical = 0
@@ -73,14 +75,13 @@ class TemperatureLearner:
             self._hottest_c = max(self._hottest_c, reading.peak_c)
             evidence = {**reading.evidence(self.config), HARD_LIMIT: limits}
             return _score(self.device, sample, 1.0, evidence)
-        if len(self._relative) < LEARN_FRAMES:
-            self._relative.append(relative_c(reading))
-            self._ambient.append(reading.ambient_c)
+        self._relative.append(relative_c(reading))
+        self._ambient.append(reading.ambient_c)
         return None
 
     def progress(self) -> float:
-        """Share of LEARN_FRAMES kept."""
-        return len(self._relative) / LEARN_FRAMES
+        """Share of MIN_FRAMES kept."""
+        return min(1.0, len(self._relative) / MIN_FRAMES)
 
     def problems(self) -> list[str]:
         """A critical temperature, frames the camera could not measure, too few frames."""
@@ -96,8 +97,8 @@ class TemperatureLearner:
                 f"{self._invalid} of {self._frames} frames had no pixel in the valid range: "
                 "check the camera and its calibration"
             )
-        if len(self._relative) < LEARN_FRAMES:
-            found.append(f"too few frames: {len(self._relative)} of {LEARN_FRAMES}")
+        if len(self._relative) < MIN_FRAMES:
+            found.append(f"too few frames: {len(self._relative)} of {MIN_FRAMES}")
         return found
 
     def finish(self) -> Learned:
