@@ -184,3 +184,17 @@ def test_a_window_at_another_rate_than_learned_is_refused(
     scorer = built(config, learned, tmp_path)
     with pytest.raises(ValueError, match="learned at 16000 Hz"):
         scorer.score(sample(machine(4000, 2 * RATE), 2 * RATE))
+
+
+def test_the_whole_learning_period_is_learned(config: MicrophoneConfig, tmp_path: Path) -> None:
+    """Windows past the first MIN_WINDOWS count too: the machine grew noisier in the second
+    half of its learning period, so that noise is its normal afterwards."""
+    learner = SPEC.learner("fan-01", config)
+    for seed in range(2 * MIN_WINDOWS):
+        learner.observe(sample(machine(seed, noise_level=0.05 if seed < MIN_WINDOWS else 0.15)))
+    learned = learner.finish()
+    assert learned.summary["windows"] == 2 * MIN_WINDOWS
+    scorer = built(config, learned, tmp_path)
+    values = np.array([scorer.score(sample(machine(seed, noise_level=0.15))).value
+                       for seed in range(5000, 5100)])  # fmt: skip
+    assert np.mean(values >= 0.999) < 0.05

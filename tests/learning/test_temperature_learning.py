@@ -139,3 +139,18 @@ def test_a_load_step_of_a_few_degrees_is_not_far_into_the_tail_but_a_hot_spot_is
     assert load is not None and hot is not None
     assert 1.0 - load.value > 1e-5
     assert 1.0 - hot.value < 1e-6
+
+
+def test_the_whole_learning_period_is_learned(tmp_path: Path) -> None:
+    """Frames past the first MIN_FRAMES count too: the motor ran 3 °C warmer in the second
+    half of its learning period, so that is its normal afterwards."""
+    warmer = [
+        frame(25.0, 25.0 + MOTOR_ABOVE_C + 3.0, seed) for seed in range(MIN_FRAMES, 2 * MIN_FRAMES)
+    ]
+    learned = learn([*healthy(25.0, range(MIN_FRAMES)), *warmer])
+    assert learned.samples == 2 * MIN_FRAMES
+    scorer = SPEC.scorer("press-01", CONFIG, learned, tmp_path)
+    scores = [
+        scorer.score(frame(25.0, 25.0 + MOTOR_ABOVE_C + 3.0, seed)) for seed in range(900, 950)
+    ]
+    assert max(s.value for s in scores if s is not None) < 0.999
