@@ -14,7 +14,6 @@ the same relative path, or copied where it cannot be linked.
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import os
 import shutil
 import sys
@@ -23,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from agent.apps.evaluate.episodes.format import EPISODE_FILE, STREAMS, read_episode
+from agent.apps.evaluate.episodes.format import EPISODE_FILE, STREAMS, episode_files, read_episode
 from agent.config.loader import parse_yaml, read_config_file
 
 
@@ -31,10 +30,8 @@ def subset(data: Path, out: Path, include: str, streams: set[str]) -> int:
     """Write the subset; the number of episodes written."""
     root = data.resolve()
     written = 0
-    for path in sorted(root.rglob(EPISODE_FILE)):
+    for path in episode_files(root, include):
         folder = path.parent.relative_to(root)
-        if not fnmatch.fnmatch(str(folder), include):
-            continue
         episode = read_episode(path, root)  # validated (bounded, every field), or DatasetError
         document: dict[str, Any] = parse_yaml(read_config_file(path), str(path))
         kept = {key: value for key, value in document["streams"].items() if key in streams}

@@ -12,7 +12,6 @@ Only the episodes `--include` names are read: the test split is never opened her
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import math
 import sys
 import time
@@ -28,7 +27,7 @@ from agent.apps.evaluate.baseline import Episode as AlarmSpan
 from agent.apps.evaluate.baseline import episodes_of
 from agent.apps.evaluate.episodes import replay
 from agent.apps.evaluate.episodes.device import read_settings, sensor_channels
-from agent.apps.evaluate.episodes.format import EPISODE_FILE, Episode, read_episode
+from agent.apps.evaluate.episodes.format import Episode, episode_files, read_episode
 from agent.apps.evaluate.episodes.scoring import figures, summary
 from agent.config.decision import AlarmConfig, FusionConfig
 from agent.core.alarms import sequence_from
@@ -48,8 +47,7 @@ LOGIT_GRID = (0.0, 14.0, 0.5)  # thresholds tried, as logits: from, to, step
 def included(data: Path, pattern: str) -> list[Episode]:
     """The episodes under `data` whose folder (relative to it) matches `pattern`, by name."""
     root = data.resolve()
-    paths = sorted(root.rglob(EPISODE_FILE))
-    chosen = [p for p in paths if fnmatch.fnmatch(str(p.parent.relative_to(root)), pattern)]
+    chosen = episode_files(root, pattern)
     if not chosen:
         sys.exit(f"{data}: no episode matches {pattern!r}")
     return [read_episode(path, root) for path in chosen]

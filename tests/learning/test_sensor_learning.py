@@ -269,27 +269,28 @@ def test_registers_slow_for_their_jitter_are_drifting(
     assert max(shares["flow"], shares["bearing_temp"]) < 0.3 < shares["motor_current"]
 
 
+@pytest.fixture
+def warming_scorer(learned_warming: Learned, tmp_path: Path) -> LearnedSensorScorer:
+    folder = write_files(learned_warming, tmp_path)
+    return LearnedSensorScorer(DEVICE, config(), learned_warming, folder)
+
+
 def test_a_drifting_register_warming_on_does_not_alarm(
-    learned_warming: Learned, tmp_path: Path
+    warming_scorer: LearnedSensorScorer,
 ) -> None:
     """An hour on, the bearing is 18 °C above its learnt median, ~60 learnt spreads: judged
     by its level, every window would alarm; judged as drifting, none does."""
-    scorer = LearnedSensorScorer(
-        DEVICE, config(), learned_warming, write_files(learned_warming, tmp_path)
-    )
-    values = values_of(scorer, samples(warming(3600, seed=2, start=600), start=600))
+    continuation = samples(warming(3600, seed=2, start=600), start=600)
+    values = values_of(warming_scorer, continuation)
     assert values.max() < ALARM
 
 
 def test_the_other_registers_are_still_judged_by_their_level(
-    learned_warming: Learned, tmp_path: Path
+    warming_scorer: LearnedSensorScorer,
 ) -> None:
-    scorer = LearnedSensorScorer(
-        DEVICE, config(), learned_warming, write_files(learned_warming, tmp_path)
-    )
     continuation = warming(600, seed=2, start=600)
     continuation[300:, REGISTERS.index("motor_current")] += 2.0  # ~20 noise stds
-    scores = [scorer.score(sample) for sample in samples(continuation, start=600)]
+    scores = [warming_scorer.score(sample) for sample in samples(continuation, start=600)]
     settled = [s for s in scores[300 + 2 * WINDOW :] if s is not None]
     assert np.mean([s.value >= ALARM for s in settled]) >= 0.9
     assert {s.label for s in settled} == {"motor_current"}

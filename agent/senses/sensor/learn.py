@@ -139,11 +139,10 @@ class SensorLearner:
         values = np.array(self._kept, dtype=np.float64)
         centre, scale = baseline_stats(values)
         jitter = jitter_share(values, scale)
-        drifting = [
-            r.name for r, share in zip(self._registers, jitter, strict=True) if share < DRIFT_JITTER
-        ]
-        if len(drifting) == len(self._registers):
-            drifting = []  # none judged would leave a judge with nothing to see: judge them all
+        judged = jitter >= DRIFT_JITTER  # by the distance: the registers that do not drift
+        if not judged.any():
+            judged[:] = True  # none judged would leave a judge with nothing to see: judge them all
+        drifting = [r.name for r, j in zip(self._registers, judged, strict=True) if not j]
         chain = WindowChain(
             registers=[r.name for r in self._registers],
             window=self.window,
@@ -159,7 +158,6 @@ class SensorLearner:
         calibration = all_window_features(chain, values[split:])
         medians = trailing_median(-forest_decisions(onnx_bytes, calibration), DECISION_MEDIAN)
         medians = medians[DECISION_MEDIAN - 1 :]
-        judged = np.array([r.name not in drifting for r in self._registers])
         shifts = distance(standardise(values, centre, scale), judged)
         tail = HealthyTail.fit(medians, body_floor=True)
         params = LearnedForest(
@@ -211,9 +209,8 @@ def forest_decisions(onnx_bytes: bytes, features: np.ndarray) -> np.ndarray:
 def jitter_share(values: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Per register: its sample-to-sample noise (the std of successive differences over √2)
     as a share of its learning-period spread. About 1 for a register that only jitters around
-    its level; well under 1 for one that wandered or trended while learning."""
-    if len(values) < 2:
-        return np.ones(values.shape[1])
+    its level; well under 1 for one that wandered or trended while learning (values: at
+    least two samples)."""
     return np.std(np.diff(values, axis=0), axis=0) / math.sqrt(2) / scale
 
 

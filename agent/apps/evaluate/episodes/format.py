@@ -12,6 +12,7 @@ field (or row and column) at fault.
 from __future__ import annotations
 
 import csv
+import fnmatch
 import io
 import math
 from dataclasses import dataclass
@@ -156,12 +157,19 @@ def read_episodes(data: Path) -> list[Episode]:
     if not data.is_dir():
         raise DatasetError(f"{data}: not a folder of episodes")
     root = data.resolve()
-    found = sorted(root.rglob(EPISODE_FILE))
+    found = episode_files(root)
     if not found:
         raise DatasetError(f"{data}: no {EPISODE_FILE} in it or below it")
     if len(found) > MAX_EPISODES:
         raise DatasetError(f"{data}: more than {MAX_EPISODES} episodes")
     return [read_episode(path, root) for path in found]
+
+
+def episode_files(root: Path, include: str = "*") -> list[Path]:
+    """The episode.yaml files under `root` whose folder (relative to it) matches `include`
+    (fnmatch), by name."""
+    found = sorted(root.rglob(EPISODE_FILE))
+    return [p for p in found if fnmatch.fnmatch(str(p.parent.relative_to(root)), include)]
 
 
 def read_episode(path: Path, root: Path) -> Episode:
