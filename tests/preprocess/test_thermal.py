@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.senses.temperature.preprocess import calibrate, find_hot_regions
+from agent.senses.temperature.preprocess import calibrate, find_hot_regions, spot_peak
 from tests.support.thermal_frames import CENTI_KELVIN, raw_from_celsius
 
 
@@ -47,3 +47,21 @@ def test_hot_regions_have_box_area_and_temperatures() -> None:
     assert other.bbox == (20, 10, 1, 2)
     assert find_hot_regions(temps, threshold_c=60.0, min_area_px=3) == [hottest]
     assert find_hot_regions(temps, threshold_c=150.0) == []
+
+
+def test_spot_peak_keeps_a_small_hot_spot_and_ignores_a_hot_pixel() -> None:
+    temps = np.full((60, 80), 25.0, dtype=np.float32)
+    temps[30:33, 40:43] = 43.0  # a 3x3 bearing, 18 °C hotter: 9 of 4,800 pixels
+    temps[5, 5] = 90.0  # one defective or glinting pixel
+    valid = np.isfinite(temps)
+    assert spot_peak(temps, valid) == pytest.approx(43.0)
+    # a high percentile dilutes the spot: what the peak was read as before spot_peak
+    assert float(np.percentile(temps, 99.5)) == pytest.approx(25.0)
+
+
+def test_spot_peak_never_makes_a_spot_of_invalid_pixels() -> None:
+    raw = np.full((6, 6), 15000, dtype=np.uint16)  # 26.85 °C with a=0.02
+    raw[2:5, 2:5] = 65535  # 1037.55 °C, beyond the valid range: NaN
+    temps = calibrate(raw, a=0.02, b=-273.15)
+    valid = np.isfinite(temps)
+    assert spot_peak(temps, valid) == pytest.approx(26.85, abs=1e-3)

@@ -1,9 +1,9 @@
 """What is hot for this machine: its peak temperature above the scene around it, learned.
 
-A frame's raw score is its peak (the hottest region's maximum, else a high percentile) minus
-its ambient (the median valid pixel, `reading.py`), in °C: a warmer day or a heated hall
-lifts both, so only the machine's own heating moves it. A `HealthyTail` fitted to healthy
-frames' raw scores calibrates it, its tail no steeper than `MIN_TAIL_SCALE_C` per e-fold.
+A frame's raw score is its peak (the hottest region's maximum, else its hottest spot of a few
+pixels) minus its ambient (the median valid pixel, `reading.py`), in °C: a warmer day or a
+heated hall lifts both, so only the machine's own heating moves it. A `HealthyTail` fitted to
+healthy frames' raw scores calibrates it, its tail no steeper than `MIN_TAIL_SCALE_C` per e-fold.
 The configured critical temperature (`scorer.limit_c`, absolute °C) stays a hard limit:
 value 1.0 while learning and after.
 """

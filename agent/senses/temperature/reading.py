@@ -14,9 +14,7 @@ import numpy as np
 from agent.core.samples import Sample
 from agent.observe.stages import Stage, timed
 from agent.senses.temperature.config import InfraredConfig
-from agent.senses.temperature.preprocess import HotRegion, calibrate, find_hot_regions
-
-PEAK_PERCENTILE = 99.5  # without a hot region, this ignores single noisy pixels
+from agent.senses.temperature.preprocess import HotRegion, calibrate, find_hot_regions, spot_peak
 
 
 class NoValidPixelsError(ValueError):
@@ -30,7 +28,7 @@ class ThermalReading:
     temps: np.ndarray  # °C, NaN where the pixel is outside the valid range
     valid: np.ndarray
     regions: list[HotRegion]
-    peak_c: float  # the hottest region's maximum, else the PEAK_PERCENTILE of valid pixels
+    peak_c: float  # the hottest region's maximum, else the hottest spot (`spot_peak`)
 
     @property
     def ambient_c(self) -> float:
@@ -62,5 +60,5 @@ def read_frame(sample: Sample, config: InfraredConfig) -> ThermalReading:
         if not valid.any():
             raise NoValidPixelsError("thermal frame has no pixel in the valid range")
         regions = find_hot_regions(temps, config.hot_threshold_c, config.min_region_px)
-    peak = regions[0].max_c if regions else float(np.percentile(temps[valid], PEAK_PERCENTILE))
+    peak = regions[0].max_c if regions else spot_peak(temps, valid)
     return ThermalReading(temps, valid, regions, peak)
