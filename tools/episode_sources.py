@@ -19,8 +19,10 @@ from tools.detector_thresholds import MIN_PATCH_SIDE, Rectangle, box_free_patch
 
 SPLITS = ("dev", "test")
 
-# SKAB experiments recorded one after another on one rig set-up, by day; consecutive files of
-# a session join with no step in the slowly drifting registers (temperatures, flow).
+# SKAB experiments recorded one after another on one rig set-up, by day. A session's healthy
+# rows are joined in recording order with the labelled anomalies cut out; the temperatures rise
+# by tens of their sample-to-sample steps while an anomaly runs, so each join is level-matched
+# in the temperatures (`SLOW_REGISTERS`, `timeline`), not left as a step no machine makes.
 SKAB_SESSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "dev": {
         "2020-02-08": (
@@ -38,6 +40,7 @@ SKAB_SESSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "2020-03-01": ("other/3.csv", "other/4.csv"),
     },
 }
+JOIN_ROWS = 30  # rows either side of a join whose levels are matched (`join_shift`)
 SKAB_GROWING = frozenset({"other/6.csv", "other/9.csv"})  # linear and exponential imbalance
 UESTC_RPM = {"dev": (800, 1000), "test": (1400,)}
 NEU_SPLIT = {"dev": "train", "test": "val"}
@@ -54,6 +57,10 @@ REGISTERS = {
     "Voltage": "motor_voltage_v",
     "Volume Flow RateRMS": "flow_l_min",
 }
+# a temperature cannot step by tens of its second-to-second changes at once; vibration,
+# current, pressure and flow can (a valve, a rig set up again), so only these joins are matched
+SLOW_REGISTERS = ("Temperature", "Thermocouple")
+SLOW = np.array([name in SLOW_REGISTERS for name in REGISTERS])
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +69,9 @@ class Anomaly:
 
     file: str
     type: str
-    rows: np.ndarray  # [m, registers]
+    rows: np.ndarray  # [m, registers], shifted as the healthy rows recorded before them
     cut: int  # index into Timeline.healthy where the anomaly's rows were taken out
+    after_shift: np.ndarray  # [registers], added to Timeline.healthy[cut:] after the anomaly
 
     @property
     def growing(self) -> bool:
@@ -103,24 +111,89 @@ def skab_type(file: str) -> str:
 
 
 def timeline(skab: Path, session: str, files: tuple[str, ...]) -> Timeline:
-    """Join a session's files; each file's labelled rows (first to last) become an Anomaly."""
-    healthy: list[np.ndarray] = []
-    anomalies: list[Anomaly] = []
-    length = 0
+    """Join a session's healthy stretches; each file's labelled rows (first to last) become an
+    Anomaly.
+
+    Each stretch's temperatures (`SLOW_REGISTERS`) are shifted so that they continue the
+    stretch before it (`join_shift`): what a temperature did while an anomaly was cut out (the
+    fluid warming by 0.2 °C in seven minutes) is not a step of the healthy machine; the other
+    registers join as recorded. An anomaly's rows take the shift of the stretch recorded
+    before them, and `after_shift` puts the rows after it back
+    where they were recorded
+    relative to it, so a fault played at its place has both its edges as recorded.
+    """
+    joined = Joined()
     for file in files:
         recording = read_recording(skab / file, list(REGISTERS))
         values, label = recording.values, recording.anomaly  # label None: anomaly-free.csv
         marked = np.flatnonzero(label) if label is not None else np.zeros(0, dtype=np.intp)
         if marked.size == 0:
-            parts = [values]
-        else:
-            first, last = int(marked[0]), int(marked[-1]) + 1
-            parts = [values[:first], values[last:]]
-            anomaly_rows = values[first:last]
-            anomalies.append(Anomaly(file, skab_type(file), anomaly_rows, length + first))
-        healthy += parts
-        length += sum(len(p) for p in parts)
-    return Timeline(session, files, np.concatenate(healthy), tuple(anomalies))
+            joined.add(values)
+            continue
+        first, last = int(marked[0]), int(marked[-1]) + 1
+        joined.add(values[:first])
+        joined.cut(file, values[first:last])
+        joined.add(values[last:])
+    anomalies = joined.finish()
+    return Timeline(session, files, np.concatenate(joined.stretches), tuple(anomalies))
+
+
+class Joined:
+    """A session's healthy stretches as `timeline` joins them, and the anomalies cut out."""
+
+    def __init__(self) -> None:
+        self.stretches: list[np.ndarray] = []  # shifted
+        self.anomalies: list[Anomaly] = []
+        self._length = 0
+        self._shift: np.ndarray | None = None  # the newest stretch's
+        self._waiting: list[tuple[str, np.ndarray, int, np.ndarray]] = []  # for the next stretch
+
+    def add(self, stretch: np.ndarray) -> None:
+        if len(stretch) == 0:
+            return
+        shift = join_shift(self.stretches[-1], stretch) if self.stretches else 0.0 * stretch[0]
+        for file, rows, cut, before in self._waiting:  # recorded right before this stretch
+            self.anomalies.append(Anomaly(file, skab_type(file), rows, cut, before - shift))
+        self._waiting = []
+        self.stretches.append(stretch + shift)
+        self._length += len(stretch)
+        self._shift = shift
+
+    def cut(self, file: str, rows: np.ndarray) -> None:
+        """An anomaly recorded right after the newest stretch."""
+        shift = self._shift if self._shift is not None else 0.0 * rows[0]
+        self._waiting.append((file, rows + shift, self._length, shift))
+
+    def finish(self) -> list[Anomaly]:
+        """Every anomaly; one the session ends with has nothing recorded after it to meet."""
+        for file, rows, cut, _ in self._waiting:
+            self.anomalies.append(Anomaly(file, skab_type(file), rows, cut, 0.0 * rows[0]))
+        self._waiting = []
+        return self.anomalies
+
+
+def join_shift(before: np.ndarray, stretch: np.ndarray) -> np.ndarray:
+    """Per register: what to add to `stretch` so that its temperatures continue `before`
+    without a step (0 for the other registers).
+
+    The medians of the JOIN_ROWS rows either side of the join are met, carried apart by the
+    rows between them at the registers' rate (a register warming keeps warming). Medians,
+    because SKAB's labels can end a row or two before the anomaly does."""
+    tail, head = before[-JOIN_ROWS:], stretch[:JOIN_ROWS]
+    rate = (drift(tail) + drift(head)) / 2.0
+    gap = (len(tail) + len(head)) / 2.0  # rows from one median's place to the other's
+    shift = np.median(tail, axis=0) - np.median(head, axis=0) + rate * gap
+    return np.where(SLOW, shift, 0.0)
+
+
+def drift(rows: np.ndarray) -> np.ndarray:
+    """Per register, change a row: the later half's median less the earlier half's, over the
+    rows between them (0 for fewer than two rows)."""
+    half = len(rows) // 2
+    if half == 0:
+        return 0.0 * rows[0]
+    late, early = rows[len(rows) - half :], rows[:half]
+    return (np.median(late, axis=0) - np.median(early, axis=0)) / (len(rows) - half)
 
 
 def timelines(skab: Path, split: str) -> tuple[Timeline, ...]:

@@ -472,7 +472,7 @@ def sensor_rows(plan: Plan, sources: Sources) -> np.ndarray:
         return reflected(healthy, plan.sensor_offset, plan.duration_s)
     before = reflected(healthy, plan.sensor_offset, fault.start_s)
     after = reflected(healthy, fault.anomaly.cut, plan.duration_s - fault.end_s)
-    return np.concatenate([before, fault.anomaly.rows, after])
+    return np.concatenate([before, fault.anomaly.rows, after + fault.anomaly.after_shift])
 
 
 def write_sensor(path: Path, plan: Plan, sources: Sources) -> None:

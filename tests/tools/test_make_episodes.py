@@ -23,7 +23,10 @@ from tools.episode_sources import (
     NEU_SPLIT,
     REGISTERS,
     SKAB_SESSIONS,
+    SLOW,
+    SLOW_REGISTERS,
     UESTC_RPM,
+    timeline,
 )
 from tools.make_episodes import LEARN_STEP_S, build, reflected
 
@@ -174,7 +177,8 @@ def test_a_sensor_fault_is_the_labelled_skab_segment_at_its_place(built: Path) -
     for entry in manifest["episodes"]:
         for fault in (f for f in entry["faults"] if "sensor" in f["senses"]):
             rows = read_rows(built / entry["path"] / "sensor.csv")
-            marked = [int(r["t_s"]) for r in rows if float(r["accel1_rms_g"]) == ANOMALY_ACCEL]
+            # healthy stretches are shifted by under 1 where they join (level-matched joins)
+            marked = [int(r["t_s"]) for r in rows if float(r["accel1_rms_g"]) > ANOMALY_ACCEL - 1]
             assert marked == list(range(fault["start_s"], fault["end_s"]))
             checked += 1
     assert checked
@@ -231,3 +235,54 @@ def test_reflection_makes_any_length_without_a_jump() -> None:
     played = reflected(rows, -3, 12)[:, 0]
     assert played.tolist() == [3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1, 0]
     assert np.abs(np.diff(played)).max() == 1
+
+
+def warming_session(root: Path) -> tuple[str, ...]:
+    """Two SKAB files recorded back to back while every register warms by 0.01 a row; the
+    first holds a labelled anomaly (rows 40-59) that adds 3 to every register."""
+    header = ["datetime", *REGISTERS, "anomaly", "changepoint"]
+    files = ("valve1/0.csv", "valve1/1.csv")
+    for f, file in enumerate(files):
+        path = root / file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = [";".join(header)]
+        for row in range(100):
+            anomalous = f == 0 and 40 <= row < 60
+            level = 0.01 * (100 * f + row) + (3.0 if anomalous else 0.0)
+            cells = [f"2020-03-09 10:{f:02d}:{row % 60:02d}", *[str(level)] * len(REGISTERS)]
+            lines.append(";".join([*cells, str(float(anomalous)), "0.0"]))
+        path.write_text("\n".join(lines) + "\n")
+    return files
+
+
+def test_joins_around_a_cut_anomaly_are_level_matched(tmp_path: Path) -> None:
+    """Cut out, the 20 anomalous rows leave a step of 0.2 (20 rows of warming) where the
+    healthy rows join: the temperatures' joined rows step by one row's warming, the other
+    registers' as recorded."""
+    session = timeline(tmp_path, "2020-03-09", warming_session(tmp_path))
+    steps = np.diff(session.healthy, axis=0)
+    assert session.healthy.shape == (180, len(REGISTERS))
+    assert np.allclose(steps[:, SLOW], 0.01, atol=1e-9), np.abs(steps[:, SLOW] - 0.01).max()
+    recorded = np.full(179, 0.01)
+    recorded[39] = 0.21  # row 39, then row 60
+    assert np.allclose(steps[:, ~SLOW], recorded[:, None], atol=1e-9)
+    assert [name for name, slow in zip(REGISTERS, SLOW, strict=True) if slow] == list(
+        SLOW_REGISTERS
+    )
+    (anomaly,) = session.anomalies
+    assert anomaly.cut == 40 and len(anomaly.rows) == 20
+
+
+def test_a_fault_played_at_its_cut_has_both_edges_as_recorded(tmp_path: Path) -> None:
+    session = timeline(tmp_path, "2020-03-09", warming_session(tmp_path))
+    (anomaly,) = session.anomalies
+    played = np.concatenate(
+        [
+            session.healthy[: anomaly.cut],
+            anomaly.rows,
+            session.healthy[anomaly.cut :] + anomaly.after_shift,
+        ]
+    )
+    recorded = 0.01 * np.arange(200.0)
+    recorded[40:60] += 3.0
+    assert np.allclose(played, recorded[:, None], atol=1e-9)
