@@ -20,7 +20,7 @@ from agent.inference.session import ModelError
 from agent.senses.learning import EXCEEDANCE, HARD_LIMIT, RAW, Learned, LearningRefused
 from agent.senses.sensor import SENSOR
 from agent.senses.sensor.config import SENSE, ModbusConfig, RegisterConfig
-from agent.senses.sensor.learn import DECISION_MEDIAN, MIN_WINDOWS, SensorLearner
+from agent.senses.sensor.learn import DECISION_MEDIAN, FOLLOW_S, MIN_WINDOWS, SensorLearner
 from agent.senses.sensor.learned import LearnedForest, LearnedSensorScorer
 
 DEVICE = "pump-7"
@@ -325,3 +325,40 @@ def test_a_short_learning_does_not_alarm_on_its_own_healthy_continuation(
     continuation = samples(level + rng.normal(0.0, noise, (500, 3)))
     scores = [s.value for s in map(scorer.score, continuation) if s is not None]
     assert max(scores) < threshold_for(1.0, 50.0 * 86_400.0)
+
+
+def slow_warming(rows: int, seed: int, start: int = 0) -> np.ndarray:
+    """Healthy readings whose bearing warms by 0.05 °C a minute from `start` on: a slow change
+    of the hall or the load that ten minutes of learning could not show."""
+    values = healthy(rows, seed, start)
+    values[:, REGISTERS.index("bearing_temp")] += 0.05 / 60.0 * np.arange(rows)
+    return values
+
+
+def test_the_distance_follows_a_slow_wander_it_did_not_learn(
+    learned: Learned, folder: Path
+) -> None:
+    """Two hours on, the bearing is 6 °C (about 25 learnt spreads) above its learnt level:
+    measured from the learning period's centre (a card without `follow_windows`) that
+    alarms; from a reference following healthy levels it does not."""
+    assert learned.params["follow_windows"] == round(FOLLOW_S)
+    continuation = samples(slow_warming(7200, seed=2, start=600), start=600)
+    following = LearnedSensorScorer(DEVICE, config(), learned, folder)
+    assert values_of(following, continuation).max() < ALARM
+    params = {key: value for key, value in learned.params.items() if key != "follow_windows"}
+    fixed = LearnedSensorScorer(DEVICE, config(), Learned(SENSE, 600, params, {}, {}), folder)
+    assert values_of(fixed, continuation).max() >= ALARM
+
+
+def test_a_departure_held_longer_than_the_follow_time_keeps_alarming(
+    scorer: LearnedSensorScorer,
+) -> None:
+    """The reference stops following while the distance's verdict is unusual, so a step is
+    not learnt away however long it lasts."""
+    held = round(10 * FOLLOW_S)  # samples at 1 Hz
+    continuation = healthy(300 + held, seed=2, start=600)
+    continuation[300:, REGISTERS.index("bearing_temp")] += 4.0  # ~20 noise stds
+    scores = [scorer.score(sample) for sample in samples(continuation, start=600)]
+    settled = np.array([s.value for s in scores[300 + 2 * WINDOW :] if s is not None])
+    assert np.mean(settled >= ALARM) >= 0.9
+    assert settled[-held // 2 :].min() >= ALARM

@@ -55,7 +55,7 @@ def test_spot_peak_keeps_a_small_hot_spot_and_ignores_a_hot_pixel() -> None:
     temps[5, 5] = 90.0  # one defective or glinting pixel
     valid = np.isfinite(temps)
     assert spot_peak(temps, valid) == pytest.approx(43.0)
-    # a high percentile dilutes the spot: what the peak was read as before spot_peak
+    # a high percentile dilutes the spot
     assert float(np.percentile(temps, 99.5)) == pytest.approx(25.0)
 
 

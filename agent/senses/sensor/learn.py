@@ -52,6 +52,7 @@ FIT_SHARE = 0.5  # the forest learns from this first share of the samples, the t
 STATS = ("mean",)  # per register: the mean of the smoothed window (see models/sensor-iforest.md)
 DRIFT_JITTER = 0.3  # a register jittering less than this share of its spread is `drifting`
 DECISION_MEDIAN = 15  # the score is the median raw score of the last 15 windows
+FOLLOW_S = 60.0  # the distance's reference follows healthy levels this slowly (learned.py)
 TREES = 100
 SEED = 0
 MODEL_FILE = "sensor-learned.onnx"
@@ -164,6 +165,7 @@ class SensorLearner:
             **chain.model_dump(),
             decision_median=DECISION_MEDIAN,
             drifting=drifting,
+            follow_windows=max(1, round(FOLLOW_S * self.config.poll_hz)),
             model_file=MODEL_FILE,
             tail=tail.to_json(),
             distance_tail=HealthyTail.fit(shifts, body_floor=True).to_json(),

@@ -6,7 +6,8 @@ each window of the device's registers in units of its learning period (`standard
 cleaned and smoothed (`smooth`), its `window_features`, the forest through ONNX Runtime
 (`decisions`, the shipped model's path), raw = minus the decision score (higher = more
 anomalous), the median of the last `decision_median` raw scores; beside it the `distance`,
-the largest shift of a register that is not `drifting`, with its own median. Score.value is
+the largest shift of a register that is not `drifting` from its `Reference`, with its own
+median. Score.value is
 1 minus the two judges' Bonferroni exceedance: about the probability that a healthy window of
 this machine scores lower. A register outside its configured low/high gives 1.0 with
 HARD_LIMIT, as always.
@@ -36,6 +37,7 @@ from agent.senses.sensor.scorer import decisions, require_decisions
 
 MAX_REGISTERS = 1_000  # bounds what a card may ask the scorer to allocate
 MAX_WINDOW = 100_000
+MAX_FOLLOW = 100_000_000  # windows: over three years at 1 Hz
 Stat = Annotated[str, Field(pattern="^(" + "|".join(FEATURE_STATS) + ")$")]
 
 
@@ -70,6 +72,9 @@ class LearnedForest(WindowChain):
     # registers whose level wandered far more than it jitters while learning (a temperature
     # warming up): the distance does not judge them (`drifting`); cards before it: []
     drifting: list[str] = Field(default_factory=list, max_length=MAX_REGISTERS)
+    # the distance's reference follows each register's healthy level with this time constant,
+    # in windows (one per sample); cards before it: None, the learning period's centre for good
+    follow_windows: int | None = Field(default=None, ge=1, le=MAX_FOLLOW)
     model_file: str = Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.onnx$")  # beside the card
     tail: HealthyTailJson  # of the forest's raw score
     distance_tail: HealthyTailJson  # of the window's largest register shift (`distance`)
@@ -110,6 +115,33 @@ class Judges:
 
 
 JUDGES = 2  # the forest and the distance
+FOLLOW_ABOVE = 1e-3  # the reference follows only while the distance's exceedance is this high
+
+
+class Reference:
+    """Where the distance measures each register's shift from, in learning-period units.
+
+    It starts at the learning period's centre (0). With `follow_windows`, it follows each
+    register's level as an exponential average with that time constant, but only while the
+    distance's last verdict was ordinary (exceedance at least FOLLOW_ABOVE; the forest's is
+    left out, as it sees the same wander): minutes of learning cannot show how far a slow
+    quantity (a fluid temperature) wanders over a day. A change faster than the time constant
+    departs from the reference and, once unusual, freezes it until the change ends; a slower
+    one is left to the forest and the registers' limits.
+    """
+
+    def __init__(self, registers: int, follow_windows: int | None) -> None:
+        self.level = np.zeros(registers)
+        self._rate = 0.0 if follow_windows is None else 1.0 / follow_windows
+
+    def shifts(self, means: np.ndarray) -> np.ndarray:
+        """Each register's window mean (standardised) less the reference."""
+        return means - self.level
+
+    def follow(self, means: np.ndarray, exceedance: float) -> None:
+        """A step towards this window's means, when the distance's last verdict was ordinary."""
+        if self._rate and exceedance >= FOLLOW_ABOVE:
+            self.level += self._rate * (means - self.level)
 
 
 def distance(features: np.ndarray, judged: np.ndarray) -> np.ndarray:
@@ -157,6 +189,8 @@ class LearnedSensorScorer:
         self._judges = self._forest.judges()
         self._judged = self._forest.judged()
         self._distances: deque[float] = deque(maxlen=self._forest.decision_median)
+        self._reference = Reference(len(self._registers), self._forest.follow_windows)
+        self._distance_exceedance = 1.0  # of the distance's last verdict
         self._session = load_session(folder / self._forest.model_file)
         require_decisions(self._session)
         self.models = [self._session.version]
@@ -174,7 +208,9 @@ class LearnedSensorScorer:
         if window is not None:
             features = self._forest.features(window)[None, :]
             self._raw.append(-float(decisions(self._session, features)[0]))
-            self._distances.append(float(distance(features, self._judged)[0]))
+            shifts = self._reference.shifts(features[0])
+            self._distances.append(float(distance(shifts, self._judged)[0]))
+            self._reference.follow(features[0], self._distance_exceedance)
         judged = window is not None and len(self._raw) == self._raw.maxlen
         if not judged and not out_of_range:
             return None
@@ -186,7 +222,8 @@ class LearnedSensorScorer:
         if window is not None and judged:
             raw, shift = float(np.median(self._raw)), float(np.median(self._distances))
             value = 1.0 - self._judges.exceedance(raw, shift)
-            label = self._most_deviant(window)
+            self._distance_exceedance = self._judges.distance.exceedance(shift)
+            label = self._most_deviant(shifts)
             evidence[RAW] = raw
             evidence["distance"] = shift
         if out_of_range:
@@ -205,8 +242,8 @@ class LearnedSensorScorer:
             model=self.models[0],
         )
 
-    def _most_deviant(self, window: np.ndarray) -> str:
-        """The judged register whose window mean lies most learning-period spreads from its
-        centre."""
-        shift = np.abs(window.mean(axis=0) - self._forest.centre) / self._forest.scale
-        return self._registers[int(np.argmax(np.where(self._judged, shift, -np.inf)))].name
+    def _most_deviant(self, shifts: np.ndarray) -> str:
+        """The judged register whose smoothed window mean lies most learning-period spreads
+        from its reference."""
+        deviation = np.where(self._judged, np.abs(shifts), -np.inf)
+        return self._registers[int(np.argmax(deviation))].name

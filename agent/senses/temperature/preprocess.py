@@ -46,8 +46,8 @@ def calibrate(raw: np.ndarray, a: float, b: float) -> np.ndarray:
 def spot_peak(temps: np.ndarray, valid: np.ndarray) -> float:
     """The hottest temperature that most of a 3x3 neighbourhood reaches (the largest 3x3
     median): a hot pixel alone (a defect, a glint) does not count, a hot spot of a few pixels
-    does, at its own temperature. A high percentile would dilute a spot smaller than its share
-    of the frame (0.5 % of 80x60 is 24 pixels): a bearing 18 °C hotter read as 8 °C hotter.
+    does, at its own temperature. A high percentile dilutes a spot smaller than its share of
+    the frame (0.5 % of 80x60 is 24 pixels; docs/calibration.md has a measured case).
     Invalid pixels (NaN) count as the coldest valid one, so they never make a spot."""
     filled = np.where(valid, temps, np.min(temps[valid])).astype(np.float32)
     return float(cv2.medianBlur(filled, 3).max())
