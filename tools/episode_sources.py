@@ -118,8 +118,7 @@ def timeline(skab: Path, session: str, files: tuple[str, ...]) -> Timeline:
     stretch before it (`join_shift`): what a temperature did while an anomaly was cut out (the
     fluid warming by 0.2 °C in seven minutes) is not a step of the healthy machine; the other
     registers join as recorded. An anomaly's rows take the shift of the stretch recorded
-    before them, and `after_shift` puts the rows after it back
-    where they were recorded
+    before them, and `after_shift` puts the rows after it back where they were recorded
     relative to it, so a fault played at its place has both its edges as recorded.
     """
     joined = Joined()
@@ -151,7 +150,7 @@ class Joined:
     def add(self, stretch: np.ndarray) -> None:
         if len(stretch) == 0:
             return
-        shift = join_shift(self.stretches[-1], stretch) if self.stretches else 0.0 * stretch[0]
+        shift = join_shift(self.stretches[-1], stretch) if self.stretches else no_shift(stretch)
         for file, rows, cut, before in self._waiting:  # recorded right before this stretch
             self.anomalies.append(Anomaly(file, skab_type(file), rows, cut, before - shift))
         self._waiting = []
@@ -161,15 +160,20 @@ class Joined:
 
     def cut(self, file: str, rows: np.ndarray) -> None:
         """An anomaly recorded right after the newest stretch."""
-        shift = self._shift if self._shift is not None else 0.0 * rows[0]
+        shift = self._shift if self._shift is not None else no_shift(rows)
         self._waiting.append((file, rows + shift, self._length, shift))
 
     def finish(self) -> list[Anomaly]:
         """Every anomaly; one the session ends with has nothing recorded after it to meet."""
         for file, rows, cut, _ in self._waiting:
-            self.anomalies.append(Anomaly(file, skab_type(file), rows, cut, 0.0 * rows[0]))
+            self.anomalies.append(Anomaly(file, skab_type(file), rows, cut, no_shift(rows)))
         self._waiting = []
         return self.anomalies
+
+
+def no_shift(rows: np.ndarray) -> np.ndarray:
+    """Zero for every register (column) of `rows`."""
+    return np.zeros(rows.shape[1])
 
 
 def join_shift(before: np.ndarray, stretch: np.ndarray) -> np.ndarray:
@@ -191,7 +195,7 @@ def drift(rows: np.ndarray) -> np.ndarray:
     rows between them (0 for fewer than two rows)."""
     half = len(rows) // 2
     if half == 0:
-        return 0.0 * rows[0]
+        return no_shift(rows)
     late, early = rows[len(rows) - half :], rows[:half]
     return (np.median(late, axis=0) - np.median(early, axis=0)) / (len(rows) - half)
 

@@ -138,10 +138,11 @@ class Reference:
         """Each register's window mean (standardised) less the reference."""
         return means - self.level
 
-    def follow(self, means: np.ndarray, exceedance: float) -> None:
-        """A step towards this window's means, when the distance's last verdict was ordinary."""
+    def follow(self, shifts: np.ndarray, exceedance: float) -> None:
+        """A step towards this window's means (`shifts` from the reference), when the
+        distance's last verdict was ordinary."""
         if self._rate and exceedance >= FOLLOW_ABOVE:
-            self.level += self._rate * (means - self.level)
+            self.level += self._rate * shifts
 
 
 def distance(features: np.ndarray, judged: np.ndarray) -> np.ndarray:
@@ -210,7 +211,7 @@ class LearnedSensorScorer:
             self._raw.append(-float(decisions(self._session, features)[0]))
             shifts = self._reference.shifts(features[0])
             self._distances.append(float(distance(shifts, self._judged)[0]))
-            self._reference.follow(features[0], self._distance_exceedance)
+            self._reference.follow(shifts, self._distance_exceedance)
         judged = window is not None and len(self._raw) == self._raw.maxlen
         if not judged and not out_of_range:
             return None
