@@ -16,8 +16,9 @@ async def test_a_small_fleet_is_stored_and_measured(broker: tuple[str, int]) -> 
                               broker=broker, browser=False)  # fmt: skip
     result = await bench(args)
     assert result["devices"] == 4 and result["refused"] == []
-    assert result["published_per_s"]["state"] > 3.0
-    assert result["stored_points_per_s"] > 2.0  # about one point per device per second
+    states = result["published"]["state"]
+    assert states >= 4  # each device published; how many a second is the bench's to say
+    assert result["stored_points"] >= 0.8 * states  # a point per state, whatever the load
     assert result["overview_tiles"] > 10 and result["overview_lag_p99_ms"] is not None
     assert 3 <= result["device_page_points"] <= 8  # one device's, about one a second
     assert result["history_mb_per_device_day"] > 0
