@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.core.samples import Sample
+from agent.core.samples import Sample, Score
 from agent.senses.audio import AUDIO
-from agent.senses.audio.baseline import VibrationBaseline
+from agent.senses.audio.baseline import MAX_MEDIAN, VibrationBaseline, vibration_features
 from agent.senses.audio.config import MicrophoneConfig
 from agent.senses.audio.learn import (
+    DECISION_MEDIAN,
     MIN_WINDOWS,
     LearnedSoundScorer,
 )
@@ -92,6 +93,12 @@ def built(config: MicrophoneConfig, learned: Learned, folder: Path) -> LearnedSo
     return scorer
 
 
+def lasting(scorer: LearnedSoundScorer, signal: Callable[[int], np.ndarray], seed: int) -> Score:
+    """The score once the scorer has heard DECISION_MEDIAN windows of `signal` in a row."""
+    scores = [scorer.score(sample(signal(seed + k))) for k in range(DECISION_MEDIAN)]
+    return scores[-1]
+
+
 def test_what_is_learned_survives_json_unchanged(learned: Learned) -> None:
     assert json.loads(json.dumps(learned.params)) == learned.params
     assert json.loads(json.dumps(learned.summary)) == learned.summary
@@ -120,11 +127,42 @@ def test_a_departure_scores_far_in_the_tail(
     tmp_path: Path,
 ) -> None:
     scorer = built(config, learned, tmp_path)
-    healthy = scorer.score(sample(machine(2000)))
-    departed = scorer.score(sample(departure(2000)))
+    healthy = lasting(scorer, machine, 2000)
+    departed = lasting(scorer, departure, 2000)
     assert departed.value > 0.9999
     assert departed.evidence[RAW] > healthy.evidence[RAW]
     assert set(departed.evidence["probabilities"]) == set(CLASSES)
+
+
+def test_one_loud_window_decides_nothing_and_the_first_are_not_judged(
+    config: MicrophoneConfig, learned: Learned, tmp_path: Path
+) -> None:
+    """The score is the median of the last DECISION_MEDIAN windows: a knock among healthy
+    windows stays low, and until that many windows came nothing is judged."""
+    scorer = built(config, learned, tmp_path)
+    first = [scorer.score(sample(machine(6000 + k))) for k in range(DECISION_MEDIAN - 1)]
+    assert {(s.value, s.evidence[RAW]) for s in first} == {(0.0, None)}
+    scorer.score(sample(machine(6100)))
+    alone = scorer.score(sample(impacts(6101)))
+    assert alone.value < 0.999
+    assert lasting(scorer, impacts, 6200).value > 0.9999
+
+
+def test_the_median_is_calibrated_by_the_single_windows_tail(learned: Learned) -> None:
+    """A median of healthy windows reaches a level less often than one window does, so the
+    single windows' tail makes a median's score err towards healthy."""
+    features = np.stack([vibration_features(machine(seed), RATE) for seed in range(400)])
+    alone = VibrationBaseline.from_features(features, RATE)
+    assert VibrationBaseline.from_features(features, RATE, DECISION_MEDIAN).tail == alone.tail
+    assert learned.params["baseline"]["median"] == DECISION_MEDIAN
+
+
+def test_a_baseline_stored_before_its_median_judges_each_window(learned: Learned) -> None:
+    data = {k: v for k, v in learned.params["baseline"].items() if k != "median"}
+    assert VibrationBaseline.from_json(data).median == 1
+    for bad in (0, 1.5, True, MAX_MEDIAN + 1):
+        with pytest.raises(ValueError, match="median"):
+            VibrationBaseline.from_json({**data, "median": bad})
 
 
 def test_the_label_names_the_classifiers_fault_only_when_the_score_is_high(
@@ -134,17 +172,17 @@ def test_the_label_names_the_classifiers_fault_only_when_the_score_is_high(
     tmp_path: Path,
 ) -> None:
     unsure = built(unsure_config, learned, tmp_path)
-    healthy = unsure.score(sample(machine(3000)))
+    healthy = lasting(unsure, machine, 3000)
     assert healthy.evidence["probabilities"]["knocking"] == pytest.approx(0.6, abs=0.01)
     assert healthy.value < 0.999
     assert healthy.label == "normal"
-    assert unsure.score(sample(new_band(3000))).label == "knocking"
+    assert lasting(unsure, new_band, 3000).label == "knocking"
     # a high score the classifier calls normal is named as such, not as normal
     knock_detector = built(config, learned, tmp_path)
-    whistle = knock_detector.score(sample(new_band(3000)))
+    whistle = lasting(knock_detector, new_band, 3000)
     assert whistle.evidence["probabilities"]["normal"] > 0.5
     assert whistle.label == "departure"
-    assert knock_detector.score(sample(knocking(WINDOW_S, RATE))).label == "knocking"
+    assert lasting(knock_detector, lambda _: knocking(WINDOW_S, RATE), 0).label == "knocking"
 
 
 def test_a_run_the_classifier_confidently_calls_faulty_is_refused(

@@ -9,11 +9,18 @@ feature's median and robust spread over healthy windows; a window's raw score is
 rise above the healthy median in robust standard deviations (a quieter band is not a fault),
 and a `HealthyTail` fitted to the healthy windows' raw scores calibrates it
 (docs/calibration.md). Nothing here is trained off site: any sample rate, any machine.
+
+A baseline may judge the median raw score of its last `median` windows instead of one: one
+loud window (a knock, a door) then decides nothing. The tail stays the single windows': a
+median of healthy windows reaches a level less often than one window does, so the calibrated
+score of a median errs towards healthy, and a lasting departure scores as far into the tail
+as its windows do one by one. `Departure` keeps those windows for a scorer.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +34,7 @@ MIN_BAND_HZ = 2.0  # a band narrower than this (near Nyquist) is left out
 SPREAD_FLOOR = 0.02  # log10 units (about 5 %): quantised quiet signals cannot make z explode
 MAD_TO_SD = 1.4826
 EPS = 1e-12
+MAX_MEDIAN = 1_000  # windows: bounds what a card read back from disk makes a scorer keep
 
 
 def band_edges(rate: int) -> list[tuple[float, float]]:
@@ -61,24 +69,27 @@ class VibrationBaseline:
     rate: int
     centre: tuple[float, ...]
     spread: tuple[float, ...]
-    tail: HealthyTail
+    tail: HealthyTail  # of a single window's raw score
+    median: int = 1  # windows whose median raw score is judged
 
     @staticmethod
     def learn(windows: Iterable[np.ndarray], rate: int) -> VibrationBaseline:
-        """Learn from healthy windows (a ValueError when there are too few)."""
+        """Learn from healthy windows, each judged alone (a ValueError when there are too few)."""
         return VibrationBaseline.from_features(
             np.stack([vibration_features(w, rate) for w in windows]), rate
         )
 
     @staticmethod
-    def from_features(features: np.ndarray, rate: int) -> VibrationBaseline:
+    def from_features(features: np.ndarray, rate: int, median: int = 1) -> VibrationBaseline:
         """Learn from the `vibration_features` of healthy windows (windows × features), so a
         learner keeps a dozen numbers a window, not the window."""
         centre = np.median(features, axis=0)
         mad = np.median(np.abs(features - centre), axis=0)
         spread = np.maximum(MAD_TO_SD * mad, SPREAD_FLOOR)
         tail = HealthyTail.fit(rise(features, centre, spread))
-        return VibrationBaseline(rate, tuple(map(float, centre)), tuple(map(float, spread)), tail)
+        return VibrationBaseline(
+            rate, tuple(map(float, centre)), tuple(map(float, spread)), tail, median
+        )
 
     def raw(self, window: np.ndarray) -> float:
         """How far the most-risen level of a window is above healthy, in robust sd."""
@@ -96,6 +107,7 @@ class VibrationBaseline:
             "centre": list(self.centre),
             "spread": list(self.spread),
             "tail": self.tail.to_json(),
+            "median": self.median,
         }
 
     @staticmethod
@@ -106,9 +118,28 @@ class VibrationBaseline:
             centre = tuple(float(v) for v in data["centre"])
             spread = tuple(float(v) for v in data["spread"])
             healthy = HealthyTail.from_json(data["tail"])
+            median = data.get("median", 1)  # baselines before it judged each window alone
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a vibration baseline: {exc!r}") from exc
         features = 1 + len(band_edges(rate))
         if rate <= 0 or len(centre) != features or len(spread) != features:
             raise ValueError(f"a baseline at {rate} Hz has {features} features")
-        return VibrationBaseline(rate, centre, spread, healthy)
+        if type(median) is not int or not 1 <= median <= MAX_MEDIAN:
+            raise ValueError(f"a baseline's median is a whole number of windows, 1 to {MAX_MEDIAN}")
+        return VibrationBaseline(rate, centre, spread, healthy, median)
+
+
+class Departure:
+    """A baseline's judgement of a stream of windows: the median raw score of the last
+    `median` of them, calibrated; nothing until there are that many."""
+
+    def __init__(self, baseline: VibrationBaseline) -> None:
+        self.baseline = baseline
+        self._raw: deque[float] = deque(maxlen=baseline.median)
+
+    def raw(self, window: np.ndarray) -> float | None:
+        """The median raw score with this window in; None while fewer than `median` came."""
+        self._raw.append(self.baseline.raw(window))
+        if len(self._raw) < self.baseline.median:
+            return None
+        return float(np.median(self._raw))

@@ -7,11 +7,14 @@ subtraction, learning a steady machine as background, would hollow out. The base
 at the rate it learned at only (resampling attenuates the bands near the new Nyquist, a
 departure of its own), so a window at another rate is refused: learn again after changing it.
 
-The learned scorer's value is the baseline's calibrated score. The shipped classifier still
+The learned scorer's value is the baseline's calibrated score of the median raw score of the
+last DECISION_MEDIAN windows (`Departure`): one loud window does not alarm. The shipped
+classifier still
 runs on every window: its class probabilities go into the evidence, and its top class becomes
 the label when the calibrated score is high (`departure` if that class is the normal one).
-A silent window is not judged, as before: value 0, label `silence`, RAW null. Sound has no
-hard limit.
+A silent window is not judged, as before: value 0, label `silence`, RAW null; nor are the
+first windows after a start, until there are DECISION_MEDIAN of them (value 0, RAW null).
+Sound has no hard limit.
 
 Memory: the learner keeps each window's features (a dozen numbers), not the window.
 """
@@ -26,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.core.samples import Sample, Score
-from agent.senses.audio.baseline import VibrationBaseline, vibration_features
+from agent.senses.audio.baseline import Departure, VibrationBaseline, vibration_features
 from agent.senses.audio.config import SENSE, MicrophoneConfig
 from agent.senses.audio.scorer import SILENCE, SoundScorer
 from agent.senses.learning import EXCEEDANCE, RAW, Learned, LearningRefused
@@ -37,6 +40,7 @@ CONFIDENT = 0.9  # a fault class this probable is the classifier's confident cal
 MAX_FAULT_SHARE = 0.2  # a class called confidently in more of the windows: not a healthy run
 NAMED_FAULT_SCORE = 0.999  # from here the label names the classifier's class (1 in 1,000)
 DEPARTURE = "departure"  # a high score the classifier explains by no fault class
+DECISION_MEDIAN = 5  # windows: the score is the median departure of the last five
 
 
 class SoundLearner:
@@ -99,7 +103,8 @@ class SoundLearner:
         """The baseline of the kept windows; LearningRefused while `problems` say why not."""
         if (problems := self.problems()) or self._rate is None:
             raise LearningRefused(SENSE, problems)
-        baseline = VibrationBaseline.from_features(np.stack(self._features), self._rate)
+        features = np.stack(self._features)
+        baseline = VibrationBaseline.from_features(features, self._rate, DECISION_MEDIAN)
         grid = baseline.tail.quantiles  # the learned raw scores at probabilities 0 … 1
         raw = {f"p{100 * q:g}": round(grid[round(q * (len(grid) - 1))], 3) for q in (0.5, 0.9, 1)}
         return Learned(
@@ -125,6 +130,7 @@ class LearnedSoundScorer:
         self.device = device
         self.config = config
         self.baseline = baseline
+        self.departure = Departure(baseline)
         self.classifier = SoundScorer(device, config)
         self.models = self.classifier.models
 
@@ -135,7 +141,11 @@ class LearnedSoundScorer:
             return dataclasses.replace(
                 verdict, evidence={**verdict.evidence, RAW: None, EXCEEDANCE: 1.0}
             )
-        raw = self.baseline.raw(window_at(sample, self.config, self.baseline.rate))
+        raw = self.departure.raw(window_at(sample, self.config, self.baseline.rate))
+        if raw is None:  # too few windows yet for their median
+            return dataclasses.replace(
+                verdict, value=0.0, evidence={**verdict.evidence, RAW: None, EXCEEDANCE: 1.0}
+            )
         value = self.baseline.tail.calibrated(raw)
         return dataclasses.replace(
             verdict,
