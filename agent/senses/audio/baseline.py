@@ -131,7 +131,7 @@ class VibrationBaseline:
 
 class Departure:
     """A baseline's judgement of a stream of windows: the median raw score of the last
-    `median` of them, calibrated; nothing until there are that many."""
+    `median` of them, which its tail calibrates; nothing until there are that many."""
 
     def __init__(self, baseline: VibrationBaseline) -> None:
         self.baseline = baseline

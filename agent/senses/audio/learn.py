@@ -9,9 +9,9 @@ departure of its own), so a window at another rate is refused: learn again after
 
 The learned scorer's value is the baseline's calibrated score of the median raw score of the
 last DECISION_MEDIAN windows (`Departure`): one loud window does not alarm. The shipped
-classifier still
-runs on every window: its class probabilities go into the evidence, and its top class becomes
-the label when the calibrated score is high (`departure` if that class is the normal one).
+classifier still runs on every window: its class probabilities go into the evidence, and its
+top class becomes the label when the calibrated score is high (`departure` if that class is
+the normal one).
 A silent window is not judged, as before: value 0, label `silence`, RAW null; nor are the
 first windows after a start, until there are DECISION_MEDIAN of them (value 0, RAW null).
 Sound has no hard limit.
