@@ -138,14 +138,10 @@ class LearnedSoundScorer:
         """Classify, then measure the departure; the label names a fault only when it is high."""
         verdict = self.classifier.score(sample)
         if verdict.label == SILENCE:
-            return dataclasses.replace(
-                verdict, evidence={**verdict.evidence, RAW: None, EXCEEDANCE: 1.0}
-            )
+            return unjudged(verdict)
         raw = self.departure.raw(window_at(sample, self.config, self.baseline.rate))
         if raw is None:  # too few windows yet for their median
-            return dataclasses.replace(
-                verdict, value=0.0, evidence={**verdict.evidence, RAW: None, EXCEEDANCE: 1.0}
-            )
+            return unjudged(verdict)
         value = self.baseline.tail.calibrated(raw)
         return dataclasses.replace(
             verdict,
@@ -160,6 +156,14 @@ class LearnedSoundScorer:
         if value < NAMED_FAULT_SCORE:
             return normal
         return DEPARTURE if top_class == normal else top_class
+
+
+def unjudged(verdict: Score) -> Score:
+    """The classifier's verdict on a window the baseline does not judge: value 0, no raw
+    score (a silent window's verdict already has value 0)."""
+    return dataclasses.replace(
+        verdict, value=0.0, evidence={**verdict.evidence, RAW: None, EXCEEDANCE: 1.0}
+    )
 
 
 def learned_scorer(
