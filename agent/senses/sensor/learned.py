@@ -7,10 +7,9 @@ cleaned and smoothed (`smooth`), its `window_features`, the forest through ONNX 
 (`decisions`, the shipped model's path), raw = minus the decision score (higher = more
 anomalous), the median of the last `decision_median` raw scores; beside it the `distance`,
 the largest shift of a register that is not `drifting` from its `Reference`, with its own
-median. Score.value is
-1 minus the two judges' Bonferroni exceedance: about the probability that a healthy window of
-this machine scores lower. A register outside its configured low/high gives 1.0 with
-HARD_LIMIT, as always.
+median. Score.value is 1 minus the two judges' Bonferroni exceedance: about the probability
+that a healthy window of this machine scores lower. A register outside its configured
+low/high gives 1.0 with HARD_LIMIT, as always.
 """
 
 from __future__ import annotations
