@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -145,14 +148,34 @@ def build_parser() -> argparse.ArgumentParser:
 def run_evaluate(args: argparse.Namespace) -> int:
     """`edge-agent evaluate`: print the metrics; a bad dataset or model is a clear error."""
     try:
-        result = evaluate(
-            args.kind, args.data, args.model, args.learn, args.fusion, args.grace, args.jobs
-        )
+        with exit_on_sigterm():
+            result = evaluate(
+                args.kind, args.data, args.model, args.learn, args.fusion, args.grace, args.jobs
+            )
     except (ModelError, DatasetError) as exc:
         print(f"cannot evaluate: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     print(render(result, args.json))
     return 0
+
+
+@contextlib.contextmanager
+def exit_on_sigterm() -> Iterator[None]:
+    """SIGTERM (`kill`, `timeout`, systemd) exits as Ctrl-C would, through `finally` and `with`
+    blocks, so an evaluation's worker processes end with it; the previous handler comes back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def terminated(signum: int, frame: object) -> None:
+    """Exit with the shell's code for death by that signal."""
+    raise SystemExit(128 + signum)
 
 
 def run_demo_command(args: argparse.Namespace) -> int:

@@ -7,7 +7,13 @@ the 0.3 threshold) and a spot-free 30 °C frame 0 (below the 0.25 clear level).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -152,6 +158,66 @@ def test_episodes_replayed_in_worker_processes_give_the_same_json(
     assert [e["name"] for e in together["per_episode"]] == ["hot", "line/four"]
     assert any(line.startswith("hot: 60 s replayed") for line in lines)
     assert any(line.startswith("line/four: 40 s replayed") for line in lines)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_stopping_the_command_ends_its_worker_processes(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """Ctrl-C or `kill` during a replay in worker processes ends the workers too: none is
+    left behind replaying (or waiting) for a parent that is gone."""
+    for k in range(6):
+        thermal_episode(tmp_path / "data" / f"long-{k}", [None] * 3000, faults=[])
+    args = ["evaluate", "episodes", "--data", str(tmp_path / "data"), "--jobs", "2"]
+    command = subprocess.Popen([sys.executable, "-m", "agent", *args], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while sum(b"spawn_main" in cmdline(pid) for pid in children_of(command.pid)) < 2:
+        assert time.monotonic() < deadline, "the two worker processes did not start"
+        time.sleep(0.1)
+    workers = children_of(command.pid)
+    command.send_signal(stop)
+    try:
+        assert command.wait(timeout=30) != 0
+        deadline = time.monotonic() + 15
+        while alive := [pid for pid in workers if running(pid)]:
+            assert time.monotonic() < deadline, f"workers left running: {alive}"
+            time.sleep(0.1)
+    finally:  # a failure leaves nothing running
+        command.kill()
+        for pid in workers:
+            if b"spawn_main" in cmdline(pid):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    return [int(entry.name) for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and (stat := proc_stat(int(entry.name)))
+            and int(stat[1]) == pid]  # fmt: skip
+
+
+def cmdline(pid: int) -> bytes:
+    """The process's command line (empty once gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    stat = proc_stat(pid)
+    return stat is not None and stat[0] != "Z"
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (state, ppid, ...); None once gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()
 
 
 def test_the_command_prints_json_and_progress(

@@ -24,14 +24,15 @@ the config's weighted fusion (`--fusion FILE` sets it). The figures (keys of the
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import multiprocessing
+import signal
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -120,19 +121,25 @@ def replay_all(
 ) -> Iterator[Outcome]:
     """Each episode's outcome, in the episodes' order; with `jobs` > 1 replayed in that many
     worker processes (spawned: no model session crosses a fork), their progress lines said
-    as each episode is taken in order."""
+    as each episode is taken in order. However the caller stops (an error, Ctrl-C, a generator
+    left unfinished), the workers end with it: none is left replaying for nobody."""
     if jobs == 1:
         yield from (replay(e, settings, models, channels, say) for e in episodes)
         return
     level = logging.getLevelName(logging.getLogger().level).lower()
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, context, configure_logging, (level,)) as pool:
-        running = [pool.submit(replay_said, e, settings, models, channels) for e in episodes]
-        for future in running:
-            outcome, lines = future.result()
+    replay_one = functools.partial(replay_said, settings=settings, models=models, channels=channels)
+    with context.Pool(jobs, worker_started, (level,)) as pool:  # its exit terminates them
+        for outcome, lines in pool.imap(replay_one, episodes):
             for line in lines:
                 say(line)
             yield outcome
+
+
+def worker_started(level: str) -> None:
+    """A worker leaves Ctrl-C to the parent, which ends every worker at once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_logging(level)
 
 
 def replay_said(
