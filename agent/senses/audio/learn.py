@@ -138,10 +138,10 @@ class LearnedSoundScorer:
         """Classify, then measure the departure; the label names a fault only when it is high."""
         verdict = self.classifier.score(sample)
         if verdict.label == SILENCE:
-            return unjudged(verdict)
+            return unjudged(verdict, SILENCE)
         raw = self.departure.raw(window_at(sample, self.config, self.baseline.rate))
-        if raw is None:  # too few windows yet for their median
-            return unjudged(verdict)
+        if raw is None:  # too few windows yet for their median: no fault is named either
+            return unjudged(verdict, self.config.classifier.normal_class)
         value = self.baseline.tail.calibrated(raw)
         return dataclasses.replace(
             verdict,
@@ -158,11 +158,14 @@ class LearnedSoundScorer:
         return DEPARTURE if top_class == normal else top_class
 
 
-def unjudged(verdict: Score) -> Score:
-    """The classifier's verdict on a window the baseline does not judge: value 0, no raw
-    score (a silent window's verdict already has value 0)."""
+def unjudged(verdict: Score, label: str) -> Score:
+    """The classifier's verdict on a window the baseline does not judge, named `label`:
+    value 0, no raw score (a silent window's verdict already has value 0)."""
     return dataclasses.replace(
-        verdict, value=0.0, evidence={**verdict.evidence, RAW: None, EXCEEDANCE: 1.0}
+        verdict,
+        value=0.0,
+        label=label,
+        evidence={**verdict.evidence, RAW: None, EXCEEDANCE: 1.0},
     )
 
 
