@@ -12,9 +12,13 @@ Only the episodes `--include` names are read: the test split is never opened her
 from __future__ import annotations
 
 import argparse
+import functools
+import logging
 import math
+import multiprocessing
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -25,7 +29,7 @@ from scipy.special import expit
 
 from agent.apps.evaluate.baseline import Episode as AlarmSpan
 from agent.apps.evaluate.baseline import episodes_of
-from agent.apps.evaluate.episodes import replay
+from agent.apps.evaluate.episodes import MAX_JOBS, replay, worker_started
 from agent.apps.evaluate.episodes.device import read_settings, sensor_channels
 from agent.apps.evaluate.episodes.format import Episode, episode_files, read_episode
 from agent.apps.evaluate.episodes.scoring import figures, summary
@@ -81,26 +85,46 @@ def record(episode: Episode, models: Path, channels: list[str] | None) -> dict[s
     }
 
 
-def cached_records(episodes: list[Episode], cache: Path) -> dict[str, dict[str, np.ndarray]]:
-    """Each episode's record, replayed where the cache lacks it (progress on stderr)."""
+def cached_records(
+    episodes: list[Episode], cache: Path, jobs: int = 1
+) -> dict[str, dict[str, np.ndarray]]:
+    """Each episode's record, replayed (`jobs` at a time) where the cache lacks it; progress on
+    stderr. An interrupted run goes on where it stopped."""
     cache.mkdir(parents=True, exist_ok=True)
-    models = models_dir()
-    channels = sensor_channels(models)
-    records: dict[str, dict[str, np.ndarray]] = {}
+    missing = [e for e in episodes if not cached(cache, e).is_file()]
+    print(f"{len(episodes) - len(missing)} of {len(episodes)} episodes already recorded",
+          file=sys.stderr, flush=True)  # fmt: skip
     started = time.perf_counter()
-    for k, episode in enumerate(episodes, 1):
-        path = cache / (episode.name.replace("/", "__") + ".npz")
-        if not path.is_file():
-            taken = record(episode, models, channels)
-            np.savez(path.with_suffix(".part.npz"), **cast("dict[str, Any]", taken))
-            path.with_suffix(".part.npz").replace(path)
-        with np.load(path) as saved:
-            records[episode.name] = {key: saved[key] for key in saved.files}
+    for k, (episode, taken) in enumerate(zip(missing, recordings(missing, jobs), strict=True), 1):
+        path = cached(cache, episode)
+        np.savez(path.with_suffix(".part.npz"), **cast("dict[str, Any]", taken))
+        path.with_suffix(".part.npz").replace(path)
         took = time.perf_counter() - started
-        count = len(records[episode.name]["t_s"])
-        print(f"[{k}/{len(episodes)}] {episode.name}: {count} decisions recorded "
+        print(f"[{k}/{len(missing)}] {episode.name}: {len(taken['t_s'])} decisions recorded "
               f"({took:.0f} s so far)", file=sys.stderr, flush=True)  # fmt: skip
+    records: dict[str, dict[str, np.ndarray]] = {}
+    for episode in episodes:
+        with np.load(cached(cache, episode)) as saved:
+            records[episode.name] = {key: saved[key] for key in saved.files}
     return records
+
+
+def cached(cache: Path, episode: Episode) -> Path:
+    """Where an episode's record is kept."""
+    return cache / (episode.name.replace("/", "__") + ".npz")
+
+
+def recordings(episodes: list[Episode], jobs: int) -> Iterator[dict[str, np.ndarray]]:
+    """Each episode's record in order; with `jobs` > 1 replayed in that many worker processes
+    (as `edge-agent evaluate episodes --jobs` does: they end when this does)."""
+    models = models_dir()
+    one = functools.partial(record, models=models, channels=sensor_channels(models))
+    if jobs == 1:
+        yield from map(one, episodes)
+        return
+    level = logging.getLevelName(logging.getLogger().level).lower()
+    with multiprocessing.get_context("spawn").Pool(jobs, worker_started, (level,)) as pool:
+        yield from pool.imap(one, episodes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +341,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, required=True, help="tools/make_episodes.py's DIR")
     parser.add_argument("--include", default="dev/*", help="episode folders to use (fnmatch)")
     parser.add_argument("--cache", type=Path, default=Path(".cache/fusion"))
+    parser.add_argument("--jobs", type=int, default=1, help="episodes replayed at a time")
     parser.add_argument("--grace", type=float, default=60.0)
     parser.add_argument("--knots", default="-4,-3,-2,0,3", help="decades, comma-separated")
     parser.add_argument("--cap", type=float, default=12.0, help="evidence cap, decades")
@@ -326,8 +351,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--version", default="1.0.0")
     parser.add_argument("--out", type=Path, help="write the model here (and the MANIFEST)")
     args = parser.parse_args(argv)
+    if not 1 <= args.jobs <= MAX_JOBS:
+        parser.error(f"--jobs {args.jobs}: 1 to {MAX_JOBS} episodes at a time")
     episodes = included(args.data, args.include)
-    taken = cached_records(episodes, args.cache)
+    taken = cached_records(episodes, args.cache, args.jobs)
     records = [r for e in episodes if (r := recorded(e, taken[e.name], args.grace)) is not None]
     knots = [float(k) for k in args.knots.split(",")]
     model = fit(records, knots, args.cap, args.l2)

@@ -11,7 +11,16 @@ import numpy as np
 from agent.apps.evaluate.episodes.format import Episode, EpisodeSpec
 from agent.core.calibration import CalibratedFusion
 from agent.learning.fusion_file import read_fusion_model
-from tools.train_fusion import SENSE_ORDER, Recorded, chosen_threshold, fit, trained
+from tests.support.episode_files import thermal_episode
+from tools.train_fusion import (
+    SENSE_ORDER,
+    Recorded,
+    cached_records,
+    chosen_threshold,
+    fit,
+    included,
+    trained,
+)
 
 CALIBRATION = CalibratedFusion(1.0 - 1e-6, dict.fromkeys(SENSE_ORDER, 1.0))
 AUDIO, SENSOR = SENSE_ORDER.index("audio"), SENSE_ORDER.index("sensor")
@@ -56,3 +65,20 @@ def test_the_fit_weighs_the_sense_that_shows_faults_and_the_threshold_meets_the_
     (tmp_path / "fusion.json").write_text(model.model_dump_json())
     read = read_fusion_model(tmp_path / "fusion.json")
     assert read.version == "2.0.0" and read.trained["dev_detected"] == 3
+
+
+def test_records_made_in_worker_processes_are_the_ones_made_in_one(tmp_path: Path) -> None:
+    """`--jobs 2` replays the episodes two at a time and caches the same records."""
+    for k, hot_from in enumerate([650, 700]):
+        peaks: list[float | None] = [41.0 + t % 5 for t in range(800)]
+        peaks[hot_from:] = [68.0] * (800 - hot_from)
+        thermal_episode(tmp_path / "data" / "dev" / f"{k:03d}", peaks, faults=[], learn_s=400)
+    episodes = included(tmp_path / "data", "dev/*")
+    alone = cached_records(episodes, tmp_path / "one")
+    together = cached_records(episodes, tmp_path / "two", jobs=2)
+    assert alone.keys() == together.keys() == {"dev/000", "dev/001"}
+    for name, taken in alone.items():
+        assert taken["t_s"].size > 0
+        for key, value in taken.items():
+            np.testing.assert_array_equal(together[name][key], value)
+    assert cached_records(episodes, tmp_path / "two", jobs=2).keys() == alone.keys()  # cached
