@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
 import math
-import multiprocessing
 import sys
 import time
 from collections.abc import Iterator
@@ -29,10 +27,11 @@ from scipy.special import expit
 
 from agent.apps.evaluate.baseline import Episode as AlarmSpan
 from agent.apps.evaluate.baseline import episodes_of
-from agent.apps.evaluate.episodes import MAX_JOBS, replay, worker_started
+from agent.apps.evaluate.episodes import MAX_JOBS, replay
 from agent.apps.evaluate.episodes.device import read_settings, sensor_channels
 from agent.apps.evaluate.episodes.format import Episode, episode_files, read_episode
 from agent.apps.evaluate.episodes.scoring import figures, summary
+from agent.apps.evaluate.workers import in_order
 from agent.config.decision import AlarmConfig, FusionConfig
 from agent.core.alarms import sequence_from
 from agent.core.calibration import CalibratedFusion, CalibratedRule
@@ -115,16 +114,10 @@ def cached(cache: Path, episode: Episode) -> Path:
 
 
 def recordings(episodes: list[Episode], jobs: int) -> Iterator[dict[str, np.ndarray]]:
-    """Each episode's record in order; with `jobs` > 1 replayed in that many worker processes
-    (as `edge-agent evaluate episodes --jobs` does: they end when this does)."""
+    """Each episode's record in order, `jobs` replayed at a time in worker processes."""
     models = models_dir()
     one = functools.partial(record, models=models, channels=sensor_channels(models))
-    if jobs == 1:
-        yield from map(one, episodes)
-        return
-    level = logging.getLevelName(logging.getLogger().level).lower()
-    with multiprocessing.get_context("spawn").Pool(jobs, worker_started, (level,)) as pool:
-        yield from pool.imap(one, episodes)
+    return in_order(one, episodes, jobs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,10 +25,7 @@ the config's weighted fusion (`--fusion FILE` sets it). The figures (keys of the
 from __future__ import annotations
 
 import functools
-import logging
 import math
-import multiprocessing
-import signal
 import sys
 import tempfile
 import time
@@ -54,9 +51,9 @@ from agent.apps.evaluate.episodes.replay import (
     TickWatcher,
 )
 from agent.apps.evaluate.episodes.scoring import EpisodeFigures, figures, summary
+from agent.apps.evaluate.workers import in_order
 from agent.inference.models import models_dir
 from agent.inference.session import ModelError
-from agent.observe.logs import configure_logging
 from agent.senses.audio.config import SENSE as AUDIO
 from agent.senses.registry import SENSES
 from agent.senses.sensor.config import SENSE as SENSOR
@@ -121,25 +118,15 @@ def replay_all(
 ) -> Iterator[Outcome]:
     """Each episode's outcome, in the episodes' order; with `jobs` > 1 replayed in that many
     worker processes (spawned: no model session crosses a fork), their progress lines said
-    as each episode is taken in order. However the caller stops (an error, Ctrl-C, a generator
-    left unfinished), the workers end with it: none is left replaying for nobody."""
+    as each episode is taken in order; the workers end when the caller stops."""
     if jobs == 1:
         yield from (replay(e, settings, models, channels, say) for e in episodes)
         return
-    level = logging.getLevelName(logging.getLogger().level).lower()
-    context = multiprocessing.get_context("spawn")
     replay_one = functools.partial(replay_said, settings=settings, models=models, channels=channels)
-    with context.Pool(jobs, worker_started, (level,)) as pool:  # its exit terminates them
-        for outcome, lines in pool.imap(replay_one, episodes):
-            for line in lines:
-                say(line)
-            yield outcome
-
-
-def worker_started(level: str) -> None:
-    """A worker leaves Ctrl-C to the parent, which ends every worker at once."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    configure_logging(level)
+    for outcome, lines in in_order(replay_one, episodes, jobs):
+        for line in lines:
+            say(line)
+        yield outcome
 
 
 def replay_said(
