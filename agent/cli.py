@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from agent.observe.logs import LOG_FORMATS, configure_logging
 from agent.observe.metrics import MetricsError
 
 EXIT_CONFIG = 2
+EXIT_FAILED = 1
 DESCRIPTION = """\
 Watch machines through a camera, an infrared camera, a microphone and Modbus sensors,
 fuse what the senses report into one decision per device, and publish alarms over MQTT."""
@@ -155,6 +157,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     except (ModelError, DatasetError) as exc:
         print(f"cannot evaluate: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except BrokenProcessPool:
+        print("cannot evaluate: a worker process died (killed, or out of memory?); "
+              "the others were stopped. Try fewer --jobs.", file=sys.stderr)  # fmt: skip
+        return EXIT_FAILED
     print(render(result, args.json))
     return 0
 

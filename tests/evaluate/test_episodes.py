@@ -170,10 +170,7 @@ def test_stopping_the_command_ends_its_worker_processes(
         thermal_episode(tmp_path / "data" / f"long-{k}", [None] * 3000, faults=[])
     args = ["evaluate", "episodes", "--data", str(tmp_path / "data"), "--jobs", "2"]
     command = subprocess.Popen([sys.executable, "-m", "agent", *args], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while sum(b"spawn_main" in cmdline(pid) for pid in children_of(command.pid)) < 2:
-        assert time.monotonic() < deadline, "the two worker processes did not start"
-        time.sleep(0.1)
+    started_workers(command.pid)
     workers = children_of(command.pid)
     command.send_signal(stop)
     try:
@@ -188,6 +185,40 @@ def test_stopping_the_command_ends_its_worker_processes(
             if b"spawn_main" in cmdline(pid):
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_that_dies_stops_the_command_with_a_clear_error(tmp_path: Path) -> None:
+    """A worker killed mid-replay (as by the out-of-memory killer) ends the command with an
+    error that says so, and the other worker with it, instead of a wait forever."""
+    for k in range(6):
+        thermal_episode(tmp_path / "data" / f"long-{k}", [None] * 3000, faults=[])
+    args = ["evaluate", "episodes", "--data", str(tmp_path / "data"), "--jobs", "2"]
+    command = subprocess.Popen(
+        [sys.executable, "-m", "agent", *args], stderr=subprocess.PIPE, text=True
+    )
+    with command:
+        workers = started_workers(command.pid)
+        os.kill(workers[0], signal.SIGKILL)
+        try:
+            _, err = command.communicate(timeout=60)
+            assert command.returncode == 1
+            assert "a worker process died" in err
+            assert not [pid for pid in workers if running(pid)]
+        finally:
+            command.kill()
+            for pid in workers:
+                if b"spawn_main" in cmdline(pid):
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+
+
+def started_workers(pid: int) -> list[int]:
+    """The command's two worker processes, once both are running."""
+    deadline = time.monotonic() + 60
+    while len(workers := [c for c in children_of(pid) if b"spawn_main" in cmdline(c)]) < 2:
+        assert time.monotonic() < deadline, "the two worker processes did not start"
+        time.sleep(0.1)
+    return workers
 
 
 def children_of(pid: int) -> list[int]:
