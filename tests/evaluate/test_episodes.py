@@ -21,6 +21,7 @@ import pytest
 from agent.apps.evaluate import evaluate
 from agent.apps.evaluate.datasets import DatasetError
 from agent.apps.evaluate.episodes import evaluate as replay_episodes
+from agent.apps.evaluate.episodes import time_left
 from agent.apps.evaluate.episodes.device import device_config, read_settings
 from agent.apps.evaluate.episodes.format import read_episodes
 from agent.apps.evaluate.episodes.media import episode_samples
@@ -262,8 +263,15 @@ def test_the_command_prints_json_and_progress(
     out, err = capsys.readouterr()
     assert json.loads(out)["detected"] == 1 and json.loads(out)["grace_s"] == 5.0
     assert "hot: 60 s replayed" in err
+    assert "[1/1] hot: 1 of 1 faults detected, 0 false alarms\n" in err  # no time left to say
     assert main([*args, "--fusion", str(settings)]) == 0  # 0.67 is under 0.9 now
     assert json.loads(capsys.readouterr().out)["detected"] == 0
+
+
+def test_the_time_left_follows_the_episode_time_replayed_not_the_episode_count() -> None:
+    assert time_left(60.0, 3600.0, 4 * 3600.0) == "; about 3 min left"
+    assert time_left(10.0, 3600.0, 4 * 3600.0) == "; about 30 s left"
+    assert time_left(60.0, 3600.0, 3600.0) == ""
 
 
 def test_fusion_and_grace_belong_to_episodes_only(tmp_path: Path) -> None:

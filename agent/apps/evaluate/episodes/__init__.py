@@ -89,7 +89,10 @@ def evaluate(
     alone: dict[str, list[EpisodeFigures]] = {sense: [] for sense in senses}
     learned = settings.fusion.mode == "learned"
     outcomes = replay_all(episodes, settings, models, channels, say, jobs)
-    for episode, outcome in zip(episodes, outcomes, strict=True):
+    total_s = sum(e.spec.duration_s for e in episodes)
+    replayed_s = 0.0
+    started = time.perf_counter()
+    for k, (episode, outcome) in enumerate(zip(episodes, outcomes, strict=True), 1):
         also = [(WEIGHTED_MODE, weighted)] if learned else []
         for key, figures_of in [(DEVICE, device), *also, *alone.items()]:
             alarms = outcome.alarms.get(key, [])
@@ -97,8 +100,10 @@ def evaluate(
                 figures(episode.name, episode.spec, alarms, grace_s, outcome.learned_at_s)
             )
         done = device[-1]
-        say(f"{episode.name}: {done.detected} of {done.faults} faults detected, "
-            f"{done.false_alarms} false alarms")  # fmt: skip
+        replayed_s += episode.spec.duration_s
+        left = time_left(time.perf_counter() - started, replayed_s, total_s)
+        say(f"[{k}/{len(episodes)}] {episode.name}: {done.detected} of {done.faults} faults "
+            f"detected, {done.false_alarms} false alarms{left}")  # fmt: skip
     return {
         **summary(device),
         "grace_s": grace_s,
@@ -106,6 +111,15 @@ def evaluate(
         **({WEIGHTED_MODE: summary(weighted)} if learned else {}),
         "per_sense_alone": {sense: summary(rows) for sense, rows in alone.items()},
     }
+
+
+def time_left(elapsed_s: float, replayed_s: float, total_s: float) -> str:
+    """ "; about N min left" at the pace so far, in episode seconds replayed per second of
+    wall time (episodes last 30 min to hours, so counting them would mislead); "" at the end."""
+    if replayed_s <= 0 or replayed_s >= total_s:
+        return ""
+    left = elapsed_s * (total_s - replayed_s) / replayed_s
+    return f"; about {left / 60:.0f} min left" if left >= 90 else f"; about {left:.0f} s left"
 
 
 def replay_all(
