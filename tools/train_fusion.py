@@ -27,7 +27,7 @@ from scipy.special import expit
 
 from agent.apps.evaluate.baseline import Episode as AlarmSpan
 from agent.apps.evaluate.baseline import episodes_of
-from agent.apps.evaluate.episodes import MAX_JOBS, replay, time_left
+from agent.apps.evaluate.episodes import MAX_JOBS, Pace, replay
 from agent.apps.evaluate.episodes.device import read_settings, sensor_channels
 from agent.apps.evaluate.episodes.format import Episode, episode_files, read_episode
 from agent.apps.evaluate.episodes.scoring import figures, summary
@@ -93,17 +93,13 @@ def cached_records(
     missing = [e for e in episodes if not cached(cache, e).is_file()]
     print(f"{len(episodes) - len(missing)} of {len(episodes)} episodes already recorded",
           file=sys.stderr, flush=True)  # fmt: skip
-    total_s = sum(e.spec.duration_s for e in missing)
-    replayed_s = 0.0
-    started = time.perf_counter()
+    pace = Pace(missing)
     for k, (episode, taken) in enumerate(zip(missing, recordings(missing, jobs), strict=True), 1):
         path = cached(cache, episode)
         np.savez(path.with_suffix(".part.npz"), **cast("dict[str, Any]", taken))
         path.with_suffix(".part.npz").replace(path)
-        replayed_s += episode.spec.duration_s
-        left = time_left(time.perf_counter() - started, replayed_s, total_s)
         print(f"[{k}/{len(missing)}] {episode.name}: {len(taken['t_s'])} decisions "
-              f"recorded{left}", file=sys.stderr, flush=True)  # fmt: skip
+              f"recorded{pace.replayed(episode)}", file=sys.stderr, flush=True)  # fmt: skip
     records: dict[str, dict[str, np.ndarray]] = {}
     for episode in episodes:
         with np.load(cached(cache, episode)) as saved:

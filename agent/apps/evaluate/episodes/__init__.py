@@ -89,9 +89,7 @@ def evaluate(
     alone: dict[str, list[EpisodeFigures]] = {sense: [] for sense in senses}
     learned = settings.fusion.mode == "learned"
     outcomes = replay_all(episodes, settings, models, channels, say, jobs)
-    total_s = sum(e.spec.duration_s for e in episodes)
-    replayed_s = 0.0
-    started = time.perf_counter()
+    pace = Pace(episodes)
     for k, (episode, outcome) in enumerate(zip(episodes, outcomes, strict=True), 1):
         also = [(WEIGHTED_MODE, weighted)] if learned else []
         for key, figures_of in [(DEVICE, device), *also, *alone.items()]:
@@ -100,10 +98,8 @@ def evaluate(
                 figures(episode.name, episode.spec, alarms, grace_s, outcome.learned_at_s)
             )
         done = device[-1]
-        replayed_s += episode.spec.duration_s
-        left = time_left(time.perf_counter() - started, replayed_s, total_s)
         say(f"[{k}/{len(episodes)}] {episode.name}: {done.detected} of {done.faults} faults "
-            f"detected, {done.false_alarms} false alarms{left}")  # fmt: skip
+            f"detected, {done.false_alarms} false alarms{pace.replayed(episode)}")  # fmt: skip
     return {
         **summary(device),
         "grace_s": grace_s,
@@ -113,9 +109,24 @@ def evaluate(
     }
 
 
+class Pace:
+    """How long a run of episodes has left, at the pace so far: episode seconds replayed per
+    second of wall time (episodes last 30 min to hours, so counting them would mislead)."""
+
+    def __init__(self, episodes: list[Episode]) -> None:
+        self.total_s = sum(e.spec.duration_s for e in episodes)
+        self.replayed_s = 0.0
+        self.started = time.perf_counter()
+
+    def replayed(self, episode: Episode) -> str:
+        """`episode` is done: "; about N min left", or "" after the last."""
+        self.replayed_s += episode.spec.duration_s
+        return time_left(time.perf_counter() - self.started, self.replayed_s, self.total_s)
+
+
 def time_left(elapsed_s: float, replayed_s: float, total_s: float) -> str:
-    """ "; about N min left" at the pace so far, in episode seconds replayed per second of
-    wall time (episodes last 30 min to hours, so counting them would mislead); "" at the end."""
+    """ "; about N min left" when `replayed_s` of `total_s` episode seconds took `elapsed_s`
+    of wall time; "" at the end."""
     if replayed_s <= 0 or replayed_s >= total_s:
         return ""
     left = elapsed_s * (total_s - replayed_s) / replayed_s
