@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -167,59 +168,59 @@ def test_stopping_the_command_ends_its_worker_processes(
 ) -> None:
     """Ctrl-C or `kill` during a replay in worker processes ends the workers too: none is
     left behind replaying (or waiting) for a parent that is gone."""
-    for k in range(6):
-        thermal_episode(tmp_path / "data" / f"long-{k}", [None] * 3000, faults=[])
-    args = ["evaluate", "episodes", "--data", str(tmp_path / "data"), "--jobs", "2"]
-    command = subprocess.Popen([sys.executable, "-m", "agent", *args], stderr=subprocess.DEVNULL)
-    started_workers(command.pid)
-    workers = children_of(command.pid)
-    command.send_signal(stop)
-    try:
+    with replaying_in_two_workers(tmp_path) as (command, _):
+        workers = children_of(command.pid)
+        command.send_signal(stop)
         assert command.wait(timeout=30) != 0
         deadline = time.monotonic() + 15
         while alive := [pid for pid in workers if running(pid)]:
             assert time.monotonic() < deadline, f"workers left running: {alive}"
             time.sleep(0.1)
-    finally:  # a failure leaves nothing running
-        command.kill()
-        for pid in workers:
-            if b"spawn_main" in cmdline(pid):
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
 
 
 def test_a_worker_that_dies_stops_the_command_with_a_clear_error(tmp_path: Path) -> None:
     """A worker killed mid-replay (as by the out-of-memory killer) ends the command with an
     error that says so, and the other worker with it, instead of a wait forever."""
+    with replaying_in_two_workers(tmp_path) as (command, workers):
+        os.kill(workers[0], signal.SIGKILL)
+        _, err = command.communicate(timeout=60)
+        assert command.returncode == 1
+        assert "a worker process died" in err
+        assert not [pid for pid in workers if running(pid)]
+
+
+@contextlib.contextmanager
+def replaying_in_two_workers(
+    tmp_path: Path,
+) -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
+    """`edge-agent evaluate episodes --jobs 2` on six long episodes, once both of its worker
+    processes run: the command (stderr piped) and the workers. Whatever happens, nothing it
+    started is left running."""
     for k in range(6):
         thermal_episode(tmp_path / "data" / f"long-{k}", [None] * 3000, faults=[])
     args = ["evaluate", "episodes", "--data", str(tmp_path / "data"), "--jobs", "2"]
     command = subprocess.Popen(
         [sys.executable, "-m", "agent", *args], stderr=subprocess.PIPE, text=True
     )
+    workers: list[int] = []
     with command:
-        workers = started_workers(command.pid)
-        os.kill(workers[0], signal.SIGKILL)
         try:
-            _, err = command.communicate(timeout=60)
-            assert command.returncode == 1
-            assert "a worker process died" in err
-            assert not [pid for pid in workers if running(pid)]
+            deadline = time.monotonic() + 60
+            while len(workers := [c for c in children_of(command.pid) if is_worker(c)]) < 2:
+                assert time.monotonic() < deadline, "the two worker processes did not start"
+                time.sleep(0.1)
+            yield command, workers
         finally:
             command.kill()
             for pid in workers:
-                if b"spawn_main" in cmdline(pid):
+                if is_worker(pid):
                     with contextlib.suppress(OSError):
                         os.kill(pid, signal.SIGKILL)
 
 
-def started_workers(pid: int) -> list[int]:
-    """The command's two worker processes, once both are running."""
-    deadline = time.monotonic() + 60
-    while len(workers := [c for c in children_of(pid) if b"spawn_main" in cmdline(c)]) < 2:
-        assert time.monotonic() < deadline, "the two worker processes did not start"
-        time.sleep(0.1)
-    return workers
+def is_worker(pid: int) -> bool:
+    """A multiprocessing worker, spawned (its command line says so; False once gone)."""
+    return b"spawn_main" in cmdline(pid)
 
 
 def children_of(pid: int) -> list[int]:
