@@ -46,6 +46,7 @@ from agent.apps.evaluate.sensor import (
     outlier_metrics,
     read_recording,
 )
+from agent.core.medians import trailing_median
 from agent.inference.models import MANIFEST_NAME
 from agent.senses.sensor.config import ModbusConfig
 from agent.senses.sensor.preprocess import (
@@ -53,7 +54,6 @@ from agent.senses.sensor.preprocess import (
     baseline_stats,
     smooth,
     standardise,
-    trailing_median,
     window_features,
 )
 from tools.make_manifest import write_manifest

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 from agent.core.calibration import HealthyTail
-from agent.core.samples import Sample
+from agent.core.samples import Sample, Score
 from agent.inference.session import ModelError
 from agent.senses.image import IMAGE
 from agent.senses.image.config import DEFAULT_CONFIDENCE, CameraConfig, DetectorConfig
-from agent.senses.image.learn import MIN_FRAMES
-from agent.senses.image.learned import FrameCalibration
+from agent.senses.image.learn import DECISION_MEDIAN, MIN_FRAMES
+from agent.senses.image.learned import FrameCalibration, LearnedThresholds
 from agent.senses.learning import EXCEEDANCE, RAW, Learned, LearningRefused, LearningSpec
+from agent.senses.scorer import Scorer
 from tests.support.onnx_models import brightness_detector
 
 CLASSES = ["crazing", "inclusion", "scratches"]
@@ -72,28 +73,69 @@ def test_a_class_firing_weakly_on_healthy_frames_gets_its_threshold_raised(
     assert any("crazing" in warning for warning in learned.warnings)
 
 
-def test_a_strong_detection_scores_high_and_healthy_frames_do_not(
+def scores(scorer: Scorer, greys: list[int]) -> list[Score]:
+    found = [scorer.score(frame(grey)) for grey in greys]
+    assert all(score is not None for score in found)
+    return [score for score in found if score is not None]
+
+
+def test_a_defect_in_view_for_most_of_the_last_frames_scores_high_and_healthy_frames_do_not(
     config: CameraConfig, tmp_path: Path
 ) -> None:
     learned = learn(config, healthy_greys())
+    assert learned.params["median"] == DECISION_MEDIAN
     scorer = spec().scorer("press-7", config, learned, tmp_path)
 
-    strong = scorer.score(frame(200))
-    assert strong is not None
-    assert strong.label == "crazing"
+    healthy = scores(scorer, healthy_greys(100, seed=3))  # new healthy frames of this machine
+    first, judged = healthy[: DECISION_MEDIAN - 1], healthy[DECISION_MEDIAN - 1 :]
+    assert all(s.value == 0.0 and s.evidence[RAW] is None for s in first)  # too few yet
+    values = [s.value for s in judged]
+    assert all(s.label == "none" or s.evidence["detections"] for s in judged)
+    assert 0.3 < float(np.median(values)) < 0.7  # calibrated: healthy frames are typical
+
+    defect = scores(scorer, [200] * (DECISION_MEDIAN // 2 + 1))  # most of the last seven
+    assert [s.label for s in defect] == ["crazing"] * len(defect)  # every frame shows it
+    assert all(s.value < 0.999 for s in defect[:-1])  # while most frames are healthy
+    strong = defect[-1]
     assert strong.value > 0.999
     assert strong.evidence[RAW] > 1.0
     assert strong.evidence[EXCEEDANCE] == pytest.approx(1.0 - strong.value)
     assert [d["class"] for d in strong.evidence["detections"]] == ["crazing"]
-
-    values = []
-    for grey in healthy_greys(100, seed=3):  # new healthy frames of the same machine
-        score = scorer.score(frame(grey))
-        assert score is not None
-        values.append(score.value)
-        assert score.label == "none" or score.evidence[RAW] > 1.0
-    assert 0.3 < float(np.median(values)) < 0.7  # calibrated: a healthy frame is typical
     assert max(values) < strong.value
+
+
+def test_a_card_learned_before_the_median_judges_each_frame(
+    config: CameraConfig, tmp_path: Path
+) -> None:
+    learned = learn(config, healthy_greys())
+    params = {key: value for key, value in learned.params.items() if key != "median"}
+    scorer = spec().scorer("press-7", config, Learned("image", 300, params, {}), tmp_path)
+
+    (strong,) = scores(scorer, [200])
+    assert strong.value > 0.999
+    assert strong.evidence[RAW] > 1.0
+
+
+def test_the_calibration_is_fitted_to_medians_of_healthy_frames(config: CameraConfig) -> None:
+    """A healthy frame's odd peak is rarer in a median of seven: the tail learned from those
+    medians lies below the one single frames would give."""
+    greys = healthy_greys()
+    learned = learn(config, greys)
+    single = FrameCalibration.fit(np.array([relative(g, learned) for g in greys]))
+    medians = learned_calibration(learned)
+
+    fitted = medians.tail.samples / (1.0 - medians.floor_share)  # the floor's medians too
+    assert round(fitted) == len(greys) - DECISION_MEDIAN + 1
+    high = float(np.quantile([relative(g, learned) for g in greys], 0.99))
+    assert medians.value(high) > single.value(high)
+
+
+def relative(grey: int, learned: Learned) -> float:
+    return crazing_confidence(grey) / learned.params["thresholds"][0]
+
+
+def learned_calibration(learned: Learned) -> FrameCalibration:
+    return LearnedThresholds.model_validate(learned.params).calibration()
 
 
 def test_params_survive_a_json_round_trip_and_build_the_same_scorer(
@@ -105,10 +147,10 @@ def test_params_survive_a_json_round_trip_and_build_the_same_scorer(
     assert json.loads(json.dumps(learned.summary)) == learned.summary
     read_back = Learned(learned.sense, learned.samples, stored, learned.summary)
 
-    first = spec().scorer("press-7", config, learned, tmp_path).score(frame(140))
-    again = spec().scorer("press-7", config, read_back, tmp_path).score(frame(140))
-    assert first is not None and again is not None
-    assert again.value == first.value
+    greys = [140] * DECISION_MEDIAN
+    first = scores(spec().scorer("press-7", config, learned, tmp_path), greys)[-1]
+    again = scores(spec().scorer("press-7", config, read_back, tmp_path), greys)[-1]
+    assert again.value == first.value > 0.0
     assert again.evidence[RAW] == first.evidence[RAW]
 
 

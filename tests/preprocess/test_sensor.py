@@ -12,7 +12,6 @@ from agent.senses.sensor.preprocess import (
     reject_outliers,
     smooth,
     standardise,
-    trailing_median,
     window_features,
 )
 
@@ -124,14 +123,6 @@ def test_smooth_is_outlier_rejection_then_moving_average() -> None:
     np.testing.assert_array_equal(
         smooth(window, 3.0, 4), moving_average(reject_outliers(window, 3.0), 4)
     )
-
-
-def test_trailing_median_uses_what_exists_at_the_start() -> None:
-    values = np.array([5.0, 1.0, 3.0, 2.0, 4.0, 100.0])
-    np.testing.assert_array_equal(trailing_median(values, 3), [5.0, 3.0, 3.0, 2.0, 3.0, 4.0])
-    np.testing.assert_array_equal(trailing_median(values, 1), values)
-    with pytest.raises(ValueError, match=">= 1"):
-        trailing_median(values, 0)
 
 
 @pytest.mark.parametrize("bad", [np.zeros(5), np.zeros((0, 2)), np.zeros((2, 2, 2))])

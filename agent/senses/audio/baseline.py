@@ -20,7 +20,6 @@ as its windows do one by one. `Departure` keeps those windows for a scorer.
 from __future__ import annotations
 
 import itertools
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from agent.core.calibration import HealthyTail
+from agent.core.medians import RecentMedian
 
 BAND_EDGES_HZ = (25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0, 12800.0)
 MIN_BAND_HZ = 2.0  # a band narrower than this (near Nyquist) is left out
@@ -135,11 +135,8 @@ class Departure:
 
     def __init__(self, baseline: VibrationBaseline) -> None:
         self.baseline = baseline
-        self._raw: deque[float] = deque(maxlen=baseline.median)
+        self._raw = RecentMedian(baseline.median)
 
     def raw(self, window: np.ndarray) -> float | None:
         """The median raw score with this window in; None while fewer than `median` came."""
-        self._raw.append(self.baseline.raw(window))
-        if len(self._raw) < self.baseline.median:
-            return None
-        return float(np.median(self._raw))
+        return self._raw.add(self.baseline.raw(window))

@@ -4,9 +4,10 @@ The detector stays the shipped, supervised one. While the device learns, `ImageL
 keeps each healthy frame's per-class peak confidence (`class_peaks`, the confidence that
 class's top detection would have). `finish` raises a class's threshold above the
 HEALTHY_QUANTILE of its healthy peaks, never below the threshold the config or the model
-ships, and calibrates the frames' raw score (`relative_peak` at those thresholds)
-so the learned scorer (agent/senses/image/learned.py) reports calibrated values. Thresholds
-and calibration come from the same frames: the thresholds only set each class's scale.
+ships, and calibrates the median raw score (`relative_peak` at those thresholds) of every
+DECISION_MEDIAN consecutive frames, which is what the learned scorer
+(agent/senses/image/learned.py) judges. Thresholds and calibration come from the same
+frames: the thresholds only set each class's scale.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections import deque
 
 import numpy as np
 
+from agent.core.medians import full_medians
 from agent.core.samples import Sample, Score
 from agent.senses.image.config import SENSE, CameraConfig
 from agent.senses.image.learned import (
@@ -31,6 +33,7 @@ MAX_KEPT = 100_000  # newest frames kept: 6 floats each, bounds memory on a long
 HEALTHY_QUANTILE = 0.995  # a learned threshold sits above this share of the class's peaks
 CONFIDENT_SHARE = 0.05  # a class detected on more healthy frames than this: warn
 QUANTILES_REPORTED = (0.5, 0.9, 0.99)
+DECISION_MEDIAN = 7  # frames: the score is the median raw score of the last seven
 
 
 class ImageLearner:
@@ -69,7 +72,11 @@ class ImageLearner:
         raw = np.array([relative_peak(frame, learned) for frame in peaks])
         names = self.detector.class_names
         params = LearnedThresholds.of(
-            self.detector.models[0], names, learned, FrameCalibration.fit(raw)
+            self.detector.models[0],
+            names,
+            learned,
+            DECISION_MEDIAN,
+            FrameCalibration.fit(full_medians(raw, DECISION_MEDIAN)),
         )
         return Learned(
             sense=SENSE,

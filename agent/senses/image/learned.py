@@ -5,8 +5,11 @@ class, a threshold above the confidences that class reaches on this machine's he
 and how the frames' raw score is distributed. The raw score is the frame's strongest class
 evidence relative to its class's threshold, `relative_peak`: above 1 the frame has a
 detection, and it is continuous below 1, so healthy frames with no detection do not pile up
-on one value. Score.value is its calibration (`FrameCalibration`, a HealthyTail): the
-probability that a healthy frame of this machine scores lower.
+on one value. Score.value is the calibration (`FrameCalibration`, a HealthyTail) of the
+median raw score of the last `median` frames: the probability that that many healthy frames
+of this machine score lower. A defect stays in view for many frames, a detector's odd guess
+on a healthy frame does not, so a median of frames is rarer on a healthy machine than one
+frame is, and learning fits the tail to the medians of its own frames.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from agent.config.base import FiniteFloat, Probability, StrictModel
 from agent.core.calibration import MIN_SAMPLES, HealthyTail, HealthyTailJson
+from agent.core.medians import RecentMedian
 from agent.core.samples import Sample, Score
 from agent.inference.session import ModelError
 from agent.senses.image.config import SENSE, CameraConfig
@@ -28,6 +32,7 @@ from agent.senses.image.scorer import DetectorScorer, class_peaks
 from agent.senses.learning import EXCEEDANCE, RAW, Learned
 
 MIN_THRESHOLD = 0.001  # at 0 every anchor would be a detection (Ultralytics evaluates at 0.001)
+MAX_MEDIAN = 1_000  # frames: bounds what a card read back from disk makes a scorer keep
 
 
 def relative_peak(peaks: np.ndarray, thresholds: np.ndarray) -> float:
@@ -66,6 +71,8 @@ class LearnedThresholds(StrictModel):
     model: str = Field(min_length=1)  # name@version the thresholds were learned with
     classes: list[str] = Field(min_length=1)
     thresholds: list[Probability]
+    # frames whose median raw score is judged, and calibrated (cards before it: 1, each frame)
+    median: int = Field(default=1, ge=1, le=MAX_MEDIAN)
     floor: FiniteFloat
     floor_share: float = Field(ge=0.0, lt=1.0)
     tail: HealthyTailJson
@@ -78,12 +85,18 @@ class LearnedThresholds(StrictModel):
 
     @classmethod
     def of(
-        cls, model: str, classes: list[str], thresholds: np.ndarray, calibration: FrameCalibration
+        cls,
+        model: str,
+        classes: list[str],
+        thresholds: np.ndarray,
+        median: int,
+        calibration: FrameCalibration,
     ) -> LearnedThresholds:
         return cls(
             model=model,
             classes=classes,
             thresholds=[float(t) for t in thresholds],
+            median=median,
             floor=calibration.floor,
             floor_share=calibration.floor_share,
             tail=calibration.tail.to_json(),
@@ -119,14 +132,16 @@ class LearnedDetectorScorer:
                 f"now runs {self.models[0]} {self.detector.class_names}: learn this device again"
             )
         self.calibration = self.params.calibration()
+        self._recent = RecentMedian(self.params.median)
 
     def score(self, sample: Sample) -> Score:
-        """The frame's detections at the learned thresholds; the value is calibrated."""
+        """The frame's detections at the learned thresholds; the value is the calibrated
+        median raw score of the last `median` frames (0, and RAW null, until there are)."""
         output, geometry = self.detector.infer(sample.data)
         detections = self.detector.detections(output, geometry)
         peaks = class_peaks(output, len(self.detector.class_names))
-        raw = relative_peak(peaks, self.detector.thresholds)
-        value = self.calibration.value(raw)
+        raw = self._recent.add(relative_peak(peaks, self.detector.thresholds))
+        value = 0.0 if raw is None else self.calibration.value(raw)
         return Score(
             device=self.device,
             modality=self.modality,

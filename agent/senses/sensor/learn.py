@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from agent.core.calibration import HealthyTail
+from agent.core.medians import full_medians
 from agent.core.samples import Sample, Score
 from agent.inference.loading import load_session
 from agent.senses.learning import HARD_LIMIT, Learned, LearningRefused
@@ -43,7 +44,7 @@ from agent.senses.sensor.config import SENSE, ModbusConfig
 from agent.senses.sensor.forest_onnx import isolation_forest_onnx
 from agent.senses.sensor.learned import LearnedForest, WindowChain, distance
 from agent.senses.sensor.limits import breaches, readings, sample_values
-from agent.senses.sensor.preprocess import baseline_stats, standardise, trailing_median
+from agent.senses.sensor.preprocess import baseline_stats, standardise
 from agent.senses.sensor.scorer import LIMITS_WINDOW, decisions
 
 MIN_WINDOWS = 200  # windows (one per sample) the forest and the calibration get between them
@@ -157,8 +158,7 @@ class SensorLearner:
         fitted = all_window_features(chain, values[:split])
         onnx_bytes = fit_forest(fitted)
         calibration = all_window_features(chain, values[split:])
-        medians = trailing_median(-forest_decisions(onnx_bytes, calibration), DECISION_MEDIAN)
-        medians = medians[DECISION_MEDIAN - 1 :]
+        medians = full_medians(-forest_decisions(onnx_bytes, calibration), DECISION_MEDIAN)
         shifts = distance(standardise(values, centre, scale), judged)
         tail = HealthyTail.fit(medians, body_floor=True)
         params = LearnedForest(

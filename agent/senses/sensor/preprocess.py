@@ -11,7 +11,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 FEATURE_STATS = ("mean", "std", "min", "max", "slope")
 GAUSSIAN_MEAN_ABS = math.sqrt(math.pi / 2)  # std / mean absolute deviation of a Gaussian
@@ -106,21 +105,6 @@ def window_features(window: np.ndarray, stats: Sequence[str] = FEATURE_STATS) ->
 def feature_names(channels: list[str], stats: Sequence[str] = FEATURE_STATS) -> list[str]:
     """Names of `window_features` outputs, in order: '<channel>_<stat>'."""
     return [f"{channel}_{stat}" for channel in channels for stat in stats]
-
-
-def trailing_median(values: np.ndarray, n: int) -> np.ndarray:
-    """Median of the last `n` values at each position (fewer at the start), same length.
-
-    Smooths the model's decision over time: SKAB-like faults last minutes, so one odd
-    window should neither raise nor drop an alarm (upstream smooths with a rolling median).
-    """
-    if n < 1:
-        raise ValueError(f"median length must be >= 1, got {n}")
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 1:
-        raise ValueError(f"expected a 1-D series, got shape {array.shape}")
-    padded = np.concatenate([np.full(n - 1, np.nan), array])
-    return np.nanmedian(sliding_window_view(padded, n), axis=1)
 
 
 def _stat_index(stat: str) -> int:

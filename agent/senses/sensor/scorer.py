@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agent.core.medians import trailing_median
 from agent.core.samples import Sample, Score
 from agent.inference.loading import load_session
 from agent.inference.metadata import ModelMetadata
@@ -51,7 +52,6 @@ from agent.senses.sensor.preprocess import (
     feature_names,
     smooth,
     standardise,
-    trailing_median,
     window_features,
 )
 
