@@ -16,13 +16,14 @@ from agent.inference.loading import load_session
 from agent.inference.session import ModelError
 from agent.senses.image.config import DEFAULT_CONFIDENCE, CameraConfig, DetectorConfig
 from agent.senses.image.scorer import (
+    DECISION_MEDIAN,
     SHIPPED_THRESHOLDS,
     DetectorScorer,
     class_peaks,
     decode_yolov8,
     nms,
 )
-from tests.support.onnx_models import constant_model
+from tests.support.onnx_models import brightness_detector, constant_model
 
 NEU = "{0: 'crazing', 1: 'inclusion', 2: 'scratches'}"  # as Ultralytics writes `names`
 
@@ -189,9 +190,10 @@ def test_scorer_end_to_end_maps_boxes_to_the_captured_frame(tmp_path: Path) -> N
     scorer = DetectorScorer("press-7", config, load_session(config.detector.model))
     sample = jpeg_sample(tmp_path, 1000, 500)
 
-    score = scorer.score(sample)
+    scores = [scorer.score(sample) for _ in range(DECISION_MEDIAN)]
 
-    assert score is not None
+    assert [s.value for s in scores[:-1]] == [0.0] * (DECISION_MEDIAN - 1)  # too few frames yet
+    score = scores[-1]
     assert (score.device, score.modality, score.model) == ("press-7", "image", "neu-det@1.2")
     assert scorer.models == ["neu-det@1.2"]
     assert score.value == pytest.approx(0.88, abs=1e-4)
@@ -341,3 +343,27 @@ def test_class_peaks_count_each_anchor_for_its_best_class_only() -> None:
     np.testing.assert_allclose(peaks, [0.6, 0.0, 0.8])
     found = decode_yolov8(raw_output(anchors, 3), peaks - 1e-6, 0.45, 100)
     assert sorted(found.class_ids.tolist()) == [0, 2]  # each class's peak is its top detection
+
+
+def test_one_frame_with_a_detection_decides_nothing_until_most_of_the_last_seven_have_one(
+    tmp_path: Path,
+) -> None:
+    """A detector's odd guess on one healthy frame does not last; a defect in view does."""
+    model = brightness_detector(tmp_path / "detector.onnx", ["crazing", "scratches"])
+    config = CameraConfig(uri="0", frame_size=None, detector=DetectorConfig(model=model))
+    scorer = DetectorScorer("press-7", config, load_session(model))
+
+    def frame(grey: int) -> Sample:
+        return Sample("press-7", "image", time.time(), np.full((64, 64, 3), grey, np.uint8))
+
+    for _ in range(DECISION_MEDIAN):
+        dark = scorer.score(frame(40))
+    assert dark.value == 0.0 and dark.evidence["detections"] == []
+    glint = scorer.score(frame(220))
+    assert glint.evidence["detections"][0]["class"] == "crazing"  # the frame has a detection
+    assert glint.label == "crazing"
+    assert glint.value == 0.0  # one frame of seven
+    for _ in range(DECISION_MEDIAN // 2):
+        defect = scorer.score(frame(220))
+    assert defect.value == pytest.approx(defect.evidence["detections"][0]["confidence"])
+    assert defect.value > 0.9  # four of the last seven

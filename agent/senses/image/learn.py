@@ -25,7 +25,7 @@ from agent.senses.image.learned import (
     LearnedThresholds,
     relative_peak,
 )
-from agent.senses.image.scorer import DetectorScorer, class_peaks
+from agent.senses.image.scorer import DECISION_MEDIAN, DetectorScorer, class_peaks
 from agent.senses.learning import Learned, LearningRefused
 
 MIN_FRAMES = 200  # at 2 fps under two minutes; the tail of 6 classes needs a few hundred
@@ -33,7 +33,6 @@ MAX_KEPT = 100_000  # newest frames kept: 6 floats each, bounds memory on a long
 HEALTHY_QUANTILE = 0.995  # a learned threshold sits above this share of the class's peaks
 CONFIDENT_SHARE = 0.05  # a class detected on more healthy frames than this: warn
 QUANTILES_REPORTED = (0.5, 0.9, 0.99)
-DECISION_MEDIAN = 7  # frames: the score is the median raw score of the last seven
 
 
 class ImageLearner:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.core.medians import RecentMedian
 from agent.core.samples import Sample, Score
 from agent.inference.batching import BatchingSession, batching_session
 from agent.inference.metadata import ModelMetadata
@@ -18,6 +19,7 @@ from agent.senses.image.config import DEFAULT_CONFIDENCE, SENSE, CameraConfig, D
 from agent.senses.image.preprocess import FrameGeometry, FramePreparer, Size
 
 SHIPPED_THRESHOLDS = "class_confidence"  # model metadata: JSON {class name: threshold}
+DECISION_MEDIAN = 7  # frames: a frame's score is the median of the last seven (learned too)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +241,7 @@ class DetectorScorer:
             self.input_size, config.frame_size, config.denoise_sigma, rect_stride(self.session)
         )
         self._buffers = threading.Lock()  # one prepared tensor at a time: the buffers are shared
+        self._recent = RecentMedian(DECISION_MEDIAN)
         self._check_output()
 
     def _check_output(self) -> None:
@@ -284,14 +287,17 @@ class DetectorScorer:
             ]
 
     def score(self, sample: Sample) -> Score:
-        """Detect on one frame; boxes in the evidence are in the captured frame's pixels."""
+        """Detect on one frame; boxes in the evidence are in the captured frame's pixels. The
+        value is the median top confidence of the last DECISION_MEDIAN frames (0 until there
+        are): a defect stays in view, a detector's odd guess on one frame does not."""
         output, geometry = self.infer(sample.data)
         detections = self.detections(output, geometry)
         top = detections[0] if detections else None
+        median = self._recent.add(top["confidence"] if top else 0.0)
         return Score(
             device=self.device,
             modality=self.modality,
-            value=top["confidence"] if top else 0.0,
+            value=median or 0.0,
             label=top["class"] if top else "none",
             evidence={"detections": detections, "frame_size": list(geometry.original_size)},
             captured_at=sample.captured_at,
