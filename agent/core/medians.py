@@ -13,6 +13,8 @@ from collections import deque
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+MAX_MEDIAN = 1_000  # scores: bounds what a card read back from disk makes a scorer keep
+
 
 def trailing_median(values: np.ndarray, n: int) -> np.ndarray:
     """Median of the last `n` values at each position (fewer at the start), same length.

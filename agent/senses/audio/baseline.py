@@ -27,14 +27,13 @@ from typing import Any
 import numpy as np
 
 from agent.core.calibration import HealthyTail
-from agent.core.medians import RecentMedian
+from agent.core.medians import MAX_MEDIAN, RecentMedian
 
 BAND_EDGES_HZ = (25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0, 12800.0)
 MIN_BAND_HZ = 2.0  # a band narrower than this (near Nyquist) is left out
 SPREAD_FLOOR = 0.02  # log10 units (about 5 %): quantised quiet signals cannot make z explode
 MAD_TO_SD = 1.4826
 EPS = 1e-12
-MAX_MEDIAN = 1_000  # windows: bounds what a card read back from disk makes a scorer keep
 
 
 def band_edges(rate: int) -> list[tuple[float, float]]:

@@ -24,7 +24,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from agent.config.base import FiniteFloat, Probability, StrictModel
 from agent.core.calibration import MIN_SAMPLES, HealthyTail, HealthyTailJson
-from agent.core.medians import RecentMedian
+from agent.core.medians import MAX_MEDIAN, RecentMedian
 from agent.core.samples import Sample, Score
 from agent.inference.session import ModelError
 from agent.senses.image.config import SENSE, CameraConfig
@@ -32,7 +32,6 @@ from agent.senses.image.scorer import DetectorScorer, class_peaks
 from agent.senses.learning import EXCEEDANCE, RAW, Learned
 
 MIN_THRESHOLD = 0.001  # at 0 every anchor would be a detection (Ultralytics evaluates at 0.001)
-MAX_MEDIAN = 1_000  # frames: bounds what a card read back from disk makes a scorer keep
 
 
 def relative_peak(peaks: np.ndarray, thresholds: np.ndarray) -> float:

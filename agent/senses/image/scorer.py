@@ -297,7 +297,7 @@ class DetectorScorer:
         return Score(
             device=self.device,
             modality=self.modality,
-            value=median or 0.0,
+            value=0.0 if median is None else median,
             label=top["class"] if top else "none",
             evidence={"detections": detections, "frame_size": list(geometry.original_size)},
             captured_at=sample.captured_at,

@@ -25,6 +25,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from agent.config.base import FiniteFloat, PositiveFloat, StrictModel
 from agent.core.calibration import HealthyTail, HealthyTailJson
+from agent.core.medians import RecentMedian
 from agent.core.samples import Sample, Score
 from agent.inference.loading import load_session
 from agent.inference.session import ModelError
@@ -188,14 +189,14 @@ class LearnedSensorScorer:
         self._forest = learned_forest(learned, config)
         self._judges = self._forest.judges()
         self._judged = self._forest.judged()
-        self._distances: deque[float] = deque(maxlen=self._forest.decision_median)
+        self._distances = RecentMedian(self._forest.decision_median)
         self._reference = Reference(len(self._registers), self._forest.follow_windows)
         self._distance_exceedance = 1.0  # of the distance's last verdict
         self._session = load_session(folder / self._forest.model_file)
         require_decisions(self._session)
         self.models = [self._session.version]
         self._window: deque[list[float]] = deque(maxlen=self._forest.window)
-        self._raw: deque[float] = deque(maxlen=self._forest.decision_median)
+        self._raw = RecentMedian(self._forest.decision_median)
 
     def score(self, sample: Sample) -> Score | None:
         """A Score once the judges have `decision_median` windows (their medians are calibrated
@@ -205,13 +206,16 @@ class LearnedSensorScorer:
         out_of_range = breaches(self._registers, latest)
         full = len(self._window) == self._window.maxlen
         window = np.array(self._window, dtype=np.float64) if full else None
+        medians = None  # the two judges' medians and this window's shifts, once both are full
         if window is not None:
             features = self._forest.features(window)[None, :]
-            self._raw.append(-float(decisions(self._session, features)[0]))
+            raw = self._raw.add(-float(decisions(self._session, features)[0]))
             shifts = self._reference.shifts(features[0])
-            self._distances.append(float(distance(shifts, self._judged)[0]))
+            shift = self._distances.add(float(distance(shifts, self._judged)[0]))
             self._reference.follow(shifts, self._distance_exceedance)
-        judged = window is not None and len(self._raw) == self._raw.maxlen
+            if raw is not None and shift is not None:
+                medians = (raw, shift, shifts)
+        judged = medians is not None
         if not judged and not out_of_range:
             return None
         evidence: dict[str, Any] = {
@@ -219,8 +223,8 @@ class LearnedSensorScorer:
             "out_of_range": out_of_range,
         }
         value, label = 0.0, ""
-        if window is not None and judged:
-            raw, shift = float(np.median(self._raw)), float(np.median(self._distances))
+        if medians is not None:
+            raw, shift, shifts = medians
             value = 1.0 - self._judges.exceedance(raw, shift)
             self._distance_exceedance = self._judges.distance.exceedance(shift)
             label = self._most_deviant(shifts)
