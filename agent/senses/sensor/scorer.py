@@ -38,7 +38,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.core.medians import trailing_median
 from agent.core.samples import Sample, Score
 from agent.inference.loading import load_session
 from agent.inference.metadata import ModelMetadata
@@ -151,9 +150,7 @@ class SensorScorer:
         if model is not None and ready:
             raw = model.raw_score(smoothed)
             self._raw_scores.append(raw)
-            decision = float(
-                trailing_median(np.array(self._raw_scores), model.spec.decision_median)[-1]
-            )
+            decision = float(np.median(self._raw_scores))  # of the last decision_median
             model_score = calibrate(decision, model.spec.threshold, model.spec.scale)
         value = max(model_score, 1.0 if out_of_range else 0.0)
         label = out_of_range[0]["name"] if out_of_range else self._most_deviant(smoothed)
