@@ -30,7 +30,7 @@ from agent.apps.evaluate.baseline import episodes_of
 from agent.apps.evaluate.episodes import MAX_JOBS, Pace, replay
 from agent.apps.evaluate.episodes.device import read_settings, sensor_channels
 from agent.apps.evaluate.episodes.format import Episode, episode_files, read_episode
-from agent.apps.evaluate.episodes.scoring import figures, summary
+from agent.apps.evaluate.episodes.scoring import EpisodeFigures, figures, summary
 from agent.apps.evaluate.workers import in_order
 from agent.config.decision import AlarmConfig, FusionConfig
 from agent.core.alarms import sequence_from
@@ -241,6 +241,21 @@ def replayed_alarms(
     return list(episodes_of(transitions))
 
 
+def dev_rows(
+    records: list[Recorded],
+    rules: list[CalibratedRule],
+    scores: list[np.ndarray],
+    grace_s: float,
+) -> list[EpisodeFigures]:
+    """Each record's episode figures under its rule, from when its device learned."""
+    rows = []
+    for rec, rule, fused in zip(records, rules, scores, strict=True):
+        alarms = replayed_alarms(rec, rule, fused, AlarmConfig())
+        spec = rec.episode.spec.model_copy(update={"learn_s": float(rec.t_s[0])})
+        rows.append(figures(rec.episode.name, spec, alarms, grace_s, float(rec.t_s[0])))
+    return rows
+
+
 def dev_figures(
     records: list[Recorded],
     rules: list[CalibratedRule],
@@ -248,12 +263,14 @@ def dev_figures(
     grace_s: float,
 ) -> dict[str, Any]:
     """The episode figures of each record's rule, from when its device learned."""
-    rows = []
-    for rec, rule, fused in zip(records, rules, scores, strict=True):
-        alarms = replayed_alarms(rec, rule, fused, AlarmConfig())
-        spec = rec.episode.spec.model_copy(update={"learn_s": float(rec.t_s[0])})
-        rows.append(figures(rec.episode.name, spec, alarms, grace_s, float(rec.t_s[0])))
-    return summary(rows)
+    return summary(dev_rows(records, rules, scores, grace_s))
+
+
+def within_limits(got: dict[str, Any], max_per_hour: float, max_open: float) -> bool:
+    """Whether development false alarms per hour and open healthy time stay within limits."""
+    return (got["false_alarms_per_hour"] or 0.0) <= max_per_hour and (
+        got["alarm_open_healthy_fraction"] or 0.0
+    ) <= max_open
 
 
 def weighted_mode_figures(records: list[Recorded], grace_s: float) -> dict[str, Any]:
@@ -283,16 +300,66 @@ def chosen_threshold(
               f"{got['false_alarms_per_hour']} false alarms/h, "
               f"open {got['alarm_open_healthy_fraction']}, "
               f"time to detect {got['time_to_detect_s']}", file=sys.stderr, flush=True)  # fmt: skip
-        within = (got["false_alarms_per_hour"] or 0.0) <= max_per_hour and (
-            got["alarm_open_healthy_fraction"] or 0.0
-        ) <= max_open
-        if within:
+        if within_limits(got, max_per_hour, max_open):
             return candidate, got
         best = (candidate, got)
     assert best is not None
     print("no threshold meets the limits on development episodes: the strictest is kept",
           file=sys.stderr)  # fmt: skip
     return best
+
+
+def chosen_alone(
+    records: list[Recorded],
+    model: FusionModel,
+    grace_s: float,
+    max_per_hour: float,
+    max_open: float,
+) -> tuple[FusionModel, dict[str, Any]]:
+    """Each sense in turn, its alone level: of the levels from the cap down to 0 decades (one
+    decade apart), the one that catches the most development faults within the limits, the
+    highest among equals; none when no level catches more than the model does without it.
+
+    Only a record where the sense reaches the level can change, so the others keep their
+    figures (the sweep stays fast). The sweep is printed as it goes."""
+    rows = [learned_row(r, model, grace_s) for r in records]
+    got = summary(rows)
+    for column, sense in enumerate(SENSE_ORDER):
+        reach = [float(np.nanmax(decades(r, model.cap_decades)[:, column], initial=-np.inf))
+                 for r in records]  # fmt: skip
+        best: tuple[FusionModel, list[EpisodeFigures], dict[str, Any]] | None = None
+        for level in np.arange(model.cap_decades, -1e-9, -1.0):
+            candidate = with_alone(model, sense, float(level))
+            trial = [
+                learned_row(r, candidate, grace_s) if top >= level else row
+                for r, row, top in zip(records, rows, reach, strict=True)
+            ]
+            figures_then = summary(trial)
+            print(f"{sense} alone at {level:4.1f} decades: detected "
+                  f"{figures_then['detected']}/{figures_then['faults']}, "
+                  f"{figures_then['false_alarms_per_hour']} false alarms/h, "
+                  f"open {figures_then['alarm_open_healthy_fraction']}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            caught = (best[2] if best else got)["detected"]
+            if within_limits(figures_then, max_per_hour, max_open) and (
+                figures_then["detected"] > caught
+            ):
+                best = (candidate, trial, figures_then)
+        if best is not None:
+            model, rows, got = best
+    return model, got
+
+
+def learned_row(rec: Recorded, model: FusionModel, grace_s: float) -> EpisodeFigures:
+    """One record's episode figures under the learned model."""
+    rule = LearnedFusion(model, rec.calibration)
+    return dev_rows([rec], [rule], [fused_scores(rec, rule)], grace_s)[0]
+
+
+def with_alone(model: FusionModel, sense: str, level: float) -> FusionModel:
+    """The model with `sense` alarming alone from `level` decades of evidence."""
+    term = model.senses[sense].model_copy(update={"alone_decades": level})
+    return model.model_copy(update={"senses": {**model.senses, sense: term}})
 
 
 def trained(
@@ -316,15 +383,17 @@ def trained(
 
 
 def contribution_table(model: FusionModel) -> str:
-    """Each sense's contribution at a few evidence levels (Markdown, for the card)."""
+    """Each sense's contribution at a few evidence levels, and where it alarms alone
+    (Markdown, for the card)."""
     levels = [-6.0, -4.0, -2.0, 0.0, 2.0, 4.0, model.cap_decades]
     calibration = CalibratedFusion(0.5, {})  # sense thresholds 0.5: value = 1 − 0.5·10^−d
     rule = LearnedFusion(model, calibration)
-    lines = ["| sense | " + " | ".join(f"{d:g}" for d in levels) + " |",
-             "|---|" + "---|" * len(levels)]  # fmt: skip
-    for sense in model.senses:
-        cells = [rule.contribution(sense, 1.0 - 0.5 * 10.0**-d) for d in levels]
-        lines.append(f"| {sense} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
+    lines = ["| sense | " + " | ".join(f"{d:g}" for d in levels) + " | alone from |",
+             "|---|" + "---|" * (len(levels) + 1)]  # fmt: skip
+    for sense, term in model.senses.items():
+        cells = [f"{rule.contribution(sense, 1.0 - 0.5 * 10.0**-d):.2f}" for d in levels]
+        alone = "never" if term.alone_decades is None else f"{term.alone_decades:g}"
+        lines.append(f"| {sense} | " + " | ".join(cells) + f" | {alone} |")
     return "\n".join(lines)
 
 
@@ -350,9 +419,9 @@ def main(argv: list[str] | None = None) -> None:
     records = [r for e in episodes if (r := recorded(e, taken[e.name], args.grace)) is not None]
     knots = [float(k) for k in args.knots.split(",")]
     model = fit(records, knots, args.cap, args.l2)
-    model, got = chosen_threshold(
-        records, model, args.grace, args.max_false_alarms_per_hour, args.max_open
-    )
+    limits = (args.grace, args.max_false_alarms_per_hour, args.max_open)
+    model, got = chosen_threshold(records, model, *limits)
+    model, got = chosen_alone(records, model, *limits)
     missed = [row["name"] for row in got["per_episode"] if row["detected"] < row["faults"]]
     print(f"missed on development episodes: {', '.join(missed) or 'none'}", file=sys.stderr)
     model = trained(model, args, records, got)

@@ -11,10 +11,14 @@ shared `knots_decades`, never falling, so an ordinary sample brings only the sen
 `present` term and no sense argues against an alarm:
 
     c_s = present_s + Σ_k weight_sk · max(d_s − knot_k, 0)        (weight_sk ≥ 0)
+          + ALONE_TERM  once d_s reaches the sense's `alone_decades` (when it has one)
 
 The fused score is p = sigmoid(bias + Σ c_s) over the fresh senses, and the device alarms at
-p ≥ `threshold`. Every alarm carries each c_s. `tools/train_fusion.py` fits the terms and picks
-the threshold on development episodes; agent/learning/fusion_file.py reads the file.
+p ≥ `threshold`. A sense at its alone level thus alarms alone, whatever the others say and
+whether or not they are there: that lift passes any threshold, the degraded one included (one
+sense alone alarms only by its critical level or far into its tail, docs/fusion.md). Every
+alarm carries each c_s. `tools/train_fusion.py` fits the terms, then picks the threshold and
+the alone levels on development episodes; agent/learning/fusion_file.py reads the file.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from agent.core.calibration import CalibratedFusion
 FORMAT: Final = "edge-agent-fusion/1"
 TINY = 1e-300  # an exceedance this small is as rare as a float can say
 MAX_LOGIT = 700.0  # exp() of more overflows a float
+ALONE_TERM: Final = 100.0  # a sense at its alone level adds this: p rounds to 1
 
 Decades = Annotated[float, Field(ge=0.0, le=300.0, allow_inf_nan=False)]
 Knot = Annotated[float, Field(ge=-300.0, le=300.0, allow_inf_nan=False)]
@@ -48,6 +53,7 @@ class SenseTerm(StrictModel):
 
     weights: list[Weight] = Field(min_length=1, max_length=MAX_KNOTS)
     present: Term = 0.0
+    alone_decades: Decades | None = None  # evidence at which it alarms alone; None: never
 
 
 class FusionModel(StrictModel):
@@ -69,6 +75,8 @@ class FusionModel(StrictModel):
         for sense, term in self.senses.items():
             if len(term.weights) != len(self.knots_decades):
                 raise ValueError(f"senses.{sense}.weights: one per knot in knots_decades")
+            if term.alone_decades is not None and term.alone_decades > self.cap_decades:
+                raise ValueError(f"senses.{sense}.alone_decades: at most cap_decades")
         return self
 
 
@@ -102,7 +110,12 @@ class LearnedFusion:
             return 0.0
         decades = self.evidence(sense, value)
         bends = zip(term.weights, self.model.knots_decades, strict=True)
-        return term.present + sum(w * max(decades - knot, 0.0) for w, knot in bends)
+        alone = term.alone_decades is not None and decades >= term.alone_decades
+        return (
+            term.present
+            + sum(w * max(decades - knot, 0.0) for w, knot in bends)
+            + (ALONE_TERM if alone else 0.0)
+        )
 
     def contributions(self, values: dict[str, float]) -> dict[str, float]:
         """Each fresh sense's term in the fused logit."""

@@ -13,7 +13,7 @@ import pytest
 from agent.config.decision import FusionConfig
 from agent.core.calibration import CalibratedFusion
 from agent.core.fusion import fuse
-from agent.core.learned_fusion import FusionModel, LearnedFusion
+from agent.core.learned_fusion import ALONE_TERM, FusionModel, LearnedFusion
 from agent.core.payload import modalities_view
 from agent.core.samples import Score
 from agent.inference.session import ModelError
@@ -116,6 +116,25 @@ def test_one_sense_left_alarms_only_at_the_degraded_threshold() -> None:
     assert decision.alarm and decision.rule == "learned"
 
 
+def test_a_sense_at_its_alone_level_alarms_alone_even_degraded() -> None:
+    rule = learned(senses={
+        "audio": {"weights": [1.0, 1.0], "present": 0.5},
+        "sensor": {"weights": [0.5, 0.0], "present": 0.0, "alone_decades": 4.0},
+    })  # fmt: skip
+    below = rule.contribution("sensor", rarer(3.9))
+    assert below == pytest.approx(0.5 * 5.9)
+    assert rule.contribution("sensor", rarer(4.01)) == pytest.approx(0.5 * 6.01 + ALONE_TERM)
+    config = FusionConfig(weights={"audio": 0.5, "sensor": 0.5})
+    alone = {"sensor": score("sensor", rarer(3.9))}  # logit -4 + 2.95: not even the usual 0.5
+    decision = fuse("pump-01", alone, config, ["audio", "sensor"], 100.0, calibrated=rule)
+    assert not decision.alarm and decision.rule == "none"
+    alone = {"sensor": score("sensor", rarer(4.5))}
+    decision = fuse("pump-01", alone, config, ["audio", "sensor"], 100.0, calibrated=rule)
+    assert decision.alarm and decision.rule == "learned" and decision.type == "sensor"
+    assert decision.threshold == pytest.approx(rule.degraded_threshold(100.0))
+    assert decision.modalities["sensor"].contribution == pytest.approx(0.5 * 6.5 + ALONE_TERM)
+
+
 def test_the_calibrated_rule_shows_each_senses_fused_score_alone() -> None:
     config = FusionConfig(weights={"audio": 0.5, "sensor": 0.5})
     scores = {"audio": score("audio", rarer(1.0)), "sensor": score("sensor", rarer(-1.0))}
@@ -142,6 +161,10 @@ def write(path: Path, document: object) -> Path:
         ({"senses": {"audio": {"weights": [-1.0, 0.0]}}}, "senses.audio.weights.0"),
         ({"senses": {"audio": {"weights": [1.0, 1.0], "gain": 2}}}, "senses.audio.gain"),
         ({"knots_decades": list(range(9))}, "knots_decades"),
+        (
+            {"senses": {"audio": {"weights": [1.0, 1.0], "alone_decades": 7.0}}},
+            "senses.audio.alone_decades: at most cap_decades",
+        ),
     ],
 )
 def test_a_bad_file_is_refused_naming_the_field(

@@ -1,5 +1,6 @@
 """tools/train_fusion.py on made-up records (no replay): the fit weighs the sense that shows
-the faults, the threshold meets the development limits, and the file it writes reads back."""
+the faults, the threshold and the alone levels meet the development limits, and the file it
+writes reads back."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tools.train_fusion import (
     SENSE_ORDER,
     Recorded,
     cached_records,
+    chosen_alone,
     chosen_threshold,
     fit,
     included,
@@ -26,9 +28,12 @@ CALIBRATION = CalibratedFusion(1.0 - 1e-6, dict.fromkeys(SENSE_ORDER, 1.0))
 AUDIO, SENSOR = SENSE_ORDER.index("audio"), SENSE_ORDER.index("sensor")
 
 
-def record(k: int, fault: tuple[int, int] | None, rng: np.random.Generator) -> Recorded:
+def record(
+    k: int, fault: tuple[int, int] | None, rng: np.random.Generator, shown_by: str = "audio"
+) -> Recorded:
     """An hour once a second: audio 4 decades past its threshold in the fault, else far below;
-    the sensor wanders over its threshold whatever happens (a drifting operating point)."""
+    the sensor wanders over its threshold whatever happens (a drifting operating point). A
+    fault `shown_by` the sensor takes it 5 to 6 decades past its threshold instead."""
     t = np.arange(600.0, 3600.0)
     faults = [] if fault is None else [{"start_s": fault[0], "end_s": fault[1], "type": "x"}]
     spec = EpisodeSpec.model_validate({
@@ -41,7 +46,10 @@ def record(k: int, fault: tuple[int, int] | None, rng: np.random.Generator) -> R
     label = np.zeros(t.size, dtype=np.int8)
     if fault is not None:
         on = (t >= fault[0]) & (t < fault[1])
-        decades[on, AUDIO] = rng.uniform(3.0, 5.0, int(on.sum()))
+        if shown_by == "audio":
+            decades[on, AUDIO] = rng.uniform(3.0, 5.0, int(on.sum()))
+        else:
+            decades[on, SENSOR] = rng.uniform(5.0, 6.0, int(on.sum()))
         label[on] = 1
         label[(t >= fault[1]) & (t < fault[1] + 60)] = -1
     values = 1.0 - 1e-6 * 10.0**-decades
@@ -65,6 +73,23 @@ def test_the_fit_weighs_the_sense_that_shows_faults_and_the_threshold_meets_the_
     (tmp_path / "fusion.json").write_text(model.model_dump_json())
     read = read_fusion_model(tmp_path / "fusion.json")
     assert read.version == "2.0.0" and read.trained["dev_detected"] == 3
+
+
+def test_a_sense_far_into_its_tail_alarms_alone_from_the_highest_level_that_catches_more() -> None:
+    rng = np.random.default_rng(1)
+    records = [record(k, (1800, 2400) if k % 2 else None, rng) for k in range(6)]
+    model = fit(records, knots=[-4.0, -2.0, 0.0], cap=12.0, l2=1e-3)  # fitted on audio faults
+    records += [record(k, (1800, 2400), rng, shown_by="sensor") for k in (6, 7)]
+    model, got = chosen_threshold(records, model, 60.0, max_per_hour=0.0, max_open=0.0)
+    assert (got["false_alarms"], got["detected"], got["faults"]) == (0, 3, 5)
+
+    model, got = chosen_alone(records, model, 60.0, max_per_hour=0.0, max_open=0.0)
+    # the sensor reaches 2 decades while healthy: from 5 it catches its two faults, and
+    # lower levels catch nothing more; audio alone would add nothing to the model's catches
+    assert {s: t.alone_decades for s, t in model.senses.items()} == {
+        "image": None, "temperature": None, "audio": None, "sensor": 5.0
+    }  # fmt: skip
+    assert (got["false_alarms"], got["detected"]) == (0, 5)
 
 
 def test_records_made_in_worker_processes_are_the_ones_made_in_one(tmp_path: Path) -> None:
