@@ -266,11 +266,20 @@ def dev_figures(
     return summary(dev_rows(records, rules, scores, grace_s))
 
 
-def within_limits(got: dict[str, Any], max_per_hour: float, max_open: float) -> bool:
-    """Whether development false alarms per hour and open healthy time stay within limits."""
-    return (got["false_alarms_per_hour"] or 0.0) <= max_per_hour and (
-        got["alarm_open_healthy_fraction"] or 0.0
-    ) <= max_open
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the development alarms may cost: false alarms per healthy hour and the share of
+    healthy time with an alarm open, a fault's alarms counted up to `grace_s` after it."""
+
+    grace_s: float
+    max_per_hour: float
+    max_open: float
+
+    def met(self, got: dict[str, Any]) -> bool:
+        """Whether these development figures stay within the limits."""
+        return (got["false_alarms_per_hour"] or 0.0) <= self.max_per_hour and (
+            got["alarm_open_healthy_fraction"] or 0.0
+        ) <= self.max_open
 
 
 def weighted_mode_figures(records: list[Recorded], grace_s: float) -> dict[str, Any]:
@@ -281,11 +290,7 @@ def weighted_mode_figures(records: list[Recorded], grace_s: float) -> dict[str, 
 
 
 def chosen_threshold(
-    records: list[Recorded],
-    model: FusionModel,
-    grace_s: float,
-    max_per_hour: float,
-    max_open: float,
+    records: list[Recorded], model: FusionModel, limits: Limits
 ) -> tuple[FusionModel, dict[str, Any]]:
     """The lowest threshold (most faults caught) whose development false alarms per hour and
     open healthy time stay within the limits; the sweep is printed as it goes."""
@@ -294,13 +299,13 @@ def chosen_threshold(
     for logit in np.arange(LOGIT_GRID[0], LOGIT_GRID[1] + 1e-9, LOGIT_GRID[2]):
         candidate = model.model_copy(update={"threshold": float(expit(logit))})
         rules: list[CalibratedRule] = [LearnedFusion(candidate, r.calibration) for r in records]
-        got = dev_figures(records, rules, scores, grace_s)
+        got = dev_figures(records, rules, scores, limits.grace_s)
         print(f"threshold {candidate.threshold:.6f} (logit {logit:4.1f}): "
               f"detected {got['detected']}/{got['faults']}, "
               f"{got['false_alarms_per_hour']} false alarms/h, "
               f"open {got['alarm_open_healthy_fraction']}, "
               f"time to detect {got['time_to_detect_s']}", file=sys.stderr, flush=True)  # fmt: skip
-        if within_limits(got, max_per_hour, max_open):
+        if limits.met(got):
             return candidate, got
         best = (candidate, got)
     assert best is not None
@@ -310,11 +315,7 @@ def chosen_threshold(
 
 
 def chosen_alone(
-    records: list[Recorded],
-    model: FusionModel,
-    grace_s: float,
-    max_per_hour: float,
-    max_open: float,
+    records: list[Recorded], model: FusionModel, limits: Limits
 ) -> tuple[FusionModel, dict[str, Any]]:
     """Each sense in turn, its alone level: of the levels from the cap down to 0 decades (one
     decade apart), the one that catches the most development faults within the limits, the
@@ -322,7 +323,7 @@ def chosen_alone(
 
     Only a record where the sense reaches the level can change, so the others keep their
     figures (the sweep stays fast). The sweep is printed as it goes."""
-    rows = [learned_row(r, model, grace_s) for r in records]
+    rows = [learned_row(r, model, limits.grace_s) for r in records]
     got = summary(rows)
     for column, sense in enumerate(SENSE_ORDER):
         reach = [float(np.nanmax(decades(r, model.cap_decades)[:, column], initial=-np.inf))
@@ -331,7 +332,7 @@ def chosen_alone(
         for level in np.arange(model.cap_decades, -1e-9, -1.0):
             candidate = with_alone(model, sense, float(level))
             trial = [
-                learned_row(r, candidate, grace_s) if top >= level else row
+                learned_row(r, candidate, limits.grace_s) if top >= level else row
                 for r, row, top in zip(records, rows, reach, strict=True)
             ]
             figures_then = summary(trial)
@@ -341,9 +342,7 @@ def chosen_alone(
                   f"open {figures_then['alarm_open_healthy_fraction']}",
                   file=sys.stderr, flush=True)  # fmt: skip
             caught = (best[2] if best else got)["detected"]
-            if within_limits(figures_then, max_per_hour, max_open) and (
-                figures_then["detected"] > caught
-            ):
+            if limits.met(figures_then) and (figures_then["detected"] > caught):
                 best = (candidate, trial, figures_then)
         if best is not None:
             model, rows, got = best
@@ -419,9 +418,9 @@ def main(argv: list[str] | None = None) -> None:
     records = [r for e in episodes if (r := recorded(e, taken[e.name], args.grace)) is not None]
     knots = [float(k) for k in args.knots.split(",")]
     model = fit(records, knots, args.cap, args.l2)
-    limits = (args.grace, args.max_false_alarms_per_hour, args.max_open)
-    model, got = chosen_threshold(records, model, *limits)
-    model, got = chosen_alone(records, model, *limits)
+    limits = Limits(args.grace, args.max_false_alarms_per_hour, args.max_open)
+    model, got = chosen_threshold(records, model, limits)
+    model, got = chosen_alone(records, model, limits)
     missed = [row["name"] for row in got["per_episode"] if row["detected"] < row["faults"]]
     print(f"missed on development episodes: {', '.join(missed) or 'none'}", file=sys.stderr)
     model = trained(model, args, records, got)

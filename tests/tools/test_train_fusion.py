@@ -15,6 +15,7 @@ from agent.learning.fusion_file import read_fusion_model
 from tests.support.episode_files import thermal_episode
 from tools.train_fusion import (
     SENSE_ORDER,
+    Limits,
     Recorded,
     cached_records,
     chosen_alone,
@@ -26,6 +27,7 @@ from tools.train_fusion import (
 
 CALIBRATION = CalibratedFusion(1.0 - 1e-6, dict.fromkeys(SENSE_ORDER, 1.0))
 AUDIO, SENSOR = SENSE_ORDER.index("audio"), SENSE_ORDER.index("sensor")
+NO_FALSE_ALARM = Limits(grace_s=60.0, max_per_hour=0.0, max_open=0.0)
 
 
 def record(
@@ -66,7 +68,7 @@ def test_the_fit_weighs_the_sense_that_shows_faults_and_the_threshold_meets_the_
     weights = {s: sum(t.weights) for s, t in model.senses.items()}
     assert weights["audio"] > 10 * weights["sensor"]
 
-    model, got = chosen_threshold(records, model, 60.0, max_per_hour=0.0, max_open=0.0)
+    model, got = chosen_threshold(records, model, NO_FALSE_ALARM)
     assert (got["false_alarms"], got["detected"], got["faults"]) == (0, 3, 3)
     args = argparse.Namespace(include="dev/*", data=tmp_path, l2=1e-3, version="2.0.0")
     model = trained(model, args, records, got)
@@ -80,10 +82,10 @@ def test_a_sense_far_into_its_tail_alarms_alone_from_the_highest_level_that_catc
     records = [record(k, (1800, 2400) if k % 2 else None, rng) for k in range(6)]
     model = fit(records, knots=[-4.0, -2.0, 0.0], cap=12.0, l2=1e-3)  # fitted on audio faults
     records += [record(k, (1800, 2400), rng, shown_by="sensor") for k in (6, 7)]
-    model, got = chosen_threshold(records, model, 60.0, max_per_hour=0.0, max_open=0.0)
+    model, got = chosen_threshold(records, model, NO_FALSE_ALARM)
     assert (got["false_alarms"], got["detected"], got["faults"]) == (0, 3, 5)
 
-    model, got = chosen_alone(records, model, 60.0, max_per_hour=0.0, max_open=0.0)
+    model, got = chosen_alone(records, model, NO_FALSE_ALARM)
     # the sensor reaches 2 decades while healthy: from 5 it catches its two faults, and
     # lower levels catch nothing more; audio alone would add nothing to the model's catches
     assert {s: t.alone_decades for s, t in model.senses.items()} == {
