@@ -1,7 +1,8 @@
-"""Shared fixtures: real MQTT brokers on loopback."""
+"""Shared fixtures: real MQTT brokers on loopback, and each test's own root logger."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,6 +13,23 @@ from agent.sinks.mqtt.retained import clear_retained
 from tests.support.mqtt import MosquittoProcess, port_open
 
 SYSTEM_BROKER = ("127.0.0.1", 1883)
+
+
+@pytest.fixture(autouse=True)
+def root_logger_restored() -> Iterator[None]:
+    """A test that runs the CLI in-process routes the root logger to the stderr pytest
+    captured for it; put the other handlers and the level back, so later tests do not log to
+    a closed stream. Pytest's own capture handlers come and go with each phase: left alone."""
+    root = logging.getLogger()
+    others, level = [h for h in root.handlers if not pytests(h)], root.level
+    yield
+    root.handlers[:] = [*(h for h in root.handlers if pytests(h)), *others]
+    root.setLevel(level)
+
+
+def pytests(handler: logging.Handler) -> bool:
+    """Whether pytest's logging plugin put this handler there."""
+    return type(handler).__module__.startswith("_pytest")
 
 
 @pytest.fixture(scope="session")
