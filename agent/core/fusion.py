@@ -51,6 +51,7 @@ class Decision:
     # or "no_data"
     rule: str
     type: str  # what drives the score: defect class, sound class, sensor, hot_spot
+    top: Modality | None  # the sense that drives it (its critical one, else most weight)
     modalities: dict[Modality, ModalityView]
     scores: dict[Modality, Score] = field(repr=False)
     decided_at: float
@@ -156,6 +157,7 @@ def fuse(
         alarm=rule.startswith("critical:") or rule in ALARM_RULES,
         rule=rule,
         type=fresh[top].label if top is not None else "none",
+        top=top,
         modalities=views,
         scores=fresh,
         decided_at=now,

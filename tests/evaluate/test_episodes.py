@@ -56,7 +56,7 @@ def test_a_healthy_episode_raises_no_alarm(tmp_path: Path) -> None:
     assert result["healthy_hours"] == round(120 / 3600, 4)
     assert result["alarm_open_healthy_fraction"] == 0.0
     assert result["per_episode"] == [
-        {"name": "cool", "faults": 0, "detected": 0, "false_alarms": 0,
+        {"name": "cool", "faults": 0, "detected": 0, "false_alarms": 0, "false_alarms_by": {},
          "time_to_detect_s": [], "learned_at_s": None}
     ]  # fmt: skip
 
@@ -95,6 +95,8 @@ def test_a_false_alarm_counts_once_however_often_it_is_updated(tmp_path: Path) -
     result = evaluate("episodes", data)
     assert result["false_alarms"] == 1
     assert result["false_alarms_per_hour"] == round(1 / (200 / 3600), 4)
+    assert result["false_alarms_by"] == {"temperature": 1}  # the hot frames raised it
+    assert result["per_episode"][0]["false_alarms_by"] == {"temperature": 1}
 
 
 def test_an_alarm_left_open_counts_in_the_open_healthy_fraction(tmp_path: Path) -> None:

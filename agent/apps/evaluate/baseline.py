@@ -53,6 +53,7 @@ class Episode:
 
     raised_s: float
     cleared_s: float | None
+    by: str | None = None  # the sense that drove the decision raising it (None: not known)
 
     def end(self, run_end: float) -> float:
         """When it stopped being open: cleared, or the end of the run."""

@@ -10,11 +10,13 @@ the config's weighted fusion (`--fusion FILE` sets it). The figures (keys of the
   alarm open, minus start_s (0 when one was already open); `time_to_detect_s` gives p50 and
   p90 over detected faults (linear between ranks), `miss_rate` the share not detected;
 - a `false_alarm` is an alarm raised at or after learn_s outside every fault's start_s to
-  end_s + grace (updates of an open alarm do not count);
+  end_s + grace (updates of an open alarm do not count); `false_alarms_by` counts them by the
+  sense that drove the decision raising them (its critical one, else the one weighing most);
 - healthy time is what is left of [learn_s, duration_s] outside those windows
   (`healthy_hours`); `alarm_open_healthy_fraction` is the share of it with an alarm open;
-- `per_episode`: per episode its faults, detected, false alarms, time to detect per fault
-  (null when missed) and when learning finished (`learned_at_s`, null without);
+- `per_episode`: per episode its faults, detected, false alarms (and by sense), time to
+  detect per fault (null when missed) and when learning finished (`learned_at_s`, null
+  without);
 - `mode`: the fusion's `mode`; under `learned`, `weighted_mode` holds the same figures for
   the device fused as `weighted` would (the same replay);
 - `per_sense_alone`: the same figures, each sense decided alone (the same replay with fusion

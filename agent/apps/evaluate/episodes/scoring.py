@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ class EpisodeFigures:
     faults: int
     detected: int
     false_alarms: int
+    false_alarms_by: dict[str, int]  # per sense that drove the raising decision
     time_to_detect_s: list[float | None]  # per fault, None when missed
     healthy_s: float
     open_healthy_s: float  # healthy time with an alarm open
@@ -34,6 +36,7 @@ class EpisodeFigures:
             "faults": self.faults,
             "detected": self.detected,
             "false_alarms": self.false_alarms,
+            "false_alarms_by": self.false_alarms_by,
             "time_to_detect_s": self.time_to_detect_s,
             "learned_at_s": self.learned_at_s,
         }
@@ -63,11 +66,17 @@ def figures(
         faults=len(windows),
         detected=sum(d is not None for d in detections),
         false_alarms=len(false_alarms),
+        false_alarms_by=by_sense(false_alarms),
         time_to_detect_s=detections,
         healthy_s=sum(b - a for a, b in healthy),
         open_healthy_s=open_s,
         learned_at_s=learned_at_s,
     )
+
+
+def by_sense(alarms: list[AlarmSpan]) -> dict[str, int]:
+    """How many of these alarms each sense drove (those of no known sense left out), by name."""
+    return dict(sorted(Counter(a.by for a in alarms if a.by is not None).items()))
 
 
 def time_to_detect(start: float, until: float, alarms: list[AlarmSpan], end: float) -> float | None:
@@ -109,6 +118,9 @@ def summary(per_episode: list[EpisodeFigures]) -> dict[str, Any]:
         "miss_rate": round(1.0 - detected / faults, 4) if faults else None,
         "time_to_detect_s": {"p50": percentile(delays, 50), "p90": percentile(delays, 90)},
         "false_alarms": false_alarms,
+        "false_alarms_by": dict(
+            sorted(sum((Counter(e.false_alarms_by) for e in per_episode), Counter()).items())
+        ),
         "healthy_hours": round(hours, 4),
         "false_alarms_per_hour": round(false_alarms / hours, 4) if hours > 0 else None,
         "alarm_open_healthy_fraction": (
