@@ -237,7 +237,7 @@ def replayed_alarms(
         }
         _, transition = decider.decide(float(now), {}, rule)
         if transition is not None:
-            transitions.append((transition.event, float(now)))
+            transitions.append((transition, float(now)))
     return list(episodes_of(transitions))
 
 

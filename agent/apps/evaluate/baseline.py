@@ -33,7 +33,7 @@ import numpy as np
 from agent.apps.evaluate.datasets import DatasetError
 from agent.apps.evaluate.runs import Run, learn_windows, read_runs
 from agent.config.decision import AlarmConfig, FusionConfig
-from agent.core.alarms import AlarmEvent, AlarmTracker, sequence_from
+from agent.core.alarms import AlarmEvent, AlarmTracker, AlarmTransition, sequence_from
 from agent.core.calibration import SECONDS_PER_DAY, threshold_for
 from agent.core.fusion import fuse
 from agent.core.samples import Score
@@ -106,7 +106,7 @@ def learned_episodes(run: Run, count: int, target_per_day: float) -> list[Episod
         score = Score(run.name, SENSE, value, "departure", {}, float(at), float(at))
         decision = fuse(run.name, {SENSE: score}, fusion, [SENSE], float(at))
         if (transition := tracker.update(decision, float(at))) is not None:
-            transitions.append((transition.event, float(at)))
+            transitions.append((transition, float(at)))
     return list(episodes_of(transitions))
 
 
@@ -120,17 +120,18 @@ def persisted(recent: Iterable[float]) -> float:
     return ranked[math.ceil(PERSISTENCE_SHARE * len(ranked)) - 1]
 
 
-def episodes_of(transitions: list[tuple[AlarmEvent, float]]) -> Iterator[Episode]:
-    """Raised…cleared pairs from a tracker's events (updates change nothing here)."""
-    raised: float | None = None
-    for event, at in transitions:
-        if event is AlarmEvent.RAISED:
-            raised = at
-        elif event is AlarmEvent.CLEARED and raised is not None:
-            yield Episode(raised, at)
+def episodes_of(transitions: list[tuple[AlarmTransition, float]]) -> Iterator[Episode]:
+    """Raised…cleared pairs from a tracker's events, each with the sense that drove the
+    decision raising it (updates change nothing here)."""
+    raised: tuple[float, str | None] | None = None
+    for transition, at in transitions:
+        if transition.event is AlarmEvent.RAISED:
+            raised = (at, transition.decision.top)
+        elif transition.event is AlarmEvent.CLEARED and raised is not None:
+            yield Episode(raised[0], at, raised[1])
             raised = None
     if raised is not None:
-        yield Episode(raised, None)
+        yield Episode(raised[0], None, raised[1])
 
 
 def rule_features(run: Run) -> np.ndarray:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.apps.evaluate.baseline import Episode as AlarmSpan
@@ -27,7 +27,7 @@ from agent.apps.evaluate.baseline import episodes_of
 from agent.apps.evaluate.datasets import DatasetError
 from agent.config.decision import FusionConfig
 from agent.config.device import DeviceConfig
-from agent.core.alarms import AlarmEvent, AlarmTransition, sequence_from
+from agent.core.alarms import AlarmTransition, sequence_from
 from agent.core.calibration import CalibratedFusion, CalibratedRule
 from agent.core.deciding import Decider
 from agent.core.fusion import Decision
@@ -61,9 +61,7 @@ class Watch:
     def alarms(self) -> list[AlarmSpan]:
         """Each alarm raised, from then until cleared (updates change nothing here), with the
         sense that drove the decision raising it."""
-        spans = episodes_of([(t.event, at) for t, at in self.transitions])
-        raisers = [t.decision.top for t, _ in self.transitions if t.event is AlarmEvent.RAISED]
-        return [replace(span, by=by) for span, by in zip(spans, raisers, strict=True)]
+        return list(episodes_of(self.transitions))
 
 
 @dataclass(frozen=True, slots=True)
