@@ -1,13 +1,12 @@
 """`edge-agent evaluate detector`: mAP of the ONNX detector on a YOLO-layout dataset.
 
-Each image goes through the agent's own DetectorScorer (denoise, letterbox, ONNX Runtime,
+Each image goes through the agent's own Detector (denoise, letterbox, ONNX Runtime,
 decode, NMS) at the evaluation thresholds Ultralytics uses (confidence 0.001, 300 boxes), and
 the boxes it reports in image pixels are matched against the labels.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,8 @@ import yaml
 
 from agent.apps.evaluate.datasets import DatasetError
 from agent.apps.evaluate.detection_metrics import detection_metrics, match_predictions
-from agent.core.samples import Sample
-from agent.senses.image.config import SENSE, CameraConfig, DetectorConfig
-from agent.senses.image.scorer import DetectorScorer
+from agent.senses.image.config import CameraConfig, DetectorConfig
+from agent.senses.image.scorer import Detector
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
@@ -63,20 +61,17 @@ def evaluate(data: Path, model: Path) -> dict[str, Any]:
     """mAP50, mAP50-95, precision, recall and per-class AP50 on the held-out split."""
     data_yaml = data / "data.yaml" if data.is_dir() else data
     images, names = split_images(data_yaml)
-    detector = DetectorConfig(model=model, confidence=0.001, max_detections=300)
-    scorer = DetectorScorer(
-        "evaluate", CameraConfig(uri=str(data), frame_size=None, detector=detector)
-    )
-    if scorer.class_names != names:
-        raise DatasetError(f"model classes {scorer.class_names} differ from dataset's {names}")
+    config = DetectorConfig(model=model, confidence=0.001, max_detections=300)
+    detector = Detector("evaluate", CameraConfig(uri=str(data), frame_size=None, detector=config))
+    if detector.class_names != names:
+        raise DatasetError(f"model classes {detector.class_names} differ from dataset's {names}")
     tps, confidences, predicted, truth = [], [], [], []
     for image in images:
         frame = cv2.imread(str(image), cv2.IMREAD_COLOR)
         if frame is None:
             raise DatasetError(f"{image}: cannot decode image")
         gt_boxes, gt_classes = read_labels(image, frame.shape[1], frame.shape[0])
-        score = scorer.score(Sample("evaluate", SENSE, time.time(), frame))
-        found = score.evidence["detections"]
+        found = detector.detections(*detector.infer(frame))
         boxes = np.array([d["box"] for d in found], np.float32).reshape(-1, 4)
         classes = np.array([names.index(d["class"]) for d in found], np.int64)
         tps.append(match_predictions(boxes, classes, gt_boxes, gt_classes))

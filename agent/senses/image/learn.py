@@ -25,7 +25,7 @@ from agent.senses.image.learned import (
     LearnedThresholds,
     relative_peak,
 )
-from agent.senses.image.scorer import DECISION_MEDIAN, DetectorScorer, class_peaks
+from agent.senses.image.scorer import DECISION_MEDIAN, Detector, class_peaks
 from agent.senses.learning import Learned, LearningRefused
 
 MIN_FRAMES = 200  # at 2 fps under two minutes; the tail of 6 classes needs a few hundred
@@ -41,7 +41,7 @@ class ImageLearner:
     modality = SENSE
 
     def __init__(self, device: str, config: CameraConfig) -> None:
-        self.detector = DetectorScorer(device, config)
+        self.detector = Detector(device, config)
         self._peaks: deque[np.ndarray] = deque(maxlen=MAX_KEPT)
 
     def observe(self, sample: Sample) -> Score | None:

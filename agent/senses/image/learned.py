@@ -28,7 +28,7 @@ from agent.core.medians import MAX_MEDIAN, RecentMedian
 from agent.core.samples import Sample, Score
 from agent.inference.session import ModelError
 from agent.senses.image.config import SENSE, CameraConfig
-from agent.senses.image.scorer import DetectorScorer, class_peaks
+from agent.senses.image.scorer import Detector, class_peaks
 from agent.senses.learning import EXCEEDANCE, RAW, Learned
 
 MIN_THRESHOLD = 0.001  # at 0 every anchor would be a detection (Ultralytics evaluates at 0.001)
@@ -123,7 +123,7 @@ class LearnedDetectorScorer:
         self.device = device
         learned_confidence = dict(zip(self.params.classes, self.params.thresholds, strict=True))
         detector = config.detector.model_copy(update={"class_confidence": learned_confidence})
-        self.detector = DetectorScorer(device, config.model_copy(update={"detector": detector}))
+        self.detector = Detector(device, config.model_copy(update={"detector": detector}))
         self.models = self.detector.models
         if (self.models[0], self.detector.class_names) != (self.params.model, self.params.classes):
             raise ModelError(

@@ -208,10 +208,9 @@ def class_thresholds(
     return np.array([threshold(name) for name in names], dtype=np.float32)
 
 
-class DetectorScorer:
-    """Scores a camera frame by its most confident detection; all boxes go into the evidence."""
-
-    modality = SENSE
+class Detector:
+    """The detector on one camera's frames: its session, classes and thresholds, frames in,
+    raw output and detections out. Scorers and the learner judge what it finds."""
 
     def __init__(
         self, device: str, config: CameraConfig, session: InferenceSession | None = None
@@ -241,7 +240,6 @@ class DetectorScorer:
             self.input_size, config.frame_size, config.denoise_sigma, rect_stride(self.session)
         )
         self._buffers = threading.Lock()  # one prepared tensor at a time: the buffers are shared
-        self._recent = RecentMedian(DECISION_MEDIAN)
         self._check_output()
 
     def _check_output(self) -> None:
@@ -285,6 +283,18 @@ class DetectorScorer:
                 }
                 for box, score, class_id in zip(boxes, found.scores, found.class_ids, strict=True)
             ]
+
+
+class DetectorScorer(Detector):
+    """Scores a camera frame by its most confident detection; all boxes go into the evidence."""
+
+    modality = SENSE
+
+    def __init__(
+        self, device: str, config: CameraConfig, session: InferenceSession | None = None
+    ) -> None:
+        super().__init__(device, config, session)
+        self._recent = RecentMedian(DECISION_MEDIAN)
 
     def score(self, sample: Sample) -> Score:
         """Detect on one frame; boxes in the evidence are in the captured frame's pixels. The
