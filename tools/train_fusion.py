@@ -291,23 +291,25 @@ def weighted_mode_figures(records: list[Recorded], grace_s: float) -> dict[str, 
 
 def chosen_threshold(
     records: list[Recorded], model: FusionModel, limits: Limits
-) -> tuple[FusionModel, dict[str, Any]]:
+) -> tuple[FusionModel, list[EpisodeFigures]]:
     """The lowest threshold (most faults caught) whose development false alarms per hour and
-    open healthy time stay within the limits; the sweep is printed as it goes."""
+    open healthy time stay within the limits, with each record's figures under it; the sweep
+    is printed as it goes."""
     scores = [fused_scores(r, LearnedFusion(model, r.calibration)) for r in records]
-    best: tuple[FusionModel, dict[str, Any]] | None = None
+    best: tuple[FusionModel, list[EpisodeFigures]] | None = None
     for logit in np.arange(LOGIT_GRID[0], LOGIT_GRID[1] + 1e-9, LOGIT_GRID[2]):
         candidate = model.model_copy(update={"threshold": float(expit(logit))})
         rules: list[CalibratedRule] = [LearnedFusion(candidate, r.calibration) for r in records]
-        got = dev_figures(records, rules, scores, limits.grace_s)
+        rows = dev_rows(records, rules, scores, limits.grace_s)
+        got = summary(rows)
         print(f"threshold {candidate.threshold:.6f} (logit {logit:4.1f}): "
               f"detected {got['detected']}/{got['faults']}, "
               f"{got['false_alarms_per_hour']} false alarms/h, "
               f"open {got['alarm_open_healthy_fraction']}, "
               f"time to detect {got['time_to_detect_s']}", file=sys.stderr, flush=True)  # fmt: skip
         if limits.met(got):
-            return candidate, got
-        best = (candidate, got)
+            return candidate, rows
+        best = (candidate, rows)
     assert best is not None
     print("no threshold meets the limits on development episodes: the strictest is kept",
           file=sys.stderr)  # fmt: skip
@@ -315,15 +317,15 @@ def chosen_threshold(
 
 
 def chosen_alone(
-    records: list[Recorded], model: FusionModel, limits: Limits
-) -> tuple[FusionModel, dict[str, Any]]:
+    records: list[Recorded], model: FusionModel, rows: list[EpisodeFigures], limits: Limits
+) -> tuple[FusionModel, list[EpisodeFigures]]:
     """Each sense in turn, its alone level: of the levels from the cap down to 0 decades (one
     decade apart), the one that catches the most development faults within the limits, the
     highest among equals; none when no level catches more than the model does without it.
+    `rows` are the records' figures under `model`; those under the model chosen come back.
 
     Only a record where the sense reaches the level can change, so the others keep their
     figures (the sweep stays fast). The sweep is printed as it goes."""
-    rows = [learned_row(r, model, limits.grace_s) for r in records]
     got = summary(rows)
     for column, sense in enumerate(SENSE_ORDER):
         reach = [float(np.nanmax(decades(r, model.cap_decades)[:, column], initial=-np.inf))
@@ -346,7 +348,7 @@ def chosen_alone(
                 best = (candidate, trial, figures_then)
         if best is not None:
             model, rows, got = best
-    return model, got
+    return model, rows
 
 
 def learned_row(rec: Recorded, model: FusionModel, grace_s: float) -> EpisodeFigures:
@@ -419,8 +421,9 @@ def main(argv: list[str] | None = None) -> None:
     knots = [float(k) for k in args.knots.split(",")]
     model = fit(records, knots, args.cap, args.l2)
     limits = Limits(args.grace, args.max_false_alarms_per_hour, args.max_open)
-    model, got = chosen_threshold(records, model, limits)
-    model, got = chosen_alone(records, model, limits)
+    model, rows = chosen_threshold(records, model, limits)
+    model, rows = chosen_alone(records, model, rows, limits)
+    got = summary(rows)
     missed = [row["name"] for row in got["per_episode"] if row["detected"] < row["faults"]]
     print(f"missed on development episodes: {', '.join(missed) or 'none'}", file=sys.stderr)
     model = trained(model, args, records, got)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.apps.evaluate.episodes.format import Episode, EpisodeSpec
+from agent.apps.evaluate.episodes.scoring import summary
 from agent.core.calibration import CalibratedFusion
 from agent.learning.fusion_file import read_fusion_model
 from tests.support.episode_files import thermal_episode
@@ -22,6 +23,7 @@ from tools.train_fusion import (
     chosen_threshold,
     fit,
     included,
+    learned_row,
     trained,
 )
 
@@ -68,7 +70,8 @@ def test_the_fit_weighs_the_sense_that_shows_faults_and_the_threshold_meets_the_
     weights = {s: sum(t.weights) for s, t in model.senses.items()}
     assert weights["audio"] > 10 * weights["sensor"]
 
-    model, got = chosen_threshold(records, model, NO_FALSE_ALARM)
+    model, rows = chosen_threshold(records, model, NO_FALSE_ALARM)
+    got = summary(rows)
     assert (got["false_alarms"], got["detected"], got["faults"]) == (0, 3, 3)
     args = argparse.Namespace(include="dev/*", data=tmp_path, l2=1e-3, version="2.0.0")
     model = trained(model, args, records, got)
@@ -82,16 +85,20 @@ def test_a_sense_far_into_its_tail_alarms_alone_from_the_highest_level_that_catc
     records = [record(k, (1800, 2400) if k % 2 else None, rng) for k in range(6)]
     model = fit(records, knots=[-4.0, -2.0, 0.0], cap=12.0, l2=1e-3)  # fitted on audio faults
     records += [record(k, (1800, 2400), rng, shown_by="sensor") for k in (6, 7)]
-    model, got = chosen_threshold(records, model, NO_FALSE_ALARM)
+    model, rows = chosen_threshold(records, model, NO_FALSE_ALARM)
+    got = summary(rows)
     assert (got["false_alarms"], got["detected"], got["faults"]) == (0, 3, 5)
 
-    model, got = chosen_alone(records, model, NO_FALSE_ALARM)
+    model, rows = chosen_alone(records, model, rows, NO_FALSE_ALARM)
+    got = summary(rows)
     # the sensor reaches 2 decades while healthy: from 5 it catches its two faults, and
     # lower levels catch nothing more; audio alone would add nothing to the model's catches
     assert {s: t.alone_decades for s, t in model.senses.items()} == {
         "image": None, "temperature": None, "audio": None, "sensor": 5.0
     }  # fmt: skip
     assert (got["false_alarms"], got["detected"]) == (0, 5)
+    # the figures handed back are the chosen model's, as a replay of every record gives them
+    assert rows == [learned_row(r, model, NO_FALSE_ALARM.grace_s) for r in records]
 
 
 def test_records_made_in_worker_processes_are_the_ones_made_in_one(tmp_path: Path) -> None:
