@@ -1,0 +1,133 @@
+"""Break an `edge-agent evaluate episodes --json` report down by the kind of episode
+tools/make_episodes.py drew: faults, detected and time to detect per group, for the fusion, the
+`weighted` mode and each sense alone.
+
+Time to detect is timed from a fault's start. A growing fault starts far weaker than it ends
+(docs/episodes-dataset.md), so its delay says how far it had to grow before a sense could tell;
+a sudden fault's says how fast the agent decides. One p90 over both mixes the two.
+
+    python -m tools.episode_breakdown --report REPORT.json --manifest EPISODES/episodes.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from agent.apps.evaluate.episodes.scoring import percentile
+from agent.boundedfile import read_at_most
+
+MAX_FILE = 64 * 1024 * 1024  # a report or manifest of thousands of episodes is a few MiB
+GROWING = "growing"  # the manifest's kind of the faults that start weak and grow
+
+
+def kinds(manifest: dict[str, Any]) -> dict[str, str]:
+    """Each episode's kind, by its name in a report (its folder under the build)."""
+    return {entry["path"]: entry["kind"] for entry in manifest["episodes"]}
+
+
+def onset(kind: str) -> str:
+    """`growing`, or `sudden` for every other kind with a fault."""
+    return GROWING if kind == GROWING else "sudden"
+
+
+def grouped(per_episode: list[dict[str, Any]], group_of: dict[str, str]) -> dict[str, Any]:
+    """Faults, detected and time to detect p50/p90 per group, in first-seen order; episodes
+    without a fault are left out, and an episode the manifest lacks is an error."""
+    groups: dict[str, dict[str, Any]] = {}
+    for episode in per_episode:
+        if not episode["faults"]:
+            continue
+        name = episode["name"]
+        if name not in group_of:
+            raise SystemExit(f"{name}: not in the manifest (another build of the episodes?)")
+        entry = groups.setdefault(group_of[name], {"faults": 0, "detected": 0, "delays": []})
+        entry["faults"] += episode["faults"]
+        entry["detected"] += episode["detected"]
+        entry["delays"] += [d for d in episode["time_to_detect_s"] if d is not None]
+    return {
+        group: {
+            "faults": entry["faults"],
+            "detected": entry["detected"],
+            "time_to_detect_s": {
+                "p50": percentile(entry["delays"], 50),
+                "p90": percentile(entry["delays"], 90),
+            },
+        }
+        for group, entry in groups.items()
+    }
+
+
+def decided_by(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Each way of deciding in the report and its per-episode rows."""
+    ways = {f"fusion ({report.get('mode', 'as configured')})": report["per_episode"]}
+    if "weighted_mode" in report:
+        ways["`weighted` mode"] = report["weighted_mode"]["per_episode"]
+    for sense, figures in report.get("per_sense_alone", {}).items():
+        ways[f"{sense} alone"] = figures["per_episode"]
+    return ways
+
+
+def breakdown(
+    report: dict[str, Any], manifest: dict[str, Any], by: str
+) -> dict[str, dict[str, Any]]:
+    """Per way of deciding, its figures per group (`by` onset or kind)."""
+    episode_kinds = kinds(manifest)
+    group_of = episode_kinds if by == "kind" else {n: onset(k) for n, k in episode_kinds.items()}
+    return {way: grouped(rows, group_of) for way, rows in decided_by(report).items()}
+
+
+def table(figures: dict[str, dict[str, Any]]) -> str:
+    """Markdown: a row per way of deciding, a column per group."""
+    groups = list(dict.fromkeys(g for per_group in figures.values() for g in per_group))
+    lines = [
+        "| decided by | " + " | ".join(f"{g}: detected, p50 / p90 s" for g in groups) + " |",
+        "|---" * (len(groups) + 1) + "|",
+    ]
+    for way, per_group in figures.items():
+        cells = []
+        for group in groups:
+            got = per_group.get(group)
+            if got is None:
+                cells.append("")
+                continue
+            p50, p90 = (shown(got["time_to_detect_s"][q]) for q in ("p50", "p90"))
+            cells.append(f"{got['detected']} / {got['faults']}, {p50} / {p90}")
+        lines.append(f"| {way} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def shown(seconds: float | None) -> str:
+    """A delay in whole seconds, or a dash where nothing was detected."""
+    return "–" if seconds is None else f"{seconds:.0f}"
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(read_at_most(path, MAX_FILE))
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"{path}: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise SystemExit(f"{path}: expected a JSON object")
+    return loaded
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--report", type=Path, required=True, help="evaluate episodes --json")
+    parser.add_argument("--manifest", type=Path, required=True, help="the build's episodes.json")
+    parser.add_argument("--by", choices=("onset", "kind"), default="onset")
+    parser.add_argument("--json", action="store_true", help="JSON instead of a Markdown table")
+    args = parser.parse_args(argv)
+    try:
+        figures = breakdown(read_json(args.report), read_json(args.manifest), args.by)
+    except (KeyError, TypeError) as exc:
+        raise SystemExit(f"not a report and a manifest of the expected shape: {exc!r}") from None
+    sys.stdout.write((json.dumps(figures, indent=2) if args.json else table(figures)) + "\n")
+
+
+if __name__ == "__main__":
+    main()
