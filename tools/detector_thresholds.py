@@ -2,7 +2,7 @@
 
 NEU-DET has no defect-free images, so defect-free patches are cut from the box-free part of
 each image (the largest rectangle overlapping no labelled box) and go through the agent's own
-DetectorScorer (letterbox, ONNX Runtime) as camera frames would. Thresholds are chosen on the
+Detector (letterbox, ONNX Runtime) as camera frames would. Thresholds are chosen on the
 train split only: its patches are the false-alarm budget, its whole images the detections
 that budget buys. The val split is only measured, with the thresholds already chosen.
 
@@ -29,7 +29,7 @@ import numpy as np
 from agent.apps.evaluate.detector import read_labels
 from agent.inference.models import models_dir
 from agent.senses.image.config import DEFAULT_CONFIDENCE, CameraConfig, DetectorConfig
-from agent.senses.image.scorer import SHIPPED_THRESHOLDS, DetectorScorer, class_peaks
+from agent.senses.image.scorer import SHIPPED_THRESHOLDS, Detector, class_peaks
 from tools.make_manifest import write_manifest
 from tools.stamp_model import stamp
 
@@ -79,8 +79,8 @@ class SplitPeaks:
     patch_long_sides: np.ndarray  # [P] int: px; 200 (the full image) keeps the images' scale
 
 
-def split_peaks(scorer: DetectorScorer, folder: Path, names: list[str]) -> SplitPeaks:
-    """Run every image of a split, and its box-free patch if it has one, through the scorer."""
+def split_peaks(detector: Detector, folder: Path, names: list[str]) -> SplitPeaks:
+    """Run every image of a split, and its box-free patch if it has one, through the detector."""
     images, labelled, name_class, patches, long_sides = [], [], [], [], []
     for path in sorted(folder.glob("*.jpg")):
         frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -88,13 +88,13 @@ def split_peaks(scorer: DetectorScorer, folder: Path, names: list[str]) -> Split
             raise ValueError(f"{path}: cannot decode image")
         height, width = frame.shape[:2]
         boxes, classes = read_labels(path, width, height)
-        images.append(peaks_of(scorer, frame, len(names)))
+        images.append(peaks_of(detector, frame, len(names)))
         labelled.append(np.isin(np.arange(len(names)), classes))
         name_class.append(names.index(path.stem.rsplit("_", 1)[0]))
         patch = box_free_patch(boxes, width, height, MIN_PATCH_SIDE)
         if patch is not None:
             x1, y1, x2, y2 = patch
-            patches.append(peaks_of(scorer, frame[y1:y2, x1:x2].copy(), len(names)))
+            patches.append(peaks_of(detector, frame[y1:y2, x1:x2].copy(), len(names)))
             long_sides.append(max(x2 - x1, y2 - y1))
     return SplitPeaks(
         np.array(images), np.array(labelled), np.array(name_class),
@@ -102,8 +102,8 @@ def split_peaks(scorer: DetectorScorer, folder: Path, names: list[str]) -> Split
     )  # fmt: skip
 
 
-def peaks_of(scorer: DetectorScorer, frame: np.ndarray, classes: int) -> np.ndarray:
-    return class_peaks(scorer.infer(frame)[0], classes)
+def peaks_of(detector: Detector, frame: np.ndarray, classes: int) -> np.ndarray:
+    return class_peaks(detector.infer(frame)[0], classes)
 
 
 def fired(peaks: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -186,15 +186,15 @@ def main() -> None:
         parser.error("--write needs --version: new thresholds are a new model version")
     started = time.perf_counter()
     # explicit thresholds, so that thresholds stamped by an earlier run play no part
-    detector = DetectorConfig(model=args.model, confidence=DEFAULT_CONFIDENCE)
-    scorer = DetectorScorer("thresholds", CameraConfig(uri="0", frame_size=None, detector=detector))
-    names = scorer.class_names
-    dev = split_peaks(scorer, args.data / "images" / "train", names)
+    config = DetectorConfig(model=args.model, confidence=DEFAULT_CONFIDENCE)
+    detector = Detector("thresholds", CameraConfig(uri="0", frame_size=None, detector=config))
+    names = detector.class_names
+    dev = split_peaks(detector, args.data / "images" / "train", names)
     chosen = shipped(choose_thresholds(dev, args.budget, DEFAULT_CONFIDENCE))
-    val = split_peaks(scorer, args.data / "images" / "val", names)  # looked at only from here
+    val = split_peaks(detector, args.data / "images" / "val", names)  # looked at only from here
     default = np.full(len(names), DEFAULT_CONFIDENCE)
     report = {
-        "model": scorer.models[0],
+        "model": detector.models[0],
         "classes": names,
         "thresholds": dict(zip(names, chosen.tolist(), strict=True)),
         "train": {"default": rates(dev, default), "chosen": rates(dev, chosen)},
