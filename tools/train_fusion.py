@@ -256,16 +256,6 @@ def dev_rows(
     return rows
 
 
-def dev_figures(
-    records: list[Recorded],
-    rules: list[CalibratedRule],
-    scores: list[np.ndarray],
-    grace_s: float,
-) -> dict[str, Any]:
-    """The episode figures of each record's rule, from when its device learned."""
-    return summary(dev_rows(records, rules, scores, grace_s))
-
-
 @dataclass(frozen=True, slots=True)
 class Limits:
     """What the development alarms may cost: false alarms per healthy hour and the share of
@@ -286,7 +276,7 @@ def weighted_mode_figures(records: list[Recorded], grace_s: float) -> dict[str, 
     """The same figures for the devices fused as `fusion.mode: weighted` fuses them."""
     rules: list[CalibratedRule] = [r.calibration for r in records]
     scores = [fused_scores(r, rule) for r, rule in zip(records, rules, strict=True)]
-    return dev_figures(records, rules, scores, grace_s)
+    return summary(dev_rows(records, rules, scores, grace_s))
 
 
 def chosen_threshold(
@@ -327,9 +317,9 @@ def chosen_alone(
     Only a record where the sense reaches the level can change, so the others keep their
     figures (the sweep stays fast). The sweep is printed as it goes."""
     got = summary(rows)
+    evidence = [decades(r, model.cap_decades) for r in records]  # alone levels leave it as is
     for column, sense in enumerate(SENSE_ORDER):
-        reach = [float(np.nanmax(decades(r, model.cap_decades)[:, column], initial=-np.inf))
-                 for r in records]  # fmt: skip
+        reach = [float(np.nanmax(e[:, column], initial=-np.inf)) for e in evidence]
         best: tuple[FusionModel, list[EpisodeFigures], dict[str, Any]] | None = None
         for level in np.arange(model.cap_decades, -1e-9, -1.0):
             candidate = with_alone(model, sense, float(level))
