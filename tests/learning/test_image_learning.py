@@ -10,12 +10,19 @@ import numpy as np
 import pytest
 
 from agent.core.calibration import HealthyTail
+from agent.core.medians import full_medians
 from agent.core.samples import Sample, Score
 from agent.inference.session import ModelError
 from agent.senses.image import IMAGE
 from agent.senses.image.config import DEFAULT_CONFIDENCE, CameraConfig, DetectorConfig
 from agent.senses.image.learn import DECISION_MEDIAN, MIN_FRAMES
-from agent.senses.image.learned import FrameCalibration, LearnedThresholds
+from agent.senses.image.learned import (
+    FrameCalibration,
+    LearnedThresholds,
+    MedianCalibration,
+    frame_dependence,
+    independent_frames,
+)
 from agent.senses.learning import EXCEEDANCE, RAW, Learned, LearningRefused, LearningSpec
 from agent.senses.scorer import Scorer
 from tests.support.onnx_models import brightness_detector
@@ -108,7 +115,8 @@ def test_a_card_learned_before_the_median_judges_each_frame(
     config: CameraConfig, tmp_path: Path
 ) -> None:
     learned = learn(config, healthy_greys())
-    params = {key: value for key, value in learned.params.items() if key != "median"}
+    before = ("median", "independent_frames")
+    params = {key: value for key, value in learned.params.items() if key not in before}
     scorer = spec().scorer("press-7", config, Learned("image", 300, params, {}), tmp_path)
 
     (strong,) = scores(scorer, [200])
@@ -116,26 +124,102 @@ def test_a_card_learned_before_the_median_judges_each_frame(
     assert strong.evidence[RAW] > 1.0
 
 
-def test_the_calibration_is_fitted_to_medians_of_healthy_frames(config: CameraConfig) -> None:
-    """A healthy frame's odd peak is rarer in a median of seven: the tail learned from those
-    medians lies below the one single frames would give."""
+def test_a_card_whose_tail_is_the_medians_own_calibrates_the_median_with_it(
+    config: CameraConfig, tmp_path: Path
+) -> None:
     greys = healthy_greys()
     learned = learn(config, greys)
-    single = FrameCalibration.fit(np.array([relative(g, learned) for g in greys]))
-    medians = learned_calibration(learned)
+    medians = full_medians(np.array([relative(g, learned) for g in greys]), DECISION_MEDIAN)
+    older = FrameCalibration.fit(medians)
+    params = {k: v for k, v in learned.params.items() if k != "independent_frames"} | {
+        "floor": older.floor,
+        "floor_share": older.floor_share,
+        "tail": older.tail.to_json(),
+    }
+    scorer = spec().scorer("press-7", config, Learned("image", 300, params, {}), tmp_path)
 
-    fitted = medians.tail.samples / (1.0 - medians.floor_share)  # the floor's medians too
-    assert round(fitted) == len(greys) - DECISION_MEDIAN + 1
-    high = float(np.quantile([relative(g, learned) for g in greys], 0.99))
-    assert medians.value(high) > single.value(high)
+    last = scores(scorer, [140] * DECISION_MEDIAN)[-1]
+    assert last.value == pytest.approx(older.value(last.evidence[RAW]))
+
+
+def test_a_median_is_calibrated_as_rarer_than_one_frame(config: CameraConfig) -> None:
+    """A healthy frame's odd peak is rarer in a median of seven: the median's calibration,
+    from the single frames' tail, lies above theirs; frames drawn independently are worth
+    nearly seven."""
+    greys = healthy_greys()
+    learned = learn(config, greys)
+    raw = np.array([relative(g, learned) for g in greys])
+    calibration = learned_calibration(learned)
+
+    assert isinstance(calibration, MedianCalibration)
+    assert calibration.frame.tail.samples + round(
+        calibration.frame.floor_share * len(greys)
+    ) == len(greys)  # every frame learned from, not their medians
+    assert 5.0 < calibration.independent_frames <= DECISION_MEDIAN
+    assert learned.summary["independent_frames"] == round(calibration.independent_frames, 2)
+    high = float(np.quantile(raw, 0.95))
+    assert calibration.value(high) > calibration.frame.value(high)
 
 
 def relative(grey: int, learned: Learned) -> float:
     return crazing_confidence(grey) / learned.params["thresholds"][0]
 
 
-def learned_calibration(learned: Learned) -> FrameCalibration:
+def learned_calibration(learned: Learned) -> MedianCalibration | FrameCalibration:
     return LearnedThresholds.model_validate(learned.params).calibration()
+
+
+def exceeded(calibration: MedianCalibration, level: float) -> float:
+    """The raw score the median's calibration puts at exceedance `level` (by bisection)."""
+    low, high = 0.0, 100.0
+    for _ in range(100):
+        middle = (low + high) / 2
+        low, high = (middle, high) if 1.0 - calibration.value(middle) > level else (low, middle)
+    return high
+
+
+def median_calibration(raw: np.ndarray) -> MedianCalibration:
+    worth = independent_frames(DECISION_MEDIAN, frame_dependence(raw))
+    return MedianCalibration(FrameCalibration.fit(raw), worth)
+
+
+@pytest.mark.parametrize("level", [1e-2, 1e-3, 1e-4])
+def test_independent_frames_medians_exceed_their_calibrated_level_as_often_as_it_says(
+    level: float,
+) -> None:
+    rng = np.random.default_rng(7)
+    calibration = median_calibration(rng.exponential(1.0, 500))
+    fresh = full_medians(rng.exponential(1.0, 2_000_000), DECISION_MEDIAN)
+
+    share = float(np.mean(fresh >= exceeded(calibration, level)))
+    assert level / 2 < share < level * 2
+    single = FrameCalibration.fit(rng.exponential(1.0, 500))
+    assert float(np.mean(fresh >= exceeded(MedianCalibration(single, 1.0), level))) < level / 20
+
+
+def test_frames_alike_from_one_to_the_next_are_worth_fewer_and_not_overstated() -> None:
+    """A fixed camera's frames: each scene held for several frames. Counted as seven
+    independent frames, its medians would exceed a level far more often than said."""
+    rng = np.random.default_rng(8)
+
+    def held(count: int) -> np.ndarray:
+        return np.repeat(rng.exponential(1.0, count // 5), 5)
+
+    learned_from = held(1000)
+    calibration = median_calibration(learned_from)
+    assert frame_dependence(learned_from) > 0.6
+    assert calibration.independent_frames < 2.0
+    fresh = full_medians(held(2_000_000), DECISION_MEDIAN)
+    share = float(np.mean(fresh >= exceeded(calibration, 1e-3)))
+    assert share < 2e-3
+    as_independent = MedianCalibration(calibration.frame, float(DECISION_MEDIAN))
+    assert float(np.mean(fresh >= exceeded(as_independent, 1e-3))) > 1e-2
+
+
+def test_frames_that_all_score_the_same_count_as_one() -> None:
+    assert frame_dependence(np.full(300, 0.2)) == 1.0
+    assert independent_frames(DECISION_MEDIAN, 1.0) == 1.0
+    assert independent_frames(DECISION_MEDIAN, 0.0) == DECISION_MEDIAN
 
 
 def test_params_survive_a_json_round_trip_and_build_the_same_scorer(
@@ -208,3 +292,6 @@ def test_params_of_another_model_or_broken_params_are_refused(
     broken = learned.params | {"thresholds": [0.5]}
     with pytest.raises(ModelError, match="not valid"):
         spec().scorer("press-7", config, Learned("image", 300, broken, {}), tmp_path)
+    overstated = learned.params | {"independent_frames": DECISION_MEDIAN + 1.0}
+    with pytest.raises(ModelError, match="independent_frames"):
+        spec().scorer("press-7", config, Learned("image", 300, overstated, {}), tmp_path)

@@ -4,10 +4,10 @@ The detector stays the shipped, supervised one. While the device learns, `ImageL
 keeps each healthy frame's per-class peak confidence (`class_peaks`, the confidence that
 class's top detection would have). `finish` raises a class's threshold above the
 HEALTHY_QUANTILE of its healthy peaks, never below the threshold the config or the model
-ships, and calibrates the median raw score (`relative_peak` at those thresholds) of every
-DECISION_MEDIAN consecutive frames, which is what the learned scorer
-(agent/senses/image/learned.py) judges. Thresholds and calibration come from the same
-frames: the thresholds only set each class's scale.
+ships, and calibrates the raw score (`relative_peak` at those thresholds) of single frames
+and, from how alike consecutive frames are, the median of DECISION_MEDIAN of them, which is
+what the learned scorer (agent/senses/image/learned.py) judges. Thresholds and calibration
+come from the same frames: the thresholds only set each class's scale.
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ from collections import deque
 
 import numpy as np
 
-from agent.core.medians import full_medians
 from agent.core.samples import Sample, Score
 from agent.senses.image.config import SENSE, CameraConfig
 from agent.senses.image.learned import (
     MIN_THRESHOLD,
     FrameCalibration,
     LearnedThresholds,
+    MedianCalibration,
+    frame_dependence,
+    independent_frames,
     relative_peak,
 )
 from agent.senses.image.scorer import DECISION_MEDIAN, Detector, class_peaks
@@ -69,13 +71,15 @@ class ImageLearner:
             np.maximum(before, np.quantile(peaks, HEALTHY_QUANTILE, axis=0)), MIN_THRESHOLD
         ).astype(np.float32)
         raw = np.array([relative_peak(frame, learned) for frame in peaks])
+        dependence = frame_dependence(raw)
+        worth = independent_frames(DECISION_MEDIAN, dependence)
         names = self.detector.class_names
         params = LearnedThresholds.of(
             self.detector.models[0],
             names,
             learned,
             DECISION_MEDIAN,
-            FrameCalibration.fit(full_medians(raw, DECISION_MEDIAN)),
+            MedianCalibration(FrameCalibration.fit(raw), worth),
         )
         return Learned(
             sense=SENSE,
@@ -86,6 +90,8 @@ class ImageLearner:
                 "learned_thresholds": readable(names, learned),
                 "healthy_detection_share": readable(names, (peaks > before).mean(axis=0)),
                 "raw_quantiles": {str(q): float(np.quantile(raw, q)) for q in QUANTILES_REPORTED},
+                "frame_dependence": round(dependence, 4),
+                "independent_frames": round(worth, 2),
             },
             warnings=self._confident_classes(),
         )

@@ -6,10 +6,13 @@ and how the frames' raw score is distributed. The raw score is the frame's stron
 evidence relative to its class's threshold, `relative_peak`: above 1 the frame has a
 detection, and it is continuous below 1, so healthy frames with no detection do not pile up
 on one value. Score.value is the calibration (`FrameCalibration`, a HealthyTail) of the
-median raw score of the last `median` frames: the probability that that many healthy frames
-of this machine score lower. A defect stays in view for many frames, a detector's odd guess
-on a healthy frame does not, so a median of frames is rarer on a healthy machine than one
-frame is, and learning fits the tail to the medians of its own frames.
+median raw score of the last `median` frames: the probability that the median of that many
+healthy frames of this machine scores lower (`MedianCalibration`). A defect stays in view for
+many frames, a detector's odd guess on a healthy frame does not, so a median of frames is
+rarer on a healthy machine than one frame is: the median exceeds a level only when most of its
+frames do. Learning fits the tail to single frames (a few hundred of them say more about it
+than their overlapping medians do) and counts what the median is worth from how alike
+consecutive frames are.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 
 import numpy as np
 from pydantic import Field, ValidationError, model_validator
+from scipy.special import betainc
+from scipy.stats import spearmanr
 
 from agent.config.base import FiniteFloat, Probability, StrictModel
 from agent.core.calibration import MIN_SAMPLES, HealthyTail, HealthyTailJson
@@ -64,6 +69,43 @@ class FrameCalibration:
         return self.floor_share + (1.0 - self.floor_share) * self.tail.calibrated(raw)
 
 
+@dataclass(frozen=True, slots=True)
+class MedianCalibration:
+    """P(the median of n healthy frames scores lower than `raw`), from single frames'.
+
+    The median of n frames exceeds a level when at least (n + 1) / 2 of them do. For
+    independent frames that each exceed it with probability p, that is the binomial tail
+    I_p(a, a), the regularised incomplete beta function with a = (n + 1) / 2 (exactly, for odd
+    n). Frames that are alike from one to the next are worth fewer than n: `independent_frames`
+    is learned from them (`independent_frames`), 1 when they are one frame seen n times, where
+    the median is no rarer than a single frame.
+    """
+
+    frame: FrameCalibration
+    independent_frames: float
+
+    def value(self, raw: float) -> float:
+        half = (self.independent_frames + 1.0) / 2.0
+        return 1.0 - float(betainc(half, half, 1.0 - self.frame.value(raw)))
+
+
+def frame_dependence(raw: np.ndarray) -> float:
+    """Rank correlation of each frame's raw score with the next one's, in [0, 1]; 1 when
+    there is no telling (every frame scores the same): taken as fully alike, the cautious end."""
+    if raw.size < 3 or np.ptp(raw) == 0:
+        return 1.0
+    rho = float(spearmanr(raw[:-1], raw[1:]).statistic)
+    return 1.0 if not np.isfinite(rho) else min(1.0, max(0.0, rho))
+
+
+def independent_frames(median: int, dependence: float) -> float:
+    """What a median of `median` frames is worth in independent ones, for consecutive frames
+    correlated by `dependence`: n (1 − ρ) / (1 + ρ), the effective count of a first-order
+    autoregressive series, at least 1. Frames are learned at the learning cadence, closer
+    together than a running camera's usually are, so this errs towards fewer."""
+    return max(1.0, median * (1.0 - dependence) / (1.0 + dependence))
+
+
 class LearnedThresholds(StrictModel):
     """Learned.params of the image sense: per-class thresholds and the raw score's calibration."""
 
@@ -72,14 +114,19 @@ class LearnedThresholds(StrictModel):
     thresholds: list[Probability]
     # frames whose median raw score is judged, and calibrated (cards before it: 1, each frame)
     median: int = Field(default=1, ge=1, le=MAX_MEDIAN)
+    # the calibration: of single frames when `independent_frames` is set, what the median of
+    # `median` frames is worth in independent ones; of the medians themselves on cards before it
     floor: FiniteFloat
     floor_share: float = Field(ge=0.0, lt=1.0)
     tail: HealthyTailJson
+    independent_frames: float | None = Field(default=None, ge=1.0, le=MAX_MEDIAN)
 
     @model_validator(mode="after")
-    def _one_threshold_per_class(self) -> LearnedThresholds:
+    def _consistent(self) -> LearnedThresholds:
         if len(self.thresholds) != len(self.classes):
             raise ValueError("thresholds must have one entry per class")
+        if self.independent_frames is not None and self.independent_frames > self.median:
+            raise ValueError("independent_frames must not exceed median")
         return self
 
     @classmethod
@@ -89,20 +136,26 @@ class LearnedThresholds(StrictModel):
         classes: list[str],
         thresholds: np.ndarray,
         median: int,
-        calibration: FrameCalibration,
+        calibration: MedianCalibration,
     ) -> LearnedThresholds:
+        frame = calibration.frame
         return cls(
             model=model,
             classes=classes,
             thresholds=[float(t) for t in thresholds],
             median=median,
-            floor=calibration.floor,
-            floor_share=calibration.floor_share,
-            tail=calibration.tail.to_json(),
+            floor=frame.floor,
+            floor_share=frame.floor_share,
+            tail=frame.tail.to_json(),
+            independent_frames=calibration.independent_frames,
         )
 
-    def calibration(self) -> FrameCalibration:
-        return FrameCalibration(self.floor, self.floor_share, HealthyTail.from_json(self.tail))
+    def calibration(self) -> MedianCalibration | FrameCalibration:
+        """What `value` turns a median raw score into its calibrated score with."""
+        frame = FrameCalibration(self.floor, self.floor_share, HealthyTail.from_json(self.tail))
+        if self.independent_frames is None:
+            return frame
+        return MedianCalibration(frame, self.independent_frames)
 
     def params(self) -> dict[str, Any]:
         """JSON-able, so that what is stored reads back equal."""
