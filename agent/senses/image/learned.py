@@ -5,9 +5,9 @@ class, a threshold above the confidences that class reaches on this machine's he
 and how the frames' raw score is distributed. The raw score is the frame's strongest class
 evidence relative to its class's threshold, `relative_peak`: above 1 the frame has a
 detection, and it is continuous below 1, so healthy frames with no detection do not pile up
-on one value. Score.value is the calibration (`FrameCalibration`, a HealthyTail) of the
-median raw score of the last `median` frames: the probability that the median of that many
-healthy frames of this machine scores lower (`MedianCalibration`). A defect stays in view for
+on one value. Score.value is the calibration (`MedianCalibration`) of the median raw score of
+the last `median` frames: the probability that the median of that many healthy frames of this
+machine scores lower. A defect stays in view for
 many frames, a detector's odd guess on a healthy frame does not, so a median of frames is
 rarer on a healthy machine than one frame is: the median exceeds a level only when most of its
 frames do. Learning fits the tail to single frames (a few hundred of them say more about it
@@ -76,9 +76,9 @@ class MedianCalibration:
     The median of n frames exceeds a level when at least (n + 1) / 2 of them do. For
     independent frames that each exceed it with probability p, that is the binomial tail
     I_p(a, a), the regularised incomplete beta function with a = (n + 1) / 2 (exactly, for odd
-    n). Frames that are alike from one to the next are worth fewer than n: `independent_frames`
-    is learned from them (`independent_frames`), 1 when they are one frame seen n times, where
-    the median is no rarer than a single frame.
+    n). Frames alike from one to the next are worth fewer than n: `independent_frames`, learned
+    from how alike they are, is 1 when they are one frame seen n times, whose median is no
+    rarer than a single frame.
     """
 
     frame: FrameCalibration
@@ -101,8 +101,8 @@ def frame_dependence(raw: np.ndarray) -> float:
 def independent_frames(median: int, dependence: float) -> float:
     """What a median of `median` frames is worth in independent ones, for consecutive frames
     correlated by `dependence`: n (1 − ρ) / (1 + ρ), the effective count of a first-order
-    autoregressive series, at least 1. Frames are learned at the learning cadence, closer
-    together than a running camera's usually are, so this errs towards fewer."""
+    autoregressive series, at least 1. Frames judged further apart than they were learned are
+    less alike than measured, so this then errs towards fewer."""
     return max(1.0, median * (1.0 - dependence) / (1.0 + dependence))
 
 
