@@ -6,6 +6,10 @@ Detector (letterbox, ONNX Runtime) as camera frames would. Thresholds are chosen
 train split only: its patches are the false-alarm budget, its whole images the detections
 that budget buys. The val split is only measured, with the thresholds already chosen.
 
+A model trained with defect-free patches as background (its metadata names how many,
+`tools/detector_background.py`) has learnt those very patches; its thresholds are chosen on
+the train images that kept their patch back, so the budget is spent on unseen clean steel.
+
     python -m tools.detector_thresholds --data ../shared/data/defects            # measure
     python -m tools.detector_thresholds --data ../shared/data/defects --write --version 1.1.0
 
@@ -23,49 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from agent.apps.evaluate.detector import read_labels
 from agent.inference.models import models_dir
 from agent.senses.image.config import DEFAULT_CONFIDENCE, CameraConfig, DetectorConfig
 from agent.senses.image.scorer import SHIPPED_THRESHOLDS, Detector, class_peaks
+from tools.detector_background import METADATA_KEY as BACKGROUND_KEY
+from tools.detector_background import gives_background
 from tools.make_manifest import write_manifest
+from tools.neu_patches import read_with_patch
 from tools.stamp_model import stamp
 
-MIN_PATCH_SIDE = 32  # px: the model's coarsest stride; thinner slivers say little about steel
 DECIMALS = 4  # thresholds are shipped rounded up to this, and measured as shipped
-
-Rectangle = tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels, end-exclusive
-
-
-def box_free_patch(boxes: np.ndarray, width: int, height: int, min_side: int) -> Rectangle | None:
-    """The largest rectangle of the image that overlaps none of `boxes` (xyxy pixels, grown
-    outward to whole pixels), both sides at least `min_side`; None when there is none.
-
-    A largest free rectangle has each edge on a box edge or the image border, so only those
-    coordinates are tried, each candidate checked with a prefix sum of the occupied cells.
-    """
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    grown = np.concatenate([np.floor(boxes[:, :2]), np.ceil(boxes[:, 2:])], axis=1)
-    grown = np.clip(grown, 0, [width, height, width, height]).astype(int)
-    xs = np.unique(np.concatenate([[0, width], grown[:, 0], grown[:, 2]]))
-    ys = np.unique(np.concatenate([[0, height], grown[:, 1], grown[:, 3]]))
-    occupied = np.zeros((ys.size - 1, xs.size - 1), dtype=int)
-    for x1, y1, x2, y2 in grown:
-        rows = (ys[:-1] >= y1) & (ys[1:] <= y2)
-        columns = (xs[:-1] >= x1) & (xs[1:] <= x2)
-        occupied[np.ix_(rows, columns)] = 1
-    prefix = np.pad(occupied.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    top, bottom, left, right = np.ix_(*(np.arange(n) for n in (ys.size, ys.size, xs.size, xs.size)))
-    blocked = prefix[bottom, right] - prefix[top, right] - prefix[bottom, left] + prefix[top, left]
-    rect_w, rect_h = xs[right] - xs[left], ys[bottom] - ys[top]
-    free = (blocked == 0) & (rect_w >= min_side) & (rect_h >= min_side)
-    if not free.any():
-        return None
-    best = np.unravel_index(np.argmax(np.where(free, rect_w * rect_h, -1)), free.shape)
-    y1, y2, x1, x2 = ys[best[0]], ys[best[1]], xs[best[2]], xs[best[3]]
-    return int(x1), int(y1), int(x2), int(y2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,19 +52,21 @@ class SplitPeaks:
     patch_long_sides: np.ndarray  # [P] int: px; 200 (the full image) keeps the images' scale
 
 
-def split_peaks(detector: Detector, folder: Path, names: list[str]) -> SplitPeaks:
-    """Run every image of a split, and its box-free patch if it has one, through the detector."""
+def split_peaks(
+    detector: Detector, folder: Path, names: list[str], held_back_only: bool = False
+) -> SplitPeaks:
+    """Run every image of a split, and its box-free patch if it has one, through the detector.
+
+    `held_back_only` keeps the images whose patch was not given to training as background.
+    """
     images, labelled, name_class, patches, long_sides = [], [], [], [], []
     for path in sorted(folder.glob("*.jpg")):
-        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if frame is None:
-            raise ValueError(f"{path}: cannot decode image")
-        height, width = frame.shape[:2]
-        boxes, classes = read_labels(path, width, height)
+        if held_back_only and gives_background(path):
+            continue
+        frame, _, classes, patch = read_with_patch(path)
         images.append(peaks_of(detector, frame, len(names)))
         labelled.append(np.isin(np.arange(len(names)), classes))
         name_class.append(names.index(path.stem.rsplit("_", 1)[0]))
-        patch = box_free_patch(boxes, width, height, MIN_PATCH_SIDE)
         if patch is not None:
             x1, y1, x2, y2 = patch
             patches.append(peaks_of(detector, frame[y1:y2, x1:x2].copy(), len(names)))
@@ -189,12 +164,14 @@ def main() -> None:
     config = DetectorConfig(model=args.model, confidence=DEFAULT_CONFIDENCE)
     detector = Detector("thresholds", CameraConfig(uri="0", frame_size=None, detector=config))
     names = detector.class_names
-    dev = split_peaks(detector, args.data / "images" / "train", names)
+    trained_on_background = BACKGROUND_KEY in detector.session.metadata
+    dev = split_peaks(detector, args.data / "images" / "train", names, trained_on_background)
     chosen = shipped(choose_thresholds(dev, args.budget, DEFAULT_CONFIDENCE))
     val = split_peaks(detector, args.data / "images" / "val", names)  # looked at only from here
     default = np.full(len(names), DEFAULT_CONFIDENCE)
     report = {
         "model": detector.models[0],
+        "chosen_on": "train, patches kept back" if trained_on_background else "train",
         "classes": names,
         "thresholds": dict(zip(names, chosen.tolist(), strict=True)),
         "train": {"default": rates(dev, default), "chosen": rates(dev, chosen)},

@@ -13,9 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from agent.apps.evaluate.detector import read_labels
 from agent.apps.evaluate.sensor import read_recording
-from tools.detector_thresholds import MIN_PATCH_SIDE, Rectangle, box_free_patch
+from tools.neu_patches import Rectangle, read_with_patch
 
 SPLITS = ("dev", "test")
 
@@ -220,12 +219,7 @@ def neu_images(defects: Path, split: str) -> tuple[NeuImage, ...]:
     """The split's NEU-DET images, each with the largest rectangle no labelled box touches."""
     images = []
     for path in sorted((defects / "images" / NEU_SPLIT[split]).glob("*.jpg")):
-        frame = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if frame is None:
-            raise ValueError(f"{path}: cannot decode image")
-        height, width = frame.shape[:2]
-        boxes, _ = read_labels(path, width, height)
-        free = box_free_patch(boxes, width, height, MIN_PATCH_SIDE)
+        _, _, _, free = read_with_patch(path, cv2.IMREAD_UNCHANGED)
         images.append(NeuImage(path, path.stem.rsplit("_", 1)[0], free))
     if not images:
         raise FileNotFoundError(f"{defects}/images/{NEU_SPLIT[split]}: no images")

@@ -1,10 +1,15 @@
-"""Train YOLOv8n from scratch on NEU-DET (../shared/data/defects) and export it to ONNX.
+"""Train YOLOv8n on NEU-DET (../shared/data/defects) and export it to ONNX.
 
 Needs the `train` extra (torch, ultralytics). No pretrained weights are downloaded: the model
-starts from the yolov8n.yaml architecture. Validation is off during training so the val
-split stays unseen until the final evaluation (the last checkpoint is the one exported).
+starts from the yolov8n.yaml architecture, or with `--init` from a detector ONNX file this
+project exported (`tools/detector_warm_start.py`). `--background` adds box-free patches of
+two thirds of the train images as defect-free images (`tools/detector_background.py`).
+Validation is off during training so the val split stays unseen until the final evaluation
+(the last checkpoint is the one exported).
 
     python -m tools.train_detector --data ../shared/data/defects --hours 1.75 --imgsz 192
+    python -m tools.train_detector --data ../shared/data/defects --hours 1.25 --imgsz 192 \
+        --init models/defects-yolov8n.onnx --background --lr0 0.0005 --version 1.2.0
 """
 
 from __future__ import annotations
@@ -16,18 +21,61 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import yaml
 
+from tools.detector_background import METADATA_KEY as BACKGROUND_KEY
+from tools.detector_background import write_background
+from tools.detector_warm_start import CALIBRATION_IMAGES, rebuild
 from tools.stamp_model import stamp
 
 
-def absolute_data_yaml(data_dir: Path, out_dir: Path) -> Path:
+def absolute_data_yaml(data_dir: Path, out_dir: Path, extra_train: Path | None) -> Path:
     """Ultralytics resolves `path: .` against the working directory; pin it to the dataset."""
     spec = yaml.safe_load((data_dir / "data.yaml").read_text())
     spec["path"] = str(data_dir.resolve())
+    if extra_train is not None:
+        spec["train"] = [str(data_dir.resolve() / spec["train"]), str(extra_train.resolve())]
     target = out_dir / "data.yaml"
     target.write_text(yaml.safe_dump(spec, sort_keys=False))
     return target
+
+
+def calibration_image(path: Path, size: int) -> np.ndarray:
+    """A train image as the network takes it: RGB, [3, size, size], in [0, 1]."""
+    import cv2
+
+    frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if frame is None:
+        raise ValueError(f"{path}: cannot decode image")
+    rgb = cv2.resize(frame, (size, size))[:, :, ::-1]
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) / 255.0
+
+
+def warm_checkpoint(args: argparse.Namespace) -> Path:
+    """An Ultralytics checkpoint rebuilt from `--init`, its batch norms calibrated on train."""
+    import torch
+
+    paths = sorted((args.data / "images" / "train").glob("*.jpg"))[:CALIBRATION_IMAGES]
+    images = [calibration_image(path, args.imgsz) for path in paths]
+    classes = len(yaml.safe_load((args.data / "data.yaml").read_text())["names"])
+    model = rebuild(args.init, "yolov8n.yaml", classes, images)
+    checkpoint = args.out / "init.pt"
+    torch.save({"model": model, "train_args": {}}, checkpoint)
+    return checkpoint
+
+
+def keep_norm_statistics(trainer: object) -> None:
+    """Batch norms normalise with their calibrated statistics while the weights train on.
+
+    Mosaic batches are not the plain frames the statistics came from; normalising with batch
+    statistics would move every activation of the warm-started model at once.
+    """
+    import torch
+
+    for module in trainer.model.modules():  # type: ignore[attr-defined]
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.eval()
 
 
 def main() -> None:
@@ -43,15 +91,31 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, default=1.0, help="share of train images (smoke)")
     parser.add_argument("--model-out", type=Path, default=Path("models/defects-yolov8n.onnx"))
     parser.add_argument("--version", default="1.0.0", help="written into the ONNX metadata")
+    parser.add_argument("--init", type=Path, help="detector ONNX file to continue training from")
+    parser.add_argument("--background", action="store_true", help="add box-free train patches")
+    parser.add_argument("--lr0", type=float, default=None, help="initial learning rate (AdamW)")
     args = parser.parse_args()
 
     from ultralytics import YOLO  # the train extra only
 
     args.out.mkdir(parents=True, exist_ok=True)
-    data_yaml = absolute_data_yaml(args.data, args.out)
+    background = None
+    metadata: dict[str, str] = {}
+    if args.background:
+        background = args.out / "background"
+        patches = write_background(args.data / "images" / "train", background)
+        metadata[BACKGROUND_KEY] = str(patches)
+        print(f"{patches} defect-free background patches in {background}", flush=True)
+    data_yaml = absolute_data_yaml(args.data, args.out, background and background / "images")
     started = time.time()
-    model = YOLO("yolov8n.yaml")
+    model = YOLO(str(warm_checkpoint(args)) if args.init else "yolov8n.yaml")
+    if args.init:
+        model.add_callback("on_train_batch_start", keep_norm_statistics)
+    learning_rate: dict[str, object] = {"optimizer": "AdamW", "lr0": args.lr0} if args.lr0 else {}
+    if args.init:
+        learning_rate["warmup_epochs"] = 0  # the warm-up's bias rate (0.1) would undo the start
     model.train(
+        **learning_rate,
         data=str(data_yaml),
         imgsz=args.imgsz,
         epochs=args.epochs,
@@ -59,7 +123,7 @@ def main() -> None:
         batch=args.batch,
         workers=args.workers,
         device=args.device,
-        pretrained=False,
+        pretrained=bool(args.init),  # False would drop the warm start's weights
         amp=False,
         plots=False,
         val=False,
@@ -80,7 +144,7 @@ def main() -> None:
     )
     args.model_out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(onnx_path, args.model_out)
-    stamp(args.model_out, name=args.model_out.stem, version=args.version)
+    stamp(args.model_out, name=args.model_out.stem, version=args.version, **metadata)
     report = {
         "command": " ".join(["python", "-m", "tools.train_detector", *sys.argv[1:]]),
         "train_wall_s": round(trained_s, 1),

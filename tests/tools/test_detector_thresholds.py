@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tools.detector_thresholds import SplitPeaks, box_free_patch, choose_thresholds, fired
+from tools.detector_thresholds import SplitPeaks, choose_thresholds, fired
+from tools.neu_patches import box_free_patch
 
 SIZE = 200  # NEU-DET's images are 200x200
 
