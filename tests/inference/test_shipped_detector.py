@@ -52,7 +52,7 @@ def test_metadata_carries_classes_and_input_size(scorer: DetectorScorer) -> None
     assert scorer.class_names == [
         "crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches",
     ]  # fmt: skip
-    assert scorer.models == ["defects-yolov8n@1.1.0"]
+    assert scorer.models == ["defects-yolov8n@1.2.0"]
 
 
 @pytest.mark.parametrize(
