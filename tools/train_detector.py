@@ -111,11 +111,11 @@ def main() -> None:
     model = YOLO(str(warm_checkpoint(args)) if args.init else "yolov8n.yaml")
     if args.init:
         model.add_callback("on_train_batch_start", keep_norm_statistics)
-    learning_rate: dict[str, object] = {"optimizer": "AdamW", "lr0": args.lr0} if args.lr0 else {}
+    schedule: dict[str, object] = {"optimizer": "AdamW", "lr0": args.lr0} if args.lr0 else {}
     if args.init:
-        learning_rate["warmup_epochs"] = 0  # the warm-up's bias rate (0.1) would undo the start
+        schedule["warmup_epochs"] = 0  # the warm-up's bias rate (0.1) would undo the start
     model.train(
-        **learning_rate,
+        **schedule,
         data=str(data_yaml),
         imgsz=args.imgsz,
         epochs=args.epochs,
