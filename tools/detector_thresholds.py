@@ -11,7 +11,7 @@ A model trained with defect-free patches as background (its metadata names how m
 the train images that kept their patch back, so the budget is spent on unseen clean steel.
 
     python -m tools.detector_thresholds --data ../shared/data/defects            # measure
-    python -m tools.detector_thresholds --data ../shared/data/defects --write --version 1.1.0
+    python -m tools.detector_thresholds --data ../shared/data/defects --write --version 1.2.0
 
 --write stamps the thresholds into the model's metadata (`class_confidence`, read by the
 scorer when a config sets none) and rewrites models/MANIFEST.

@@ -37,8 +37,8 @@ def onnx_weights(path: Path) -> dict[str, np.ndarray]:
 def rebuild(onnx_path: Path, yaml_cfg: str, classes: int, images: list[np.ndarray]) -> Any:
     """A `DetectionModel` whose eval-mode output equals the ONNX file's on any input.
 
-    `images` are letterboxed RGB float arrays [3, H, W] in [0, 1], used to calibrate the
-    restored batch norms.
+    `images` are RGB float arrays [3, H, W] in [0, 1] at the network's input size, used to
+    calibrate the restored batch norms.
     """
     import torch
     from ultralytics.nn.modules import Conv

@@ -8,7 +8,7 @@ Validation is off during training so the val split stays unseen until the final 
 (the last checkpoint is the one exported).
 
     python -m tools.train_detector --data ../shared/data/defects --hours 1.75 --imgsz 192
-    python -m tools.train_detector --data ../shared/data/defects --hours 1.25 --imgsz 192 \
+    python -m tools.train_detector --data ../shared/data/defects --hours 1.5 --imgsz 192 \
         --init models/defects-yolov8n.onnx --background --lr0 0.0005 --version 1.2.0
 """
 

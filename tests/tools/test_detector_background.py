@@ -29,7 +29,9 @@ def test_two_folds_of_three_give_their_patch() -> None:
     names = [Path(f"{c}_{i}.jpg") for c in CLASSES for i in range(1, 301)]
     giving = sum(gives_background(name) for name in names)
     assert abs(giving / len(names) - (FOLDS - 1) / FOLDS) < 0.03
-    assert [gives_background(n) for n in names] == [gives_background(n) for n in names]
+    # the split defects-yolov8n 1.2.0 trained with: changing it moves which patches are unseen
+    kept = {"crazing_1": False, "crazing_2": True, "patches_100": False, "scratches_7": True}
+    assert {name: gives_background(Path(f"{name}.jpg")) for name in kept} == kept
 
 
 def test_patches_are_the_box_free_crops_with_empty_labels(tmp_path: Path) -> None:
