@@ -143,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", type=int, metavar="N",
         help="episodes: replay N episodes at a time, each in a process (default 1)",
     )  # fmt: skip
+    evaluate.add_argument(
+        "--plots", type=Path, metavar="DIR",
+        help="episodes, baseline: draw each episode or run (SVG) and an index.html there",
+    )  # fmt: skip
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -152,7 +156,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     try:
         with exit_on_sigterm():
             result = evaluate(
-                args.kind, args.data, args.model, args.learn, args.fusion, args.grace, args.jobs
+                args.kind,
+                args.data,
+                args.model,
+                args.learn,
+                args.fusion,
+                args.grace,
+                args.jobs,
+                args.plots,
             )
     except (ModelError, DatasetError) as exc:
         print(f"cannot evaluate: {exc}", file=sys.stderr)

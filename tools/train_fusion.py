@@ -25,8 +25,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from agent.apps.evaluate.baseline import Episode as AlarmSpan
-from agent.apps.evaluate.baseline import episodes_of
+from agent.apps.evaluate.alarm_spans import AlarmSpan, spans_of
 from agent.apps.evaluate.episodes import MAX_JOBS, Pace, replay
 from agent.apps.evaluate.episodes.device import read_settings, sensor_channels
 from agent.apps.evaluate.episodes.format import Episode, episode_files, read_episode
@@ -238,7 +237,7 @@ def replayed_alarms(
         _, transition = decider.decide(float(now), {}, rule)
         if transition is not None:
             transitions.append((transition, float(now)))
-    return list(episodes_of(transitions))
+    return list(spans_of(transitions))
 
 
 def dev_rows(

@@ -7,39 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile
 
 from agent.apps.evaluate import evaluate
 from agent.apps.evaluate.baseline import persisted
 from agent.apps.evaluate.datasets import DatasetError
-
-RATE = 25_600
-SNAPSHOTS, ONSET = 300, 240  # the fault starts at snapshot 240, 10 s apart
-
-
-def failing_run(path: Path) -> Path:
-    """Healthy noise, then a growing impact train from ONSET to the end (the failure)."""
-    rng = np.random.default_rng(11)
-    t = np.arange(2560) / RATE
-    windows = []
-    for i in range(SNAPSHOTS):
-        window = 0.3 * rng.standard_normal(2560)
-        if i >= ONSET:
-            window += (0.5 + 0.05 * (i - ONSET)) * (np.sin(2 * np.pi * 3_000 * t) > 0.98)
-        windows.append(window)
-    np.savez(path, x=np.array(windows, np.float16), t_s=10.0 * np.arange(SNAPSHOTS), fs=RATE)
-    return path
-
-
-def stepped_run(path: Path, loud: list[int]) -> Path:
-    """A healthy run of SNAPSHOTS windows, twice as loud at the snapshots in `loud`."""
-    rng = np.random.default_rng(7)
-    windows = 0.3 * rng.standard_normal((SNAPSHOTS, 2560))
-    windows[loud] *= 2.0
-    np.savez(path, x=windows.astype(np.float16), t_s=10.0 * np.arange(SNAPSHOTS), fs=RATE)
-    return path
+from tests.support.vibration_runs import ONSET, SNAPSHOTS, failing_run, healthy_clips, stepped_run
 
 
 @pytest.mark.parametrize(
@@ -63,14 +36,6 @@ def test_persisted_is_the_score_two_thirds_of_the_windows_reach() -> None:
     assert persisted([0.0, 0.0, 1.0, 1.0, 1.0, 1.0]) == 1.0
     assert persisted([1.0, 0.0, 1.0, 0.0, 1.0, 0.5]) == 0.5
     assert persisted([0.2, 0.9, 0.7]) == 0.7
-
-
-def healthy_clips(folder: Path, count: int = 60, seed: int = 5) -> Path:
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    for i in range(count):
-        soundfile.write(folder / f"clip_{i:03d}.wav", 0.1 * rng.standard_normal(8000), 8000)
-    return folder
 
 
 def test_a_run_to_failure_alarms_once_with_a_known_lead_time(tmp_path: Path) -> None:

@@ -2,9 +2,10 @@
 
 Each kind lives in its own module exposing `evaluate(data: Path, model: Path) -> dict`; for
 `baseline`, which learns from the data instead of loading a model,
-`evaluate(data: Path, learn: str) -> dict`; for `episodes`, which runs every sense through the
-agent with the shipped models, `evaluate(data: Path, fusion: Path | None, grace_s: float)
--> dict`. The key names of that dict are a contract scripts rely on.
+`evaluate(data: Path, learn: str, plots: Path | None) -> dict`; for `episodes`, which runs
+every sense through the agent with the shipped models, `evaluate(data: Path, fusion: Path |
+None, grace_s: float, jobs: int, plots: Path | None) -> dict`. The key names of that dict
+are a contract scripts rely on.
 """
 
 from __future__ import annotations
@@ -47,13 +48,16 @@ def evaluate(
     fusion: Path | None = None,
     grace_s: float | None = None,
     jobs: int | None = None,
+    plots: Path | None = None,
 ) -> dict[str, Any]:
     """Run the evaluator of `kind` with the given model, or the shipped one."""
     module_name, shipped = EVALUATORS[kind]
     if shipped is None and model is not None:
         raise DatasetError(f"evaluate {kind} uses no --model: it learns or uses the shipped ones")
-    if kind != EPISODES and (fusion is not None or grace_s is not None or jobs is not None):
+    if kind != EPISODES and any(option is not None for option in (fusion, grace_s, jobs)):
         raise DatasetError(f"--fusion, --grace and --jobs apply to evaluate {EPISODES} only")
+    if kind not in (EPISODES, BASELINE) and plots is not None:
+        raise DatasetError(f"--plots applies to evaluate {EPISODES} and {BASELINE} only")
     if kind != BASELINE and learn is not None:
         raise DatasetError(f"--learn applies to evaluate {BASELINE} only")
     if shipped is not None:
@@ -66,9 +70,9 @@ def evaluate(
     if kind == EPISODES:
         replayed: Callable[..., dict[str, Any]] = module.evaluate
         grace = DEFAULT_GRACE_S if grace_s is None else grace_s
-        return replayed(data, fusion, grace, jobs=1 if jobs is None else jobs)
+        return replayed(data, fusion, grace, jobs=1 if jobs is None else jobs, plots=plots)
     if model is None:  # the evaluator learns on the data
-        learned: Callable[[Path, str], dict[str, Any]] = module.evaluate
-        return learned(data, DEFAULT_LEARN if learn is None else learn)
+        learned: Callable[..., dict[str, Any]] = module.evaluate
+        return learned(data, DEFAULT_LEARN if learn is None else learn, plots=plots)
     run: Callable[[Path, Path], dict[str, Any]] = module.evaluate
     return run(data, model)

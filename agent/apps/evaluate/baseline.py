@@ -16,6 +16,8 @@ Scoring (the keys of the JSON):
   at half-way; `lead_time_s` = end of run - the earlier of those two moments;
 - `alarm_open_first_half_fraction`: the share of all first halves with an alarm open, so an
   alarm left open cannot pass for a warning.
+
+`--plots DIR` also draws each run (baseline_plot.py) and an `index.html` showing them.
 """
 
 from __future__ import annotations
@@ -23,17 +25,19 @@ from __future__ import annotations
 import math
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from agent.apps.evaluate.alarm_spans import AlarmSpan, spans_of
+from agent.apps.evaluate.baseline_plot import RunPicture, write_plots
 from agent.apps.evaluate.datasets import DatasetError
 from agent.apps.evaluate.runs import Run, learn_windows, read_runs
 from agent.config.decision import AlarmConfig, FusionConfig
-from agent.core.alarms import AlarmEvent, AlarmTracker, AlarmTransition, sequence_from
+from agent.core.alarms import AlarmTracker, sequence_from
 from agent.core.calibration import SECONDS_PER_DAY, threshold_for
 from agent.core.fusion import fuse
 from agent.core.samples import Score
@@ -48,16 +52,12 @@ RULE_RUN = 3  # the anchor raises (and clears) after this many windows in a row
 
 
 @dataclass(frozen=True, slots=True)
-class Episode:
-    """One alarm: when it was raised and cleared (None: still open at the end)."""
+class Watched:
+    """The learned baseline over one run: its alarms and the scores it decided them on."""
 
-    raised_s: float
-    cleared_s: float | None
-    by: str | None = None  # the sense that drove the decision raising it (None: not known)
-
-    def end(self, run_end: float) -> float:
-        """When it stopped being open: cleared, or the end of the run."""
-        return self.cleared_s if self.cleared_s is not None else run_end
+    alarms: list[AlarmSpan]
+    values: np.ndarray  # the persisted calibrated score of each window after learning
+    threshold: float
 
 
 def evaluate(
@@ -65,17 +65,30 @@ def evaluate(
     learn: str = "0.1",
     target_per_day: float = TARGET_FALSE_ALARMS_PER_DAY,
     progress: Callable[[str], None] | None = None,
+    plots: Path | None = None,
 ) -> dict[str, Any]:
-    """The learned baseline and the anchor rule over every run under `data`."""
+    """The learned baseline and the anchor rule over every run under `data`; with `plots`, a
+    picture of each run there (baseline_plot.py)."""
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
-    ours, rule = [], []
+    ours, rule, pictures = [], [], []
     for run in read_runs(data):
         count = learn_windows(run, learn)
         say(f"{run.name}: learning on {count} of {len(run.times_s)} windows")
-        episodes = learned_episodes(run, count, target_per_day)
-        ours.append(run_report(run, count, episodes))
-        rule.append(run_report(run, count, rule_episodes(run, count)))
-        say(f"{run.name}: {len(episodes)} alarms")
+        watched = learned_watch(run, count, target_per_day)
+        anchor = rule_alarms(run, count)
+        ours.append(run_report(run, count, watched.alarms))
+        rule.append(run_report(run, count, anchor))
+        say(f"{run.name}: {len(watched.alarms)} alarms")
+        if plots is not None:
+            departure = rule_departure(run, count)
+            pictures.append(
+                RunPicture(run.name, run.times_s, run.end_s, count, run.ends_in_failure,
+                           watched.values, watched.threshold, watched.alarms, departure,
+                           RULE_SIGMAS, anchor, ours[-1], rule[-1])
+            )  # fmt: skip
+    if plots is not None:
+        written = write_plots(plots, pictures)
+        say(f"runs drawn: {len(written) - 1}; open {written[-1]}")
     return {
         **summary(ours),
         "learn": learn,
@@ -84,7 +97,7 @@ def evaluate(
     }
 
 
-def learned_episodes(run: Run, count: int, target_per_day: float) -> list[Episode]:
+def learned_watch(run: Run, count: int, target_per_day: float) -> Watched:
     """Alarms of the learned, calibrated baseline through fusion and the alarm lifecycle."""
     try:
         baseline = VibrationBaseline.learn(run.windows[:count], run.rate)
@@ -100,14 +113,15 @@ def learned_episodes(run: Run, count: int, target_per_day: float) -> list[Episod
     span = max(1, round(PERSISTENCE_S / interval))
     recent: deque[float] = deque([0.0] * span, maxlen=span)  # the learned windows: healthy
     transitions = []
-    for window, at in zip(run.windows[count:], run.times_s[count:], strict=True):
+    values = np.empty(len(run.times_s) - count)
+    for k, (window, at) in enumerate(zip(run.windows[count:], run.times_s[count:], strict=True)):
         recent.append(baseline.score(window))
-        value = persisted(recent)
+        values[k] = value = persisted(recent)
         score = Score(run.name, SENSE, value, "departure", {}, float(at), float(at))
         decision = fuse(run.name, {SENSE: score}, fusion, [SENSE], float(at))
         if (transition := tracker.update(decision, float(at))) is not None:
             transitions.append((transition, float(at)))
-    return list(episodes_of(transitions))
+    return Watched(list(spans_of(transitions)), values, fusion.threshold)
 
 
 def persisted(recent: Iterable[float]) -> float:
@@ -120,18 +134,12 @@ def persisted(recent: Iterable[float]) -> float:
     return ranked[math.ceil(PERSISTENCE_SHARE * len(ranked)) - 1]
 
 
-def episodes_of(transitions: list[tuple[AlarmTransition, float]]) -> Iterator[Episode]:
-    """Raised…cleared pairs from a tracker's events, each with the sense that drove the
-    decision raising it (updates change nothing here)."""
-    raised: tuple[float, str | None] | None = None
-    for transition, at in transitions:
-        if transition.event is AlarmEvent.RAISED:
-            raised = (at, transition.decision.top)
-        elif transition.event is AlarmEvent.CLEARED and raised is not None:
-            yield Episode(raised[0], at, raised[1])
-            raised = None
-    if raised is not None:
-        yield Episode(raised[0], None, raised[1])
+def rule_departure(run: Run, count: int) -> np.ndarray:
+    """How far above its learned mean the anchor's RMS or kurtosis is, in learned sd (the
+    larger of the two; the anchor alarms past RULE_SIGMAS), for every window."""
+    features = rule_features(run)
+    mean, sd = features[:count].mean(axis=0), features[:count].std(axis=0)
+    return np.max((features - mean) / np.maximum(sd, 1e-12), axis=1)
 
 
 def rule_features(run: Run) -> np.ndarray:
@@ -143,32 +151,32 @@ def rule_features(run: Run) -> np.ndarray:
     return np.stack([np.sqrt(power), kurtosis], axis=1)
 
 
-def rule_episodes(run: Run, count: int) -> list[Episode]:
+def rule_alarms(run: Run, count: int) -> list[AlarmSpan]:
     """The anchor: RMS or kurtosis over mean + 3 sd of the learned part, 3 in a row."""
     features = rule_features(run)
     limit = features[:count].mean(axis=0) + RULE_SIGMAS * features[:count].std(axis=0)
     over = np.any(features[count:] > limit, axis=1)
-    episodes, raised, streak = [], None, 0
+    alarms, raised, streak = [], None, 0
     for is_over, at in zip(over, run.times_s[count:], strict=True):
         streak = streak + 1 if is_over == (raised is None) else 0
         if streak >= RULE_RUN:
             if raised is None:
                 raised = float(at)
             else:
-                episodes.append(Episode(raised, float(at)))
+                alarms.append(AlarmSpan(raised, float(at)))
                 raised = None
             streak = 0
     if raised is not None:
-        episodes.append(Episode(raised, None))
-    return episodes
+        alarms.append(AlarmSpan(raised, None))
+    return alarms
 
 
-def run_report(run: Run, count: int, episodes: list[Episode]) -> dict[str, Any]:
+def run_report(run: Run, count: int, alarms: list[AlarmSpan]) -> dict[str, Any]:
     """One run's figures (see the module docstring)."""
     start, half, end = float(run.times_s[count]), run.end_s / 2.0, run.end_s
-    first = [e for e in episodes if start <= e.raised_s < half]
+    first = [e for e in alarms if start <= e.raised_s < half]
     open_at_half = [e for e in first if e.cleared_s is None or e.cleared_s > half]
-    second = [e for e in episodes if e.raised_s >= half]
+    second = [e for e in alarms if e.raised_s >= half]
     warned_at = min(
         [*(e.raised_s for e in second), *([half] if open_at_half else [])], default=None
     )
@@ -184,12 +192,12 @@ def run_report(run: Run, count: int, episodes: list[Episode]) -> dict[str, Any]:
         "learn_snapshots": count,
         "ends_in_failure": run.ends_in_failure,
         "false_alarms_first_half": len(first),
-        "false_alarms": len(first) if run.ends_in_failure else len(episodes),
+        "false_alarms": len(first) if run.ends_in_failure else len(alarms),
         "alarmed": alarmed,
         "lead_time_s": round(end - warned_at, 1) if alarmed and warned_at is not None else None,
         "alarm_open_first_half_s": round(open_s, 1),
         "first_half_s": round(max(0.0, half - start), 1),
-        "alarms": len(episodes),
+        "alarms": len(alarms),
     }
 
 

@@ -22,10 +22,14 @@ the config's weighted fusion (`--fusion FILE` sets it). The figures (keys of the
 - `per_sense_alone`: the same figures, each sense decided alone (the same replay with fusion
   restricted to it, at its own calibrated threshold once learned); an episode without that
   stream cannot alarm there.
+
+`--plots DIR` also draws each episode's replay (plot.py): one SVG per episode and an
+`index.html` that lists those with a false alarm or a miss, then shows every picture.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import sys
@@ -45,6 +49,7 @@ from agent.apps.evaluate.episodes.device import (
 )
 from agent.apps.evaluate.episodes.format import Episode, read_episodes
 from agent.apps.evaluate.episodes.media import episode_samples
+from agent.apps.evaluate.episodes.plot import Plotted, write_plots
 from agent.apps.evaluate.episodes.replay import (
     DEVICE,
     WEIGHTED_MODE,
@@ -53,7 +58,10 @@ from agent.apps.evaluate.episodes.replay import (
     TickWatcher,
 )
 from agent.apps.evaluate.episodes.scoring import EpisodeFigures, figures, summary
+from agent.apps.evaluate.episodes.timeline import TimelineRecorder
 from agent.apps.evaluate.workers import in_order
+from agent.core.calibration import CalibratedFusion
+from agent.core.fusion import Decision
 from agent.inference.models import models_dir
 from agent.inference.session import ModelError
 from agent.senses.audio.config import SENSE as AUDIO
@@ -69,10 +77,11 @@ def evaluate(
     grace_s: float = 60.0,
     progress: Callable[[str], None] | None = None,
     jobs: int = 1,
+    plots: Path | None = None,
 ) -> dict[str, Any]:
     """Replay every episode under `data` and score its alarms against its faults; `jobs`
     episodes at a time, each in a process of its own when more than one (the figures are the
-    same for every `jobs`)."""
+    same for every `jobs`); with `plots`, a picture of each replay there."""
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     if not (math.isfinite(grace_s) and grace_s >= 0):
         raise DatasetError(f"--grace {grace_s}: a number of seconds, 0 or more")
@@ -90,8 +99,9 @@ def evaluate(
     weighted: list[EpisodeFigures] = []
     alone: dict[str, list[EpisodeFigures]] = {sense: [] for sense in senses}
     learned = settings.fusion.mode == "learned"
-    outcomes = replay_all(episodes, settings, models, channels, say, jobs)
+    outcomes = replay_all(episodes, settings, models, channels, say, jobs, plots is not None)
     pace = Pace(episodes)
+    plotted: list[Plotted] = []
     for k, (episode, outcome) in enumerate(zip(episodes, outcomes, strict=True), 1):
         also = [(WEIGHTED_MODE, weighted)] if learned else []
         for key, figures_of in [(DEVICE, device), *also, *alone.items()]:
@@ -100,8 +110,16 @@ def evaluate(
                 figures(episode.name, episode.spec, alarms, grace_s, outcome.learned_at_s)
             )
         done = device[-1]
+        if outcome.timeline is not None:
+            alarms = outcome.alarms.get(DEVICE, [])
+            plotted.append(
+                Plotted(episode.name, episode.spec, outcome.timeline, alarms, done, grace_s)
+            )
         say(f"[{k}/{len(episodes)}] {episode.name}: {done.detected} of {done.faults} faults "
             f"detected, {done.false_alarms} false alarms{pace.replayed(episode)}")  # fmt: skip
+    if plots is not None:
+        written = write_plots(plots, plotted)
+        say(f"episodes drawn: {len(written) - 1}; open {written[-1]}")
     return {
         **summary(device),
         "grace_s": grace_s,
@@ -142,14 +160,20 @@ def replay_all(
     channels: list[str] | None,
     say: Callable[[str], None],
     jobs: int,
+    timelines: bool = False,
 ) -> Iterator[Outcome]:
     """Each episode's outcome, in the episodes' order; with `jobs` > 1 replayed in that many
     worker processes (spawned: no model session crosses a fork), their progress lines said
-    as each episode is taken in order; the workers end when the caller stops."""
+    as each episode is taken in order; the workers end when the caller stops. With
+    `timelines`, each outcome carries the device's decisions folded for a picture."""
     if jobs == 1:
-        yield from (replay(e, settings, models, channels, say) for e in episodes)
+        yield from (
+            replay(e, settings, models, channels, say, timeline=timelines) for e in episodes
+        )
         return
-    replay_one = functools.partial(replay_said, settings=settings, models=models, channels=channels)
+    replay_one = functools.partial(
+        replay_said, settings=settings, models=models, channels=channels, timeline=timelines
+    )
     for outcome, lines in in_order(replay_one, episodes, jobs):
         for line in lines:
             say(line)
@@ -157,11 +181,15 @@ def replay_all(
 
 
 def replay_said(
-    episode: Episode, settings: DecisionSettings, models: Path, channels: list[str] | None
+    episode: Episode,
+    settings: DecisionSettings,
+    models: Path,
+    channels: list[str] | None,
+    timeline: bool = False,
 ) -> tuple[Outcome, list[str]]:
     """`replay` in a worker process: its outcome and the lines it would have said."""
     lines: list[str] = []
-    return replay(episode, settings, models, channels, lines.append), lines
+    return replay(episode, settings, models, channels, lines.append, timeline=timeline), lines
 
 
 def replay(
@@ -171,8 +199,10 @@ def replay(
     channels: list[str] | None,
     say: Callable[[str], None],
     on_tick: TickWatcher | None = None,
+    timeline: bool = False,
 ) -> Outcome:
-    """One episode through the agent; what it took is said on `say` (wall time only there)."""
+    """One episode through the agent; what it took is said on `say` (wall time only there).
+    With `timeline`, the outcome carries the device's decisions folded for a picture."""
     config = device_config(episode, settings, models, channels)
     modbus = config.sources.configured().get(SENSOR)
     if modbus is not None and modbus.anomaly is None and not config.learning.enabled:
@@ -180,10 +210,19 @@ def replay(
             "here, so its sensor stream only has limits (none) until it learns")  # fmt: skip
     microphone = config.sources.configured().get(AUDIO)
     window_s = microphone.window_s if microphone is not None else 1.0
+    recorder = TimelineRecorder(episode.spec.duration_s, tuple(episode.senses))
+    watchers = [w for w in (on_tick, recorder if timeline else None) if w is not None]
+
+    def told(now: float, decision: Decision, calibrated: CalibratedFusion | None) -> None:
+        for watcher in watchers:
+            watcher(now, decision, calibrated)
+
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="episode-") as scratch:
-        run = Replay(config, Path(scratch), lambda line: say(f"{episode.name}: {line}"), on_tick)
+        run = Replay(config, Path(scratch), lambda line: say(f"{episode.name}: {line}"), told)
         outcome = run.run(episode_samples(episode, window_s), episode.spec.duration_s)
+    if timeline:
+        outcome = dataclasses.replace(outcome, timeline=recorder.timeline())
     took = time.perf_counter() - started
     counts = ", ".join(f"{sense} {n}" for sense, n in outcome.samples.items())
     speed = episode.spec.duration_s / max(took, 1e-9)

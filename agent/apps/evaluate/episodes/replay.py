@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.apps.evaluate.baseline import Episode as AlarmSpan
-from agent.apps.evaluate.baseline import episodes_of
+from agent.apps.evaluate.alarm_spans import AlarmSpan, spans_of
 from agent.apps.evaluate.datasets import DatasetError
+from agent.apps.evaluate.episodes.timeline import Timeline
 from agent.config.decision import FusionConfig
 from agent.config.device import DeviceConfig
 from agent.core.alarms import AlarmTransition, sequence_from
@@ -61,7 +61,7 @@ class Watch:
     def alarms(self) -> list[AlarmSpan]:
         """Each alarm raised, from then until cleared (updates change nothing here), with the
         sense that drove the decision raising it."""
-        return list(episodes_of(self.transitions))
+        return list(spans_of(self.transitions))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,7 @@ class Outcome:
     alarms: dict[str, list[AlarmSpan]]  # by watch: DEVICE, or a sense alone
     samples: dict[Modality, int]
     learned_at_s: float | None  # when learning finished (None: it did not, or none asked)
+    timeline: Timeline | None = None  # the device's decisions, folded (when asked for)
 
 
 # told of the device's decision at each tick and of its calibration (None: not learned)

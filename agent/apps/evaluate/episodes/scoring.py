@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.apps.evaluate.baseline import Episode as AlarmSpan
+from agent.apps.evaluate.alarm_spans import AlarmSpan
 from agent.apps.evaluate.episodes.format import EpisodeSpec
 
 SECONDS_PER_HOUR = 3_600.0
@@ -53,12 +53,7 @@ def figures(
     end = spec.duration_s
     windows = [(f.start_s, f.end_s + grace_s) for f in spec.faults]
     detections = [time_to_detect(start, until, alarms, end) for start, until in windows]
-    false_alarms = [
-        a
-        for a in alarms
-        if a.raised_s >= spec.learn_s
-        and not any(start <= a.raised_s <= until for start, until in windows)
-    ]
+    false_alarms = [a for a in alarms if is_false_alarm(a, spec, grace_s)]
     healthy = healthy_spans(spec.learn_s, end, windows)
     open_s = sum(overlap((a.raised_s, a.end(end)), span) for a in alarms for span in healthy)
     return EpisodeFigures(
@@ -71,6 +66,13 @@ def figures(
         healthy_s=sum(b - a for a, b in healthy),
         open_healthy_s=open_s,
         learned_at_s=learned_at_s,
+    )
+
+
+def is_false_alarm(alarm: AlarmSpan, spec: EpisodeSpec, grace_s: float) -> bool:
+    """Raised after learning and outside every fault window (start to end + grace)."""
+    return alarm.raised_s >= spec.learn_s and not any(
+        f.start_s <= alarm.raised_s <= f.end_s + grace_s for f in spec.faults
     )
 
 
