@@ -75,12 +75,12 @@ def evaluate(
         count = learn_windows(run, learn)
         say(f"{run.name}: learning on {count} of {len(run.times_s)} windows")
         watched = learned_watch(run, count, target_per_day)
-        anchor = rule_alarms(run, count)
+        departure = rule_departure(run, count)
+        anchor = rule_alarms(run, count, departure)
         ours.append(run_report(run, count, watched.alarms))
         rule.append(run_report(run, count, anchor))
         say(f"{run.name}: {len(watched.alarms)} alarms")
         if plots is not None:
-            departure = rule_departure(run, count)
             pictures.append(
                 RunPicture(run.name, run.times_s, run.end_s, count, run.ends_in_failure,
                            watched.values, watched.threshold, watched.alarms, departure,
@@ -151,11 +151,10 @@ def rule_features(run: Run) -> np.ndarray:
     return np.stack([np.sqrt(power), kurtosis], axis=1)
 
 
-def rule_alarms(run: Run, count: int) -> list[AlarmSpan]:
-    """The anchor: RMS or kurtosis over mean + 3 sd of the learned part, 3 in a row."""
-    features = rule_features(run)
-    limit = features[:count].mean(axis=0) + RULE_SIGMAS * features[:count].std(axis=0)
-    over = np.any(features[count:] > limit, axis=1)
+def rule_alarms(run: Run, count: int, departure: np.ndarray) -> list[AlarmSpan]:
+    """The anchor: RMS or kurtosis over mean + 3 sd of the learned part (`rule_departure`
+    over RULE_SIGMAS), 3 in a row."""
+    over = departure[count:] > RULE_SIGMAS
     alarms, raised, streak = [], None, 0
     for is_over, at in zip(over, run.times_s[count:], strict=True):
         streak = streak + 1 if is_over == (raised is None) else 0
