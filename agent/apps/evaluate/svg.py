@@ -10,6 +10,7 @@ fetched, any browser opens the files.
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ LEFT, RIGHT, TOP, LANE_H, GAP, BOTTOM = 130, 20, 54, 78, 14, 44
 MAX_DECADES = 30.0  # a lane's scale stops here: further is "certainly not healthy"
 TICK_STEPS_S = (60, 120, 300, 600, 900, 1800, 3600, 7200, 14_400, 43_200, 86_400)
 MAX_TICKS = 12
+HELD_GAPS = 3.0  # a value holds until the next sample unless it is this many intervals away
 ALARM_LEVEL = "#d62728"  # dashed: where a lane alarms
 FALSE_ALARM, WARNING, LEARNING, FAULT = "#d62728", "#2ca02c", "#e4e4e4", "#fdd9a0"
 INDEX = "index.html"
@@ -34,11 +36,24 @@ def rarity(values: np.ndarray) -> np.ndarray:
 
 
 def fold_max(times_s: np.ndarray, values: np.ndarray, duration_s: float) -> np.ndarray:
-    """The highest value in each of PLOT_W equal spans of [0, duration_s] (NaN: none)."""
-    spans = np.clip((times_s / duration_s * PLOT_W).astype(np.int64), 0, PLOT_W - 1)
+    """The highest value in each of PLOT_W equal spans of [0, duration_s] (NaN: none).
+
+    Each value holds until the next sample, so samples sparser than the spans (a snapshot
+    every 10 s over hours) draw a line, not dots; a gap over HELD_GAPS typical intervals
+    stays a gap.
+    """
     out = np.full(PLOT_W, np.nan)
-    finite = np.isfinite(values)
-    np.fmax.at(out, spans[finite], values[finite])
+    if times_s.size == 0:
+        return out
+    gaps = np.diff(times_s)
+    typical = float(np.median(gaps)) if gaps.size else 0.0
+    held = np.append(np.where(gaps <= HELD_GAPS * typical, gaps, 0.0), 0.0)
+    first = np.clip((times_s / duration_s * PLOT_W).astype(np.int64), 0, PLOT_W - 1)
+    last = np.clip(np.ceil((times_s + held) / duration_s * PLOT_W).astype(np.int64) - 1, first,
+                   PLOT_W - 1)  # fmt: skip
+    for a, b, value in zip(first, last, values, strict=True):
+        if math.isfinite(value):
+            out[a : b + 1] = np.fmax(out[a : b + 1], value)
     return out
 
 
