@@ -179,6 +179,11 @@ class CalibratedRule(Protocol):
         """The threshold when too few senses are fresh: `alone_factor` times rarer."""
         ...
 
+    def sense_threshold(self, sense: str) -> float:
+        """The sense's own threshold: the calibrated score at which it alone would give the
+        device's target rate of false alarms."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class CalibratedFusion:

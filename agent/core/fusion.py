@@ -24,6 +24,8 @@ class ModalityView:
     reason: str | None = None
     # its part in the fused score: effective weight × score, or the calibrated rule's term
     contribution: float | None = None
+    # once learned: the sense's own calibrated threshold (CalibratedRule.sense_threshold)
+    threshold: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,7 @@ def fuse(
             label=fresh[m].label if m in fresh else None,
             reason=reasons.get(m),
             contribution=contributions.get(m),
+            threshold=calibrated.sense_threshold(m) if calibrated is not None else None,
         )
         for m in weights
     }

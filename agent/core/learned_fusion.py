@@ -97,6 +97,10 @@ class LearnedFusion:
         """The fused score at which the device alarms."""
         return self.model.threshold
 
+    def sense_threshold(self, sense: str) -> float:
+        """The sense's own threshold (its calibration's), from which its evidence counts."""
+        return self.calibration.sense_threshold(sense)
+
     def evidence(self, sense: str, value: float) -> float:
         """Decades rarer than the sense's own threshold (negative: less rare), capped."""
         floor = 1.0 - self.calibration.sense_threshold(sense)

@@ -20,20 +20,30 @@ def iso(ts: float | None) -> str | None:
 
 
 def modalities_view(decision: Decision) -> dict[str, dict[str, Any]]:
-    """Per-modality score, effective weight, contribution and staleness, as subscribers see
-    them."""
+    """Per-modality score, effective weight, contribution, staleness and (once learned) the
+    score at which it alarms alone, as subscribers see them."""
     return {
         str(m): {
-            "score": None if v.score is None else round(v.score, 4),
+            "score": shown(v.score, decision),
             "weight": round(v.effective_weight, 4),
             "contribution": None if v.contribution is None else round(v.contribution, 4),
             "configured_weight": v.weight,
             "stale": v.stale,
             "label": v.label,
             "reason": v.reason,
+            "threshold": v.threshold,
         }
         for m, v in decision.modalities.items()
     }
+
+
+def shown(score: float | None, decision: Decision) -> float | None:
+    """A score as published: to 4 places, but a calibrated one whole, since its meaning is in
+    the nines (0.99999 and 0.9999999999 are a healthy hour and a fault apart, and both round
+    to 1.0)."""
+    if score is None or decision.calibrated:
+        return score
+    return round(score, 4)
 
 
 def alarm_payload(
@@ -55,7 +65,7 @@ def alarm_payload(
         "location": location.model_dump(),
         "type": alarm.type,
         "severity": alarm.severity,
-        "score": round(decision.score, 4),
+        "score": shown(decision.score, decision),
         "threshold": decision.threshold,
         "modalities": modalities_view(decision),
         "present": list(decision.present),
@@ -137,7 +147,7 @@ def state_payload(
     return {
         "device": decision.device,
         "state": state,
-        "score": round(decision.score, 4),
+        "score": shown(decision.score, decision),
         "threshold": decision.threshold,
         "rule": decision.rule,
         "type": decision.type,

@@ -29,7 +29,7 @@ def alarm_schema() -> dict[str, Any]:
     properties["present"]["items"]["enum"] = names
     properties["trigger"]["properties"]["modality"]["enum"] = names
     properties["rule"]["pattern"] = (
-        f"^(weighted|calibrated|degraded|none|no_data|critical:({alternatives(names)}))$"
+        f"^(weighted|calibrated|learned|degraded|none|no_data|critical:({alternatives(names)}))$"
     )
     files = properties["evidence_files"]["items"]["properties"]
     files["kind"]["enum"] = kinds

@@ -30,6 +30,7 @@ class ModalityView(Inbound):
     score: Finite | None = None
     weight: Finite | None = None
     stale: bool | None = None
+    threshold: Finite | None = None  # once learned: the sense's own calibrated threshold
 
 
 class StateMessage(Inbound):

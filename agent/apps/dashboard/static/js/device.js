@@ -1,6 +1,7 @@
 // Device view: trend charts (fused and per-modality scores, max temperature, Modbus values)
-// and the latest retained snapshots, all updated live.
-import { COLOURS, el, getJSON, MODALITIES, on, SENSES } from "./util.js";
+// and the latest retained snapshots, all updated live. A device that has learned its own
+// normal charts its calibrated scores as decades of rarity, with the device's threshold.
+import { calibrated, COLOURS, decades, el, getJSON, MODALITIES, on, SENSES } from "./util.js";
 import { tile } from "./overview.js";
 import { gapThreshold, seriesOptions, trendColumns } from "./trend.js";
 
@@ -38,6 +39,7 @@ export function showDevice(root, site, device) {
     el("div", { class: "split wide-left" }, head, snaps), charts);
   let points = [];
   let drawn = [];
+  let latest = null;  // the device's tile: whether it has learned, its threshold
   let spacing = { count: 0, gap: Infinity };  // measured again each time the points double
   const gap = () => {
     if (points.length < 50 || points.length >= 2 * spacing.count) {
@@ -60,9 +62,16 @@ export function showDevice(root, site, device) {
   }
   function drawCharts() {
     const width = Math.max(320, Math.min(900, ((charts.clientWidth || 1200) - 16) / 2 - 24));
-    const scoreSeries = [{ label: "fused", colour: COLOURS.fused, value: (p) => p.score },
-      ...MODALITIES.map((m) => ({ label: m, colour: COLOURS[m], value: (p) => p.modalities[m] }))];
-    drawn = [chart("Scores (0–1)", scoreSeries, points, gap, [0, 1]),
+    const learned = calibrated(latest?.modalities);
+    const shown = learned ? decades : (v) => v;
+    const scoreSeries = [{ label: "fused", colour: COLOURS.fused, value: (p) => shown(p.score) },
+      ...MODALITIES.map((m) => ({ label: m, colour: COLOURS[m], value: (p) => shown(p.modalities[m]) }))];
+    if (learned) {
+      scoreSeries.push({ label: "device threshold", colour: COLOURS.fused, dash: [6, 4],
+        value: () => decades(latest.threshold) });
+    }
+    const title = learned ? "Rarity (decades: 1 in 10^d healthy samples score as high)" : "Scores (0–1)";
+    drawn = [chart(title, scoreSeries, points, gap, learned ? null : [0, 1]),
       chart("Max temperature (°C)", [{ label: "max °C", colour: COLOURS.temperature,
         value: (p) => p.readings?.max_temp_c }], points, gap)];
     drawn.push(...sensorNames(points).map((name, i) => chart(`Modbus: ${name}`,
@@ -74,6 +83,7 @@ export function showDevice(root, site, device) {
   async function load() {
     const overview = await getJSON("/api/overview");
     const mine = overview.devices.find((t) => t.site === site && t.device === device);
+    latest = mine ?? null;
     head.replaceChildren(mine ? tile(mine) : el("p", { class: "muted" }, "no state received yet"));
     points = (await getJSON(`${base}/trend?hours=${range.value}`)).points;
     spacing = { count: 0, gap: Infinity };
@@ -84,7 +94,13 @@ export function showDevice(root, site, device) {
   load();
   const mineOnly = (handler) => (e) => { if (e.site === site && (e.device ?? e.tile?.device) === device) handler(e); };
   const offs = [
-    on("device", (e) => { if (e.tile.site === site && e.tile.device === device) head.replaceChildren(tile(e.tile)); }),
+    on("device", (e) => {
+      if (e.tile.site !== site || e.tile.device !== device) return;
+      const learnedBefore = calibrated(latest?.modalities);
+      latest = e.tile;
+      head.replaceChildren(tile(e.tile));
+      if (calibrated(e.tile.modalities) !== learnedBefore) drawCharts();  // it has just learned
+    }),
     on("point", mineOnly((e) => {
       const known = sensorNames(points).join();
       points.push(e.point);

@@ -1,5 +1,5 @@
 // Overview: one tile per device, each site's inspection round, and the latest alarms.
-import { el, getJSON, MODALITIES, on, score, time } from "./util.js";
+import { calibrated, decades, decadesText, el, getJSON, MODALITIES, on, score, time } from "./util.js";
 
 // C2 health entries that need an operator's eye: sources and models not ok (nor starting).
 function healthProblems(health) {
@@ -26,24 +26,39 @@ function learningNote(learning) {
     problems.length ? el("ul", { class: "health-problems" }, problems.map((p) => el("li", {}, p))) : null);
 }
 
+// A learned sense's bar: its decades of rarity, full at its own threshold.
+function rarityBar(v) {
+  const d = decades(v.score) ?? 0;
+  const level = decades(v.threshold);
+  return {
+    width: Math.round(100 * Math.min(1, d / level)),
+    text: `${d.toFixed(1)}/${level.toFixed(1)}`,
+    title: `1 in 10^${d.toFixed(1)} healthy samples of this machine score as high; ` +
+      `its own threshold is 10^${level.toFixed(1)}`,
+  };
+}
+
 export function tile(t) {
   const href = `#/device/${encodeURIComponent(t.site)}/${encodeURIComponent(t.device)}`;
   const driver = t.driver ? `${t.driver}${t.type && t.type !== "none" ? ` · ${t.type}` : ""}` : "–";
+  const learned = calibrated(t.modalities);
   const bars = MODALITIES.filter((m) => t.modalities[m]).map((m) => {
     const v = t.modalities[m];
-    const width = Math.round(100 * (v.score ?? 0));
-    return el("div", { class: `bar${v.stale ? " stale" : ""}`, title: v.reason || "" },
+    const bar = learned ? rarityBar(v) : { width: Math.round(100 * (v.score ?? 0)), text: score(v.score) };
+    return el("div", { class: `bar${v.stale ? " stale" : ""}`, title: v.reason || bar.title || "" },
       el("span", { class: "bar-name" }, m),
-      el("span", { class: "bar-track" }, el("span", { class: `bar-fill ${m}`, style: `width:${width}%` })),
-      el("span", { class: "bar-value" }, v.stale ? "stale" : score(v.score)));
+      el("span", { class: "bar-track" }, el("span", { class: `bar-fill ${m}`, style: `width:${bar.width}%` })),
+      el("span", { class: "bar-value" }, v.stale ? "stale" : bar.text));
   });
+  const fused = learned
+    ? [`${decadesText(t.score)} `, el("span", { class: "tile-threshold" }, `/ ${decadesText(t.threshold)} decades`)]
+    : [score(t.score), el("span", { class: "tile-threshold" }, ` / ${score(t.threshold)}`)];
   return el("a", { class: `tile ${t.state}`, href, dataset: { device: t.device, site: t.site, state: t.state } },
     el("div", { class: "tile-head" },
       el("span", { class: "tile-name" }, t.device),
       el("span", { class: `badge ${t.state}` }, t.state)),
     el("div", { class: "tile-site" }, t.site),
-    el("div", { class: "tile-score" }, score(t.score),
-      el("span", { class: "tile-threshold" }, ` / ${score(t.threshold)}`)),
+    el("div", { class: "tile-score", dataset: { scale: learned ? "decades" : "score" } }, ...fused),
     el("div", { class: "tile-driver" }, "driven by ", el("b", {}, driver)),
     el("div", { class: "bars" }, bars),
     learningNote(t.learning),

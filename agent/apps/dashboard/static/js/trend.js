@@ -32,7 +32,8 @@ export function trendColumns(points, series, threshold) {
   return [times, ...values];
 }
 
-// uPlot's options for one line per series (`label`, `colour`), gaps kept as gaps.
+// uPlot's options for one line per series (`label`, `colour`, optional `dash`), gaps kept as gaps.
 export function seriesOptions(series) {
-  return [{}, ...series.map((s) => ({ label: s.label, stroke: s.colour, width: 2, spanGaps: false }))];
+  return [{}, ...series.map((s) => ({ label: s.label, stroke: s.colour, width: 2, spanGaps: false,
+    ...(s.dash ? { dash: s.dash } : {}) }))];
 }

@@ -38,6 +38,27 @@ export function score(value) {
   return value == null ? "–" : Number(value).toFixed(2);
 }
 
+// A device that has learned its own normal publishes calibrated scores: the chance that a
+// healthy sample of this machine scores lower. Their meaning is in the nines, so they are
+// shown as decades of rarity: d means one healthy sample in 10^d scores as high. A double
+// holds about 16 nines.
+export const MAX_DECADES = 16;
+
+export function decades(value) {
+  if (value == null) return null;
+  return Math.min(MAX_DECADES, -Math.log10(Math.max(1 - Number(value), 10 ** -MAX_DECADES)));
+}
+
+export function decadesText(value) {
+  const d = decades(value);
+  return d == null ? "–" : d.toFixed(1);
+}
+
+// Learned: its senses carry their own calibrated thresholds.
+export function calibrated(modalities) {
+  return Object.values(modalities || {}).some((v) => v.threshold != null);
+}
+
 export function time(value) {
   if (value == null) return "–";
   const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);

@@ -1,0 +1,82 @@
+"""A learned device on the dashboard, in headless Chromium: decades of rarity, not 1.00.
+
+A learned device's calibrated scores all read 1.00 to two places once they are rare enough
+to matter, and a healthy one is uniform on [0, 1], so 0-1 bars would jump at random. Its
+tile shows each sense's decades of rarity against the sense's own threshold, and its charts
+plot decades; a device that has not learned keeps its 0-1 scores.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+from playwright.async_api import async_playwright
+
+from tests.dashboard.support import CHROMIUM_ARGS, chromium_or_skip, dashboard_process
+from tests.support.mqtt import MosquittoProcess
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+
+PREFIX = "cal"
+SITE = "plant"
+BAR_CELLS = """bars => bars.map(b => [b.querySelector('.bar-name').textContent,
+  b.querySelector('.bar-value').textContent, b.querySelector('.bar-fill').style.width])"""
+
+
+def state(device: str, score: float, threshold: float, senses: dict[str, Any]) -> bytes:
+    modalities = {
+        sense: {"score": value, "weight": 0.5, "stale": False, "threshold": level}
+        for sense, (value, level) in senses.items()
+    }
+    return json.dumps({
+        "device": device, "state": "ok", "score": score, "threshold": threshold,
+        "modalities": modalities, "updated_at": "2026-12-07T10:00:00Z",
+    }).encode()  # fmt: skip
+
+
+async def test_a_learned_tile_and_chart_show_decades_a_shipped_one_scores(
+    private_broker: MosquittoProcess, tmp_path: Path
+) -> None:
+    chromium = chromium_or_skip()
+    learned = state("pump-07", 0.9999999999, 0.99999,
+                    {"audio": (0.99, 0.99999), "temperature": (0.9999999999, 0.99999)})  # fmt: skip
+    shipped = state("fan-02", 0.42, 0.3, {"audio": (0.42, None), "temperature": (0.1, None)})
+    async with dashboard_process(tmp_path, private_broker.port, PREFIX) as dash:
+        async with aiomqtt.Client("127.0.0.1", private_broker.port) as client:
+            for device, payload in (("pump-07", learned), ("fan-02", shipped)):
+                topic = f"{PREFIX}/{SITE}/{device}/state"
+                await client.publish(topic, payload, qos=1, retain=True)
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=str(chromium), args=CHROMIUM_ARGS
+            )
+            page = await browser.new_page(viewport={"width": 1400, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(dash.url + "/")
+            pump, fan = '.tile[data-device="pump-07"]', '.tile[data-device="fan-02"]'
+            await page.wait_for_selector(pump, timeout=15_000)
+            await page.wait_for_selector(fan, timeout=15_000)
+
+            score = await page.inner_text(f"{pump} .tile-score[data-scale=decades]")
+            assert score.replace("\n", " ") == "10.0 / 5.0 decades"
+            bars = sorted(await page.eval_on_selector_all(f"{pump} .bar", BAR_CELLS))
+            assert bars == [["audio", "2.0/5.0", "40%"], ["temperature", "10.0/5.0", "100%"]]
+            shipped_score = await page.inner_text(f"{fan} .tile-score[data-scale=score]")
+            assert shipped_score.replace("\n", " ") == "0.42 / 0.30"
+
+            await page.evaluate(f"location.hash = '#/device/{SITE}/pump-07'")
+            await page.wait_for_selector(".chart canvas", timeout=15_000)
+            titles = await page.eval_on_selector_all(".chart h3", "hs => hs.map(h => h.innerText)")
+            assert titles[0].startswith("Rarity (decades")
+            await page.evaluate(f"location.hash = '#/device/{SITE}/fan-02'")
+            await page.wait_for_function(
+                "document.querySelector('.chart h3')?.textContent === 'Scores (0–1)'",
+                timeout=15_000,
+            )
+            await browser.close()
+    assert errors == []
