@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import Page, async_playwright
 
 from tests.support.mqtt import free_port, port_open
 
@@ -115,3 +116,24 @@ def chromium_or_skip() -> Path:
     if not CHROMIUM.exists() and shutil.which("chromium") is None:
         pytest.skip("Chromium is not installed and could not be (apt-get install -y chromium)")
     return CHROMIUM if CHROMIUM.exists() else Path(str(shutil.which("chromium")))
+
+
+@contextlib.asynccontextmanager
+async def browser_page(
+    url: str, width: int = 1600, height: int = 1000
+) -> AsyncIterator[tuple[Page, list[str]]]:
+    """Headless Chromium open on `url`: the page, and the script errors it raises (a test
+    asserts there were none)."""
+    chromium = chromium_or_skip()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(chromium), args=CHROMIUM_ARGS
+        )
+        page = await browser.new_page(viewport={"width": width, "height": height})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(url)
+        try:
+            yield page, errors
+        finally:
+            await browser.close()

@@ -19,9 +19,9 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 
-from tests.dashboard.support import CHROMIUM_ARGS, chromium_or_skip, dashboard_process
+from tests.dashboard.support import browser_page, chromium_or_skip, dashboard_process
 from tests.support.mqtt import Collector, MosquittoProcess, subscribe
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -69,20 +69,13 @@ async def image_loaded(page: Page, selector: str) -> None:
 async def test_operator_sees_devices_alarm_evidence_and_acknowledges(
     private_broker: MosquittoProcess, tmp_path: Path
 ) -> None:
-    chromium = chromium_or_skip()
+    chromium_or_skip()  # before starting anything
     port = private_broker.port
     async with (
         dashboard_process(tmp_path, port, PREFIX) as dash,
         subscribe("127.0.0.1", port, f"{PREFIX}/#") as seen,
-        async_playwright() as playwright,
+        browser_page(dash.url + "/") as (page, errors),
     ):
-        browser = await playwright.chromium.launch(
-            executable_path=str(chromium), args=CHROMIUM_ARGS
-        )
-        page = await browser.new_page(viewport={"width": 1600, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        await page.goto(dash.url + "/")
         await page.wait_for_selector("#link.up", timeout=15_000)  # the live stream is open
         await page.evaluate("window.loadedOnce = true")  # gone if the page ever reloads
         assert await page.is_hidden("#refused")  # nothing refused yet
@@ -146,7 +139,6 @@ async def test_operator_sees_devices_alarm_evidence_and_acknowledges(
             await page.screenshot(path=tmp_path / "overview.png", full_page=True)
 
         assert await page.evaluate("window.loadedOnce === true"), "the page was reloaded"
-        await browser.close()
 
     ack = next(a for a in seen.json("/pump-01/ack") if a.get("id") == alarm_id)
     assert ack["by"] == "test-operator" and ack["note"] == "bearing checked"

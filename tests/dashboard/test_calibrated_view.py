@@ -14,9 +14,8 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from playwright.async_api import async_playwright
 
-from tests.dashboard.support import CHROMIUM_ARGS, chromium_or_skip, dashboard_process
+from tests.dashboard.support import browser_page, chromium_or_skip, dashboard_process
 from tests.support.mqtt import MosquittoProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
@@ -41,7 +40,7 @@ def state(device: str, score: float, threshold: float, senses: dict[str, Any]) -
 async def test_a_learned_tile_and_chart_show_decades_a_shipped_one_scores(
     private_broker: MosquittoProcess, tmp_path: Path
 ) -> None:
-    chromium = chromium_or_skip()
+    chromium_or_skip()  # before starting anything
     learned = state("pump-07", 0.9999999999, 0.99999,
                     {"audio": (0.99, 0.99999), "temperature": (0.9999999999, 0.99999)})  # fmt: skip
     shipped = state("fan-02", 0.42, 0.3, {"audio": (0.42, None), "temperature": (0.1, None)})
@@ -50,14 +49,7 @@ async def test_a_learned_tile_and_chart_show_decades_a_shipped_one_scores(
             for device, payload in (("pump-07", learned), ("fan-02", shipped)):
                 topic = f"{PREFIX}/{SITE}/{device}/state"
                 await client.publish(topic, payload, qos=1, retain=True)
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=str(chromium), args=CHROMIUM_ARGS
-            )
-            page = await browser.new_page(viewport={"width": 1400, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(dash.url + "/")
+        async with browser_page(dash.url + "/", 1400, 900) as (page, errors):
             pump, fan = '.tile[data-device="pump-07"]', '.tile[data-device="fan-02"]'
             await page.wait_for_selector(pump, timeout=15_000)
             await page.wait_for_selector(fan, timeout=15_000)
@@ -78,5 +70,4 @@ async def test_a_learned_tile_and_chart_show_decades_a_shipped_one_scores(
                 "document.querySelector('.chart h3')?.textContent === 'Scores (0–1)'",
                 timeout=15_000,
             )
-            await browser.close()
-    assert errors == []
+        assert errors == []
