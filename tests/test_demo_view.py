@@ -53,3 +53,17 @@ def test_the_summary_times_raised_alarms_and_every_event_from_trigger_to_publish
     assert "trigger -> published, every alarm event: p50 200 ms, p99 396 ms over 3" in text
     empty = summary(DemoView("edge", tmp_path), [], Deliveries(), 60.0, tmp_path)
     assert "trigger -> published, raised alarms: no samples" in empty
+
+
+def test_a_learned_device_shows_decades_a_shipped_one_its_scores(tmp_path: Path) -> None:
+    """0.99 is two decades, 0.9999999999 ten, the threshold 0.99999 five."""
+    learned = {**STATE, "device": "pump-07", "score": 0.9999999999, "threshold": 0.99999,
+               "learned_version": 1, "modalities": {
+                   "audio": {"score": 0.99, "threshold": 0.99999, "label": "normal"}}}  # fmt: skip
+    shipped = {**STATE, "modalities": {"audio": {"score": 0.42, "label": "normal"}}}
+    view = DemoView("edge", tmp_path)
+    view.on_message(PLANT.state("pump-07"), json.dumps(learned).encode())
+    view.on_message(PLANT.state("pump"), json.dumps(shipped).encode())
+    lines = dict(line.split(maxsplit=1) for line in view.plain_status())
+    assert "fused 10.0/5.0 decades" in lines["pump-07"] and "audio=2.0/5.0" in lines["pump-07"]
+    assert "fused 0.10/0.50" in lines["pump"] and "audio=0.42" in lines["pump"]

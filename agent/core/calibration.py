@@ -18,12 +18,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 from pydantic import AfterValidator
 
 MIN_SAMPLES = 20  # fewer healthy samples say too little about their tail
 MIN_TAIL = 5  # the exponential's scale is fitted to at least this many excesses
 SECONDS_PER_DAY = 86_400.0
 MAX_QUANTILES = 10_001  # bounds what a learned card read back from disk makes a scorer hold
+# A calibrated score is 1 − exceedance in a double: past about 16 nines it is exactly 1.0, so
+# its decades of rarity are shown up to here ("at least this rare")
+MAX_DECADES = 16.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +144,13 @@ HealthyTailJson = Annotated[dict[str, Any], AfterValidator(_checked_tail)]
 
 def _is_finite_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def decades(score: ArrayLike) -> np.ndarray:
+    """Decades of rarity of calibrated scores: d where a healthy sample of the machine scores
+    as high once in 10^d (−log10 of 1 − score), at most MAX_DECADES."""
+    exceedance = np.clip(1.0 - np.asarray(score, dtype=np.float64), 10.0**-MAX_DECADES, 1.0)
+    return -np.log10(exceedance)
 
 
 def threshold_for(target_false_alarms_per_day: float, samples_per_day: float) -> float:

@@ -1,10 +1,11 @@
-"""The pieces evaluation pictures are drawn with: folding samples into spans, rarity."""
+"""The pieces evaluation pictures are drawn with: folding samples into spans, decades."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from agent.apps.evaluate.svg import MAX_DECADES, PLOT_W, fold_max, rarity
+from agent.apps.evaluate.svg import PLOT_W, fold_max
+from agent.core.calibration import MAX_DECADES, decades
 
 
 def test_sparse_samples_hold_until_the_next_and_a_long_gap_stays_a_gap() -> None:
@@ -28,5 +29,7 @@ def test_a_span_keeps_its_highest_value() -> None:
     assert folded.max() == 7.0 and np.count_nonzero(folded == 7.0) == 1
 
 
-def test_rarity_is_decades_of_exceedance_capped() -> None:
-    assert np.allclose(rarity(np.array([0.0, 0.9, 0.999, 1.0])), [0.0, 1.0, 3.0, MAX_DECADES])
+def test_decades_of_rarity_stop_where_a_double_has_no_more_nines() -> None:
+    values = decades([0.0, 0.9, 0.999, 1.0 - 1e-12, 1.0])
+    assert np.allclose(values, [0.0, 1.0, 3.0, 12.0, MAX_DECADES], atol=1e-3)
+    assert MAX_DECADES == 16.0 and 1.0 - 1e-17 == 1.0

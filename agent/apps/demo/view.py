@@ -7,7 +7,6 @@ reached the broker.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from agent.core.calibration import decades
 from agent.sinks.mqtt.topics import parse_topic
 
 MODALITIES = ("image", "temperature", "audio", "sensor")
@@ -47,15 +47,22 @@ def judged_by(learned_version: int | None) -> str:
     return f"learned v{learned_version} (calibrated)" if learned_version else "shipped models"
 
 
-def probability(value: float, threshold: float) -> str:
-    """A score with the decimals its threshold needs: 0.9999995 is not 1.00."""
-    decimals = 2 if threshold < 0.99 else min(9, math.ceil(-math.log10(1.0 - threshold)))
-    return f"{value:.{decimals}f}"
+def calibrated(message: dict[str, Any]) -> bool:
+    """A learned device's state or alarm: its senses carry their calibrated thresholds."""
+    return any(v.get("threshold") is not None for v in (message.get("modalities") or {}).values())
+
+
+def against(score: float, threshold: float, learned: bool) -> str:
+    """A score against its threshold: a learned device's in decades of rarity (their meaning
+    is in the nines: 0.99999 and 0.9999999999 both read 1.00), a shipped one's as it is."""
+    if learned:
+        return f"{float(decades(score)):.1f}/{float(decades(threshold)):.1f} decades"
+    return f"{score:.2f}/{threshold:.2f}"
 
 
 def alarm_line(alarm: dict[str, Any]) -> str:
     """An alarm event as one log line."""
-    score = probability(alarm["score"], alarm["threshold"])
+    score = against(alarm["score"], alarm["threshold"], calibrated(alarm))
     return (
         f"{alarm['decided_at'][11:19]} {alarm['device']:<9} {alarm['event']:<8} "
         f"{alarm['severity']:<8} {alarm['type']:<16} score {score} "
@@ -136,12 +143,15 @@ class DemoView:
             return "-"
         if view["score"] is None:
             return "stale"
-        return f"{view['score']:.2f} {view.get('label') or ''}".strip()
+        if view.get("threshold") is not None:  # learned: decades, against its own threshold
+            shown = against(view["score"], view["threshold"], True).removesuffix(" decades")
+        else:
+            shown = f"{view['score']:.2f}"
+        return f"{shown} {view.get('label') or ''}".strip()
 
     @staticmethod
     def _fused(state: dict[str, Any]) -> str:
-        threshold = state["threshold"]
-        return f"{probability(state['score'], threshold)} / {probability(threshold, threshold)}"
+        return against(state["score"], state["threshold"], calibrated(state))
 
     def progress_line(self) -> str:
         """Inspection progress as a person reads it."""
@@ -158,7 +168,7 @@ class DemoView:
             scores = " ".join(
                 f"{m}={self._modality_cell(state, m).split(' ')[0]}" for m in MODALITIES
             )
-            fused = self._fused(state).replace(" ", "")
+            fused = self._fused(state)
             judged = judged_by(state.get("learned_version"))
             lines.append(f"{device:<9} {state['state']:<8} {judged} fused {fused} {scores}")
         return lines

@@ -21,6 +21,7 @@ import numpy as np
 
 from agent.apps.evaluate import svg
 from agent.apps.evaluate.alarm_spans import AlarmSpan
+from agent.core.calibration import decades
 
 LEARNED_COLOUR, RULE_COLOUR = "#9467bd", "#555"
 LEGEND = ("grey: learned part · ▼ and bar: alarm (red false, green warning) · dashed: "
@@ -69,12 +70,12 @@ def run_svg(p: RunPicture) -> str:
     learned_until = float(p.times_s[p.learned])
     later = p.times_s[p.learned :]
     parts = [opening, *svg.heading(p.name, headline(p))]
-    decades = svg.fold_max(later, svg.rarity(p.values), p.end_s)
-    level = np.full(svg.PLOT_W, float(svg.rarity(np.array(p.threshold))))
+    rarity = svg.fold_max(later, decades(p.values), p.end_s)
+    level = np.full(svg.PLOT_W, float(decades(p.threshold)))
     departure = svg.fold_max(later, p.rule_departure[p.learned :], p.end_s)
     rule_level = np.full(svg.PLOT_W, p.rule_level)
     lanes = [
-        ("learned baseline", "decades", decades, level, LEARNED_COLOUR, p.alarms),
+        ("learned baseline", "decades", rarity, level, LEARNED_COLOUR, p.alarms),
         ("anchor rule", "sd", departure, rule_level, RULE_COLOUR, p.rule_alarms),
     ]
     for k, (label, unit, values, threshold, colour, alarms) in enumerate(lanes):

@@ -3,8 +3,8 @@
 A picture is lanes stacked over one time axis, PLOT_W pixels wide, each pixel a span of the
 recording holding the highest value within it (`fold_max`: a short peak, the thing that
 raises an alarm, stays visible). Calibrated scores are drawn as decades of rarity
-(`rarity`). Every piece of text may come from an untrusted file and is escaped; nothing is
-fetched, any browser opens the files.
+(agent/core/calibration.py's `decades`). Every piece of text may come from an untrusted
+file and is escaped; nothing is fetched, any browser opens the files.
 """
 
 from __future__ import annotations
@@ -18,21 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
+from agent.core.calibration import MAX_DECADES
+
 PLOT_W = 900  # pixels across the time axis: spans of the recording
 LEFT, RIGHT, TOP, LANE_H, GAP, BOTTOM = 130, 20, 54, 78, 14, 44
-MAX_DECADES = 30.0  # a lane's scale stops here: further is "certainly not healthy"
 TICK_STEPS_S = (60, 120, 300, 600, 900, 1800, 3600, 7200, 14_400, 43_200, 86_400)
 MAX_TICKS = 12
 HELD_GAPS = 3.0  # a value holds until the next sample unless it is this many intervals away
 ALARM_LEVEL = "#d62728"  # dashed: where a lane alarms
 FALSE_ALARM, WARNING, LEARNING, FAULT = "#d62728", "#2ca02c", "#e4e4e4", "#fdd9a0"
 INDEX = "index.html"
-
-
-def rarity(values: np.ndarray) -> np.ndarray:
-    """Decades: −log10 of the exceedance (1 − calibrated score), capped at MAX_DECADES."""
-    exceedance = np.clip(1.0 - values, 10.0**-MAX_DECADES, 1.0)
-    return -np.log10(exceedance)
 
 
 def fold_max(times_s: np.ndarray, values: np.ndarray, duration_s: float) -> np.ndarray:
@@ -96,7 +91,7 @@ def lane_y(values: np.ndarray, top: float, y_max: float) -> np.ndarray:
 
 def scale_top(*series: np.ndarray, floor: float = 1.0) -> float:
     """A lane's upper end: a little over its highest value, at least `floor`, and a little
-    over MAX_DECADES at most."""
+    over MAX_DECADES (where a calibrated score's decades stop) at most."""
     finite = np.concatenate([s[np.isfinite(s)] for s in series])
     top = max(floor, 1.15 * float(finite.max())) if finite.size else floor
     return min(top, 1.1 * MAX_DECADES)  # a capped value stays inside the lane

@@ -24,6 +24,7 @@ from agent.apps.evaluate.alarm_spans import AlarmSpan
 from agent.apps.evaluate.episodes.format import STREAMS, EpisodeSpec
 from agent.apps.evaluate.episodes.scoring import EpisodeFigures, is_false_alarm
 from agent.apps.evaluate.episodes.timeline import Timeline
+from agent.core.calibration import decades
 
 FUSED = "fused"
 COLOURS = {FUSED: "#222", "image": "#1f77b4", "temperature": "#d62728", "audio": "#9467bd",
@@ -75,7 +76,7 @@ def lane_svg(p: Plotted, lane: str, top: float, scale: float) -> list[str]:
     learned = p.figures.learned_at_s
     if learned is not None:
         values = np.where(span_ends(p.timeline) >= learned, values, np.nan)
-        values, level = svg.rarity(values), svg.rarity(level)
+        values, level = decades(values), decades(level)
         y_max = svg.scale_top(values, level)
         unit = f"decades, 0–{y_max:.3g}"
     else:
