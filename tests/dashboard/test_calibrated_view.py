@@ -22,18 +22,21 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 PREFIX = "cal"
 SITE = "plant"
+ALARM_ID = "8a0e3c55-1c53-4b7e-9a3b-2f1c7a0d9e11"
 BAR_CELLS = """bars => bars.map(b => [b.querySelector('.bar-name').textContent,
   b.querySelector('.bar-value').textContent, b.querySelector('.bar-fill').style.width])"""
 
 
-def state(device: str, score: float, threshold: float, senses: dict[str, Any]) -> bytes:
+def message(device: str, score: float, threshold: float, senses: dict[str, Any],
+            **more: Any) -> bytes:  # fmt: skip
+    """A state (or, with an alarm's fields in `more`, an alarm event) of the device."""
     modalities = {
         sense: {"score": value, "weight": 0.5, "stale": False, "threshold": level}
         for sense, (value, level) in senses.items()
     }
     return json.dumps({
         "device": device, "state": "ok", "score": score, "threshold": threshold,
-        "modalities": modalities, "updated_at": "2026-12-07T10:00:00Z",
+        "modalities": modalities, "updated_at": "2026-12-07T10:00:00Z", **more,
     }).encode()  # fmt: skip
 
 
@@ -41,14 +44,19 @@ async def test_a_learned_tile_and_chart_show_decades_a_shipped_one_scores(
     private_broker: MosquittoProcess, tmp_path: Path
 ) -> None:
     chromium_or_skip()  # before starting anything
-    learned = state("pump-07", 0.9999999999, 0.99999,
-                    {"audio": (0.99, 0.99999), "temperature": (0.9999999999, 0.99999)})  # fmt: skip
-    shipped = state("fan-02", 0.42, 0.3, {"audio": (0.42, None), "temperature": (0.1, None)})
+    senses = {"audio": (0.99, 0.99999), "temperature": (0.9999999999, 0.99999)}
+    learned = message("pump-07", 0.9999999999, 0.99999, senses)
+    shipped = message("fan-02", 0.42, 0.3, {"audio": (0.42, None), "temperature": (0.1, None)})
+    at = "2026-12-07T10:00:00Z"
+    alarm = message("pump-07", 0.9999999999, 0.99999, senses, id=ALARM_ID, seq=1,
+                    event="raised", type="hot_spot", severity="warning", rule="calibrated",
+                    raised_at=at, decided_at=at)  # fmt: skip
     async with dashboard_process(tmp_path, private_broker.port, PREFIX) as dash:
         async with aiomqtt.Client("127.0.0.1", private_broker.port) as client:
             for device, payload in (("pump-07", learned), ("fan-02", shipped)):
                 topic = f"{PREFIX}/{SITE}/{device}/state"
                 await client.publish(topic, payload, qos=1, retain=True)
+            await client.publish(f"{PREFIX}/{SITE}/pump-07/alarm", alarm, qos=1)
         async with browser_page(dash.url + "/", 1400, 900) as (page, errors):
             pump, fan = '.tile[data-device="pump-07"]', '.tile[data-device="fan-02"]'
             await page.wait_for_selector(pump, timeout=15_000)
@@ -70,4 +78,15 @@ async def test_a_learned_tile_and_chart_show_decades_a_shipped_one_scores(
                 "document.querySelector('.chart h3')?.textContent === 'Scores (0–1)'",
                 timeout=15_000,
             )
+
+            await page.click('nav a[data-nav="alarms"]')
+            row = f'table.alarms tr[data-alarm-id="{ALARM_ID}"]'
+            await page.wait_for_selector(row, timeout=15_000)
+            assert "10.0 decades" in await page.inner_text(row)
+            await page.click(row)
+            detail = f'.detail[data-alarm-id="{ALARM_ID}"]'
+            said = await page.inner_text(f"{detail} .alarm-score")
+            assert said.startswith("score 10.0 decades (threshold 5.0 decades, rule calibrated)")
+            cells = await page.inner_text(f"{detail} table.compact")
+            assert "decades / own threshold" in cells and "2.0/5.0" in cells
         assert errors == []

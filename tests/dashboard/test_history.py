@@ -103,6 +103,22 @@ async def test_alarm_events_update_one_row_and_filters_apply(history: History) -
     assert [r["id"] for r in await history.alarms(since=NOW + 15)] == ["b2"]
 
 
+async def test_a_learned_devices_alarm_is_marked_in_the_list(history: History) -> None:
+    """Its senses carry their calibrated thresholds: the list shows its score in decades."""
+    learned = {"audio": {"score": 0.9999999, "weight": 1.0, "stale": False, "threshold": 0.99999}}
+    shipped = {"audio": {"score": 0.7, "weight": 1.0, "stale": False, "threshold": None}}
+    await history.add_alarm("plant", alarm("a1", 1, "raised", modalities=learned), NOW, NOW)
+    await history.add_alarm("plant", alarm("b2", 2, "raised", modalities=shipped), NOW, NOW)
+    await history.add_alarm("plant", alarm("c3", 3, "raised"), NOW, NOW)
+    assert {r["id"]: r["learned"] for r in await history.alarms()} == {
+        "a1": True,
+        "b2": False,
+        "c3": False,
+    }
+    one = await history.alarm("a1")
+    assert one is not None and one["learned"] is True
+
+
 async def test_acks_evidence_and_statistics(history: History) -> None:
     day = NOW - 3600.0 - DAY  # yesterday, midnight UTC
     yesterday = time.strftime("%Y-%m-%d", time.gmtime(day))

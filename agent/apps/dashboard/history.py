@@ -76,6 +76,17 @@ def trend_point(state: dict[str, Any], at: float) -> dict[str, Any]:
     }
 
 
+def learned_alarm(payload: str) -> bool:
+    """Raised by a device that had learned its own normal (its senses carry their calibrated
+    thresholds): a list shows its score in decades of rarity, not as 1.00."""
+    try:
+        modalities = json.loads(payload).get("modalities") or {}
+        return any(isinstance(v, dict) and v.get("threshold") is not None
+                   for v in modalities.values())  # fmt: skip
+    except (ValueError, AttributeError):
+        return False
+
+
 def alarm_columns(
     site: str, payload: dict[str, Any], first_at: float, last_at: float
 ) -> dict[str, Any]:

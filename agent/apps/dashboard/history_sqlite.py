@@ -18,6 +18,7 @@ from agent.apps.dashboard.history import (
     Throttle,
     alarm_columns,
     alarm_filters,
+    learned_alarm,
     trend_point,
 )
 
@@ -135,6 +136,7 @@ class SqliteHistory:
             "SELECT by, at, note FROM acks WHERE alarm_id = ? ORDER BY received_at", (row["id"],)
         )
         return {**{k: row[k] for k in ALARM_COLUMNS}, "last_at": row["last_at"],
+                "learned": learned_alarm(row["payload"]),
                 "acks": [dict(a) for a in acks]}  # fmt: skip
 
     async def add_ack(self, ack: dict[str, Any], at: float) -> None:

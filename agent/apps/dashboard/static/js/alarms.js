@@ -1,5 +1,6 @@
 // Alarm list with filters; each alarm opens its evidence and can be acknowledged (MQTT ack).
-import { el, evidenceRank, getJSON, MODALITIES, on, postJSON, score, time } from "./util.js";
+import { calibrated, decadesText, el, evidenceRank, getJSON, MODALITIES, on, postJSON, score, scoreText, time }
+  from "./util.js";
 
 const RANGES = { "1": "last hour", "24": "last 24 h", "168": "last 7 days", "720": "last 30 days" };
 const SEVERITIES = ["warning", "major", "critical"];
@@ -52,12 +53,16 @@ function jsonTable(data) {
       rows));
 }
 
+// A learned device's senses: decades of rarity against each sense's own threshold.
 function modalityTable(payload) {
   const mods = payload.modalities || {};
+  const learned = calibrated(mods);
+  const shown = (v) => (learned ? `${decadesText(v.score)}/${decadesText(v.threshold)}` : score(v.score));
+  const heads = [learned ? "decades / own threshold" : "score", "weight", "contribution", "label"];
   return el("table", { class: "compact" },
-    el("tr", {}, ["modality", "score", "weight", "contribution", "label"].map((h) => el("th", {}, h))),
+    el("tr", {}, ["modality", ...heads].map((h) => el("th", {}, h))),
     MODALITIES.filter((m) => mods[m]).map((m) => el("tr", {},
-      el("td", {}, m), el("td", {}, mods[m].stale ? "stale" : score(mods[m].score)),
+      el("td", {}, m), el("td", {}, mods[m].stale ? "stale" : shown(mods[m])),
       el("td", {}, score(mods[m].weight)),
       el("td", {}, score(mods[m].contribution)),
       el("td", {}, mods[m].label ?? "–"))));
@@ -93,7 +98,8 @@ function detailView(alarm, form) {
   const acks = alarm.acks.map((a) => el("li", {}, `acknowledged by ${a.by} at ${time(a.at)}`, a.note ? ` — ${a.note}` : ""));
   return el("div", { class: "detail", dataset: { alarmId: alarm.id } },
     el("h2", {}, `${alarm.device}: ${alarm.type} `, el("span", { class: `sev ${alarm.severity}` }, alarm.severity)),
-    el("p", {}, `score ${score(alarm.score)} (threshold ${score(p.threshold)}, rule ${p.rule ?? "–"}) · `,
+    el("p", { class: "alarm-score" }, `score ${scoreText(alarm.score, alarm.learned)} ` +
+      `(threshold ${scoreText(p.threshold, alarm.learned)}, rule ${p.rule ?? "–"}) · `,
       `${alarm.event} · first seen ${time(alarm.first_at)} · raised ${time(p.raised_at)}`),
     modalityTable(p),
     el("h3", {}, "Evidence"),
@@ -136,7 +142,8 @@ export function showAlarms(root, openId) {
       class: `${a.severity}${a.id === current ? " selected" : ""}${a.acks.length ? " acked" : ""}`,
       dataset: { alarmId: a.id }, onclick: () => { history.replaceState(null, "", `#/alarms/${a.id}`); open(a.id); } },
       el("td", {}, time(a.first_at)), el("td", {}, a.device), el("td", {}, a.type),
-      el("td", {}, el("span", { class: `sev ${a.severity}` }, a.severity)), el("td", {}, score(a.score)),
+      el("td", {}, el("span", { class: `sev ${a.severity}` }, a.severity)),
+      el("td", {}, scoreText(a.score, a.learned)),
       el("td", {}, a.event), el("td", {}, a.acks.length ? `✔ ${a.acks[a.acks.length - 1].by}` : "")));
     table.replaceChildren(el("tr", {}, ["time", "device", "type", "severity", "score", "state", "ack"]
       .map((h) => el("th", {}, h))), ...rows);

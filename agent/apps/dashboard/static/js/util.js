@@ -59,6 +59,11 @@ export function calibrated(modalities) {
   return Object.values(modalities || {}).some((v) => v.threshold != null);
 }
 
+// A score as a person reads it: a learned device's in decades, a shipped one's from 0 to 1.
+export function scoreText(value, learned) {
+  return learned ? `${decadesText(value)} decades` : score(value);
+}
+
 export function time(value) {
   if (value == null) return "–";
   const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
