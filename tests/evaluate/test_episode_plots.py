@@ -129,3 +129,6 @@ def test_the_command_draws_with_plots_and_only_for_episodes(
     assert f"episodes drawn: 1; open {tmp_path / 'p' / 'index.html'}" in capsys.readouterr().err
     with pytest.raises(DatasetError, match="--plots applies to evaluate episodes and baseline"):
         evaluate("sensor", data, plots=tmp_path / "q")
+    (tmp_path / "taken").write_text("a file, not a folder")
+    with pytest.raises(DatasetError, match=r"--plots .*taken: cannot write pictures there"):
+        evaluate("episodes", data, plots=tmp_path / "taken")

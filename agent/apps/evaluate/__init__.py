@@ -66,6 +66,11 @@ def evaluate(
             raise ModelError(f"{model}: no such model file")
     if not data.exists():
         raise DatasetError(f"{data}: no such file or folder")
+    if plots is not None:  # before hours of replay, not after
+        try:
+            plots.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatasetError(f"--plots {plots}: cannot write pictures there ({exc})") from exc
     module = importlib.import_module(module_name)
     if kind == EPISODES:
         replayed: Callable[..., dict[str, Any]] = module.evaluate
