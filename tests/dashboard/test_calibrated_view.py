@@ -45,7 +45,7 @@ async def test_a_learned_tile_and_chart_show_decades_a_shipped_one_scores(
 ) -> None:
     chromium_or_skip()  # before starting anything
     senses = {"audio": (0.99, 0.99999), "temperature": (0.9999999999, 0.99999)}
-    learned = message("pump-07", 0.9999999999, 0.99999, senses)
+    learned = message("pump-07", 0.9999999999, 0.99999, senses, learned_version=3)
     shipped = message("fan-02", 0.42, 0.3, {"audio": (0.42, None), "temperature": (0.1, None)})
     at = "2026-12-07T10:00:00Z"
     alarm = message("pump-07", 0.9999999999, 0.99999, senses, id=ALARM_ID, seq=1,
@@ -66,6 +66,10 @@ async def test_a_learned_tile_and_chart_show_decades_a_shipped_one_scores(
             assert score.replace("\n", " ") == "10.0 / 5.0 decades"
             bars = sorted(await page.eval_on_selector_all(f"{pump} .bar", BAR_CELLS))
             assert bars == [["audio", "2.0/5.0", "40%"], ["temperature", "10.0/5.0", "100%"]]
+            assert await page.inner_text(f"{pump} .tile-judged") == (
+                "judged by its own normal, learned v3"
+            )
+            assert await page.inner_text(f"{fan} .tile-judged") == "judged by the shipped models"
             shipped_score = await page.inner_text(f"{fan} .tile-score[data-scale=score]")
             assert shipped_score.replace("\n", " ") == "0.42 / 0.30"
 

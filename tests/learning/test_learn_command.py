@@ -4,6 +4,7 @@ data with exit 1 naming why, lists versions and rolls back (the toy sense of tes
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,7 @@ def test_learn_then_status_then_rollback(
     assert main(["learn", "--config", config, "--duration", "1s"]) == 0
     out = capsys.readouterr()
     assert "fan-01: version 1, learned" in out.out and "vibration:" in out.out
+    assert re.search(r"vibration: .* alarms alone at >= 0\.9+\d* \(\d+\.\d decades\)", out.out)
     assert "fan-01: learning" in out.err  # progress
     assert main(["learn", "--config", config, "--device", "fan-01", "--duration", "1s"]) == 0
     capsys.readouterr()

@@ -138,6 +138,7 @@ class LiveView:
             "modalities": state.get("modalities") or {},
             "readings": state.get("readings") or {},
             "learning": state.get("learning"),  # progress while it learns its own normal
+            "learned_version": state.get("learned_version"),  # what its scores are judged by
             "health": health,
             "snapshots": sorted(live.snapshots),
             "updated_at": state.get("updated_at"),

@@ -45,6 +45,7 @@ class StateMessage(Inbound):
     alarm_id: Id | None = None
     modalities: dict[Name, ModalityView] | None = Field(default=None, max_length=MAX_ENTRIES)
     readings: dict[Name, Any] | None = Field(default=None, max_length=MAX_ENTRIES)
+    learned_version: int | None = Field(default=None, ge=1, le=1_000_000)
     updated_at: Timestamp | None = None
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from agent.apps.learn.session import SourceFailed, learn_device
 from agent.config.base import duration_seconds
 from agent.config.device import AgentConfig, DeviceConfig
+from agent.core.calibration import decades
 from agent.learning.device import LearningProgress
 from agent.learning.store import Card, LearnedStore, StoreError
 from agent.senses.learning import LearningRefused
@@ -111,19 +112,24 @@ def when(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def rarity(threshold: float) -> str:
+    """A calibrated threshold as a person reads it: one healthy sample in 10^d."""
+    return f"{float(decades(threshold)):.1f} decades"
+
+
 def card_text(card: Card) -> str:
     """What a version holds, for a person."""
     minutes = (card.learned_at - card.started_at) / 60
     lines = [
         f"{card.device}: version {card.version}, learned {when(card.learned_at)} over "
         f"{minutes:.0f} min ({card.reason})",
-        f"  alarms at calibrated score >= {card.threshold:.9f}: "
+        f"  alarms at calibrated score >= {card.threshold:.9f} ({rarity(card.threshold)}): "
         f"{card.target_false_alarms_per_day:g} false alarm(s) a day on a healthy machine",
     ]
     for sense, part in card.senses.items():
         lines.append(
             f"  {sense}: {part.samples} samples at {part.rate_hz:.3g}/s, "
-            f"alarms alone at >= {part.threshold:.9f}"
+            f"alarms alone at >= {part.threshold:.9f} ({rarity(part.threshold)})"
         )
         lines += [f"    warning: {w}" for w in part.warnings]
     return "\n".join(lines)

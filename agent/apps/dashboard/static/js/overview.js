@@ -60,6 +60,8 @@ export function tile(t) {
     el("div", { class: "tile-site" }, t.site),
     el("div", { class: "tile-score", dataset: { scale: learned ? "decades" : "score" } }, ...fused),
     el("div", { class: "tile-driver" }, "driven by ", el("b", {}, driver)),
+    el("div", { class: "tile-judged" }, t.learned_version ? `judged by its own normal, learned v${t.learned_version}`
+      : "judged by the shipped models"),
     el("div", { class: "bars" }, bars),
     learningNote(t.learning),
     healthProblems(t.health),
