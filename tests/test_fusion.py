@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from agent.config.decision import DegradedConfig, FusionConfig
 from agent.core.calibration import CalibratedFusion
 from agent.core.fusion import Trigger, fuse
-from agent.core.samples import Modality, Score
+from agent.core.samples import HARD_LIMIT, Modality, Score
 from agent.senses.registry import SENSES, default_weights
 
 NOW = 1_000.0
@@ -217,3 +217,22 @@ def test_one_calibrated_sense_left_alarms_only_alone_factor_times_rarer(
     both = fuse("d1", scores, config, THREE, NOW, calibrated=calibrated)
     assert both.threshold == calibrated.threshold
     assert both.alarm == (rarer >= 1)
+
+
+@pytest.mark.parametrize(
+    ("broken", "others"),
+    [("temperature", []), ("sensor", ["image", "temperature", "audio"])],
+    ids=["alone-while-the-others-learn", "light-sensor-beside-quiet-senses"],
+)
+def test_a_hard_limit_alarms_on_its_own_whatever_the_weights(
+    broken: Modality, others: list[Modality]
+) -> None:
+    """No `critical` configured: the critical temperature breached while the other senses
+    learn (degraded), or a register past its high on a sensor weighing 0.1 beside three quiet
+    senses, still alarms, as a critical rule of that sense."""
+    hot = Score("d1", broken, 1.0, "x", {HARD_LIMIT: ["limit"]}, NOW, NOW)
+    scores = {broken: hot, **{m: score(m, 0.0) for m in others}}
+    decision = fuse("d1", scores, FusionConfig(weights=default_weights()), ALL, NOW)
+    assert (decision.alarm, decision.rule, decision.top) == (True, f"critical:{broken}", broken)
+    without = {**scores, broken: score(broken, 1.0)}  # the same score, no limit broken
+    assert not fuse("d1", without, FusionConfig(weights=default_weights()), ALL, NOW).alarm

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from agent.config.decision import FusionConfig
 from agent.core.calibration import CalibratedRule
-from agent.core.samples import Modality, Score
+from agent.core.samples import HARD_LIMIT, Modality, Score
 
 ALARM_RULES = ("weighted", "calibrated", "learned")  # the fused score's own rules
 
@@ -82,8 +82,10 @@ def fuse(
 
     A modality is dropped when it has no score, its score is older than `stale_after_s`, or it
     failed; the remaining weights are renormalised so they still sum to one. A fresh modality
-    at or above its critical level raises the alarm on its own. With `calibrated` (a device
-    that learned its own normal) the scores are calibrated probabilities and are fused by
+    at or above its critical level, or whose score broke a hard limit (evidence HARD_LIMIT: a
+    register's low/high, the critical temperature), raises the alarm on its own. With
+    `calibrated` (a device that learned its own normal) the scores are calibrated
+    probabilities and are fused by
     that rule (`CalibratedFusion`, or `LearnedFusion`) against its threshold instead; a sense
     of weight 0 is left out.
 
@@ -118,7 +120,12 @@ def fuse(
     weighed = sum(1 for w in weights.values() if w > 0)
     degraded = len(present) < min(config.degraded.min_senses, weighed)
     contributions = {m: effective[m] * fresh[m].value for m in fresh}
-    critical = [m for m in fresh if m in config.critical and fresh[m].value >= config.critical[m]]
+    critical = [
+        m
+        for m in fresh
+        if fresh[m].evidence.get(HARD_LIMIT)
+        or (m in config.critical and fresh[m].value >= config.critical[m])
+    ]
     top: Modality | None = None
     if calibrated is not None:
         values = {m: fresh[m].value for m in present}

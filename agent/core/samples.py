@@ -12,6 +12,12 @@ import numpy as np
 Modality = str
 
 
+# Score.evidence key: the names of the hard limits this sample broke (a list; absent when none).
+# A hard limit (a register's low/high, the critical temperature) alarms on its own, whatever
+# the fusion, learning or not (agent/core/fusion.py).
+HARD_LIMIT = "hard_limit"
+
+
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One capture from one source, stamped at capture time (wall clock, seconds).

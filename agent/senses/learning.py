@@ -23,7 +23,6 @@ from agent.senses.scorer import Scorer
 # Score.evidence keys every learned scorer sets, so fusion and the card read them alike
 RAW = "raw"  # the sense's uncalibrated anomaly score (its scale is its own)
 EXCEEDANCE = "exceedance"  # P(a healthy sample scores at least this): 1 - Score.value
-HARD_LIMIT = "hard_limit"  # names of the limits this sample broke (a list; absent when none)
 
 
 class LearningRefused(Exception):  # noqa: N818 - a verdict on data, not an error

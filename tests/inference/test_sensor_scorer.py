@@ -13,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper
 from sklearn.ensemble import IsolationForest
 
-from agent.core.samples import Sample
+from agent.core.samples import HARD_LIMIT, Sample
 from agent.inference.loading import load_session
 from agent.inference.session import ModelError
 from agent.senses.sensor.config import ModbusConfig, RegisterConfig, SensorAnomalyConfig
@@ -159,6 +159,7 @@ def test_out_of_range_forces_one_even_before_the_window_is_full(model_path: Path
     assert score.evidence["out_of_range"] == [
         {"name": "temp", "value": 61.5, "low": None, "high": 55.0, "unit": "°C"}
     ]
+    assert score.evidence[HARD_LIMIT] == ["temp"]  # so it alarms on its own (fusion)
     json.dumps(score.evidence)
 
 
@@ -179,6 +180,7 @@ def test_without_a_model_limits_alone_score_every_sample() -> None:
     first = scorer.score(sample([20.0, 2.0]))
     assert first is not None
     assert (first.value, first.model, first.evidence["raw_score"]) == (0.0, None, None)
+    assert HARD_LIMIT not in first.evidence
     cold = scorer.score(sample([5.0, 2.0]))
     assert cold is not None
     assert (cold.value, cold.label) == (1.0, "temp")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.core.samples import Sample
+from agent.core.samples import HARD_LIMIT, Sample
 from agent.senses.temperature.config import InfraredConfig
 from agent.senses.temperature.scorer import TemperatureScorer
 from tests.support.thermal_frames import CENTI_KELVIN, frame_with_spot
@@ -42,6 +42,8 @@ def test_score_rises_linearly_between_warn_and_limit() -> None:
     assert regions[0]["max_c"] == pytest.approx(75.0, abs=0.5)
 
 
-def test_beyond_limit_saturates_at_one() -> None:
-    value, _, _ = score(30.0, 140.0)
+def test_beyond_limit_saturates_at_one_and_breaks_the_hard_limit() -> None:
+    value, _, evidence = score(30.0, 140.0)
     assert value == 1.0
+    assert evidence[HARD_LIMIT] == ["limit_c"]  # the critical temperature alarms on its own
+    assert HARD_LIMIT not in score(30.0, 85.0)[2]

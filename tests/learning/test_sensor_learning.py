@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from agent.core.calibration import threshold_for
-from agent.core.samples import Sample
+from agent.core.samples import HARD_LIMIT, Sample
 from agent.inference.session import ModelError
-from agent.senses.learning import EXCEEDANCE, HARD_LIMIT, RAW, Learned, LearningRefused
+from agent.senses.learning import EXCEEDANCE, RAW, Learned, LearningRefused
 from agent.senses.sensor import SENSOR
 from agent.senses.sensor.config import SENSE, ModbusConfig, RegisterConfig
 from agent.senses.sensor.learn import DECISION_MEDIAN, FOLLOW_S, MIN_WINDOWS, SensorLearner

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.core.samples import Sample
-from agent.senses.learning import EXCEEDANCE, HARD_LIMIT, RAW, Learned, LearningRefused
+from agent.core.samples import HARD_LIMIT, Sample
+from agent.senses.learning import EXCEEDANCE, RAW, Learned, LearningRefused
 from agent.senses.scorer import Scorer
 from agent.senses.temperature import TEMPERATURE
 from agent.senses.temperature.config import InfraredConfig

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from agent.core.calibration import HealthyTail
-from agent.core.samples import Sample, Score
-from agent.senses.learning import EXCEEDANCE, HARD_LIMIT, RAW, Learned, LearningRefused
+from agent.core.samples import HARD_LIMIT, Sample, Score
+from agent.senses.learning import EXCEEDANCE, RAW, Learned, LearningRefused
 from tests.toy_sense.config import SENSE, AccelerometerConfig
 
 NEEDED = 30  # healthy windows

@@ -37,9 +37,9 @@ import numpy as np
 
 from agent.core.calibration import HealthyTail
 from agent.core.medians import full_medians
-from agent.core.samples import Sample, Score
+from agent.core.samples import HARD_LIMIT, Sample, Score
 from agent.inference.loading import load_session
-from agent.senses.learning import HARD_LIMIT, Learned, LearningRefused
+from agent.senses.learning import Learned, LearningRefused
 from agent.senses.sensor.config import SENSE, ModbusConfig
 from agent.senses.sensor.forest_onnx import isolation_forest_onnx
 from agent.senses.sensor.learned import LearnedForest, WindowChain, distance

@@ -26,10 +26,10 @@ from pydantic import Field, ValidationError, model_validator
 from agent.config.base import FiniteFloat, PositiveFloat, StrictModel
 from agent.core.calibration import HealthyTail, HealthyTailJson
 from agent.core.medians import RecentMedian
-from agent.core.samples import Sample, Score
+from agent.core.samples import HARD_LIMIT, Sample, Score
 from agent.inference.loading import load_session
 from agent.inference.session import ModelError
-from agent.senses.learning import EXCEEDANCE, HARD_LIMIT, RAW, Learned
+from agent.senses.learning import EXCEEDANCE, RAW, Learned
 from agent.senses.sensor.config import SENSE, ModbusConfig
 from agent.senses.sensor.limits import breaches, readings, sample_values
 from agent.senses.sensor.preprocess import FEATURE_STATS, smooth, standardise, window_features

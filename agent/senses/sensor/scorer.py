@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.core.samples import Sample, Score
+from agent.core.samples import HARD_LIMIT, Sample, Score
 from agent.inference.loading import load_session
 from agent.inference.metadata import ModelMetadata
 from agent.inference.session import InferenceSession, ModelError
@@ -166,6 +166,8 @@ class SensorScorer:
                 "decision_score": decision,
                 "learning": learning,
                 "window": len(self._window),
+                # a register past its low/high alarms on its own (fusion)
+                **({HARD_LIMIT: [o["name"] for o in out_of_range]} if out_of_range else {}),
             },
             captured_at=sample.captured_at,
             scored_at=time.time(),

@@ -19,10 +19,15 @@ from typing import Any
 import numpy as np
 
 from agent.core.calibration import HealthyTail
-from agent.core.samples import Sample, Score
-from agent.senses.learning import EXCEEDANCE, HARD_LIMIT, RAW, Learned, LearningRefused
+from agent.core.samples import HARD_LIMIT, Sample, Score
+from agent.senses.learning import EXCEEDANCE, RAW, Learned, LearningRefused
 from agent.senses.temperature.config import SENSE, InfraredConfig
-from agent.senses.temperature.reading import NoValidPixelsError, ThermalReading, read_frame
+from agent.senses.temperature.reading import (
+    NoValidPixelsError,
+    ThermalReading,
+    broken_limits,
+    read_frame,
+)
 
 MIN_FRAMES = 300  # the tail's exponential is then fitted to at least the top 30 frames
 MAX_KEPT = 20_000  # the newest frames kept (5.5 h at 1 Hz), two numbers each
@@ -32,7 +37,6 @@ NARROW_SPAN_C = 1.0  # a relative peak that moved less while learning has likely
 # load show tenths: its learned tail is never steeper than this many °C per e-fold of rarity.
 MIN_TAIL_SCALE_C = 1.0
 HOT_SCORE = 0.999  # at or above, the label says hot_spot: one healthy frame in 1,000 is as hot
-CRITICAL = "limit_c"  # the hard limit's name in HARD_LIMIT: its key in the scorer's config
 HOT_SPOT = "hot_spot"
 NONE = "none"
 
@@ -40,11 +44,6 @@ NONE = "none"
 def relative_c(reading: ThermalReading) -> float:
     """The raw score: how far the machine's peak stands above its scene, in °C."""
     return reading.peak_c - reading.ambient_c
-
-
-def broken_limits(reading: ThermalReading, config: InfraredConfig) -> list[str]:
-    """The hard limits this frame breaks: the critical temperature, absolute."""
-    return [CRITICAL] if reading.peak_c >= config.scorer.limit_c else []
 
 
 class TemperatureLearner:

@@ -62,3 +62,11 @@ def read_frame(sample: Sample, config: InfraredConfig) -> ThermalReading:
         regions = find_hot_regions(temps, config.hot_threshold_c, config.min_region_px)
     peak = regions[0].max_c if regions else spot_peak(temps, valid)
     return ThermalReading(temps, valid, regions, peak)
+
+
+CRITICAL = "limit_c"  # the hard limit's name in HARD_LIMIT: its key in the scorer's config
+
+
+def broken_limits(reading: ThermalReading, config: InfraredConfig) -> list[str]:
+    """The hard limits this frame breaks: the critical temperature, absolute."""
+    return [CRITICAL] if reading.peak_c >= config.scorer.limit_c else []

@@ -6,13 +6,14 @@ import time
 
 import numpy as np
 
-from agent.core.samples import Sample, Score
+from agent.core.samples import HARD_LIMIT, Sample, Score
 from agent.senses.temperature.config import SENSE, InfraredConfig
-from agent.senses.temperature.reading import read_frame
+from agent.senses.temperature.reading import broken_limits, read_frame
 
 
 class TemperatureScorer:
-    """Score rises linearly from 0 at warn_c to 1 at limit_c of the hottest region."""
+    """Score rises linearly from 0 at warn_c to 1 at limit_c of the hottest region; at limit_c,
+    the critical temperature, the frame breaks a hard limit and alarms on its own."""
 
     modality = SENSE
 
@@ -26,12 +27,15 @@ class TemperatureScorer:
         reading = read_frame(sample, self.config)
         rule = self.config.scorer
         value = (reading.peak_c - rule.warn_c) / (rule.limit_c - rule.warn_c)
+        evidence = {**reading.evidence(self.config), "warn_c": rule.warn_c}
+        if limits := broken_limits(reading, self.config):  # alarms on its own (fusion)
+            evidence[HARD_LIMIT] = limits
         return Score(
             device=self.device,
             modality=self.modality,
             value=float(np.clip(value, 0.0, 1.0)),
             label="hot_spot" if reading.regions else "none",
-            evidence={**reading.evidence(self.config), "warn_c": rule.warn_c},
+            evidence=evidence,
             captured_at=sample.captured_at,
             scored_at=time.time(),
         )
