@@ -16,7 +16,7 @@ import aiomqtt
 import pytest
 
 from tests.dashboard.support import browser_page, chromium_or_skip, dashboard_process
-from tests.support.mqtt import MosquittoProcess
+from tests.support.mqtt import MosquittoProcess, subscribe
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -51,7 +51,10 @@ async def test_a_learned_tile_and_chart_show_decades_a_shipped_one_scores(
     alarm = message("pump-07", 0.9999999999, 0.99999, senses, id=ALARM_ID, seq=1,
                     event="raised", type="hot_spot", severity="warning", rule="calibrated",
                     raised_at=at, decided_at=at)  # fmt: skip
-    async with dashboard_process(tmp_path, private_broker.port, PREFIX) as dash:
+    async with (
+        dashboard_process(tmp_path, private_broker.port, PREFIX) as dash,
+        subscribe("127.0.0.1", private_broker.port, f"{PREFIX}/#") as seen,
+    ):
         async with aiomqtt.Client("127.0.0.1", private_broker.port) as client:
             for device, payload in (("pump-07", learned), ("fan-02", shipped)):
                 topic = f"{PREFIX}/{SITE}/{device}/state"
@@ -77,6 +80,17 @@ async def test_a_learned_tile_and_chart_show_decades_a_shipped_one_scores(
             await page.wait_for_selector(".chart canvas", timeout=15_000)
             titles = await page.eval_on_selector_all(".chart h3", "hs => hs.map(h => h.innerText)")
             assert titles[0].startswith("Rarity (decades")
+
+            await page.click(".relearn-box summary")  # after maintenance: learn again
+            await page.fill('.relearn input[name="by"]', "maint")
+            await page.fill('.relearn input[name="note"]', "bearing replaced")
+            await page.fill('.relearn input[name="minutes"]', "30")
+            await page.click(".relearn button")
+            await seen.wait_for(lambda c: bool(c.json("/pump-07/learn")), 15)
+            assert seen.json("/pump-07/learn") == [
+                {"by": "maint", "note": "bearing replaced", "duration_s": 1800.0}
+            ]
+            await page.wait_for_selector("text=requested by maint", timeout=15_000)
             await page.evaluate(f"location.hash = '#/device/{SITE}/fan-02'")
             await page.wait_for_function(
                 "document.querySelector('.chart h3')?.textContent === 'Scores (0–1)'",

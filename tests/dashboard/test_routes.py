@@ -29,3 +29,28 @@ async def test_asking_for_a_snapshot_does_not_add_the_device(tmp_path: Path) -> 
     assert response.status_code == 404
     assert json.loads(response.body) == {"error": "no snapshot yet"}
     assert live.devices == {} and live.known_sites == set()
+
+
+def post(path_params: dict[str, str], body: bytes) -> Request:
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "path_params": path_params, "headers": []}
+    return Request(scope, receive)
+
+
+async def test_a_relearn_request_names_a_known_device_and_is_checked(tmp_path: Path) -> None:
+    """Checked before anything is published: a device the dashboard has not seen, a name
+    missing, a duration out of range or an unknown field are refused, naming why."""
+    live = LiveView()
+    history, hub = SqliteHistory(tmp_path / "h.sqlite", 1.0), Hub()
+    dashboard = Dashboard("edge", live, history, hub, MqttLink(BrokerConfig(), None),
+                          TokenGate(None), Ingest("edge", live, history, hub))  # fmt: skip
+    pump = {"site": "plant", "device": "pump"}
+    unknown = await dashboard.relearn(post(pump, b'{"by": "ana"}'))
+    assert (unknown.status_code, json.loads(unknown.body)) == (404, {"error": "unknown device"})
+    live.device("plant", "pump")
+    for body, word in [(b'{"note": "x"}', "by"), (b'{"by": "ana", "duration_s": -5}', "duration_s"),
+                       (b'{"by": "ana", "when": "now"}', "when"), (b"not json", "")]:  # fmt: skip
+        refused = await dashboard.relearn(post(pump, body))
+        assert refused.status_code == 422 and word in json.loads(refused.body)["error"]

@@ -50,6 +50,16 @@ class AckRequest(BaseModel):
     note: str = Field(default="", max_length=500)
 
 
+class RelearnRequest(BaseModel):
+    """What an operator submits to have a device learn its normal again (after maintenance)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: str = Field(min_length=1, max_length=80)
+    note: str = Field(default="", max_length=500)
+    duration_s: float | None = Field(default=None, gt=0.0, le=7 * 86_400.0, allow_inf_nan=False)
+
+
 class Dashboard:
     """Everything the routes need, in one object."""
 
@@ -152,6 +162,25 @@ class Dashboard:
             return JSONResponse({"error": "broker unreachable; try again"}, status_code=503)
         return JSONResponse(message, status_code=202)
 
+    async def relearn(self, request: Request) -> Response:
+        """Publish an operator's request that a device learn its normal again (docs/learning.md:
+        the agent starts at once; only hard limits alarm meanwhile)."""
+        site, device = request.path_params["site"], request.path_params["device"]
+        if (site, device) not in self.live.devices:
+            return JSONResponse({"error": "unknown device"}, status_code=404)
+        try:
+            asked = RelearnRequest.model_validate(await request.json())
+        except (ValidationError, json.JSONDecodeError) as exc:
+            return JSONResponse({"error": describe(exc)}, status_code=422)
+        message = asked.model_dump(exclude_none=True)
+        try:
+            await self.bridge.publish(
+                Topics(self.prefix, site).learn(device), json.dumps(message).encode()
+            )
+        except BrokerUnavailableError:
+            return JSONResponse({"error": "broker unreachable; try again"}, status_code=503)
+        return JSONResponse(message, status_code=202)
+
     async def stats(self, request: Request) -> Response:
         """Alarms per device and per type per day, over the last `days`."""
         days = number_param(request, "days", 7.0)
@@ -243,6 +272,7 @@ def build_app(dashboard: Dashboard) -> ASGIApp:
         Route("/api/senses", d.senses),
         Route("/api/devices/{site}/{device}/trend", d.trend),
         Route("/api/devices/{site}/{device}/snapshot/{kind}", d.snapshot),
+        Route("/api/devices/{site}/{device}/learn", d.relearn, methods=["POST"]),
         Route("/api/alarms", d.alarms),
         Route("/api/alarms/{id}", d.alarm),
         Route("/api/alarms/{id}/evidence/{kind}", d.evidence),

@@ -1,7 +1,7 @@
 // Device view: trend charts (fused and per-modality scores, max temperature, Modbus values)
 // and the latest retained snapshots, all updated live. A device that has learned its own
 // normal charts its calibrated scores as decades of rarity, with the device's threshold.
-import { calibrated, COLOURS, decades, el, getJSON, MODALITIES, on, SENSES } from "./util.js";
+import { calibrated, COLOURS, decades, el, getJSON, MODALITIES, on, postJSON, SENSES } from "./util.js";
 import { tile } from "./overview.js";
 import { gapThreshold, seriesOptions, trendColumns } from "./trend.js";
 
@@ -28,6 +28,36 @@ function sensorNames(points) {
   return [...names].sort();
 }
 
+// After maintenance (a bearing replaced, a pump rebuilt) the machine's normal has changed: the
+// operator asks the agent to learn it again (docs/learning.md). Only hard limits alarm meanwhile.
+function relearnForm(url) {
+  const by = el("input", { name: "by", placeholder: "your name", required: true,
+    value: localStorage.getItem("ackBy") || "" });
+  const note = el("input", { name: "note", placeholder: "why (e.g. bearing replaced)" });
+  const minutes = el("input", { name: "minutes", type: "number", min: "1", max: "10080",
+    placeholder: "minutes (default: the device's)" });
+  const result = el("span", { class: "relearn-result" });
+  const button = el("button", { type: "submit" }, "Learn again");
+  const form = el("form", { class: "ack relearn", onsubmit: async (event) => {
+    event.preventDefault();
+    localStorage.setItem("ackBy", by.value);
+    button.disabled = true;
+    const body = { by: by.value, note: note.value };
+    if (minutes.value) body.duration_s = Number(minutes.value) * 60;
+    try {
+      await postJSON(url, body);
+      result.textContent = `requested by ${by.value}; the tile shows the learning`;
+    } catch (err) {
+      result.textContent = `not sent: ${err.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  } }, by, note, minutes, button, result);
+  return el("details", { class: "relearn-box" },
+    el("summary", {}, "Learn this machine's normal again (after maintenance)"),
+    el("p", { class: "muted" }, "Until it has learned, only hard limits alarm on this device."), form);
+}
+
 const PALETTE = ["#4fc3f7", "#ff8a65", "#ba68c8", "#aed581", "#ffd54f", "#f06292", "#4db6ac", "#90a4ae"];
 
 export function showDevice(root, site, device) {
@@ -35,8 +65,9 @@ export function showDevice(root, site, device) {
   const range = el("select", {}, Object.entries(RANGES).map(([v, t]) => el("option", { value: v }, t)));
   const charts = el("div", { class: "charts" });
   const snaps = el("div", { class: "snapshots" });
+  const base = `/api/devices/${encodeURIComponent(site)}/${encodeURIComponent(device)}`;
   root.append(el("h2", {}, `${device} `, el("small", {}, site), " ", range),
-    el("div", { class: "split wide-left" }, head, snaps), charts);
+    el("div", { class: "split wide-left" }, el("div", {}, head, relearnForm(`${base}/learn`)), snaps), charts);
   let points = [];
   let drawn = [];
   let latest = null;  // the device's tile: whether it has learned, its threshold
@@ -47,7 +78,6 @@ export function showDevice(root, site, device) {
     }
     return spacing.gap;
   };
-  const base = `/api/devices/${encodeURIComponent(site)}/${encodeURIComponent(device)}`;
 
   function snapshot(kind) {
     const img = el("img", { class: `snapshot ${kind}`, alt: `latest ${kind} snapshot`,
