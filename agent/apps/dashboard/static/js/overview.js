@@ -44,7 +44,8 @@ export function tile(t) {
   const learned = calibrated(t.modalities);
   const bars = MODALITIES.filter((m) => t.modalities[m]).map((m) => {
     const v = t.modalities[m];
-    const bar = learned ? rarityBar(v) : { width: Math.round(100 * (v.score ?? 0)), text: score(v.score) };
+    const bar = learned && v.threshold != null ? rarityBar(v)
+      : { width: Math.round(100 * (v.score ?? 0)), text: score(v.score) };
     return el("div", { class: `bar${v.stale ? " stale" : ""}`, title: v.reason || bar.title || "" },
       el("span", { class: "bar-name" }, m),
       el("span", { class: "bar-track" }, el("span", { class: `bar-fill ${m}`, style: `width:${bar.width}%` })),
