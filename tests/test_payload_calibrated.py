@@ -1,7 +1,7 @@
 """A learned device on the wire: calibrated scores keep their nines, each sense its threshold.
 
 A calibrated score means "a healthy sample of this machine scores this high with probability
-1 − score": 0.99999 is a healthy hour at one sample a second, 0.9999999999 a fault. Rounded
+1 − score": 0.99999 is about a healthy day at one sample a second, 0.9999999999 a fault. Rounded
 to 4 places both would read 1.0 and pass a threshold of 0.99998 that one of them is under.
 """
 

@@ -85,9 +85,8 @@ def fuse(
     at or above its critical level, or whose score broke a hard limit (evidence HARD_LIMIT: a
     register's low/high, the critical temperature), raises the alarm on its own. With
     `calibrated` (a device that learned its own normal) the scores are calibrated
-    probabilities and are fused by
-    that rule (`CalibratedFusion`, or `LearnedFusion`) against its threshold instead; a sense
-    of weight 0 is left out.
+    probabilities and are fused by that rule (`CalibratedFusion`, or `LearnedFusion`) against
+    its threshold instead; a sense of weight 0 is left out.
 
     Degraded (fewer fresh weighed senses than `config.degraded.min_senses`, or than the device
     weighs when that is fewer), the weighted rule does not alarm and the calibrated one only

@@ -21,7 +21,7 @@ def iso(ts: float | None) -> str | None:
 
 def modalities_view(decision: Decision) -> dict[str, dict[str, Any]]:
     """Per-modality score, effective weight, contribution, staleness and (once learned) the
-    score at which it alarms alone, as subscribers see them."""
+    sense's own calibrated threshold, as subscribers see them."""
     return {
         str(m): {
             "score": shown(v.score, decision),
@@ -39,8 +39,8 @@ def modalities_view(decision: Decision) -> dict[str, dict[str, Any]]:
 
 def shown(score: float | None, decision: Decision) -> float | None:
     """A score as published: to 4 places, but a calibrated one whole, since its meaning is in
-    the nines (0.99999 and 0.9999999999 are a healthy hour and a fault apart, and both round
-    to 1.0)."""
+    the nines (0.99999 is about a healthy day at one sample a second, 0.9999999999 a fault,
+    and both round to 1.0)."""
     if score is None or decision.calibrated:
         return score
     return round(score, 4)
