@@ -68,6 +68,7 @@ def test_a_picture_shows_learning_the_fault_and_both_alarms(tmp_path: Path) -> N
     index = (tmp_path / "plots" / "index.html").read_text()
     assert f'<img src="{picture.name}"' in index
     assert "With a false alarm or a missed fault: 1" in index
+    assert '<p class="figures">1 of 1 faults detected · 1 false alarms (' in index
 
 
 def test_the_timeline_keeps_each_spans_highest_score_and_the_learned_level(

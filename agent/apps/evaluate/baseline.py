@@ -87,7 +87,7 @@ def evaluate(
                            RULE_SIGMAS, anchor, ours[-1], rule[-1])
             )  # fmt: skip
     if plots is not None:
-        written = write_plots(plots, pictures)
+        written = write_plots(plots, pictures, summary(ours), summary(rule))
         say(f"runs drawn: {len(written) - 1}; open {written[-1]}")
     return {
         **summary(ours),

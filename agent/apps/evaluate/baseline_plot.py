@@ -128,7 +128,19 @@ def alarm_marks(p: RunPicture, lane: str, alarm: AlarmSpan, top: float, scale: f
     return svg.alarm_mark(alarm.raised_s, alarm.end(p.end_s), top, scale, colour, title)
 
 
-def write_plots(folder: Path, pictures: Iterable[RunPicture]) -> list[Path]:
-    """One SVG per run and an index page showing them in order; the files written."""
+def write_plots(
+    folder: Path, pictures: Iterable[RunPicture], ours: dict[str, Any], rule: dict[str, Any]
+) -> list[Path]:
+    """One SVG per run and an index page with both summaries' figures showing them in order;
+    the files written."""
     drawn = (svg.Picture(p.name, run_svg(p), headline(p), p.flagged) for p in pictures)
-    return svg.write_pictures(folder, drawn, "runs", "With a false alarm or no warning")
+    line = f"learned baseline: {figures(ours)} · anchor rule: {figures(rule)}"
+    return svg.write_pictures(folder, drawn, "runs", "With a false alarm or no warning", line)
+
+
+def figures(summary: dict[str, Any]) -> str:
+    """One summary of `evaluate baseline` (the learned baseline's or the anchor's), briefly."""
+    lead = summary["lead_time_s"]["p50"]
+    said = f"{summary['alarmed_runs']} of {summary['runs_ending_in_failure']} failures warned, "
+    said += f"{summary['false_alarms_first_half_total']} false alarms in first halves"
+    return said + (f", lead p50 {lead / 60:.0f} min" if lead is not None else "")

@@ -202,9 +202,12 @@ class Picture:
     flagged: bool
 
 
-def write_pictures(folder: Path, pictures: Iterable[Picture], noun: str, flag: str) -> list[Path]:
-    """One SVG per picture and `index.html`, which lists the flagged ones (under `flag`) and
-    then shows every picture in order; the files written, the index last."""
+def write_pictures(
+    folder: Path, pictures: Iterable[Picture], noun: str, flag: str, figures: str = ""
+) -> list[Path]:
+    """One SVG per picture and `index.html`, which gives the run's `figures`, lists the
+    flagged pictures (under `flag`) and then shows every picture in order; the files
+    written, the index last."""
     folder.mkdir(parents=True, exist_ok=True)
     written: list[tuple[Picture, Path]] = []
     for number, picture in enumerate(pictures, 1):
@@ -229,7 +232,7 @@ def write_pictures(folder: Path, pictures: Iterable[Picture], noun: str, flag: s
         f"<title>{escape(title)}</title>"
         "<style>body{font-family:sans-serif;margin:1em 2em}img{max-width:100%}"
         "h2{font-size:1em;margin-top:2em}</style></head><body>\n"
-        f"<h1>{escape(title)}</h1>\n"
+        f'<h1>{escape(title)}</h1>\n<p class="figures">{escape(figures)}</p>\n'
         f"<p>{escape(flag)}: {flagged}</p>\n<ul>\n{items}\n</ul>\n"
         f"{sections}\n</body></html>\n",
         encoding="utf-8",

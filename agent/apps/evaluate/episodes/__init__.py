@@ -117,11 +117,12 @@ def evaluate(
             )
         say(f"[{k}/{len(episodes)}] {episode.name}: {done.detected} of {done.faults} faults "
             f"detected, {done.false_alarms} false alarms{pace.replayed(episode)}")  # fmt: skip
+    result = summary(device)
     if plots is not None:
-        written = write_plots(plots, plotted)
+        written = write_plots(plots, plotted, result)
         say(f"episodes drawn: {len(written) - 1}; open {written[-1]}")
     return {
-        **summary(device),
+        **result,
         "grace_s": grace_s,
         "mode": settings.fusion.mode,
         **({WEIGHTED_MODE: summary(weighted)} if learned else {}),

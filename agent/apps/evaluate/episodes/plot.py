@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -123,12 +124,27 @@ def alarm_marks(p: Plotted, alarm: AlarmSpan, top: float, scale: float) -> list[
                           title)  # fmt: skip
 
 
-def write_plots(folder: Path, plotted: Iterable[Plotted]) -> list[Path]:
-    """One SVG per episode and an index page showing them in order; the files written."""
+def write_plots(folder: Path, plotted: Iterable[Plotted], result: dict[str, Any]) -> list[Path]:
+    """One SVG per episode and an index page with `result`'s figures showing them in order;
+    the files written."""
     drawn = (
         svg.Picture(p.name, episode_svg(p), headline(p),
                     bool(p.figures.false_alarms) or p.figures.detected < p.figures.faults)
         for p in plotted
     )  # fmt: skip
     noun, flag = "episodes replayed", "With a false alarm or a missed fault"
-    return svg.write_pictures(folder, drawn, noun, flag)
+    return svg.write_pictures(folder, drawn, noun, flag, figures(result))
+
+
+def figures(result: dict[str, Any]) -> str:
+    """The device's figures over every episode (`evaluate episodes`' JSON), in one line."""
+    delays = result["time_to_detect_s"]
+    said = [
+        f"{result['detected']} of {result['faults']} faults detected",
+        f"{result['false_alarms']} false alarms "
+        f"({result['false_alarms_per_hour']} per healthy hour)",
+        f"alarm open {100 * (result['alarm_open_healthy_fraction'] or 0):.2f} % of healthy time",
+    ]
+    if delays["p50"] is not None:
+        said.append(f"time to detect p50 {delays['p50']:g} s, p90 {delays['p90']:g} s")
+    return " · ".join(said)
