@@ -58,6 +58,10 @@ def test_a_picture_shows_learning_the_fault_and_both_alarms(tmp_path: Path) -> N
     raised = [t for t in said if " raised at " in t]
     assert any(t.startswith("alarm raised at 600 s by temperature") for t in raised)
     assert any(t.startswith("false alarm raised at 860 s by temperature") for t in raised)
+    alone = [t for t in raised if t.startswith("temperature alone: ")]  # its own lane
+    assert result["per_sense_alone"]["temperature"]["false_alarms"] == 1
+    assert any("alone: false alarm raised at 860 s" in t for t in alone)
+    assert any("alone: alarm raised at 600 s" in t for t in alone)
     bands = {r.findtext(f"{SVG}title"): r for r in svg.iter(f"{SVG}rect")}
     fault_band = bands["overheating fault, 600–660 s"]
     assert float(fault_band.get("x", "nan")) == pytest.approx(x_of(600), abs=0.1)

@@ -112,9 +112,9 @@ def evaluate(
         done = device[-1]
         if outcome.timeline is not None:
             alarms = outcome.alarms.get(DEVICE, [])
-            plotted.append(
-                Plotted(episode.name, episode.spec, outcome.timeline, alarms, done, grace_s)
-            )
+            each = {sense: outcome.alarms.get(sense, []) for sense in alone}
+            plotted.append(Plotted(episode.name, episode.spec, outcome.timeline, alarms, done,
+                                   grace_s, each))  # fmt: skip
         say(f"[{k}/{len(episodes)}] {episode.name}: {done.detected} of {done.faults} faults "
             f"detected, {done.false_alarms} false alarms{pace.replayed(episode)}")  # fmt: skip
     result = summary(device)

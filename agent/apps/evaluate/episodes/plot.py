@@ -3,7 +3,8 @@
 Why an alarm was raised, or why a fault was missed, is quicker seen than read from JSON:
 each picture is the episode on one time axis, a lane for the fused decision and one per
 sense, the ground truth's fault windows shaded, the learning period greyed, and the device's
-alarms marked on the fused lane (a false one in red, one that detects a fault in green).
+alarms marked on the fused lane (a false one in red, one that detects a fault in green), each
+sense's own alarms, decided alone as `per_sense_alone` counts them, on its lane.
 Once a device has learned, each lane shows −log10(1 − score): for a calibrated sense, how
 rare the score is for this machine, in decades, with the level at which it alarms dashed;
 before it learns, or in an episode without learning, lanes show the shipped scores from 0
@@ -30,8 +31,10 @@ from agent.core.calibration import decades
 FUSED = "fused"
 COLOURS = {FUSED: "#222", "image": "#1f77b4", "temperature": "#d62728", "audio": "#9467bd",
            "sensor": "#2ca02c"}  # fmt: skip
-LEGEND = ("shaded: fault (truth) · grey: learning · ▼ and bar: alarm (red false, green "
-          "detecting) · dashed: alarm level")  # fmt: skip
+LEGEND = (
+    "shaded: fault (truth) · grey: learning · ▼ and bar: alarm (red false, green detecting; "
+    "on a sense's lane, that sense decided alone) · dashed: alarm level"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,7 @@ class Plotted:
     alarms: list[AlarmSpan]  # the device's
     figures: EpisodeFigures
     grace_s: float
+    alone: dict[str, list[AlarmSpan]]  # each sense decided alone (`per_sense_alone`)
 
 
 def episode_svg(p: Plotted) -> str:
@@ -92,9 +96,8 @@ def lane_svg(p: Plotted, lane: str, top: float, scale: float) -> list[str]:
                                 title))  # fmt: skip
     out += svg.polylines(svg.lane_y(level, top, y_max), svg.ALARM_LEVEL, dash=True, width=1)
     out += svg.polylines(svg.lane_y(values, top, y_max), COLOURS.get(lane, "#555"))
-    if lane == FUSED:
-        for alarm in p.alarms:
-            out += alarm_marks(p, alarm, top, scale)
+    for alarm in p.alarms if lane == FUSED else p.alone.get(lane, []):
+        out += alarm_marks(p, alarm, top, scale, "" if lane == FUSED else f"{lane} alone: ")
     return out
 
 
@@ -112,11 +115,11 @@ def span_ends(timeline: Timeline) -> np.ndarray:
     return (np.arange(svg.PLOT_W) + 1) * timeline.duration_s / svg.PLOT_W
 
 
-def alarm_marks(p: Plotted, alarm: AlarmSpan, top: float, scale: float) -> list[str]:
-    """One of the device's alarms, red when false."""
+def alarm_marks(p: Plotted, alarm: AlarmSpan, top: float, scale: float, whose: str) -> list[str]:
+    """One alarm, the device's or (`whose` says) a sense's decided alone, red when false."""
     false = is_false_alarm(alarm, p.spec, p.grace_s)
     kind = "false alarm" if false else "alarm"
-    title = f"{kind} raised at {alarm.raised_s:g} s by {alarm.by or 'unknown'}, " + (
+    title = f"{whose}{kind} raised at {alarm.raised_s:g} s by {alarm.by or 'unknown'}, " + (
         f"cleared at {alarm.cleared_s:g} s" if alarm.cleared_s is not None else "still open"
     )
     colour = svg.FALSE_ALARM if false else svg.WARNING
