@@ -37,6 +37,15 @@ def modalities_view(decision: Decision) -> dict[str, dict[str, Any]]:
     }
 
 
+def from_learned_device(message: dict[str, Any]) -> bool:
+    """A state or alarm payload (as read back) of a device that has learned its own normal:
+    its senses carry their calibrated thresholds (`modalities_view`)."""
+    modalities = message.get("modalities")
+    if not isinstance(modalities, dict):
+        return False
+    return any(isinstance(v, dict) and v.get("threshold") is not None for v in modalities.values())
+
+
 def shown(score: float | None, decision: Decision) -> float | None:
     """A score as published: to 4 places, but a calibrated one whole, since its meaning is in
     the nines (0.99999 is about a healthy day at one sample a second, 0.9999999999 a fault,

@@ -13,6 +13,8 @@ import json
 import re
 from typing import Any, Protocol
 
+from agent.core.payload import from_learned_device
+
 ALARM_FILTERED = ("device", "type", "severity")  # what an alarm list may be filtered by
 ALARM_COLUMNS = ("id", "site", "device", "type", "severity", "score", "event", "first_at")
 # about a trend point per device per second, plenty for a chart; under 1 s so that states
@@ -77,14 +79,13 @@ def trend_point(state: dict[str, Any], at: float) -> dict[str, Any]:
 
 
 def learned_alarm(payload: str) -> bool:
-    """Raised by a device that had learned its own normal (its senses carry their calibrated
-    thresholds): a list shows its score in decades of rarity, not as 1.00."""
+    """Raised by a device that had learned its own normal: a list shows its score in decades
+    of rarity, not as 1.00."""
     try:
-        modalities = json.loads(payload).get("modalities") or {}
-        return any(isinstance(v, dict) and v.get("threshold") is not None
-                   for v in modalities.values())  # fmt: skip
-    except (ValueError, AttributeError):
+        message = json.loads(payload)
+    except ValueError:
         return False
+    return isinstance(message, dict) and from_learned_device(message)
 
 
 def alarm_columns(

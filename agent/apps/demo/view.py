@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.core.calibration import decades
+from agent.core.payload import from_learned_device
 from agent.sinks.mqtt.topics import parse_topic
 
 MODALITIES = ("image", "temperature", "audio", "sensor")
@@ -47,11 +48,6 @@ def judged_by(learned_version: int | None) -> str:
     return f"learned v{learned_version} (calibrated)" if learned_version else "shipped models"
 
 
-def calibrated(message: dict[str, Any]) -> bool:
-    """A learned device's state or alarm: its senses carry their calibrated thresholds."""
-    return any(v.get("threshold") is not None for v in (message.get("modalities") or {}).values())
-
-
 def against(score: float, threshold: float, learned: bool) -> str:
     """A score against its threshold: a learned device's in decades of rarity (their meaning
     is in the nines: 0.99999 and 0.9999999999 both read 1.00), a shipped one's as it is."""
@@ -62,7 +58,7 @@ def against(score: float, threshold: float, learned: bool) -> str:
 
 def alarm_line(alarm: dict[str, Any]) -> str:
     """An alarm event as one log line."""
-    score = against(alarm["score"], alarm["threshold"], calibrated(alarm))
+    score = against(alarm["score"], alarm["threshold"], from_learned_device(alarm))
     return (
         f"{alarm['decided_at'][11:19]} {alarm['device']:<9} {alarm['event']:<8} "
         f"{alarm['severity']:<8} {alarm['type']:<16} score {score} "
@@ -151,7 +147,7 @@ class DemoView:
 
     @staticmethod
     def _fused(state: dict[str, Any]) -> str:
-        return against(state["score"], state["threshold"], calibrated(state))
+        return against(state["score"], state["threshold"], from_learned_device(state))
 
     def progress_line(self) -> str:
         """Inspection progress as a person reads it."""
