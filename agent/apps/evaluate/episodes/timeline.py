@@ -30,7 +30,7 @@ class Timeline:
     values: np.ndarray  # [BINS, senses]: the highest fresh score per span (NaN: none)
     fused: np.ndarray  # [BINS]: the highest fused score per span (NaN: no decision)
     threshold: np.ndarray  # [BINS]: the highest threshold per span (NaN: no decision)
-    sense_thresholds: dict[str, float]  # once learned: the calibrated score alarming alone
+    sense_thresholds: dict[str, float]  # once learned: each sense's own calibrated threshold
 
 
 class TimelineRecorder:
@@ -42,7 +42,7 @@ class TimelineRecorder:
         self._values = np.full((BINS, len(senses)), np.nan)
         self._fused = np.full(BINS, np.nan)
         self._threshold = np.full(BINS, np.nan)
-        self._sense_thresholds: dict[str, float] = {}
+        self._calibration: CalibratedFusion | None = None  # the latest, once learned
 
     def __call__(self, now: float, decision: Decision, calibrated: CalibratedFusion | None) -> None:
         span = min(BINS - 1, max(0, math.floor(now / self.duration_s * BINS)))
@@ -53,15 +53,17 @@ class TimelineRecorder:
             self._fused[span] = np.fmax(self._fused[span], decision.score)
             self._threshold[span] = np.fmax(self._threshold[span], decision.threshold)
         if calibrated is not None:
-            self._sense_thresholds = {s: calibrated.sense_threshold(s) for s in self.senses}
+            self._calibration = calibrated
 
     def timeline(self) -> Timeline:
         """What was recorded so far."""
+        calibration = self._calibration
+        levels = {s: calibration.sense_threshold(s) for s in self.senses} if calibration else {}
         return Timeline(
             self.duration_s,
             self.senses,
             self._values.copy(),
             self._fused.copy(),
             self._threshold.copy(),
-            dict(self._sense_thresholds),
+            levels,
         )
