@@ -55,7 +55,7 @@ def fold_max(times_s: np.ndarray, values: np.ndarray, duration_s: float) -> np.n
 def open_svg(lanes: int) -> tuple[str, float]:
     """The SVG element of a picture of `lanes` lanes, and where its time axis goes."""
     width = LEFT + PLOT_W + RIGHT
-    axis_y = TOP + lanes * (LANE_H + GAP)
+    axis_y = lane_top(lanes)
     height = axis_y + BOTTOM
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -89,11 +89,11 @@ def lane_y(values: np.ndarray, top: float, y_max: float) -> np.ndarray:
     return top + LANE_H - np.clip(values, 0.0, y_max) / y_max * LANE_H
 
 
-def scale_top(*series: np.ndarray, floor: float = 1.0) -> float:
-    """A lane's upper end: a little over its highest value, at least `floor`, and a little
-    over MAX_DECADES (where a calibrated score's decades stop) at most."""
+def scale_top(*series: np.ndarray) -> float:
+    """A lane's upper end: a little over its highest value, at least 1, and a little over
+    MAX_DECADES (where a calibrated score's decades stop) at most."""
     finite = np.concatenate([s[np.isfinite(s)] for s in series])
-    top = max(floor, 1.15 * float(finite.max())) if finite.size else floor
+    top = max(1.0, 1.15 * float(finite.max())) if finite.size else 1.0
     return min(top, 1.1 * MAX_DECADES)  # a capped value stays inside the lane
 
 
