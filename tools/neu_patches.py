@@ -48,13 +48,19 @@ def box_free_patch(boxes: np.ndarray, width: int, height: int, min_side: int) ->
     return int(x1), int(y1), int(x2), int(y2)
 
 
+def read_image(path: Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """A NEU-DET image as OpenCV reads it; a ValueError naming the file when it cannot."""
+    frame = cv2.imread(str(path), flags)
+    if frame is None:
+        raise ValueError(f"{path}: cannot decode image")
+    return frame
+
+
 def read_with_patch(
     path: Path, flags: int = cv2.IMREAD_COLOR
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Rectangle | None]:
     """An image, its labelled boxes (xyxy pixels) and classes, and its box-free patch."""
-    frame = cv2.imread(str(path), flags)
-    if frame is None:
-        raise ValueError(f"{path}: cannot decode image")
+    frame = read_image(path, flags)
     height, width = frame.shape[:2]
     boxes, classes = read_labels(path, width, height)
     return frame, boxes, classes, box_free_patch(boxes, width, height, MIN_PATCH_SIDE)

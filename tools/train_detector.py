@@ -27,6 +27,7 @@ import yaml
 from tools.detector_background import METADATA_KEY as BACKGROUND_KEY
 from tools.detector_background import write_background
 from tools.detector_warm_start import CALIBRATION_IMAGES, rebuild
+from tools.neu_patches import read_image
 from tools.stamp_model import stamp
 
 
@@ -45,10 +46,7 @@ def calibration_image(path: Path, size: int) -> np.ndarray:
     """A train image as the network takes it: RGB, [3, size, size], in [0, 1]."""
     import cv2
 
-    frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if frame is None:
-        raise ValueError(f"{path}: cannot decode image")
-    rgb = cv2.resize(frame, (size, size))[:, :, ::-1]
+    rgb = cv2.resize(read_image(path), (size, size))[:, :, ::-1]
     return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) / 255.0
 
 
