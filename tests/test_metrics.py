@@ -47,6 +47,9 @@ FAMILIES = {
     "edge_agent_mqtt_connected": "gauge",
     "edge_agent_source_state": "gauge",  # an Enum: one 0/1 series per state
     "edge_agent_model_state": "gauge",
+    "edge_agent_calibration_judged": "gauge",  # no series until a device has learned
+    "edge_agent_calibration_reached": "gauge",
+    "edge_agent_calibration_verdict": "gauge",
 }
 GPU_ONLY = {"edge_agent_gpu_memory_used_bytes"}  # served once a model runs on a GPU backend
 

@@ -144,12 +144,15 @@ def state_payload(
     readings: dict[str, Any],
     learning: dict[str, Any] | None = None,
     learned_version: int | None = None,
+    calibration_check: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The device's current state, published retained so a new subscriber sees it at once.
 
     `readings` are the raw values behind the scores that the senses chart (the registry's);
     `learning` the progress while the device learns its own normal (state `learning`: only
-    hard limits alarm), `learned_version` the learned version its scores are calibrated by.
+    hard limits alarm), `learned_version` the learned version its scores are calibrated by,
+    `calibration_check` how often those scores reached rare levels since it came into use
+    (agent/core/calibration_check.py).
     """
     degraded = any(v.stale for v in decision.modalities.values())
     state = "alarm" if alarm_id else "learning" if learning else "degraded" if degraded else "ok"
@@ -167,6 +170,7 @@ def state_payload(
         "readings": readings,
         "learning": learning,
         "learned_version": learned_version,
+        "calibration_check": calibration_check,
         "updated_at": iso(decision.decided_at),
     }
 

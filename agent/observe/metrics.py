@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 from prometheus_client.exposition import start_http_server
 
 from agent.config.metrics import MetricsConfig
+from agent.core.calibration_check import Verdict
 from agent.inference.backends import runs_on_gpu
 from agent.observe import stages as observe
 from agent.observe.gpu import gpu_memory_used_bytes
@@ -104,6 +105,22 @@ class AgentMetrics(observe.Observer):
             f"{PREFIX}_learned_version",
             "The learned version a device's calibrated scores use (0: none)",
             ["device"], registry=r,
+        )  # fmt: skip
+        self.calibration_judged = Gauge(
+            f"{PREFIX}_calibration_judged",
+            "Calibrated scores of a learned sense judged with no alarm open, since its learned "
+            "version came into use",
+            ["device", "modality"], registry=r,
+        )  # fmt: skip
+        self.calibration_reached = Gauge(
+            f"{PREFIX}_calibration_reached",
+            "Of those, how many reached `decades` of rarity (healthy: judged / 10^decades)",
+            ["device", "modality", "decades"], registry=r,
+        )  # fmt: skip
+        self.calibration_verdict = Enum(
+            f"{PREFIX}_calibration_verdict",
+            "Whether a learned sense's scores keep their promise: early, holds or higher",
+            ["device", "modality"], states=list(get_args(Verdict)), registry=r,
         )  # fmt: skip
         self.outbox_depth = Gauge(
             f"{PREFIX}_outbox_depth", "Alarm events waiting for the broker's PUBACK", registry=r
@@ -203,10 +220,19 @@ class AgentMetrics(observe.Observer):
                 self.source_state.labels(pipeline.device, str(modality)).state(source.state)
             for modality, model in status.models.items():
                 self.model_state.labels(pipeline.device, str(modality)).state(model.state)
+            self._refresh_calibration(pipeline.device, status.calibration_check or {})
         self.outbox_depth.set(publisher.pending_events)
         self.mqtt_connected.set(1 if publisher.link.connected.is_set() else 0)
         if self._gpu_in_use:
             self._refresh_gpu_memory()
+
+    def _refresh_calibration(self, device: str, senses: Mapping[str, Any]) -> None:
+        for modality, check in senses.items():
+            self.calibration_judged.labels(device, modality).set(check["judged"])
+            for level in check["levels"]:
+                labels = (device, modality, str(level["decades"]))
+                self.calibration_reached.labels(*labels).set(level["reached"])
+            self.calibration_verdict.labels(device, modality).state(check["verdict"])
 
     def _refresh_gpu_memory(self) -> None:
         used = gpu_memory_used_bytes()

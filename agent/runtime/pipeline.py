@@ -18,10 +18,11 @@ from agent.backoff import Backoff
 from agent.config.device import DeviceConfig
 from agent.core.alarms import Alarm, AlarmTransition, ClearReason
 from agent.core.calibration import CalibratedRule
+from agent.core.calibration_check import CalibrationCheck, SenseCheck
 from agent.core.deciding import Decider
 from agent.core.fusion import Decision
-from agent.core.payload import alarm_payload, encode, state_payload
-from agent.core.samples import Modality, Sample
+from agent.core.payload import alarm_payload, encode, iso, state_payload
+from agent.core.samples import Modality, Sample, Score
 from agent.learning.device import DeviceLearning, LearningProgress, finish_and_save
 from agent.learning.scorers import (
     calibrated_fusion,
@@ -33,6 +34,7 @@ from agent.learning.store import Card, LearnedStore, StoreError
 from agent.observe import stages as observe
 from agent.runtime.channels import Channel
 from agent.runtime.health import DeviceHealth, PartHealth
+from agent.senses.learning import judged
 from agent.senses.registry import readings
 from agent.senses.scorer import Scorer
 from agent.senses.source import SourceError
@@ -91,6 +93,8 @@ class PipelineStatus:
     processed: Mapping[Modality, int]  # samples scored since start, per sense
     learning: LearningProgress | None = None  # while it learns its own normal
     learned_version: int | None = None  # the learned version its scorers use, if any
+    # once learned: whether its calibrated scores keep their promise (CalibrationCheck.view)
+    calibration_check: Mapping[str, Any] | None = None
 
 
 class DevicePipeline:
@@ -102,6 +106,8 @@ class DevicePipeline:
     With a `store`, the device uses what it learned of its own normal (calibrated scorers and
     fusion), or, with nothing learned and `learning.enabled`, learns first: its samples go to
     the learners, only hard limits alarm, and its state is `learning` with the progress.
+    Once learned, its calibrated scores are counted while no alarm is open (`CalibrationCheck`,
+    in its state): do they reach the rarities they promise as seldom as a healthy machine?
     """
 
     def __init__(
@@ -120,6 +126,9 @@ class DevicePipeline:
         self._calibrated: CalibratedRule | None = None
         self._learned_version: int | None = None
         self._learning: DeviceLearning | None = None
+        self._learned_senses: frozenset[Modality] = frozenset()
+        self._check = CalibrationCheck()
+        self._check_since = 0.0
         if store is not None:
             self._start_from(store)
         self._sink = sink
@@ -151,6 +160,7 @@ class DevicePipeline:
             processed=MappingProxyType(dict(self._processed)),
             learning=self._learning.status() if self._learning is not None else None,
             learned_version=self._learned_version,
+            calibration_check=self._check.view() if self._learned_senses else None,
         )
 
     def latencies_ms(self) -> tuple[float, ...]:
@@ -211,6 +221,10 @@ class DevicePipeline:
         rule = device_rule(calibrated_fusion(card), self._fusion_model) if scorers else None
         self._calibrated = rule
         self._learned_version = card.version
+        self._learned_senses = frozenset(scorers)
+        # counted anew for each version put in use, every learned sense shown from the start
+        self._check = CalibrationCheck({str(sense): SenseCheck() for sense in scorers})
+        self._check_since = time.time()
 
     def relearn(self, reason: str, duration_s: float | None = None) -> bool:
         """Learn this machine's normal anew (after maintenance); False without a store."""
@@ -308,6 +322,8 @@ class DevicePipeline:
         self._processed[modality] += 1
         if score is None:
             return
+        if self._counts_as_healthy(learning, modality, score):
+            self._check.add(str(modality), score.value)
         self._decider.scores[modality] = score
         self._hand_on("remember", self._sink.remember, sample)
         async with self._scored:
@@ -320,6 +336,14 @@ class DevicePipeline:
             await self._sink.snapshot(sample, score)
         except Exception:  # the sink's fault, not the source's: the source goes on
             log.exception("sink failed: snapshot", extra={"fields": self._fields(modality)})
+
+    def _counts_as_healthy(
+        self, learning: DeviceLearning | None, modality: Modality, score: Score
+    ) -> bool:
+        """A learned sense's calibrated judgement made while no alarm is open: healthy time,
+        as far as the device knows, which the calibration check counts."""
+        learned = learning is None and modality in self._learned_senses
+        return learned and judged(score) and self._decider.tracker.active is None
 
     def _hand_on(self, what: str, call: Callable[..., None], *args: Any) -> bool:
         """Call the sink; an exception there (a full disk, a bug) is logged, never raised
@@ -380,6 +404,9 @@ class DevicePipeline:
         active = self._decider.tracker.active
         health = self._health.summary()
         learning = self._learning.status(now).payload() if self._learning is not None else None
+        check = None
+        if self._learned_senses and learning is None:
+            check = {"since": iso(self._check_since), "senses": self._check.view()}
         state = state_payload(
             decision,
             active.id if active else None,
@@ -387,6 +414,7 @@ class DevicePipeline:
             readings(decision.scores),
             learning,
             self._learned_version,
+            check,
         )
         key = f"{state['state']}|{state['alarm_id']}|{health}"
         last_key, last_at = self._last_state

@@ -17,12 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from agent.core.samples import Modality, Sample, Score
+from agent.core.samples import HARD_LIMIT, Modality, Sample, Score
 from agent.senses.scorer import Scorer
 
 # Score.evidence keys every learned scorer sets, so fusion and the card read them alike
 RAW = "raw"  # the sense's uncalibrated anomaly score (its scale is its own)
 EXCEEDANCE = "exceedance"  # P(a healthy sample scores at least this): 1 - Score.value
+
+
+def judged(score: Score) -> bool:
+    """Whether a learned scorer's Score is a calibrated judgement: it has a raw score, or it
+    broke a hard limit (a silent window or a median still filling has neither)."""
+    return score.evidence.get(RAW) is not None or HARD_LIMIT in score.evidence
 
 
 class LearningRefused(Exception):  # noqa: N818 - a verdict on data, not an error

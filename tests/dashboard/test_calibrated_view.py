@@ -27,6 +27,26 @@ BAR_CELLS = """bars => bars.map(b => [b.querySelector('.bar-name').textContent,
   b.querySelector('.bar-value').textContent, b.querySelector('.bar-fill').style.width])"""
 
 
+def level_counts(judged: int, reached: list[int]) -> list[dict[str, Any]]:
+    return [
+        {"decades": d, "reached": k, "expected": judged / 10**d, "ratio": k * 10**d / judged}
+        for d, k in zip((2, 3, 4), reached, strict=True)
+    ]
+
+
+# the agent's calibration check (agent/core/calibration_check.py): the sound of this machine
+# reaches 1 in 100 healthy scores 27.7 times as often as its normal promised
+CHECK = {
+    "since": "2026-12-07T09:00:00Z",
+    "senses": {
+        "audio": {"judged": 5000, "levels": level_counts(5000, [1385, 300, 2]),
+                  "verdict": "higher"},
+        "temperature": {"judged": 5000, "levels": level_counts(5000, [40, 3, 0]),
+                        "verdict": "holds"},
+    },
+}  # fmt: skip
+
+
 def message(device: str, score: float, threshold: float, senses: dict[str, Any],
             **more: Any) -> bytes:  # fmt: skip
     """A state (or, with an alarm's fields in `more`, an alarm event) of the device."""
@@ -45,7 +65,9 @@ async def test_a_learned_tile_and_chart_show_decades_a_shipped_one_scores(
 ) -> None:
     chromium_or_skip()  # before starting anything
     senses = {"audio": (0.99, 0.99999), "temperature": (0.9999999999, 0.99999)}
-    learned = message("pump-07", 0.9999999999, 0.99999, senses, learned_version=3)
+    learned = message(
+        "pump-07", 0.9999999999, 0.99999, senses, learned_version=3, calibration_check=CHECK
+    )
     shipped = message("fan-02", 0.42, 0.3, {"audio": (0.42, None), "temperature": (0.1, None)})
     at = "2026-12-07T10:00:00Z"
     alarm = message("pump-07", 0.9999999999, 0.99999, senses, id=ALARM_ID, seq=1,
@@ -73,6 +95,12 @@ async def test_a_learned_tile_and_chart_show_decades_a_shipped_one_scores(
                 "judged by its own normal, learned v3"
             )
             assert await page.inner_text(f"{fan} .tile-judged") == "judged by the shipped models"
+            note = await page.inner_text(f"{pump} .calibration-note")
+            assert note == (
+                "audio: 1-in-10^3 scores 60× as often as its normal promised "
+                "(a fault growing, or a new normal)"
+            )
+            assert await page.query_selector(f"{fan} .calibration-note") is None
             shipped_score = await page.inner_text(f"{fan} .tile-score[data-scale=score]")
             assert shipped_score.replace("\n", " ") == "0.42 / 0.30"
 
@@ -80,6 +108,14 @@ async def test_a_learned_tile_and_chart_show_decades_a_shipped_one_scores(
             await page.wait_for_selector(".chart canvas", timeout=15_000)
             titles = await page.eval_on_selector_all(".chart h3", "hs => hs.map(h => h.innerText)")
             assert titles[0].startswith("Rarity (decades")
+            rows = await page.eval_on_selector_all(
+                ".calibration-check tr[data-sense]",
+                "rs => rs.map(r => [...r.cells].map(c => c.innerText))",
+            )
+            assert rows == [
+                ["audio", "5000", "1385 / 50.0", "300 / 5.0", "2 / 0.5", "higher"],
+                ["temperature", "5000", "40 / 50.0", "3 / 5.0", "0 / 0.5", "holds"],
+            ]
 
             await page.click(".relearn-box summary")  # after maintenance: learn again
             await page.fill('.relearn input[name="by"]', "maint")

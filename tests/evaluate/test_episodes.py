@@ -130,6 +130,11 @@ def test_learning_when_learn_s_is_set_calibrates_the_alarms(tmp_path: Path) -> N
     assert (result["detected"], result["false_alarms"]) == (1, 0)
     assert result["per_episode"][0]["learned_at_s"] == 400.0
     assert result["per_sense_alone"]["temperature"]["detected"] == 1
+    # the frames after learning (401-599 s) in healthy time, none of the fault's, none rare
+    check = result["calibration_check"]
+    assert check["senses"] == check["per_episode"]["learned"]
+    assert check["senses"]["temperature"]["judged"] == 199
+    assert [level["reached"] for level in check["senses"]["temperature"]["levels"]] == [0, 0, 0]
 
     thermal_episode(data / "learned", peaks, faults=[fault(600, 660)], learn_s=0)
     assert evaluate("episodes", data)["detected"] == 0  # the shipped rule sees nothing

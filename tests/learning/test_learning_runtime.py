@@ -5,11 +5,13 @@ of abnormal data, relearn by an MQTT request, rollback (the toy sense of tests/t
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from agent.config.device import AgentConfig
 from agent.config.loader import parse_config
@@ -31,7 +33,12 @@ def vibration_registered(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def fan(
-    tmp_path: Path, broker: tuple[str, int], prefix: str, levels: str, learn_s: float = 1.0
+    tmp_path: Path,
+    broker: tuple[str, int],
+    prefix: str,
+    levels: str,
+    learn_s: float = 1.0,
+    **more: Any,
 ) -> AgentConfig:
     level_file = tmp_path / "levels"
     level_file.write_text(levels)
@@ -47,7 +54,24 @@ def fan(
             "alarm": {"min_hold_s": 0},
             "learning": {"enabled": True, "duration_s": learn_s, "target_false_alarms_per_day": 1},
         }],
+        **more,
     })  # fmt: skip
+
+
+def scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
+
+
+def metric(served: str, name: str, **labels: str) -> float:
+    """The value of the one sample of `name` whose labels include `labels` in /metrics text."""
+    (value,) = [
+        sample.value
+        for family in text_string_to_metric_families(served)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    ]
+    return float(value)
 
 
 def states(seen: Collector) -> list[dict[str, Any]]:
@@ -61,10 +85,13 @@ def learned(seen: Collector, version: int) -> bool:
 async def test_a_first_run_learns_then_alarms_on_a_departure_from_this_machines_normal(
     tmp_path: Path, broker: tuple[str, int], topic_prefix: str
 ) -> None:
-    config = fan(tmp_path, broker, topic_prefix, HEALTHY)
-    async with subscribe(*broker, f"{topic_prefix}/#") as seen, agent_running(config):
+    config = fan(tmp_path, broker, topic_prefix, HEALTHY, metrics={"port": 0})
+    async with subscribe(*broker, f"{topic_prefix}/#") as seen, agent_running(config) as agent:
         await seen.wait_for(lambda c: any(s["state"] == "learning" for s in states(c)), 10)
         await seen.wait_for(lambda c: learned(c, 1), 20)
+        await asyncio.sleep(1.5)  # a refresh of the metrics' state gauges
+        assert agent.metrics is not None
+        served = await asyncio.to_thread(scrape, agent.metrics.url)
         (tmp_path / "levels").write_text("0.5")  # 4x the healthy level, half the hard limit
         await seen.wait_for(lambda c: any(a["event"] == "raised" for a in c.json("/alarm")), 10)
     learning = [s["learning"] for s in states(seen) if s["state"] == "learning"]
@@ -76,6 +103,20 @@ async def test_a_first_run_learns_then_alarms_on_a_departure_from_this_machines_
     assert card is not None and card.senses["vibration"].samples >= 30
     assert 20 < card.senses["vibration"].rate_hz < 60  # 40 a second, as configured
     assert raised["threshold"] == card.threshold > 0.99999
+    # healthy time after learning is counted for the calibration check, an open alarm's is not
+    learned_states = [s for s in states(seen) if s["learned_version"] == 1]
+    checks = [s["calibration_check"]["senses"]["vibration"] for s in learned_states]
+    assert checks[0]["verdict"] == "early" and [lv["decades"] for lv in checks[0]["levels"]] == [
+        2, 3, 4]  # fmt: skip
+    assert max(c["judged"] for c in checks) > 0
+    in_alarm = [c["judged"] for s, c in zip(learned_states, checks, strict=True) if s["alarm_id"]]
+    assert in_alarm and len(set(in_alarm)) == 1  # none counted while the alarm was open
+    assert all(s["calibration_check"] is None for s in states(seen) if s["state"] == "learning")
+    fan_sound = {"device": "fan-01", "modality": "vibration"}
+    assert metric(served, "edge_agent_calibration_judged", **fan_sound) > 0
+    assert metric(served, "edge_agent_calibration_reached", decades="3", **fan_sound) == 0
+    verdict = {"edge_agent_calibration_verdict": "early", **fan_sound}
+    assert metric(served, "edge_agent_calibration_verdict", **verdict) == 1
 
 
 async def test_a_hard_limit_alarms_while_learning_and_the_data_is_refused_naming_why(

@@ -139,6 +139,7 @@ class LiveView:
             "readings": state.get("readings") or {},
             "learning": state.get("learning"),  # progress while it learns its own normal
             "learned_version": state.get("learned_version"),  # what its scores are judged by
+            "calibration_check": state.get("calibration_check"),  # do they keep their promise
             "health": health,
             "snapshots": sorted(live.snapshots),
             "updated_at": state.get("updated_at"),

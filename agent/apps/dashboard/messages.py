@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from agent.sinks.mqtt.inbound import (
+    SQLITE_INT_MAX,
     Finite,
     Id,
     Inbound,
@@ -22,6 +23,7 @@ from agent.sinks.mqtt.inbound import (
 )
 
 MAX_ENTRIES = 64  # senses, sources, models per message
+MAX_LEVELS = 8  # levels of rarity a calibration check counts
 
 
 class ModalityView(Inbound):
@@ -31,6 +33,30 @@ class ModalityView(Inbound):
     weight: Finite | None = None
     stale: bool | None = None
     threshold: Finite | None = None  # once learned: the sense's own calibrated threshold
+
+
+class LevelCount(Inbound):
+    """How many of a sense's calibrated scores reached one level of rarity."""
+
+    decades: int = Field(ge=0, le=64)
+    reached: int = Field(ge=0, le=SQLITE_INT_MAX)
+    expected: Finite = Field(ge=0.0)
+    ratio: Finite | None = Field(default=None, ge=0.0)
+
+
+class SenseCheck(Inbound):
+    """One learned sense's calibration check (agent/core/calibration_check.py)."""
+
+    judged: int = Field(ge=0, le=SQLITE_INT_MAX)
+    levels: list[LevelCount] = Field(max_length=MAX_LEVELS)
+    verdict: Literal["early", "holds", "higher"]
+
+
+class CalibrationCheckView(Inbound):
+    """Whether a learned device's calibrated scores keep their promise, since `since`."""
+
+    since: Timestamp | None = None
+    senses: dict[Name, SenseCheck] = Field(max_length=MAX_ENTRIES)
 
 
 class StateMessage(Inbound):
@@ -46,6 +72,7 @@ class StateMessage(Inbound):
     modalities: dict[Name, ModalityView] | None = Field(default=None, max_length=MAX_ENTRIES)
     readings: dict[Name, Any] | None = Field(default=None, max_length=MAX_ENTRIES)
     learned_version: int | None = Field(default=None, ge=1, le=1_000_000)
+    calibration_check: CalibrationCheckView | None = None
     updated_at: Timestamp | None = None
 
 

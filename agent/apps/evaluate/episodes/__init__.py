@@ -21,7 +21,11 @@ the config's weighted fusion (`--fusion FILE` sets it). The figures (keys of the
   the device fused as `weighted` would (the same replay);
 - `per_sense_alone`: the same figures, each sense decided alone (the same replay with fusion
   restricted to it, at its own calibrated threshold once learned); an episode without that
-  stream cannot alarm there.
+  stream cannot alarm there;
+- `calibration_check`: whether calibrated scores keep their promise on healthy time
+  (agent/core/calibration_check.py): per learned sense over all episodes (`senses`) and per
+  episode (`per_episode`, those that learned), the calibrated scores judged in healthy time
+  and how many reached 2, 3 and 4 decades of rarity against how many a healthy machine would.
 
 `--plots DIR` also draws each episode's replay (plot.py): one SVG per episode and an
 `index.html` that lists those with a false alarm or a miss, then shows every picture.
@@ -57,10 +61,11 @@ from agent.apps.evaluate.episodes.replay import (
     Replay,
     TickWatcher,
 )
-from agent.apps.evaluate.episodes.scoring import EpisodeFigures, figures, summary
+from agent.apps.evaluate.episodes.scoring import EpisodeFigures, figures, healthy_check, summary
 from agent.apps.evaluate.episodes.timeline import TimelineRecorder
 from agent.apps.evaluate.workers import in_order
 from agent.core.calibration import CalibratedFusion
+from agent.core.calibration_check import CalibrationCheck
 from agent.core.fusion import Decision
 from agent.inference.models import models_dir
 from agent.inference.session import ModelError
@@ -102,7 +107,12 @@ def evaluate(
     outcomes = replay_all(episodes, settings, models, channels, say, jobs, plots is not None)
     pace = Pace(episodes)
     plotted: list[Plotted] = []
+    checked, each_checked = CalibrationCheck(), {}
     for k, (episode, outcome) in enumerate(zip(episodes, outcomes, strict=True), 1):
+        if outcome.calibrated:
+            check = healthy_check(episode.spec, outcome.calibrated, grace_s)
+            checked.merge(check)
+            each_checked[episode.name] = check.view()
         also = [(WEIGHTED_MODE, weighted)] if learned else []
         for key, figures_of in [(DEVICE, device), *also, *alone.items()]:
             alarms = outcome.alarms.get(key, [])
@@ -127,6 +137,7 @@ def evaluate(
         "mode": settings.fusion.mode,
         **({WEIGHTED_MODE: summary(weighted)} if learned else {}),
         "per_sense_alone": {sense: summary(rows) for sense, rows in alone.items()},
+        "calibration_check": {"senses": checked.view(), "per_episode": each_checked},
     }
 
 

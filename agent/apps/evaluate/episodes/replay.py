@@ -40,6 +40,7 @@ from agent.learning.scorers import (
     learned_scorers,
 )
 from agent.learning.store import LearnedStore
+from agent.senses.learning import judged
 from agent.senses.registry import SENSES
 from agent.senses.scorer import Scorer
 
@@ -72,6 +73,8 @@ class Outcome:
     samples: dict[Modality, int]
     learned_at_s: float | None  # when learning finished (None: it did not, or none asked)
     timeline: Timeline | None = None  # the device's decisions, folded (when asked for)
+    # each learned sense's calibrated judgements after learning: (time, calibrated score)
+    calibrated: dict[Modality, list[tuple[float, float]]] = field(default_factory=dict)
 
 
 # told of the device's decision at each tick and of its calibration (None: not learned)
@@ -109,6 +112,7 @@ class Replay:
         # once learned; restricted to one sense, it alarms at that sense's threshold in the card
         self.calibration: CalibratedFusion | None = None
         self.rule: CalibratedRule | None = None  # the device's: `calibration` or learned
+        self.calibrated: dict[Modality, list[tuple[float, float]]] = {}  # by learned sense
 
     def _watch(self, senses: tuple[Modality, ...], fusion: FusionConfig, learned: bool) -> Watch:
         decider = Decider(self.config.id, senses, fusion, self.config.alarm, sequence_from(), 0.0)
@@ -124,7 +128,7 @@ class Replay:
             else:
                 self.take(sample)
         alarms = {key: watch.alarms() for key, watch in self.watches.items()}
-        return Outcome(alarms, self.samples, self.learned_at_s)
+        return Outcome(alarms, self.samples, self.learned_at_s, calibrated=self.calibrated)
 
     def take(self, sample: Sample) -> None:
         """Learn from or score the sample, then decide with its score, as the pipeline does."""
@@ -143,6 +147,8 @@ class Replay:
         self.samples[sense] += 1
         if score is None:
             return
+        if sense in self.calibrated and judged(score):
+            self.calibrated[sense].append((now, score.value))
         for watch in self.watches.values():
             if sense in watch.decider.senses:
                 watch.decider.scores[sense] = score
@@ -173,6 +179,7 @@ class Replay:
             return
         scorers = learned_scorers(self.config, saved, self.store)
         self.scorers.update(scorers)
+        self.calibrated = {sense: [] for sense in scorers}
         if scorers:
             self.calibration = calibrated_fusion(saved)
             self.rule = device_rule(self.calibration, self.fusion_model)

@@ -10,6 +10,7 @@ import numpy as np
 
 from agent.apps.evaluate.alarm_spans import AlarmSpan
 from agent.apps.evaluate.episodes.format import EpisodeSpec
+from agent.core.calibration_check import CalibrationCheck
 
 SECONDS_PER_HOUR = 3_600.0
 Span = tuple[float, float]
@@ -67,6 +68,21 @@ def figures(
         open_healthy_s=open_s,
         learned_at_s=learned_at_s,
     )
+
+
+def healthy_check(
+    spec: EpisodeSpec, calibrated: dict[str, list[tuple[float, float]]], grace_s: float
+) -> CalibrationCheck:
+    """The calibration check of one episode: its learned senses' calibrated scores in healthy
+    time (after learning, outside every fault window plus grace)."""
+    windows = [(f.start_s, f.end_s + grace_s) for f in spec.faults]
+    healthy = healthy_spans(spec.learn_s, spec.duration_s, windows)
+    check = CalibrationCheck()
+    for sense, scores in calibrated.items():
+        for at, value in scores:
+            if any(start <= at < end for start, end in healthy):
+                check.add(sense, value)
+    return check
 
 
 def is_false_alarm(alarm: AlarmSpan, spec: EpisodeSpec, grace_s: float) -> bool:

@@ -2,7 +2,7 @@
 // and the latest retained snapshots, all updated live. A device that has learned its own
 // normal charts its calibrated scores as decades of rarity, with the device's threshold.
 import { calibrated, COLOURS, decades, el, getJSON, MODALITIES, on, postJSON, SENSES } from "./util.js";
-import { tile } from "./overview.js";
+import { calibrationTable, tile } from "./overview.js";
 import { gapThreshold, seriesOptions, trendColumns } from "./trend.js";
 
 const RANGES = { "1": "last hour", "24": "last 24 h" };
@@ -114,7 +114,8 @@ export function showDevice(root, site, device) {
     const overview = await getJSON("/api/overview");
     const mine = overview.devices.find((t) => t.site === site && t.device === device);
     latest = mine ?? null;
-    head.replaceChildren(mine ? tile(mine) : el("p", { class: "muted" }, "no state received yet"));
+    head.replaceChildren(...(mine ? [tile(mine), calibrationTable(mine.calibration_check)]
+      : [el("p", { class: "muted" }, "no state received yet")]).filter(Boolean));
     points = (await getJSON(`${base}/trend?hours=${range.value}`)).points;
     spacing = { count: 0, gap: Infinity };
     drawCharts();
@@ -128,7 +129,7 @@ export function showDevice(root, site, device) {
       if (e.tile.site !== site || e.tile.device !== device) return;
       const learnedBefore = calibrated(latest?.modalities);
       latest = e.tile;
-      head.replaceChildren(tile(e.tile));
+      head.replaceChildren(...[tile(e.tile), calibrationTable(e.tile.calibration_check)].filter(Boolean));
       if (calibrated(e.tile.modalities) !== learnedBefore) drawCharts();  // it has just learned
     }),
     on("point", mineOnly((e) => {

@@ -26,6 +26,39 @@ function learningNote(learning) {
     problems.length ? el("ul", { class: "health-problems" }, problems.map((p) => el("li", {}, p))) : null);
 }
 
+// The learned senses whose scores reach rare levels far more often than a healthy machine's
+// would (agent/core/calibration_check.py): a fault growing below the threshold, or a new normal.
+function calibrationNote(check) {
+  const higher = Object.entries(check?.senses || {}).filter(([, c]) => c.verdict === "higher");
+  if (!higher.length) return null;
+  return el("ul", { class: "health-problems calibration-note" }, higher.map(([sense, c]) => {
+    const worst = c.levels.reduce((a, b) => ((b.ratio ?? 0) > (a.ratio ?? 0) ? b : a));
+    return el("li", { dataset: { sense } }, `${sense}: 1-in-10^${worst.decades} scores ` +
+      `${Math.round(worst.ratio)}× as often as its normal promised (a fault growing, or a new normal)`);
+  }));
+}
+
+// The calibration check as a table: per learned sense, scores judged with no alarm open and
+// how many reached each level of rarity against how many a healthy machine would.
+export function calibrationTable(check) {
+  const senses = Object.entries(check?.senses || {});
+  if (!senses.length) return null;
+  const levels = senses[0][1].levels.map((l) => l.decades);
+  return el("div", { class: "calibration-check" },
+    el("h3", {}, `Calibration check since ${time(check.since)}`),
+    el("table", { class: "compact" },
+      el("tr", {}, el("th", {}, "sense"), el("th", {}, "judged"),
+        levels.map((d) => el("th", { title: `reached / a healthy machine's ${10 ** d}th` }, `1 in 10^${d}`)),
+        el("th", {}, "verdict")),
+      senses.map(([sense, c]) => el("tr", { dataset: { sense } },
+        el("td", {}, sense), el("td", {}, String(c.judged)),
+        c.levels.map((l) => el("td", {}, `${l.reached} / ${Number(l.expected).toFixed(1)}`)),
+        el("td", { class: `verdict ${c.verdict}` }, c.verdict)))),
+    el("p", { class: "muted" }, "While no alarm is open. A healthy machine reaches each level no more often " +
+      "than expected; \"higher\" means far more often: a fault growing below the threshold, or a new normal " +
+      "(learn again after maintenance)."));
+}
+
 // A learned sense's bar: its decades of rarity, full at its own threshold.
 function rarityBar(v) {
   const d = decades(v.score) ?? 0;
@@ -65,6 +98,7 @@ export function tile(t) {
       : "judged by the shipped models"),
     el("div", { class: "bars" }, bars),
     learningNote(t.learning),
+    calibrationNote(t.calibration_check),
     healthProblems(t.health),
     el("div", { class: "tile-time" }, `updated ${time(t.updated_at)}`));
 }

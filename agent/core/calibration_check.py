@@ -1,0 +1,101 @@
+"""Whether a device's calibrated scores keep their promise on its own running.
+
+A calibrated score is P(a healthy sample of this machine scores lower), so over healthy
+running at most one score in 10^d reaches d decades of rarity (the sound's and the image's
+medians reach them less often than that: docs/calibration.md). The check counts, per sense,
+the calibrated scores judged since the learned version came into use and how many reached 2,
+3 and 4 decades (one in 100, 1,000, 10,000), where a day holds enough samples to count them
+while the alarm threshold (about 5 decades for one false alarm a day) sees a handful.
+
+Many more than promised means the learned normal no longer describes the machine: a fault
+developing below the alarm threshold, or a new normal (after maintenance, at another load)
+that a relearn should learn. Scores counted by the caller: healthy time only (the agent
+leaves out time with an alarm open; `evaluate episodes` the faults' windows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+LEVELS = (2, 3, 4)  # decades of rarity counted: one healthy score in 100, 1,000, 10,000
+# Fewer scores than this and the first level expects under 10: too early to say
+MIN_JUDGED = 10 * 10 ** LEVELS[0]
+# "higher" when a level is reached this many times as often as promised, and at least
+# MIN_REACHED times: consecutive scores share windows, so one excursion reaches a level
+# several times in a row and a smaller excess can be one slow healthy swing
+HIGHER_RATIO = 10.0
+MIN_REACHED = 10
+ROUNDING = 1e-9  # relative: a score at a level's nines reaches it
+
+Verdict = Literal["early", "holds", "higher"]
+
+
+@dataclass(slots=True)
+class SenseCheck:
+    """One sense's calibrated scores: how many were judged and how many reached each level."""
+
+    judged: int = 0
+    reached: list[int] = field(default_factory=lambda: [0] * len(LEVELS))
+
+    def add(self, score: float) -> None:
+        """Count one calibrated score (a hard limit's 1.0 reaches every level)."""
+        self.judged += 1
+        exceedance = 1.0 - score  # 1 − 0.999 is 0.0010000000000000009 in doubles: a tolerance
+        for k, level in enumerate(LEVELS):
+            if exceedance <= 10.0**-level * (1.0 + ROUNDING):
+                self.reached[k] += 1
+
+    def merge(self, other: SenseCheck) -> None:
+        """Add another count of the same sense (another episode, another period)."""
+        self.judged += other.judged
+        self.reached = [a + b for a, b in zip(self.reached, other.reached, strict=True)]
+
+    def verdict(self) -> Verdict:
+        """`early` with too few scores, `higher` when a level is reached far more often than
+        promised, else `holds`."""
+        if self.judged < MIN_JUDGED:
+            return "early"
+        for level, reached in zip(LEVELS, self.reached, strict=True):
+            if reached >= MIN_REACHED and reached >= HIGHER_RATIO * self.expected(level):
+                return "higher"
+        return "holds"
+
+    def expected(self, level: int) -> float:
+        """How many of the judged scores a healthy machine reaches `level` decades with."""
+        return self.judged * 10.0**-level
+
+    def view(self) -> dict[str, Any]:
+        """Plain JSON: judged, per level reached / expected / their ratio, and the verdict."""
+        levels = []
+        for level, reached in zip(LEVELS, self.reached, strict=True):
+            expected = self.expected(level)
+            ratio = significant(reached / expected) if expected > 0 else None
+            row = {"decades": level, "reached": reached, "expected": significant(expected)}
+            levels.append({**row, "ratio": ratio})
+        return {"judged": self.judged, "levels": levels, "verdict": self.verdict()}
+
+
+@dataclass(slots=True)
+class CalibrationCheck:
+    """Every calibrated sense of one device (or of many episodes, merged)."""
+
+    senses: dict[str, SenseCheck] = field(default_factory=dict)
+
+    def add(self, sense: str, score: float) -> None:
+        """Count one calibrated score of `sense`."""
+        self.senses.setdefault(sense, SenseCheck()).add(score)
+
+    def merge(self, other: CalibrationCheck) -> None:
+        """Add another check's counts, sense by sense."""
+        for sense, check in other.senses.items():
+            self.senses.setdefault(sense, SenseCheck()).merge(check)
+
+    def view(self) -> dict[str, Any]:
+        """Each sense's `SenseCheck.view`, senses in the order first counted."""
+        return {sense: check.view() for sense, check in self.senses.items()}
+
+
+def significant(value: float) -> float:
+    """Four significant digits: a count's expectation may be 0.0004 or 40,000."""
+    return float(f"{value:.4g}")

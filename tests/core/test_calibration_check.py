@@ -1,0 +1,81 @@
+"""The calibration check: calibrated scores of a healthy machine reach each level of rarity as
+often as promised; a machine that departs from its learned normal reaches them far more often."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent.core.calibration import HealthyTail
+from agent.core.calibration_check import LEVELS, MIN_JUDGED, CalibrationCheck, SenseCheck
+
+
+def calibrated(tail: HealthyTail, raw: np.ndarray) -> np.ndarray:
+    return np.array([tail.calibrated(float(x)) for x in raw])
+
+
+def counted(scores: np.ndarray) -> SenseCheck:
+    check = SenseCheck()
+    for value in scores:
+        check.add(float(value))
+    return check
+
+
+def test_a_healthy_machine_reaches_each_level_about_as_often_as_promised() -> None:
+    rng = np.random.default_rng(0)
+    tail = HealthyTail.fit(rng.exponential(size=20_000))  # the tail the calibration assumes
+    check = counted(calibrated(tail, rng.exponential(size=100_000)))  # later healthy running
+    view = check.view()
+    assert view["verdict"] == "holds" and view["judged"] == 100_000
+    for level in view["levels"]:  # 1,000, 100 and 10 expected
+        assert 0.5 < level["ratio"] < 2.0, level
+
+
+def test_a_lighter_tail_than_exponential_reaches_rare_levels_less_often_than_promised() -> None:
+    rng = np.random.default_rng(0)
+    tail = HealthyTail.fit(rng.normal(size=2_000))
+    view = counted(calibrated(tail, rng.normal(size=100_000))).view()
+    assert view["verdict"] == "holds"
+    assert [level["ratio"] for level in view["levels"]] == pytest.approx([1.0, 0.4, 0.1], abs=0.2)
+
+
+def test_a_machine_louder_than_its_normal_reaches_rare_levels_far_more_often() -> None:
+    rng = np.random.default_rng(1)
+    tail = HealthyTail.fit(rng.normal(size=2_000))
+    check = counted(calibrated(tail, rng.normal(loc=2.0, size=5_000)))  # 2 sd up: below alarms
+    view = check.view()
+    assert view["verdict"] == "higher"
+    assert view["levels"][0]["ratio"] > 10.0
+
+
+def test_too_few_scores_are_too_early_to_judge_even_when_every_one_is_rare() -> None:
+    check = counted(np.full(MIN_JUDGED - 1, 1.0 - 1e-9))
+    assert check.verdict() == "early"
+    assert check.reached == [MIN_JUDGED - 1] * len(LEVELS)
+
+
+def test_a_hard_limit_reaches_every_level_and_exact_levels_count() -> None:
+    check = SenseCheck()
+    check.add(1.0)
+    check.add(0.99)  # exactly one in 100
+    check.add(0.5)
+    assert check.judged == 3 and check.reached == [2, 1, 1]
+
+
+def test_a_few_rare_scores_in_a_row_are_not_a_verdict() -> None:
+    """Consecutive scores share windows: one excursion reaches a level several times."""
+    scores = np.concatenate([np.full(MIN_JUDGED * 10, 0.5), np.full(9, 1.0 - 1e-6)])
+    assert counted(scores).verdict() == "holds"  # 9 at 10^4 where 1 is expected: under 10
+
+
+def test_checks_merge_sense_by_sense() -> None:
+    a, b = CalibrationCheck(), CalibrationCheck()
+    a.add("audio", 0.999)
+    b.add("audio", 0.5)
+    b.add("sensor", 0.9999)
+    a.merge(b)
+    view = a.view()
+    assert list(view) == ["audio", "sensor"]
+    assert view["audio"]["judged"] == 2 and view["audio"]["levels"][1]["reached"] == 1
+    assert view["sensor"]["levels"][2] == {
+        "decades": 4, "reached": 1, "expected": pytest.approx(1e-4), "ratio": 10_000.0}  # fmt: skip
