@@ -73,6 +73,11 @@ def test_a_picture_shows_learning_the_fault_and_both_alarms(tmp_path: Path) -> N
     assert f'<img src="{picture.name}"' in index
     assert "With a false alarm or a missed fault: 1" in index
     assert '<p class="figures">1 of 1 faults detected · 1 false alarms (' in index
+    # the 30 hot frames of the false alarm are healthy time: 479 judged, 30 at every level
+    assert (
+        "rare scores in healthy time, × promised at 1 in 10^2/10^3/10^4: temperature 6.3/63/626"
+        in index
+    )
 
 
 def test_the_timeline_keeps_each_spans_highest_score_and_the_learned_level(

@@ -110,9 +110,9 @@ def evaluate(
     checked, each_checked = CalibrationCheck(), {}
     for k, (episode, outcome) in enumerate(zip(episodes, outcomes, strict=True), 1):
         if outcome.calibrated:
-            check = healthy_check(episode.spec, outcome.calibrated, grace_s)
-            checked.merge(check)
-            each_checked[episode.name] = check.view()
+            healthy = healthy_check(episode.spec, outcome.calibrated, grace_s)
+            checked.merge(healthy)
+            each_checked[episode.name] = healthy.view()
         also = [(WEIGHTED_MODE, weighted)] if learned else []
         for key, figures_of in [(DEVICE, device), *also, *alone.items()]:
             alarms = outcome.alarms.get(key, [])
@@ -128,8 +128,9 @@ def evaluate(
         say(f"[{k}/{len(episodes)}] {episode.name}: {done.detected} of {done.faults} faults "
             f"detected, {done.false_alarms} false alarms{pace.replayed(episode)}")  # fmt: skip
     result = summary(device)
+    check = {"senses": checked.view(), "per_episode": each_checked}
     if plots is not None:
-        written = write_plots(plots, plotted, result)
+        written = write_plots(plots, plotted, {**result, "calibration_check": check})
         say(f"episodes drawn: {len(written) - 1}; open {written[-1]}")
     return {
         **result,
@@ -137,7 +138,7 @@ def evaluate(
         "mode": settings.fusion.mode,
         **({WEIGHTED_MODE: summary(weighted)} if learned else {}),
         "per_sense_alone": {sense: summary(rows) for sense, rows in alone.items()},
-        "calibration_check": {"senses": checked.view(), "per_episode": each_checked},
+        "calibration_check": check,
     }
 
 

@@ -150,4 +150,24 @@ def figures(result: dict[str, Any]) -> str:
     ]
     if delays["p50"] is not None:
         said.append(f"time to detect p50 {delays['p50']:g} s, p90 {delays['p90']:g} s")
+    if checked := result.get("calibration_check", {}).get("senses"):
+        said.append(calibration_line(checked))
     return " · ".join(said)
+
+
+def calibration_line(senses: dict[str, Any]) -> str:
+    """The calibration check over every episode: per sense, how many times as often as
+    promised its scores reached each level in healthy time (1: as promised)."""
+    levels = "/".join(f"10^{level['decades']}" for level in next(iter(senses.values()))["levels"])
+    ratios = [
+        f"{sense} " + "/".join(ratio_text(level["ratio"]) for level in check["levels"])
+        for sense, check in senses.items()
+    ]
+    return f"rare scores in healthy time, × promised at 1 in {levels}: " + ", ".join(ratios)
+
+
+def ratio_text(ratio: float | None) -> str:
+    """A ratio to two significant digits, whole from 10 on; – when nothing was judged."""
+    if ratio is None:
+        return "–"
+    return f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.2g}"
