@@ -82,9 +82,13 @@ class CalibrationCheck:
 
     senses: dict[str, SenseCheck] = field(default_factory=dict)
 
-    def add(self, sense: str, score: float) -> None:
-        """Count one calibrated score of `sense`."""
-        self.senses.setdefault(sense, SenseCheck()).add(score)
+    def add(self, sense: str, score: float) -> Verdict | None:
+        """Count one calibrated score of `sense`; the sense's verdict when this changed it."""
+        check = self.senses.setdefault(sense, SenseCheck())
+        before = check.verdict()
+        check.add(score)
+        after = check.verdict()
+        return after if after != before else None
 
     def merge(self, other: CalibrationCheck) -> None:
         """Add another check's counts, sense by sense."""

@@ -323,7 +323,7 @@ class DevicePipeline:
         if score is None:
             return
         if self._counts_as_healthy(learning, modality, score):
-            self._check.add(str(modality), score.value)
+            self._count_for_check(modality, score.value)
         self._decider.scores[modality] = score
         self._hand_on("remember", self._sink.remember, sample)
         async with self._scored:
@@ -344,6 +344,23 @@ class DevicePipeline:
         as far as the device knows, which the calibration check counts."""
         learned = learning is None and modality in self._learned_senses
         return learned and judged(score) and self._decider.tracker.active is None
+
+    def _count_for_check(self, modality: Modality, value: float) -> None:
+        """Count a healthy calibrated score; a verdict that changes is logged (journald): a
+        `higher` one is what an operator should look at."""
+        verdict = self._check.add(str(modality), value)
+        if verdict is None:
+            return
+        check = self._check.senses[str(modality)]
+        ratios = {f"1e-{lv['decades']}": lv["ratio"] for lv in check.view()["levels"]}
+        fields = {**self._fields(modality), "verdict": verdict, "judged": check.judged,
+                  "times_promised": ratios}  # fmt: skip
+        if verdict == "higher":
+            log.warning("calibration check: rare scores far more often than its learned normal "
+                        "promised (a fault growing below the threshold, or a new normal to "
+                        "learn)", extra={"fields": fields})  # fmt: skip
+        else:
+            log.info(f"calibration check: {verdict}", extra={"fields": fields})
 
     def _hand_on(self, what: str, call: Callable[..., None], *args: Any) -> bool:
         """Call the sink; an exception there (a full disk, a bug) is logged, never raised

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from agent.core.calibration import HealthyTail
-from agent.core.calibration_check import LEVELS, MIN_JUDGED, CalibrationCheck, SenseCheck
+from agent.core.calibration_check import (
+    LEVELS,
+    MIN_JUDGED,
+    MIN_REACHED,
+    CalibrationCheck,
+    SenseCheck,
+)
 
 
 def calibrated(tail: HealthyTail, raw: np.ndarray) -> np.ndarray:
@@ -79,3 +85,12 @@ def test_checks_merge_sense_by_sense() -> None:
     assert view["audio"]["judged"] == 2 and view["audio"]["levels"][1]["reached"] == 1
     assert view["sensor"]["levels"][2] == {
         "decades": 4, "reached": 1, "expected": pytest.approx(1e-4), "ratio": 10_000.0}  # fmt: skip
+
+
+def test_adding_says_when_a_senses_verdict_changes() -> None:
+    check = CalibrationCheck()
+    said = [check.add("audio", 0.5) for _ in range(MIN_JUDGED)]
+    assert said[:-1] == [None] * (MIN_JUDGED - 1) and said[-1] == "holds"
+    said = [check.add("audio", 1.0 - 1e-5) for _ in range(MIN_REACHED * 2)]
+    assert said.index("higher") == MIN_REACHED - 1  # 10 at 1 in 10^4, where 0.1 were expected
+    assert [v for v in said if v is not None] == ["higher"]
