@@ -54,7 +54,7 @@ export function calibrationTable(check) {
         el("td", {}, sense), el("td", {}, String(c.judged)),
         c.levels.map((l) => el("td", {}, `${l.reached} / ${Number(l.expected).toFixed(1)}`)),
         el("td", { class: `verdict ${c.verdict}` }, c.verdict)))),
-    el("p", { class: "muted" }, "While no alarm is open. A healthy machine reaches each level no more often " +
+    el("p", { class: "muted" }, "Counted while no alarm is open. A healthy machine reaches each level no more often " +
       "than expected; \"higher\" means far more often: a fault growing below the threshold, or a new normal " +
       "(learn again after maintenance)."));
 }
