@@ -112,6 +112,12 @@ def test_no_driver_without_fresh_scores() -> None:
     assert driving_modality({"modalities": {"image": {"score": None, "stale": True}}}) is None
 
 
+def checked(levels: list[dict[str, float]], verdict: str) -> dict[str, object]:
+    """A state whose calibration check holds one sense with these levels and verdict."""
+    sense = {"judged": 5, "levels": [{"expected": 0.05, **lv} for lv in levels], "verdict": verdict}
+    return {"device": "pump", "calibration_check": {"senses": {"audio": sense}}}
+
+
 VALID_ALARM = {"id": "a1", "seq": 1, "event": "raised", "device": "pump", "score": 0.7}
 HOSTILE = {
     "alarm without event": ("alarm", {k: v for k, v in VALID_ALARM.items() if k != "event"}),
@@ -120,6 +126,8 @@ HOSTILE = {
     "seq beyond SQLite": ("alarm", {**VALID_ALARM, "seq": 2**70}),
     "ack by an object": ("ack", {"id": "a1", "by": {"x": 1}}),
     "state score an object": ("state", {"device": "pump", "score": {"x": 1}}),
+    "check without levels": ("state", checked([], "higher")),
+    "check verdict unknown": ("state", checked([{"decades": 2, "reached": 1}], "<b>x</b>")),
 }
 
 

@@ -48,7 +48,7 @@ class SenseCheck(Inbound):
     """One learned sense's calibration check (agent/core/calibration_check.py)."""
 
     judged: int = Field(ge=0, le=SQLITE_INT_MAX)
-    levels: list[LevelCount] = Field(max_length=MAX_LEVELS)
+    levels: list[LevelCount] = Field(min_length=1, max_length=MAX_LEVELS)
     verdict: Literal["early", "holds", "higher"]
 
 

@@ -32,9 +32,11 @@ function calibrationNote(check) {
   const higher = Object.entries(check?.senses || {}).filter(([, c]) => c.verdict === "higher");
   if (!higher.length) return null;
   return el("ul", { class: "health-problems calibration-note" }, higher.map(([sense, c]) => {
-    const worst = c.levels.reduce((a, b) => ((b.ratio ?? 0) > (a.ratio ?? 0) ? b : a));
-    return el("li", { dataset: { sense } }, `${sense}: 1-in-10^${worst.decades} scores ` +
-      `${Math.round(worst.ratio)}× as often as its normal promised (a fault growing, or a new normal)`);
+    const worst = c.levels.reduce((a, b) => ((b.ratio ?? 0) > (a?.ratio ?? 0) ? b : a), null);
+    const how = worst ? `1-in-10^${worst.decades} scores ${Math.round(worst.ratio)}× as often`
+      : "rare scores more often";
+    return el("li", { dataset: { sense } },
+      `${sense}: ${how} as its normal promised (a fault growing, or a new normal)`);
   }));
 }
 
