@@ -48,6 +48,10 @@ def test_a_run_to_failure_alarms_once_with_a_known_lead_time(tmp_path: Path) -> 
     assert end - ONSET * 10.0 - 80.0 <= run["lead_time_s"] <= end - ONSET * 10.0  # 8 windows
     assert result["alarm_open_first_half_fraction"] == 0.0
     assert result["baseline_rule"]["runs"] == 1
+    # counted: the windows of the first half of life after learning (300 s to 1,490 s)
+    assert result["calibration_check"] == run["calibration_check"]
+    assert (run["calibration_check"]["judged"], run["calibration_check"]["verdict"]) == (
+        120, "early")  # fmt: skip
 
 
 def test_a_healthy_clip_folder_never_alarms_and_run_yaml_is_read(tmp_path: Path) -> None:

@@ -15,7 +15,11 @@ Scoring (the keys of the JSON):
 - `alarmed`: a run ending in failure had an alarm raised in its second half, or one still open
   at half-way; `lead_time_s` = end of run - the earlier of those two moments;
 - `alarm_open_first_half_fraction`: the share of all first halves with an alarm open, so an
-  alarm left open cannot pass for a warning.
+  alarm left open cannot pass for a warning;
+- `calibration_check` (over all runs, and per run): whether the learned baseline's calibrated
+  scores keep their promise on the healthy part after learning (the first half of life, or
+  a healthy run's whole): each window's own calibrated score (before persistence) counted as
+  the agent counts it (agent/core/calibration_check.py).
 
 `--plots DIR` also draws each run (baseline_plot.py) and an `index.html` showing them.
 """
@@ -39,6 +43,7 @@ from agent.apps.evaluate.runs import Run, learn_windows, read_runs
 from agent.config.decision import AlarmConfig, FusionConfig
 from agent.core.alarms import AlarmTracker, sequence_from
 from agent.core.calibration import SECONDS_PER_DAY, threshold_for
+from agent.core.calibration_check import SenseCheck
 from agent.core.fusion import fuse
 from agent.core.samples import Score
 from agent.senses.audio.baseline import VibrationBaseline
@@ -58,6 +63,7 @@ class Watched:
     alarms: list[AlarmSpan]
     values: np.ndarray  # the persisted calibrated score of each window after learning
     threshold: float
+    singles: np.ndarray  # each window's own calibrated score after learning
 
 
 def evaluate(
@@ -71,13 +77,16 @@ def evaluate(
     picture of each run there (baseline_plot.py)."""
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     ours, rule, pictures = [], [], []
+    checked = SenseCheck()
     for run in read_runs(data):
         count = learn_windows(run, learn)
         say(f"{run.name}: learning on {count} of {len(run.times_s)} windows")
         watched = learned_watch(run, count, target_per_day)
         departure = rule_departure(run, count)
         anchor = rule_alarms(run, count, departure)
-        ours.append(run_report(run, count, watched.alarms))
+        healthy = healthy_check(run, count, watched.singles)
+        checked.merge(healthy)
+        ours.append({**run_report(run, count, watched.alarms), "calibration_check": healthy.view()})
         rule.append(run_report(run, count, anchor))
         say(f"{run.name}: {len(watched.alarms)} alarms")
         if plots is not None:
@@ -91,6 +100,7 @@ def evaluate(
         say(f"runs drawn: {len(written) - 1}; open {written[-1]}")
     return {
         **summary(ours),
+        "calibration_check": checked.view(),
         "learn": learn,
         "target_false_alarms_per_day": target_per_day,
         "baseline_rule": summary(rule),
@@ -114,14 +124,27 @@ def learned_watch(run: Run, count: int, target_per_day: float) -> Watched:
     recent: deque[float] = deque([0.0] * span, maxlen=span)  # the learned windows: healthy
     transitions = []
     values = np.empty(len(run.times_s) - count)
+    singles = np.empty_like(values)
     for k, (window, at) in enumerate(zip(run.windows[count:], run.times_s[count:], strict=True)):
-        recent.append(baseline.score(window))
+        singles[k] = baseline.score(window)
+        recent.append(singles[k])
         values[k] = value = persisted(recent)
         score = Score(run.name, SENSE, value, "departure", {}, float(at), float(at))
         decision = fuse(run.name, {SENSE: score}, fusion, [SENSE], float(at))
         if (transition := tracker.update(decision, float(at))) is not None:
             transitions.append((transition, float(at)))
-    return Watched(list(spans_of(transitions)), values, fusion.threshold)
+    return Watched(list(spans_of(transitions)), values, fusion.threshold, singles)
+
+
+def healthy_check(run: Run, count: int, singles: np.ndarray) -> SenseCheck:
+    """The calibration check over the run's healthy part after learning: the first half of
+    life of a run that ends in failure, all of a healthy run (agent/core/calibration_check.py)."""
+    end = run.end_s / 2.0 if run.ends_in_failure else math.inf
+    check = SenseCheck()
+    for value, at in zip(singles, run.times_s[count:], strict=True):
+        if at < end:
+            check.add(float(value))
+    return check
 
 
 def persisted(recent: Iterable[float]) -> float:
