@@ -3,9 +3,10 @@
 A calibrated score is P(a healthy sample of this machine scores lower), so over healthy
 running at most one score in 10^d reaches d decades of rarity (the sound's and the image's
 medians reach them less often than that: docs/calibration.md). The check counts, per sense,
-the calibrated scores judged since the learned version came into use and how many reached 2,
-3 and 4 decades (one in 100, 1,000, 10,000), where a day holds enough samples to count them
-while the alarm threshold (about 5 decades for one false alarm a day) sees a handful.
+the calibrated scores judged and how many reached 2, 3 and 4 decades (one in 100, 1,000,
+10,000), where a day holds enough samples to count them while the alarm threshold (about 5
+decades for one false alarm a day) sees a handful. A running agent counts over the last day
+(`LastDay`): months of healthy counts would otherwise hide this week's change.
 
 Many more than promised means the learned normal no longer describes the machine: a fault
 developing below the alarm threshold, or a new normal (after maintenance, at another load)
@@ -15,6 +16,8 @@ leaves out time with an alarm open; `evaluate episodes` the faults' windows).
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,6 +30,8 @@ MIN_JUDGED = 10 * 10 ** LEVELS[0]
 HIGHER_RATIO = 10.0
 MIN_REACHED = 10
 ROUNDING = 1e-9  # relative: a score at a level's nines reaches it
+WINDOW_S = 86_400.0  # a running agent's check counts the last day ...
+BUCKET_S = 3_600.0  # ... in hours, the oldest dropped as a new one starts
 
 Verdict = Literal["early", "holds", "higher"]
 
@@ -46,10 +51,11 @@ class SenseCheck:
             if exceedance <= 10.0**-level * (1.0 + ROUNDING):
                 self.reached[k] += 1
 
-    def merge(self, other: SenseCheck) -> None:
-        """Add another count of the same sense (another episode, another period)."""
-        self.judged += other.judged
-        self.reached = [a + b for a, b in zip(self.reached, other.reached, strict=True)]
+    def merge(self, other: SenseCheck, sign: int = 1) -> None:
+        """Add another count of the same sense (another episode, another period); with
+        `sign` -1, take away one that was added (an hour leaving the last day)."""
+        self.judged += sign * other.judged
+        self.reached = [a + sign * b for a, b in zip(self.reached, other.reached, strict=True)]
 
     def verdict(self) -> Verdict:
         """`early` with too few scores, `higher` when a level is reached far more often than
@@ -103,3 +109,36 @@ class CalibrationCheck:
 def significant(value: float) -> float:
     """Four significant digits: a count's expectation may be 0.0004 or 40,000."""
     return float(f"{value:.4g}")
+
+
+class LastDay:
+    """A running device's check over the last `WINDOW_S`, counted in `BUCKET_S` buckets (the
+    window slides an hour at a time), from `started` (when its learned version came into use)."""
+
+    def __init__(self, senses: list[str], started: float) -> None:
+        self.started = started
+        self.total = CalibrationCheck({sense: SenseCheck() for sense in senses})
+        self._hours: deque[tuple[int, CalibrationCheck]] = deque()
+
+    def add(self, sense: str, score: float, now: float) -> Verdict | None:
+        """Count a score at `now`; the sense's verdict over the window when this changed it."""
+        self._slide(now)
+        hour = math.floor(now / BUCKET_S)
+        if not self._hours or self._hours[-1][0] != hour:
+            self._hours.append((hour, CalibrationCheck()))
+        self._hours[-1][1].add(sense, score)
+        return self.total.add(sense, score)
+
+    def view(self, now: float) -> dict[str, Any]:
+        """`since` (the start of what is counted: a Unix time) and each sense's view."""
+        self._slide(now)
+        window_start = (math.floor((now - WINDOW_S) / BUCKET_S) + 1) * BUCKET_S
+        return {"since": max(self.started, window_start), "senses": self.total.view()}
+
+    def _slide(self, now: float) -> None:
+        """Drop the hours that ended before the window's start."""
+        oldest = math.floor((now - WINDOW_S) / BUCKET_S)
+        while self._hours and self._hours[0][0] <= oldest:
+            _, hour = self._hours.popleft()
+            for sense, counted in hour.senses.items():
+                self.total.senses[sense].merge(counted, sign=-1)

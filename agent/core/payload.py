@@ -151,7 +151,7 @@ def state_payload(
     `readings` are the raw values behind the scores that the senses chart (the registry's);
     `learning` the progress while the device learns its own normal (state `learning`: only
     hard limits alarm), `learned_version` the learned version its scores are calibrated by,
-    `calibration_check` how often those scores reached rare levels since it came into use
+    `calibration_check` how often those scores reached rare levels over the last day
     (agent/core/calibration_check.py).
     """
     degraded = any(v.stale for v in decision.modalities.values())

@@ -108,8 +108,7 @@ class AgentMetrics(observe.Observer):
         )  # fmt: skip
         self.calibration_judged = Gauge(
             f"{PREFIX}_calibration_judged",
-            "Calibrated scores of a learned sense judged with no alarm open, since its learned "
-            "version came into use",
+            "Calibrated scores of a learned sense judged with no alarm open over the last day",
             ["device", "modality"], registry=r,
         )  # fmt: skip
         self.calibration_reached = Gauge(

@@ -18,7 +18,7 @@ from agent.backoff import Backoff
 from agent.config.device import DeviceConfig
 from agent.core.alarms import Alarm, AlarmTransition, ClearReason
 from agent.core.calibration import CalibratedRule
-from agent.core.calibration_check import CalibrationCheck, SenseCheck
+from agent.core.calibration_check import LastDay
 from agent.core.deciding import Decider
 from agent.core.fusion import Decision
 from agent.core.payload import alarm_payload, encode, iso, state_payload
@@ -127,8 +127,7 @@ class DevicePipeline:
         self._learned_version: int | None = None
         self._learning: DeviceLearning | None = None
         self._learned_senses: frozenset[Modality] = frozenset()
-        self._check = CalibrationCheck()
-        self._check_since = 0.0
+        self._check = LastDay([], 0.0)
         if store is not None:
             self._start_from(store)
         self._sink = sink
@@ -160,7 +159,9 @@ class DevicePipeline:
             processed=MappingProxyType(dict(self._processed)),
             learning=self._learning.status() if self._learning is not None else None,
             learned_version=self._learned_version,
-            calibration_check=self._check.view() if self._learned_senses else None,
+            calibration_check=self._check.view(time.time())["senses"]
+            if self._learned_senses
+            else None,
         )
 
     def latencies_ms(self) -> tuple[float, ...]:
@@ -223,8 +224,7 @@ class DevicePipeline:
         self._learned_version = card.version
         self._learned_senses = frozenset(scorers)
         # counted anew for each version put in use, every learned sense shown from the start
-        self._check = CalibrationCheck({str(sense): SenseCheck() for sense in scorers})
-        self._check_since = time.time()
+        self._check = LastDay([str(sense) for sense in scorers], time.time())
 
     def relearn(self, reason: str, duration_s: float | None = None) -> bool:
         """Learn this machine's normal anew (after maintenance); False without a store."""
@@ -348,10 +348,10 @@ class DevicePipeline:
     def _count_for_check(self, modality: Modality, value: float) -> None:
         """Count a healthy calibrated score; a verdict that changes is logged (journald): a
         `higher` one is what an operator should look at."""
-        verdict = self._check.add(str(modality), value)
+        verdict = self._check.add(str(modality), value, time.time())
         if verdict is None:
             return
-        check = self._check.senses[str(modality)]
+        check = self._check.total.senses[str(modality)]
         ratios = {f"1e-{lv['decades']}": lv["ratio"] for lv in check.view()["levels"]}
         fields = {**self._fields(modality), "verdict": verdict, "judged": check.judged,
                   "times_promised": ratios}  # fmt: skip
@@ -423,7 +423,8 @@ class DevicePipeline:
         learning = self._learning.status(now).payload() if self._learning is not None else None
         check = None
         if self._learned_senses and learning is None:
-            check = {"since": iso(self._check_since), "senses": self._check.view()}
+            counted = self._check.view(now)
+            check = {**counted, "since": iso(counted["since"])}
         state = state_payload(
             decision,
             active.id if active else None,

@@ -8,10 +8,13 @@ import pytest
 
 from agent.core.calibration import HealthyTail
 from agent.core.calibration_check import (
+    BUCKET_S,
     LEVELS,
     MIN_JUDGED,
     MIN_REACHED,
+    WINDOW_S,
     CalibrationCheck,
+    LastDay,
     SenseCheck,
 )
 
@@ -94,3 +97,21 @@ def test_adding_says_when_a_senses_verdict_changes() -> None:
     said = [check.add("audio", 1.0 - 1e-5) for _ in range(MIN_REACHED * 2)]
     assert said.index("higher") == MIN_REACHED - 1  # 10 at 1 in 10^4, where 0.1 were expected
     assert [v for v in said if v is not None] == ["higher"]
+
+
+def test_the_running_check_counts_the_last_day_so_a_new_change_shows_after_months() -> None:
+    day, hour = WINDOW_S, BUCKET_S
+    check = LastDay(["audio"], started=0.0)
+    for k in range(30 * 24):  # a month of healthy hours, 100 scores each, none rare
+        for _ in range(100):
+            check.add("audio", 0.5, k * hour)
+    month = 30 * day
+    late = month - 1.0  # in the month's last hour
+    assert check.view(late)["senses"]["audio"]["judged"] == 2_400  # the last 24 hours only
+    assert check.view(late)["since"] == month - day  # in whole hours
+    assert check.view(month)["senses"]["audio"]["judged"] == 2_300  # a new hour, none yet
+    said = [check.add("audio", 1.0 - 1e-3, month + 60.0) for _ in range(MIN_REACHED * 3)]
+    assert "higher" in said  # 30 at 1 in 1,000 where 2.4 were expected
+    quiet = check.view(month + 2 * day)["senses"]["audio"]
+    assert quiet["judged"] == 0 and quiet["verdict"] == "early"  # a day later: all gone
+    assert LastDay(["audio"], started=month).view(month + hour)["since"] == month
