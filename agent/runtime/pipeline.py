@@ -93,7 +93,7 @@ class PipelineStatus:
     processed: Mapping[Modality, int]  # samples scored since start, per sense
     learning: LearningProgress | None = None  # while it learns its own normal
     learned_version: int | None = None  # the learned version its scorers use, if any
-    # once learned: whether its calibrated scores keep their promise (CalibrationCheck.view)
+    # once learned: do its calibrated scores keep their promise (each sense's SenseCheck.view)
     calibration_check: Mapping[str, Any] | None = None
 
 
@@ -106,8 +106,8 @@ class DevicePipeline:
     With a `store`, the device uses what it learned of its own normal (calibrated scorers and
     fusion), or, with nothing learned and `learning.enabled`, learns first: its samples go to
     the learners, only hard limits alarm, and its state is `learning` with the progress.
-    Once learned, its calibrated scores are counted while no alarm is open (`CalibrationCheck`,
-    in its state): do they reach the rarities they promise as seldom as a healthy machine?
+    Once learned, its calibrated scores of the last day are counted while no alarm is open
+    (`LastDay`, in its state): do they reach rare levels as seldom as they promise?
     """
 
     def __init__(
