@@ -16,7 +16,7 @@ Scoring (the keys of the JSON):
   at half-way; `lead_time_s` = end of run - the earlier of those two moments;
 - `alarm_open_first_half_fraction`: the share of all first halves with an alarm open, so an
   alarm left open cannot pass for a warning;
-- `calibration_check` (over all runs, and per run): whether the learned baseline's calibrated
+- `calibration_check` (`all_runs`, and `per_run` by name): whether the learned baseline's calibrated
   scores keep their promise on the healthy part after learning (the first half of life, or
   a healthy run's whole): each window's own calibrated score (before persistence) counted as
   the agent counts it (agent/core/calibration_check.py).
@@ -77,7 +77,7 @@ def evaluate(
     picture of each run there (baseline_plot.py)."""
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     ours, rule, pictures = [], [], []
-    checked = SenseCheck()
+    checked, each_checked = SenseCheck(), {}
     for run in read_runs(data):
         count = learn_windows(run, learn)
         say(f"{run.name}: learning on {count} of {len(run.times_s)} windows")
@@ -86,7 +86,8 @@ def evaluate(
         anchor = rule_alarms(run, count, departure)
         healthy = healthy_check(run, count, watched.singles)
         checked.merge(healthy)
-        ours.append({**run_report(run, count, watched.alarms), "calibration_check": healthy.view()})
+        each_checked[run.name] = healthy.view()
+        ours.append(run_report(run, count, watched.alarms))
         rule.append(run_report(run, count, anchor))
         say(f"{run.name}: {len(watched.alarms)} alarms")
         if plots is not None:
@@ -100,7 +101,7 @@ def evaluate(
         say(f"runs drawn: {len(written) - 1}; open {written[-1]}")
     return {
         **summary(ours),
-        "calibration_check": checked.view(),
+        "calibration_check": {"all_runs": checked.view(), "per_run": each_checked},
         "learn": learn,
         "target_false_alarms_per_day": target_per_day,
         "baseline_rule": summary(rule),
