@@ -181,8 +181,15 @@ class DevicePipeline:
         self._health.set_storage(status)
 
     def carry_on(self, previous: DevicePipeline) -> None:
-        """Take over the open alarm of the pipeline this one replaces (same id, raised_at)."""
+        """Take over the open alarm of the pipeline this one replaces (same id, raised_at),
+        and its calibration check when both judge by the same learned version and senses."""
         self._decider.tracker.active = previous._decider.tracker.active
+        same = (previous._learned_version, previous._learned_senses)
+        if (
+            self._learned_version is not None
+            and (self._learned_version, self._learned_senses) == same
+        ):
+            self._check = previous._check
 
     def restore(self, alarm: Alarm) -> None:
         """Start with the alarm a previous run left open (`restored`: the first decision this

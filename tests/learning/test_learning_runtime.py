@@ -16,10 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent.config.device import AgentConfig
 from agent.config.loader import parse_config
 from agent.learning.store import LearnedStore
+from agent.runtime.agent import Agent
 from agent.runtime.inspection import inspect_device
 from agent.senses.registry import SENSES
 from tests.support.mqtt import Collector, subscribe
-from tests.support.tasks import agent_running
+from tests.support.tasks import agent_running, eventually
 from tests.toy_sense import VIBRATION
 
 pytestmark = pytest.mark.slow
@@ -38,6 +39,7 @@ def fan(
     prefix: str,
     levels: str,
     learn_s: float = 1.0,
+    hold_s: float = 0.0,
     **more: Any,
 ) -> AgentConfig:
     level_file = tmp_path / "levels"
@@ -51,7 +53,7 @@ def fan(
             "id": "fan-01",
             "sources": {"accelerometer": {
                 "rms": [0.1], "rate_hz": 40, "level_file": str(level_file)}},
-            "alarm": {"min_hold_s": 0},
+            "alarm": {"min_hold_s": hold_s},
             "learning": {"enabled": True, "duration_s": learn_s, "target_false_alarms_per_day": 1},
         }],
         **more,
@@ -117,6 +119,23 @@ async def test_a_first_run_learns_then_alarms_on_a_departure_from_this_machines_
     assert metric(served, "edge_agent_calibration_reached", decades="3", **fan_sound) == 0
     verdict = {"edge_agent_calibration_verdict": "early", **fan_sound}
     assert metric(served, "edge_agent_calibration_verdict", **verdict) == 1
+
+
+async def test_a_reload_that_replaces_the_device_carries_on_its_calibration_check(
+    tmp_path: Path, broker: tuple[str, int], topic_prefix: str
+) -> None:
+    def judged(agent: Agent) -> int:
+        check = agent.pipelines[0].status().calibration_check
+        return check["vibration"]["judged"] if check else 0
+
+    config = fan(tmp_path, broker, topic_prefix, HEALTHY)
+    async with subscribe(*broker, f"{topic_prefix}/#") as seen, agent_running(config) as agent:
+        await seen.wait_for(lambda c: learned(c, 1), 20)
+        await eventually(lambda: judged(agent) >= 20, 10)
+        old = agent.pipelines[0]
+        plan = await agent.reload(fan(tmp_path, broker, topic_prefix, HEALTHY, hold_s=5.0))
+        assert plan.replace == ["fan-01"] and agent.pipelines[0] is not old
+        assert judged(agent) >= 20  # the same learned version: its count goes on
 
 
 async def test_a_hard_limit_alarms_while_learning_and_the_data_is_refused_naming_why(
