@@ -6,6 +6,11 @@ Time to detect is timed from a fault's start. A growing fault starts far weaker 
 (docs/episodes-dataset.md), so its delay says how far it had to grow before a sense could tell;
 a sudden fault's says how fast the agent decides. One p90 over both mixes the two.
 
+With `--calibration`, the report's calibration check instead: per learned sense, how many
+times as often as promised its calibrated scores reached 1 in 100, 1,000 and 10,000 in
+healthy time, over all episodes and per group (noisy-but-healthy episodes are where the
+machine runs differently from what it learned).
+
     python -m tools.episode_breakdown --report REPORT.json --manifest EPISODES/episodes.json
 """
 
@@ -19,6 +24,7 @@ from typing import Any
 
 from agent.apps.evaluate.episodes.scoring import percentile
 from agent.boundedfile import read_at_most
+from agent.core.calibration_check import LEVELS, SenseCheck
 
 MAX_FILE = 64 * 1024 * 1024  # a report or manifest of thousands of episodes is a few MiB
 GROWING = "growing"  # the manifest's kind of the faults that start weak and grow
@@ -80,6 +86,56 @@ def breakdown(
     return {way: grouped(rows, group_of) for way, rows in decided_by(report).items()}
 
 
+def calibration(
+    report: dict[str, Any], manifest: dict[str, Any], by: str
+) -> dict[str, dict[str, Any]]:
+    """Per learned sense, its calibration check over all episodes and per group (`by` onset
+    or kind), summed from the report's per-episode checks."""
+    episode_kinds = kinds(manifest)
+    group_of = episode_kinds if by == "kind" else {n: onset(k) for n, k in episode_kinds.items()}
+    sums: dict[str, dict[str, SenseCheck]] = {}
+    for name, senses in report["calibration_check"]["per_episode"].items():
+        if name not in group_of:
+            raise SystemExit(f"{name}: not in the manifest (another build of the episodes?)")
+        for sense, view in senses.items():
+            counted = SenseCheck(view["judged"], [level["reached"] for level in view["levels"]])
+            for group in ("all", group_of[name]):
+                sums.setdefault(sense, {}).setdefault(group, SenseCheck()).merge(counted)
+    return {
+        sense: {group: check.view() for group, check in groups.items()}
+        for sense, groups in sums.items()
+    }
+
+
+def calibration_table(figures: dict[str, dict[str, Any]]) -> str:
+    """Markdown: a row per sense, a column per group, each cell the times as often as
+    promised at each level."""
+    groups = list(dict.fromkeys(g for per_group in figures.values() for g in per_group))
+    levels = "/".join(f"10^{level}" for level in LEVELS)
+    lines = [
+        f"| sense: judged, × promised at 1 in {levels} | " + " | ".join(groups) + " |",
+        "|---" * (len(groups) + 1) + "|",
+    ]
+    for sense, per_group in figures.items():
+        cells = []
+        for group in groups:
+            got = per_group.get(group)
+            if got is None:
+                cells.append("")
+                continue
+            ratios = "/".join(times(level["ratio"]) for level in got["levels"])
+            cells.append(f"{got['judged']:,}, {ratios}")
+        lines.append(f"| {sense} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def times(ratio: float | None) -> str:
+    """A ratio to two significant digits, whole from 10 on; – when nothing was judged."""
+    if ratio is None:
+        return "–"
+    return f"{ratio:,.0f}" if ratio >= 10 else f"{ratio:.2g}"
+
+
 def table(figures: dict[str, dict[str, Any]]) -> str:
     """Markdown: a row per way of deciding, a column per group."""
     groups = list(dict.fromkeys(g for per_group in figures.values() for g in per_group))
@@ -120,13 +176,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report", type=Path, required=True, help="evaluate episodes --json")
     parser.add_argument("--manifest", type=Path, required=True, help="the build's episodes.json")
     parser.add_argument("--by", choices=("onset", "kind"), default="onset")
+    parser.add_argument("--calibration", action="store_true",
+                        help="the calibration check per sense, not detections")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="JSON instead of a Markdown table")
     args = parser.parse_args(argv)
+    report, manifest = read_json(args.report), read_json(args.manifest)
+    grouped_by, render = (
+        (calibration, calibration_table) if args.calibration else (breakdown, table)
+    )
     try:
-        figures = breakdown(read_json(args.report), read_json(args.manifest), args.by)
+        figures = grouped_by(report, manifest, args.by)
     except (KeyError, TypeError) as exc:
         raise SystemExit(f"not a report and a manifest of the expected shape: {exc!r}") from None
-    sys.stdout.write((json.dumps(figures, indent=2) if args.json else table(figures)) + "\n")
+    sys.stdout.write((json.dumps(figures, indent=2) if args.json else render(figures)) + "\n")
 
 
 if __name__ == "__main__":

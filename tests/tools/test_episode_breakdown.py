@@ -82,3 +82,34 @@ def test_the_table_reads_from_the_files_and_an_unknown_episode_is_named(
     (tmp_path / "episodes.json").write_text(json.dumps(other))
     with pytest.raises(SystemExit, match="dev/002-growing-thermal: not in the manifest"):
         main(files)
+
+
+def check(judged: int, reached: list[int]) -> dict[str, Any]:
+    """One sense's calibration check as `evaluate episodes` writes it (the tool reads counts)."""
+    levels = [{"decades": d, "reached": k} for d, k in zip((2, 3, 4), reached, strict=True)]
+    return {"judged": judged, "levels": levels, "verdict": "holds"}
+
+
+def test_the_calibration_check_sums_each_senses_counts_per_kind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    per_episode = {
+        "dev/000-healthy": {"audio": check(2_000, [20, 2, 0]), "sensor": check(4_000, [40, 0, 0])},
+        "dev/001-single-image": {"audio": check(2_000, [60, 20, 10])},
+        "dev/003-double-image-audio": {"audio": check(1_000, [0, 0, 0])},
+    }
+    (tmp_path / "report.json").write_text(
+        json.dumps({**report(), "calibration_check": {"per_episode": per_episode}})
+    )
+    (tmp_path / "episodes.json").write_text(json.dumps(MANIFEST))
+    main(["--report", str(tmp_path / "report.json"), "--manifest",
+          str(tmp_path / "episodes.json"), "--calibration", "--by", "kind"])  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (
+        "| sense: judged, × promised at 1 in 10^2/10^3/10^4 | all | healthy | single | double |"
+    )
+    # all: 5,000 judged, 80 / 22 / 10 reached where 50 / 5 / 0.5 were promised
+    assert (
+        lines[2] == "| audio | 5,000, 1.6/4.4/20 | 2,000, 1/1/0 | 2,000, 3/10/50 | 1,000, 0/0/0 |"
+    )
+    assert lines[3] == "| sensor | 4,000, 1/0/0 | 4,000, 1/0/0 |  |  |"
