@@ -29,6 +29,9 @@ MIN_JUDGED = 10 * 10 ** LEVELS[0]
 # several times in a row and a smaller excess can be one slow healthy swing
 HIGHER_RATIO = 10.0
 MIN_REACHED = 10
+# A running check that said "higher" says "holds" again only under half that ratio: a count
+# hovering at the boundary would otherwise flip the verdict (and log it) score after score
+CLEAR_RATIO = HIGHER_RATIO / 2
 ROUNDING = 1e-9  # relative: a score at a level's nines reaches it
 WINDOW_S = 86_400.0  # a running agent's check counts the last day ...
 BUCKET_S = 3_600.0  # ... in hours, the oldest dropped as a new one starts
@@ -57,13 +60,14 @@ class SenseCheck:
         self.judged += sign * other.judged
         self.reached = [a + sign * b for a, b in zip(self.reached, other.reached, strict=True)]
 
-    def verdict(self) -> Verdict:
+    def verdict(self, was: Verdict | None = None) -> Verdict:
         """`early` with too few scores, `higher` when a level is reached far more often than
-        promised, else `holds`."""
+        promised, else `holds`; `was` the verdict said before (`higher` clears at CLEAR_RATIO)."""
         if self.judged < MIN_JUDGED:
             return "early"
+        ratio = CLEAR_RATIO if was == "higher" else HIGHER_RATIO
         for level, reached in zip(LEVELS, self.reached, strict=True):
-            if reached >= MIN_REACHED and reached >= HIGHER_RATIO * self.expected(level):
+            if reached >= MIN_REACHED and reached >= ratio * self.expected(level):
                 return "higher"
         return "holds"
 
@@ -71,7 +75,7 @@ class SenseCheck:
         """How many of the judged scores a healthy machine reaches `level` decades with."""
         return self.judged * 10.0**-level
 
-    def view(self) -> dict[str, Any]:
+    def view(self, was: Verdict | None = None) -> dict[str, Any]:
         """Plain JSON: judged, per level reached / expected / their ratio, and the verdict."""
         levels = []
         for level, reached in zip(LEVELS, self.reached, strict=True):
@@ -79,7 +83,7 @@ class SenseCheck:
             ratio = significant(reached / expected) if expected > 0 else None
             row = {"decades": level, "reached": reached, "expected": significant(expected)}
             levels.append({**row, "ratio": ratio})
-        return {"judged": self.judged, "levels": levels, "verdict": self.verdict()}
+        return {"judged": self.judged, "levels": levels, "verdict": self.verdict(was)}
 
 
 @dataclass(slots=True)
@@ -88,22 +92,20 @@ class CalibrationCheck:
 
     senses: dict[str, SenseCheck] = field(default_factory=dict)
 
-    def add(self, sense: str, score: float) -> Verdict | None:
-        """Count one calibrated score of `sense`; the sense's verdict when this changed it."""
-        check = self.senses.setdefault(sense, SenseCheck())
-        before = check.verdict()
-        check.add(score)
-        after = check.verdict()
-        return after if after != before else None
+    def add(self, sense: str, score: float) -> None:
+        """Count one calibrated score of `sense`."""
+        self.senses.setdefault(sense, SenseCheck()).add(score)
 
     def merge(self, other: CalibrationCheck) -> None:
         """Add another check's counts, sense by sense."""
         for sense, check in other.senses.items():
             self.senses.setdefault(sense, SenseCheck()).merge(check)
 
-    def view(self) -> dict[str, Any]:
-        """Each sense's `SenseCheck.view`, senses in the order first counted."""
-        return {sense: check.view() for sense, check in self.senses.items()}
+    def view(self, said: dict[str, Verdict] | None = None) -> dict[str, Any]:
+        """Each sense's `SenseCheck.view`, senses in the order first counted (`said`: the
+        verdicts a running check said before)."""
+        said = said or {}
+        return {sense: check.view(said.get(sense)) for sense, check in self.senses.items()}
 
 
 def significant(value: float) -> float:
@@ -118,22 +120,27 @@ class LastDay:
     def __init__(self, senses: list[str], started: float) -> None:
         self.started = started
         self.total = CalibrationCheck({sense: SenseCheck() for sense in senses})
+        self.said: dict[str, Verdict] = {}  # each sense's verdict as last said
         self._hours: deque[tuple[int, CalibrationCheck]] = deque()
 
     def add(self, sense: str, score: float, now: float) -> Verdict | None:
-        """Count a score at `now`; the sense's verdict over the window when this changed it."""
+        """Count a score at `now`; the sense's verdict over the window when it changed."""
         self._slide(now)
         hour = math.floor(now / BUCKET_S)
         if not self._hours or self._hours[-1][0] != hour:
             self._hours.append((hour, CalibrationCheck()))
         self._hours[-1][1].add(sense, score)
-        return self.total.add(sense, score)
+        self.total.add(sense, score)
+        was = self.said.get(sense, "early")
+        self.said[sense] = verdict = self.total.senses[sense].verdict(was)
+        return verdict if verdict != was else None
 
     def view(self, now: float) -> dict[str, Any]:
         """`since` (the start of what is counted: a Unix time) and each sense's view."""
         self._slide(now)
         window_start = (math.floor((now - WINDOW_S) / BUCKET_S) + 1) * BUCKET_S
-        return {"since": max(self.started, window_start), "senses": self.total.view()}
+        senses = self.total.view(self.said)
+        return {"since": max(self.started, window_start), "senses": senses}
 
     def _slide(self, now: float) -> None:
         """Drop the hours that ended before the window's start."""

@@ -90,13 +90,26 @@ def test_checks_merge_sense_by_sense() -> None:
         "decades": 4, "reached": 1, "expected": pytest.approx(1e-4), "ratio": 10_000.0}  # fmt: skip
 
 
-def test_adding_says_when_a_senses_verdict_changes() -> None:
-    check = CalibrationCheck()
-    said = [check.add("audio", 0.5) for _ in range(MIN_JUDGED)]
+def test_the_running_check_says_when_a_senses_verdict_changes() -> None:
+    check = LastDay(["audio"], started=0.0)
+    said = [check.add("audio", 0.5, 1.0) for _ in range(MIN_JUDGED)]
     assert said[:-1] == [None] * (MIN_JUDGED - 1) and said[-1] == "holds"
-    said = [check.add("audio", 1.0 - 1e-5) for _ in range(MIN_REACHED * 2)]
+    said = [check.add("audio", 1.0 - 1e-5, 1.0) for _ in range(MIN_REACHED * 2)]
     assert said.index("higher") == MIN_REACHED - 1  # 10 at 1 in 10^4, where 0.1 were expected
     assert [v for v in said if v is not None] == ["higher"]
+
+
+def test_a_count_at_the_boundary_does_not_flip_the_running_verdict() -> None:
+    """Once higher, a running check holds again only under half the ratio."""
+    check = LastDay(["audio"], started=0.0)
+    for k in range(2_000):  # one in ten reaches 1 in 100: 10 times the promise
+        check.add("audio", 0.995 if k % 10 == 0 else 0.5, 1.0)
+    assert check.said["audio"] == "higher"
+    said = [check.add("audio", 0.5, 1.0) for _ in range(1_000)]  # down to 6.7 times
+    assert set(said) == {None} and check.view(1.0)["senses"]["audio"]["verdict"] == "higher"
+    said = [check.add("audio", 0.5, 1.0) for _ in range(1_100)]  # under 5 times
+    assert [v for v in said if v is not None] == ["holds"]
+    assert SenseCheck(3_000, [200, 0, 0]).verdict() == "holds"  # a benchmark's: no memory
 
 
 def test_the_running_check_counts_the_last_day_so_a_new_change_shows_after_months() -> None:
