@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from agent.apps.evaluate.episodes.scoring import percentile
 from agent.boundedfile import read_at_most
-from agent.core.calibration_check import LEVELS, SenseCheck
+from agent.core.calibration_check import LEVELS, SenseCheck, times_promised
 
 MAX_FILE = 64 * 1024 * 1024  # a report or manifest of thousands of episodes is a few MiB
 GROWING = "growing"  # the manifest's kind of the faults that start weak and grow
@@ -108,51 +109,43 @@ def calibration(
 
 
 def calibration_table(figures: dict[str, dict[str, Any]]) -> str:
-    """Markdown: a row per sense, a column per group, each cell the times as often as
-    promised at each level."""
-    groups = list(dict.fromkeys(g for per_group in figures.values() for g in per_group))
+    """Markdown: a row per sense, a column per group, each cell the scores judged and the
+    times as often as promised at each level."""
     levels = "/".join(f"10^{level}" for level in LEVELS)
-    lines = [
-        f"| sense: judged, × promised at 1 in {levels} | " + " | ".join(groups) + " |",
-        "|---" * (len(groups) + 1) + "|",
-    ]
-    for sense, per_group in figures.items():
-        cells = []
-        for group in groups:
-            got = per_group.get(group)
-            if got is None:
-                cells.append("")
-                continue
-            ratios = "/".join(times(level["ratio"]) for level in got["levels"])
-            cells.append(f"{got['judged']:,}, {ratios}")
-        lines.append(f"| {sense} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
+    def cell(got: dict[str, Any]) -> str:
+        ratios = "/".join(times_promised(level["ratio"]) for level in got["levels"])
+        return f"{got['judged']:,}, {ratios}"
 
-def times(ratio: float | None) -> str:
-    """A ratio to two significant digits, whole from 10 on; – when nothing was judged."""
-    if ratio is None:
-        return "–"
-    return f"{ratio:,.0f}" if ratio >= 10 else f"{ratio:.2g}"
+    return markdown(figures, f"sense: judged, × promised at 1 in {levels}", str, cell)
 
 
 def table(figures: dict[str, dict[str, Any]]) -> str:
     """Markdown: a row per way of deciding, a column per group."""
+
+    def cell(got: dict[str, Any]) -> str:
+        p50, p90 = (shown(got["time_to_detect_s"][q]) for q in ("p50", "p90"))
+        return f"{got['detected']} / {got['faults']}, {p50} / {p90}"
+
+    return markdown(figures, "decided by", lambda g: f"{g}: detected, p50 / p90 s", cell)
+
+
+def markdown(
+    figures: dict[str, dict[str, Any]],
+    corner: str,
+    heading: Callable[[str], str],
+    cell: Callable[[dict[str, Any]], str],
+) -> str:
+    """A row per key of `figures`, a column per group (in first-seen order), `cell` of each
+    group's figures, empty where a row has none."""
     groups = list(dict.fromkeys(g for per_group in figures.values() for g in per_group))
     lines = [
-        "| decided by | " + " | ".join(f"{g}: detected, p50 / p90 s" for g in groups) + " |",
+        f"| {corner} | " + " | ".join(heading(g) for g in groups) + " |",
         "|---" * (len(groups) + 1) + "|",
     ]
-    for way, per_group in figures.items():
-        cells = []
-        for group in groups:
-            got = per_group.get(group)
-            if got is None:
-                cells.append("")
-                continue
-            p50, p90 = (shown(got["time_to_detect_s"][q]) for q in ("p50", "p90"))
-            cells.append(f"{got['detected']} / {got['faults']}, {p50} / {p90}")
-        lines.append(f"| {way} | " + " | ".join(cells) + " |")
+    for row, per_group in figures.items():
+        cells = [cell(per_group[g]) if g in per_group else "" for g in groups]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

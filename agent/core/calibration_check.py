@@ -108,6 +108,14 @@ class CalibrationCheck:
         return {sense: check.view(said.get(sense)) for sense, check in self.senses.items()}
 
 
+def times_promised(ratio: float | None) -> str:
+    """How many times as often as promised, for people: two significant digits, whole from 10
+    on; – when nothing was judged."""
+    if ratio is None:
+        return "–"
+    return f"{ratio:,.0f}" if ratio >= 10 else f"{ratio:.2g}"
+
+
 def significant(value: float) -> float:
     """Four significant digits: a count's expectation may be 0.0004 or 40,000."""
     return float(f"{value:.4g}")

@@ -27,6 +27,7 @@ from agent.apps.evaluate.episodes.format import STREAMS, EpisodeSpec
 from agent.apps.evaluate.episodes.scoring import EpisodeFigures, is_false_alarm
 from agent.apps.evaluate.episodes.timeline import Timeline
 from agent.core.calibration import decades
+from agent.core.calibration_check import times_promised
 
 FUSED = "fused"
 COLOURS = {FUSED: "#222", "image": "#1f77b4", "temperature": "#d62728", "audio": "#9467bd",
@@ -160,14 +161,7 @@ def calibration_line(senses: dict[str, Any]) -> str:
     promised its scores reached each level in healthy time (1: as promised)."""
     levels = "/".join(f"10^{level['decades']}" for level in next(iter(senses.values()))["levels"])
     ratios = [
-        f"{sense} " + "/".join(ratio_text(level["ratio"]) for level in check["levels"])
+        f"{sense} " + "/".join(times_promised(level["ratio"]) for level in check["levels"])
         for sense, check in senses.items()
     ]
     return f"rare scores in healthy time, × promised at 1 in {levels}: " + ", ".join(ratios)
-
-
-def ratio_text(ratio: float | None) -> str:
-    """A ratio to two significant digits, whole from 10 on; – when nothing was judged."""
-    if ratio is None:
-        return "–"
-    return f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.2g}"
