@@ -117,6 +117,11 @@ async def test_operator_sees_devices_alarm_evidence_and_acknowledges(
             await page.fill('.detail input[name="by"]', "test-operator")
             await page.fill('.detail input[name="note"]', "bearing checked")
             await page.click("#ack-button")
+            said = ".detail .ack-result"  # what the page said of the request: why, if it failed
+            await page.wait_for_function(
+                f"document.querySelector('{said}')?.textContent !== ''", timeout=15_000
+            )
+            assert (await page.inner_text(said)).startswith("sent"), await page.inner_text(said)
             await seen.wait_for(
                 lambda s: any(a.get("id") == alarm_id for a in s.json("/pump-01/ack")), 15
             )
