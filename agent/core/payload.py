@@ -137,6 +137,13 @@ def epoch(timestamp: Any) -> float:
     return datetime.fromisoformat(str(timestamp).replace("Z", "+00:00")).timestamp()
 
 
+def device_state(decision: Decision, alarm_id: str | None, learning: bool) -> str:
+    """The word a state leads with: `alarm` while one is open, `learning` while the device
+    learns its own normal, `degraded` with a sense gone stale, else `ok`."""
+    degraded = any(v.stale for v in decision.modalities.values())
+    return "alarm" if alarm_id else "learning" if learning else "degraded" if degraded else "ok"
+
+
 def state_payload(
     decision: Decision,
     alarm_id: str | None,
@@ -154,11 +161,9 @@ def state_payload(
     `calibration_check` how often those scores reached rare levels over the last day
     (agent/core/calibration_check.py).
     """
-    degraded = any(v.stale for v in decision.modalities.values())
-    state = "alarm" if alarm_id else "learning" if learning else "degraded" if degraded else "ok"
     return {
         "device": decision.device,
-        "state": state,
+        "state": device_state(decision, alarm_id, bool(learning)),
         "score": shown(decision.score, decision),
         "threshold": decision.threshold,
         "rule": decision.rule,

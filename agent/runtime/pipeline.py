@@ -21,7 +21,7 @@ from agent.core.calibration import CalibratedRule
 from agent.core.calibration_check import LastDay
 from agent.core.deciding import Decider
 from agent.core.fusion import Decision
-from agent.core.payload import alarm_payload, encode, iso, state_payload
+from agent.core.payload import alarm_payload, device_state, encode, iso, state_payload
 from agent.core.samples import Modality, Sample, Score
 from agent.learning.device import DeviceLearning, LearningProgress, finish_and_save
 from agent.learning.scorers import (
@@ -425,8 +425,16 @@ class DevicePipeline:
         log.info(f"alarm {transition.event}", extra={"fields": fields})
 
     def _publish_state(self, decision: Decision, now: float) -> None:
+        """Publish the state when its state word, alarm or health changed, else once every
+        STATE_EVERY_S; the payload is built only then (this runs at every decision)."""
         active = self._decider.tracker.active
+        alarm_id = active.id if active else None
         health = self._health.summary()
+        key = f"{device_state(decision, alarm_id, self._learning is not None)}|{alarm_id}|{health}"
+        last_key, last_at = self._last_state
+        if key == last_key and now - last_at < STATE_EVERY_S:
+            return
+        self._last_state = (key, now)
         learning = self._learning.status(now).payload() if self._learning is not None else None
         check = None
         if self._learned_senses and learning is None:
@@ -434,20 +442,14 @@ class DevicePipeline:
             check = {**counted, "since": iso(counted["since"])}
         state = state_payload(
             decision,
-            active.id if active else None,
+            alarm_id,
             health,
             readings(decision.scores),
             learning,
             self._learned_version,
             check,
         )
-        key = f"{state['state']}|{state['alarm_id']}|{health}"
-        last_key, last_at = self._last_state
-        if key != last_key or now - last_at >= STATE_EVERY_S:
-            self._last_state = (key, now)
-            self._hand_on(
-                "state", self._sink.retain, self._topics.state(self.device), encode(state)
-            )
+        self._hand_on("state", self._sink.retain, self._topics.state(self.device), encode(state))
 
     async def fresh_scores(self, after: float, timeout_s: float) -> list[Modality]:
         """Wait until every live modality has a score captured after `after`; return the missing."""
