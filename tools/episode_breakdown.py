@@ -41,6 +41,19 @@ def onset(kind: str) -> str:
     return GROWING if kind == GROWING else "sudden"
 
 
+def groups_of(manifest: dict[str, Any], by: str) -> dict[str, str]:
+    """Each episode's group, by its name in a report: its kind, or its onset (`by`)."""
+    episode_kinds = kinds(manifest)
+    return episode_kinds if by == "kind" else {n: onset(k) for n, k in episode_kinds.items()}
+
+
+def group(group_of: dict[str, str], name: str) -> str:
+    """An episode's group; one the manifest lacks is an error."""
+    if name not in group_of:
+        raise SystemExit(f"{name}: not in the manifest (another build of the episodes?)")
+    return group_of[name]
+
+
 def grouped(per_episode: list[dict[str, Any]], group_of: dict[str, str]) -> dict[str, Any]:
     """Faults, detected and time to detect p50/p90 per group, in first-seen order; episodes
     without a fault are left out, and an episode the manifest lacks is an error."""
@@ -48,10 +61,9 @@ def grouped(per_episode: list[dict[str, Any]], group_of: dict[str, str]) -> dict
     for episode in per_episode:
         if not episode["faults"]:
             continue
-        name = episode["name"]
-        if name not in group_of:
-            raise SystemExit(f"{name}: not in the manifest (another build of the episodes?)")
-        entry = groups.setdefault(group_of[name], {"faults": 0, "detected": 0, "delays": []})
+        entry = groups.setdefault(
+            group(group_of, episode["name"]), {"faults": 0, "detected": 0, "delays": []}
+        )
         entry["faults"] += episode["faults"]
         entry["detected"] += episode["detected"]
         entry["delays"] += [d for d in episode["time_to_detect_s"] if d is not None]
@@ -82,8 +94,7 @@ def breakdown(
     report: dict[str, Any], manifest: dict[str, Any], by: str
 ) -> dict[str, dict[str, Any]]:
     """Per way of deciding, its figures per group (`by` onset or kind)."""
-    episode_kinds = kinds(manifest)
-    group_of = episode_kinds if by == "kind" else {n: onset(k) for n, k in episode_kinds.items()}
+    group_of = groups_of(manifest, by)
     return {way: grouped(rows, group_of) for way, rows in decided_by(report).items()}
 
 
@@ -92,18 +103,16 @@ def calibration(
 ) -> dict[str, dict[str, Any]]:
     """Per learned sense, its calibration check over all episodes and per group (`by` onset
     or kind), summed from the report's per-episode checks."""
-    episode_kinds = kinds(manifest)
-    group_of = episode_kinds if by == "kind" else {n: onset(k) for n, k in episode_kinds.items()}
+    group_of = groups_of(manifest, by)
     sums: dict[str, dict[str, SenseCheck]] = {}
     for name, senses in report["calibration_check"]["per_episode"].items():
-        if name not in group_of:
-            raise SystemExit(f"{name}: not in the manifest (another build of the episodes?)")
+        its = group(group_of, name)
         for sense, view in senses.items():
             counted = SenseCheck(view["judged"], [level["reached"] for level in view["levels"]])
-            for group in ("all", group_of[name]):
-                sums.setdefault(sense, {}).setdefault(group, SenseCheck()).merge(counted)
+            for each in ("all", its):
+                sums.setdefault(sense, {}).setdefault(each, SenseCheck()).merge(counted)
     return {
-        sense: {group: check.view() for group, check in groups.items()}
+        sense: {name: check.view() for name, check in groups.items()}
         for sense, groups in sums.items()
     }
 
