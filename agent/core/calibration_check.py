@@ -108,6 +108,11 @@ class CalibrationCheck:
         return {sense: check.view(said.get(sense)) for sense, check in self.senses.items()}
 
 
+def sense_check(counts: dict[str, Any]) -> SenseCheck:
+    """A SenseCheck from its plain counts (`judged`, `reached`), as `LastDay.saved` wrote them."""
+    return SenseCheck(int(counts["judged"]), [int(n) for n in counts["reached"]])
+
+
 def times_promised(ratio: float | None) -> str:
     """How many times as often as promised, for people: two significant digits, whole from 10
     on; – when nothing was judged."""
@@ -149,6 +154,34 @@ class LastDay:
         window_start = (math.floor((now - WINDOW_S) / BUCKET_S) + 1) * BUCKET_S
         senses = self.total.view(self.said)
         return {"since": max(self.started, window_start), "senses": senses}
+
+    def saved(self) -> dict[str, Any]:
+        """What a restart needs to go on counting: `started`, the verdicts said, and each hour's
+        counts per sense (plain JSON; `resumed` reads it back)."""
+        hours = [
+            {"hour": hour, "senses": {sense: {"judged": c.judged, "reached": list(c.reached)}
+                                      for sense, c in counted.senses.items()}}
+            for hour, counted in self._hours
+        ]  # fmt: skip
+        return {"started": self.started, "said": dict(self.said), "hours": hours}
+
+    @classmethod
+    def resumed(cls, senses: list[str], saved: dict[str, Any], now: float) -> LastDay:
+        """The check `saved` described, of the same learned version, going on at `now`: hours
+        that left the last day meanwhile are dropped, senses no longer scored forgotten."""
+        check = cls(senses, float(saved["started"]))
+        for entry in saved["hours"]:
+            if entry["hour"] > math.floor(now / BUCKET_S):  # saved by a clock set ahead
+                continue
+            counted = CalibrationCheck({
+                sense: sense_check(counts)
+                for sense, counts in entry["senses"].items() if sense in senses
+            })  # fmt: skip
+            check._hours.append((int(entry["hour"]), counted))
+            check.total.merge(counted)
+        check.said = {s: v for s, v in saved["said"].items() if s in senses}
+        check._slide(now)
+        return check
 
     def _slide(self, now: float) -> None:
         """Drop the hours that ended before the window's start."""

@@ -3,6 +3,7 @@ one in use.
 
     <storage>/learned/<device>/v0003/card.json      when, how long, per sense: samples, rate,
     <storage>/learned/<device>/v0003/<sense>/...    params, summary, files; the fusion threshold
+    <storage>/learned/<device>/v0003/calibration_check.json   the running agent's check of it
     <storage>/learned/<device>/current              "v0003"
 
 A version is written in a temporary folder and renamed into place, and `current` is replaced
@@ -18,11 +19,12 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent.boundedfile import FileTooLargeError, read_at_most
+from agent.core.calibration_check import BUCKET_S, LEVELS, WINDOW_S, Verdict
 from agent.jsontext import loads_bounded
 from agent.senses.learning import Learned
 
@@ -30,6 +32,10 @@ KEEP = 5  # versions kept per device: the one in use and those it can roll back 
 MAX_CARD_BYTES = 4 * 1024 * 1024
 MAX_CARD_DEPTH = 16  # a card nests 6 levels (senses, learned params, a tail's quantiles)
 CARD = "card.json"
+CHECK = "calibration_check.json"  # written by the running agent, not part of what is learned
+MAX_CHECK_BYTES = 256 * 1024
+MAX_CHECK_DEPTH = 8
+MAX_SENSES = 16
 CURRENT = "current"
 _VERSION = re.compile(r"^v(\d{4,9})$")
 _FILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
@@ -77,6 +83,49 @@ class Card(BaseModel):
         return {sense: part.rate_hz for sense, part in self.senses.items()}
 
 
+class SavedSenseCheck(BaseModel):
+    """One sense's counts of one hour."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    judged: int = Field(ge=0, le=10**12)
+    reached: list[int] = Field(min_length=len(LEVELS), max_length=len(LEVELS))
+
+    @model_validator(mode="after")
+    def _reached_within_judged(self) -> SavedSenseCheck:
+        if any(not 0 <= n <= self.judged for n in self.reached):
+            raise ValueError("reached: each from 0 to judged")
+        return self
+
+
+class SavedHour(BaseModel):
+    """The counts of one hour (its number: Unix time // 3600)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hour: int = Field(ge=0)
+    senses: dict[str, SavedSenseCheck] = Field(max_length=MAX_SENSES)
+
+
+class SavedCheck(BaseModel):
+    """The running agent's calibration check of a version (`LastDay.saved`), for a restart."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["edge-agent-calibration-check/1"] = "edge-agent-calibration-check/1"
+    saved_at: float = Field(ge=0.0, allow_inf_nan=False)
+    started: float = Field(ge=0.0, allow_inf_nan=False)
+    said: dict[str, Verdict] = Field(max_length=MAX_SENSES)
+    hours: list[SavedHour] = Field(max_length=int(WINDOW_S // BUCKET_S) + 1)
+
+    @model_validator(mode="after")
+    def _hours_in_order(self) -> SavedCheck:
+        numbers = [h.hour for h in self.hours]
+        if numbers != sorted(set(numbers)):
+            raise ValueError("hours: each hour once, oldest first")
+        return self
+
+
 class LearnedStore:
     """The learned versions of every device under one storage folder."""
 
@@ -121,6 +170,30 @@ class LearnedStore:
         if version is None:
             return None
         return read_card(self.folder(device, version) / CARD)
+
+    def save_check(self, device: str, version: int, check: SavedCheck) -> None:
+        """Keep the running check of a version (replaced atomically); OSError when the disk
+        refuses."""
+        path = self.folder(device, version) / CHECK
+        temporary = path.with_name(f".{CHECK}.tmp")
+        temporary.write_text(check.model_dump_json() + "\n", encoding="utf-8")
+        temporary.replace(path)
+
+    def saved_check(self, device: str, version: int) -> SavedCheck | None:
+        """The check last kept for a version, None when none was; read as untrusted input."""
+        path = self.folder(device, version) / CHECK
+        try:
+            raw = read_at_most(path, MAX_CHECK_BYTES)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"{path}: unreadable ({exc})") from exc
+        except FileTooLargeError:
+            raise StoreError(f"{path}: over {MAX_CHECK_BYTES} bytes") from None
+        try:
+            return SavedCheck.model_validate(loads_bounded(raw, MAX_CHECK_DEPTH))
+        except ValueError as exc:
+            raise StoreError(f"{path}: not a calibration check ({exc})") from exc
 
     def adopt(self, device: str, source: Path) -> int:
         """A version learned elsewhere (another agent's, brought by a bundle), copied in as a

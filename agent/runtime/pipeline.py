@@ -30,7 +30,7 @@ from agent.learning.scorers import (
     fusion_model,
     learned_scorers,
 )
-from agent.learning.store import Card, LearnedStore, StoreError
+from agent.learning.store import Card, LearnedStore, SavedCheck, StoreError
 from agent.observe import stages as observe
 from agent.runtime.channels import Channel
 from agent.runtime.health import DeviceHealth, PartHealth
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 RETRY_FIRST_S, RETRY_MAX_S = 1.0, 30.0  # a failed source is reopened after 1, 2, 4 … 30 s
 STATE_EVERY_S = 1.0
+CHECK_KEPT_EVERY_S = 300.0  # the calibration check is written to disk this often, and at a stop
 
 
 LATENCIES_KEPT = 10_000
@@ -107,7 +108,8 @@ class DevicePipeline:
     fusion), or, with nothing learned and `learning.enabled`, learns first: its samples go to
     the learners, only hard limits alarm, and its state is `learning` with the progress.
     Once learned, its calibrated scores of the last day are counted while no alarm is open
-    (`LastDay`, in its state): do they reach rare levels as seldom as they promise?
+    (`LastDay`, in its state): do they reach rare levels as seldom as they promise? The count
+    is kept beside the learned version, so a restart goes on with it.
     """
 
     def __init__(
@@ -128,6 +130,7 @@ class DevicePipeline:
         self._learning: DeviceLearning | None = None
         self._learned_senses: frozenset[Modality] = frozenset()
         self._check = LastDay([], 0.0)
+        self._check_kept_at = time.monotonic()
         if store is not None:
             self._start_from(store)
         self._sink = sink
@@ -230,8 +233,39 @@ class DevicePipeline:
         self._calibrated = rule
         self._learned_version = card.version
         self._learned_senses = frozenset(scorers)
-        # counted anew for each version put in use, every learned sense shown from the start
-        self._check = LastDay([str(sense) for sense in scorers], time.time())
+        # counted anew for each version put in use (or on from where a stop left it), every
+        # learned sense shown from the start
+        self._check = self._resumed_check(store, card.version, [str(s) for s in scorers])
+
+    def _resumed_check(self, store: LearnedStore, version: int, senses: list[str]) -> LastDay:
+        """The version's calibration check as the last run kept it, else a new one."""
+        now = time.time()
+        try:
+            saved = store.saved_check(self.device, version)
+        except StoreError as exc:  # a damaged file: said, and counted anew
+            log.warning("calibration check not resumed", extra={"fields": {
+                "device": self.device, "error": str(exc)}})  # fmt: skip
+            saved = None
+        if saved is None or not senses:
+            return LastDay(senses, now)
+        return LastDay.resumed(senses, saved.model_dump(), now)
+
+    def _check_to_keep(self) -> tuple[int, SavedCheck] | None:
+        """The learned version and its check as a restart should find them; None when the
+        device judges by no learned version."""
+        if self._store is None or self._learned_version is None or not self._learned_senses:
+            return None
+        return self._learned_version, SavedCheck(saved_at=time.time(), **self._check.saved())
+
+    def _keep_check(self, version: int, saved: SavedCheck) -> None:
+        """Write the check beside its version; a disk that refuses is logged, not raised."""
+        if self._store is None:  # a check to keep comes only with a store
+            return
+        try:
+            self._store.save_check(self.device, version, saved)
+        except OSError as exc:
+            log.warning("calibration check not kept", extra={"fields": {
+                "device": self.device, "error": str(exc)}})  # fmt: skip
 
     def relearn(self, reason: str, duration_s: float | None = None) -> bool:
         """Learn this machine's normal anew (after maintenance); False without a store."""
@@ -266,12 +300,16 @@ class DevicePipeline:
         self._decider.started_at = time.time()
         self._health_changed()  # every source starting: subscribers see the device exists
         observe.scope(self.device, "")
-        async with asyncio.TaskGroup() as group:
-            for modality, channel in self._channels.items():
-                group.create_task(
-                    self._supervise(modality, channel), name=f"{self.device}/{modality}"
-                )
-            group.create_task(self._tick(), name=f"{self.device}/tick")
+        try:
+            async with asyncio.TaskGroup() as group:
+                for modality, channel in self._channels.items():
+                    group.create_task(
+                        self._supervise(modality, channel), name=f"{self.device}/{modality}"
+                    )
+                group.create_task(self._tick(), name=f"{self.device}/tick")
+        finally:  # a stop (or a reload replacing the device) keeps the check for the next run
+            if kept := self._check_to_keep():
+                self._keep_check(*kept)
 
     async def _tick(self) -> None:
         while True:
@@ -281,6 +319,10 @@ class DevicePipeline:
                 if learning is not None and self._store is not None and learning.ready():
                     await self._finish_learning(learning, self._store)
                 self.decide()
+                if time.monotonic() - self._check_kept_at >= CHECK_KEPT_EVERY_S:
+                    self._check_kept_at = time.monotonic()
+                    if kept := self._check_to_keep():
+                        await asyncio.to_thread(self._keep_check, *kept)
             except Exception:  # a bug here must not end the device's other tasks
                 log.exception("decision failed", extra={"fields": {"device": self.device}})
 

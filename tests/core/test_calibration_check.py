@@ -3,6 +3,8 @@ often as promised; a machine that departs from its learned normal reaches them f
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -128,3 +130,27 @@ def test_the_running_check_counts_the_last_day_so_a_new_change_shows_after_month
     quiet = check.view(month + 2 * day)["senses"]["audio"]
     assert quiet["judged"] == 0 and quiet["verdict"] == "early"  # a day later: all gone
     assert LastDay(["audio"], started=month).view(month + hour)["since"] == month
+
+
+def test_a_restart_goes_on_with_the_last_day_it_kept() -> None:
+    """What `saved` writes, `resumed` reads back as the same check; hours that left the last
+    day while the agent was stopped are gone, a sense no longer scored is forgotten."""
+    hour = BUCKET_S
+    check = LastDay(["audio", "sensor"], started=10.0)
+    for k in range(3):
+        for _ in range(600):
+            check.add("audio", 0.995 if k == 2 else 0.5, 100.0 + k * hour)
+        check.add("sensor", 0.5, 100.0 + k * hour)
+    assert check.said["audio"] == "higher"
+    saved = json.loads(json.dumps(check.saved()))  # through JSON, as on disk
+    later = 100.0 + 2 * hour + 60.0
+    again = LastDay.resumed(["audio", "sensor"], saved, later)
+    assert again.view(later) == check.view(later) and again.said == check.said
+    assert again.add("audio", 0.5, later) is None  # the verdict said goes on: no new log line
+    assert again.view(later)["senses"]["audio"]["judged"] == 1_801
+    a_day_on = WINDOW_S + 100.0  # the first hour has left the last day
+    resumed = LastDay.resumed(["audio"], saved, a_day_on).view(a_day_on)
+    assert list(resumed["senses"]) == ["audio"] and resumed["senses"]["audio"]["judged"] == 1_200
+    ahead = {**saved, "hours": [*saved["hours"], {"hour": 10**6, "senses": {"audio": {
+        "judged": 5, "reached": [5, 5, 5]}}}]}  # fmt: skip
+    assert LastDay.resumed(["audio"], ahead, later).total.senses["audio"].judged == 1_800

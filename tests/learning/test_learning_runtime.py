@@ -5,6 +5,7 @@ of abnormal data, relearn by an MQTT request, rollback (the toy sense of tests/t
 from __future__ import annotations
 
 import asyncio
+import shutil
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import aiomqtt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from agent.apps.learn.command import status_text
 from agent.config.device import AgentConfig
 from agent.config.loader import parse_config
 from agent.learning.store import LearnedStore
@@ -121,13 +123,15 @@ async def test_a_first_run_learns_then_alarms_on_a_departure_from_this_machines_
     assert metric(served, "edge_agent_calibration_verdict", **verdict) == 1
 
 
+def judged(agent: Agent) -> int:
+    """How many calibrated scores the device's calibration check counted over the last day."""
+    check = agent.pipelines[0].status().calibration_check
+    return int(check["vibration"]["judged"]) if check else 0
+
+
 async def test_a_reload_that_replaces_the_device_carries_on_its_calibration_check(
     tmp_path: Path, broker: tuple[str, int], topic_prefix: str
 ) -> None:
-    def judged(agent: Agent) -> int:
-        check = agent.pipelines[0].status().calibration_check
-        return check["vibration"]["judged"] if check else 0
-
     config = fan(tmp_path, broker, topic_prefix, HEALTHY)
     async with subscribe(*broker, f"{topic_prefix}/#") as seen, agent_running(config) as agent:
         await seen.wait_for(lambda c: learned(c, 1), 20)
@@ -136,6 +140,44 @@ async def test_a_reload_that_replaces_the_device_carries_on_its_calibration_chec
         plan = await agent.reload(fan(tmp_path, broker, topic_prefix, HEALTHY, hold_s=5.0))
         assert plan.replace == ["fan-01"] and agent.pipelines[0] is not old
         assert judged(agent) >= 20  # the same learned version: its count goes on
+
+
+async def test_a_restart_goes_on_with_the_calibration_check_the_stop_kept(
+    tmp_path: Path, broker: tuple[str, int], topic_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = fan(tmp_path, broker, topic_prefix, HEALTHY)
+    async with subscribe(*broker, f"{topic_prefix}/#") as seen, agent_running(config) as agent:
+        await seen.wait_for(lambda c: learned(c, 1), 20)
+        await eventually(lambda: judged(agent) >= 20, 10)
+    store = LearnedStore(tmp_path / "state")
+    kept = store.saved_check("fan-01", 1)
+    assert kept is not None
+    at_stop = sum(hour.senses["vibration"].judged for hour in kept.hours)
+    assert at_stop >= 20
+    shown = status_text(store, config.devices, as_json=False)
+    assert f"vibration: early ({at_stop:,} judged; reached as often as promised: 1 in 10^2" in shown
+    async with agent_running(config) as agent:
+        assert agent.pipelines[0].status().learned_version == 1
+        assert judged(agent) == at_stop  # counting on from the stop, not from zero
+    (store.folder("fan-01", 1) / "calibration_check.json").write_text('{"hours": 1}')
+    assert "calibration check: " in status_text(store, config.devices, as_json=False)
+    async with agent_running(config) as agent:  # a damaged one: said, and counted anew
+        assert judged(agent) == 0
+    (damaged,) = [r for r in caplog.records if r.getMessage() == "calibration check not resumed"]
+    assert "not a calibration check" in str(damaged.__dict__.get("fields"))
+
+
+async def test_a_check_the_disk_refuses_is_logged_and_the_stop_goes_on(
+    tmp_path: Path, broker: tuple[str, int], topic_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = fan(tmp_path, broker, topic_prefix, HEALTHY)
+    store = LearnedStore(tmp_path / "state")
+    async with subscribe(*broker, f"{topic_prefix}/#") as seen, agent_running(config) as agent:
+        await seen.wait_for(lambda c: learned(c, 1), 20)
+        shutil.rmtree(store.folder("fan-01", 1))  # nowhere left to write it
+        await eventually(lambda: judged(agent) >= 5, 10)
+    (refused,) = [r for r in caplog.records if r.getMessage() == "calibration check not kept"]
+    assert refused.levelname == "WARNING" and "fan-01" in str(refused.__dict__.get("fields"))
 
 
 async def test_a_hard_limit_alarms_while_learning_and_the_data_is_refused_naming_why(

@@ -5,10 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from agent.learning.store import KEEP, Card, LearnedStore, SenseCard, StoreError
+from agent.learning.store import (
+    KEEP,
+    Card,
+    LearnedStore,
+    SavedCheck,
+    SavedHour,
+    SavedSenseCheck,
+    SenseCard,
+    StoreError,
+)
 from agent.senses.learning import Learned
 
 
@@ -94,3 +104,51 @@ def test_a_pointer_to_nothing_is_an_error_not_a_crash(tmp_path: Path) -> None:
     (tmp_path / "learned" / "pump-01" / "current").write_text("../etc")
     with pytest.raises(StoreError, match="names no version"):
         store.current("pump-01")
+
+
+def a_check() -> SavedCheck:
+    hours = [SavedHour(hour=h, senses={"sensor": SavedSenseCheck(judged=100, reached=[2, 0, 0])})
+             for h in (10, 11)]  # fmt: skip
+    return SavedCheck(saved_at=40_000.0, started=36_000.0, said={"sensor": "early"}, hours=hours)
+
+
+def test_the_running_check_is_kept_beside_its_version_and_read_back(tmp_path: Path) -> None:
+    store = LearnedStore(tmp_path)
+    store.save(card(), learned())
+    assert store.saved_check("pump-01", 1) is None  # none kept yet
+    store.save_check("pump-01", 1, a_check())
+    assert store.saved_check("pump-01", 1) == a_check()
+    assert [p.name for p in store.folder("pump-01", 1).iterdir() if p.name.startswith(".")] == []
+    with pytest.raises(OSError):  # a version that is gone: the caller logs it
+        store.save_check("pump-01", 7, a_check())
+
+
+def one_hour(judged: int, reached: list[int]) -> dict[str, Any]:
+    return {"hour": 10, "senses": {"sensor": {"judged": judged, "reached": reached}}}
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: "{not json", "not a calibration check"),
+        (lambda d: " " * (300 * 1024), "over"),
+        (lambda d: "[" * 10_000, "nested deeper than 8"),
+        (lambda d: {**d, "said": {"sensor": "fine"}}, "said"),
+        (lambda d: {**d, "hours": d["hours"][::-1]}, "oldest first"),
+        (lambda d: {**d, "hours": d["hours"] * 13}, "hours"),  # more than a day's
+        (lambda d: {**d, "hours": [one_hour(1, [2, 0, 0])]}, "from 0 to judged"),
+        (lambda d: {**d, "hours": [one_hour(1, [0])]}, "reached"),
+        (lambda d: {**d, "started": "nan"}, "started"),
+    ],
+)
+def test_a_damaged_check_is_refused_naming_why(
+    tmp_path: Path, damage: Callable[[dict[str, Any]], object], message: str
+) -> None:
+    store = LearnedStore(tmp_path)
+    store.save(card(), learned())
+    store.save_check("pump-01", 1, a_check())
+    path = store.folder("pump-01", 1) / "calibration_check.json"
+    damaged = damage(json.loads(path.read_text()))
+    path.write_text(damaged if isinstance(damaged, str) else json.dumps(damaged))
+    with pytest.raises(StoreError, match=message):
+        store.saved_check("pump-01", 1)

@@ -14,8 +14,9 @@ from agent.apps.learn.session import SourceFailed, learn_device
 from agent.config.base import duration_seconds
 from agent.config.device import AgentConfig, DeviceConfig
 from agent.core.calibration import decades
+from agent.core.calibration_check import LastDay, times_promised
 from agent.learning.device import LearningProgress
-from agent.learning.store import Card, LearnedStore, StoreError
+from agent.learning.store import Card, LearnedStore, SavedCheck, StoreError
 from agent.senses.learning import LearningRefused
 
 LEARN_HELP = "Learn devices' own normal from their sources, or show or roll back what they learned."
@@ -135,15 +136,43 @@ def card_text(card: Card) -> str:
     return "\n".join(lines)
 
 
+def check_view(card: Card, saved: SavedCheck) -> dict[str, Any]:
+    """The running agent's calibration check of the version as it last kept it: over the day
+    to `kept_at` (`since`, and each sense's judged, levels and verdict)."""
+    counted = LastDay.resumed(list(card.senses), saved.model_dump(), saved.saved_at)
+    return {"kept_at": saved.saved_at, **counted.view(saved.saved_at)}
+
+
+def check_text(check: dict[str, Any]) -> list[str]:
+    """A kept check, a line per sense: its verdict, then how often each level was reached
+    against how often a healthy machine would."""
+    lines = [f"  calibration check, {when(check['since'])} to {when(check['kept_at'])}:"]
+    for sense, counted in check["senses"].items():
+        ratios = ", ".join(
+            f"1 in 10^{lv['decades']} {times_promised(lv['ratio'])}x" for lv in counted["levels"]
+        )
+        lines.append(f"    {sense}: {counted['verdict']} ({counted['judged']:,} judged; "
+                     f"reached as often as promised: {ratios})")  # fmt: skip
+    return lines
+
+
 def status_text(store: LearnedStore, devices: list[DeviceConfig], as_json: bool) -> str:
-    """Each device's version in use and those kept."""
+    """Each device's version in use, those kept, and the running agent's calibration check
+    of the one in use (as it last kept it, every few minutes and at a stop)."""
     found: dict[str, Any] = {}
     for device in devices:
         card = store.card(device.id)
+        check: dict[str, Any] | None = None
+        try:
+            if card and (saved := store.saved_check(device.id, card.version)):
+                check = check_view(card, saved)
+        except StoreError as exc:  # the agent counts anew from such a file: only said here
+            check = {"error": str(exc)}
         found[device.id] = {
             "version": card.version if card else None,
             "versions": store.versions(device.id),
             "card": card.model_dump() if card else None,
+            "calibration_check": check,
         }
     if as_json:
         return json.dumps({"devices": found}, indent=2)
@@ -155,4 +184,7 @@ def status_text(store: LearnedStore, devices: list[DeviceConfig], as_json: bool)
         card = Card.model_validate(entry["card"])
         kept = ", ".join(str(v) for v in entry["versions"])
         lines.append(f"{card_text(card)}\n  versions kept: {kept}")
+        if (check := entry["calibration_check"]) is not None:
+            lines += [f"  calibration check: {check['error']}"] if "error" in check else (
+                check_text(check))  # fmt: skip
     return "\n".join(lines)
