@@ -36,6 +36,7 @@ CHECK = "calibration_check.json"  # written by the running agent, not part of wh
 MAX_CHECK_BYTES = 256 * 1024
 MAX_CHECK_DEPTH = 8
 MAX_SENSES = 16
+LATEST_TIME = 1e11  # Unix seconds (the year 5138): later is a damaged file, not a clock
 CURRENT = "current"
 _VERSION = re.compile(r"^v(\d{4,9})$")
 _FILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
@@ -113,8 +114,8 @@ class SavedCheck(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     format: Literal["edge-agent-calibration-check/1"] = "edge-agent-calibration-check/1"
-    saved_at: float = Field(ge=0.0, allow_inf_nan=False)
-    started: float = Field(ge=0.0, allow_inf_nan=False)
+    saved_at: float = Field(ge=0.0, le=LATEST_TIME, allow_inf_nan=False)
+    started: float = Field(ge=0.0, le=LATEST_TIME, allow_inf_nan=False)
     said: dict[str, Verdict] = Field(max_length=MAX_SENSES)
     hours: list[SavedHour] = Field(max_length=int(WINDOW_S // BUCKET_S) + 1)
 

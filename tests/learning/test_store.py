@@ -139,6 +139,7 @@ def one_hour(judged: int, reached: list[int]) -> dict[str, Any]:
         (lambda d: {**d, "hours": [one_hour(1, [2, 0, 0])]}, "from 0 to judged"),
         (lambda d: {**d, "hours": [one_hour(1, [0])]}, "reached"),
         (lambda d: {**d, "started": "nan"}, "started"),
+        (lambda d: {**d, "saved_at": 1e300}, "saved_at"),
     ],
 )
 def test_a_damaged_check_is_refused_naming_why(
