@@ -235,12 +235,14 @@ class LearnedStore:
         self._prune(card.device)
         return version
 
-    def rollback(self, device: str) -> int:
-        """Put the version before the one in use back in use; its number."""
-        current = self.current(device)
-        older = [v for v in self.versions(device) if current is None or v < current]
+    def rollback(self, device: str, before: int | None = None) -> int:
+        """Put the version before `before` (default: the one in use) back in use; its number.
+        StoreError, changing nothing, when there is none or its card is damaged."""
+        before = self.current(device) if before is None else before
+        older = [v for v in self.versions(device) if before is None or v < before]
         if not older:
             raise StoreError(f"{device}: no earlier learned version to roll back to")
+        self.card(device, older[-1])  # readable, before the device is pointed at it
         self._point(device, older[-1])
         return older[-1]
 

@@ -46,6 +46,7 @@ from agent.sinks.evidence.store import EvidenceStore, open_evidence_store
 from agent.sinks.mqtt.inbound import (
     DEFAULT_MAX_DEPTH,
     ERROR,
+    REFUSED,
     UNKNOWN_DEVICE,
     AckRequest,
     LearnRequest,
@@ -206,7 +207,8 @@ class Agent:
         return validated(model, parse_json(payload, limit, DEFAULT_MAX_DEPTH))
 
     def _relearn(self, device: str, payload: bytes) -> None:
-        """Relearn one device, as the request asks; its reason goes in the log and the state."""
+        """Relearn one device, or roll it back to the version it learned before, as the
+        request asks; its reason goes in the log (and, for a relearn, the state)."""
         request = self._inbound(LearnRequest, payload)
         pipeline = next((p for p in self.pipelines if p.device == device), None)
         if pipeline is None:
@@ -214,7 +216,13 @@ class Agent:
         reason = f"MQTT request by {request.by or 'unnamed'}"
         if request.note:
             reason += f": {request.note}"
-        pipeline.relearn(reason, request.duration_s)
+        if request.action == "relearn":
+            pipeline.relearn(reason, request.duration_s)
+            return
+        try:
+            pipeline.roll_back(reason)
+        except StoreError as exc:
+            raise RejectedMessage(REFUSED, str(exc)[:160]) from exc
 
     def _acknowledge(self, topic: str, payload: bytes) -> None:
         """An acknowledgement: accepted only for an alarm this agent has open or saw lately."""

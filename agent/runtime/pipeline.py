@@ -278,6 +278,23 @@ class DevicePipeline:
         self.decide()
         return True
 
+    def roll_back(self, reason: str) -> int:
+        """Judge by the version learned before the one in use (a relearn that learned the
+        wrong normal); a learning in progress stops. The version now in use; StoreError,
+        changing nothing, when there is no earlier one."""
+        if self._store is None or self._learned_version is None:
+            raise StoreError(f"{self.device}: judges by no learned version: nothing to roll back")
+        version = self._store.rollback(self.device, before=self._learned_version)
+        card = self._store.card(self.device, version)
+        assert card is not None  # the rollback just read it
+        self._learning = None
+        self._apply(card, self._store)
+        self._decider.scores.clear()  # scored on the other version's scale
+        log.info("learned version rolled back", extra={"fields": {
+            "device": self.device, "version": version, "reason": reason}})  # fmt: skip
+        self.decide()
+        return version
+
     async def _finish_learning(self, learning: DeviceLearning, store: LearnedStore) -> None:
         """Learn, save as a new version and use it; refused, start over and say why."""
         saved, reasons = await asyncio.to_thread(finish_and_save, learning, store)

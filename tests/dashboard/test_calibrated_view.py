@@ -124,9 +124,16 @@ async def test_a_learned_tile_and_chart_show_decades_a_shipped_one_scores(
             await page.click(".relearn button")
             await seen.wait_for(lambda c: bool(c.json("/pump-07/learn")), 15)
             assert seen.json("/pump-07/learn") == [
-                {"by": "maint", "note": "bearing replaced", "duration_s": 1800.0}
-            ]
+                {"action": "relearn", "by": "maint", "note": "bearing replaced",
+                 "duration_s": 1800.0}
+            ]  # fmt: skip
             await page.wait_for_selector("text=requested by maint", timeout=15_000)
+            await page.fill('.relearn input[name="note"]', "learned with the fault in")
+            await page.click(".relearn button.rollback")  # undo it: the version before
+            await seen.wait_for(lambda c: len(c.json("/pump-07/learn")) == 2, 15)
+            back = {"action": "rollback", "by": "maint", "note": "learned with the fault in"}
+            assert seen.json("/pump-07/learn")[1] == back
+            await page.wait_for_selector("text=roll back requested by maint", timeout=15_000)
             await page.evaluate(f"location.hash = '#/device/{SITE}/fan-02'")
             await page.wait_for_function(
                 "document.querySelector('.chart h3')?.textContent === 'Scores (0–1)'",

@@ -41,7 +41,8 @@ def post(path_params: dict[str, str], body: bytes) -> Request:
 
 async def test_a_relearn_request_names_a_known_device_and_is_checked(tmp_path: Path) -> None:
     """Checked before anything is published: a device the dashboard has not seen, a name
-    missing, a duration out of range or an unknown field are refused, naming why."""
+    missing, a duration out of range (or given to a rollback), an unknown action or field are
+    refused, naming why."""
     live = LiveView()
     history, hub = SqliteHistory(tmp_path / "h.sqlite", 1.0), Hub()
     dashboard = Dashboard("edge", live, history, hub, MqttLink(BrokerConfig(), None),
@@ -51,6 +52,9 @@ async def test_a_relearn_request_names_a_known_device_and_is_checked(tmp_path: P
     assert (unknown.status_code, json.loads(unknown.body)) == (404, {"error": "unknown device"})
     live.device("plant", "pump")
     for body, word in [(b'{"note": "x"}', "by"), (b'{"by": "ana", "duration_s": -5}', "duration_s"),
-                       (b'{"by": "ana", "when": "now"}', "when"), (b"not json", "")]:  # fmt: skip
+                       (b'{"by": "ana", "when": "now"}', "when"), (b"not json", ""),
+                       (b'{"by": "ana", "action": "forget"}', "action"),
+                       (b'{"by": "ana", "action": "rollback", "duration_s": 60}', "duration_s"),
+                       ]:  # fmt: skip
         refused = await dashboard.relearn(post(pump, body))
         assert refused.status_code == 422 and word in json.loads(refused.body)["error"]

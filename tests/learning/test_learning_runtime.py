@@ -221,6 +221,37 @@ async def test_relearn_on_request_over_mqtt_then_roll_back(
     assert "MQTT request by maintenance: bearing replaced" in reasons
 
 
+async def test_roll_back_over_mqtt_to_the_version_before_without_a_reload(
+    tmp_path: Path, broker: tuple[str, int], topic_prefix: str
+) -> None:
+    """A relearn that learned the wrong normal is undone from afar: the device judges by the
+    version before at once, a learning in progress stops; with none before, refused."""
+    config = fan(tmp_path, broker, topic_prefix, HEALTHY, metrics={"port": 0})
+    learn_topic = f"{topic_prefix}/plant/fan-01/learn"
+    back = b'{"action": "rollback", "by": "maintenance", "note": "learned with the fault in"}'
+    async with subscribe(*broker, f"{topic_prefix}/#") as seen, agent_running(config) as agent:
+        await seen.wait_for(lambda c: learned(c, 1), 20)
+        async with aiomqtt.Client(*broker) as client:
+            await client.publish(learn_topic, back, qos=1)  # nothing before version 1
+            await client.publish(learn_topic, b'{"action": "rollback", "duration_s": 5}', qos=1)
+            await client.publish(learn_topic, b'{"duration_s": 1}', qos=1)
+            await seen.wait_for(lambda c: learned(c, 2), 20)
+            await client.publish(learn_topic, b'{"duration_s": 600}', qos=1)  # a long one
+            await seen.wait_for(lambda c: states(c)[-1]["state"] == "learning", 10)
+            await client.publish(learn_topic, back, qos=1)
+            await seen.wait_for(
+                lambda c: (states(c)[-1]["state"], states(c)[-1]["learned_version"]) == ("ok", 1),
+                10,
+            )
+        assert agent.pipelines[0].status().learned_version == 1
+        assert LearnedStore(tmp_path / "state").current("fan-01") == 1  # a restart keeps it
+        assert agent.metrics is not None
+        served = await asyncio.to_thread(scrape, agent.metrics.url)
+    rejected = "edge_agent_rejected_messages_total"
+    assert metric(served, rejected, topic_kind="learn", reason="refused") == 1
+    assert metric(served, rejected, topic_kind="learn", reason="invalid") == 1
+
+
 async def test_an_inspection_round_reports_a_learning_device_without_waiting(
     tmp_path: Path, broker: tuple[str, int], topic_prefix: str
 ) -> None:

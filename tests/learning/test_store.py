@@ -66,6 +66,20 @@ def test_rollback_goes_to_the_version_before_and_stops_at_the_first(tmp_path: Pa
     assert store.save(card(), learned()) == 4  # a relearn after a rollback is the newest
 
 
+def test_a_rollback_goes_before_a_named_version_and_never_onto_a_damaged_card(
+    tmp_path: Path,
+) -> None:
+    store = LearnedStore(tmp_path)
+    for _ in range(3):
+        store.save(card(), learned())
+    assert store.rollback("pump-01", before=2) == 1  # from the version a device judges by
+    store.use("pump-01", 3)
+    (store.folder("pump-01", 2) / "card.json").write_text("{")
+    with pytest.raises(StoreError, match="not a learned card"):
+        store.rollback("pump-01")
+    assert store.current("pump-01") == 3  # left where it was
+
+
 def test_old_versions_are_pruned_but_not_the_one_in_use(tmp_path: Path) -> None:
     store = LearnedStore(tmp_path)
     for _ in range(KEEP + 3):

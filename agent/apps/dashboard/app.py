@@ -7,9 +7,10 @@ import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qs
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import (
@@ -51,13 +52,21 @@ class AckRequest(BaseModel):
 
 
 class RelearnRequest(BaseModel):
-    """What an operator submits to have a device learn its normal again (after maintenance)."""
+    """What an operator submits to have a device learn its normal again (after maintenance),
+    or go back to the version it learned before."""
 
     model_config = ConfigDict(extra="forbid")
 
+    action: Literal["relearn", "rollback"] = "relearn"
     by: str = Field(min_length=1, max_length=80)
     note: str = Field(default="", max_length=500)
     duration_s: float | None = Field(default=None, gt=0.0, le=7 * 86_400.0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _duration_only_to_learn(self) -> RelearnRequest:
+        if self.action == "rollback" and self.duration_s is not None:
+            raise ValueError("duration_s: only a relearn takes one")
+        return self
 
 
 class Dashboard:
@@ -164,7 +173,7 @@ class Dashboard:
 
     async def relearn(self, request: Request) -> Response:
         """Publish an operator's request that a device learn its normal again (docs/learning.md:
-        the agent starts at once; only hard limits alarm meanwhile)."""
+        the agent starts at once; only hard limits alarm meanwhile), or roll back."""
         site, device = request.path_params["site"], request.path_params["device"]
         if (site, device) not in self.live.devices:
             return JSONResponse({"error": "unknown device"}, status_code=404)

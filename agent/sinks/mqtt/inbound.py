@@ -14,9 +14,16 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from agent.jsontext import too_deep
 
@@ -26,6 +33,7 @@ NOT_JSON = "not_json"  # not UTF-8, not JSON, NaN/Infinity, 1e999, a lone surrog
 INVALID = "invalid"  # JSON, but not the shape the topic carries
 UNKNOWN_ALARM = "unknown_alarm"  # an acknowledgement of an alarm the agent does not know
 UNKNOWN_DEVICE = "unknown_device"  # a request for a device the agent does not watch
+REFUSED = "refused"  # a request it cannot carry out (a rollback with no earlier version)
 TOO_MANY = "too_many"  # would add a site or device past the dashboard's bounds
 ERROR = "error"  # the handler failed on it (a bug): logged and counted all the same
 BACKLOG = "backlog"  # arrived while too many messages waited to be stored (a slow database)
@@ -133,8 +141,16 @@ class AckRequest(Inbound):
 
 
 class LearnRequest(Inbound):
-    """A request to relearn a device's normal (after maintenance), on `<device>/learn`."""
+    """A request on `<device>/learn`: relearn the device's normal (after maintenance), or roll
+    back to the version it learned before (a relearn that learned the wrong normal)."""
 
+    action: Literal["relearn", "rollback"] = "relearn"
     by: Name | None = None
     note: Text | None = None
     duration_s: Annotated[float, Field(gt=0.0, le=7 * 86_400.0, allow_inf_nan=False)] | None = None
+
+    @model_validator(mode="after")
+    def _duration_only_to_learn(self) -> LearnRequest:
+        if self.action == "rollback" and self.duration_s is not None:
+            raise ValueError("duration_s: only a relearn takes one")
+        return self

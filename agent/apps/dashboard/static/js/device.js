@@ -30,6 +30,8 @@ function sensorNames(points) {
 
 // After maintenance (a bearing replaced, a pump rebuilt) the machine's normal has changed: the
 // operator asks the agent to learn it again (docs/learning.md). Only hard limits alarm meanwhile.
+// A relearn that learned the wrong normal (a fault already there) is undone by rolling back to
+// the version learned before.
 function relearnForm(url) {
   const by = el("input", { name: "by", placeholder: "your name", required: true,
     value: localStorage.getItem("ackBy") || "" });
@@ -38,24 +40,33 @@ function relearnForm(url) {
     placeholder: "minutes (default: the device's)" });
   const result = el("span", { class: "relearn-result" });
   const button = el("button", { type: "submit" }, "Learn again");
-  const form = el("form", { class: "ack relearn", onsubmit: async (event) => {
-    event.preventDefault();
+  const back = el("button", { type: "button", class: "rollback" }, "Roll back to the version before");
+  const ask = async (body, said) => {
     localStorage.setItem("ackBy", by.value);
-    button.disabled = true;
-    const body = { by: by.value, note: note.value };
-    if (minutes.value) body.duration_s = Number(minutes.value) * 60;
+    button.disabled = back.disabled = true;
     try {
-      await postJSON(url, body);
-      result.textContent = `requested by ${by.value}; the tile shows the learning`;
+      await postJSON(url, { ...body, by: by.value, note: note.value });
+      result.textContent = said;
     } catch (err) {
       result.textContent = `not sent: ${err.message}`;
     } finally {
-      button.disabled = false;
+      button.disabled = back.disabled = false;
     }
-  } }, by, note, minutes, button, result);
+  };
+  const form = el("form", { class: "ack relearn", onsubmit: (event) => {
+    event.preventDefault();
+    const body = minutes.value ? { duration_s: Number(minutes.value) * 60 } : {};
+    ask(body, `requested by ${by.value}; the tile shows the learning`);
+  } }, by, note, minutes, button, back, result);
+  back.addEventListener("click", () => {
+    if (form.reportValidity()) {
+      ask({ action: "rollback" }, `roll back requested by ${by.value}; the tile shows the version in use`);
+    }
+  });
   return el("details", { class: "relearn-box" },
     el("summary", {}, "Learn this machine's normal again (after maintenance)"),
-    el("p", { class: "muted" }, "Until it has learned, only hard limits alarm on this device."), form);
+    el("p", { class: "muted" }, "Until it has learned, only hard limits alarm on this device. " +
+      "Rolling back judges it again by the version it learned before."), form);
 }
 
 const PALETTE = ["#4fc3f7", "#ff8a65", "#ba68c8", "#aed581", "#ffd54f", "#f06292", "#4db6ac", "#90a4ae"];
