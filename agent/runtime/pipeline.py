@@ -304,13 +304,23 @@ class DevicePipeline:
             if self._learning is learning:
                 self._learning = learning.restarted(reasons)
             return
-        if self._learning is not learning:  # relearn asked for meanwhile
+        if self._learning is not learning:  # a relearn or a rollback asked for meanwhile:
+            self._point_at_version_in_use(store)  # a restart must find what it judges by
             return
         self._apply(saved, store)
         self._learning = None
         self._decider.scores.clear()
         fields = {"device": self.device, "version": saved.version, "threshold": saved.threshold}
         log.info("learned", extra={"fields": fields})
+
+    def _point_at_version_in_use(self, store: LearnedStore) -> None:
+        """The store's version in use back to the one this device judges by (a learning that
+        finished after it was superseded saved and pointed at its own)."""
+        try:
+            store.use(self.device, self._learned_version)
+        except StoreError as exc:  # that version was pruned meanwhile: said
+            log.warning("learned version in use not kept", extra={"fields": {
+                "device": self.device, "error": str(exc)}})  # fmt: skip
 
     async def run(self) -> None:
         """Supervise every source and re-decide once a second (staleness, alarm hold)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent.apps.learn.command import status_text
 from agent.config.device import AgentConfig
 from agent.config.loader import parse_config
+from agent.learning.device import finish_and_save
 from agent.learning.store import LearnedStore
+from agent.runtime import pipeline as pipeline_module
 from agent.runtime.agent import Agent
 from agent.runtime.inspection import inspect_device
 from agent.senses.registry import SENSES
@@ -250,6 +253,41 @@ async def test_roll_back_over_mqtt_to_the_version_before_without_a_reload(
     rejected = "edge_agent_rejected_messages_total"
     assert metric(served, rejected, topic_kind="learn", reason="refused") == 1
     assert metric(served, rejected, topic_kind="learn", reason="invalid") == 1
+
+
+async def test_a_rollback_while_a_learning_is_being_saved_leaves_the_store_at_the_version_used(
+    tmp_path: Path, broker: tuple[str, int], topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The learning fits and saves its version (and points the store at it) in a thread; a
+    rollback decided meanwhile wins, and the store says so for the next start."""
+    saving, proceed = threading.Event(), threading.Event()
+    finished = []
+
+    def held(learning: Any, store: LearnedStore) -> Any:
+        finished.append(learning)
+        if len(finished) == 3:  # the third learning: held before it saves
+            saving.set()
+            proceed.wait(10)
+        return finish_and_save(learning, store)
+
+    monkeypatch.setattr(pipeline_module, "finish_and_save", held)
+    config = fan(tmp_path, broker, topic_prefix, HEALTHY)
+    learn_topic = f"{topic_prefix}/plant/fan-01/learn"
+    store = LearnedStore(tmp_path / "state")
+    async with subscribe(*broker, f"{topic_prefix}/#") as seen, agent_running(config) as agent:
+        await seen.wait_for(lambda c: learned(c, 1), 20)
+        async with aiomqtt.Client(*broker) as client:
+            await client.publish(learn_topic, b'{"duration_s": 1}', qos=1)
+            await seen.wait_for(lambda c: learned(c, 2), 20)
+            await client.publish(learn_topic, b'{"duration_s": 1}', qos=1)
+            assert await asyncio.to_thread(saving.wait, 20)  # the third, being fitted
+            await client.publish(learn_topic, b'{"action": "rollback"}', qos=1)
+            await eventually(lambda: agent.pipelines[0].status().learned_version == 1, 10)
+        assert store.current("fan-01") == 1
+        proceed.set()  # version 3 saved and pointed at, then found superseded
+        await eventually(lambda: store.versions("fan-01") == [1, 2, 3], 10)
+        await eventually(lambda: store.current("fan-01") == 1, 10)
+        assert agent.pipelines[0].status().learned_version == 1
 
 
 async def test_an_inspection_round_reports_a_learning_device_without_waiting(
