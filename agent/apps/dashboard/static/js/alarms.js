@@ -90,27 +90,37 @@ function ackForm(onAck) {
   } }, by, note, button, result);
 }
 
-function detailView(alarm, form) {
+// The detail is drawn again at every event of its alarm (updates come each second while it is
+// open). The acknowledgement comes first, so what loads below never moves the form under the
+// operator's pointer; an evidence file already shown is reused from `views` (by alarm, kind and
+// size), so its image is not fetched and laid out again.
+function detailView(alarm, form, views) {
   const p = alarm.payload || {};
   const listed = (p.evidence_files || []).map((f) => f.kind);
   const have = new Set(alarm.evidence_files.map((f) => f.kind));
   const waiting = listed.filter((k) => !have.has(k));
   const acks = alarm.acks.map((a) => el("li", {}, `acknowledged by ${a.by} at ${time(a.at)}`, a.note ? ` — ${a.note}` : ""));
+  const shown = (f) => {
+    const key = `${alarm.id}/${f.kind}/${f.size}`;
+    if (!views.has(key)) views.set(key, evidenceView(alarm.id, f));
+    return views.get(key);
+  };
   return el("div", { class: "detail", dataset: { alarmId: alarm.id } },
     el("h2", {}, `${alarm.device}: ${alarm.type} `, el("span", { class: `sev ${alarm.severity}` }, alarm.severity)),
     el("p", { class: "alarm-score" }, `score ${scoreText(alarm.score, alarm.learned)} ` +
       `(threshold ${scoreText(p.threshold, alarm.learned)}, rule ${p.rule ?? "–"}) · `,
       `${alarm.event} · first seen ${time(alarm.first_at)} · raised ${time(p.raised_at)}`),
+    el("h3", {}, "Acknowledgement"),
+    acks.length ? el("ul", { class: "acks" }, acks) : el("p", { class: "muted" }, "not acknowledged yet"),
+    form,
+    el("h3", {}, "Senses"),
     modalityTable(p),
     el("h3", {}, "Evidence"),
     el("div", { class: "evidence-grid" },
       alarm.evidence_files.length ? [...alarm.evidence_files]
-        .sort((a, b) => evidenceRank(a.kind) - evidenceRank(b.kind)).map((f) => evidenceView(alarm.id, f))
+        .sort((a, b) => evidenceRank(a.kind) - evidenceRank(b.kind)).map(shown)
         : el("p", { class: "muted" }, "no evidence files received")),
-    waiting.length ? el("p", { class: "muted" }, `waiting for: ${waiting.join(", ")}`) : null,
-    el("h3", {}, "Acknowledgement"),
-    acks.length ? el("ul", { class: "acks" }, acks) : el("p", { class: "muted" }, "not acknowledged yet"),
-    form);
+    waiting.length ? el("p", { class: "muted" }, `waiting for: ${waiting.join(", ")}`) : null);
 }
 
 export function showAlarms(root, openId) {
@@ -156,15 +166,18 @@ export function showAlarms(root, openId) {
     draw();
   }
   let form = null;
+  let views = new Map();  // the open alarm's evidence, as shown
   async function open(id) {
     if (id !== current || !form) {
       form = ackForm((by, note) => postJSON(`/api/alarms/${encodeURIComponent(id)}/ack`, { by, note }));
+      views = new Map();
     }
     current = id;
     if (!id) return;
     try {
       const alarm = await getJSON(`/api/alarms/${encodeURIComponent(id)}`);
-      detail.replaceChildren(detailView(alarm, form));
+      if (id !== current) return;  // another alarm was opened meanwhile
+      detail.replaceChildren(detailView(alarm, form, views));
     } catch (err) {
       detail.replaceChildren(el("p", { class: "muted" }, String(err)));
     }
