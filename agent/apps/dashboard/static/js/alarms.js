@@ -69,18 +69,22 @@ function modalityTable(payload) {
 }
 
 // Built once per opened alarm, so live re-renders of the detail keep what the operator typed.
+// `form.seen(acks)`, at each re-render: once the broker's echo of the ack sent is in the list,
+// the form says so instead of "waiting".
 function ackForm(onAck) {
   const by = el("input", { name: "by", placeholder: "your name", required: true,
     value: localStorage.getItem("ackBy") || "" });
   const note = el("input", { name: "note", placeholder: "note (optional)" });
   const result = el("span", { class: "ack-result" });
   const button = el("button", { id: "ack-button", type: "submit" }, "Acknowledge");
-  return el("form", { class: "ack", onsubmit: async (event) => {
+  let waiting = null;  // the ack sent and not yet seen back ({by, at} as published)
+  const form = el("form", { class: "ack", onsubmit: async (event) => {
     event.preventDefault();
     localStorage.setItem("ackBy", by.value);
     button.disabled = true;
     try {
-      await onAck(by.value, note.value);
+      const sent = await onAck(by.value, note.value);
+      waiting = sent;
       result.textContent = "sent; waiting for the broker…";
     } catch (err) {
       result.textContent = `not sent: ${err.message}`;
@@ -88,6 +92,13 @@ function ackForm(onAck) {
       button.disabled = false;
     }
   } }, by, note, button, result);
+  form.seen = (acks) => {
+    if (waiting !== null && acks.some((a) => a.by === waiting.by && a.at === waiting.at)) {
+      waiting = null;
+      result.textContent = "acknowledged: the broker has it";
+    }
+  };
+  return form;
 }
 
 // The detail is drawn again at every event of its alarm (updates come each second while it is
@@ -100,6 +111,7 @@ function detailView(alarm, form, views) {
   const have = new Set(alarm.evidence_files.map((f) => f.kind));
   const waiting = listed.filter((k) => !have.has(k));
   const acks = alarm.acks.map((a) => el("li", {}, `acknowledged by ${a.by} at ${time(a.at)}`, a.note ? ` — ${a.note}` : ""));
+  form.seen(alarm.acks);
   const shown = (f) => {
     const key = `${alarm.id}/${f.kind}/${f.size}`;
     if (!views.has(key)) views.set(key, evidenceView(alarm.id, f));
