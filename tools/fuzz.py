@@ -404,7 +404,7 @@ def reject_counter() -> Any:
 
 AGENT_REASONS = {  # by topic kind
     "ack": {"too_large", "too_deep", "not_json", "invalid", "unknown_alarm"},
-    "learn": {"too_large", "too_deep", "not_json", "invalid", "unknown_device"},
+    "learn": {"too_large", "too_deep", "not_json", "invalid", "unknown_device", "refused"},
 }
 DASHBOARD_REASONS = {"too_large", "too_deep", "not_json", "invalid", "too_many"}
 
@@ -432,7 +432,8 @@ def fuzz_agent(cases: int, seed: int) -> Result:
     known = [f"alarm-{i}" for i in range(5)]
     valid = {
         "ack": [{**ack, "id": rng.choice(known)} for ack in valid_payloads(rng)["ack"]],
-        "learn": [{}, {"by": "maintenance", "note": "bearing replaced", "duration_s": 3600}],
+        "learn": [{}, {"by": "maintenance", "note": "bearing replaced", "duration_s": 3600},
+                  {"action": "rollback", "by": "maintenance", "note": "learned the fault"}],
     }
     counter = reject_counter()
     with ExitStack() as stack:
