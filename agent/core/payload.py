@@ -152,14 +152,16 @@ def state_payload(
     learning: dict[str, Any] | None = None,
     learned_version: int | None = None,
     calibration_check: dict[str, Any] | None = None,
+    learned_about: tuple[float, str] | None = None,
 ) -> dict[str, Any]:
     """The device's current state, published retained so a new subscriber sees it at once.
 
     `readings` are the raw values behind the scores that the senses chart (the registry's);
     `learning` the progress while the device learns its own normal (state `learning`: only
-    hard limits alarm), `learned_version` the learned version its scores are calibrated by,
-    `calibration_check` how often those scores reached rare levels over the last day
-    (agent/core/calibration_check.py).
+    hard limits alarm), `learned_version` the learned version its scores are calibrated by
+    and `learned_about` when and why that version was learned (its card's `learned_at` and
+    `reason`), `calibration_check` how often those scores reached rare levels over the last
+    day (agent/core/calibration_check.py).
     """
     return {
         "device": decision.device,
@@ -175,6 +177,8 @@ def state_payload(
         "readings": readings,
         "learning": learning,
         "learned_version": learned_version,
+        "learned_at": iso(learned_about[0]) if learned_about else None,
+        "learned_reason": learned_about[1] if learned_about else None,
         "calibration_check": calibration_check,
         "updated_at": iso(decision.decided_at),
     }

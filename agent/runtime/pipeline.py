@@ -127,6 +127,7 @@ class DevicePipeline:
         self._fusion_model = fusion_model(config.fusion)  # refused at start when not one
         self._calibrated: CalibratedRule | None = None
         self._learned_version: int | None = None
+        self._learned_about: tuple[float, str] | None = None  # when and why it was learned
         self._learning: DeviceLearning | None = None
         self._learned_senses: frozenset[Modality] = frozenset()
         self._check = LastDay([], 0.0)
@@ -232,6 +233,7 @@ class DevicePipeline:
         rule = device_rule(calibrated_fusion(card), self._fusion_model) if scorers else None
         self._calibrated = rule
         self._learned_version = card.version
+        self._learned_about = (card.learned_at, card.reason)
         self._learned_senses = frozenset(scorers)
         # counted anew for each version put in use (or on from where a stop left it), every
         # learned sense shown from the start
@@ -517,6 +519,7 @@ class DevicePipeline:
             learning,
             self._learned_version,
             check,
+            self._learned_about,
         )
         self._hand_on("state", self._sink.retain, self._topics.state(self.device), encode(state))
 

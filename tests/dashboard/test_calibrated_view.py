@@ -66,7 +66,14 @@ async def test_a_learned_tile_and_chart_show_decades_a_shipped_one_scores(
     chromium_or_skip()  # before starting anything
     senses = {"audio": (0.99, 0.99999), "temperature": (0.9999999999, 0.99999)}
     learned = message(
-        "pump-07", 0.9999999999, 0.99999, senses, learned_version=3, calibration_check=CHECK
+        "pump-07",
+        0.9999999999,
+        0.99999,
+        senses,
+        learned_version=3,
+        calibration_check=CHECK,
+        learned_at="2026-12-05T06:12:40Z",
+        learned_reason="MQTT request by maint: new seal",
     )
     shipped = message("fan-02", 0.42, 0.3, {"audio": (0.42, None), "temperature": (0.1, None)})
     at = "2026-12-07T10:00:00Z"
@@ -95,6 +102,10 @@ async def test_a_learned_tile_and_chart_show_decades_a_shipped_one_scores(
                 "judged by its own normal, learned v3"
             )
             assert await page.inner_text(f"{fan} .tile-judged") == "judged by the shipped models"
+            about = await page.get_attribute(f"{pump} .tile-judged", "title")
+            assert about is not None and about.startswith("version 3, learned on 2026-12-05")
+            assert about.endswith(": MQTT request by maint: new seal")
+            assert await page.get_attribute(f"{fan} .tile-judged", "title") == ""
             note = await page.inner_text(f"{pump} .calibration-note")
             assert note == (
                 "audio: 1-in-10^3 scores 60× as often as its normal promised "
@@ -106,6 +117,7 @@ async def test_a_learned_tile_and_chart_show_decades_a_shipped_one_scores(
 
             await page.evaluate(f"location.hash = '#/device/{SITE}/pump-07'")
             await page.wait_for_selector(".chart canvas", timeout=15_000)
+            assert await page.inner_text(".device-head .learned-about") == about
             titles = await page.eval_on_selector_all(".chart h3", "hs => hs.map(h => h.innerText)")
             assert titles[0].startswith("Rarity (decades")
             rows = await page.eval_on_selector_all(

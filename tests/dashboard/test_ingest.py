@@ -128,6 +128,8 @@ HOSTILE = {
     "state score an object": ("state", {"device": "pump", "score": {"x": 1}}),
     "check without levels": ("state", checked([], "higher")),
     "check verdict unknown": ("state", checked([{"decades": 2, "reached": 1}], "<b>x</b>")),
+    "learned reason too long": ("state", {"device": "pump", "learned_reason": "x" * 2001}),
+    "learned at a number": ("state", {"device": "pump", "learned_at": 1.5}),
 }
 
 

@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent.apps.learn.command import status_text
 from agent.config.device import AgentConfig
 from agent.config.loader import parse_config
+from agent.core.payload import iso
 from agent.learning.device import finish_and_save
 from agent.learning.store import LearnedStore
 from agent.runtime import pipeline as pipeline_module
@@ -112,6 +113,8 @@ async def test_a_first_run_learns_then_alarms_on_a_departure_from_this_machines_
     assert raised["threshold"] == card.threshold > 0.99999
     # healthy time after learning is counted for the calibration check, an open alarm's is not
     learned_states = [s for s in states(seen) if s["learned_version"] == 1]
+    about = {(s["learned_at"], s["learned_reason"]) for s in learned_states}
+    assert about == {(iso(card.learned_at), "first run")}  # when and why, from its card
     checks = [s["calibration_check"]["senses"]["vibration"] for s in learned_states]
     assert checks[0]["verdict"] == "early" and [lv["decades"] for lv in checks[0]["levels"]] == [
         2, 3, 4]  # fmt: skip

@@ -139,6 +139,8 @@ class LiveView:
             "readings": state.get("readings") or {},
             "learning": state.get("learning"),  # progress while it learns its own normal
             "learned_version": state.get("learned_version"),  # what its scores are judged by
+            "learned_at": state.get("learned_at"),  # when and why that version was learned
+            "learned_reason": state.get("learned_reason"),
             "calibration_check": state.get("calibration_check"),  # do they keep their promise
             "health": health,
             "snapshots": sorted(live.snapshots),

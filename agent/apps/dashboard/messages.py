@@ -72,6 +72,8 @@ class StateMessage(Inbound):
     modalities: dict[Name, ModalityView] | None = Field(default=None, max_length=MAX_ENTRIES)
     readings: dict[Name, Any] | None = Field(default=None, max_length=MAX_ENTRIES)
     learned_version: int | None = Field(default=None, ge=1, le=1_000_000)
+    learned_at: Timestamp | None = None
+    learned_reason: Text | None = None
     calibration_check: CalibrationCheckView | None = None
     updated_at: Timestamp | None = None
 

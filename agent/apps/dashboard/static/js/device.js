@@ -2,7 +2,7 @@
 // and the latest retained snapshots, all updated live. A device that has learned its own
 // normal charts its calibrated scores as decades of rarity, with the device's threshold.
 import { calibrated, COLOURS, decades, el, getJSON, MODALITIES, on, postJSON, SENSES } from "./util.js";
-import { calibrationTable, tile } from "./overview.js";
+import { calibrationTable, learnedAbout, tile } from "./overview.js";
 import { gapThreshold, seriesOptions, trendColumns } from "./trend.js";
 
 const RANGES = { "1": "last hour", "24": "last 24 h" };
@@ -69,6 +69,13 @@ function relearnForm(url) {
       "Rolling back judges it again by the version it learned before."), form);
 }
 
+// The device's tile, when and why the version it judges by was learned, its calibration check.
+function headParts(t) {
+  const about = learnedAbout(t);
+  return [tile(t), about ? el("p", { class: "learned-about muted" }, about) : null,
+    calibrationTable(t.calibration_check)].filter(Boolean);
+}
+
 const PALETTE = ["#4fc3f7", "#ff8a65", "#ba68c8", "#aed581", "#ffd54f", "#f06292", "#4db6ac", "#90a4ae"];
 
 export function showDevice(root, site, device) {
@@ -125,8 +132,7 @@ export function showDevice(root, site, device) {
     const overview = await getJSON("/api/overview");
     const mine = overview.devices.find((t) => t.site === site && t.device === device);
     latest = mine ?? null;
-    head.replaceChildren(...(mine ? [tile(mine), calibrationTable(mine.calibration_check)]
-      : [el("p", { class: "muted" }, "no state received yet")]).filter(Boolean));
+    head.replaceChildren(...(mine ? headParts(mine) : [el("p", { class: "muted" }, "no state received yet")]));
     points = (await getJSON(`${base}/trend?hours=${range.value}`)).points;
     spacing = { count: 0, gap: Infinity };
     drawCharts();
@@ -140,7 +146,7 @@ export function showDevice(root, site, device) {
       if (e.tile.site !== site || e.tile.device !== device) return;
       const learnedBefore = calibrated(latest?.modalities);
       latest = e.tile;
-      head.replaceChildren(...[tile(e.tile), calibrationTable(e.tile.calibration_check)].filter(Boolean));
+      head.replaceChildren(...headParts(e.tile));
       if (calibrated(e.tile.modalities) !== learnedBefore) drawCharts();  // it has just learned
     }),
     on("point", mineOnly((e) => {

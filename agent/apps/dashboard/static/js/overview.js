@@ -42,6 +42,13 @@ function calibrationNote(check) {
 
 // The calibration check as a table: per learned sense, scores judged with no alarm open and
 // how many reached each level of rarity against how many a healthy machine would.
+// When and why the version a device judges by was learned (its card's learned_at and reason).
+export function learnedAbout(t) {
+  if (!t.learned_version) return "";
+  const when = t.learned_at ? ` on ${time(t.learned_at)}` : "";
+  return `version ${t.learned_version}, learned${when}${t.learned_reason ? `: ${t.learned_reason}` : ""}`;
+}
+
 export function calibrationTable(check) {
   const senses = Object.entries(check?.senses || {});
   if (!senses.length) return null;
@@ -96,8 +103,8 @@ export function tile(t) {
     el("div", { class: "tile-site" }, t.site),
     el("div", { class: "tile-score", dataset: { scale: learned ? "decades" : "score" } }, ...fused),
     el("div", { class: "tile-driver" }, "driven by ", el("b", {}, driver)),
-    el("div", { class: "tile-judged" }, t.learned_version ? `judged by its own normal, learned v${t.learned_version}`
-      : "judged by the shipped models"),
+    el("div", { class: "tile-judged", title: learnedAbout(t) }, t.learned_version
+      ? `judged by its own normal, learned v${t.learned_version}` : "judged by the shipped models"),
     el("div", { class: "bars" }, bars),
     learningNote(t.learning),
     calibrationNote(t.calibration_check),
