@@ -432,8 +432,11 @@ def fuzz_agent(cases: int, seed: int) -> Result:
     known = [f"alarm-{i}" for i in range(5)]
     valid = {
         "ack": [{**ack, "id": rng.choice(known)} for ack in valid_payloads(rng)["ack"]],
-        "learn": [{}, {"by": "maintenance", "note": "bearing replaced", "duration_s": 3600},
-                  {"action": "rollback", "by": "maintenance", "note": "learned the fault"}],
+        "learn": [
+            {},
+            {"by": "maintenance", "note": "bearing replaced", "duration_s": 3600},
+            {"action": "rollback", "by": "maintenance", "note": "learned the fault"},
+        ],
     }
     counter = reject_counter()
     with ExitStack() as stack:
