@@ -430,7 +430,7 @@ def fuzz_agent(cases: int, seed: int) -> Result:
     rng = random.Random(seed)
     result = Result("agent")
     known = [f"alarm-{i}" for i in range(5)]
-    valid = {
+    valid: dict[str, list[Any]] = {
         "ack": [{**ack, "id": rng.choice(known)} for ack in valid_payloads(rng)["ack"]],
         "learn": [
             {},
