@@ -64,7 +64,7 @@ function relearnForm(url) {
     }
   });
   return el("details", { class: "relearn-box" },
-    el("summary", {}, "Learn this machine's normal again (after maintenance)"),
+    el("summary", {}, "Learn this machine's normal again (after maintenance), or roll back"),
     el("p", { class: "muted" }, "Until it has learned, only hard limits alarm on this device. " +
       "Rolling back judges it again by the version it learned before."), form);
 }
