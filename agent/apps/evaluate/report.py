@@ -7,21 +7,16 @@ from typing import Any
 
 from agent.core.calibration_check import times_promised
 
-CHECK_KEYS = {"judged", "levels", "verdict"}  # a sense's calibration check (SenseCheck.view)
+CHECK_KEYS = {"judged", "levels", "verdict"}  # one calibration check (SenseCheck.view)
 
 
 def render_table(result: dict[str, Any], indent: str = "") -> str:
     """One scalar per line; nested mappings (per class, confusion) indented below; a list of
-    records (per run) as a table with a header; calibration checks a row per sense."""
+    records (per run) as a table with a header; calibration checks a row each."""
     lines: list[str] = []
     for key, value in result.items():
-        if _is_check(value):
-            lines += [f"{indent}{key}:", *_records(_check_rows(value), indent + "  ")]
-        elif _is_checks(value):
-            of = key.removeprefix("per_")  # per_episode: a column "episode"
-            rows = [{of: name, **row} for name, check in value.items()
-                    for row in _check_rows(check)]  # fmt: skip
-            lines += [f"{indent}{key}:", *_records(rows, indent + "  ")]
+        if (checks := _check_rows(key, value)) is not None:
+            lines += [f"{indent}{key}:", *(_records(checks, indent + "  ") if checks else [])]
         elif isinstance(value, dict):
             lines += [f"{indent}{key}:", render_table(value, indent + "  ")]
         elif _is_records(value):
@@ -31,31 +26,36 @@ def render_table(result: dict[str, Any], indent: str = "") -> str:
     return "\n".join(lines)
 
 
+def _check_rows(key: str, value: Any) -> list[dict[str, Any]] | None:
+    """A calibration check in any of its shapes as rows, else None: one check; checks by
+    name (by sense; `per_run`: by run); checks by sense by name (`per_episode`: by episode,
+    one that judged nothing is {})."""
+    if _is_check(value):
+        return [_check_row(value)]
+    name = key.removeprefix("per_") if key.startswith("per_") else "sense"
+    if _is_checks(value):
+        return [{name: k, **_check_row(v)} for k, v in value.items()]
+    nested = isinstance(value, dict) and any(map(_is_checks, value.values()))
+    if nested and all(v == {} or _is_checks(v) for v in value.values()):
+        return [{name: k, "sense": sense, **_check_row(check)}
+                for k, by_sense in value.items() for sense, check in by_sense.items()]  # fmt: skip
+    return None
+
+
 def _is_check(value: Any) -> bool:
-    """Each sense's calibration check: {sense: {judged, levels, verdict}}."""
-    return (
-        isinstance(value, dict)
-        and bool(value)
-        and all(isinstance(v, dict) and v.keys() == CHECK_KEYS for v in value.values())
-    )
+    return isinstance(value, dict) and value.keys() == CHECK_KEYS
 
 
 def _is_checks(value: Any) -> bool:
-    """Calibration checks by episode or run (one that judged nothing is {})."""
-    if not isinstance(value, dict) or not any(map(_is_check, value.values())):
-        return False
-    return all(check == {} or _is_check(check) for check in value.values())
+    return isinstance(value, dict) and bool(value) and all(map(_is_check, value.values()))
 
 
-def _check_rows(check: dict[str, Any]) -> list[dict[str, Any]]:
-    """A row per sense: judged, how many times as often as promised each level was reached
-    (1e-2: one healthy score in 100), the verdict."""
-    return [
-        {"sense": sense, "judged": counted["judged"],
-         **{f"1e-{lv['decades']}": f"{times_promised(lv['ratio'])}x" for lv in counted["levels"]},
-         "verdict": counted["verdict"]}
-        for sense, counted in check.items()
-    ]  # fmt: skip
+def _check_row(check: dict[str, Any]) -> dict[str, Any]:
+    """Judged, how many times as often as promised each level was reached (1e-2: one healthy
+    score in 100), the verdict."""
+    return {"judged": check["judged"],
+            **{f"1e-{lv['decades']}": f"{times_promised(lv['ratio'])}x" for lv in check["levels"]},
+            "verdict": check["verdict"]}  # fmt: skip
 
 
 def _is_records(value: Any) -> bool:
