@@ -19,7 +19,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -40,6 +40,8 @@ LATEST_TIME = 1e11  # Unix seconds (the year 5138): later is a damaged file, not
 CURRENT = "current"
 _VERSION = re.compile(r"^v(\d{4,9})$")
 _FILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class StoreError(Exception):
@@ -184,17 +186,11 @@ class LearnedStore:
         """The check last kept for a version, None when none was; read as untrusted input."""
         path = self.folder(device, version) / CHECK
         try:
-            raw = read_at_most(path, MAX_CHECK_BYTES)
+            return read_model(
+                path, SavedCheck, "a calibration check", MAX_CHECK_BYTES, MAX_CHECK_DEPTH
+            )
         except FileNotFoundError:
             return None
-        except OSError as exc:
-            raise StoreError(f"{path}: unreadable ({exc})") from exc
-        except FileTooLargeError:
-            raise StoreError(f"{path}: over {MAX_CHECK_BYTES} bytes") from None
-        try:
-            return SavedCheck.model_validate(loads_bounded(raw, MAX_CHECK_DEPTH))
-        except ValueError as exc:
-            raise StoreError(f"{path}: not a calibration check ({exc})") from exc
 
     def adopt(self, device: str, source: Path) -> int:
         """A version learned elsewhere (another agent's, brought by a bundle), copied in as a
@@ -269,18 +265,30 @@ class LearnedStore:
                 shutil.rmtree(self.folder(device, version), ignore_errors=True)
 
 
-def read_card(path: Path) -> Card:
-    """A card file, bounded in size and validated, its file names plain names."""
+def read_model(path: Path, model: type[Model], what: str, max_bytes: int, max_depth: int) -> Model:
+    """A JSON file of the store as `model` (`what` names it in errors): bounded in size and
+    nesting, validated; a StoreError naming the file and why, but FileNotFoundError passes
+    (what a missing file means is the caller's to say)."""
     try:
-        raw = read_at_most(path, MAX_CARD_BYTES)
+        raw = read_at_most(path, max_bytes)
+    except FileNotFoundError:
+        raise
     except OSError as exc:
         raise StoreError(f"{path}: unreadable ({exc})") from exc
     except FileTooLargeError:
-        raise StoreError(f"{path}: over {MAX_CARD_BYTES} bytes") from None
+        raise StoreError(f"{path}: over {max_bytes} bytes") from None
     try:
-        card = Card.model_validate(loads_bounded(raw, MAX_CARD_DEPTH))
+        return model.model_validate(loads_bounded(raw, max_depth))
     except ValueError as exc:  # ValidationError is one
-        raise StoreError(f"{path}: not a learned card ({exc})") from exc
+        raise StoreError(f"{path}: not {what} ({exc})") from exc
+
+
+def read_card(path: Path) -> Card:
+    """A card file, bounded in size and validated, its file names plain names."""
+    try:
+        card = read_model(path, Card, "a learned card", MAX_CARD_BYTES, MAX_CARD_DEPTH)
+    except FileNotFoundError as exc:
+        raise StoreError(f"{path}: unreadable ({exc})") from exc
     for sense, part in card.senses.items():
         if not re.match(_FILE_NAME, sense):  # a folder of the version: a plain name too
             raise StoreError(f"{path}: senses: {sense[:64]!r} is not a plain name")
