@@ -231,16 +231,16 @@ class LearnedStore:
         self._prune(card.device)
         return version
 
-    def rollback(self, device: str, before: int | None = None) -> int:
-        """Put the version before `before` (default: the one in use) back in use; its number.
+    def rollback(self, device: str, before: int | None = None) -> Card:
+        """Put the version before `before` (default: the one in use) back in use; its card.
         StoreError, changing nothing, when there is none or its card is damaged."""
         before = self.current(device) if before is None else before
         older = [v for v in self.versions(device) if before is None or v < before]
         if not older:
             raise StoreError(f"{device}: no earlier learned version to roll back to")
-        self.card(device, older[-1])  # readable, before the device is pointed at it
+        card = read_card(self.folder(device, older[-1]) / CARD)  # before pointing at it
         self._point(device, older[-1])
-        return older[-1]
+        return card
 
     def use(self, device: str, version: int | None) -> None:
         """Put a kept version in use, or none (the device has learned nothing until it learns

@@ -252,19 +252,18 @@ class DevicePipeline:
             return LastDay(senses, now)
         return LastDay.resumed(senses, saved.model_dump(), now)
 
-    def _check_to_keep(self) -> tuple[int, SavedCheck] | None:
-        """The learned version and its check as a restart should find them; None when the
-        device judges by no learned version."""
+    def _check_to_keep(self) -> tuple[LearnedStore, int, SavedCheck] | None:
+        """Where, for which learned version, and the check as a restart should find them;
+        None when the device judges by no learned version."""
         if self._store is None or self._learned_version is None or not self._learned_senses:
             return None
-        return self._learned_version, SavedCheck(saved_at=time.time(), **self._check.saved())
+        saved = SavedCheck(saved_at=time.time(), **self._check.saved())
+        return self._store, self._learned_version, saved
 
-    def _keep_check(self, version: int, saved: SavedCheck) -> None:
+    def _keep_check(self, store: LearnedStore, version: int, saved: SavedCheck) -> None:
         """Write the check beside its version; a disk that refuses is logged, not raised."""
-        if self._store is None:  # a check to keep comes only with a store
-            return
         try:
-            self._store.save_check(self.device, version, saved)
+            store.save_check(self.device, version, saved)
         except OSError as exc:
             log.warning("calibration check not kept", extra={"fields": {
                 "device": self.device, "error": str(exc)}})  # fmt: skip
@@ -286,16 +285,14 @@ class DevicePipeline:
         changing nothing, when there is no earlier one."""
         if self._store is None or self._learned_version is None:
             raise StoreError(f"{self.device}: judges by no learned version: nothing to roll back")
-        version = self._store.rollback(self.device, before=self._learned_version)
-        card = self._store.card(self.device, version)
-        assert card is not None  # the rollback just read it
+        card = self._store.rollback(self.device, before=self._learned_version)
         self._learning = None
         self._apply(card, self._store)
         self._decider.scores.clear()  # scored on the other version's scale
         log.info("learned version rolled back", extra={"fields": {
-            "device": self.device, "version": version, "reason": reason}})  # fmt: skip
+            "device": self.device, "version": card.version, "reason": reason}})  # fmt: skip
         self.decide()
-        return version
+        return card.version
 
     async def _finish_learning(self, learning: DeviceLearning, store: LearnedStore) -> None:
         """Learn, save as a new version and use it; refused, start over and say why."""

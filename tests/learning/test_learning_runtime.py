@@ -218,7 +218,7 @@ async def test_relearn_on_request_over_mqtt_then_roll_back(
             request = b'{"by": "maintenance", "note": "bearing replaced", "duration_s": 3}'
             await client.publish(learn_topic, request, qos=1)
         await seen.wait_for(lambda c: learned(c, 2), 20)
-        assert LearnedStore(tmp_path / "state").rollback("fan-01") == 1
+        assert LearnedStore(tmp_path / "state").rollback("fan-01").version == 1
         await agent.reload(config)  # what SIGHUP does: the device takes the rolled-back version
         await seen.wait_for(lambda c: states(c)[-1]["learned_version"] == 1, 10)
         await asyncio.sleep(0.2)

@@ -59,8 +59,8 @@ def test_rollback_goes_to_the_version_before_and_stops_at_the_first(tmp_path: Pa
     store = LearnedStore(tmp_path)
     for _ in range(3):
         store.save(card(), learned())
-    assert store.rollback("pump-01") == 2
-    assert store.rollback("pump-01") == 1
+    assert store.rollback("pump-01").version == 2
+    assert store.rollback("pump-01").version == 1
     with pytest.raises(StoreError, match="no earlier"):
         store.rollback("pump-01")
     assert store.save(card(), learned()) == 4  # a relearn after a rollback is the newest
@@ -72,7 +72,7 @@ def test_a_rollback_goes_before_a_named_version_and_never_onto_a_damaged_card(
     store = LearnedStore(tmp_path)
     for _ in range(3):
         store.save(card(), learned())
-    assert store.rollback("pump-01", before=2) == 1  # from the version a device judges by
+    assert store.rollback("pump-01", before=2).version == 1  # from the version a device judges by
     store.use("pump-01", 3)
     (store.folder("pump-01", 2) / "card.json").write_text("{")
     with pytest.raises(StoreError, match="not a learned card"):

@@ -65,7 +65,7 @@ def run_learn(config: AgentConfig, args: argparse.Namespace) -> int:
             return 0
         if args.rollback:
             for device in devices:
-                version = store.rollback(device.id)
+                version = store.rollback(device.id).version
                 print(f"{device.id}: version {version} in use (takes effect at the next start "
                       "or reload of the agent)")  # fmt: skip
             return 0
