@@ -7,7 +7,6 @@ import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Literal
 from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -32,6 +31,7 @@ from agent.apps.dashboard.live import Hub, Interest, LiveView
 from agent.core.payload import iso
 from agent.senses.registry import SENSES
 from agent.senses.spec import sense_view
+from agent.sinks.mqtt.inbound import LearnAction, LearnDuration, duration_only_to_relearn
 from agent.sinks.mqtt.link import BrokerUnavailableError, MqttLink
 from agent.sinks.mqtt.topics import Topics
 
@@ -57,15 +57,14 @@ class RelearnRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["relearn", "rollback"] = "relearn"
+    action: LearnAction = "relearn"
     by: str = Field(min_length=1, max_length=80)
     note: str = Field(default="", max_length=500)
-    duration_s: float | None = Field(default=None, gt=0.0, le=7 * 86_400.0, allow_inf_nan=False)
+    duration_s: LearnDuration | None = None
 
     @model_validator(mode="after")
-    def _duration_only_to_learn(self) -> RelearnRequest:
-        if self.action == "rollback" and self.duration_s is not None:
-            raise ValueError("duration_s: only a relearn takes one")
+    def _duration_only_to_relearn(self) -> RelearnRequest:
+        duration_only_to_relearn(self.action, self.duration_s)
         return self
 
 

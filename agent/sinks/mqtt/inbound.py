@@ -140,17 +140,27 @@ class AckRequest(Inbound):
     note: Text | None = None
 
 
+# What a request on `<device>/learn` asks (the agent's and the dashboard's models alike)
+LearnAction = Literal["relearn", "rollback"]
+LearnDuration = Annotated[float, Field(gt=0.0, le=7 * 86_400.0, allow_inf_nan=False)]
+
+
+def duration_only_to_relearn(action: LearnAction, duration_s: float | None) -> None:
+    """A rollback learns nothing, so it takes no duration: ValueError naming the field."""
+    if action == "rollback" and duration_s is not None:
+        raise ValueError("duration_s: only a relearn takes one")
+
+
 class LearnRequest(Inbound):
     """A request on `<device>/learn`: relearn the device's normal (after maintenance), or roll
     back to the version it learned before (a relearn that learned the wrong normal)."""
 
-    action: Literal["relearn", "rollback"] = "relearn"
+    action: LearnAction = "relearn"
     by: Name | None = None
     note: Text | None = None
-    duration_s: Annotated[float, Field(gt=0.0, le=7 * 86_400.0, allow_inf_nan=False)] | None = None
+    duration_s: LearnDuration | None = None
 
     @model_validator(mode="after")
-    def _duration_only_to_learn(self) -> LearnRequest:
-        if self.action == "rollback" and self.duration_s is not None:
-            raise ValueError("duration_s: only a relearn takes one")
+    def _duration_only_to_relearn(self) -> LearnRequest:
+        duration_only_to_relearn(self.action, self.duration_s)
         return self
