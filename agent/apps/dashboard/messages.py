@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from agent.core.calibration_check import Verdict
 from agent.sinks.mqtt.inbound import (
     SQLITE_INT_MAX,
     Finite,
@@ -49,7 +50,7 @@ class SenseCheck(Inbound):
 
     judged: int = Field(ge=0, le=SQLITE_INT_MAX)
     levels: list[LevelCount] = Field(min_length=1, max_length=MAX_LEVELS)
-    verdict: Literal["early", "holds", "higher"]
+    verdict: Verdict
 
 
 class CalibrationCheckView(Inbound):
