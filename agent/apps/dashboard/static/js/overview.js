@@ -40,8 +40,6 @@ function calibrationNote(check) {
   }));
 }
 
-// The calibration check as a table: per learned sense, scores judged with no alarm open and
-// how many reached each level of rarity against how many a healthy machine would.
 // When and why the version a device judges by was learned (its card's learned_at and reason).
 export function learnedAbout(t) {
   if (!t.learned_version) return "";
@@ -49,6 +47,8 @@ export function learnedAbout(t) {
   return `version ${t.learned_version}, learned${when}${t.learned_reason ? `: ${t.learned_reason}` : ""}`;
 }
 
+// The calibration check as a table: per learned sense, scores judged with no alarm open and
+// how many reached each level of rarity against how many a healthy machine would.
 export function calibrationTable(check) {
   const senses = Object.entries(check?.senses || {});
   if (!senses.length) return null;
