@@ -16,7 +16,7 @@ import functools
 import math
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -44,6 +44,15 @@ from tools.make_manifest import write_manifest
 
 SENSE_ORDER = tuple(SENSES)  # columns of a record
 LOGIT_GRID = (0.0, 14.0, 0.5)  # thresholds tried, as logits: from, to, step
+Say = Callable[[str], None]  # where a sweep's progress lines go
+
+
+def to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def silent(line: str) -> None:
+    """A sweep run for a cross-validation fold: its lines would drown the folds' own."""
 
 
 def included(data: Path, pattern: str) -> list[Episode]:
@@ -279,7 +288,7 @@ def weighted_mode_figures(records: list[Recorded], grace_s: float) -> dict[str, 
 
 
 def chosen_threshold(
-    records: list[Recorded], model: FusionModel, limits: Limits
+    records: list[Recorded], model: FusionModel, limits: Limits, say: Say = to_stderr
 ) -> tuple[FusionModel, list[EpisodeFigures]]:
     """The lowest threshold (most faults caught) whose development false alarms per hour and
     open healthy time stay within the limits, with each record's figures under it; the sweep
@@ -291,22 +300,24 @@ def chosen_threshold(
         rules: list[CalibratedRule] = [LearnedFusion(candidate, r.calibration) for r in records]
         rows = dev_rows(records, rules, scores, limits.grace_s)
         got = summary(rows)
-        print(f"threshold {candidate.threshold:.6f} (logit {logit:4.1f}): "
-              f"detected {got['detected']}/{got['faults']}, "
-              f"{got['false_alarms_per_hour']} false alarms/h, "
-              f"open {got['alarm_open_healthy_fraction']}, "
-              f"time to detect {got['time_to_detect_s']}", file=sys.stderr, flush=True)  # fmt: skip
+        say(
+            f"threshold {candidate.threshold:.6f} (logit {logit:4.1f}): {brief(got)}, "
+            f"time to detect {got['time_to_detect_s']}"
+        )
         if limits.met(got):
             return candidate, rows
         best = (candidate, rows)
     assert best is not None
-    print("no threshold meets the limits on development episodes: the strictest is kept",
-          file=sys.stderr)  # fmt: skip
+    say("no threshold meets the limits on development episodes: the strictest is kept")
     return best
 
 
 def chosen_alone(
-    records: list[Recorded], model: FusionModel, rows: list[EpisodeFigures], limits: Limits
+    records: list[Recorded],
+    model: FusionModel,
+    rows: list[EpisodeFigures],
+    limits: Limits,
+    say: Say = to_stderr,
 ) -> tuple[FusionModel, list[EpisodeFigures]]:
     """Each sense in turn, its alone level: of the levels from the cap down to 0 decades (one
     decade apart), the one that catches the most development faults within the limits, the
@@ -327,11 +338,7 @@ def chosen_alone(
                 for r, row, top in zip(records, rows, reach, strict=True)
             ]
             figures_then = summary(trial)
-            print(f"{sense} alone at {level:4.1f} decades: detected "
-                  f"{figures_then['detected']}/{figures_then['faults']}, "
-                  f"{figures_then['false_alarms_per_hour']} false alarms/h, "
-                  f"open {figures_then['alarm_open_healthy_fraction']}",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            say(f"{sense} alone at {level:4.1f} decades: {brief(figures_then)}")
             caught = (best[2] if best else got)["detected"]
             if limits.met(figures_then) and (figures_then["detected"] > caught):
                 best = (candidate, trial, figures_then)
@@ -352,10 +359,72 @@ def with_alone(model: FusionModel, sense: str, level: float) -> FusionModel:
     return model.model_copy(update={"senses": {**model.senses, sense: term}})
 
 
+def brief(got: dict[str, Any]) -> str:
+    """Detections, false alarms and open healthy time of a summary, on one line."""
+    return (
+        f"detected {got['detected']}/{got['faults']}, "
+        f"{got['false_alarms_per_hour']} false alarms/h, "
+        f"open {got['alarm_open_healthy_fraction']}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Procedure:
+    """How a model is made from records: its fit, then its threshold and alone levels chosen
+    within the limits on those same records."""
+
+    knots: tuple[float, ...]
+    cap: float
+    l2: float
+    limits: Limits
+
+    def made(
+        self, records: list[Recorded], say: Say = to_stderr
+    ) -> tuple[FusionModel, list[EpisodeFigures]]:
+        """The model, and each record's figures under it."""
+        model = fit(records, list(self.knots), self.cap, self.l2)
+        model, rows = chosen_threshold(records, model, self.limits, say)
+        return chosen_alone(records, model, rows, self.limits, say)
+
+
+def device_of(rec: Recorded) -> str:
+    return rec.episode.spec.device
+
+
+def held_out(procedure: Procedure, records: list[Recorded], device: str) -> list[EpisodeFigures]:
+    """The figures of one device's records under a model made without any of them."""
+    model, _ = procedure.made([r for r in records if device_of(r) != device], say=silent)
+    return [
+        learned_row(r, model, procedure.limits.grace_s) for r in records if device_of(r) == device
+    ]
+
+
+def out_of_fold(
+    procedure: Procedure, records: list[Recorded], jobs: int = 1, say: Say = to_stderr
+) -> list[EpisodeFigures]:
+    """Every record's figures under a model made without its device's records (one fold per
+    device, `jobs` folds at a time): what the procedure would do on a machine it never saw,
+    which the figures it was chosen on overstate. The rows come back in the records' order."""
+    devices = sorted({device_of(r) for r in records})
+    if len(devices) < 2:
+        raise ValueError("cross-validation needs the records of at least two devices")
+    rows: dict[str, EpisodeFigures] = {}
+    one = functools.partial(held_out, procedure, records)
+    for device, figures_of_device in zip(devices, in_order(one, devices, jobs), strict=True):
+        say(f"{device} judged by a model made without it: {brief(summary(figures_of_device))}")
+        rows.update((row.name, row) for row in figures_of_device)
+    return [rows[r.episode.name] for r in records]
+
+
 def trained(
-    model: FusionModel, args: argparse.Namespace, records: list[Recorded], got: dict[str, Any]
+    model: FusionModel,
+    args: argparse.Namespace,
+    records: list[Recorded],
+    got: dict[str, Any],
+    unseen: dict[str, Any] | None = None,
 ) -> FusionModel:
-    """The model with its version and what it was fitted and chosen on."""
+    """The model with its version, what it was fitted and chosen on, and (`unseen`) the
+    figures of each device under a model made without it."""
     p50, p90 = got["time_to_detect_s"]["p50"], got["time_to_detect_s"]["p90"]
     facts: dict[str, str | int | float] = {
         "date": time.strftime("%Y-%m-%d"),
@@ -369,6 +438,12 @@ def trained(
         "dev_time_to_detect_p90_s": -1.0 if p90 is None else p90,
         "l2": args.l2,
     }
+    if unseen is not None:
+        facts |= {
+            "unseen_device_detected": unseen["detected"],
+            "unseen_device_false_alarms_per_hour": unseen["false_alarms_per_hour"],
+            "unseen_device_alarm_open_healthy_fraction": unseen["alarm_open_healthy_fraction"],
+        }
     return model.model_copy(update={"version": args.version, "trained": facts})
 
 
@@ -399,6 +474,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--l2", type=float, default=1e-5)
     parser.add_argument("--max-false-alarms-per-hour", type=float, default=0.025)
     parser.add_argument("--max-open", type=float, default=0.0025, help="healthy time share")
+    parser.add_argument(
+        "--cross-validate",
+        action="store_true",
+        help="also judge each device's episodes by a model made without them, and say so "
+        "in the model's `trained` facts",
+    )
     parser.add_argument("--version", default="1.0.0")
     parser.add_argument("--out", type=Path, help="write the model here (and the MANIFEST)")
     args = parser.parse_args(argv)
@@ -407,15 +488,22 @@ def main(argv: list[str] | None = None) -> None:
     episodes = included(args.data, args.include)
     taken = cached_records(episodes, args.cache, args.jobs)
     records = [r for e in episodes if (r := recorded(e, taken[e.name], args.grace)) is not None]
-    knots = [float(k) for k in args.knots.split(",")]
-    model = fit(records, knots, args.cap, args.l2)
-    limits = Limits(args.grace, args.max_false_alarms_per_hour, args.max_open)
-    model, rows = chosen_threshold(records, model, limits)
-    model, rows = chosen_alone(records, model, rows, limits)
+    procedure = Procedure(
+        knots=tuple(float(k) for k in args.knots.split(",")),
+        cap=args.cap,
+        l2=args.l2,
+        limits=Limits(args.grace, args.max_false_alarms_per_hour, args.max_open),
+    )
+    model, rows = procedure.made(records)
     got = summary(rows)
     missed = [row["name"] for row in got["per_episode"] if row["detected"] < row["faults"]]
     print(f"missed on development episodes: {', '.join(missed) or 'none'}", file=sys.stderr)
-    model = trained(model, args, records, got)
+    unseen = None
+    if args.cross_validate:
+        unseen = summary(out_of_fold(procedure, records, args.jobs))
+        print(f"each device judged by a model made without it: {brief(unseen)}, "
+              f"time to detect {unseen['time_to_detect_s']}", file=sys.stderr)  # fmt: skip
+    model = trained(model, args, records, got, unseen)
     text = model.model_dump_json(indent=2) + "\n"
     print(text)
     weighted = weighted_mode_figures(records, args.grace)

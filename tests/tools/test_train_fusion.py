@@ -17,6 +17,7 @@ from tests.support.episode_files import thermal_episode
 from tools.train_fusion import (
     SENSE_ORDER,
     Limits,
+    Procedure,
     Recorded,
     cached_records,
     chosen_alone,
@@ -24,6 +25,7 @@ from tools.train_fusion import (
     fit,
     included,
     learned_row,
+    out_of_fold,
     trained,
 )
 
@@ -33,15 +35,20 @@ NO_FALSE_ALARM = Limits(grace_s=60.0, max_per_hour=0.0, max_open=0.0)
 
 
 def record(
-    k: int, fault: tuple[int, int] | None, rng: np.random.Generator, shown_by: str = "audio"
+    k: int,
+    fault: tuple[int, int] | None,
+    rng: np.random.Generator,
+    shown_by: str = "audio",
+    device: str | None = None,
 ) -> Recorded:
     """An hour once a second: audio 4 decades past its threshold in the fault, else far below;
     the sensor wanders over its threshold whatever happens (a drifting operating point). A
-    fault `shown_by` the sensor takes it 5 to 6 decades past its threshold instead."""
+    fault `shown_by` the sensor takes it 5 to 6 decades past its threshold instead. The
+    device is pump-k unless named."""
     t = np.arange(600.0, 3600.0)
     faults = [] if fault is None else [{"start_s": fault[0], "end_s": fault[1], "type": "x"}]
     spec = EpisodeSpec.model_validate({
-        "device": f"pump-{k}", "duration_s": 3600, "learn_s": 600, "faults": faults,
+        "device": device or f"pump-{k}", "duration_s": 3600, "learn_s": 600, "faults": faults,
         "streams": {"audio": {"index": "audio.csv"}, "sensor": {"csv": "sensor.csv"}},
     })  # fmt: skip
     decades = np.full((t.size, len(SENSE_ORDER)), np.nan)
@@ -116,3 +123,27 @@ def test_records_made_in_worker_processes_are_the_ones_made_in_one(tmp_path: Pat
         for key, value in taken.items():
             np.testing.assert_array_equal(together[name][key], value)
     assert cached_records(episodes, tmp_path / "two", jobs=2).keys() == alone.keys()  # cached
+
+
+def test_cross_validation_judges_each_device_by_a_model_made_without_it() -> None:
+    """Only pump-s shows its faults through the sensor: a model made with its records learns
+    the sensor's alone level and catches them; one made without them cannot."""
+    rng = np.random.default_rng(2)
+    records = [
+        record(k, (1800, 2400) if k % 2 else None, rng, device=f"pump-{k // 2}") for k in range(6)
+    ]
+    records += [record(k, (1800, 2400), rng, shown_by="sensor", device="pump-s") for k in (6, 7)]
+    procedure = Procedure(knots=(-4.0, -2.0, 0.0), cap=6.0, l2=1e-3, limits=NO_FALSE_ALARM)
+    lines: list[str] = []
+
+    _, seen = procedure.made(records, say=lines.append)
+    unseen = out_of_fold(procedure, records, say=lines.append)
+
+    assert [row.name for row in unseen] == [r.episode.name for r in records]
+    assert (summary(seen)["detected"], summary(unseen)["detected"]) == (5, 3)
+    assert [row.detected for row in unseen[6:]] == [0, 0]  # pump-s's faults
+    assert summary(unseen)["false_alarms"] == 0
+    assert [line.split(":")[0] for line in lines[-4:]] == [
+        f"{device} judged by a model made without it"
+        for device in ("pump-0", "pump-1", "pump-2", "pump-s")
+    ]
