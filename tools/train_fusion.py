@@ -408,6 +408,7 @@ def out_of_fold(
     devices = sorted({device_of(r) for r in records})
     if len(devices) < 2:
         raise ValueError("cross-validation needs the records of at least two devices")
+    say(f"cross-validating: {len(devices)} folds, one per device, {jobs} at a time")
     rows: dict[str, EpisodeFigures] = {}
     one = functools.partial(held_out, procedure, records)
     for device, figures_of_device in zip(devices, in_order(one, devices, jobs), strict=True):

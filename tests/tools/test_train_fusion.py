@@ -143,6 +143,7 @@ def test_cross_validation_judges_each_device_by_a_model_made_without_it() -> Non
     assert (summary(seen)["detected"], summary(unseen)["detected"]) == (5, 3)
     assert [row.detected for row in unseen[6:]] == [0, 0]  # pump-s's faults
     assert summary(unseen)["false_alarms"] == 0
+    assert lines[-5] == "cross-validating: 4 folds, one per device, 1 at a time"
     assert [line.split(":")[0] for line in lines[-4:]] == [
         f"{device} judged by a model made without it"
         for device in ("pump-0", "pump-1", "pump-2", "pump-s")
