@@ -153,7 +153,13 @@ def duration_only_to_relearn(action: LearnAction, duration_s: float | None) -> N
 
 class LearnRequest(Inbound):
     """A request on `<device>/learn`: relearn the device's normal (after maintenance), or roll
-    back to the version it learned before (a relearn that learned the wrong normal)."""
+    back to the version it learned before (a relearn that learned the wrong normal).
+
+    It changes what the device is judged by, so it is carried out only when every field is
+    understood: a field this release does not know (a later release's "which version", "which
+    sense") is refused, naming it, rather than ignored into a different request."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
     action: LearnAction = "relearn"
     by: Name | None = None
