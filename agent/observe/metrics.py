@@ -90,7 +90,7 @@ class AgentMetrics(observe.Observer):
         )
         self.rejected_messages = Counter(
             f"{PREFIX}_rejected_messages",
-            "Inbound MQTT messages refused (too large, too deep, not JSON, invalid, unknown alarm)",
+            "Inbound MQTT messages refused, by topic kind (ack, learn) and reason (docs/mqtt.md)",
             ["topic_kind", "reason"], registry=r,
         )  # fmt: skip
         self.fused_score = Gauge(
