@@ -48,6 +48,7 @@ Say = Callable[[str], None]  # where a sweep's progress lines go
 
 
 def to_stderr(line: str) -> None:
+    """Progress goes to stderr: stdout is the model."""
     print(line, file=sys.stderr, flush=True)
 
 
@@ -388,6 +389,7 @@ class Procedure:
 
 
 def device_of(rec: Recorded) -> str:
+    """The device a record's episode watched: the unit cross-validation holds out."""
     return rec.episode.spec.device
 
 
@@ -501,7 +503,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"missed on development episodes: {', '.join(missed) or 'none'}", file=sys.stderr)
     unseen = None
     if args.cross_validate:
-        unseen = summary(out_of_fold(procedure, records, args.jobs))
+        try:
+            unseen = summary(out_of_fold(procedure, records, args.jobs))
+        except ValueError as exc:
+            sys.exit(f"--cross-validate: {exc}")
         print(f"each device judged by a model made without it: {brief(unseen)}, "
               f"time to detect {unseen['time_to_detect_s']}", file=sys.stderr)  # fmt: skip
     model = trained(model, args, records, got, unseen)
