@@ -7,6 +7,7 @@ another well after it has one detecting alarm and one false alarm, at known seco
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def test_a_picture_shows_learning_the_fault_and_both_alarms(tmp_path: Path) -> N
     assert f'<img src="{picture.name}"' in index
     assert "With a false alarm or a missed fault: 1" in index
     assert '<p class="figures">1 of 1 faults detected · 1 false alarms (' in index
+    assert re.search(r"per healthy hour, 95 % within [\d.]+–[\d.]+\)", index)
     # the 30 hot frames of the false alarm are healthy time: 479 judged, 30 at every level
     assert (
         "rare scores in healthy time, × promised at 1 in 10^2/10^3/10^4: temperature 6.3/63/626"

@@ -95,6 +95,8 @@ def test_a_false_alarm_counts_once_however_often_it_is_updated(tmp_path: Path) -
     result = evaluate("episodes", data)
     assert result["false_alarms"] == 1
     assert result["false_alarms_per_hour"] == round(1 / (200 / 3600), 4)
+    # one false alarm in 200 s: the rate is anywhere from 0.46 to 100 per hour
+    assert result["interval_95"] == {"miss_rate": None, "false_alarms_per_hour": [0.4557, 100.2896]}
     assert result["false_alarms_by"] == {"temperature": 1}  # the hot frames raised it
     assert result["per_episode"][0]["false_alarms_by"] == {"temperature": 1}
 

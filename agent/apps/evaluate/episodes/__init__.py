@@ -14,6 +14,9 @@ the config's weighted fusion (`--fusion FILE` sets it). The figures (keys of the
   sense that drove the decision raising them (its critical one, else the one weighing most);
 - healthy time is what is left of [learn_s, duration_s] outside those windows
   (`healthy_hours`); `alarm_open_healthy_fraction` is the share of it with an alarm open;
+- `interval_95`: the exact 95 % intervals of `miss_rate` (Clopper–Pearson over the faults)
+  and `false_alarms_per_hour` (Garwood over the healthy hours), [low, high]
+  (agent/apps/evaluate/intervals.py): how far the counts pin the rates down;
 - `per_episode`: per episode its faults, detected, false alarms (and by sense), time to
   detect per fault (null when missed) and when learning finished (`learned_at_s`, null
   without);

@@ -146,7 +146,7 @@ def figures(result: dict[str, Any]) -> str:
     said = [
         f"{result['detected']} of {result['faults']} faults detected",
         f"{result['false_alarms']} false alarms "
-        f"({result['false_alarms_per_hour']} per healthy hour)",
+        f"({result['false_alarms_per_hour']} per healthy hour{between(result)})",
         f"alarm open {100 * (result['alarm_open_healthy_fraction'] or 0):.2f} % of healthy time",
     ]
     if delays["p50"] is not None:
@@ -154,6 +154,12 @@ def figures(result: dict[str, Any]) -> str:
     if checked := result.get("calibration_check", {}).get("senses"):
         said.append(calibration_line(checked))
     return " · ".join(said)
+
+
+def between(result: dict[str, Any]) -> str:
+    """The false-alarm rate's 95 % interval for a headline (", 95 % within a–b"), if known."""
+    interval = result.get("interval_95", {}).get("false_alarms_per_hour")
+    return "" if interval is None else f", 95 % within {interval[0]:g}–{interval[1]:g}"
 
 
 def calibration_line(senses: dict[str, Any]) -> str:
