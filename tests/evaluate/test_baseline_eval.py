@@ -12,6 +12,7 @@ import pytest
 from agent.apps.evaluate import evaluate
 from agent.apps.evaluate.baseline import persisted
 from agent.apps.evaluate.datasets import DatasetError
+from agent.apps.evaluate.intervals import rate_interval, rounded
 from tests.support.vibration_runs import ONSET, SNAPSHOTS, failing_run, healthy_clips, stepped_run
 
 
@@ -48,6 +49,12 @@ def test_a_run_to_failure_alarms_once_with_a_known_lead_time(tmp_path: Path) -> 
     assert end - ONSET * 10.0 - 80.0 <= run["lead_time_s"] <= end - ONSET * 10.0  # 8 windows
     assert result["alarm_open_first_half_fraction"] == 0.0
     assert result["baseline_rule"]["runs"] == 1
+    # one run warned of its failure, none false in its first half: both say little
+    first_half_h = run["first_half_s"] / 3600
+    assert result["interval_95"] == {
+        "failures_not_warned": [0.0, 0.975],
+        "false_alarms_first_half_per_hour": rounded(rate_interval(0, first_half_h), 4),
+    }
     # counted: the windows of the first half of life after learning (300 s to 1,490 s)
     check = result["calibration_check"]
     assert check["all_runs"] == check["per_run"]["bearing"]
@@ -60,6 +67,7 @@ def test_a_healthy_clip_folder_never_alarms_and_run_yaml_is_read(tmp_path: Path)
     (run,) = result["per_run"]
     assert (run["name"], run["ends_in_failure"], run["alarms"]) == ("fan", False, 0)
     assert result["lead_time_s"] == {"p50": None, "min": None}
+    assert result["interval_95"]["failures_not_warned"] is None  # no run ends in failure
     (tmp_path / "runs" / "fan" / "run.yaml").write_text("ends_in_failure: true\ninterval_s: 60\n")
     (run,) = evaluate("baseline", tmp_path / "runs", learn="25m")["per_run"]
     assert run["ends_in_failure"] and run["learn_snapshots"] == 25

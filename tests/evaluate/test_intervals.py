@@ -7,8 +7,7 @@ import math
 
 import pytest
 
-from agent.apps.evaluate.episodes.scoring import rounded
-from agent.apps.evaluate.intervals import proportion_interval, rate_interval
+from agent.apps.evaluate.intervals import proportion_interval, rate_interval, rounded
 
 
 def binomial_at_least(k: int, n: int, p: float) -> float:

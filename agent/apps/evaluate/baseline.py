@@ -16,6 +16,10 @@ Scoring (the keys of the JSON):
   at half-way; `lead_time_s` = end of run - the earlier of those two moments;
 - `alarm_open_first_half_fraction`: the share of all first halves with an alarm open, so an
   alarm left open cannot pass for a warning;
+- `interval_95`: exact 95 % intervals (agent/apps/evaluate/intervals.py), [low, high], of the
+  share of runs ending in failure without a warning (`failures_not_warned`, Clopper–Pearson)
+  and of first-half false alarms per hour (`false_alarms_first_half_per_hour`, Garwood over
+  the first halves' hours): how little a handful of runs can show;
 - `calibration_check` (`all_runs`, and `per_run` by name): whether the learned baseline's calibrated
   scores keep their promise on the healthy part after learning (the first half of life, or
   a healthy run's whole): each window's own calibrated score (before persistence) counted as
@@ -39,6 +43,7 @@ import numpy as np
 from agent.apps.evaluate.alarm_spans import AlarmSpan, spans_of
 from agent.apps.evaluate.baseline_plot import RunPicture, write_plots
 from agent.apps.evaluate.datasets import DatasetError
+from agent.apps.evaluate.intervals import proportion_interval, rate_interval, rounded
 from agent.apps.evaluate.runs import Run, learn_windows, read_runs
 from agent.config.decision import AlarmConfig, FusionConfig
 from agent.core.alarms import AlarmTracker, sequence_from
@@ -228,10 +233,12 @@ def summary(per_run: list[dict[str, Any]]) -> dict[str, Any]:
     """The figures over all runs."""
     first_half_s = sum(r["first_half_s"] for r in per_run)
     leads = [r["lead_time_s"] for r in per_run if r["lead_time_s"] is not None]
+    failures = [r for r in per_run if r["ends_in_failure"]]
+    first_half_false = sum(r["false_alarms_first_half"] for r in per_run)
     return {
         "runs": len(per_run),
         "per_run": per_run,
-        "false_alarms_first_half_total": sum(r["false_alarms_first_half"] for r in per_run),
+        "false_alarms_first_half_total": first_half_false,
         "false_alarms_total": sum(r["false_alarms"] for r in per_run),
         "alarm_open_first_half_fraction": (
             round(sum(r["alarm_open_first_half_s"] for r in per_run) / first_half_s, 5)
@@ -242,5 +249,11 @@ def summary(per_run: list[dict[str, Any]]) -> dict[str, Any]:
         "lead_time_s": {
             "p50": float(np.median(leads)) if leads else None,
             "min": min(leads) if leads else None,
+        },
+        "interval_95": {
+            "failures_not_warned": rounded(proportion_interval(
+                sum(not r["alarmed"] for r in failures), len(failures)), 4),
+            "false_alarms_first_half_per_hour": rounded(
+                rate_interval(first_half_false, first_half_s / 3600.0), 4),
         },
     }  # fmt: skip

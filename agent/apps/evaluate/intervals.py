@@ -14,6 +14,8 @@ Both are two-sided, 2.5 % in each tail; the upper end is then also a one-sided 9
 
 from __future__ import annotations
 
+import math
+
 from scipy.stats import beta, chi2
 
 CONFIDENCE = 0.95
@@ -40,3 +42,12 @@ def rate_interval(events: int, exposure: float) -> tuple[float, float] | None:
     low = 0.0 if events == 0 else float(chi2.ppf(_TAIL, 2 * events)) / 2.0
     high = float(chi2.ppf(1.0 - _TAIL, 2 * events + 2)) / 2.0
     return low / exposure, high / exposure
+
+
+def rounded(interval: tuple[float, float] | None, places: int) -> list[float] | None:
+    """An interval as the JSON gives it: [low, high], the low end rounded down and the high
+    end up, so rounding never narrows it."""
+    if interval is None:
+        return None
+    scale = 10.0**places
+    return [math.floor(interval[0] * scale) / scale, math.ceil(interval[1] * scale) / scale]

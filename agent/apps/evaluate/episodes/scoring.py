@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +10,7 @@ import numpy as np
 
 from agent.apps.evaluate.alarm_spans import AlarmSpan
 from agent.apps.evaluate.episodes.format import EpisodeSpec
-from agent.apps.evaluate.intervals import proportion_interval, rate_interval
+from agent.apps.evaluate.intervals import proportion_interval, rate_interval, rounded
 from agent.core.calibration_check import CalibrationCheck
 
 SECONDS_PER_HOUR = 3_600.0
@@ -154,15 +153,6 @@ def summary(per_episode: list[EpisodeFigures]) -> dict[str, Any]:
         },
         "per_episode": [e.row() for e in per_episode],
     }
-
-
-def rounded(interval: tuple[float, float] | None, places: int) -> list[float] | None:
-    """An interval as the JSON gives it: [low, high], the low end rounded down and the high
-    end up, so rounding never narrows it."""
-    if interval is None:
-        return None
-    scale = 10.0**places
-    return [math.floor(interval[0] * scale) / scale, math.ceil(interval[1] * scale) / scale]
 
 
 def percentile(values: list[float], q: float) -> float | None:
