@@ -143,4 +143,6 @@ def figures(summary: dict[str, Any]) -> str:
     lead = summary["lead_time_s"]["p50"]
     said = f"{summary['alarmed_runs']} of {summary['runs_ending_in_failure']} failures warned, "
     said += f"{summary['false_alarms_first_half_total']} false alarms in first halves"
+    if (rate := summary["interval_95"]["false_alarms_first_half_per_hour"]) is not None:
+        said += f" (95 %: {rate[0]:g}–{rate[1]:g} per hour)"
     return said + (f", lead p50 {lead / 60:.0f} min" if lead is not None else "")
