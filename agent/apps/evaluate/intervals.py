@@ -1,9 +1,9 @@
 """How far a benchmark's counts pin down the rates they estimate: exact 95 % intervals.
 
 A split with 42 faults and 41 healthy hours measures a miss rate and a false-alarm rate with
-wide uncertainty: 4 false alarms in 41 h is 0.097 per hour, but any rate from about 0.03 to
-0.25 would give 4 that often. The intervals here are the exact (conservative) ones, so that a
-bar "met" means met at that confidence whatever the counts:
+wide uncertainty: 4 false alarms in 41 h is 0.097 per hour, yet every rate from about 0.03 to
+0.25 would make 4 no rarer than a 2.5 % tail. The intervals here are the exact (conservative)
+ones, which cover the true rate at least 95 % of the time whatever it is:
 
 - a miss rate, `missed` of `faults` (binomial): Clopper–Pearson, from beta quantiles;
 - a rate of events over an exposure, `events` in `hours` (Poisson): Garwood, from chi-square
