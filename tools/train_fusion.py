@@ -7,12 +7,15 @@ replay, learning where learn_s > 0) and records, once a second after the device 
 sense's calibrated score and threshold; each episode's record is cached, so an interrupted run
 goes on where it stopped. Step 2 fits the model and picks its threshold on those records only.
 Only the episodes `--include` names are read: the test split is never opened here.
+`--compare FILE` judges the same records by another model file too (the shipped one, say), and
+`--report FILE` keeps every figure per episode as JSON (`tools/episode_breakdown.py` reads it).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import math
 import sys
 import time
@@ -39,6 +42,7 @@ from agent.core.fusion import Decision
 from agent.core.learned_fusion import FORMAT, TINY, FusionModel, LearnedFusion, SenseTerm
 from agent.core.samples import Score
 from agent.inference.models import models_dir
+from agent.learning.fusion_file import read_fusion_model
 from agent.senses.registry import SENSES, default_weights
 from tools.make_manifest import write_manifest
 
@@ -450,6 +454,24 @@ def trained(
     return model.model_copy(update={"version": args.version, "trained": facts})
 
 
+def models_to_compare(paths: list[Path]) -> dict[str, FusionModel]:
+    """The `--compare` files, read before hours of recording rather than after."""
+    try:
+        return {str(path): read_fusion_model(path) for path in paths}
+    except (OSError, ValueError) as exc:
+        sys.exit(f"--compare: {exc}")
+
+
+def compared_figures(
+    name: str, model: FusionModel, records: list[Recorded], grace_s: float
+) -> dict[str, Any]:
+    """The records' figures under another model, said on one line as well."""
+    got = summary([learned_row(r, model, grace_s) for r in records])
+    print(f"the same episodes judged by {name} ({model.version}): {brief(got)}, "
+          f"time to detect {got['time_to_detect_s']}", file=sys.stderr)  # fmt: skip
+    return got
+
+
 def contribution_table(model: FusionModel) -> str:
     """Each sense's contribution at a few evidence levels, and where it alarms alone
     (Markdown, for the card)."""
@@ -483,11 +505,21 @@ def main(argv: list[str] | None = None) -> None:
         help="also judge each device's episodes by a model made without them, and say so "
         "in the model's `trained` facts",
     )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also judge the records by this fusion model file (repeatable)",
+    )
     parser.add_argument("--version", default="1.0.0")
     parser.add_argument("--out", type=Path, help="write the model here (and the MANIFEST)")
+    parser.add_argument("--report", type=Path, help="write every figure, per episode, here")
     args = parser.parse_args(argv)
     if not 1 <= args.jobs <= MAX_JOBS:
         parser.error(f"--jobs {args.jobs}: 1 to {MAX_JOBS} episodes at a time")
+    to_compare = models_to_compare(args.compare)
     episodes = included(args.data, args.include)
     taken = cached_records(episodes, args.cache, args.jobs)
     records = [r for e in episodes if (r := recorded(e, taken[e.name], args.grace)) is not None]
@@ -513,12 +545,20 @@ def main(argv: list[str] | None = None) -> None:
     text = model.model_dump_json(indent=2) + "\n"
     print(text)
     weighted = weighted_mode_figures(records, args.grace)
-    weighted.pop("per_episode")
-    print(f"the same episodes fused as `weighted` (calibrated rule): {weighted}", file=sys.stderr)
+    brief_weighted = {k: v for k, v in weighted.items() if k != "per_episode"}
+    print(f"the same episodes fused as `weighted` (calibrated rule): {brief_weighted}",
+          file=sys.stderr)  # fmt: skip
+    compared = {
+        name: compared_figures(name, other, records, args.grace)
+        for name, other in to_compare.items()
+    }
     print(contribution_table(model), file=sys.stderr)
     if args.out is not None:
         args.out.write_text(text)
         write_manifest(args.out.parent)
+    if args.report is not None:
+        report = {"development": got, "unseen_device": unseen, "weighted_mode": weighted}
+        args.report.write_text(json.dumps(report | {"compared": compared}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

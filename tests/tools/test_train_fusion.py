@@ -5,9 +5,11 @@ writes reads back."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from agent.apps.evaluate.episodes.format import Episode, EpisodeSpec
 from agent.apps.evaluate.episodes.scoring import summary
@@ -25,6 +27,7 @@ from tools.train_fusion import (
     fit,
     included,
     learned_row,
+    main,
     out_of_fold,
     trained,
 )
@@ -148,3 +151,38 @@ def test_cross_validation_judges_each_device_by_a_model_made_without_it() -> Non
         f"{device} judged by a model made without it"
         for device in ("pump-0", "pump-1", "pump-2", "pump-s")
     ]
+
+
+def test_a_model_file_judges_the_records_it_was_made_from_as_they_were_judged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--compare` the written model on the same records: the figures `--report` keeps for it
+    are the development figures, episode by episode."""
+    fault = {"start_s": 650, "end_s": 800, "type": "hot_spot", "senses": ["thermal"]}
+    for k, hot_from in enumerate([800, 650]):
+        peaks: list[float | None] = [41.0 + t % 5 for t in range(800)]
+        peaks[hot_from:] = [68.0] * (800 - hot_from)
+        folder = tmp_path / "data" / "dev" / f"{k:03d}"
+        thermal_episode(folder, peaks, faults=[fault] if k else [], learn_s=400)
+    common = ["--data", str(tmp_path / "data"), "--cache", str(tmp_path / "cache")]
+    model_file, report_file = tmp_path / "out" / "fusion.json", tmp_path / "report.json"
+    model_file.parent.mkdir()
+    main([*common, "--version", "9.0.0", "--out", str(model_file)])
+    main([*common, "--compare", str(model_file), "--report", str(report_file)])
+
+    report = json.loads(report_file.read_text())
+    assert report["development"]["faults"] == 1 and report["unseen_device"] is None
+    assert report["compared"] == {str(model_file): report["development"]}
+    assert [row["name"] for row in report["weighted_mode"]["per_episode"]] == ["dev/000", "dev/001"]
+    assert f"judged by {model_file} (9.0.0)" in capsys.readouterr().err
+
+
+def test_a_model_to_compare_that_cannot_be_read_stops_the_run_before_any_replay(
+    tmp_path: Path,
+) -> None:
+    thermal_episode(tmp_path / "data" / "dev" / "000", [41.0] * 500, faults=[], learn_s=400)
+    (tmp_path / "broken.json").write_text('{"format": ')
+    with pytest.raises(SystemExit, match=r"^--compare: .*broken\.json: not JSON"):
+        main(["--data", str(tmp_path / "data"), "--cache", str(tmp_path / "cache"),
+              "--compare", str(tmp_path / "broken.json")])  # fmt: skip
+    assert not (tmp_path / "cache").exists()
