@@ -8,7 +8,7 @@ sense's calibrated score and threshold; each episode's record is cached, so an i
 goes on where it stopped. Step 2 fits the model and picks its threshold on those records only.
 Only the episodes `--include` names are read: the test split is never opened here.
 `--compare FILE` judges the same records by another model file too (the shipped one, say), and
-`--report FILE` keeps every figure per episode as JSON (`tools/episode_breakdown.py` reads it).
+`--report FILE` keeps every figure, with each episode's, as JSON.
 """
 
 from __future__ import annotations
