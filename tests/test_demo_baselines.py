@@ -20,10 +20,11 @@ from agent.senses.temperature.reading import read_frame
 from tools.make_demo_learned import demo_devices, learn
 
 # The image sense learns from the detector's float32 confidences, which ONNX Runtime and
-# OpenCV builds round a few float32 steps apart (up to 3.6e-6 relative between the install the
-# shipped versions were learned with and a later one); a change to what a learner keeps moves
-# them far more.
-RELATIVE = 1e-5
+# OpenCV builds and CPUs compute a little apart: 3.6e-6 relative between the install the
+# shipped versions were learned with and a later one, 5.7e-5 on an AMD EPYC (2026-12-07) for
+# healthy frames' confidences near 1e-3, the network's float32 error on a small sigmoid. A
+# change to what a learner keeps moves them by far more than 1e-3.
+RELATIVE = 1e-3
 
 
 def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
