@@ -9,6 +9,8 @@ that budget buys. The val split is only measured, with the thresholds already ch
 A model trained with defect-free patches as background (its metadata names how many,
 `tools/detector_background.py`) has learnt those very patches; its thresholds are chosen on
 the train images that kept their patch back, so the budget is spent on unseen clean steel.
+A model trained with that fold held out altogether (`held_out_train_images`) has seen
+neither its patches nor its images: the same fold, then wholly unseen.
 
     python -m tools.detector_thresholds --data ../shared/data/defects            # measure
     python -m tools.detector_thresholds --data ../shared/data/defects --write --version 1.2.0
@@ -32,8 +34,8 @@ import numpy as np
 from agent.inference.models import models_dir
 from agent.senses.image.config import DEFAULT_CONFIDENCE, CameraConfig, DetectorConfig
 from agent.senses.image.scorer import SHIPPED_THRESHOLDS, Detector, class_peaks
+from tools.detector_background import HELD_OUT_KEY, gives_background
 from tools.detector_background import METADATA_KEY as BACKGROUND_KEY
-from tools.detector_background import gives_background
 from tools.make_manifest import write_manifest
 from tools.neu_patches import read_with_patch
 from tools.stamp_model import stamp
@@ -149,6 +151,15 @@ def rates(split: SplitPeaks, thresholds: np.ndarray) -> dict[str, Any]:
     }
 
 
+def development_split(metadata: dict[str, str]) -> str:
+    """Which train images the thresholds are chosen on, by what the model trained on."""
+    if HELD_OUT_KEY in metadata:
+        return "train, fold kept out of training"
+    if BACKGROUND_KEY in metadata:
+        return "train, patches kept back"
+    return "train"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="NEU-DET in YOLO layout")
@@ -164,14 +175,14 @@ def main() -> None:
     config = DetectorConfig(model=args.model, confidence=DEFAULT_CONFIDENCE)
     detector = Detector("thresholds", CameraConfig(uri="0", frame_size=None, detector=config))
     names = detector.class_names
-    trained_on_background = BACKGROUND_KEY in detector.session.metadata
-    dev = split_peaks(detector, args.data / "images" / "train", names, trained_on_background)
+    chosen_on = development_split(detector.session.metadata)
+    dev = split_peaks(detector, args.data / "images" / "train", names, chosen_on != "train")
     chosen = shipped(choose_thresholds(dev, args.budget, DEFAULT_CONFIDENCE))
     val = split_peaks(detector, args.data / "images" / "val", names)  # looked at only from here
     default = np.full(len(names), DEFAULT_CONFIDENCE)
     report = {
         "model": detector.models[0],
-        "chosen_on": "train, patches kept back" if trained_on_background else "train",
+        "chosen_on": chosen_on,
         "classes": names,
         "thresholds": dict(zip(names, chosen.tolist(), strict=True)),
         "train": {"default": rates(dev, default), "chosen": rates(dev, chosen)},

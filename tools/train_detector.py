@@ -3,13 +3,17 @@
 Needs the `train` extra (torch, ultralytics). No pretrained weights are downloaded: the model
 starts from the yolov8n.yaml architecture, or with `--init` from a detector ONNX file this
 project exported (`tools/detector_warm_start.py`). `--background` adds box-free patches of
-two thirds of the train images as defect-free images (`tools/detector_background.py`).
-Validation is off during training so the val split stays unseen until the final evaluation
-(the last checkpoint is the one exported).
+two thirds of the train images as defect-free images (`tools/detector_background.py`);
+`--hold-out-fold` keeps the other third's whole images out of training, so the thresholds
+can be chosen on steel and defects the network never saw, and evaluates on that fold
+instead of val. Validation is off during training so the val split stays unseen until the
+final evaluation (the last checkpoint is the one exported).
 
     python -m tools.train_detector --data ../shared/data/defects --hours 1.75 --imgsz 192
     python -m tools.train_detector --data ../shared/data/defects --hours 1.5 --imgsz 192 \
         --init models/defects-yolov8n.onnx --background --lr0 0.0005 --version 1.2.0
+    python -m tools.train_detector --data ../shared/data/defects --hours 1.6 --imgsz 192 \
+        --hold-out-fold --background --version 1.3.0
 """
 
 from __future__ import annotations
@@ -24,19 +28,23 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from tools.detector_background import HELD_OUT_KEY, write_background, write_fold_lists
 from tools.detector_background import METADATA_KEY as BACKGROUND_KEY
-from tools.detector_background import write_background
 from tools.detector_warm_start import CALIBRATION_IMAGES, rebuild
 from tools.neu_patches import read_image
 from tools.stamp_model import stamp
 
 
-def absolute_data_yaml(data_dir: Path, out_dir: Path, extra_train: Path | None) -> Path:
-    """Ultralytics resolves `path: .` against the working directory; pin it to the dataset."""
+def absolute_data_yaml(data_dir: Path, out_dir: Path, train: list[Path], val: Path | None) -> Path:
+    """Ultralytics resolves `path: .` against the working directory; pin it to the dataset.
+
+    `train` (folders or lists of images) and `val`, when given, replace the dataset's splits.
+    """
     spec = yaml.safe_load((data_dir / "data.yaml").read_text())
     spec["path"] = str(data_dir.resolve())
-    if extra_train is not None:
-        spec["train"] = [str(data_dir.resolve() / spec["train"]), str(extra_train.resolve())]
+    spec["train"] = [str(source.resolve()) for source in train]
+    if val is not None:
+        spec["val"] = str(val.resolve())
     target = out_dir / "data.yaml"
     target.write_text(yaml.safe_dump(spec, sort_keys=False))
     return target
@@ -92,19 +100,33 @@ def main() -> None:
     parser.add_argument("--init", type=Path, help="detector ONNX file to continue training from")
     parser.add_argument("--background", action="store_true", help="add box-free train patches")
     parser.add_argument("--lr0", type=float, default=None, help="initial learning rate (AdamW)")
+    parser.add_argument(
+        "--hold-out-fold",
+        action="store_true",
+        help="keep the fold whose patches stay back out of training; evaluate on it, not val",
+    )
     args = parser.parse_args()
+    if args.hold_out_fold and args.init:
+        parser.error("--hold-out-fold trains from scratch: a warm start has seen the fold")
 
     from ultralytics import YOLO  # the train extra only
 
     args.out.mkdir(parents=True, exist_ok=True)
-    background = None
     metadata: dict[str, str] = {}
+    train = [args.data / "images" / "train"]
+    held_out = None
+    if args.hold_out_fold:
+        trained, kept_out = write_fold_lists(args.data / "images" / "train", args.out)
+        train, held_out = [args.out / "train.txt"], args.out / "held_out.txt"
+        metadata[HELD_OUT_KEY] = str(kept_out)
+        print(f"{trained} train images trained on, {kept_out} kept out ({held_out})", flush=True)
     if args.background:
         background = args.out / "background"
         patches = write_background(args.data / "images" / "train", background)
+        train.append(background / "images")
         metadata[BACKGROUND_KEY] = str(patches)
         print(f"{patches} defect-free background patches in {background}", flush=True)
-    data_yaml = absolute_data_yaml(args.data, args.out, background and background / "images")
+    data_yaml = absolute_data_yaml(args.data, args.out, train, held_out)
     started = time.time()
     model = YOLO(str(warm_checkpoint(args)) if args.init else "yolov8n.yaml")
     if args.init:
@@ -148,6 +170,7 @@ def main() -> None:
         "train_wall_s": round(trained_s, 1),
         "epochs_done": len((args.out / "train" / "results.csv").read_text().splitlines()) - 1,
         "imgsz": args.imgsz,
+        "evaluated_on": "held-out train fold" if held_out else "val",
         "map50": float(metrics.box.map50),
         "map50_95": float(metrics.box.map),
         "precision": float(metrics.box.mp),

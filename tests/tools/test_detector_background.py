@@ -7,7 +7,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tools.detector_background import FOLDS, gives_background, write_background
+from tools.detector_background import (
+    FOLDS,
+    gives_background,
+    write_background,
+    write_fold_lists,
+)
 
 CLASSES = ("crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches")
 
@@ -48,3 +53,14 @@ def test_patches_are_the_box_free_crops_with_empty_labels(tmp_path: Path) -> Non
     kept_back = {p.stem for p in train.glob("*.jpg")} - {p.stem for p in giving}
     written_names = {p.stem for p in (tmp_path / "background" / "images").glob("*.png")}
     assert not {f"clean_{stem}" for stem in kept_back} & written_names
+
+
+def test_the_held_out_fold_is_listed_apart_from_training(tmp_path: Path) -> None:
+    train = neu_like_train(tmp_path / "data", 30)
+    trained, held_out = write_fold_lists(train, tmp_path)
+    listed = [Path(line) for line in (tmp_path / "train.txt").read_text().splitlines()]
+    kept_out = [Path(line) for line in (tmp_path / "held_out.txt").read_text().splitlines()]
+    assert (trained, held_out) == (len(listed), len(kept_out)) and trained + held_out == 30
+    assert all(path.is_absolute() and path.is_file() for path in listed + kept_out)
+    assert all(gives_background(path) for path in listed)  # the folds that give their patch
+    assert not any(gives_background(path) for path in kept_out)  # the thresholds' fold

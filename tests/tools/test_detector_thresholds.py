@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tools.detector_thresholds import SplitPeaks, choose_thresholds, fired
+from tools.detector_thresholds import SplitPeaks, choose_thresholds, development_split, fired
 from tools.neu_patches import box_free_patch
 
 SIZE = 200  # NEU-DET's images are 200x200
@@ -69,3 +69,10 @@ def test_chosen_thresholds_keep_the_patches_within_budget(budget: float) -> None
     assert np.all(thresholds >= 0.25)
     if budget > 0:  # the budget was spent: some patch fires, so thresholds came down
         assert fired(dev.patches, thresholds).any()
+
+
+def test_thresholds_are_chosen_on_what_the_model_never_trained_on() -> None:
+    assert development_split({}) == "train"
+    assert development_split({"background_patches": "640"}) == "train, patches kept back"
+    both = {"background_patches": "427", "held_out_train_images": "350"}
+    assert development_split(both) == "train, fold kept out of training"
