@@ -12,7 +12,7 @@ final evaluation (the last checkpoint is the one exported).
     python -m tools.train_detector --data ../shared/data/defects --hours 1.75 --imgsz 192
     python -m tools.train_detector --data ../shared/data/defects --hours 1.5 --imgsz 192 \
         --init models/defects-yolov8n.onnx --background --lr0 0.0005 --version 1.2.0
-    python -m tools.train_detector --data ../shared/data/defects --hours 1.6 --imgsz 192 \
+    python -m tools.train_detector --data ../shared/data/defects --hours 1.75 --imgsz 192 \
         --hold-out-fold --background --version 1.3.0
 """
 
