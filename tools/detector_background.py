@@ -8,7 +8,7 @@ written as an image with an empty label file, which Ultralytics trains as backgr
 Only two of three train images give their patch to training (a fixed split by file name);
 the third fold's patches stay unseen, so the thresholds can still be chosen on defect-free
 steel the network was not taught to ignore. `tools/train_detector.py --hold-out-fold` keeps
-that fold's whole images out of training as well (`write_train_list`), so the thresholds are
+that fold's whole images out of training as well (`write_fold_lists`), so the thresholds are
 chosen on steel the network never saw at all. The val split is never touched.
 """
 

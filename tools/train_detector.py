@@ -38,7 +38,8 @@ from tools.stamp_model import stamp
 def absolute_data_yaml(data_dir: Path, out_dir: Path, train: list[Path], val: Path | None) -> Path:
     """Ultralytics resolves `path: .` against the working directory; pin it to the dataset.
 
-    `train` (folders or lists of images) and `val`, when given, replace the dataset's splits.
+    `train` (folders or lists of images) replaces the dataset's train split, `val` (when
+    given) its val split.
     """
     spec = yaml.safe_load((data_dir / "data.yaml").read_text())
     spec["path"] = str(data_dir.resolve())
