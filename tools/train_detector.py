@@ -114,16 +114,17 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     metadata: dict[str, str] = {}
-    train = [args.data / "images" / "train"]
+    train_images = args.data / "images" / "train"
+    train = [train_images]
     held_out = None
     if args.hold_out_fold:
-        trained, kept_out = write_fold_lists(args.data / "images" / "train", args.out)
+        trained, kept_out = write_fold_lists(train_images, args.out)
         train, held_out = [args.out / "train.txt"], args.out / "held_out.txt"
         metadata[HELD_OUT_KEY] = str(kept_out)
         print(f"{trained} train images trained on, {kept_out} kept out ({held_out})", flush=True)
     if args.background:
         background = args.out / "background"
-        patches = write_background(args.data / "images" / "train", background)
+        patches = write_background(train_images, background)
         train.append(background / "images")
         metadata[BACKGROUND_KEY] = str(patches)
         print(f"{patches} defect-free background patches in {background}", flush=True)
