@@ -150,7 +150,7 @@ def decades(score: ArrayLike) -> np.ndarray:
     """Decades of rarity of calibrated scores: d where a healthy sample of the machine scores
     as high once in 10^d (−log10 of 1 − score), at most MAX_DECADES."""
     exceedance = np.clip(1.0 - np.asarray(score, dtype=np.float64), 10.0**-MAX_DECADES, 1.0)
-    return -np.log10(exceedance)
+    return 0.0 - np.log10(exceedance)  # not -log10: a score of 0 would read "-0.0 decades"
 
 
 def threshold_for(target_false_alarms_per_day: float, samples_per_day: float) -> float:

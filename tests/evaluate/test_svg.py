@@ -33,3 +33,8 @@ def test_decades_of_rarity_stop_where_a_double_has_no_more_nines() -> None:
     values = decades([0.0, 0.9, 0.999, 1.0 - 1e-12, 1.0])
     assert np.allclose(values, [0.0, 1.0, 3.0, 12.0, MAX_DECADES], atol=1e-3)
     assert MAX_DECADES == 16.0 and 1.0 - 1e-17 == 1.0
+
+
+def test_a_score_of_zero_reads_zero_decades_not_minus_zero() -> None:
+    assert f"{float(decades(0.0)):.1f}" == "0.0"
+    assert not np.signbit(decades([0.0, 0.5])).any()
