@@ -22,7 +22,7 @@ from agent.apps.evaluate.sensor import LEARNED_ALARM, TRAIN_ROWS, evaluate
 from agent.cli import main
 from agent.inference.loading import load_session
 from agent.inference.models import models_dir
-from tests.support.sensor_models import max_abs_model
+from tests.support.sensor_models import window_mean_stand_in
 
 CHANNELS = ["Current", "Pressure"]
 HEADER = ["datetime", "Current", "Pressure", "Temperature", "anomaly", "changepoint"]
@@ -43,17 +43,7 @@ Runs = list[tuple[int, str, int]]
 
 @pytest.fixture
 def model(tmp_path: Path) -> Path:
-    return max_abs_model(
-        tmp_path / "stand-in.onnx",
-        width=2,
-        channels=json.dumps(CHANNELS),
-        features=json.dumps(["mean"]),
-        window="4",
-        standardise="baseline",
-        baseline_samples=str(TRAIN_ROWS),
-        anomaly_threshold="-3",
-        anomaly_scale="1",
-    )
+    return window_mean_stand_in(tmp_path / "stand-in.onnx", CHANNELS)
 
 
 def write_skab(

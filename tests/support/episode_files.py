@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import yaml
 from agent.apps.evaluate import SHIPPED_MODELS
 from tests.support.audio_files import knock_model, steady_hum, write_audio
 from tests.support.onnx_models import brightness_detector
-from tests.support.sensor_models import max_abs_model
+from tests.support.sensor_models import window_mean_stand_in
 from tests.support.thermal_frames import frame_with_spot
 
 Rows = Sequence[tuple[float, str]]
@@ -65,17 +64,7 @@ def stand_in_models(folder: Path, registers: Sequence[str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     brightness_detector(folder / SHIPPED_MODELS["image"], ["scratches", "rust"])
     knock_model(folder / SHIPPED_MODELS["audio"], metadata={"class_names": ["normal", "knock"]})
-    max_abs_model(
-        folder / SHIPPED_MODELS["sensor"],
-        width=len(registers),
-        channels=json.dumps(list(registers)),
-        features=json.dumps(["mean"]),
-        window="4",
-        standardise="baseline",
-        baseline_samples="20",
-        anomaly_threshold="-3",
-        anomaly_scale="1",
-    )
+    window_mean_stand_in(folder / SHIPPED_MODELS["sensor"], registers, baseline_samples=20)
     return folder
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,3 +57,19 @@ def max_abs_model(path: Path, width: int, **metadata: str) -> Path:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     return save_model(model, path, **metadata)
+
+
+def window_mean_stand_in(path: Path, channels: Sequence[str], baseline_samples: int = 400) -> Path:
+    """`max_abs_model` over the means of 4-row windows of `channels`, standardised on the first
+    `baseline_samples` rows (SKAB's protocol: 400), flagged from 3 baseline units."""
+    return max_abs_model(
+        path,
+        width=len(channels),
+        channels=json.dumps(list(channels)),
+        features=json.dumps(["mean"]),
+        window="4",
+        standardise="baseline",
+        baseline_samples=str(baseline_samples),
+        anomaly_threshold="-3",
+        anomaly_scale="1",
+    )

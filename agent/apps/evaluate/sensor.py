@@ -155,12 +155,15 @@ def predict(score: Scoring, rows: list[Sample], alarm: float) -> np.ndarray:
     return flags
 
 
-def predict_learned(config: ModbusConfig, rows: list[Sample]) -> np.ndarray:
-    """Learn on the training part as the agent would on site, then flag every row."""
+def predict_learned(
+    config: ModbusConfig, rows: list[Sample], learning_rows: list[Sample] | None = None
+) -> np.ndarray:
+    """Learn as the agent would on site, on `learning_rows` (default: the file's training
+    part), then flag every row."""
     learning = SENSOR.learning
     assert learning is not None  # the sensor sense learns (agent/senses/sensor/__init__.py)
     learner = learning.learner(DEVICE, config)
-    for sample in rows[:TRAIN_ROWS]:
+    for sample in rows[:TRAIN_ROWS] if learning_rows is None else learning_rows:
         learner.observe(sample)
     learned = learner.finish()
     card = json.loads(json.dumps({"params": learned.params, "summary": learned.summary}))
@@ -170,6 +173,16 @@ def predict_learned(config: ModbusConfig, rows: list[Sample]) -> np.ndarray:
             (Path(folder) / name).write_bytes(content)
         scorer = learning.scorer(DEVICE, config, learned, Path(folder))
     return predict(scorer.score, rows, LEARNED_ALARM)
+
+
+def learned_or_refused(
+    config: ModbusConfig, rows: list[Sample], learning_rows: list[Sample] | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """`predict_learned`'s flags, or every row normal and the reasons when learning refused."""
+    try:
+        return predict_learned(config, rows, learning_rows), []
+    except LearningRefused as exc:
+        return np.zeros(len(rows), dtype=bool), exc.reasons
 
 
 def model_channels(session: InferenceSession) -> list[str]:
@@ -202,11 +215,9 @@ def evaluate(data: Path, model: Path) -> dict[str, Any]:
         counts = count(truth, flags[TRAIN_ROWS:])
         total += counts
         per_file[name] = {**outlier_metrics(counts), **asdict(counts)}
-        try:
-            learned_flags = predict_learned(learning_config, rows)
-        except LearningRefused as exc:
-            refused[name] = exc.reasons
-            learned_flags = np.zeros(len(rows), dtype=bool)
+        learned_flags, reasons = learned_or_refused(learning_config, rows)
+        if reasons:
+            refused[name] = reasons
         counts = count(truth, learned_flags[TRAIN_ROWS:])
         learned_total += counts
         learned_per_file[name] = {**outlier_metrics(counts), **asdict(counts)}
