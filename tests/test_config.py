@@ -14,6 +14,7 @@ from agent.cli import main
 from agent.config.base import overridden
 from agent.config.decision import SHIPPED_FUSION
 from agent.config.loader import ConfigError, load_config, parse_config
+from agent.config.suggest import section_models, unknown_key_message
 from agent.inference.models import models_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,9 +100,31 @@ def test_wrong_type_is_named(model: Path) -> None:
 def test_unknown_key_is_named(model: Path) -> None:
     data = minimal(model)
     data["devices"][0]["sources"]["camera"]["fsp"] = 5
-    assert problems(data) == [
-        "devices[0].sources.camera.fsp: unknown key (not allowed here; check the spelling)"
+    assert problems(data) == ["devices[0].sources.camera.fsp: unknown key (did you mean 'fps'?)"]
+
+
+def test_an_unknown_key_is_answered_with_the_nearest_allowed_one_or_the_allowed_ones(
+    model: Path,
+) -> None:
+    data = minimal(model)
+    data["brokr"] = {"host": "127.0.0.1"}
+    data["devices"][1]["sources"]["modbus"]["registers"][0]["adress"] = 3
+    data["devices"][0]["learning"] = {"enabled": True, "duraton_s": 60}
+    data["mqtt"] = {}
+    assert sorted(problems(data)) == [
+        "brokr: unknown key (did you mean 'broker'?)",
+        "devices[0].learning.duraton_s: unknown key (did you mean 'duration_s'?)",
+        "devices[1].sources.modbus.registers[0].adress: unknown key (did you mean 'address'?)",
+        "mqtt: unknown key (allowed here: broker, dashboard, devices, fleet, inspection,"
+        " metrics, site, storage)",
     ]
+
+
+def test_a_path_to_a_mapping_of_names_has_no_keys_to_suggest() -> None:
+    assert section_models(("devices", 0, "fusion", "weights")) == []
+    assert unknown_key_message(("devices", 0, "fusion", "weights", "x", "y")) == (
+        "unknown key (not allowed here; check the spelling)"
+    )
 
 
 def test_weights_are_relative_and_an_unknown_sense_is_named(model: Path) -> None:

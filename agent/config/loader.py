@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from agent.boundedfile import FileTooLargeError, read_at_most
 from agent.config.device import AgentConfig
+from agent.config.suggest import unknown_key_message
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -104,7 +105,7 @@ def _describe(error: Any) -> str:
     loc = tuple(p for p in error["loc"] if not _is_union_tag(p))
     message = error["msg"]
     if error["type"] == "extra_forbidden":
-        message = "unknown key (not allowed here; check the spelling)"
+        message = unknown_key_message(tuple(error["loc"]))
     elif message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
     return f"{field_path(loc)}: {message}"
