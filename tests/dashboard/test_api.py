@@ -78,10 +78,16 @@ async def test_refused_messages_are_served_to_signed_in_operators(
             await asyncio.to_thread(get_json, url)
         refused.value.close()  # it holds the response's socket
         assert refused.value.code == 401
-        assert await asyncio.to_thread(get_json, url, token) == {"rejected": []}
+        assert await asyncio.to_thread(get_json, url, token) == {
+            "rejected": [],
+            "history_failures": 0,
+        }
         async with aiomqtt.Client(*broker) as client:
             # retained, so it arrives whenever the dashboard subscribes
             topic = f"{topic_prefix}/{SITE}/{DEVICE}/state"
             await client.publish(topic, b"not json", qos=1, retain=True)
         served = await poll(url, lambda answer: bool(answer["rejected"]), token=token)
-    assert served == {"rejected": [{"topic_kind": "state", "reason": "not_json", "count": 1}]}
+    assert served == {
+        "rejected": [{"topic_kind": "state", "reason": "not_json", "count": 1}],
+        "history_failures": 0,
+    }

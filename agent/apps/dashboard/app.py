@@ -196,13 +196,17 @@ class Dashboard:
 
     async def rejected(self, request: Request) -> Response:
         """Inbound messages refused since the dashboard started, by topic kind and reason (the
-        labels of the agent's edge_agent_rejected_messages_total): otherwise only its log
-        would tell an operator that messages are being dropped."""
+        labels of the agent's edge_agent_rejected_messages_total), and the history calls that
+        met the database away: otherwise only its log would tell an operator that messages are
+        being dropped or left out of the history."""
         counts = sorted(self.ingest.rejected.items())
-        return JSONResponse({"rejected": [
-            {"topic_kind": kind, "reason": reason, "count": count}
-            for (kind, reason), count in counts
-        ]})  # fmt: skip
+        return JSONResponse({
+            "rejected": [
+                {"topic_kind": kind, "reason": reason, "count": count}
+                for (kind, reason), count in counts
+            ],
+            "history_failures": self.ingest.history_failures,
+        })  # fmt: skip
 
     async def events(self, request: Request) -> Response:
         """The live event stream (Server-Sent Events) of one open page: the overview's, or with
