@@ -38,7 +38,7 @@ def _field_value(value: object) -> str:
 
 
 class TextFormatter(logging.Formatter):
-    """`17:44:34 INFO  agent.runtime.agent  alarm raised  device=pump-01 seq=3` (local time)."""
+    """`17:44:34 INFO  agent.runtime.pipeline  alarm raised  device=pump-01 seq=3` (local time)."""
 
     def format(self, record: logging.LogRecord) -> str:
         when = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
