@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import jsonschema
 
 from agent.config.decision import AlarmConfig, DegradedConfig, FusionConfig, LocationConfig
@@ -18,12 +21,11 @@ CONFIG = AlarmConfig(hysteresis=0.05, min_hold_s=10, update_interval_s=5, update
 
 def decision(value: float, at: float, label: str = "scratches", **fusion: object) -> Decision:
     s = Score("d1", "image", value, label, {}, captured_at=at, scored_at=at)
-    return fuse(
-        "d1", {"image": s}, FusionConfig(**{"weights": default_weights(), **fusion}), ["image"], at
-    )
+    fusion_config = FusionConfig.model_validate({"weights": default_weights(), **fusion})
+    return fuse("d1", {"image": s}, fusion_config, ["image"], at)
 
 
-def run(tracker: AlarmTracker, steps: list[tuple[float, float]]) -> list[tuple[float, str]]:
+def run(tracker: AlarmTracker, steps: Sequence[tuple[float, float]]) -> list[tuple[float, str]]:
     events = []
     for at, value in steps:
         transition = tracker.update(decision(value, at), at)
@@ -79,13 +81,13 @@ def test_updates_are_rate_limited_but_escalation_is_immediate() -> None:
 
 def test_critical_rule_holds_alarm_open_even_at_low_fused_score() -> None:
     tracker = AlarmTracker("d1", CONFIG, sequence_from(1))
-    fused = {"critical": {"image": 0.2}}
-    first = tracker.update(decision(0.25, 0, **fused), 0)
+    critical = {"image": 0.2}
+    first = tracker.update(decision(0.25, 0, critical=critical), 0)
     assert first is not None
     assert first.event == AlarmEvent.RAISED
     assert first.alarm.severity == "critical"
-    assert tracker.update(decision(0.21, 30, **fused), 30) is None
-    cleared = tracker.update(decision(0.1, 31, **fused), 31)
+    assert tracker.update(decision(0.21, 30, critical=critical), 30) is None
+    cleared = tracker.update(decision(0.1, 31, critical=critical), 31)
     assert cleared is not None
     assert cleared.event == AlarmEvent.CLEARED
 
@@ -138,7 +140,7 @@ def test_close_clears_the_open_alarm_with_its_reason_once() -> None:
 def test_the_raised_event_carries_the_capture_time_of_the_sample_that_tipped_it() -> None:
     fusion = FusionConfig(weights=default_weights(), degraded=DegradedConfig(min_senses=1))
     decider = Decider("d1", ["image", "temperature"], fusion, CONFIG, sequence_from(1), 0.0)
-    image = {"detections": []}
+    image: dict[str, Any] = {"detections": []}
     decider.scores["image"] = Score("d1", "image", 0.1, "scratches", image, 10.0, 10.1)
     assert decider.decide(10.1, {}, None, "image")[1] is None
     # a hot spot captured 0.8 s later, scored 0.4 s after that, tips the decision

@@ -62,11 +62,11 @@ def mutate(document: Any, where: Path_, operation: str, value: Any) -> Any:
     for part in where[:-1]:
         parent = parent[part]
     last = where[-1]
-    target = parent[last]  # type: ignore[index]
+    target = parent[last]
     if operation == "replace":
-        parent[last] = value  # type: ignore[index]
+        parent[last] = value
     elif operation == "delete":
-        del parent[last]  # type: ignore[arg-type]
+        del parent[last]
     elif operation == "add_key" and isinstance(target, dict):
         target["unexpected_" + str(value)[:6]] = value
     elif operation == "duplicate" and isinstance(target, list) and target:

@@ -98,8 +98,9 @@ async def test_broken_video_fails_the_image_source_only(
     assert health["state"] == "degraded"
     assert reason in health["sources"]["image"]["reason"]
     assert health["sources"]["temperature"]["state"] == "ok"
-    assert pipeline.status().last_decision is not None
-    assert pipeline.status().last_decision.modalities["image"].effective_weight == 0.0
+    decision = pipeline.status().last_decision
+    assert decision is not None
+    assert decision.modalities["image"].effective_weight == 0.0
     lines = log_lines(caplog, "pump-01 image source failed")
     assert lines and reason in lines[0]
 

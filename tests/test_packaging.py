@@ -95,7 +95,7 @@ def test_torch_and_ultralytics_only_in_the_train_extra() -> None:
         if extra != "train":
             assert not wanted((extra,)) & heavy, extra
     assert heavy <= wanted(("train",))
-    pins = {
+    pins: dict[str, str] = {
         canonicalize_name(r.name): str(r.specifier)
         for r in requirements()
         if r.marker is not None and r.marker.evaluate({"extra": "train"})

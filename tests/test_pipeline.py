@@ -15,6 +15,7 @@ from agent.senses.sensor.config import RegisterConfig
 from tests.support.logs import log_lines
 from tests.support.modbus_server import (
     Endpoint,
+    ModbusDeviceServer,
     dropping_tcp_server,
     fixed_count_server,
     garbage_tcp_server,
@@ -50,7 +51,7 @@ def device(tmp_path: Path, modbus_port: int) -> DeviceConfig:
     )
 
 
-def wrong_map_server() -> AbstractAsyncContextManager[Endpoint]:
+def wrong_map_server() -> AbstractAsyncContextManager[ModbusDeviceServer]:
     """A real device whose map lacks the register we ask for: it answers ILLEGAL ADDRESS."""
     return modbus_tcp_server([RegisterConfig(name="other", address=50)], {"other": 1.0})
 
@@ -73,7 +74,7 @@ def short_reply_server() -> AbstractAsyncContextManager[Endpoint]:
 )
 async def test_broken_modbus_device_is_reported_and_dropped_from_fusion(
     tmp_path: Path,
-    broken_device: Callable[[], AbstractAsyncContextManager[Endpoint]],
+    broken_device: Callable[[], AbstractAsyncContextManager[Endpoint | ModbusDeviceServer]],
     reason: str,
     broker: tuple[str, int],
     topic_prefix: str,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 from agent.config.device import BrokerConfig, DeviceConfig
@@ -27,9 +27,11 @@ class CancelLosingSource:
     cancelled just as its reply arrives (Python 3.11's asyncio.wait_for, used by pymodbus)."""
 
     def __init__(self) -> None:
+        self.device = "pump"
+        self.modality = "sensor"
         self.polls = 0
 
-    async def stream(self) -> AsyncIterator[Sample]:
+    async def stream(self) -> AsyncGenerator[Sample, None]:
         """Samples forever; a cancellation while polling is swallowed, as the library does."""
         while True:
             # the reply "arrived at the same time" as the cancellation: the library returns it

@@ -34,6 +34,7 @@ def defect_video(path: Path) -> Path:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 5, (200, 200))
     for image in images:
         frame = cv2.imread(str(image))
+        assert frame is not None
         for _ in range(10):
             writer.write(frame)
     writer.release()

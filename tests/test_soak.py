@@ -64,7 +64,11 @@ def test_a_slow_rss_climb_per_plant_hour_fails_and_reports_its_slope() -> None:
 def test_the_same_climb_per_sample_is_judged_alike_at_every_speed() -> None:
     """A leak per sample grows per wall-hour with the speed; per plant-hour it does not."""
     for speed in (1, 4, 16):
-        rows = series(60, every_s=10, speed=speed, rss_mb=lambda t, s=speed: 300 + 3 * s * t / 3600)
+
+        def climbing(t: float, s: float = speed) -> float:
+            return 300 + 3 * s * t / 3600
+
+        rows = series(60, every_s=10, speed=speed, rss_mb=climbing)
         assert fit_second_half(rows, "rss_mb", plant=True).slope == pytest.approx(3.0)
         assert [f.split()[0] for f in growth_failures(rows)] == ["rss_mb"]
         assert growth_failures(rows, limits_with(3.5)) == []

@@ -33,5 +33,5 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy  # agent/ and tools/, with the settings in pyproject.toml
+.venv/bin/mypy  # agent/, tools/ and tests/, with the settings in pyproject.toml
 exec .venv/bin/python -m pytest "$@"

@@ -176,7 +176,8 @@ async def test_text_with_a_lone_surrogate_is_refused_and_the_api_still_renders(
     assert ingest.rejected == {("state", "not_json"): 1}
     await ingest.process("edge/plant/pump/state", state("pump", "ok", type="\U0001f600"))  # a pair
     assert ingest.rejected == {("state", "not_json"): 1}
-    assert json.loads(JSONResponse(ingest.live.overview()).body)["devices"][0]["type"] == "😀"
+    overview = json.loads(bytes(JSONResponse(ingest.live.overview()).body))
+    assert overview["devices"][0]["type"] == "😀"
 
 
 @pytest.mark.parametrize("device", [None, "absent"])

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from agent.apps.dashboard.app import Dashboard
 from agent.apps.dashboard.auth import TokenGate
@@ -14,6 +16,11 @@ from agent.apps.dashboard.ingest import Ingest
 from agent.apps.dashboard.live import Hub, LiveView
 from agent.config.device import BrokerConfig
 from agent.sinks.mqtt.link import MqttLink
+
+
+def answer(response: Response) -> Any:
+    """A JSON response's body, decoded."""
+    return json.loads(bytes(response.body))
 
 
 def get(path_params: dict[str, str]) -> Request:
@@ -27,7 +34,7 @@ async def test_asking_for_a_snapshot_does_not_add_the_device(tmp_path: Path) -> 
                           TokenGate(None), Ingest("edge", live, history, hub))  # fmt: skip
     response = await dashboard.snapshot(get({"site": "x", "device": "made-up", "kind": "image"}))
     assert response.status_code == 404
-    assert json.loads(response.body) == {"error": "no snapshot yet"}
+    assert answer(response) == {"error": "no snapshot yet"}
     assert live.devices == {} and live.known_sites == set()
 
 
@@ -49,7 +56,7 @@ async def test_a_relearn_request_names_a_known_device_and_is_checked(tmp_path: P
                           TokenGate(None), Ingest("edge", live, history, hub))  # fmt: skip
     pump = {"site": "plant", "device": "pump"}
     unknown = await dashboard.relearn(post(pump, b'{"by": "ana"}'))
-    assert (unknown.status_code, json.loads(unknown.body)) == (404, {"error": "unknown device"})
+    assert (unknown.status_code, answer(unknown)) == (404, {"error": "unknown device"})
     live.device("plant", "pump")
     for body, word in [(b'{"note": "x"}', "by"), (b'{"by": "ana", "duration_s": -5}', "duration_s"),
                        (b'{"by": "ana", "when": "now"}', "when"), (b"not json", ""),
@@ -57,4 +64,4 @@ async def test_a_relearn_request_names_a_known_device_and_is_checked(tmp_path: P
                        (b'{"by": "ana", "action": "rollback", "duration_s": 60}', "duration_s"),
                        ]:  # fmt: skip
         refused = await dashboard.relearn(post(pump, body))
-        assert refused.status_code == 422 and word in json.loads(refused.body)["error"]
+        assert refused.status_code == 422 and word in answer(refused)["error"]

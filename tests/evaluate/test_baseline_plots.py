@@ -56,8 +56,8 @@ def test_a_run_to_failure_shows_its_learned_part_its_warning_and_its_end(tmp_pat
     index = (tmp_path / "p" / "index.html").read_text()
     assert "With a false alarm or no warning: 0" in index
     lead = round(run["lead_time_s"] / 60)
-    warned = "learned baseline: 1 of 1 failures warned, 0 false alarms in first halves (95 %: 0–"
-    assert re.search(re.escape(warned) + rf"[\d.]+ per hour\), lead p50 {lead} min", index)
+    summary = "learned baseline: 1 of 1 failures warned, 0 false alarms in first halves (95 %: 0–"
+    assert re.search(re.escape(summary) + rf"[\d.]+ per hour\), lead p50 {lead} min", index)
 
 
 def test_an_alarm_in_a_healthy_stretch_is_drawn_false(tmp_path: Path) -> None:

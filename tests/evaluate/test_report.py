@@ -45,7 +45,9 @@ def test_the_episodes_check_prints_a_row_per_sense_and_per_episode_and_sense() -
 
 
 def test_the_run_to_failure_check_prints_one_row_and_a_row_per_run() -> None:
-    result = {"calibration_check": {"all_runs": AUDIO, "per_run": {"B1": AUDIO, "B2": SENSOR}}}
+    result: dict[str, object] = {
+        "calibration_check": {"all_runs": AUDIO, "per_run": {"B1": AUDIO, "B2": SENSOR}}
+    }
     assert lines(result) == [
         ["calibration_check:"],
         ["all_runs:"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ NEU = "{0: 'crazing', 1: 'inclusion', 2: 'scratches'}"  # as Ultralytics writes 
 Anchor = tuple[float, float, float, float, int, float]  # cx, cy, w, h, class id, score
 
 
-def raw_output(anchors: list[Anchor], nc: int, total: int = 16) -> np.ndarray:
+def raw_output(anchors: Sequence[Anchor], nc: int, total: int = 16) -> np.ndarray:
     """A raw [1, 4 + nc, total] YOLOv8 output: the given anchors, then silent ones."""
     output = np.zeros((1, 4 + nc, total), dtype=np.float32)
     output[0, :4, :] = 5.0  # silent anchors still carry a box, as real exports do
@@ -149,7 +150,7 @@ def test_decode_rejects_an_output_that_does_not_fit_the_classes() -> None:
 
 def detector_model(
     tmp_path: Path,
-    anchors: list[Anchor],
+    anchors: Sequence[Anchor],
     *,
     nc: int = 3,
     metadata: dict[str, str] | None = None,

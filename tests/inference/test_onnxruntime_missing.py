@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.config.base import Backend
 from agent.inference.backends import BackendUnavailableError
 from agent.inference.loading import load_session
 from agent.inference.session import ONNXRUNTIME_MISSING, ModelError, OnnxRuntimeSession
@@ -40,7 +41,7 @@ def test_the_message_names_the_extras_and_the_jetson_guide() -> None:
 
 @pytest.mark.parametrize("backend", ["auto", "onnxruntime"])
 @pytest.mark.usefixtures("no_onnxruntime")
-def test_load_session_says_how_to_install_it(tmp_path: Path, backend: str) -> None:
+def test_load_session_says_how_to_install_it(tmp_path: Path, backend: Backend) -> None:
     path = model(tmp_path)
     with pytest.raises(ModelError) as caught:
         load_session(path, backend)

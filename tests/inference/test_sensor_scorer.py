@@ -6,6 +6,7 @@ import json
 import logging
 import math
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import numpy as np
 import onnx
@@ -67,8 +68,23 @@ def model_path(forest_onnx: onnx.ModelProto, tmp_path_factory: pytest.TempPathFa
     return save_model(forest_onnx, tmp_path_factory.mktemp("model") / "sensor.onnx")
 
 
+class AnomalyFields(TypedDict, total=False):
+    """What a test may set on the anomaly section besides its model."""
+
+    threshold: float
+    scale: float
+
+
+class ModbusFields(TypedDict, total=False):
+    """What a test may set on the Modbus section besides registers, smoothing and anomaly."""
+
+    window: int | None
+    baseline_samples: int
+    poll_hz: float
+
+
 def config(
-    model: Path | None, regs: list[RegisterConfig] | None = None, **anomaly: float
+    model: Path | None, regs: list[RegisterConfig] | None = None, **anomaly: Unpack[AnomalyFields]
 ) -> ModbusConfig:
     return ModbusConfig(
         registers=regs or registers(),
@@ -299,7 +315,7 @@ def baseline_model(proto: onnx.ModelProto, path: Path, **metadata: str) -> Path:
 
 
 def modbus(
-    model: Path | None, regs: list[RegisterConfig] | None = None, **fields: object
+    model: Path | None, regs: list[RegisterConfig] | None = None, **fields: Unpack[ModbusFields]
 ) -> ModbusConfig:
     """A config that leaves window and baseline to the model unless told otherwise."""
     anomaly = None if model is None else SensorAnomalyConfig(model=model)
@@ -386,7 +402,7 @@ def test_baseline_contradictions_are_model_errors(
     z_forest_onnx: onnx.ModelProto,
     tmp_path: Path,
     metadata: dict[str, str],
-    fields: dict[str, int],
+    fields: ModbusFields,
     message: str,
 ) -> None:
     path = baseline_model(z_forest_onnx, tmp_path / "z.onnx", **metadata)

@@ -61,7 +61,9 @@ def test_metadata_carries_classes_and_input_size(scorer: DetectorScorer) -> None
 def test_held_out_defect_is_found_with_its_class(
     default_scorer: DetectorScorer, image: Path
 ) -> None:
-    value, label = score(default_scorer, cv2.imread(str(image)))
+    frame = cv2.imread(str(image))
+    assert frame is not None
+    value, label = score(default_scorer, frame)
     assert value >= DEFAULT_CONFIDENCE
     assert label == image.stem.rsplit("_", 1)[0]
 

@@ -25,8 +25,8 @@ from tests.support.onnx_models import constant_model
 RATE = 16_000
 WINDOW_S = 0.5
 CLASSES = ["normal", "knocking"]
+assert AUDIO.learning is not None
 SPEC = AUDIO.learning
-assert SPEC is not None
 
 
 def machine(seed: int, rate: int = RATE, noise_level: float = 0.05) -> np.ndarray:

@@ -22,8 +22,8 @@ CONFIG = InfraredConfig.model_validate(
 SHAPE = (48, 64)
 MOTOR = (slice(16, 28), slice(36, 52))  # 12 x 16 px of the frame
 MOTOR_ABOVE_C = 10.0
+assert TEMPERATURE.learning is not None
 SPEC = TEMPERATURE.learning
-assert SPEC is not None
 
 
 def frame(ambient_c: float, motor_c: float, seed: int) -> Sample:

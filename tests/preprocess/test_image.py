@@ -149,7 +149,7 @@ def test_large_shrink_is_close_to_area_averaging_unlike_plain_bilinear() -> None
     rng = np.random.default_rng(4)
     coarse = rng.integers(0, 256, (108, 192, 3), dtype=np.uint8)
     frame = cv2.resize(coarse, (1920, 1080), interpolation=cv2.INTER_CUBIC)
-    frame = cv2.add(frame, rng.integers(0, 40, frame.shape, dtype=np.uint8))  # fine detail
+    frame = cv2.add(frame, rng.integers(0, 40, tuple(frame.shape), dtype=np.uint8))  # fine detail
 
     tensor, geometry = FramePreparer((192, 192), (640, 480)).prepare(frame)
 

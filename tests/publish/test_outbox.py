@@ -147,8 +147,11 @@ async def test_broker_down_for_20_s_loses_nothing_and_leaves_no_gap(
     """Alarms keep coming while the broker is stopped for 20 s; all arrive once, in order."""
     persistent_broker.start()
     host, port = "127.0.0.1", persistent_broker.port
-    watcher = {"identifier": "scada-watcher", "clean_session": False}
-    async with aiomqtt.Client(host, port, **watcher) as client:  # a durable subscription
+
+    def watcher() -> aiomqtt.Client:  # a durable subscription
+        return aiomqtt.Client(host, port, identifier="scada-watcher", clean_session=False)
+
+    async with watcher() as client:
         await client.subscribe("plant/+/alarm", qos=1)
 
     publisher = Publisher(
@@ -166,7 +169,7 @@ async def test_broker_down_for_20_s_loses_nothing_and_leaves_no_gap(
         assert await publisher.drain(30)
 
     received: list[dict[str, object]] = []
-    async with aiomqtt.Client(host, port, **watcher) as client:
+    async with watcher() as client:
         await client.subscribe("plant/+/alarm", qos=1)
         async with asyncio.timeout(10):
             async for message in client.messages:

@@ -186,7 +186,11 @@ async def test_evidence_is_asked_for_only_while_some_is_queued(
                 asked = store.asked
                 for seq in range(1, 4):  # each waits for the one before: three passes at least
                     publisher.send_event(seq, f"{topic_prefix}/d/alarm", b"{}")
-                    await seen.wait_for(lambda c, n=seq: len(c.json("/alarm")) == n, 10)
+
+                    def arrived(c: Collector, n: int = seq) -> bool:
+                        return len(c.json("/alarm")) == n
+
+                    await seen.wait_for(arrived, 10)
                 assert store.asked == asked  # nothing queued: no query, no thread
 
                 queue_evidence(store, evidence_topic, b"new")

@@ -35,9 +35,10 @@ def write_video(path: Path, frames: int, fps: float, fourcc: str = "MJPG") -> Pa
     return path
 
 
-def counter(frame: np.ndarray) -> int:
-    """Read the frame counter back from the grey level of the top half."""
-    return round(float(frame[4 : SIZE[1] // 2 - 4].mean()) / LEVEL_STEP)
+def counter(sample: Sample) -> int:
+    """Read the frame counter back from the grey level of the frame's top half."""
+    assert isinstance(sample.data, np.ndarray)
+    return round(float(sample.data[4 : SIZE[1] // 2 - 4].mean()) / LEVEL_STEP)
 
 
 def camera(uri: str | Path, tmp_path: Path, **settings: object) -> CameraSource:
@@ -81,7 +82,7 @@ async def test_file_is_replayed_in_real_time_and_sampled_at_fps(
     indices = [s.meta["frame_index"] for s in samples]
     assert indices[0] == 0
     assert all(step >= 3 for step in np.diff(indices))  # ~4 frames skipped per sample
-    assert [counter(s.data) for s in samples] == indices  # the frame decoded is the one named
+    assert [counter(s) for s in samples] == indices  # the frame decoded is the one named
     first = samples[0]
     assert (first.device, first.modality) == ("press-7", "image")
     assert first.meta["uri"] == str(video)
@@ -96,7 +97,7 @@ async def test_slow_file_yields_each_frame_once(tmp_path: Path) -> None:
     samples = await collect(camera(video, tmp_path, fps=1000))
 
     assert [s.meta["frame_index"] for s in samples] == list(range(10))
-    assert [counter(s.data) for s in samples] == list(range(10))
+    assert [counter(s) for s in samples] == list(range(10))
 
 
 async def test_loop_replays_past_the_end(tmp_path: Path) -> None:
@@ -107,7 +108,7 @@ async def test_loop_replays_past_the_end(tmp_path: Path) -> None:
     assert len(indices) == 10
     restarts = sum(1 for a, b in itertools.pairwise(indices) if b < a)
     assert restarts >= 1
-    assert [counter(s.data) for s in samples] == indices
+    assert [counter(s) for s in samples] == indices
 
 
 async def test_missing_file_is_a_source_error(tmp_path: Path) -> None:
@@ -133,7 +134,7 @@ async def test_truncated_file_ends_or_fails_but_never_hangs(tmp_path: Path) -> N
     except SourceError:
         return
     assert 0 < len(samples) < 40
-    assert [counter(s.data) for s in samples] == [s.meta["frame_index"] for s in samples]
+    assert [counter(s) for s in samples] == [s.meta["frame_index"] for s in samples]
 
 
 async def test_live_feed_that_stalls_is_a_source_error(
@@ -155,7 +156,7 @@ async def test_live_feed_that_stalls_is_a_source_error(
     indices = [s.meta["frame_index"] for s in samples]
     assert 1 <= len(indices) < 20  # newest frame only: the backlog is dropped, not queued
     assert indices == sorted(set(indices))
-    assert [counter(s.data) for s in samples] == indices
+    assert [counter(s) for s in samples] == indices
 
 
 async def test_frames_that_never_decode_stall_into_a_source_error(

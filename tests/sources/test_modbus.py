@@ -7,11 +7,12 @@ import itertools
 import math
 import time
 from contextlib import aclosing
+from typing import Literal
 
 import pytest
 
 from agent.core.samples import Sample
-from agent.senses.sensor.config import ModbusConfig, RegisterConfig
+from agent.senses.sensor.config import DataType, ModbusConfig, RegisterConfig
 from agent.senses.sensor.source import ModbusSource
 from agent.senses.source import SourceError
 from tests.support.modbus_server import (
@@ -24,13 +25,16 @@ from tests.support.modbus_server import (
 )
 
 TIMEOUT_S = 0.3
-ORDERS = ("big", "little")
+Order = Literal["big", "little"]
+ORDERS: tuple[Order, ...] = ("big", "little")
 
 
 def config(port: int, registers: list[RegisterConfig], **kwargs: object) -> ModbusConfig:
     settings: dict[str, object] = {"timeout_s": TIMEOUT_S, "retries": 0, "poll_hz": 50.0}
     settings.update(kwargs)
-    return ModbusConfig(host=HOST, port=port, registers=registers, **settings)
+    return ModbusConfig.model_validate(
+        {"host": HOST, "port": port, "registers": registers, **settings}
+    )
 
 
 async def first(source: ModbusSource) -> Sample:
@@ -51,7 +55,13 @@ def every_layout() -> tuple[list[RegisterConfig], dict[str, float]]:
     """Each word type in each byte/word order, plus coils and discrete inputs, packed closely."""
     registers, values = [], {}
     address = 0
-    samples = {"int16": -1234, "uint16": 30000, "int32": -7654321, "uint32": 2e9, "float32": 3.25}
+    samples: dict[DataType, float] = {
+        "int16": -1234,
+        "uint16": 30000,
+        "int32": -7654321,
+        "uint32": 2e9,
+        "float32": 3.25,
+    }
     for (data_type, value), byte_order, word_order in itertools.product(
         samples.items(), ORDERS, ORDERS
     ):
@@ -71,7 +81,10 @@ def every_layout() -> tuple[list[RegisterConfig], dict[str, float]]:
         )
         values[name] = value
         address += 3  # a one-word gap after 32-bit values: the planner must read across it
-    for kind, address, value in [("coil", 3, 1.0), ("coil", 4, 0.0), ("discrete", 20, 1.0)]:
+    bits: list[tuple[Literal["coil", "discrete"], int, float]] = [
+        ("coil", 3, 1.0), ("coil", 4, 0.0), ("discrete", 20, 1.0)
+    ]  # fmt: skip
+    for kind, address, value in bits:
         name = f"{kind}{address}"
         registers.append(RegisterConfig(name=name, address=address, kind=kind, data_type="bool"))
         values[name] = value
@@ -117,6 +130,7 @@ async def test_polls_at_the_configured_rate_and_sees_live_changes() -> None:
         start = time.monotonic()
         async with aclosing(source.stream()) as stream:
             async for sample in stream:
+                assert isinstance(sample.data, dict)
                 seen.append(sample.data["temp"])
                 if len(seen) == 3:
                     server.set("temp", 85.5)

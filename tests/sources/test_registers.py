@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Literal, TypedDict, Unpack
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pymodbus.client.mixin import ModbusClientMixin
 
-from agent.senses.sensor.config import RegisterConfig
+from agent.senses.sensor.config import DataType, RegisterConfig
 from agent.senses.sensor.registers import (
     ReadBlock,
     decode_value,
@@ -19,10 +20,14 @@ from agent.senses.sensor.registers import (
     register_count,
 )
 
-WORD_TYPES = ("int16", "uint16", "int32", "uint32", "float32")
-ORDERS = ("big", "little")
+Kind = Literal["holding", "input", "coil", "discrete"]
+Order = Literal["big", "little"]
+
+WORD_TYPES: tuple[DataType, ...] = ("int16", "uint16", "int32", "uint32", "float32")
+ORDERS: tuple[Order, ...] = ("big", "little")
+KINDS: tuple[Kind, ...] = ("holding", "input", "coil", "discrete")
 # A value of each type that uses every byte, so a wrong order cannot round-trip by chance.
-SAMPLES = {
+SAMPLES: dict[DataType, float] = {
     "int16": -12345.0,
     "uint16": 54321.0,
     "int32": -123456789.0,
@@ -31,15 +36,24 @@ SAMPLES = {
 }
 
 
-def reg(data_type: str = "uint16", **kwargs: object) -> RegisterConfig:
-    kind = "coil" if data_type == "bool" else "holding"
-    return RegisterConfig(
-        name=str(kwargs.pop("name", "r")), address=0, kind=kind, data_type=data_type, **kwargs
-    )
+class Fields(TypedDict, total=False):
+    """What a test may set on a register besides its data type and name."""
+
+    byte_order: Order
+    word_order: Order
+    scale: float
+    offset: float
+
+
+def reg(
+    data_type: DataType = "uint16", *, name: str = "r", **kwargs: Unpack[Fields]
+) -> RegisterConfig:
+    kind: Kind = "coil" if data_type == "bool" else "holding"
+    return RegisterConfig(name=name, address=0, kind=kind, data_type=data_type, **kwargs)
 
 
 def at(
-    address: int, data_type: str = "uint16", kind: str = "holding", name: str = ""
+    address: int, data_type: DataType = "uint16", kind: Kind = "holding", name: str = ""
 ) -> RegisterConfig:
     return RegisterConfig(
         name=name or f"{kind}{address}", address=address, kind=kind, data_type=data_type
@@ -60,7 +74,7 @@ def test_register_count() -> None:
         ("little", "little", [0x79E9, 0xF642]),  # DCBA
     ],
 )
-def test_float32_layouts(byte_order: str, word_order: str, words: list[int]) -> None:
+def test_float32_layouts(byte_order: Order, word_order: Order, words: list[int]) -> None:
     r = reg("float32", byte_order=byte_order, word_order=word_order)
     assert encode_value(123.456, r) == words
     assert decode_value(words, r) == pytest.approx(123.456, rel=1e-7)
@@ -78,7 +92,7 @@ def test_float32_layouts(byte_order: str, word_order: str, words: list[int]) -> 
     ],
 )
 def test_integer_layouts(
-    data_type: str, byte_order: str, words: list[int], expected: float
+    data_type: DataType, byte_order: Order, words: list[int], expected: float
 ) -> None:
     assert decode_value(words, reg(data_type, byte_order=byte_order)) == expected
 
@@ -91,7 +105,9 @@ def test_uint32_word_order_little_puts_low_word_first() -> None:
     ("data_type", "byte_order", "word_order"),
     list(itertools.product(WORD_TYPES, ORDERS, ORDERS)),
 )
-def test_every_type_and_order_round_trips(data_type: str, byte_order: str, word_order: str) -> None:
+def test_every_type_and_order_round_trips(
+    data_type: DataType, byte_order: Order, word_order: Order
+) -> None:
     r = reg(data_type, byte_order=byte_order, word_order=word_order)
     words = encode_value(SAMPLES[data_type], r)
     assert len(words) == register_count(data_type)
@@ -100,7 +116,7 @@ def test_every_type_and_order_round_trips(data_type: str, byte_order: str, word_
 
 
 @pytest.mark.parametrize(("data_type", "word_order"), list(itertools.product(WORD_TYPES, ORDERS)))
-def test_big_byte_order_agrees_with_pymodbus(data_type: str, word_order: str) -> None:
+def test_big_byte_order_agrees_with_pymodbus(data_type: DataType, word_order: Order) -> None:
     """pymodbus's own converter (standard byte order only) is an independent oracle."""
     oracle = ModbusClientMixin.DATATYPE[data_type.upper()]
     value = SAMPLES[data_type] if data_type == "float32" else int(SAMPLES[data_type])
@@ -165,7 +181,12 @@ def test_decode_rejects_wrong_word_count_and_non_16_bit_words() -> None:
     value=st.floats(allow_nan=False, allow_infinity=False),
 )
 def test_decode_inverts_encode_or_encode_raises_value_error(
-    data_type: str, byte_order: str, word_order: str, scale: float, offset: float, value: float
+    data_type: DataType,
+    byte_order: Order,
+    word_order: Order,
+    scale: float,
+    offset: float,
+    value: float,
 ) -> None:
     r = reg(data_type, byte_order=byte_order, word_order=word_order, scale=scale, offset=offset)
     try:
@@ -188,7 +209,7 @@ def test_decode_inverts_encode_or_encode_raises_value_error(
     fraction=st.floats(0, 1),
 )
 def test_every_integer_in_range_round_trips_exactly(
-    data_type: str, byte_order: str, word_order: str, fraction: float
+    data_type: DataType, byte_order: Order, word_order: Order, fraction: float
 ) -> None:
     bits, signed = (16 if "16" in data_type else 32), not data_type.startswith("u")
     low = -(2 ** (bits - 1)) if signed else 0
@@ -198,7 +219,7 @@ def test_every_integer_in_range_round_trips_exactly(
 
 
 @given(words=st.lists(st.integers(-5, 0x1_0005), max_size=3), data_type=st.sampled_from(WORD_TYPES))
-def test_decode_raises_only_value_error(words: list[int], data_type: str) -> None:
+def test_decode_raises_only_value_error(words: list[int], data_type: DataType) -> None:
     try:
         value = decode_value(words, reg(data_type))
     except ValueError:
@@ -270,7 +291,7 @@ def register_maps(draw: st.DrawFn) -> list[RegisterConfig]:
     """Up to 12 registers of any kind and type at random (possibly overlapping) addresses."""
     registers = []
     for index in range(draw(st.integers(1, 12))):
-        kind = draw(st.sampled_from(["holding", "input", "coil", "discrete"]))
+        kind = draw(st.sampled_from(KINDS))
         bits = kind in ("coil", "discrete")
         registers.append(
             RegisterConfig(

@@ -103,7 +103,7 @@ async def test_alarm_evidence_is_stored_referenced_and_published(
     tmp_path: Path, broker: tuple[str, int], topic_prefix: str
 ) -> None:
     rate = 16_000
-    device = {
+    device: dict[str, Any] = {
         "id": "pump-01",
         "sources": {
             "camera": {

@@ -33,6 +33,7 @@ def test_camera_frame_is_a_jpeg_with_the_detection_boxed() -> None:
         [sample("image", frame)], score("image", {"detections": detections}), None
     )
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
     assert image.shape == (120, 160, 3)
     edge = image[80, 39:42].astype(int)  # the box's left side, 2 px wide
     inside = image[80, 70].astype(int)
@@ -51,6 +52,7 @@ def test_thermal_frame_is_a_false_colour_png_with_region_and_scale() -> None:
     evidence = TemperatureScorer("pump-01", config).score(thermal)
     png = SENSES["temperature"].evidence.render([thermal], evidence, config)
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
     zoom = 5  # 48 rows are enlarged to 240
     assert image.shape[0] == 48 * zoom
     assert image.shape[1] > 64 * zoom  # the scale bar beside the frame

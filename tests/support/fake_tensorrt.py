@@ -67,7 +67,7 @@ class _Context:
     def execute_async_v3(self, stream: int) -> bool:
         batch, t = self.shapes[INPUT][:2]
         source = (ctypes.c_float * (batch * t * 4)).from_address(self.addresses[INPUT])
-        result = np.frombuffer(source, np.float32).reshape(batch, t, 4).sum(-1) * 2
+        result = np.frombuffer(memoryview(source), np.float32).reshape(batch, t, 4).sum(-1) * 2
         ctypes.memmove(self.addresses[OUTPUT], result.astype(np.float32).ctypes.data, batch * t * 4)
         self.runs += 1
         return True
@@ -103,27 +103,32 @@ def modules() -> tuple[types.ModuleType, types.ModuleType, Memory]:
     engine = _Engine()
     trt = types.ModuleType("tensorrt")
     trt.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)
-    trt.__version__ = VERSION
-    trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None})
-    trt.Runtime = type(
-        "Runtime",
-        (),
-        {"__init__": lambda self, logger: None, "deserialize_cuda_engine": lambda self, b: engine},
+    vars(trt).update(  # attributes a module type does not declare
+        __version__=VERSION,
+        Logger=type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None}),
+        Runtime=type(
+            "Runtime",
+            (),
+            {
+                "__init__": lambda self, logger: None,
+                "deserialize_cuda_engine": lambda self, b: engine,
+            },
+        ),
+        TensorIOMode=types.SimpleNamespace(INPUT="input", OUTPUT="output"),
+        nptype=np.dtype,
     )
-    trt.TensorIOMode = types.SimpleNamespace(INPUT="input", OUTPUT="output")
-    trt.nptype = np.dtype
 
     cudart = types.ModuleType("cuda.bindings.runtime")
     cudart.__spec__ = importlib.machinery.ModuleSpec("cuda.bindings.runtime", None)
-    cudart.cudaMemcpyKind = types.SimpleNamespace(
-        cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2
+    vars(cudart).update(
+        cudaMemcpyKind=types.SimpleNamespace(cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2),
+        cudaStreamCreate=lambda: (0, 7),
+        cudaMallocHost=memory.allocate,
+        cudaMalloc=memory.allocate,
+        cudaMemcpyAsync=_copy,
+        cudaStreamSynchronize=lambda stream: (0,),
+        cudaMemGetInfo=memory.info,
     )
-    cudart.cudaStreamCreate = lambda: (0, 7)
-    cudart.cudaMallocHost = memory.allocate
-    cudart.cudaMalloc = memory.allocate
-    cudart.cudaMemcpyAsync = _copy
-    cudart.cudaStreamSynchronize = lambda stream: (0,)
-    cudart.cudaMemGetInfo = memory.info
     return trt, cudart, memory
 
 

@@ -47,6 +47,7 @@ def test_patches_are_the_box_free_crops_with_empty_labels(tmp_path: Path) -> Non
     for source in giving:
         patch = cv2.imread(str(tmp_path / "background" / "images" / f"clean_{source.stem}.png"))
         frame = cv2.imread(str(source))
+        assert patch is not None and frame is not None
         assert patch.shape == (200, 100, 3)  # the right half: the box covers the left one
         assert np.array_equal(patch, frame[:, 100:])
         assert (tmp_path / "background" / "labels" / f"clean_{source.stem}.txt").read_text() == ""
