@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from tools.episode_pool import CENTI_KELVIN, Pool, Scene
+from tools.episode_pool import CENTI_KELVIN, THERMAL_NOISE_FIELDS, Pool, Scene
 from tools.episode_sources import (
     BEARING_FAULTS,
     NEU_SPLIT,
@@ -404,7 +404,7 @@ def thermal_index(
     for t in sample_times(plan, "thermal"):
         ambient = scene.ambient_c + swing * math.sin(math.pi * t / plan.duration_s)
         load = NOISY_LOAD_C if plan.is_noisy(t) else 0.0
-        noise = int(rng.integers(4))
+        noise = int(rng.integers(THERMAL_NOISE_FIELDS))
         rows.append((t, pool.thermal(scene, ambient, load, spot_heat(plan, t), noise)))
     return rows
 

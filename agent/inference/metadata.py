@@ -117,14 +117,3 @@ class ModelMetadata(Mapping[str, str]):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self.error(key, "must be a JSON list of strings")
         return value
-
-    def int_list(self, key: str) -> list[int] | None:
-        """A JSON list of integers, None when absent."""
-        value = self.json(key)
-        if value is None and key not in self._values:
-            return None
-        if not isinstance(value, list) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        ):
-            raise self.error(key, "must be a JSON list of integers")
-        return value

@@ -124,17 +124,6 @@ def test_str_list_refuses_other_values(raw: str, problem: str) -> None:
         meta(channels=raw).str_list("channels")
 
 
-def test_int_list_reads_a_json_list_of_integers() -> None:
-    assert meta(imgsz="[480, 640]").int_list("imgsz") == [480, 640]
-    assert meta().int_list("imgsz") is None
-
-
-@pytest.mark.parametrize("raw", ["[480, 640.5]", "[true, 1]", '["480"]', "480", "null"])
-def test_int_list_refuses_other_values(raw: str) -> None:
-    with pytest.raises(ModelError, match=r"'imgsz'=.* must be a JSON list of integers"):
-        meta(imgsz=raw).int_list("imgsz")
-
-
 def test_error_names_the_model_the_key_and_the_value() -> None:
     error = meta(output="scores").error("output", "must be logits or probabilities")
     assert isinstance(error, ModelError)
