@@ -121,6 +121,7 @@ def test_failover_brokers_in_the_config_file(tmp_path: Path) -> None:
 async def test_the_documented_site_bridge_carries_alarms_to_the_central_broker_and_acks_back(
     tmp_path: Path,
 ) -> None:
+    """Alarms go out; acks and a bundle pushed to the central broker come in, once each."""
     central = MosquittoProcess(tmp_path / "central")
     site = MosquittoProcess(tmp_path / "site")
     site.listener_options = ["allow_anonymous true", *bridge_lines(central.port)]
@@ -146,6 +147,13 @@ async def test_the_documented_site_bridge_carries_alarms_to_the_central_broker_a
             async with aiomqtt.Client("127.0.0.1", central.port) as operator:
                 await operator.publish("edge/plant-a/pump-01/ack", b'{"id": "a1"}', qos=1)
             await eventually(lambda: bool(acks), 10)
+            bundle = "edge/fleet/tune/bundle"
+            async with subscribe("127.0.0.1", site.port, "edge/fleet/#") as at_site:
+                async with aiomqtt.Client("127.0.0.1", central.port) as pusher:
+                    await pusher.publish(bundle, b"{}", qos=1, retain=True)
+                await at_site.wait_for(lambda c: any(t == bundle for t, _, _ in c.messages), 10)
+                await asyncio.sleep(1.0)  # an echo over the bridge would be back in milliseconds
+            assert [t for t, _, _ in seen.messages if t == bundle] == [bundle]
     finally:
         site.stop()
         central.stop()
@@ -160,6 +168,7 @@ def bridge_lines(central_port: int) -> list[str]:
         "topic edge/# out 1",
         "topic edge/+/+/ack in 1",
         "topic edge/+/+/learn in 1",
+        "topic edge/fleet/# in 1",
         "cleansession false",
         "remote_clientid bridge-plant-a",
     ]
