@@ -3,14 +3,15 @@
 # An engine runs only on the GPU model and TensorRT version it was built with: build on the
 # target, again after a JetPack upgrade or a retrained model (the agent refuses a stale one).
 #
-#   deploy/jetson/build_engines.sh [MODELS_DIR]        (default /var/lib/edge-agent/models)
-#   PYTHON=/opt/edge-agent/bin/python CALIBRATION_IMAGES=/data/line-1/frames deploy/jetson/build_engines.sh
+#   sudo deploy/jetson/build_engines.sh [MODELS_DIR]   (default /opt/edge-agent/models, where
+#                                                      install.sh puts the models)
+#   sudo PYTHON=/opt/edge-agent/bin/python CALIBRATION_IMAGES=/data/line-1/frames deploy/jetson/build_engines.sh
 #
 # CALIBRATION_IMAGES (a folder of real frames from your cameras) builds the detector in INT8;
 # without it, FP16. Measure INT8's accuracy cost with `edge-agent evaluate detector` first.
 set -euo pipefail
 
-models=${1:-/var/lib/edge-agent/models}
+models=${1:-/opt/edge-agent/models}
 python=${PYTHON:-/opt/edge-agent/bin/python}
 tool="$(cd "$(dirname "$0")/../.." && pwd)/tools/build_engine.py"
 
