@@ -274,7 +274,7 @@ def main() -> None:
     forest = fit(train)
     metadata = export(forest, chosen, args.model_out)
     if (args.model_out.parent / MANIFEST_NAME).exists():
-        write_manifest(args.model_out.parent)  # the agent refuses a model its MANIFEST lacks
+        write_manifest(args.model_out.parent)  # else the MANIFEST's old sha256 refuses the model
     trained_s = time.time() - started
 
     result = evaluate(args.data, args.model_out)

@@ -71,7 +71,7 @@ def add_bench_arguments(bench: argparse.ArgumentParser, broker_address: Any) -> 
         "--model-seconds",
         type=positive(float),
         default=5.0,
-        help="how long the bare model runs after the pipeline (default 5)",
+        help="how long the bare model runs, half before and half after the pipeline (default 5)",
     )
     bench.add_argument(
         "--size",

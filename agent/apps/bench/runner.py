@@ -2,9 +2,9 @@
 
 The agent is the one `edge-agent run` starts: sources reading real encoded files, the shipped
 models through ONNX Runtime, fusion, the alarm lifecycle, the outbox and MQTT to a real broker
-(127.0.0.1:1883, or an embedded one). After the timed window the detector's own session runs
-alone on the same preprocessed 1080p frame, so pipeline and bare-model throughput come from
-the same process, backend and minute, and their ratio holds on a busy machine.
+(127.0.0.1:1883, or an embedded one). Before and after the timed window the detector's own
+session runs alone on the same preprocessed 1080p frame, so pipeline and bare-model throughput
+come from the same process, backend and minute, and their ratio holds on a busy machine.
 """
 
 from __future__ import annotations
