@@ -1,12 +1,12 @@
 """Write models/MANIFEST: sha256, version and file name of each ONNX model (its metadata says
 the version) and learned fusion file (its `version`).
 
-python tools/make_manifest.py [models]
+python -m tools.make_manifest [FOLDER]      (default: models)
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 from agent.inference.models import MANIFEST_NAME, sha256_of
@@ -33,7 +33,16 @@ def write_manifest(folder: Path) -> None:
 
 
 def main() -> None:
-    write_manifest(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("models"))
+    parser = argparse.ArgumentParser(
+        description="Rewrite a folder's MANIFEST: each model file's sha256, version and name."
+    )
+    parser.add_argument(
+        "folder", type=Path, nargs="?", default=Path("models"), help="default: models"
+    )
+    folder = parser.parse_args().folder
+    if not folder.is_dir():
+        parser.error(f"{folder}: not a folder of models")
+    write_manifest(folder)
 
 
 if __name__ == "__main__":
