@@ -10,6 +10,7 @@ scores. Needs skl2onnx (the dev or train extra).
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 
@@ -33,6 +34,7 @@ def session(model: bytes) -> ort.InferenceSession:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # no options
     rng = np.random.default_rng(0)
     forest = IsolationForest(n_estimators=TREES, random_state=SEED, n_jobs=1)
     forest.fit(rng.normal(size=(1000, WIDTH)).astype(np.float32))

@@ -33,8 +33,14 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import soundfile as sf
-import torch
-from torch import nn
+
+try:
+    import torch
+    from torch import nn
+except ModuleNotFoundError as exc:  # the train extra, never the agent's own install
+    raise SystemExit(
+        f"tools/train_sound.py needs the train extra (pip install -e '.[cpu,train]'): {exc}"
+    ) from exc
 
 from agent.apps.evaluate.sound import classification_metrics
 from agent.senses.audio.preprocess import NUMCEP, to_mono_float, window_features
