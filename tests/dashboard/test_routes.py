@@ -59,7 +59,7 @@ async def test_a_relearn_request_names_a_known_device_and_is_checked(tmp_path: P
     assert (unknown.status_code, answer(unknown)) == (404, {"error": "unknown device"})
     live.device("plant", "pump")
     for body, word in [(b'{"note": "x"}', "by"), (b'{"by": "ana", "duration_s": -5}', "duration_s"),
-                       (b'{"by": "ana", "when": "now"}', "when"), (b"not json", ""),
+                       (b'{"by": "ana", "when": "now"}', "when"), (b"not json", "not JSON"),
                        (b'{"by": "ana", "action": "forget"}', "action"),
                        (b'{"by": "ana", "action": "rollback", "duration_s": 60}', "duration_s"),
                        ]:  # fmt: skip

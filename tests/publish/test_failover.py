@@ -154,10 +154,13 @@ async def test_the_documented_site_bridge_carries_alarms_to_the_central_broker_a
                 await at_site.wait_for(lambda c: any(t == bundle for t, _, _ in c.messages), 10)
                 await asyncio.sleep(1.0)  # an echo over the bridge would be back in milliseconds
             assert [t for t, _, _ in seen.messages if t == bundle] == [bundle]
+            assert [t for t, _, _ in seen.messages if t.endswith("/alarm")] == [
+                "edge/plant-a/pump-01/alarm"
+            ]
     finally:
         site.stop()
         central.stop()
-    assert acks[0] == ("edge/plant-a/pump-01/ack", b'{"id": "a1"}')
+    assert acks == [("edge/plant-a/pump-01/ack", b'{"id": "a1"}')]
 
 
 def bridge_lines(central_port: int) -> list[str]:

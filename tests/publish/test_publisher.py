@@ -117,8 +117,11 @@ async def test_retained_state_coalesces_and_is_resent_after_reconnect(
             await proxy.cut()
             for i in range(50):
                 publisher.set_retained(state_topic, f'{{"n":{i}}}'.encode())
-            await proxy.restore()
-            assert await publisher.drain(20)
+            async with subscribe(*broker, state_topic) as live:  # on the broker, past the proxy
+                await proxy.restore()
+                assert await publisher.drain(20)
+                await live.wait_for(lambda c: b'{"n":49}' in [p for _, p, _ in c.messages], 10)
+            assert [p for _, p, _ in live.messages] == [b'{"n":49}']  # one update, not fifty
             async with subscribe(*broker, state_topic) as late:
                 await late.wait_for(lambda c: bool(c.messages), 5)
                 _, payload, retained = late.messages[0]

@@ -99,7 +99,8 @@ async def test_a_device_rejoins_a_bus_another_device_keeps_open() -> None:
         ):
             assert (await anext(drive)).data == VALUES2
             for _ in range(2):  # the press leaves and comes back: the bus stays open
-                assert [s.data for s in await collect(ModbusSource("p", rtu(master, 1, UNIT1)), 3)]
+                press = await collect(ModbusSource("p", rtu(master, 1, UNIT1)), 3)
+                assert [s.data for s in press] == [VALUES1] * 3
                 assert BUSES.users(master) == 1
                 assert (await anext(drive)).data == VALUES2
     assert_one_request_at_a_time(trace, {1: 2, 2: 1})

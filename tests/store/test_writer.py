@@ -111,6 +111,8 @@ async def test_events_still_queued_at_shutdown_go_out_without_evidence(tmp_path:
     await asyncio.gather(task, return_exceptions=True)
     seqs = []
     while (entry := outbox.head()) is not None:
+        assert not entry.held  # released, not left waiting for a render that will not come
+        assert json.loads(entry.payload) == {"n": entry.seq}  # as it was, without evidence
         seqs.append(entry.seq)
         outbox.acknowledged(entry.seq)
     assert seqs == [1, 2, 3]
