@@ -29,7 +29,9 @@ def test_cameras_with_sessions_of_their_own_run_in_parallel(tmp_path: Path) -> N
 
     assert runs.frames == len(runs.times) > 3
     assert 0.3 <= runs.seconds < 2
-    assert runs.fps > 0
+    # three threads each busy the whole window: their calls add up to about 3x its length,
+    # where sessions run one after another could add up to 1x at most
+    assert sum(runs.times) > 1.5 * runs.seconds
 
 
 def test_cameras_sharing_a_session_run_their_largest_batch(tmp_path: Path) -> None:
@@ -41,4 +43,4 @@ def test_cameras_sharing_a_session_run_their_largest_batch(tmp_path: Path) -> No
     runs = bare.run(0.2) + bare.run(0.2)
 
     assert runs.frames == 2 * len(runs.times)
-    assert runs.fps == runs.frames / runs.seconds
+    assert runs.seconds >= 0.4  # both windows counted
