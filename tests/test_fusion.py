@@ -57,7 +57,7 @@ def test_stale_modality_is_dropped_and_weights_renormalised() -> None:
 
 
 def test_failed_modality_is_dropped_with_its_reason() -> None:
-    scores = {m: score(m, 0.5) for m in ALL}
+    scores = {m: score(m, 1.0 if m == "image" else 0.5) for m in ALL}  # its last score high
     decision = fuse(
         "d1",
         scores,
@@ -68,7 +68,8 @@ def test_failed_modality_is_dropped_with_its_reason() -> None:
     )
     assert decision.modalities["image"].stale
     assert decision.modalities["image"].reason == "no frames"
-    assert decision.score == pytest.approx(0.5)
+    assert decision.modalities["image"].effective_weight == 0
+    assert decision.score == pytest.approx(0.5)  # the image's 1.0 left out
 
 
 def test_sensor_alone_cannot_alarm_but_its_critical_level_can() -> None:

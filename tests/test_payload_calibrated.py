@@ -23,8 +23,9 @@ from agent.senses.schema import alarm_schema
 
 SENSES: list[Modality] = ["temperature", "audio"]
 FUSION = FusionConfig(weights=default_weights(), stale_after_s=10)
-# one false alarm a day from a frame and a window a second each
-CALIBRATION = CalibratedFusion.for_target(1.0, {"temperature": 1.0, "audio": 1.0})
+# one false alarm a day from a frame a second and three sound windows a second: unequal
+# rates, so each sense's threshold is its own
+CALIBRATION = CalibratedFusion.for_target(1.0, {"temperature": 1.0, "audio": 3.0})
 EVIDENCE: dict[Modality, dict[str, object]] = {
     "temperature": {"max_c": 40.0, "regions": []},
     "audio": {"probabilities": {"normal": 0.5}},
@@ -44,7 +45,8 @@ def test_calibrated_scores_are_published_whole_with_each_senses_threshold() -> N
     under = 1.0 - 2.0 * (1.0 - level)  # twice as likely as the threshold: not rare enough
     state = state_payload(decide(0.9999999999, under), "a1", {}, {})
     audio, temperature = state["modalities"]["audio"], state["modalities"]["temperature"]
-    assert audio["threshold"] == temperature["threshold"] == level
+    assert audio["threshold"] == level != temperature["threshold"]
+    assert temperature["threshold"] == CALIBRATION.sense_threshold("temperature")
     assert audio["score"] == under < audio["threshold"] and round(under, 4) == 1.0
     assert temperature["score"] == 0.9999999999 > temperature["threshold"]
     assert state["score"] >= state["threshold"] > 0.99998
@@ -57,9 +59,10 @@ def test_an_alarm_of_a_learned_device_fits_the_schema_with_its_thresholds() -> N
     payload = alarm_payload(transition, "plant", LocationConfig())
     jsonschema.validate(payload, alarm_schema())
     assert payload["threshold"] < payload["score"] < 1.0
-    assert {v["threshold"] for v in payload["modalities"].values()} == {
-        CALIBRATION.sense_threshold("audio")
+    assert {m: v["threshold"] for m, v in payload["modalities"].items()} == {
+        m: CALIBRATION.sense_threshold(m) for m in payload["modalities"]
     }
+    assert len({v["threshold"] for v in payload["modalities"].values()}) > 1
 
 
 def test_shipped_scores_stay_to_four_places_without_thresholds() -> None:

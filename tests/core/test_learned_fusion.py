@@ -81,7 +81,7 @@ def test_fused_is_the_sigmoid_of_bias_plus_contributions_and_names_the_largest()
 def test_degraded_threshold_multiplies_the_odds() -> None:
     rule = learned(threshold=0.5)
     assert rule.degraded_threshold(100.0) == pytest.approx(100.0 / 101.0)
-    assert CALIBRATION.degraded_threshold(100.0) == pytest.approx(1.0 - 1e-8)
+    assert 1.0 - CALIBRATION.degraded_threshold(100.0) == pytest.approx(1e-8)  # odds, not 1e-6
 
 
 def score(sense: str, value: float) -> Score:

@@ -80,11 +80,18 @@ def test_a_rollback_goes_before_a_named_version_and_never_onto_a_damaged_card(
     assert store.current("pump-01") == 3  # left where it was
 
 
-def test_old_versions_are_pruned_but_not_the_one_in_use(tmp_path: Path) -> None:
+def test_old_versions_are_pruned_but_not_the_one_in_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = LearnedStore(tmp_path)
     for _ in range(KEEP + 3):
         store.save(card(), learned())
     assert store.versions("pump-01") == list(range(4, KEEP + 4))
+    store.use("pump-01", 4)  # rolled back to the oldest kept
+    # a save that prunes before its new version is put in use (a rollback between the two)
+    monkeypatch.setattr(store, "_point", lambda device, version: None)
+    store.save(card(), learned())
+    assert store.versions("pump-01") == list(range(4, KEEP + 5))  # 4 is past KEEP, but in use
 
 
 @pytest.mark.parametrize(

@@ -153,4 +153,6 @@ def test_the_whole_learning_period_is_learned(tmp_path: Path) -> None:
     scores = [
         scorer.score(frame(25.0, 25.0 + MOTOR_ABOVE_C + 3.0, seed)) for seed in range(900, 950)
     ]
-    assert max(s.value for s in scores if s is not None) < 0.999
+    assert learned.summary["relative_c"]["p90"] > MOTOR_ABOVE_C + 2.0  # the warmer half kept
+    # learned on the first MIN_FRAMES alone, these frames would score up to about 0.995
+    assert max(s.value for s in scores if s is not None) < 0.95

@@ -111,7 +111,9 @@ def test_a_sense_far_into_its_tail_alarms_alone_from_the_highest_level_that_catc
     assert rows == [learned_row(r, model, NO_FALSE_ALARM.grace_s) for r in records]
 
 
-def test_records_made_in_worker_processes_are_the_ones_made_in_one(tmp_path: Path) -> None:
+def test_records_made_in_worker_processes_are_the_ones_made_in_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`--jobs 2` replays the episodes two at a time and caches the same records."""
     for k, hot_from in enumerate([650, 700]):
         peaks: list[float | None] = [41.0 + t % 5 for t in range(800)]
@@ -125,7 +127,9 @@ def test_records_made_in_worker_processes_are_the_ones_made_in_one(tmp_path: Pat
         assert taken["t_s"].size > 0
         for key, value in taken.items():
             np.testing.assert_array_equal(together[name][key], value)
-    assert cached_records(episodes, tmp_path / "two", jobs=2).keys() == alone.keys()  # cached
+    capsys.readouterr()
+    assert cached_records(episodes, tmp_path / "two", jobs=2).keys() == alone.keys()
+    assert "2 of 2 episodes already recorded" in capsys.readouterr().err  # none replayed again
 
 
 def test_cross_validation_judges_each_device_by_a_model_made_without_it() -> None:
