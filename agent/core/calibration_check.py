@@ -140,6 +140,8 @@ class LastDay:
         """Count a score at `now`; the sense's verdict over the window when it changed."""
         self._slide(now)
         hour = math.floor(now / BUCKET_S)
+        if self._hours and hour < self._hours[-1][0]:  # the clock was set back: the newest hour
+            hour = self._hours[-1][0]  # keeps counting, so the hours stay oldest first
         if not self._hours or self._hours[-1][0] != hour:
             self._hours.append((hour, CalibrationCheck()))
         self._hours[-1][1].add(sense, score)

@@ -19,6 +19,7 @@ from agent.core.calibration_check import (
     LastDay,
     SenseCheck,
 )
+from agent.learning.store import SavedCheck
 
 
 def calibrated(tail: HealthyTail, raw: np.ndarray) -> np.ndarray:
@@ -154,3 +155,17 @@ def test_a_restart_goes_on_with_the_last_day_it_kept() -> None:
     ahead = {**saved, "hours": [*saved["hours"], {"hour": 10**6, "senses": {"audio": {
         "judged": 5, "reached": [5, 5, 5]}}}]}  # fmt: skip
     assert LastDay.resumed(["audio"], ahead, later).total.senses["audio"].judged == 1_800
+
+
+def test_a_clock_set_back_counts_in_the_newest_hour_and_the_check_still_saves() -> None:
+    """NTP steps the clock back across an hour's start: the hours stay each once, oldest
+    first, so the running check can still be kept for a restart."""
+    hour = BUCKET_S
+    check = LastDay(["audio"], started=0.0)
+    check.add("audio", 0.5, 10 * hour + 2.0)
+    check.add("audio", 0.5, 10 * hour - 2.0)  # set back 4 s, into the hour before
+    check.add("audio", 0.5, 10 * hour + 1.0)
+    hours = [entry["hour"] for entry in check.saved()["hours"]]
+    assert hours == sorted(set(hours)) == [10]
+    assert check.total.senses["audio"].judged == 3
+    SavedCheck(saved_at=10 * hour + 1.0, **check.saved())  # what the pipeline writes, accepted
