@@ -98,6 +98,32 @@ def inspection_tasks() -> list[asyncio.Task[Any]]:
     return [t for t in asyncio.all_tasks() if t.get_name() == "inspection" and not t.done()]
 
 
+async def test_two_reloads_at_once_leave_one_pipeline_per_device(
+    tmp_path: Path, broker: tuple[str, int], topic_prefix: str
+) -> None:
+    """SIGHUP and a fleet rollout may reload at the same moment: the second plans from what
+    the first applied, so the device runs once, with the config applied last."""
+
+    def placed(position: str) -> AgentConfig:
+        device = thermal_device("pump", tmp_path, None)
+        device["location"] = {**device["location"], "position": position}
+        return configs(
+            tmp_path, [device], broker={"host": broker[0], "port": broker[1],
+                                        "topic_prefix": topic_prefix},
+        )  # fmt: skip
+
+    async with agent_running(placed("P0")) as agent:
+        first = asyncio.create_task(agent.reload(placed("P1")))
+        await asyncio.sleep(0)  # the second asks while the first builds its pipelines
+        second = asyncio.create_task(agent.reload(placed("P2")))
+        await asyncio.gather(first, second)
+        await asyncio.sleep(0.2)
+        running = [t for t in asyncio.all_tasks() if t.get_name() == "pump" and not t.done()]
+        assert len(running) == 1
+        assert [p.config.location.position for p in agent.pipelines] == ["P2"]
+        assert agent.config.devices[0].location.position == "P2"
+
+
 @pytest.mark.slow
 async def test_a_reload_leaves_a_round_in_progress_running_on_the_new_pipelines(
     tmp_path: Path, broker: tuple[str, int], topic_prefix: str

@@ -118,6 +118,7 @@ class Agent:
         self._restore(left_open)
         self.sequence = sequence  # reloaded pipelines go on numbering from it
         self._tasks: dict[str, asyncio.Task[None]] = {}  # device id -> its pipeline's task
+        self._reloading = asyncio.Lock()
         self.inspection = self._new_scheduler()
         self.metrics = exporter_for(config.metrics, self.pipelines, self.publisher, self.storage)
 
@@ -289,7 +290,14 @@ class Agent:
         return dataclasses.replace(plan, keep=keep, replace=[*plan.replace, *moved])
 
     async def reload(self, config: AgentConfig) -> ReloadPlan:
-        """Apply a new config (see agent/runtime/reload.py); raises, changing nothing, if not."""
+        """Apply a new config (see agent/runtime/reload.py); raises, changing nothing, if not.
+
+        One at a time: SIGHUP and a fleet rollout may ask at once, and each must plan from the
+        config the one before it applied, or a device would end up with two pipelines."""
+        async with self._reloading:
+            return await self._reload(config)
+
+    async def _reload(self, config: AgentConfig) -> ReloadPlan:
         old = {p.device: p for p in self.pipelines}
         plan = self._with_learned_changes(plan_reload(self.config, config), old)
         devices = {d.id: d for d in config.devices}
