@@ -500,7 +500,7 @@ class DevicePipeline:
         health = self._health.summary()
         key = f"{device_state(decision, alarm_id, self._learning is not None)}|{alarm_id}|{health}"
         last_key, last_at = self._last_state
-        if key == last_key and now - last_at < STATE_EVERY_S:
+        if key == last_key and 0.0 <= now - last_at < STATE_EVERY_S:  # a clock set back: now
             return
         self._last_state = (key, now)
         learning = self._learning.status(now).payload() if self._learning is not None else None
