@@ -24,6 +24,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent.boundedfile import FileTooLargeError, read_at_most
+from agent.config.learning import MAX_FALSE_ALARMS_PER_DAY
 from agent.core.calibration_check import BUCKET_S, LEVELS, WINDOW_S, Verdict
 from agent.jsontext import loads_bounded
 from agent.senses.learning import Learned
@@ -37,6 +38,9 @@ MAX_CHECK_BYTES = 256 * 1024
 MAX_CHECK_DEPTH = 8
 MAX_SENSES = 16
 LATEST_TIME = 1e11  # Unix seconds (the year 5138): later is a damaged file, not a clock
+# a sense's learning rate, within which the calibrated rule's shares and thresholds stay finite
+# and meaningful: one sample in 11.6 days to a million a second
+MIN_RATE_HZ, MAX_RATE_HZ = 1e-6, 1e6
 CURRENT = "current"
 _VERSION = re.compile(r"^v(\d{4,9})$")
 _FILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
@@ -54,7 +58,7 @@ class SenseCard(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     samples: int = Field(ge=0)
-    rate_hz: float = Field(ge=0.0, allow_inf_nan=False)  # samples per second while learning
+    rate_hz: float = Field(ge=MIN_RATE_HZ, le=MAX_RATE_HZ, allow_inf_nan=False)  # while learning
     threshold: float = Field(ge=0.0, le=1.0)  # its calibrated score that alarms on its own
     params: dict[str, Any]
     summary: dict[str, Any]
@@ -72,7 +76,9 @@ class Card(BaseModel):
     started_at: float
     learned_at: float
     reason: str  # why it learned: first run, command, MQTT request (who)
-    target_false_alarms_per_day: float = Field(gt=0.0, allow_inf_nan=False)
+    target_false_alarms_per_day: float = Field(
+        gt=0.0, le=MAX_FALSE_ALARMS_PER_DAY, allow_inf_nan=False
+    )
     threshold: float = Field(ge=0.0, le=1.0)  # the device's calibrated fusion threshold
     senses: dict[str, SenseCard]
 

@@ -102,6 +102,15 @@ def test_old_versions_are_pruned_but_not_the_one_in_use(
         (lambda p: p.write_text("[" * 100_000), "nested deeper than 16"),
         (lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "extra": 1})), "extra"),
         (lambda p: p.write_text(p.read_text().replace('"m.onnx"', '"../../x"')), "not a file"),
+        # a rate of 0 would stop the device's calibrated rule from being built at start
+        (
+            lambda p: p.write_text(p.read_text().replace('"rate_hz": 2.0', '"rate_hz": 0.0')),
+            "rate_hz",
+        ),
+        (
+            lambda p: p.write_text(p.read_text().replace('"rate_hz": 2.0', '"rate_hz": 1e308')),
+            "rate_hz",
+        ),
     ],
 )
 def test_a_damaged_card_is_refused_naming_why(
