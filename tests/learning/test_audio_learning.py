@@ -167,6 +167,20 @@ def test_a_baseline_stored_before_its_median_judges_each_window(learned: Learned
             VibrationBaseline.from_json({**data, "median": bad})
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("spread", 0.0), ("spread", -1.0), ("spread", float("nan")), ("centre", float("inf"))],
+)
+def test_a_card_whose_baseline_cannot_judge_is_refused(
+    learned: Learned, field: str, value: float
+) -> None:
+    """Read from disk: a spread of 0 would alarm on every window, a NaN silence the sense."""
+    data = dict(learned.params["baseline"])
+    data[field] = [value, *data[field][1:]]
+    with pytest.raises(ValueError, match="centre must be finite"):
+        VibrationBaseline.from_json(data)
+
+
 def test_the_label_names_the_classifiers_fault_only_when_the_score_is_high(
     config: MicrophoneConfig,
     unsure_config: MicrophoneConfig,

@@ -20,6 +20,7 @@ as its windows do one by one. `Departure` keeps those windows for a scorer.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -123,6 +124,10 @@ class VibrationBaseline:
         features = 1 + len(band_edges(rate))
         if rate <= 0 or len(centre) != features or len(spread) != features:
             raise ValueError(f"a baseline at {rate} Hz has {features} features")
+        if not all(math.isfinite(v) for v in centre + spread) or min(spread) <= 0:
+            # a learned card is read from disk: a spread of 0 would alarm on every window, a
+            # NaN would silence the sense
+            raise ValueError("a baseline's centre must be finite and its spread finite and above 0")
         if type(median) is not int or not 1 <= median <= MAX_MEDIAN:
             raise ValueError(f"a baseline's median is a whole number of windows, 1 to {MAX_MEDIAN}")
         return VibrationBaseline(rate, centre, spread, healthy, median)
