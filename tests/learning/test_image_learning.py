@@ -297,3 +297,13 @@ def test_params_of_another_model_or_broken_params_are_refused(
     overstated = learned.params | {"independent_frames": DECISION_MEDIAN + 1.0}
     with pytest.raises(ModelError, match="independent_frames"):
         spec().scorer("press-7", config, Learned("image", 300, overstated, {}), tmp_path)
+
+
+def test_a_learning_period_without_a_peak_scales_its_tail_by_class_thresholds() -> None:
+    """Every healthy frame at the floor (the detector found nothing, a frozen camera): a faint
+    peak later is not rarer than a detection; one at a class threshold is far in the tail."""
+    calibration = FrameCalibration.fit(np.zeros(300))
+    faint, detection = calibration.value(0.05), calibration.value(1.0)
+    assert 1.0 - faint > 1e-2  # about 2 decades at most: not an alarm on its own
+    assert 1.0 - detection < 1e-4
+    assert faint < detection

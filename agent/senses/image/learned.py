@@ -37,6 +37,8 @@ from agent.senses.image.scorer import Detector, class_peaks
 from agent.senses.learning import EXCEEDANCE, RAW, Learned
 
 MIN_THRESHOLD = 0.001  # at 0 every anchor would be a detection (Ultralytics evaluates at 0.001)
+# the tail's scale in raw units (class thresholds) when no healthy frame rose above the floor
+UNSEEN_SCALE = 0.1
 
 
 def relative_peak(peaks: np.ndarray, thresholds: np.ndarray) -> float:
@@ -60,7 +62,11 @@ class FrameCalibration:
         floor = float(np.min(raw))
         above = raw[raw > floor]
         if above.size < MIN_SAMPLES:  # too few frames rise above it to fit a tail of their own
-            return FrameCalibration(floor, 0.0, HealthyTail.fit(raw))
+            # none at all (a clean line where the detector finds nothing, a frozen camera): the
+            # scores have no spread to scale a tail by, so a tenth of a class threshold does,
+            # else a faint peak would read as rarer than any detection
+            scale = UNSEEN_SCALE if above.size == 0 else 0.0
+            return FrameCalibration(floor, 0.0, HealthyTail.fit(raw, min_scale=scale))
         return FrameCalibration(floor, 1.0 - above.size / raw.size, HealthyTail.fit(above))
 
     def value(self, raw: float) -> float:
