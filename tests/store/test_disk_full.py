@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from agent.senses.schema import alarm_schema
 from agent.sinks.disk import StorageWatch, is_disk_full
 from agent.sinks.evidence.recorder import LOW_DISK_MAX_FILE_BYTES, AlarmJob, Capture, EvidenceWriter
 from agent.sinks.evidence.store import EvidenceStore
+from agent.sinks.mqtt import outbox as outbox_module
 from agent.sinks.mqtt.link import MqttLink
 from agent.sinks.mqtt.outbox import AlarmKey, Outbox
 from agent.sinks.mqtt.publisher import Publisher
@@ -463,6 +465,35 @@ def test_an_outbox_opened_on_a_full_disk_reads_the_file_and_writes_it_once_space
         (3, 0),
     ]
     stored.close()
+
+
+CRASHED_RUN = """import os, sys
+from agent.sinks.mqtt.outbox import AlarmKey, Outbox
+outbox = Outbox(sys.argv[1])
+for seq in range(1, 6):
+    outbox.add(seq, "t/alarm", b"{}", alarm=AlarmKey("pump-01", "a1", "raised"))
+outbox.acknowledged(1)
+os._exit(0)  # killed: no close, so what it stored is still in the write-ahead log
+"""
+
+
+def test_an_outbox_a_crash_left_is_read_whole_where_it_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The events and the last number a killed run left in the write-ahead log are read
+    too: without them the numbering would start again below numbers already used."""
+    path = tmp_path / "outbox.sqlite3"
+    subprocess.run([sys.executable, "-c", CRASHED_RUN, str(path)], check=True)
+    assert Path(f"{path}-wal").stat().st_size > 0
+
+    def refused(path: Path | str) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(outbox_module, "_open_writable", refused)
+    outbox = Outbox(path)
+    assert not outbox.retry()  # read, not opened for writing
+    assert outbox.last_seq() == 5 and len(outbox) == 4
+    assert set(outbox.open_alarms()) == {"pump-01"}
 
 
 def test_an_outbox_that_cannot_be_opened_at_all_starts_empty_in_memory(tmp_path: Path) -> None:

@@ -338,20 +338,42 @@ def _open_writable(path: Path | str) -> sqlite3.Connection:
 
 def _open_read_only(path: Path | str) -> sqlite3.Connection:
     """A copy in memory of what a previous run stored, read where the file cannot be written
-    (a full disk cannot even take SQLite's shared-memory file), so its events are published
-    and its numbering goes on; empty when there is no file or it cannot be read.
+    (a full disk), so its events are published and its numbering goes on; empty when there is
+    no file or it cannot be read.
 
-    The file is read immutable: a write-ahead log a crash left behind is not read. At most
+    The write-ahead log a crash left behind is read with the file (SQLite needs the log's
+    shared-memory file, which that crash left too): without it the events of the run's last
+    moments, and its last number, would be missing, and the numbering would start again below
+    it. Where the log cannot be read, the file is read alone (immutable), and said. At most
     MEMORY_EVENTS events are read (the oldest); the rest wait in the file until it opens.
     """
     db = sqlite3.connect("file::memory:", uri=True, isolation_level=None, check_same_thread=False)
     db.executescript(SCHEMA)
     if str(path) == ":memory:" or not Path(path).is_file() or Path(path).stat().st_size == 0:
         return db
+    uri = Path(path).resolve().as_uri()
+    errors = []
+    for query in ("mode=ro", "mode=ro&immutable=1"):  # with the log, then the file alone
+        try:
+            _copy_stored(db, f"{uri}?{query}")
+        except sqlite3.Error as exc:
+            errors.append(str(exc))
+            continue
+        if errors and _log_left(path):
+            log.error("outbox's write-ahead log unreadable, events a crash left in it are not "
+                      "restored and event numbers may repeat until the file opens",
+                      extra={"fields": {"path": str(path), "error": errors[0]}})  # fmt: skip
+        return db
+    log.error("outbox database unreadable, a previous run's events are not restored",
+              extra={"fields": {"path": str(path), "error": errors[-1]}})  # fmt: skip
+    return db
+
+
+def _copy_stored(db: sqlite3.Connection, uri: str) -> None:
+    """Copy the stored events, numbering and open alarms of the database at `uri` into `db`
+    (all or nothing)."""
+    db.execute("ATTACH DATABASE ? AS old", (uri,))
     try:
-        db.execute(
-            "ATTACH DATABASE ? AS old", (f"{Path(path).resolve().as_uri()}?mode=ro&immutable=1",)
-        )
         with db:
             db.execute("BEGIN")
             db.execute(
@@ -363,10 +385,12 @@ def _open_read_only(path: Path | str) -> sqlite3.Connection:
             db.execute(
                 "INSERT INTO alarms SELECT device, alarm_id, event, seq, payload FROM old.alarms"
             )
-    except sqlite3.Error as exc:
-        log.error("outbox database unreadable, a previous run's events are not restored",
-                  extra={"fields": {"path": str(path), "error": str(exc)}})  # fmt: skip
     finally:
         with contextlib.suppress(sqlite3.Error):
             db.execute("DETACH DATABASE old")
-    return db
+
+
+def _log_left(path: Path | str) -> bool:
+    """Whether a write-ahead log with content lies beside the database."""
+    log_file = Path(f"{path}-wal")
+    return log_file.is_file() and log_file.stat().st_size > 0
