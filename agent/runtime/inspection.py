@@ -97,13 +97,20 @@ class InspectionScheduler:
         self.publisher = publisher
         self.topics = topics
         self.rounds_done = 0
+        self.rounds_failed = 0
         self.current: InspectionRound | None = None
 
     async def run(self) -> None:
-        """Rounds forever, each starting `interval_s` after the previous one started."""
+        """Rounds forever, each starting `interval_s` after the previous one started; a round
+        that fails is logged and counted (`rounds_failed`), and the next one runs all the same."""
         while True:
             started = time.monotonic()
-            await self.run_round()
+            try:
+                await self.run_round()
+            except Exception:  # a bug in one round must not end the rounds
+                self.rounds_failed += 1
+                log.exception("inspection round failed", extra={"fields": {
+                    "round": self.rounds_done + 1, "failed": self.rounds_failed}})  # fmt: skip
             await asyncio.sleep(max(0.0, self.config.interval_s - (time.monotonic() - started)))
 
     async def run_round(self) -> InspectionRound:
