@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import time
 from pathlib import Path
 
@@ -116,3 +117,37 @@ async def test_events_still_queued_at_shutdown_go_out_without_evidence(tmp_path:
         seqs.append(entry.seq)
         outbox.acknowledged(entry.seq)
     assert seqs == [1, 2, 3]
+
+
+async def test_an_event_the_outbox_fails_to_release_does_not_stop_the_writer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topics = Topics("edge", "plant")
+    outbox = Outbox(":memory:")
+    publisher = Publisher(MqttLink(BrokerConfig(), topics.status), outbox)
+    store = EvidenceStore(tmp_path / "db.sqlite3", tmp_path / "evidence", 3600.0, 10**7)
+    writer = EvidenceWriter(store, publisher, topics)
+    evidence = EvidenceSink(device(tmp_path), writer, 5.0)
+    image = observed("image", np.zeros((40, 60, 3), np.uint8))
+    evidence.remember(image[0])
+    complete = outbox.complete
+    failures = [sqlite3.OperationalError("disk I/O error")]
+
+    def fails_once(seq: int, payload: bytes) -> None:
+        if failures:
+            raise failures.pop()
+        complete(seq, payload)
+
+    monkeypatch.setattr(outbox, "complete", fails_once)
+    for seq in (1, 2):
+        event = transition(AlarmEvent.UPDATED, seq, {"image": image[1]})
+        evidence.alarm(event, topics.alarm("pump-01"), {"n": seq})
+    with caplog.at_level(logging.ERROR):
+        async with running(writer.run()):
+            assert await writer.drain(10)
+    assert "alarm event not released" in caplog.text
+    first = outbox.head()
+    assert first is not None and (first.seq, first.held) == (1, True)  # until a restart
+    outbox.acknowledged(1)
+    second = outbox.head()
+    assert second is not None and (second.seq, second.held) == (2, False)  # the writer went on

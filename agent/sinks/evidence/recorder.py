@@ -149,7 +149,12 @@ class EvidenceWriter:
         extra: dict[str, Any] = {"evidence_files": [f.reference() for f in files]} if files else {}
         if degraded is not None:
             extra["evidence_degraded"] = degraded
-        self.publisher.complete_event(job.seq, encode({**job.payload, **extra}))
+        try:
+            self.publisher.complete_event(job.seq, encode({**job.payload, **extra}))
+        except Exception:  # the outbox failed to take it: held until a restart releases it,
+            # but the writer goes on, or every later alarm would wait for it
+            log.exception("alarm event not released", extra={"fields": {
+                "alarm_id": job.alarm_id, "seq": job.seq}})  # fmt: skip
 
     def _mode(self) -> str | None:
         """How the disk limits evidence now: None (not at all), low_disk or disk_full."""
