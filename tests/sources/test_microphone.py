@@ -105,6 +105,17 @@ async def test_an_unreadable_file_is_a_source_error(
         await take(source(model, file=path, window_s=0.1), limit=1)
 
 
+@pytest.mark.parametrize(("rate", "channels"), [(50_000_000, 1), (8000, 65)])
+async def test_a_file_whose_rate_or_channels_would_flood_memory_is_a_source_error(
+    tmp_path: Path, model: Path, rate: int, channels: int
+) -> None:
+    """A window is `window_s` of the file's own rate and channels: a small file claiming
+    50 MHz would make every window 200 MB."""
+    path = write_audio(tmp_path / "huge.wav", noise(0.1, 8000), rate, channels)
+    with pytest.raises(SourceError, match=r"huge\.wav: .* \(at most"):
+        await take(source(model, file=path, window_s=1.0, loop=True), limit=1)
+
+
 async def test_an_empty_recording_is_a_source_error(tmp_path: Path, model: Path) -> None:
     path = write_audio(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32), 8000)
     with pytest.raises(SourceError, match="no samples"):

@@ -18,13 +18,14 @@ import numpy as np
 import soundfile as sf
 
 from agent.core.samples import Sample
-from agent.senses.audio.config import SENSE, MicrophoneConfig
+from agent.senses.audio.config import MAX_SAMPLE_RATE, SENSE, MicrophoneConfig
 from agent.senses.audio.preprocess import to_mono_float
 from agent.senses.source import Pacer, SourceError
 
 BLOCKS_PER_WINDOW = 10
 QUEUED_WINDOWS = 2  # live audio kept while the consumer is busy; older blocks are dropped
 STALL_S = 0.5  # silence from PortAudio beyond one window plus this means the device is gone
+MAX_CHANNELS = 64  # a replayed file's; each window holds them all until mixed down
 
 
 class MicrophoneSource:
@@ -131,6 +132,13 @@ def _open(path: Path) -> sf.SoundFile:
     if audio.frames <= 0:
         audio.close()
         raise SourceError(f"audio file {path} holds no samples")
+    if not 0 < audio.samplerate <= MAX_SAMPLE_RATE or audio.channels > MAX_CHANNELS:
+        # a header's word sizes each window: 2 KB claiming 2 GHz would make it gigabytes
+        audio.close()
+        raise SourceError(
+            f"audio file {path}: {audio.samplerate} Hz, {audio.channels} channels (at most "
+            f"{MAX_SAMPLE_RATE} Hz and {MAX_CHANNELS} channels)"
+        )
     return audio
 
 
