@@ -172,6 +172,16 @@ def test_model_without_read_permission_is_named(model: Path) -> None:
     ]
 
 
+def test_a_frame_size_without_pixels_is_named(model: Path) -> None:
+    data = minimal(model)
+    data["devices"][0]["sources"]["camera"]["frame_size"] = [0, 480]
+    (problem,) = problems(data)
+    assert (
+        problem
+        == "devices[0].sources.camera.frame_size[0]: Input should be greater than or equal to 1"
+    )
+
+
 def test_several_mistakes_are_all_reported(model: Path) -> None:
     """Every field's mistake at once (checks across devices, such as duplicate ids, come once
     the fields are right: test_duplicate_devices_rejected)."""

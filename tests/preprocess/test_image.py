@@ -65,6 +65,17 @@ def test_letterbox_rejects_grey_frames() -> None:
         FramePreparer((32, 32)).prepare(np.zeros((10, 10), dtype=np.uint8))
 
 
+@pytest.mark.parametrize("shape", [(4, 4096), (4096, 4), (1, 1)])
+def test_a_frame_far_from_square_keeps_at_least_a_pixel_of_content(
+    shape: tuple[int, int],
+) -> None:
+    """A line-scan-like frame: its short side, scaled, would round to no pixel at all."""
+    frame = np.full((*shape, 3), 200, dtype=np.uint8)
+    tensor, _ = FramePreparer((192, 192)).prepare(frame)
+    assert tensor.shape == (1, 3, 192, 192) and np.isfinite(tensor).all()
+    assert tensor.max() > GREY  # the frame's content is in there
+
+
 def test_letterbox_maps_boxes_back_and_clips() -> None:
     box = Letterbox(scale=0.5, pad_x=0, pad_y=80, source_size=(640, 480))
     mapped = box.to_source(np.array([[10, 90, 110, 190], [-5, 0, 700, 400]], dtype=np.float32))

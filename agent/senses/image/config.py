@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, field_validator
 
 from agent.config.base import (
@@ -18,6 +20,7 @@ from agent.config.base import (
 
 SENSE = "image"
 DEFAULT_CONFIDENCE = 0.25  # for a model that ships no thresholds (Ultralytics' own default)
+FrameSide = Annotated[int, Field(ge=1, le=16_384)]  # pixels; 16K is past any camera's side
 
 
 class DetectorConfig(StrictModel):
@@ -47,7 +50,8 @@ class CameraConfig(StrictModel):
     fps: RateHz = 2.0
     loop: bool = False
     denoise_sigma: FiniteFloat = Field(default=0.0, ge=0.0)  # match the training: 0 for ours
-    frame_size: tuple[int, int] | None = (640, 480)  # None keeps the camera's own size
+    # None keeps the camera's own size
+    frame_size: tuple[FrameSide, FrameSide] | None = (640, 480)
     reopen_after_s: Seconds = 5.0
     detector: DetectorConfig
 

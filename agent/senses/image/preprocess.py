@@ -41,8 +41,12 @@ class Letterbox:
 
     @property
     def content_size(self) -> Size:
-        """(w, h) of the scaled frame inside the padding."""
-        return round(self.source_size[0] * self.scale), round(self.source_size[1] * self.scale)
+        """(w, h) of the scaled frame inside the padding; a side at least one pixel (a frame
+        thousands of pixels wide and a few high would round to none)."""
+        return (
+            max(1, round(self.source_size[0] * self.scale)),
+            max(1, round(self.source_size[1] * self.scale)),
+        )
 
     def to_source(self, boxes: np.ndarray) -> np.ndarray:
         """xyxy boxes in model-input pixels -> source-frame pixels, clipped to the frame."""
