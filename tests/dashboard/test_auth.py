@@ -82,5 +82,7 @@ async def test_wrong_token_is_401_and_the_token_never_shows(
         assert status == 200 and "Edge inspection" in page and TOKEN not in page
         forged = await asyncio.to_thread(get, "/api/overview", Cookie=f"{COOKIE}=forged")
         assert forged[0] == 401
+        accented = await asyncio.to_thread(get, "/api/overview", Cookie=f"{COOKIE}=\u00e9")
+        assert accented[0] == 401  # refused, not a server error
         assert (await asyncio.to_thread(get, "/static/style.css"))[0] == 200
     assert TOKEN not in dash.output()

@@ -72,5 +72,7 @@ class TokenGate:
         scheme, _, credential = conn.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and self.token_matches(credential):
             return True
-        cookie = conn.cookies.get(COOKIE, "")
-        return bool(self._session) and hmac.compare_digest(cookie, str(self._session))
+        cookie = conn.cookies.get(COOKIE, "")  # bytes: a str with non-ASCII would raise
+        return bool(self._session) and hmac.compare_digest(
+            cookie.encode(), str(self._session).encode()
+        )
