@@ -199,6 +199,18 @@ async def test_an_alarm_or_state_without_device_takes_the_topics(
     assert len(await ingest.history.trend("plant", "pump", 0.0)) == 1
 
 
+async def test_a_body_naming_another_device_is_stored_as_the_topics(ingest: Ingest) -> None:
+    """The live view keys by topic: a body naming a new device each time would otherwise
+    add a history device (and a throttle entry) per message past `max_devices`."""
+    for k in range(5):
+        renamed = {**json.loads(state("pump", "ok")), "device": f"invented-{k}",
+                   "updated_at": iso(time.time() - 60 + 2 * k)}  # fmt: skip
+        await ingest.process("edge/plant/pump/state", json.dumps(renamed).encode())
+    assert ingest.rejected == {}
+    assert len(await ingest.history.trend("plant", "pump", 0.0)) == 5
+    assert await ingest.history.trend("plant", "invented-0", 0.0) == []
+
+
 async def test_a_time_from_the_future_does_not_hold_back_the_chart(
     ingest: Ingest, monkeypatch: pytest.MonkeyPatch
 ) -> None:

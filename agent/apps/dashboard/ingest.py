@@ -177,8 +177,8 @@ class Ingest:
 
     async def _route_json(self, info: TopicInfo, message: dict[str, Any], now: float) -> None:
         device = str(info.device)
-        if info.kind in ("state", "alarm") and message.get("device") is None:
-            message = {**message, "device": device}  # the topic names it; history needs it
+        if info.kind in ("state", "alarm"):  # the topic names the device, whatever the body
+            message = {**message, "device": device}  # says: the live view and history agree
         if info.kind == "state":
             self.live.device(info.site, device).state = message
             self._changed_device(info.site, device)
