@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +66,22 @@ async def test_a_relearn_request_names_a_known_device_and_is_checked(tmp_path: P
                        ]:  # fmt: skip
         refused = await dashboard.relearn(post(pump, body))
         assert refused.status_code == 422 and word in answer(refused)["error"]
+
+
+async def test_a_trend_reaches_back_a_day_at_most(tmp_path: Path) -> None:
+    """Asked for a week (or `inf`), a trend would build every point of the retention, up to
+    600,000 a device, on the event loop."""
+    live = LiveView()
+    history, hub = SqliteHistory(tmp_path / "h.sqlite", 7.0), Hub()
+    dashboard = Dashboard("edge", live, history, hub, MqttLink(BrokerConfig(), None),
+                          TokenGate(None), Ingest("edge", live, history, hub))  # fmt: skip
+    now = time.time()
+    for hours_ago in (30.0, 2.0):
+        state = {"device": "pump", "score": 0.1, "modalities": {}, "readings": {}}
+        await history.add_state("plant", state, now - hours_ago * 3600.0)
+    pump = {"site": "plant", "device": "pump"}
+    for asked in ("100", "inf"):
+        request = Request({"type": "http", "method": "GET", "path_params": pump,
+                           "query_string": f"hours={asked}".encode()})  # fmt: skip
+        points = answer(await dashboard.trend(request))["points"]
+        assert [round((now - p["at"]) / 3600.0) for p in points] == [2]

@@ -39,6 +39,7 @@ STATIC = Path(__file__).parent / "static"
 HEARTBEAT_S = 15.0
 LIVE_BATCH_S = 0.2  # what a page waits at most for a change, so changes travel in batches
 MAX_NAME = 256  # characters of a site or device name in a query
+MAX_TREND_HOURS = 24.0  # the device page's longest range
 LOGIN_PAGE = (Path(__file__).parent / "login.html").read_text()
 
 
@@ -109,8 +110,9 @@ class Dashboard:
         return JSONResponse({"senses": [sense_view(spec) for spec in SENSES.values()]})
 
     async def trend(self, request: Request) -> Response:
-        """One device's trend points over the last `hours`."""
-        hours = number_param(request, "hours", 1.0)
+        """One device's trend points over the last `hours` (at most MAX_TREND_HOURS: a week of
+        points at one a second would be 600,000, built on the event loop)."""
+        hours = min(number_param(request, "hours", 1.0), MAX_TREND_HOURS)
         p = request.path_params
         points = await self.history.trend(p["site"], p["device"], time.time() - hours * 3600.0)
         return JSONResponse({"points": points})
