@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agent.apps.dashboard.history import History
+from agent.apps.dashboard.history import MAX_ACKS, History
 from agent.apps.dashboard.history_sqlite import SqliteHistory
 from tests.support.postgres import fresh_database
 
@@ -117,6 +117,19 @@ async def test_a_learned_devices_alarm_is_marked_in_the_list(history: History) -
     }
     one = await history.alarm("a1")
     assert one is not None and one["learned"] is True
+
+
+async def test_an_ack_is_kept_once_and_an_alarm_keeps_at_most_max_acks(history: History) -> None:
+    """A flood of acknowledgements for one alarm (anyone may publish on the ack topic) must not
+    grow its row, and every page's copy of it, without end."""
+    await history.add_alarm("plant", alarm("a1", 1, "raised"), NOW, NOW)
+    ack = {"id": "a1", "by": "ana", "at": "2024-10-04T00:01:00Z"}
+    assert [await history.add_ack(ack, NOW) for _ in range(3)] == [True, False, False]
+    kept = [await history.add_ack({"id": "a1", "by": f"op-{k}"}, NOW + k) for k in range(MAX_ACKS)]
+    assert kept == [True] * (MAX_ACKS - 1) + [False]
+    found = await history.alarm("a1")
+    assert found is not None and len(found["acks"]) == MAX_ACKS
+    assert found["acks"][0]["by"] == "ana"  # the first ones are kept
 
 
 async def test_acks_evidence_and_statistics(history: History) -> None:

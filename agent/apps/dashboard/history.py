@@ -21,6 +21,7 @@ ALARM_COLUMNS = ("id", "site", "device", "type", "severity", "score", "event", "
 # published once a second, which arrive a little early or late, are not every other one dropped
 MIN_SCORE_INTERVAL_S = 0.9
 MAX_ALARMS = 500  # rows one alarm list returns
+MAX_ACKS = 20  # acknowledgements kept per alarm: a flood of them must not grow a row without end
 
 
 class HistoryDatabaseError(Exception):
@@ -47,8 +48,9 @@ class History(Protocol):
     async def alarm(self, alarm_id: str) -> dict[str, Any] | None:
         """One alarm with its latest payload, its acknowledgements and its evidence files."""
 
-    async def add_ack(self, ack: dict[str, Any], at: float) -> None:
-        """An operator's acknowledgement as seen on the broker."""
+    async def add_ack(self, ack: dict[str, Any], at: float) -> bool:
+        """An operator's acknowledgement as seen on the broker; False when it was not kept (the
+        same one again, or the alarm has MAX_ACKS already)."""
 
     async def add_evidence(
         self, alarm_id: str, kind: str, media_type: str, data: bytes, at: float

@@ -30,6 +30,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from agent.apps.dashboard.history import (
     ALARM_COLUMNS,
+    MAX_ACKS,
     MAX_ALARMS,
     HistoryDatabaseError,
     Throttle,
@@ -261,21 +262,27 @@ class PostgresHistory:
         acks = await (
             await conn.execute(
                 "SELECT nullif(by, '') AS by, nullif(at, '') AS at, note FROM acks"
-                " WHERE alarm_id = %s ORDER BY received_at",
-                (row["id"],),
+                " WHERE alarm_id = %s ORDER BY received_at LIMIT %s",
+                (row["id"], MAX_ACKS),
             )
         ).fetchall()
         return {**{k: row[k] for k in ALARM_COLUMNS}, "last_at": row["last_at"],
                 "learned": learned_alarm(row["payload"]),
                 "acks": [dict(a) for a in acks]}  # fmt: skip
 
-    async def add_ack(self, ack: dict[str, Any], at: float) -> None:
-        """An operator's acknowledgement as seen on the broker (once, however many see it)."""
+    async def add_ack(self, ack: dict[str, Any], at: float) -> bool:
+        """An operator's acknowledgement as seen on the broker (once, however many see it), up
+        to MAX_ACKS an alarm."""
+        alarm_id = str(ack["id"])
         async with self._connection() as conn:
-            await conn.execute(
-                "INSERT INTO acks VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (str(ack["id"]), ack.get("by") or "", ack.get("at") or "", ack.get("note"), at),
-            )
+            kept = await conn.execute(
+                "INSERT INTO acks SELECT %s, %s, %s, %s, %s"
+                " WHERE (SELECT count(*) FROM acks WHERE alarm_id = %s) < %s"
+                " ON CONFLICT DO NOTHING",
+                (alarm_id, ack.get("by") or "", ack.get("at") or "", ack.get("note"), at,
+                 alarm_id, MAX_ACKS),
+            )  # fmt: skip
+            return kept.rowcount == 1
 
     async def add_evidence(
         self, alarm_id: str, kind: str, media_type: str, data: bytes, at: float

@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.apps.dashboard.history import (
     ALARM_COLUMNS,
+    MAX_ACKS,
     MAX_ALARMS,
     Throttle,
     alarm_columns,
@@ -34,6 +35,7 @@ CREATE TABLE IF NOT EXISTS alarms (
 CREATE INDEX IF NOT EXISTS alarms_by_time ON alarms (first_at);
 CREATE TABLE IF NOT EXISTS acks (
     alarm_id TEXT NOT NULL, by TEXT, at TEXT, note TEXT, received_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS acks_by_alarm ON acks (alarm_id, received_at);
 CREATE TABLE IF NOT EXISTS evidence (
     alarm_id TEXT NOT NULL, kind TEXT NOT NULL, media_type TEXT NOT NULL,
     size INTEGER NOT NULL, data BLOB NOT NULL, received_at REAL NOT NULL,
@@ -133,19 +135,24 @@ class SqliteHistory:
 
     def _alarm_row(self, row: sqlite3.Row) -> dict[str, Any]:
         acks = self.db.execute(
-            "SELECT by, at, note FROM acks WHERE alarm_id = ? ORDER BY received_at", (row["id"],)
+            "SELECT by, at, note FROM acks WHERE alarm_id = ? ORDER BY received_at LIMIT ?",
+            (row["id"], MAX_ACKS),
         )
         return {**{k: row[k] for k in ALARM_COLUMNS}, "last_at": row["last_at"],
                 "learned": learned_alarm(row["payload"]),
                 "acks": [dict(a) for a in acks]}  # fmt: skip
 
-    async def add_ack(self, ack: dict[str, Any], at: float) -> None:
-        """An operator's acknowledgement as seen on the broker."""
+    async def add_ack(self, ack: dict[str, Any], at: float) -> bool:
+        """An operator's acknowledgement as seen on the broker, once, up to MAX_ACKS an alarm."""
+        alarm_id, by, when = str(ack["id"]), ack.get("by"), ack.get("at")
         with self.db:
-            self.db.execute(
-                "INSERT INTO acks VALUES (?, ?, ?, ?, ?)",
-                (str(ack["id"]), ack.get("by"), ack.get("at"), ack.get("note"), at),
+            kept = self.db.execute(
+                "INSERT INTO acks SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM acks"
+                " WHERE alarm_id = ? AND by IS ? AND at IS ?)"
+                " AND (SELECT count(*) FROM acks WHERE alarm_id = ?) < ?",
+                (alarm_id, by, when, ack.get("note"), at, alarm_id, by, when, alarm_id, MAX_ACKS),
             )
+            return kept.rowcount == 1
 
     async def add_evidence(
         self, alarm_id: str, kind: str, media_type: str, data: bytes, at: float

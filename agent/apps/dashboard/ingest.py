@@ -198,7 +198,8 @@ class Ingest:
             if alarm is not None:
                 self.hub.publish({"type": "alarm", "alarm": alarm})
         elif info.kind == "ack":
-            await self._stored(self.history.add_ack(message, now))
+            if not await self._stored(self.history.add_ack(message, now)):
+                return  # the same again, or past MAX_ACKS: nothing new to show
             alarm = await self._stored(self.history.alarm(str(message["id"])))
             if alarm is not None:
                 self.hub.publish({"type": "ack", "alarm": alarm})
