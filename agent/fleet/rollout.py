@@ -136,7 +136,10 @@ class Rollout:
             if self.store.was_rolled_back(name, version):
                 raise BundleRefused(Reason.ROLLED_BACK, f"{name} {version} was rolled back here")
             staged = self.store.staging(name, version)
-            (staged / ENVELOPE_FILE).write_bytes(envelope)
+            try:
+                (staged / ENVELOPE_FILE).write_bytes(envelope)
+            except OSError as exc:  # the disk full: refused and discarded like any other
+                raise BundleRefused(Reason.MISSING_FILE, f"cannot be staged: {exc}") from exc
             timeout = self.fetch_timeout_s
             if manifest.url is None:
                 await fetch_files(self.hooks.connect, self.prefix, manifest, staged, timeout)

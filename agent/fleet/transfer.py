@@ -96,13 +96,13 @@ async def fetch_files(
     }
     total = len(missing)
     handles = {}
-    for index, entry in enumerate(manifest.files):
-        path = staging / FILES_DIR / entry.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handles[index] = path.open("wb")
-        handles[index].truncate(entry.size)
     base = files_topic(prefix, manifest.name, manifest.version).removesuffix("#")
     try:
+        for index, entry in enumerate(manifest.files):
+            path = staging / FILES_DIR / entry.path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handles[index] = path.open("wb")
+            handles[index].truncate(entry.size)
         if not missing:  # empty files only
             return
         async with asyncio.timeout(timeout_s), connect() as client:
@@ -123,6 +123,9 @@ async def fetch_files(
     except TimeoutError:
         late = f"{len(missing)} of {total} chunks did not arrive in {timeout_s:g} s"
         raise BundleRefused(Reason.MISSING_FILE, late) from None
+    except (aiomqtt.MqttError, OSError) as exc:  # the broker away, the disk full
+        failed = f"{len(missing)} of {total} chunks not fetched: {type(exc).__name__}: {exc}"
+        raise BundleRefused(Reason.MISSING_FILE, failed[:300]) from exc
     finally:
         for handle in handles.values():
             handle.close()

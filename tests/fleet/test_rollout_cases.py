@@ -26,6 +26,7 @@ from agent.fleet.store import BundleStore
 from agent.fleet.transfer import bundle_topic, publish_bundle
 from agent.learning.store import LearnedStore
 from tests.support.learned import learned_elsewhere
+from tests.support.mqtt import free_port
 
 
 class Agent:
@@ -162,6 +163,22 @@ async def test_files_that_never_come_refuse_the_bundle(
     await rollout.consider("tune", envelope)
     assert rollout.last is not None and rollout.last["reason"].startswith("missing_file")
     assert "1 of 1 chunks did not arrive" in rollout.last["reason"]
+    assert store.running() == {} and agent.applied == []
+
+
+async def test_a_broker_that_cannot_be_reached_refuses_the_bundle_and_leaves_no_staging(
+    setup: tuple[Rollout, Agent, BundleStore], tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    """The fetch's own connection refused: reported like chunks that never come, its staging
+    folder discarded, so `fleet status` shows why and the disk keeps nothing of it."""
+    rollout, agent, store = setup
+    agent.broker = ("127.0.0.1", free_port())  # nothing listens there
+    folder = bundle(tmp_path, key, "2.0")
+    await rollout.consider("tune", (folder / ENVELOPE_FILE).read_bytes())
+    assert rollout.last is not None and rollout.last["reason"].startswith("missing_file")
+    assert "chunks not fetched: MqttError" in rollout.last["reason"]
+    assert agent.reports  # published for `fleet status`
+    assert not any((tmp_path / "fleet" / "staging").rglob("*"))
     assert store.running() == {} and agent.applied == []
 
 
