@@ -55,3 +55,22 @@ async def test_eight_bit_frame_is_refused(tmp_path: Path) -> None:
     source = InfraredSource("d", config(str(tmp_path / "frame_*.png")))
     with pytest.raises(SourceError, match="16-bit"):
         _ = [s async for s in source.stream()]
+
+
+async def test_an_unreadable_frame_in_a_looping_sequence_is_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reopened from its start after each error, the sequence would never pass a bad file."""
+    import cv2
+
+    write_sequence(tmp_path, [frame_with_spot(25.0, spot) for spot in (None, 70.0, 120.0)])
+    cv2.imwrite(str(tmp_path / "frame_0001.png"), np.zeros((4, 4), np.uint8))  # 8-bit
+    source = InfraredSource("d", config(str(tmp_path / "frame_*.png"), loop=True))
+    seen: list[np.ndarray] = []
+    async for sample in source.stream():
+        assert isinstance(sample.data, np.ndarray)
+        seen.append(sample.data)
+        if len(seen) == 4:
+            break
+    assert [int(frame.max() > frame_with_spot(25.0, None).max()) for frame in seen] == [0, 1, 0, 1]
+    assert caplog.text.count("thermal frame skipped") == 1  # said once, not every pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import logging
 from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import numpy as np
 from agent.core.samples import Sample
 from agent.senses.source import Pacer, SourceError, frame_sample
 from agent.senses.temperature.config import SENSE, InfraredConfig
+
+log = logging.getLogger(__name__)
 
 
 def read_raw_frame(path: Path) -> np.ndarray:
@@ -35,10 +38,25 @@ class SequenceReader:
         self.loop = loop
 
     def frames(self) -> Iterator[np.ndarray]:
-        """Each frame once, or forever when looping."""
+        """Each frame once, or forever when looping. A file that cannot be read is skipped
+        (logged once): a sequence is reopened from its start after an error, so one bad file
+        would otherwise hold back every frame after it; a pass with none read is an error."""
+        unreadable: set[Path] = set()
         while True:
+            read, problem = 0, ""
             for path in self.paths:
-                yield read_raw_frame(path)
+                try:
+                    frame = read_raw_frame(path)
+                except SourceError as exc:
+                    problem = str(exc)
+                    if path not in unreadable:
+                        unreadable.add(path)
+                        log.warning("thermal frame skipped", extra={"fields": {"error": problem}})
+                    continue
+                read += 1
+                yield frame
+            if not read:
+                raise SourceError(f"no frame of the sequence could be read: {problem}")
             if not self.loop:
                 return
 
