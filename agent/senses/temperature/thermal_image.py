@@ -12,6 +12,7 @@ import numpy as np
 from agent.senses.temperature.preprocess import calibrate
 
 MIN_HEIGHT_PX = 240  # small sensors (160x120) are enlarged so labels stay legible
+MAX_WIDTH_PX = 1_280  # ...but not past this: a one-row line sensor would be enlarged 240 times
 BAR_WIDTH_PX = 18
 LABEL_WIDTH_PX = 64
 TICKS = 5
@@ -34,7 +35,8 @@ def false_colour_png(
     levels = np.clip((np.nan_to_num(temps, nan=low) - low) / (high - low) * 255.0, 0, 255)
     image = cv2.applyColorMap(levels.astype(np.uint8), cv2.COLORMAP_INFERNO)
     image[~valid] = INVALID_BGR
-    zoom = max(1, math.ceil(MIN_HEIGHT_PX / image.shape[0]))
+    height, width = image.shape[:2]
+    zoom = max(1, min(math.ceil(MIN_HEIGHT_PX / height), MAX_WIDTH_PX // width))
     image = cv2.resize(image, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
     for region in regions:
         x, y, w, h = (int(v) * zoom for v in region["bbox"])
