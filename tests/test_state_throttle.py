@@ -4,34 +4,14 @@ set back (an NTP step on an edge box must not freeze the dashboards)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from agent.config.device import DeviceConfig
-from agent.core.alarms import AlarmTransition, sequence_from
-from agent.core.samples import Sample, Score
+from agent.core.alarms import sequence_from
 from agent.runtime.channels import build_channels
 from agent.runtime.pipeline import DevicePipeline
 from agent.sinks.mqtt.topics import Topics
+from tests.support.sinks import RetainedSink
 from tests.support.thermal_frames import frame_with_spot, infrared_source
-
-
-class StateTopics:
-    """Counts the retained states."""
-
-    def __init__(self) -> None:
-        self.states = 0
-
-    def retain(self, topic: str, payload: bytes) -> None:
-        self.states += topic.endswith("/state")
-
-    def alarm(self, transition: AlarmTransition, topic: str, payload: dict[str, Any]) -> None:
-        pass
-
-    def remember(self, sample: Sample) -> None:
-        pass
-
-    async def snapshot(self, sample: Sample, score: Score) -> None:
-        pass
 
 
 def test_a_clock_set_back_does_not_hold_the_state_back(tmp_path: Path) -> None:
@@ -39,16 +19,16 @@ def test_a_clock_set_back_does_not_hold_the_state_back(tmp_path: Path) -> None:
         {"id": "pump-01", "sources": {"infrared": infrared_source(
             tmp_path / "ir", [frame_with_spot(30.0, None)], fps=1)}}
     )  # fmt: skip
-    sink = StateTopics()
+    sink = RetainedSink()
     pipeline = DevicePipeline(
         config, build_channels(config), sink, Topics("edge", "site"), sequence_from(1)
     )
     pipeline.decide(now=1_000.0)
     pipeline.decide(now=1_000.5)  # unchanged, within a second: not again
-    assert sink.states == 1
+    assert len(sink.payloads("/state")) == 1
     pipeline.decide(now=990.0)  # the clock set back ten seconds
-    assert sink.states == 2
+    assert len(sink.payloads("/state")) == 2
     pipeline.decide(now=990.5)
-    assert sink.states == 2
+    assert len(sink.payloads("/state")) == 2
     pipeline.decide(now=991.5)
-    assert sink.states == 3
+    assert len(sink.payloads("/state")) == 3

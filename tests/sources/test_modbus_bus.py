@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,8 @@ from typing import Any
 import pytest
 
 from agent.config.device import AgentConfig, DeviceConfig
-from agent.core.alarms import AlarmTransition, sequence_from
-from agent.core.samples import Sample, Score
+from agent.core.alarms import sequence_from
+from agent.core.samples import Sample
 from agent.runtime.channels import build_channels
 from agent.runtime.pipeline import DevicePipeline
 from agent.senses.sensor import source as source_module
@@ -26,6 +25,7 @@ from agent.senses.sensor.config import ModbusConfig, RegisterConfig
 from agent.senses.sensor.source import ModbusSource
 from agent.sinks.mqtt.topics import Topics
 from tests.support.modbus_server import BusTrace, modbus_rtu_server, pty_pair
+from tests.support.sinks import RetainedSink
 from tests.support.tasks import eventually
 
 # unit 1: two blocks per poll (the gap between them is wider than max_gap); unit 2: one block
@@ -139,26 +139,6 @@ def test_rate_meter_does_not_judge_the_first_window() -> None:
     assert meter.poll() == pytest.approx(1.0)
 
 
-class StateSink:
-    """Keeps the retained health payloads."""
-
-    def __init__(self) -> None:
-        self.health: list[dict[str, Any]] = []
-
-    def retain(self, topic: str, payload: bytes) -> None:
-        if topic.endswith("/health"):
-            self.health.append(json.loads(payload))
-
-    def alarm(self, transition: AlarmTransition, topic: str, payload: dict[str, Any]) -> None:
-        pass
-
-    def remember(self, sample: Sample) -> None:
-        pass
-
-    async def snapshot(self, sample: Sample, score: Score) -> None:
-        pass
-
-
 class SlowBus(RateMeter):
     """A bus that never gets the device its rate: 3 Hz whatever it asked for."""
 
@@ -176,7 +156,7 @@ async def test_a_rate_shortfall_shows_in_the_source_health(
             "sources": {"modbus": rtu(master, 1, UNIT1).model_dump()},
             "fusion": {"weights": {"sensor": 1.0}},
         })  # fmt: skip
-        sink = StateSink()
+        sink = RetainedSink()
         pipeline = DevicePipeline(
             config, build_channels(config), sink, Topics("p", "s"), sequence_from(1)
         )
@@ -189,8 +169,8 @@ async def test_a_rate_shortfall_shows_in_the_source_health(
     health = pipeline.status().sources["sensor"]
     assert health.state == "degraded"
     assert health.reason == f"bus {master} (not shared) polls it at 3 Hz of 50 Hz configured"
-    assert sink.health[-1]["state"] == "degraded"  # the device: it is still judged
-    assert sink.health[-1]["sources"]["sensor"]["reason"] == health.reason
+    assert sink.payloads("/health")[-1]["state"] == "degraded"  # the device: still judged
+    assert sink.payloads("/health")[-1]["sources"]["sensor"]["reason"] == health.reason
 
 
 def agent_config(*modbus: dict[str, Any]) -> dict[str, Any]:

@@ -94,7 +94,10 @@ async def test_events_enter_the_outbox_in_seq_order_with_the_files_that_rendered
     assert len(queued.payload) == reference["size"]
 
 
-async def test_events_still_queued_at_shutdown_go_out_without_evidence(tmp_path: Path) -> None:
+def remembered_image(
+    tmp_path: Path,
+) -> tuple[Topics, Outbox, EvidenceWriter, EvidenceSink, tuple[Sample, Score]]:
+    """An evidence sink on an in-memory outbox (never connected) that has seen one frame."""
     topics = Topics("edge", "plant")
     outbox = Outbox(":memory:")
     publisher = Publisher(MqttLink(BrokerConfig(), topics.status), outbox)
@@ -103,6 +106,11 @@ async def test_events_still_queued_at_shutdown_go_out_without_evidence(tmp_path:
     evidence = EvidenceSink(device(tmp_path), writer, 5.0)
     image = observed("image", np.zeros((40, 60, 3), np.uint8))
     evidence.remember(image[0])
+    return topics, outbox, writer, evidence, image
+
+
+async def test_events_still_queued_at_shutdown_go_out_without_evidence(tmp_path: Path) -> None:
+    topics, outbox, writer, evidence, image = remembered_image(tmp_path)
     for seq in (1, 2, 3):
         event = transition(AlarmEvent.UPDATED, seq, {"image": image[1]})
         evidence.alarm(event, topics.alarm("pump-01"), {"n": seq})
@@ -122,14 +130,7 @@ async def test_events_still_queued_at_shutdown_go_out_without_evidence(tmp_path:
 async def test_an_event_the_outbox_fails_to_release_does_not_stop_the_writer(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    topics = Topics("edge", "plant")
-    outbox = Outbox(":memory:")
-    publisher = Publisher(MqttLink(BrokerConfig(), topics.status), outbox)
-    store = EvidenceStore(tmp_path / "db.sqlite3", tmp_path / "evidence", 3600.0, 10**7)
-    writer = EvidenceWriter(store, publisher, topics)
-    evidence = EvidenceSink(device(tmp_path), writer, 5.0)
-    image = observed("image", np.zeros((40, 60, 3), np.uint8))
-    evidence.remember(image[0])
+    topics, outbox, writer, evidence, image = remembered_image(tmp_path)
     complete = outbox.complete
     failures = [sqlite3.OperationalError("disk I/O error")]
 
