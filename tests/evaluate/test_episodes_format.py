@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from agent.apps.evaluate import evaluate
-from agent.apps.evaluate.datasets import DatasetError
+from agent.apps.evaluate.datasets import DatasetError, read_colour
 from agent.apps.evaluate.episodes.format import read_episodes
 from tests.support.episode_files import thermal_episode, write_episode, write_index
 
@@ -28,6 +30,11 @@ def yaml_with(**changes: object) -> Breakage:
         write_episode(folder, **{**spec, **changes})
 
     return breaking
+
+
+def symlink_loop(folder: Path) -> None:
+    (folder / "loop").symlink_to(folder / "loop")
+    (folder / "thermal.csv").write_text("t_s,file\n0,loop\n")
 
 
 @pytest.mark.parametrize(
@@ -56,6 +63,11 @@ def yaml_with(**changes: object) -> Breakage:
         (rewrite("thermal.csv", "t_s,file\n0,missing.png\n"),
          ["thermal.csv", "row 2, column file", "missing.png: no such file"]),
         (rewrite("episode.yaml", "device: [unclosed\n"), ["episode.yaml", "not valid YAML"]),
+        (rewrite("thermal.csv", "t_s,file\n0,a\0b.png\n"),
+         ["thermal.csv", "row 2, column file", "cannot be resolved"]),
+        (symlink_loop, ["thermal.csv", "row 2, column file", "cannot be resolved"]),
+        (rewrite("thermal.csv", "t_s,file\n0," + "a" * 200_000 + "\n"),
+         ["thermal.csv", "line 2", "field larger than field limit"]),
     ],
 )  # fmt: skip
 def test_a_broken_episode_names_its_file_and_field(
@@ -113,3 +125,23 @@ def test_a_bad_fusion_file_is_named(tmp_path: Path) -> None:
 def test_no_episode_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match=r"no episode\.yaml"):
         read_episodes(tmp_path)
+
+
+def huge_png(path: Path, side: int) -> Path:
+    """A valid grey PNG of side x side pixels, a few hundred KB: all black, well compressed."""
+    rows = zlib.compress(b"\0" * ((side + 1) * side), 1)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows)
+                     + chunk(b"IEND", b""))  # fmt: skip
+    return path
+
+
+def test_a_frame_of_more_pixels_than_any_camera_is_refused_unread(tmp_path: Path) -> None:
+    """9,000 x 9,000 in 80 KB: decoded, a gigabyte picture a second would take the agent down."""
+    with pytest.raises(DatasetError, match="not an image OpenCV can read"):
+        read_colour(huge_png(tmp_path / "frame.png", 9_000))

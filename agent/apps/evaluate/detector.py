@@ -10,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import yaml
 
-from agent.apps.evaluate.datasets import DatasetError
+from agent.apps.evaluate.datasets import DatasetError, read_colour
 from agent.apps.evaluate.detection_metrics import detection_metrics, match_predictions
 from agent.senses.image.config import CameraConfig, DetectorConfig
 from agent.senses.image.scorer import Detector
@@ -67,9 +66,7 @@ def evaluate(data: Path, model: Path) -> dict[str, Any]:
         raise DatasetError(f"model classes {detector.class_names} differ from dataset's {names}")
     tps, confidences, predicted, truth = [], [], [], []
     for image in images:
-        frame = cv2.imread(str(image), cv2.IMREAD_COLOR)
-        if frame is None:
-            raise DatasetError(f"{image}: cannot decode image")
+        frame = read_colour(image)
         gt_boxes, gt_classes = read_labels(image, frame.shape[1], frame.shape[0])
         found = detector.detections(*detector.infer(frame))
         boxes = np.array([d["box"] for d in found], np.float32).reshape(-1, 4)

@@ -20,7 +20,10 @@ log = logging.getLogger(__name__)
 
 def read_raw_frame(path: Path) -> np.ndarray:
     """A 16-bit single-channel PNG/TIFF as written by radiometric cameras' SDKs."""
-    frame = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    try:
+        frame = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # past OPENCV_IO_MAX_IMAGE_PIXELS (agent/__init__.py), for one
+        raise SourceError(f"cannot read thermal frame {path}: {exc.err}") from None
     if frame is None:
         raise SourceError(f"cannot read thermal frame {path}")
     if frame.dtype != np.uint16 or frame.ndim != 2:

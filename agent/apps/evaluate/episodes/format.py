@@ -208,7 +208,10 @@ def describe(error: Any) -> str:
 
 def inside(path: Path, root: Path, where: str) -> Path:
     """`path` resolved, if it is a file inside `root`; else a DatasetError saying `where`."""
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a NUL in the name
+        raise DatasetError(f"{where}: {str(path)!r} cannot be resolved ({exc})") from None
     if not resolved.is_relative_to(root):
         raise DatasetError(f"{where}: {path} leaves {root}")
     if not resolved.is_file():
@@ -230,11 +233,14 @@ def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
     if not header:
         raise DatasetError(f"{path}: empty (expected a header row)")
     rows: list[list[str]] = []
-    for row in reader:
-        if len(rows) >= MAX_ROWS:
-            raise DatasetError(f"{path}: more than {MAX_ROWS} rows")
-        if row:
-            rows.append(row)
+    try:
+        for row in reader:
+            if len(rows) >= MAX_ROWS:
+                raise DatasetError(f"{path}: more than {MAX_ROWS} rows")
+            if row:
+                rows.append(row)
+    except csv.Error as exc:  # a field past csv's limit, a NUL
+        raise DatasetError(f"{path}: line {reader.line_num}: {exc}") from None
     for number, row in enumerate(rows, start=2):
         if len(row) != len(header):
             raise DatasetError(f"{path}: row {number}: {len(row)} values for {len(header)} columns")

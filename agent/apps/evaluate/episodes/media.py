@@ -13,11 +13,10 @@ import heapq
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 import soundfile as sf
 
-from agent.apps.evaluate.datasets import DatasetError
+from agent.apps.evaluate.datasets import DatasetError, read_colour
 from agent.apps.evaluate.episodes.format import (
     MAX_MEDIA_BYTES,
     Episode,
@@ -47,14 +46,6 @@ def episode_samples(episode: Episode, window_s: float) -> Iterator[Sample]:
     if episode.table is not None:
         streams.append(polls(device, episode.table))
     return heapq.merge(*streams, key=lambda sample: sample.captured_at)
-
-
-def read_colour(path: Path) -> np.ndarray:
-    """A JPEG/PNG frame as the camera delivers it: BGR uint8."""
-    frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if frame is None:
-        raise DatasetError(f"{path}: not an image OpenCV can read")
-    return frame
 
 
 def read_thermal(path: Path) -> np.ndarray:
