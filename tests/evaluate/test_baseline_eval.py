@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agent.apps.evaluate import evaluate
@@ -82,6 +84,38 @@ def test_bad_inputs_are_named(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no runs"):
         evaluate("baseline", tmp_path / "empty")
+
+
+def npz(path: Path, **arrays: object) -> Path:
+    runs = {"x": np.zeros((3, 8), np.float32), "t_s": np.array([0.0, 10.0, 20.0]), "fs": 1000}
+    np.savez(path, **{**runs, **arrays})  # type: ignore[arg-type]
+    return path
+
+
+@pytest.mark.parametrize(
+    ("write", "named"),
+    [
+        (lambda p: npz(p, fs=np.array([1, 2])), "fs must be one positive number"),
+        (lambda p: npz(p, x=np.zeros((0, 8)), t_s=np.zeros(0)), "one t_s per snapshot"),
+        (lambda p: npz(p, t_s=np.array([0.0, np.nan, 20.0])), "t_s must be finite and increase"),
+        (lambda p: npz(p, t_s=np.array([20.0, 10.0, 0.0])), "t_s must be finite and increase"),
+        (lambda p: p.write_bytes(b"PK\x03\x04" + b"garbage" * 10), "not a run file"),
+    ],
+)
+def test_a_run_file_that_is_not_one_is_named(
+    tmp_path: Path, write: Callable[[Path], object], named: str
+) -> None:
+    path = tmp_path / "run.npz"
+    write(path)
+    with pytest.raises(DatasetError, match=named):
+        evaluate("baseline", path)
+
+
+def test_a_run_yaml_nested_past_the_limit_is_named(tmp_path: Path) -> None:
+    healthy_clips(tmp_path / "runs" / "fan", count=30)
+    (tmp_path / "runs" / "fan" / "run.yaml").write_text("[" * 20_000 + "]" * 20_000)
+    with pytest.raises(DatasetError, match=r"run\.yaml.*64 levels"):
+        evaluate("baseline", tmp_path / "runs")
 
 
 def test_the_command_prints_the_contract_keys(tmp_path: Path) -> None:

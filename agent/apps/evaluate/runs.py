@@ -8,16 +8,17 @@ same within the run). A folder's optional `run.yaml` says `ends_in_failure: true
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile
-import yaml
 from pydantic import ValidationError
 
 from agent.apps.evaluate.datasets import DatasetError
 from agent.config.base import Seconds, StrictModel, duration_seconds
+from agent.config.loader import ConfigError, parse_yaml
 from agent.senses.audio.preprocess import to_mono_float
 
 CLIP_SUFFIXES = (".wav", ".flac")
@@ -62,14 +63,20 @@ def read_runs(data: Path) -> list[Run]:
 def read_npz(path: Path) -> Run:
     """A FEMTO/PRONOSTIA run-to-failure history."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # opened here, so it is closed even when numpy finds no zip in it
+        with path.open("rb") as handle, np.load(handle, allow_pickle=False) as npz:
             windows = np.asarray(npz["x"], dtype=np.float32)
             times = np.asarray(npz["t_s"], dtype=np.float64)
-            rate = int(npz["fs"])
-    except (OSError, KeyError, ValueError) as exc:
+            fs = np.asarray(npz["fs"])
+            rate = int(fs) if fs.ndim == 0 else 0
+    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         raise DatasetError(f"{path}: not a run file with x, t_s and fs ({exc})") from exc
-    if windows.ndim != 2 or times.shape != (windows.shape[0],) or rate <= 0:
+    if windows.ndim != 2 or windows.shape[0] == 0 or times.shape != (windows.shape[0],):
         raise DatasetError(f"{path}: x must be [snapshots, samples] with one t_s per snapshot")
+    if rate <= 0:
+        raise DatasetError(f"{path}: fs must be one positive number (samples per second)")
+    if not np.isfinite(times).all() or (np.diff(times) <= 0).any():
+        raise DatasetError(f"{path}: t_s must be finite and increase from one snapshot to the next")
     return Run(path.stem, windows, rate, times - times[0], ends_in_failure=True)
 
 
@@ -103,9 +110,11 @@ def read_run_info(path: Path) -> RunInfo:
         return RunInfo()
     if path.stat().st_size > MAX_RUN_YAML_BYTES:
         raise DatasetError(f"{path}: larger than {MAX_RUN_YAML_BYTES} bytes")
-    try:
-        return RunInfo.model_validate(yaml.safe_load(path.read_bytes()) or {})
-    except (yaml.YAMLError, ValidationError) as exc:
+    try:  # the config's reader: UTF-8, nesting and aliases bounded
+        return RunInfo.model_validate(parse_yaml(path.read_bytes(), str(path)) or {})
+    except ConfigError as exc:
+        raise DatasetError(str(exc)) from exc  # names the file and the line
+    except ValidationError as exc:
         raise DatasetError(f"{path}: {exc}") from exc
 
 
