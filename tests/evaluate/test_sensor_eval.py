@@ -226,3 +226,20 @@ def test_learned_mode_learns_each_file_and_flags_its_departure(tmp_path: Path, m
     # 400 rows calibrate the tail loosely: healthy rows cross 0.999 more often than 1 in 1,000
     assert learned["far"] <= 15.0
     assert learned["mar"] <= 10.0
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        (b"a;b\n\xff\xfe;1\n", "not a SKAB-format CSV"),
+        (b"Current;Pressure;anomaly\n" + b"1" * 200_000 + b";1;0\n", "not a SKAB-format CSV"),
+        (b"Current;Pressure;anomaly\n1;nan;0\n", ":2: a value that is not a finite number"),
+    ],
+)
+def test_a_recording_that_is_not_one_is_named(
+    tmp_path: Path, model: Path, content: bytes, named: str
+) -> None:
+    (tmp_path / "valve1").mkdir()
+    (tmp_path / "valve1" / "0.csv").write_bytes(content)
+    with pytest.raises(DatasetError, match=named):
+        evaluate(tmp_path, model)

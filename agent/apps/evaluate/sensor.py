@@ -23,6 +23,7 @@ higher. A file whose learning is refused is predicted all normal, and its reason
 from __future__ import annotations
 
 import csv
+import io
 import json
 import tempfile
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from agent.apps.evaluate.datasets import DatasetError
+from agent.boundedfile import FileTooLargeError, read_at_most
 from agent.core.samples import Sample, Score
 from agent.inference.loading import load_session
 from agent.inference.metadata import ModelMetadata
@@ -43,6 +45,7 @@ from agent.senses.sensor.config import SENSE, ModbusConfig, RegisterConfig
 from agent.senses.sensor.scorer import SensorScorer
 
 TRAIN_ROWS = 400  # SKAB: the first 400 rows of each file are its training part
+MAX_RECORDING_BYTES = 256 * 1024 * 1024  # a SKAB file is 100 to 800 KB
 LABEL = "anomaly"
 ALARM = 0.5
 LEARNED_ALARM = 0.999  # calibrated: P(a healthy window of this file scores lower)
@@ -107,8 +110,13 @@ def find_csvs(data: Path) -> list[Path]:
 
 def read_recording(path: Path, channels: list[str]) -> Recording:
     """The file's `channels` columns and its `anomaly` labels (None when it has none)."""
-    with path.open(newline="") as handle:
-        rows = list(csv.reader(handle, delimiter=";"))
+    try:  # a file is untrusted: bounded, strict UTF-8, csv's own limits named
+        text = read_at_most(path, MAX_RECORDING_BYTES).decode("utf-8-sig")
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    except FileTooLargeError:
+        raise DatasetError(f"{path}: larger than {MAX_RECORDING_BYTES} bytes") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"{path}: not a SKAB-format CSV ({exc})") from None
     if not rows:
         raise DatasetError(f"{path}: empty file")
     header = [name.strip() for name in rows[0]]
@@ -126,6 +134,9 @@ def read_recording(path: Path, channels: list[str]) -> Recording:
                 anomaly[i] = float(row[label]) == 1.0
         except (ValueError, IndexError) as exc:
             raise DatasetError(f"{path}:{i + 2}: not a numeric SKAB row ({exc})") from exc
+    if not np.isfinite(values).all():
+        line = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0]) + 2
+        raise DatasetError(f"{path}:{line}: a value that is not a finite number")
     return Recording(values, anomaly if label is not None else None)
 
 
