@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,44 @@ async def test_a_thread_that_holds_the_exit_is_dumped_and_the_process_ends(
     assert status == 1  # ...but the thread held the exit, until the deadline
     assert "Timeout (0:00:02)!" in text
     assert text.count("(most recent call first)") >= 2  # the main thread and the stuck one
+
+
+# the agent, built slowly (as models loading on a cold Jetson are)
+SLOW_START = """
+import sys, time
+import agent.runtime.agent as running
+built = running.Agent.__init__
+def slowly(self, config):
+    print("building", file=sys.stderr, flush=True)
+    time.sleep(20)
+    built(self, config)
+running.Agent.__init__ = slowly
+from agent.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.timeout(120)
+async def test_a_stop_while_the_agent_is_built_ends_it_at_once(
+    tmp_path: Path, broker: tuple[str, int], topic_prefix: str
+) -> None:
+    """systemd's stop during a slow start is not held until the models have loaded."""
+    config = agent_config(topic_prefix, tmp_path / "state", [thermal_device("p", tmp_path, None)])
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(config))
+    log = tmp_path / "agent.log"
+    with log.open("ab") as stderr:
+        agent = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", SLOW_START, "run", "--config", str(path),
+            "--broker", f"{broker[0]}:{broker[1]}", stderr=stderr, env={**os.environ},
+        )  # fmt: skip
+        try:
+            await eventually(lambda: "building" in log.read_text(errors="replace"), 60)
+            sent = time.monotonic()
+            agent.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(agent.wait(), 60)
+            assert time.monotonic() - sent < 10  # not the 20 s the building takes
+        finally:
+            if agent.returncode is None:
+                agent.kill()
+                await agent.wait()

@@ -9,7 +9,7 @@ import faulthandler
 import logging
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -470,13 +470,18 @@ async def run_until_signalled(config: AgentConfig, load: ConfigLoader | None = N
             faulthandler.dump_traceback_later(STOP_DEADLINE_S, exit=True)
         stop.set()
 
-    handlers = {signal.SIGINT: stop_within_deadline, signal.SIGTERM: stop_within_deadline}
-    if load is not None:
-        handlers[signal.SIGHUP] = reload_requested.set
-    for sig, handler in handlers.items():
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, handler)
-    await Agent(config).run(stop, reload_requested, load)
+    def handle(handlers: dict[signal.Signals, Callable[[], None]]) -> None:
+        for sig, handler in handlers.items():
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, handler)
+
+    if load is not None:  # a reload asked while the agent starts is taken once it runs
+        handle({signal.SIGHUP: reload_requested.set})
+    # building the agent loads its models (minutes on a cold Jetson) without giving the loop a
+    # turn: a stop handled by the loop would wait for it, so until then SIGTERM ends at once
+    agent = Agent(config)
+    handle({signal.SIGINT: stop_within_deadline, signal.SIGTERM: stop_within_deadline})
+    await agent.run(stop, reload_requested, load)
 
 
 async def keep_trimming(every_s: float) -> None:
