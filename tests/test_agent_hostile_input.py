@@ -100,6 +100,11 @@ async def test_hostile_acks_are_refused_and_the_agent_keeps_publishing(
                 30,
             )
             alarm_id = events(seen, "raised")[-1]["id"]
+            # on another device's topic (an operator the ACL allows only there): refused
+            elsewhere = f"{topic_prefix}/plant/valve-09/ack"
+            await operator.publish(elsewhere, json.dumps({"id": alarm_id, "by": "eve"}), qos=1)
+            await eventually(lambda: counted(metrics, "unknown_alarm") == 2, 10)
+            assert alarm_id not in agent.acknowledged
             await operator.publish(ack_topic, json.dumps({"id": alarm_id, "by": "ana"}), qos=1)
             await eventually(lambda: alarm_id in agent.acknowledged, 10)
             assert agent.acknowledged[alarm_id]["by"] == "ana"

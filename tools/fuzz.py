@@ -446,7 +446,7 @@ def fuzz_agent(cases: int, seed: int) -> Result:
         agent = Agent(agent_config(state))
         stack.callback(agent.outbox.close)
         for alarm_id in known:
-            agent.acks.seen(alarm_id)  # as AlarmWatch does for each event that goes out
+            agent.acks.seen(alarm_id, "pump-01")  # as AlarmWatch does for each event going out
         accepted = errors = 0
         for case in range(cases):
             device = rng.choice(("pump-01", "other", random_text(rng, surrogates=False)))

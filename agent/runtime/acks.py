@@ -24,24 +24,27 @@ class Acknowledgements:
 
     def __init__(self, capacity: int = RECENT_ALARMS) -> None:
         self.capacity = capacity
-        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._recent: OrderedDict[str, str] = OrderedDict()  # alarm id -> its device
         self.accepted: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
-    def seen(self, alarm_id: str) -> None:
-        """An alarm event went out: its id may be acknowledged from now on."""
-        self._recent[alarm_id] = None
+    def seen(self, alarm_id: str, device: str) -> None:
+        """An alarm event of `device` went out: its id may be acknowledged from now on, on that
+        device's ack topic."""
+        self._recent[alarm_id] = device
         self._recent.move_to_end(alarm_id)
         while len(self._recent) > self.capacity:
             forgotten, _ = self._recent.popitem(last=False)
             self.accepted.pop(forgotten, None)
 
-    def accept(self, ack: AckRequest, open_ids: Iterable[str]) -> None:
-        """Store the acknowledgement; RejectedMessage(unknown_alarm) for an id not seen."""
-        for alarm_id in open_ids:  # open alarms are always acknowledgeable (one carried over)
+    def accept(self, ack: AckRequest, device: str, open_alarms: Iterable[tuple[str, str]]) -> None:
+        """Store the acknowledgement that came on `device`'s topic; RejectedMessage
+        (unknown_alarm) for an id not seen, or seen of another device: the broker's ACL, which
+        authorises an operator for some devices' topics, then means what it says."""
+        for alarm_id, owner in open_alarms:  # open alarms are always acknowledgeable
             if alarm_id not in self._recent:
-                self.seen(alarm_id)
-        if ack.id not in self._recent:
-            raise RejectedMessage(UNKNOWN_ALARM, ack.id)
+                self.seen(alarm_id, owner)
+        if self._recent.get(ack.id) != device:
+            raise RejectedMessage(UNKNOWN_ALARM, f"{ack.id} (on {device[:128]}'s topic)")
         self.accepted[ack.id] = ack.model_dump(include={"id", "by", "at", "note"})
         self.accepted.move_to_end(ack.id)
 
@@ -59,7 +62,7 @@ class AlarmWatch:
 
     def alarm(self, transition: AlarmTransition, topic: str, payload: dict[str, Any]) -> None:
         """Remember the alarm's id, then hand on."""
-        self.acks.seen(transition.alarm.id)
+        self.acks.seen(transition.alarm.id, transition.alarm.device)
         self.inner.alarm(transition, topic, payload)
 
     def remember(self, sample: Sample) -> None:

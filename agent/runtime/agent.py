@@ -150,7 +150,7 @@ class Agent:
                 log.warning("open alarm not restored", extra={"fields": problem})
                 continue
             pipeline.restore(alarm)
-            self.acks.seen(alarm.id)
+            self.acks.seen(alarm.id, pipeline.device)
             fields: dict[str, object] = {
                 "device": pipeline.device,
                 "alarm_id": alarm.id,
@@ -186,12 +186,13 @@ class Agent:
                 self.rollout.offer(bundle, payload)
             return
         info = parse_topic(self.topics.prefix, topic)
-        relearned = info.device if info is not None and info.kind == "learn" else None
+        device = str(info.device) if info is not None else ""
+        relearned = device if info is not None and info.kind == "learn" else None
         try:
             if relearned is not None:
                 self._relearn(relearned, payload)
             else:
-                self._acknowledge(topic, payload)
+                self._acknowledge(topic, device, payload)
         except RejectedMessage as exc:
             reason, detail = exc.reason, exc.detail
         except Exception as exc:  # a bug met by a message: the link must go on regardless
@@ -225,16 +226,17 @@ class Agent:
         except StoreError as exc:
             raise RejectedMessage(REFUSED, str(exc)[:160]) from exc
 
-    def _acknowledge(self, topic: str, payload: bytes) -> None:
-        """An acknowledgement: accepted only for an alarm this agent has open or saw lately."""
+    def _acknowledge(self, topic: str, device: str, payload: bytes) -> None:
+        """An acknowledgement: accepted only for an alarm of the topic's device that this agent
+        has open or saw lately."""
         ack = self._inbound(AckRequest, payload)
-        open_ids = [
-            status.active_alarm.id
-            for status in (p.status() for p in self.pipelines)
-            if status.active_alarm is not None
+        open_alarms = [
+            (status.active_alarm.id, pipeline.device)
+            for pipeline in self.pipelines
+            if (status := pipeline.status()).active_alarm is not None
         ]
-        self.acks.accept(ack, open_ids)
-        fields = {"topic": topic, "alarm_id": ack.id, "by": ack.by}
+        self.acks.accept(ack, device, open_alarms)
+        fields = {"topic": topic[:256], "alarm_id": ack.id, "by": ack.by}
         log.info("alarm acknowledged", extra={"fields": fields})
 
     def _storage_changed(self, status: StorageStatus) -> None:
