@@ -16,13 +16,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
-from prometheus_client.exposition import start_http_server
 
 from agent.config.metrics import MetricsConfig
 from agent.core.calibration_check import Verdict
 from agent.inference.backends import runs_on_gpu
 from agent.observe import stages as observe
 from agent.observe.gpu import gpu_memory_used_bytes
+from agent.observe.scrape_server import serve_metrics
 from agent.runtime.health import ModelState, SourceState
 from agent.sinks.disk import DISK_STATES
 
@@ -275,10 +275,8 @@ class MetricsExporter:
         """Bind the port, subscribe to the hooks, start refreshing; MetricsError if it cannot."""
         port = self.config.port if self.config.port is not None else 0
         try:
-            self._server, _ = start_http_server(
-                port, self.config.bind, registry=self.metrics.registry
-            )
-        except OSError as exc:
+            self._server, _ = serve_metrics(self.config.bind, port, self.metrics.registry)
+        except OSError as exc:  # socket.gaierror included
             raise MetricsError(
                 f"metrics.port: cannot serve on {self.config.bind}:{port}: {exc.strerror or exc}"
             ) from exc
