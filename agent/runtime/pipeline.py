@@ -186,7 +186,9 @@ class DevicePipeline:
 
     def carry_on(self, previous: DevicePipeline) -> None:
         """Take over the open alarm of the pipeline this one replaces (same id, raised_at),
-        and its calibration check when both judge by the same learned version and senses."""
+        and its calibration check when both judge by the same learned version and senses. A
+        learning under way goes on: started again, for its whole duration, on this config's
+        senses (what it gathered was for the old ones), with its reason."""
         self._decider.tracker.active = previous._decider.tracker.active
         same = (previous._learned_version, previous._learned_senses)
         if (
@@ -194,6 +196,9 @@ class DevicePipeline:
             and (self._learned_version, self._learned_senses) == same
         ):
             self._check = previous._check
+        learning = previous._learning
+        if learning is not None and self._learning is None:
+            self.relearn(learning.reason, learning.duration_s)
 
     def restore(self, alarm: Alarm) -> None:
         """Start with the alarm a previous run left open (`restored`: the first decision this

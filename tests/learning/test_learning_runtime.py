@@ -5,6 +5,7 @@ of abnormal data, relearn by an MQTT request, rollback (the toy sense of tests/t
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import threading
 import urllib.request
@@ -146,6 +147,26 @@ async def test_a_reload_that_replaces_the_device_carries_on_its_calibration_chec
         plan = await agent.reload(fan(tmp_path, broker, topic_prefix, HEALTHY, hold_s=5.0))
         assert plan.replace == ["fan-01"] and agent.pipelines[0] is not old
         assert judged(agent) >= 20  # the same learned version: its count goes on
+
+
+async def test_a_reload_that_replaces_a_learning_device_goes_on_learning(
+    tmp_path: Path, broker: tuple[str, int], topic_prefix: str
+) -> None:
+    """A relearn asked after maintenance is not lost to a config change meanwhile."""
+    config = fan(tmp_path, broker, topic_prefix, HEALTHY)
+    async with subscribe(*broker, f"{topic_prefix}/#") as seen, agent_running(config) as agent:
+        await seen.wait_for(lambda c: learned(c, 1), 20)
+        request = {"by": "maintenance", "note": "bearing replaced", "duration_s": 3600}
+        agent._on_message(f"{topic_prefix}/plant/fan-01/learn", json.dumps(request).encode())
+        assert agent.pipelines[0].status().learning is not None
+        plan = await agent.reload(fan(tmp_path, broker, topic_prefix, HEALTHY, hold_s=5.0))
+        assert plan.replace == ["fan-01"]
+        learning = agent.pipelines[0].status().learning
+        assert learning is not None  # still learning, with the request's reason and duration
+        assert (learning.reason, learning.duration_s) == (
+            "MQTT request by maintenance: bearing replaced",
+            3600,
+        )
 
 
 async def test_a_restart_goes_on_with_the_calibration_check_the_stop_kept(
