@@ -52,6 +52,8 @@ class AgentMetrics(observe.Observer):
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # per device, the state series refresh set: (metric, its labels)
+        self._device_series: dict[str, set[tuple[Any, tuple[str, ...]]]] = {}
         r = self.registry
         self.stage_seconds = Histogram(
             f"{PREFIX}_stage_seconds", "Time spent in one pipeline stage",
@@ -208,30 +210,47 @@ class AgentMetrics(observe.Observer):
                 self.storage_bytes.labels(name).set(size)
         self.outbox_in_memory.set(publisher.outbox.in_memory)
         for pipeline in pipelines:
+            device = pipeline.device
             status = pipeline.status()
             if status.last_decision is not None:
-                self.fused_score.labels(pipeline.device).set(status.last_decision.score)
+                self._series(self.fused_score, device).set(status.last_decision.score)
             learned = status.learned_version or 0
             progress = status.learning.progress if status.learning else float(learned > 0)
-            self.learning_progress.labels(pipeline.device).set(progress)
-            self.learned_version.labels(pipeline.device).set(learned)
+            self._series(self.learning_progress, device).set(progress)
+            self._series(self.learned_version, device).set(learned)
             for modality, source in status.sources.items():
-                self.source_state.labels(pipeline.device, str(modality)).state(source.state)
+                self._series(self.source_state, device, str(modality)).state(source.state)
             for modality, model in status.models.items():
-                self.model_state.labels(pipeline.device, str(modality)).state(model.state)
-            self._refresh_calibration(pipeline.device, status.calibration_check or {})
+                self._series(self.model_state, device, str(modality)).state(model.state)
+            self._refresh_calibration(device, status.calibration_check or {})
+        self._forget_devices_but({p.device for p in pipelines})
         self.outbox_depth.set(publisher.pending_events)
         self.mqtt_connected.set(1 if publisher.link.connected.is_set() else 0)
         if self._gpu_in_use:
             self._refresh_gpu_memory()
 
+    def _series(self, metric: Any, device: str, *labels: str) -> Any:
+        """The metric's series of a device, remembered so that it goes when the device does."""
+        self._device_series.setdefault(device, set()).add((metric, (device, *labels)))
+        return metric.labels(device, *labels)
+
+    def _forget_devices_but(self, devices: set[str]) -> None:
+        """Remove the state series of devices a reload removed: frozen, a `failed` source of a
+        device that is gone would keep an alert firing for ever."""
+        for gone in set(self._device_series) - devices:
+            for metric, labels in self._device_series.pop(gone):
+                with contextlib.suppress(KeyError):
+                    metric.remove(*labels)
+
     def _refresh_calibration(self, device: str, senses: Mapping[str, Any]) -> None:
         for modality, check in senses.items():
-            self.calibration_judged.labels(device, modality).set(check["judged"])
+            self._series(self.calibration_judged, device, modality).set(check["judged"])
             for level in check["levels"]:
-                labels = (device, modality, str(level["decades"]))
-                self.calibration_reached.labels(*labels).set(level["reached"])
-            self.calibration_verdict.labels(device, modality).state(check["verdict"])
+                reached = self._series(
+                    self.calibration_reached, device, modality, str(level["decades"])
+                )
+                reached.set(level["reached"])
+            self._series(self.calibration_verdict, device, modality).state(check["verdict"])
 
     def _refresh_gpu_memory(self) -> None:
         used = gpu_memory_used_bytes()
