@@ -5,10 +5,12 @@ of abnormal data, relearn by an MQTT request, rollback (the toy sense of tests/t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import threading
 import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -136,12 +138,19 @@ def judged(agent: Agent) -> int:
     return int(check["vibration"]["judged"]) if check else 0
 
 
+@contextlib.asynccontextmanager
+async def learned_fan(tmp_path: Path, broker: tuple[str, int], prefix: str) -> AsyncIterator[Agent]:
+    """The fan's agent running, once it has learned its first version."""
+    config = fan(tmp_path, broker, prefix, HEALTHY)
+    async with subscribe(*broker, f"{prefix}/#") as seen, agent_running(config) as agent:
+        await seen.wait_for(lambda c: learned(c, 1), 20)
+        yield agent
+
+
 async def test_a_reload_that_replaces_the_device_carries_on_its_calibration_check(
     tmp_path: Path, broker: tuple[str, int], topic_prefix: str
 ) -> None:
-    config = fan(tmp_path, broker, topic_prefix, HEALTHY)
-    async with subscribe(*broker, f"{topic_prefix}/#") as seen, agent_running(config) as agent:
-        await seen.wait_for(lambda c: learned(c, 1), 20)
+    async with learned_fan(tmp_path, broker, topic_prefix) as agent:
         await eventually(lambda: judged(agent) >= 20, 10)
         old = agent.pipelines[0]
         plan = await agent.reload(fan(tmp_path, broker, topic_prefix, HEALTHY, hold_s=5.0))
@@ -153,9 +162,7 @@ async def test_a_reload_that_replaces_a_learning_device_goes_on_learning(
     tmp_path: Path, broker: tuple[str, int], topic_prefix: str
 ) -> None:
     """A relearn asked after maintenance is not lost to a config change meanwhile."""
-    config = fan(tmp_path, broker, topic_prefix, HEALTHY)
-    async with subscribe(*broker, f"{topic_prefix}/#") as seen, agent_running(config) as agent:
-        await seen.wait_for(lambda c: learned(c, 1), 20)
+    async with learned_fan(tmp_path, broker, topic_prefix) as agent:
         request = {"by": "maintenance", "note": "bearing replaced", "duration_s": 3600}
         agent._on_message(f"{topic_prefix}/plant/fan-01/learn", json.dumps(request).encode())
         assert agent.pipelines[0].status().learning is not None
@@ -173,8 +180,7 @@ async def test_a_restart_goes_on_with_the_calibration_check_the_stop_kept(
     tmp_path: Path, broker: tuple[str, int], topic_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = fan(tmp_path, broker, topic_prefix, HEALTHY)
-    async with subscribe(*broker, f"{topic_prefix}/#") as seen, agent_running(config) as agent:
-        await seen.wait_for(lambda c: learned(c, 1), 20)
+    async with learned_fan(tmp_path, broker, topic_prefix) as agent:
         await eventually(lambda: judged(agent) >= 20, 10)
     store = LearnedStore(tmp_path / "state")
     kept = store.saved_check("fan-01", 1)
