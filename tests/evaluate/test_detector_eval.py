@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -122,6 +123,27 @@ def test_cli_json_and_bad_paths(tmp_path: Path, capsys: pytest.CaptureFixture[st
         bad = tmp_path / "bad.yaml"
         bad.write_text(yaml.safe_dump({"names": ["a"]}))
         evaluate("detector", bad, model)
+
+
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        (lambda data: (data / "data.yaml").write_text("names: [a"), "not valid YAML"),
+        (lambda data: (data / "data.yaml").write_bytes(b"names: \xff\n"), "UTF-8"),
+        (lambda data: (data / "labels" / "val" / "img0.txt").write_text("scratch 0.5 0.5 .1 .1"),
+         "expected 'class cx cy w h'"),
+        (lambda data: (data / "labels" / "val" / "img0.txt").write_text("9 0.5 0.5 0.1 0.1"),
+         "a label's class is not one of 0..1"),
+    ],
+)  # fmt: skip
+def test_a_dataset_that_is_not_one_is_named(
+    tmp_path: Path, damage: Callable[[Path], object], named: str
+) -> None:
+    model = detector(tmp_path, raw_output([BOX], [0], 0.9))
+    data_yaml = dataset(tmp_path, [[(0, BOX)]])
+    damage(data_yaml.parent)
+    with pytest.raises(DatasetError, match=named):
+        evaluate("detector", data_yaml, model)
 
 
 def test_matching_is_one_to_one_and_class_aware() -> None:

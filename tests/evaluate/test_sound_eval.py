@@ -122,6 +122,13 @@ def test_macro_f1_covers_only_the_classes_in_the_data(tmp_path: Path, model: Pat
     assert result["confusion"] == {"normal": {"normal": 2, "knocking": 1}}
 
 
+def test_a_clip_below_the_models_rate_is_named(tmp_path: Path, model: Path) -> None:
+    data = dataset(tmp_path / "data", {"normal": [steady_hum]})
+    write_audio(data / "normal" / "slow.wav", steady_hum(1.0, 8000), 8000)
+    with pytest.raises(DatasetError, match=r"slow\.wav: .*8000 Hz"):
+        evaluate(data, model)
+
+
 def test_silence_counts_as_normal_and_is_reported(tmp_path: Path, model: Path) -> None:
     data = dataset(tmp_path / "data", {"normal": [silent], "knocking": [silent, knocking]})
     result = evaluate(data, model)

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from agent.apps.evaluate.datasets import DatasetError, read_colour
 from agent.apps.evaluate.detection_metrics import detection_metrics, match_predictions
+from agent.config.loader import ConfigError, parse_yaml, read_config_file
 from agent.senses.image.config import CameraConfig, DetectorConfig
 from agent.senses.image.scorer import Detector
 
@@ -25,7 +25,10 @@ def split_images(data_yaml: Path) -> tuple[list[Path], list[str]]:
     """The `test` split's images (else `val`) and the class names of a YOLO data.yaml."""
     if not data_yaml.is_file():
         raise DatasetError(f"{data_yaml}: no such data.yaml")
-    spec = yaml.safe_load(data_yaml.read_text())
+    try:  # the config's reader: bounded, strict UTF-8, nesting and aliases bounded
+        spec = parse_yaml(read_config_file(data_yaml), str(data_yaml))
+    except ConfigError as exc:
+        raise DatasetError(str(exc)) from None
     if not isinstance(spec, dict) or "names" not in spec:
         raise DatasetError(f"{data_yaml}: not a YOLO data.yaml (no `names`)")
     split = "test" if spec.get("test") else "val"
@@ -46,10 +49,13 @@ def read_labels(image: Path, width: int, height: int) -> tuple[np.ndarray, np.nd
     label = Path(str(image.parent).replace("/images", "/labels")) / f"{image.stem}.txt"
     if not label.is_file():
         return np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
-    rows = np.loadtxt(label, ndmin=2, dtype=np.float64)
+    try:
+        rows = np.loadtxt(label, ndmin=2, dtype=np.float64)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{label}: expected 'class cx cy w h' per line ({exc})") from None
     if rows.size == 0:
         return np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
-    if rows.shape[1] != 5:
+    if rows.shape[1] != 5 or not np.isfinite(rows).all():
         raise DatasetError(f"{label}: expected 'class cx cy w h' per line")
     cx, cy, w, h = (rows[:, i] for i in range(1, 5))
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
@@ -68,6 +74,8 @@ def evaluate(data: Path, model: Path) -> dict[str, Any]:
     for image in images:
         frame = read_colour(image)
         gt_boxes, gt_classes = read_labels(image, frame.shape[1], frame.shape[0])
+        if gt_classes.size and not (gt_classes.min() >= 0 and gt_classes.max() < len(names)):
+            raise DatasetError(f"{image.stem}: a label's class is not one of 0..{len(names) - 1}")
         found = detector.detections(*detector.infer(frame))
         boxes = np.array([d["box"] for d in found], np.float32).reshape(-1, 4)
         classes = np.array([names.index(d["class"]) for d in found], np.int64)

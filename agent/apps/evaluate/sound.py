@@ -31,7 +31,7 @@ import soundfile as sf
 from pydantic import ValidationError
 
 from agent.apps.evaluate.datasets import DatasetError
-from agent.core.samples import Sample
+from agent.core.samples import Sample, Score
 from agent.inference.loading import load_session
 from agent.inference.session import ModelError
 from agent.senses.audio.config import SENSE, MicrophoneConfig
@@ -62,7 +62,7 @@ def evaluate(data: Path, model: Path) -> dict[str, Any]:
             f"{data}: folders {unknown} are not classes of the model {scorer.models[0]} "
             f"(its classes: {scorer.class_names})"
         )
-    scores = [scorer.score(read_clip(c.path)) for c in clips]
+    scores = [scored(scorer, c.path) for c in clips]
     labels = [score.label for score in scores]
     normal = config.classifier.normal_class
     predicted = [normal if label == SILENCE else label for label in labels]
@@ -158,3 +158,12 @@ def _class_scores(name: str, true: Sequence[str], predicted: Sequence[str]) -> d
     recall = hits / support if support else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+
+def scored(scorer: SoundScorer, path: Path) -> Score:
+    """One clip's score; a DatasetError naming the clip when the scorer cannot take it (a rate
+    below the model's, for one)."""
+    try:
+        return scorer.score(read_clip(path))
+    except ValueError as exc:
+        raise DatasetError(f"{path}: {exc}") from None
